@@ -1,0 +1,279 @@
+//! Login, refresh rotation, logout, sessions and password change.
+
+use poem::Request;
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+use uuid::Uuid;
+
+use super::{ApiTags, AppState, NoContent};
+use crate::{
+    auth::{BearerAuth, Principal, RequestMeta, password, tokens},
+    db::{
+        Validator,
+        sessions::{self, Revoke, Rotation, Session},
+        users::{self, User},
+    },
+    domain::contact::{Email, Phone},
+    error::{Error, Result},
+};
+
+pub struct AuthApi {
+    pub state: AppState,
+}
+
+/// Log in with an email or a phone number.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoginRequest {
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+    #[oai(validator(max_length = 32))]
+    pub phone: Option<String>,
+    #[oai(validator(min_length = 1, max_length = 128))]
+    pub password: String,
+}
+
+/// A new access token and refresh token.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct TokenPair {
+    /// JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Opaque, single-use; exchange at `/auth/refresh` before it expires.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+/// Tokens plus the account they belong to.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct LoginResponse {
+    #[oai(flatten)]
+    pub tokens: TokenPair,
+    pub user: User,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshRequest {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    #[oai(validator(min_length = 1, max_length = 128))]
+    pub current_password: String,
+    /// 10–128 characters.
+    #[oai(validator(min_length = 10, max_length = 128))]
+    pub new_password: String,
+}
+
+/// The caller's active sessions.
+#[derive(Debug, Object)]
+pub struct SessionList {
+    pub items: Vec<Session>,
+}
+
+/// The account identifier of a login, normalised.
+enum LoginId {
+    Email(Email),
+    Phone(Phone),
+}
+
+impl LoginId {
+    fn parse(req: &LoginRequest) -> Result<Self> {
+        match (&req.email, &req.phone) {
+            (Some(e), None) => Email::parse(e).map(Self::Email).map_err(|m| Error::invalid("email", m)),
+            (None, Some(p)) => Phone::parse(p).map(Self::Phone).map_err(|m| Error::invalid("phone", m)),
+            _ => Err(Error::invalid("email", "give exactly one of email or phone")),
+        }
+    }
+
+    fn key(&self) -> &str {
+        match self {
+            Self::Email(e) => e.as_str(),
+            Self::Phone(p) => p.as_str(),
+        }
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Log in with email or phone and password.
+    ///
+    /// Unknown account and wrong password get the same 401. Suspended or
+    /// terminated accounts and suspended facilities get 403 (only after the
+    /// password is verified). Rate limited per IP and per account (429).
+    #[oai(path = "/login", method = "post", operation_id = "login")]
+    async fn login(&self, req: &Request, body: Json<LoginRequest>) -> Result<Json<LoginResponse>> {
+        let meta = RequestMeta::from_request(req);
+        let id = LoginId::parse(&body)?;
+        let s = &self.state;
+        s.login_ip_limiter.check(meta.ip.as_deref().unwrap_or("unknown"))?;
+        s.login_account_limiter.check(id.key())?;
+
+        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
+        let (email, phone) = match &id {
+            LoginId::Email(e) => (Some(e.as_str()), None),
+            LoginId::Phone(p) => (None, Some(p.as_str())),
+        };
+        let candidate = sessions::login_lookup(&mut tx, email, phone).await?;
+        tx.commit().await?;
+
+        let stored = candidate.as_ref().and_then(|c| c.password_hash.clone());
+        if !password::verify(body.0.password, stored).await? {
+            return Err(Error::Unauthenticated("invalid_credentials"));
+        }
+        let c = candidate.ok_or(Error::Unauthenticated("invalid_credentials"))?;
+        match c.status.as_str() {
+            "active" => {}
+            "suspended" => return Err(Error::Forbidden("account_suspended")),
+            "terminated" => return Err(Error::Forbidden("account_terminated")),
+            _ => return Err(Error::Forbidden("account_pending")),
+        }
+        if c.facility_id.is_some() && c.facility_status.as_deref() != Some("active") {
+            return Err(Error::Forbidden("facility_suspended"));
+        }
+
+        let (refresh_token, refresh_hash) = tokens::new_refresh_token();
+        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
+        let session = sessions::open(
+            &mut tx,
+            c.user_id,
+            &refresh_hash,
+            s.settings.refresh_ttl,
+            meta.user_agent.as_deref(),
+            meta.ip.as_deref(),
+        )
+        .await?
+        .ok_or(Error::Forbidden("account_inactive"))?;
+        tx.commit().await?;
+
+        let principal = Principal { user_id: c.user_id, session_id: session, facility_id: c.facility_id, role: c.role, meta };
+        let mut tx = s.db.begin(&principal).await?;
+        let user = users::me(&mut tx).await?;
+        tx.commit().await?;
+
+        Ok(Json(LoginResponse { tokens: self.issue(&principal, refresh_token)?, user }))
+    }
+
+    /// Exchange a refresh token for a new pair (rotation).
+    ///
+    /// Each refresh token works once. Presenting one that was already used
+    /// revokes the whole session (401 `refresh_token_reused`), except within a
+    /// few seconds of its rotation, when a concurrent refresh from the same
+    /// client won: that gets 409 `refresh_token_superseded` and the session
+    /// stays valid (use the tokens from the winning response).
+    #[oai(path = "/refresh", method = "post", operation_id = "refresh")]
+    async fn refresh(&self, req: &Request, body: Json<RefreshRequest>) -> Result<Json<TokenPair>> {
+        let meta = RequestMeta::from_request(req);
+        let s = &self.state;
+        let (new_token, new_hash) = tokens::new_refresh_token();
+        let old_hash = tokens::hash_token(&body.refresh_token);
+        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
+        let rotation = sessions::rotate(&mut tx, &old_hash, &new_hash, s.settings.refresh_grace).await?;
+        tx.commit().await?; // also when refused: a reuse revocation must stick
+        match rotation {
+            Rotation::Rotated { session, user, role, facility } => {
+                let principal = Principal { user_id: user, session_id: session, facility_id: facility, role, meta };
+                Ok(Json(self.issue(&principal, new_token)?))
+            }
+            Rotation::Superseded => Err(Error::conflict(
+                "refresh_token_superseded",
+                "This refresh token was just rotated by a concurrent request; use the newer tokens.",
+            )),
+            Rotation::Reused => Err(Error::Unauthenticated("refresh_token_reused")),
+            Rotation::Invalid => Err(Error::Unauthenticated("invalid_refresh_token")),
+            Rotation::Inactive => Err(Error::Forbidden("account_inactive")),
+            Rotation::FacilitySuspended => Err(Error::Forbidden("facility_suspended")),
+        }
+    }
+
+    /// End this session. Its access token stops working at once.
+    #[oai(path = "/logout", method = "post", operation_id = "logout")]
+    async fn logout(&self, auth: BearerAuth) -> Result<NoContent> {
+        self.revoke(&auth.0, Revoke::Current, "logout").await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// End every session of mine, on every device.
+    #[oai(path = "/logout-all", method = "post", operation_id = "logoutAll")]
+    async fn logout_all(&self, auth: BearerAuth) -> Result<NoContent> {
+        self.revoke(&auth.0, Revoke::All, "logout_all").await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// My account.
+    #[oai(path = "/me", method = "get", operation_id = "me")]
+    async fn me(&self, auth: BearerAuth) -> Result<Json<User>> {
+        let mut tx = self.state.db.begin(&auth.0).await?;
+        let user = users::me(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Json(user))
+    }
+
+    /// My active sessions, newest first.
+    #[oai(path = "/sessions", method = "get", operation_id = "listSessions")]
+    async fn sessions(&self, auth: BearerAuth) -> Result<Json<SessionList>> {
+        let mut tx = self.state.db.begin(&auth.0).await?;
+        let items = sessions::list_mine(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Json(SessionList { items }))
+    }
+
+    /// End one of my sessions (404 if it is not mine or already ended).
+    #[oai(path = "/sessions/:id", method = "delete", operation_id = "revokeSession")]
+    async fn revoke_session(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<NoContent> {
+        match self.revoke(&auth.0, Revoke::One(id.0), "revoked_by_user").await? {
+            0 => Err(Error::NotFound),
+            _ => Ok(NoContent::NoContent),
+        }
+    }
+
+    /// Change my password. My other sessions are revoked; this one stays.
+    #[oai(path = "/password", method = "post", operation_id = "changePassword")]
+    async fn change_password(&self, auth: BearerAuth, body: Json<ChangePasswordRequest>) -> Result<NoContent> {
+        let mut v = Validator::default();
+        if let Err(msg) = password::validate(&body.new_password) {
+            v.check(false, "newPassword", msg);
+        }
+        v.check(body.new_password != body.current_password, "newPassword", "must differ from the current password");
+        v.finish()?;
+        let db = &self.state.db;
+
+        let mut tx = db.begin(&auth.0).await?;
+        let current = users::current_password_hash(&mut tx).await?;
+        tx.commit().await?;
+        let ChangePasswordRequest { current_password, new_password } = body.0;
+        if !password::verify(current_password, current).await? {
+            return Err(Error::invalid("currentPassword", "is incorrect"));
+        }
+        let hash = password::hash(new_password).await?;
+
+        let mut tx = db.begin(&auth.0).await?;
+        users::set_own_password(&mut tx, &hash).await?;
+        sessions::revoke(&mut tx, Revoke::AllButCurrent, "password_changed").await?;
+        tx.commit().await?;
+        Ok(NoContent::NoContent)
+    }
+}
+
+impl AuthApi {
+    fn issue(&self, p: &Principal, refresh_token: String) -> Result<TokenPair> {
+        let ttl = self.state.settings.access_ttl;
+        let access_token = self.state.keys.issue(p.user_id, p.session_id, p.role, p.facility_id, ttl)?;
+        Ok(TokenPair { access_token, refresh_token, token_type: "Bearer".into(), expires_in: ttl.as_secs() })
+    }
+
+    async fn revoke(&self, p: &Principal, which: Revoke, reason: &str) -> Result<u64> {
+        let mut tx = self.state.db.begin(p).await?;
+        let n = sessions::revoke(&mut tx, which, reason).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+

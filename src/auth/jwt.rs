@@ -1,0 +1,133 @@
+//! Access tokens: HS256 JWTs with a `kid` header naming the key, so keys can
+//! be rotated with an overlap (sign with the new, verify with both). One
+//! algorithm is pinned; `alg: none`, other algorithms, unknown kids, bad
+//! signatures and expired tokens are all refused.
+
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Role;
+use crate::error::Error;
+
+const ALGORITHM: Algorithm = Algorithm::HS256;
+const MIN_SECRET_BYTES: usize = 32;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: Uuid,
+    pub sid: Uuid,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid: Option<Uuid>,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: Uuid,
+}
+
+struct Key {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// The signing key and every key still accepted for verification.
+pub struct JwtKeys {
+    keys: Vec<Key>,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
+        f.debug_struct("JwtKeys").field("kids", &kids).finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    /// Parses `kid:base64secret[,kid:base64secret...]`; the first key signs.
+    pub fn parse(spec: &str) -> anyhow::Result<Self> {
+        let mut keys = Vec::new();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (kid, secret) = part
+                .split_once(':')
+                .ok_or_else(|| anyhow::anyhow!("each JWT key must be `kid:base64secret`"))?;
+            anyhow::ensure!(!kid.is_empty(), "a JWT key has an empty kid");
+            let secret = STANDARD
+                .decode(secret)
+                .map_err(|_| anyhow::anyhow!("JWT key `{kid}` is not valid base64"))?;
+            anyhow::ensure!(
+                secret.len() >= MIN_SECRET_BYTES,
+                "JWT key `{kid}` must decode to at least {MIN_SECRET_BYTES} bytes"
+            );
+            keys.push(Key {
+                kid: kid.to_owned(),
+                encoding: EncodingKey::from_secret(&secret),
+                decoding: DecodingKey::from_secret(&secret),
+            });
+        }
+        anyhow::ensure!(!keys.is_empty(), "no JWT keys configured");
+        let mut validation = Validation::new(ALGORITHM);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+        Ok(Self { keys, validation })
+    }
+
+    /// A fresh random key spec (`kid:base64`), for development set-ups.
+    pub fn generate_spec() -> String {
+        let mut secret = [0u8; 48];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        format!("k{}:{}", chrono::Utc::now().format("%Y%m%d"), STANDARD.encode(secret))
+    }
+
+    /// Issues an access token valid for `ttl`.
+    pub fn issue(
+        &self,
+        user: Uuid,
+        session: Uuid,
+        role: Role,
+        facility: Option<Uuid>,
+        ttl: Duration,
+    ) -> Result<String, Error> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: user,
+            sid: session,
+            role,
+            fid: facility,
+            iat: now,
+            exp: now + ttl.as_secs() as i64,
+            jti: Uuid::new_v4(),
+        };
+        let key = &self.keys[0];
+        let mut header = Header::new(ALGORITHM);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(Error::internal)
+    }
+
+    /// Verifies signature, algorithm, kid and expiry.
+    pub fn verify(&self, token: &str) -> Result<Claims, Error> {
+        let invalid = Error::Unauthenticated("invalid_token");
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid)?;
+        if header.alg != ALGORITHM {
+            return Err(Error::Unauthenticated("invalid_token"));
+        }
+        let kid = header.kid.ok_or(Error::Unauthenticated("invalid_token"))?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(Error::Unauthenticated("invalid_token"))?;
+        jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|err| match err.kind() {
+                ErrorKind::ExpiredSignature => Error::Unauthenticated("token_expired"),
+                _ => Error::Unauthenticated("invalid_token"),
+            })
+    }
+}

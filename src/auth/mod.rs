@@ -1,0 +1,103 @@
+//! Authentication: who is calling. Authorization is not here: the caller's
+//! role picks the Postgres role, and grants plus row-level security decide.
+
+pub mod jwt;
+pub mod password;
+pub mod rate_limit;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::{SecurityScheme, auth::Bearer};
+use uuid::Uuid;
+
+use self::jwt::JwtKeys;
+use crate::{domain::text_enum, error::Error};
+
+text_enum! {
+    /// An account's role.
+    pub enum Role {
+        SuperAdmin = "super_admin",
+        FacilityAdmin = "facility_admin",
+        Staff = "staff",
+        Patient = "patient",
+    }
+}
+
+/// Facts about the HTTP request that the database records (audit) or that
+/// rate limits key on.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// From `X-Change-Reason`; the audit log's `reason`.
+    pub change_reason: Option<String>,
+}
+
+/// The request id assigned by the request-id middleware.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+const MAX_REASON_LEN: usize = 500;
+const MAX_USER_AGENT_LEN: usize = 300;
+
+impl RequestMeta {
+    pub fn from_request(req: &Request) -> Self {
+        let header = |name: &str, max: usize| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(max).collect::<String>())
+                .filter(|v| !v.trim().is_empty())
+        };
+        Self {
+            request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default(),
+            ip: req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()),
+            user_agent: header("user-agent", MAX_USER_AGENT_LEN),
+            change_reason: header("x-change-reason", MAX_REASON_LEN),
+        }
+    }
+}
+
+/// An authenticated caller, from a verified access token. Whether its session
+/// is still valid is checked by the request prologue, in the same round trip
+/// as the first query.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub facility_id: Option<Uuid>,
+    pub role: Role,
+    pub meta: RequestMeta,
+}
+
+impl Principal {
+    /// Records `reason` as the audit log's reason for this request's changes.
+    pub fn with_reason(mut self, reason: Option<String>) -> Self {
+        if reason.is_some() {
+            self.meta.change_reason = reason;
+        }
+        self
+    }
+}
+
+/// Bearer access token (JWT) from `POST /api/v1/auth/login`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "verify_bearer")]
+pub struct BearerAuth(pub Principal);
+
+async fn verify_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+    let keys = req
+        .data::<Arc<JwtKeys>>()
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("JWT keys not installed")))?;
+    let claims = keys.verify(&bearer.token)?;
+    Ok(Principal {
+        user_id: claims.sub,
+        session_id: claims.sid,
+        facility_id: claims.fid,
+        role: claims.role,
+        meta: RequestMeta::from_request(req),
+    })
+}

@@ -1,0 +1,167 @@
+//! Sessions' SQL: the platform-level login and refresh functions (run as
+//! `carego_public` through [`Db::begin_public`](super::Db::begin_public)), and
+//! the caller's own sessions under RLS.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::TenantTx;
+use crate::{
+    auth::Role,
+    error::{Error, Result},
+};
+
+/// What a login needs to know about an account before checking the password.
+pub struct LoginCandidate {
+    pub user_id: Uuid,
+    pub password_hash: Option<String>,
+    pub status: String,
+    pub role: Role,
+    pub facility_id: Option<Uuid>,
+    pub facility_status: Option<String>,
+}
+
+const LOGIN_LOOKUP: &str = "select * from carego.auth_login_lookup($1, $2)";
+
+pub async fn login_lookup(tx: &mut TenantTx, email: Option<&str>, phone: Option<&str>) -> Result<Option<LoginCandidate>> {
+    let Some(row) = tx.query_opt(LOGIN_LOOKUP, &[&email, &phone]).await? else {
+        return Ok(None);
+    };
+    Ok(Some(LoginCandidate {
+        user_id: row.try_get("user_id")?,
+        password_hash: row.try_get("password_hash")?,
+        status: row.try_get("status")?,
+        role: row.try_get("role")?,
+        facility_id: row.try_get("facility_id")?,
+        facility_status: row.try_get("facility_status")?,
+    }))
+}
+
+const OPEN_SESSION: &str = "select session_id, expires_at
+     from carego.auth_open_session($1, $2, make_interval(secs => $3), $4, $5)";
+
+/// Opens a session with its first refresh token. `None`: the account stopped
+/// being active since the lookup.
+pub async fn open(
+    tx: &mut TenantTx,
+    user: Uuid,
+    refresh_hash: &[u8],
+    ttl: Duration,
+    user_agent: Option<&str>,
+    ip: Option<&str>,
+) -> Result<Option<Uuid>> {
+    let row = tx
+        .query_opt(OPEN_SESSION, &[&user, &refresh_hash, &(ttl.as_secs() as f64), &user_agent, &ip])
+        .await?;
+    Ok(row.map(|r| r.try_get("session_id")).transpose()?)
+}
+
+/// The result of presenting a refresh token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotation {
+    Rotated { session: Uuid, user: Uuid, role: Role, facility: Option<Uuid> },
+    /// Used moments ago by a concurrent refresh that won; the session stays.
+    Superseded,
+    /// Used long ago: stolen or replayed. The session is now revoked.
+    Reused,
+    Invalid,
+    Inactive,
+    FacilitySuspended,
+}
+
+const ROTATE: &str = "select outcome, session_id, user_id, role, facility_id
+     from carego.auth_rotate_refresh($1, $2, make_interval(secs => $3))";
+
+/// Rotates a refresh token. The caller must commit whatever the outcome, so a
+/// reuse revocation sticks.
+pub async fn rotate(tx: &mut TenantTx, old_hash: &[u8], new_hash: &[u8], grace: Duration) -> Result<Rotation> {
+    let row = tx.query_one(ROTATE, &[&old_hash, &new_hash, &grace.as_secs_f64()]).await?;
+    let outcome: &str = row.try_get("outcome")?;
+    Ok(match outcome {
+        "rotated" => Rotation::Rotated {
+            session: row.try_get("session_id")?,
+            user: row.try_get("user_id")?,
+            role: row.try_get("role")?,
+            facility: row.try_get("facility_id")?,
+        },
+        "superseded" => Rotation::Superseded,
+        "reused" => Rotation::Reused,
+        "inactive" => Rotation::Inactive,
+        "facility_suspended" => Rotation::FacilitySuspended,
+        _ => Rotation::Invalid,
+    })
+}
+
+/// One of the caller's sessions.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Session {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// This is the session of the token making the request.
+    pub current: bool,
+}
+
+impl TryFrom<&Row> for Session {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+            user_agent: row.try_get("user_agent")?,
+            ip: row.try_get("ip")?,
+            current: row.try_get("current")?,
+        })
+    }
+}
+
+const LIST_MINE: &str = "select id, created_at, expires_at, revoked_at, user_agent, ip,
+            id = carego.current_session_id() as current
+     from sessions
+     where user_id = carego.current_user_id() and revoked_at is null and expires_at > now()
+     order by created_at desc
+     limit 100";
+
+/// The caller's active sessions, newest first.
+pub async fn list_mine(tx: &mut TenantTx) -> Result<Vec<Session>> {
+    tx.query(LIST_MINE, &[]).await?.iter().map(Session::try_from).collect()
+}
+
+/// Which of the caller's sessions to end.
+pub enum Revoke {
+    Current,
+    One(Uuid),
+    All,
+    AllButCurrent,
+}
+
+const REVOKE: &str = "update sessions set revoked_at = now(), revoked_reason = $2
+     where user_id = carego.current_user_id() and revoked_at is null
+       and case $1
+             when 'current' then id = carego.current_session_id()
+             when 'others' then id <> carego.current_session_id()
+             when 'one' then id = $3
+             else true
+           end";
+
+/// Revokes sessions of the caller; returns how many.
+pub async fn revoke(tx: &mut TenantTx, which: Revoke, reason: &str) -> Result<u64> {
+    let (mode, id) = match which {
+        Revoke::Current => ("current", None),
+        Revoke::One(id) => ("one", Some(id)),
+        Revoke::All => ("all", None),
+        Revoke::AllButCurrent => ("others", None),
+    };
+    tx.execute(REVOKE, &[&mode, &reason, &id]).await
+}

@@ -1,0 +1,255 @@
+//! Users' SQL. RLS decides reach: staff and patients see only themselves,
+//! facility admins their facility's staff and admins, super admins everyone;
+//! no request role can read a password hash.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::TenantTx;
+use crate::{
+    api::pagination::PageRequest,
+    auth::Role,
+    domain::{
+        contact::{Email, Phone},
+        text_enum,
+    },
+    error::{Error, Result},
+};
+
+text_enum! {
+    /// An account's standing. Anything but `active` cannot log in; changing
+    /// to it revokes every session of the account at once.
+    pub enum UserStatus {
+        Active = "active",
+        Suspended = "suspended",
+        Terminated = "terminated",
+        /// Invited, no password yet.
+        Pending = "pending",
+    }
+}
+
+/// A user account.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct User {
+    pub id: Uuid,
+    /// The user's facility; absent for super admins.
+    pub facility_id: Option<Uuid>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub role: Role,
+    pub status: UserStatus,
+    /// Why the status was last changed.
+    pub status_reason: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    /// For staff: counsellor, nurse, caregiver, therapist, teacher...
+    pub job_title: Option<String>,
+    pub password_changed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The columns every query returns, in `User::try_from` order.
+macro_rules! columns {
+    () => {
+        "id, facility_id, email, phone, role, status, status_reason, first_name, last_name, \
+         job_title, password_changed_at, created_at, updated_at"
+    };
+}
+
+impl TryFrom<&Row> for User {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            facility_id: row.try_get("facility_id")?,
+            email: row.try_get("email")?,
+            phone: row.try_get("phone")?,
+            role: row.try_get("role")?,
+            status: row.try_get("status")?,
+            status_reason: row.try_get("status_reason")?,
+            first_name: row.try_get("first_name")?,
+            last_name: row.try_get("last_name")?,
+            job_title: row.try_get("job_title")?,
+            password_changed_at: row.try_get("password_changed_at")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+/// Validated fields of a new account. No password: status `pending`.
+pub struct NewUser<'a> {
+    pub facility_id: Option<Uuid>,
+    pub email: Option<&'a Email>,
+    pub phone: Option<&'a Phone>,
+    pub password_hash: Option<String>,
+    pub role: Role,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub job_title: Option<&'a str>,
+}
+
+const INSERT: &str = concat!(
+    "insert into users (facility_id, email, phone, password_hash, password_changed_at, role,
+                        status, first_name, last_name, job_title)
+     values ($1, $2, $3, $4::text, case when $4::text is null then null else now() end, $5,
+             case when $4::text is null then 'pending' else 'active' end, $6, $7, $8)
+     returning ",
+    columns!()
+);
+
+pub async fn insert(tx: &mut TenantTx, u: &NewUser<'_>) -> Result<User> {
+    let row = tx
+        .query_one(
+            INSERT,
+            &[
+                &u.facility_id,
+                &u.email.map(Email::as_str),
+                &u.phone.map(Phone::as_str),
+                &u.password_hash,
+                &u.role,
+                &u.first_name,
+                &u.last_name,
+                &u.job_title,
+            ],
+        )
+        .await?;
+    User::try_from(&row)
+}
+
+const GET: &str = concat!("select ", columns!(), " from users where id = $1");
+
+pub async fn get(tx: &mut TenantTx, id: Uuid) -> Result<User> {
+    User::try_from(&tx.query_one(GET, &[&id]).await?)
+}
+
+const GET_SELF: &str = concat!("select ", columns!(), " from users where id = carego.current_user_id()");
+
+/// The caller's own account.
+pub async fn me(tx: &mut TenantTx) -> Result<User> {
+    User::try_from(&tx.query_one(GET_SELF, &[]).await?)
+}
+
+const FIND_BY_EMAIL: &str = concat!("select ", columns!(), " from users where email = $1");
+
+pub async fn find_by_email(tx: &mut TenantTx, email: &Email) -> Result<Option<User>> {
+    tx.query_opt(FIND_BY_EMAIL, &[&email.as_str()]).await?.as_ref().map(User::try_from).transpose()
+}
+
+/// Optional list filters.
+#[derive(Default)]
+pub struct UserFilter {
+    pub facility_id: Option<Uuid>,
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+}
+
+const LIST: &str = concat!(
+    "select ",
+    columns!(),
+    " from users
+     where ($1::uuid is null or facility_id = $1)
+       and ($2::text is null or role = $2)
+       and ($3::text is null or status = $3)
+       and ($4::timestamptz is null or (created_at, id) > ($4, $5::uuid))
+     order by created_at, id
+     limit $6"
+);
+
+pub async fn list(tx: &mut TenantTx, f: &UserFilter, page: &PageRequest) -> Result<Vec<User>> {
+    let rows = tx
+        .query(LIST, &[&f.facility_id, &f.role, &f.status, &page.after_ts(), &page.after_id(), &page.fetch_limit()])
+        .await?;
+    rows.iter().map(User::try_from).collect()
+}
+
+/// A partial update; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Default)]
+pub struct UserPatch<'a> {
+    pub email: Option<Option<&'a Email>>,
+    pub phone: Option<Option<&'a Phone>>,
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+    pub job_title: Option<Option<&'a str>>,
+    pub role: Option<Role>,
+}
+
+const UPDATE: &str = concat!(
+    "update users set
+       email = case when $2::bool then $3::text else email end,
+       phone = case when $4::bool then $5::text else phone end,
+       first_name = coalesce($6::text, first_name),
+       last_name = coalesce($7::text, last_name),
+       job_title = case when $8::bool then $9::text else job_title end,
+       role = coalesce($10::text, role)
+     where id = $1
+     returning ",
+    columns!()
+);
+
+pub async fn update(tx: &mut TenantTx, id: Uuid, p: &UserPatch<'_>) -> Result<User> {
+    let row = tx
+        .query_one(
+            UPDATE,
+            &[
+                &id,
+                &p.email.is_some(),
+                &p.email.flatten().map(Email::as_str),
+                &p.phone.is_some(),
+                &p.phone.flatten().map(Phone::as_str),
+                &p.first_name,
+                &p.last_name,
+                &p.job_title.is_some(),
+                &p.job_title.flatten(),
+                &p.role,
+            ],
+        )
+        .await?;
+    User::try_from(&row)
+}
+
+const SET_STATUS: &str = concat!(
+    "update users set status = $2, status_reason = $3 where id = $1 returning ",
+    columns!()
+);
+
+/// Changes an account's status; the `users_revoke_sessions` trigger revokes
+/// its sessions in the same transaction when it is no longer active.
+pub async fn set_status(tx: &mut TenantTx, id: Uuid, status: UserStatus, reason: Option<&str>) -> Result<User> {
+    User::try_from(&tx.query_one(SET_STATUS, &[&id, &status, &reason]).await?)
+}
+
+const CURRENT_PASSWORD_HASH: &str = "select carego.current_password_hash() as hash";
+
+/// The caller's own password hash (through the one SECURITY DEFINER function
+/// that exposes it, and only for the caller).
+pub async fn current_password_hash(tx: &mut TenantTx) -> Result<Option<String>> {
+    Ok(tx.query_one(CURRENT_PASSWORD_HASH, &[]).await?.try_get("hash")?)
+}
+
+const SET_OWN_PASSWORD: &str = "update users set password_hash = $1, password_changed_at = now()
+     where id = carego.current_user_id()";
+
+pub async fn set_own_password(tx: &mut TenantTx, hash: &str) -> Result<()> {
+    match tx.execute(SET_OWN_PASSWORD, &[&hash]).await? {
+        1 => Ok(()),
+        _ => Err(Error::NotFound),
+    }
+}
+
+const SET_PASSWORD: &str = "update users set password_hash = $2, password_changed_at = now(),
+       status = case when status = 'pending' then 'active' else status end
+     where id = $1";
+
+/// Sets another account's password (operator CLI); activates a pending one.
+pub async fn set_password(tx: &mut TenantTx, id: Uuid, hash: &str) -> Result<()> {
+    match tx.execute(SET_PASSWORD, &[&id, &hash]).await? {
+        1 => Ok(()),
+        _ => Err(Error::NotFound),
+    }
+}

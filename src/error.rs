@@ -1,0 +1,336 @@
+//! One error type and exactly one mapping to RFC 9457 problem+json.
+//!
+//! Handlers and the database layer return [`Error`]; poem's own failures
+//! (unknown route, unparsable body, bad credentials, too large a body) are
+//! turned into the same shape by [`problem_for_poem_error`], installed as the
+//! service's catch-all. Internal detail goes to the log with its cause chain;
+//! the client only ever sees a stable `code`.
+
+use std::fmt;
+
+use poem::{
+    IntoResponse, Response,
+    http::{HeaderValue, StatusCode, header},
+};
+use poem_openapi::{
+    ApiResponse, Object,
+    registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry},
+    types::{ToJSON, Type},
+};
+
+/// Seconds a client should wait before retrying a 503.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
+/// One field that failed validation.
+#[derive(Debug, Clone, Object, PartialEq, Eq)]
+pub struct FieldError {
+    /// The JSON field (or query parameter) at fault, in camelCase.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self { field: field.to_owned(), message: message.into() }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Problem {
+    /// A URI naming the problem type: `urn:carego:problem:{code}`.
+    #[oai(rename = "type")]
+    pub ty: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this occurrence.
+    pub detail: String,
+    /// Stable machine-readable code, e.g. `not_found`, `invalid_credentials`.
+    pub code: String,
+    /// Per-field validation errors (400 only).
+    #[oai(skip_serializing_if_is_empty)]
+    pub errors: Vec<FieldError>,
+}
+
+/// Every way a request can fail. Each variant's doc names its status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400: the input is well-formed but invalid.
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    /// 400: the request could not be parsed (body, path or query).
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// 401: missing, invalid, expired or revoked credentials.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// 403: authenticated, but this role or account may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// 404: no such row, or not yours (never 403 for another tenant's row).
+    #[error("not found")]
+    NotFound,
+    /// 409: conflicts with existing state (duplicate, already used, superseded).
+    #[error("conflict: {code}")]
+    Conflict { code: &'static str, detail: String },
+    /// 413: request body over the configured limit.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// 429: rate limited; retry after the given seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
+    /// 503: the database is unreachable, timed out or the pool is exhausted.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// 500: a bug or an unexpected failure; the cause is logged, never returned.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Error {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldError::new(field, message)])
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Conflict { code, detail: detail.into() }
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Invalid(_) | Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "validation_failed",
+            Self::Malformed(_) => "malformed_request",
+            Self::Unauthenticated(code) | Self::Forbidden(code) => code,
+            Self::NotFound => "not_found",
+            Self::Conflict { code, .. } => code,
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable(_) => "service_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::Invalid(_) => "One or more fields are invalid.".into(),
+            Self::Malformed(msg) => msg.clone(),
+            Self::Unauthenticated(code) => match *code {
+                "invalid_credentials" => "The email/phone or password is incorrect.".into(),
+                "token_expired" => "The access token has expired; refresh it.".into(),
+                "session_invalid" => "The session has ended; log in again.".into(),
+                "refresh_token_reused" => {
+                    "This refresh token was already used; the session has been revoked.".into()
+                }
+                _ => "Valid credentials are required.".into(),
+            },
+            Self::Forbidden(code) => match *code {
+                "account_suspended" => "This account is suspended.".into(),
+                "account_terminated" => "This account has been terminated.".into(),
+                "account_pending" => "This account has not been activated yet.".into(),
+                "account_inactive" => "This account is not active.".into(),
+                "facility_suspended" => "This facility is suspended.".into(),
+                _ => "Your role may not perform this action.".into(),
+            },
+            Self::NotFound => "The resource does not exist or is not visible to you.".into(),
+            Self::Conflict { detail, .. } => detail.clone(),
+            Self::PayloadTooLarge => "The request body exceeds the configured limit.".into(),
+            Self::RateLimited { retry_after_secs } => {
+                format!("Too many attempts; retry after {retry_after_secs} seconds.")
+            }
+            Self::Unavailable(_) => "The service is temporarily unavailable; retry shortly.".into(),
+            Self::Internal(_) => "An unexpected error occurred.".into(),
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let status = self.status();
+        Problem {
+            ty: format!("urn:carego:problem:{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: self.detail(),
+            code: self.code().to_owned(),
+            errors: match self {
+                Self::Invalid(errors) => errors.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    fn log(&self) {
+        match self {
+            Self::Internal(err) => tracing::error!(error = format!("{err:#}"), "internal error"),
+            Self::Unavailable(cause) => tracing::warn!(cause, "service unavailable"),
+            _ => {}
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        self.log();
+        let problem = self.to_problem();
+        let mut resp = Response::builder()
+            .status(self.status())
+            .content_type("application/problem+json")
+            .body(problem.to_json_string());
+        let headers = resp.headers_mut();
+        match &self {
+            Self::Unauthenticated(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+impl From<Error> for poem::Error {
+    fn from(err: Error) -> Self {
+        let status = err.status();
+        poem::Error::new(err, status)
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(err: tokio_postgres::Error) -> Self {
+        crate::db::classify(err)
+    }
+}
+
+/// The statuses an authenticated operation can answer besides its success.
+/// Documented on every such operation so SDKs and conformance checks see them.
+const DOCUMENTED: &[(u16, &str)] = &[
+    (400, "Malformed or invalid input (`errors` lists the fields)."),
+    (401, "Missing, invalid, expired or revoked credentials."),
+    (403, "Authenticated, but the role, account or facility may not do this."),
+    (404, "Not found, or not visible to the caller."),
+    (409, "Conflicts with existing state."),
+    (413, "Request body too large."),
+    (429, "Rate limited; see `Retry-After`."),
+    (500, "Unexpected error; details are in the server log under the request id."),
+    (503, "Database unavailable or busy; see `Retry-After`."),
+];
+
+impl ApiResponse for Error {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: DOCUMENTED
+                .iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(*status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/problem+json",
+                        schema: Problem::schema_ref(),
+                    }],
+                    headers: match status {
+                        429 | 503 => vec![MetaHeader {
+                            name: "Retry-After".into(),
+                            description: Some("Seconds to wait before retrying.".into()),
+                            required: true,
+                            deprecated: false,
+                            schema: u64::schema_ref(),
+                        }],
+                        _ => Vec::new(),
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}
+
+/// The catch-all: every error that reaches the top of the service becomes a
+/// problem document, whether it came from a handler or from poem itself.
+pub async fn problem_for_poem_error(err: poem::Error) -> Response {
+    let err = match err.downcast::<Error>() {
+        Ok(ours) => return ours.into_response(),
+        Err(theirs) => theirs,
+    };
+    let status = err.status();
+    let mapped = match status {
+        StatusCode::UNAUTHORIZED => Error::Unauthenticated("unauthenticated"),
+        StatusCode::NOT_FOUND => Error::NotFound,
+        StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
+        StatusCode::METHOD_NOT_ALLOWED => {
+            return plain_problem(status, "method_not_allowed", "This method is not allowed here.");
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            return plain_problem(status, "unsupported_media_type", "Send application/json.");
+        }
+        s if s.is_client_error() => Error::Malformed(sanitize(&err)),
+        _ => Error::Internal(anyhow::anyhow!("{err}")),
+    };
+    mapped.into_response()
+}
+
+fn plain_problem(status: StatusCode, code: &str, detail: &str) -> Response {
+    let problem = Problem {
+        ty: format!("urn:carego:problem:{code}"),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail: detail.to_owned(),
+        code: code.to_owned(),
+        errors: Vec::new(),
+    };
+    Response::builder()
+        .status(status)
+        .content_type("application/problem+json")
+        .body(problem.to_json_string())
+}
+
+/// poem's parse errors describe the input ("missing field `email`"); keep that,
+/// but bound its length so a hostile body cannot be echoed back at length.
+fn sanitize(err: &poem::Error) -> String {
+    let mut msg = err.to_string();
+    if msg.len() > 300 {
+        let mut cut = 300;
+        while !msg.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        msg.truncate(cut);
+        msg.push('…');
+    }
+    msg
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.code, self.detail)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
