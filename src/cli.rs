@@ -32,7 +32,11 @@ const DEMO_PASSWORD_ENV: &str = "CAREGO_DEMO_PASSWORD";
 const DEMO_SUPER_ADMIN: &str = "root@carego.example";
 
 #[derive(Parser, Debug)]
-#[command(name = "carego", version, about = "Multi-tenant backend for care facilities")]
+#[command(
+    name = "carego",
+    version,
+    about = "Multi-tenant backend for care facilities"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -103,7 +107,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let opened = Opened::open(&db, Durability::Durable).await?;
             opened.stop().await
         }
-        Command::Tenants { command: TenantsCommand::Apply { dir, db } } => {
+        Command::Tenants {
+            command: TenantsCommand::Apply { dir, db },
+        } => {
             let opened = Opened::open(&db, Durability::Durable).await?;
             let manifests = tenants::load_dir(&dir)?;
             let secret = opened.secret_resolver(&db.data_dir)?;
@@ -119,7 +125,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             stopped
         }
-        Command::Users { command: UsersCommand::CreateSuperAdmin { email, first_name, last_name, db } } => {
+        Command::Users {
+            command:
+                UsersCommand::CreateSuperAdmin {
+                    email,
+                    first_name,
+                    last_name,
+                    db,
+                },
+        } => {
             let email = Email::parse(&email).map_err(|m| anyhow::anyhow!("--email {m}"))?;
             let pw = match std::env::var("CAREGO_SUPER_ADMIN_PASSWORD") {
                 Ok(pw) => pw,
@@ -128,7 +142,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             password::validate(&pw).map_err(|m| anyhow::anyhow!("password {m}"))?;
             let hash = password::hash(pw).await?;
             let opened = Opened::open(&db, Durability::Durable).await?;
-            let created = create_super_admin(&opened.db, &email, &first_name, &last_name, hash).await;
+            let created =
+                create_super_admin(&opened.db, &email, &first_name, &last_name, hash).await;
             let stopped = opened.stop().await;
             println!("created super admin {} ({})", email, created?);
             stopped
@@ -147,7 +162,13 @@ fn read_first_line_of_stdin() -> anyhow::Result<String> {
     Ok(line)
 }
 
-async fn create_super_admin(db: &Db, email: &Email, first: &str, last: &str, hash: String) -> anyhow::Result<uuid::Uuid> {
+async fn create_super_admin(
+    db: &Db,
+    email: &Email,
+    first: &str,
+    last: &str,
+    hash: String,
+) -> anyhow::Result<uuid::Uuid> {
     let mut tx = db.begin_system("create super admin").await?;
     let user = users::insert(
         &mut tx,
@@ -186,17 +207,24 @@ impl Opened {
                     let applied = migrate::run(owner).await?;
                     tracing::info!(applied, "migrations up to date");
                 }
-                Ok(Self { db: Db::connect(url, &pool)?, cluster: None })
+                Ok(Self {
+                    db: Db::connect(url, &pool)?,
+                    cluster: None,
+                })
             }
             None => {
-                let cluster = EmbeddedCluster::start(&settings.data_dir.join("postgres"), durability).await?;
+                let cluster =
+                    EmbeddedCluster::start(&settings.data_dir.join("postgres"), durability).await?;
                 let superuser = migrate::connect(&cluster.conn_str(SUPERUSER, "postgres")).await?;
                 migrate::bootstrap(&superuser, DATABASE).await?;
                 drop(superuser);
                 let applied = migrate::run(&cluster.conn_str(OWNER_ROLE, DATABASE)).await?;
                 tracing::info!(applied, socket = %cluster.socket_dir().display(), "embedded PostgreSQL ready");
                 let db = Db::connect(&cluster.conn_str(APP_ROLE, DATABASE), &pool)?;
-                Ok(Self { db, cluster: Some(cluster) })
+                Ok(Self {
+                    db,
+                    cluster: Some(cluster),
+                })
             }
         }
     }
@@ -207,10 +235,19 @@ impl Opened {
 
     /// Resolves `password_env` names; with the embedded cluster the demo
     /// password falls back to one generated once and kept in the data dir.
-    fn secret_resolver(&self, data_dir: &Path) -> anyhow::Result<impl Fn(&str) -> Option<String> + use<>> {
-        let demo = if self.embedded() { Some(demo_password(data_dir)?) } else { None };
+    fn secret_resolver(
+        &self,
+        data_dir: &Path,
+    ) -> anyhow::Result<impl Fn(&str) -> Option<String> + use<>> {
+        let demo = if self.embedded() {
+            Some(demo_password(data_dir)?)
+        } else {
+            None
+        };
         Ok(move |name: &str| {
-            std::env::var(name).ok().or_else(|| (name == DEMO_PASSWORD_ENV).then(|| demo.clone()).flatten())
+            std::env::var(name)
+                .ok()
+                .or_else(|| (name == DEMO_PASSWORD_ENV).then(|| demo.clone()).flatten())
         })
     }
 
@@ -256,7 +293,10 @@ async fn serve_command(db_settings: DbSettings, serve: ServeSettings) -> anyhow:
     let opened = Opened::open(&db_settings, Durability::Durable).await?;
     let keys = match (&serve.jwt_keys, opened.embedded()) {
         (Some(spec), _) => JwtKeys::parse(spec)?,
-        (None, true) => JwtKeys::parse(&persistent_secret(&db_settings.data_dir.join("jwt-keys"), JwtKeys::generate_spec)?)?,
+        (None, true) => JwtKeys::parse(&persistent_secret(
+            &db_settings.data_dir.join("jwt-keys"),
+            JwtKeys::generate_spec,
+        )?)?,
         (None, false) => {
             opened.stop().await?;
             bail!("CAREGO_JWT_KEYS must be set when DATABASE_URL is (see README, Configuration)");
@@ -271,7 +311,12 @@ async fn serve_command(db_settings: DbSettings, serve: ServeSettings) -> anyhow:
             let secret = opened.secret_resolver(&db_settings.data_dir)?;
             tenants::apply(&opened.db, &manifests, &secret).await?;
             for (_, m) in &manifests {
-                for u in m.admins.iter().chain(&m.staff).filter(|u| u.password_env.as_deref() == Some(DEMO_PASSWORD_ENV)) {
+                for u in m
+                    .admins
+                    .iter()
+                    .chain(&m.staff)
+                    .filter(|u| u.password_env.as_deref() == Some(DEMO_PASSWORD_ENV))
+                {
                     logins.push(format!("{:<32} {}", u.email, m.facility.slug));
                 }
             }
@@ -287,14 +332,20 @@ async fn serve_command(db_settings: DbSettings, serve: ServeSettings) -> anyhow:
     password::warm_up();
     let state = AppState::new(opened.db.clone(), keys, settings);
     let banner_logins = logins.join("\n  ");
-    server::serve(state, serve.listen, shutdown_signal(), Duration::from_secs(20), |addr| {
-        eprintln!("Carego is listening on http://{addr}");
-        eprintln!("  API docs:  http://{addr}/docs");
-        eprintln!("  OpenAPI:   http://{addr}/openapi.json");
-        if !banner_logins.is_empty() {
-            eprintln!("Demo logins (embedded database only):\n  {banner_logins}");
-        }
-    })
+    server::serve(
+        state,
+        serve.listen,
+        shutdown_signal(),
+        Duration::from_secs(20),
+        |addr| {
+            eprintln!("Carego is listening on http://{addr}");
+            eprintln!("  API docs:  http://{addr}/docs");
+            eprintln!("  OpenAPI:   http://{addr}/openapi.json");
+            if !banner_logins.is_empty() {
+                eprintln!("Demo logins (embedded database only):\n  {banner_logins}");
+            }
+        },
+    )
     .await?;
     tracing::info!("HTTP server stopped; closing the pool");
     opened.stop().await?;

@@ -49,7 +49,9 @@ impl<E: Endpoint<Output = Response>> Middleware<E> for RequestTrace {
 struct RequestTraceEndpoint<E>(E);
 
 fn acceptable_request_id(v: &str) -> bool {
-    (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    (1..=64).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 impl<E: Endpoint<Output = Response>> Endpoint for RequestTraceEndpoint<E> {
@@ -85,14 +87,17 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestTraceEndpoint<E> {
 }
 
 /// Refuses bodies over the limit with 413: by `Content-Length` up front, or
-/// while reading a chunked body. Requests without a body pass untouched.
+/// while reading a body that did not announce its length.
 struct BodyLimit(usize);
 
 impl<E: Endpoint> Middleware<E> for BodyLimit {
     type Output = BodyLimitEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        BodyLimitEndpoint { inner: ep, limit: self.0 }
+        BodyLimitEndpoint {
+            inner: ep,
+            limit: self.0,
+        }
     }
 }
 
@@ -113,7 +118,8 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
         match declared {
             Some(len) if len > self.limit as u64 => return Err(Error::PayloadTooLarge.into()),
             Some(_) => {}
-            None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
+            None => {
+                // Chunked (or unannounced) body: read it, but never past the limit.
                 let body = req
                     .take_body()
                     .into_bytes_limit(self.limit)
@@ -121,7 +127,6 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
                     .map_err(|_| Error::PayloadTooLarge)?;
                 req.set_body(body);
             }
-            None => {}
         }
         self.inner.call(req).await
     }

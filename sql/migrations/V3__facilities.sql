@@ -49,6 +49,10 @@ create function carego.touch_updated_at() returns trigger
     language plpgsql
     as $$
 begin
+    -- A no-op update stays a no-op: no new timestamp, so no audit row either.
+    if new is not distinct from old then
+        return new;
+    end if;
     new.updated_at := now();
     return new;
 end

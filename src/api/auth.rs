@@ -13,6 +13,7 @@ use crate::{
         users::{self, User},
     },
     domain::contact::{Email, Phone},
+    domain::text::Text,
     error::{Error, Result},
 };
 
@@ -25,11 +26,11 @@ pub struct AuthApi {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoginRequest {
     #[oai(validator(max_length = 254))]
-    pub email: Option<String>,
+    pub email: Option<Text>,
     #[oai(validator(max_length = 32))]
-    pub phone: Option<String>,
+    pub phone: Option<Text>,
     #[oai(validator(min_length = 1, max_length = 128))]
-    pub password: String,
+    pub password: Text,
 }
 
 /// A new access token and refresh token.
@@ -59,17 +60,17 @@ pub struct LoginResponse {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefreshRequest {
     #[oai(validator(min_length = 1, max_length = 200))]
-    pub refresh_token: String,
+    pub refresh_token: Text,
 }
 
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     #[oai(validator(min_length = 1, max_length = 128))]
-    pub current_password: String,
+    pub current_password: Text,
     /// 10–128 characters.
     #[oai(validator(min_length = 10, max_length = 128))]
-    pub new_password: String,
+    pub new_password: Text,
 }
 
 /// The caller's active sessions.
@@ -87,9 +88,16 @@ enum LoginId {
 impl LoginId {
     fn parse(req: &LoginRequest) -> Result<Self> {
         match (&req.email, &req.phone) {
-            (Some(e), None) => Email::parse(e).map(Self::Email).map_err(|m| Error::invalid("email", m)),
-            (None, Some(p)) => Phone::parse(p).map(Self::Phone).map_err(|m| Error::invalid("phone", m)),
-            _ => Err(Error::invalid("email", "give exactly one of email or phone")),
+            (Some(e), None) => Email::parse(e)
+                .map(Self::Email)
+                .map_err(|m| Error::invalid("email", m)),
+            (None, Some(p)) => Phone::parse(p)
+                .map(Self::Phone)
+                .map_err(|m| Error::invalid("phone", m)),
+            _ => Err(Error::invalid(
+                "email",
+                "give exactly one of email or phone",
+            )),
         }
     }
 
@@ -113,10 +121,13 @@ impl AuthApi {
         let meta = RequestMeta::from_request(req);
         let id = LoginId::parse(&body)?;
         let s = &self.state;
-        s.login_ip_limiter.check(meta.ip.as_deref().unwrap_or("unknown"))?;
+        s.login_ip_limiter
+            .check(meta.ip.as_deref().unwrap_or("unknown"))?;
         s.login_account_limiter.check(id.key())?;
 
-        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
+        let mut tx =
+            s.db.begin_public(&meta.request_id, meta.ip.as_deref())
+                .await?;
         let (email, phone) = match &id {
             LoginId::Email(e) => (Some(e.as_str()), None),
             LoginId::Phone(p) => (None, Some(p.as_str())),
@@ -125,7 +136,7 @@ impl AuthApi {
         tx.commit().await?;
 
         let stored = candidate.as_ref().and_then(|c| c.password_hash.clone());
-        if !password::verify(body.0.password, stored).await? {
+        if !password::verify(body.0.password.into(), stored).await? {
             return Err(Error::Unauthenticated("invalid_credentials"));
         }
         let c = candidate.ok_or(Error::Unauthenticated("invalid_credentials"))?;
@@ -140,7 +151,9 @@ impl AuthApi {
         }
 
         let (refresh_token, refresh_hash) = tokens::new_refresh_token();
-        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
+        let mut tx =
+            s.db.begin_public(&meta.request_id, meta.ip.as_deref())
+                .await?;
         let session = sessions::open(
             &mut tx,
             c.user_id,
@@ -153,12 +166,21 @@ impl AuthApi {
         .ok_or(Error::Forbidden("account_inactive"))?;
         tx.commit().await?;
 
-        let principal = Principal { user_id: c.user_id, session_id: session, facility_id: c.facility_id, role: c.role, meta };
+        let principal = Principal {
+            user_id: c.user_id,
+            session_id: session,
+            facility_id: c.facility_id,
+            role: c.role,
+            meta,
+        };
         let mut tx = s.db.begin(&principal).await?;
         let user = users::me(&mut tx).await?;
         tx.commit().await?;
 
-        Ok(Json(LoginResponse { tokens: self.issue(&principal, refresh_token)?, user }))
+        Ok(Json(LoginResponse {
+            tokens: self.issue(&principal, refresh_token)?,
+            user,
+        }))
     }
 
     /// Exchange a refresh token for a new pair (rotation).
@@ -174,12 +196,26 @@ impl AuthApi {
         let s = &self.state;
         let (new_token, new_hash) = tokens::new_refresh_token();
         let old_hash = tokens::hash_token(&body.refresh_token);
-        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
-        let rotation = sessions::rotate(&mut tx, &old_hash, &new_hash, s.settings.refresh_grace).await?;
+        let mut tx =
+            s.db.begin_public(&meta.request_id, meta.ip.as_deref())
+                .await?;
+        let rotation =
+            sessions::rotate(&mut tx, &old_hash, &new_hash, s.settings.refresh_grace).await?;
         tx.commit().await?; // also when refused: a reuse revocation must stick
         match rotation {
-            Rotation::Rotated { session, user, role, facility } => {
-                let principal = Principal { user_id: user, session_id: session, facility_id: facility, role, meta };
+            Rotation::Rotated {
+                session,
+                user,
+                role,
+                facility,
+            } => {
+                let principal = Principal {
+                    user_id: user,
+                    session_id: session,
+                    facility_id: facility,
+                    role,
+                    meta,
+                };
                 Ok(Json(self.issue(&principal, new_token)?))
             }
             Rotation::Superseded => Err(Error::conflict(
@@ -226,9 +262,16 @@ impl AuthApi {
     }
 
     /// End one of my sessions (404 if it is not mine or already ended).
-    #[oai(path = "/sessions/:id", method = "delete", operation_id = "revokeSession")]
+    #[oai(
+        path = "/sessions/:id",
+        method = "delete",
+        operation_id = "revokeSession"
+    )]
     async fn revoke_session(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<NoContent> {
-        match self.revoke(&auth.0, Revoke::One(id.0), "revoked_by_user").await? {
+        match self
+            .revoke(&auth.0, Revoke::One(id.0), "revoked_by_user")
+            .await?
+        {
             0 => Err(Error::NotFound),
             _ => Ok(NoContent::NoContent),
         }
@@ -236,23 +279,34 @@ impl AuthApi {
 
     /// Change my password. My other sessions are revoked; this one stays.
     #[oai(path = "/password", method = "post", operation_id = "changePassword")]
-    async fn change_password(&self, auth: BearerAuth, body: Json<ChangePasswordRequest>) -> Result<NoContent> {
+    async fn change_password(
+        &self,
+        auth: BearerAuth,
+        body: Json<ChangePasswordRequest>,
+    ) -> Result<NoContent> {
         let mut v = Validator::default();
         if let Err(msg) = password::validate(&body.new_password) {
             v.check(false, "newPassword", msg);
         }
-        v.check(body.new_password != body.current_password, "newPassword", "must differ from the current password");
+        v.check(
+            body.new_password != body.current_password,
+            "newPassword",
+            "must differ from the current password",
+        );
         v.finish()?;
         let db = &self.state.db;
 
         let mut tx = db.begin(&auth.0).await?;
         let current = users::current_password_hash(&mut tx).await?;
         tx.commit().await?;
-        let ChangePasswordRequest { current_password, new_password } = body.0;
-        if !password::verify(current_password, current).await? {
+        let ChangePasswordRequest {
+            current_password,
+            new_password,
+        } = body.0;
+        if !password::verify(current_password.into(), current).await? {
             return Err(Error::invalid("currentPassword", "is incorrect"));
         }
-        let hash = password::hash(new_password).await?;
+        let hash = password::hash(new_password.into()).await?;
 
         let mut tx = db.begin(&auth.0).await?;
         users::set_own_password(&mut tx, &hash).await?;
@@ -265,8 +319,16 @@ impl AuthApi {
 impl AuthApi {
     fn issue(&self, p: &Principal, refresh_token: String) -> Result<TokenPair> {
         let ttl = self.state.settings.access_ttl;
-        let access_token = self.state.keys.issue(p.user_id, p.session_id, p.role, p.facility_id, ttl)?;
-        Ok(TokenPair { access_token, refresh_token, token_type: "Bearer".into(), expires_in: ttl.as_secs() })
+        let access_token =
+            self.state
+                .keys
+                .issue(p.user_id, p.session_id, p.role, p.facility_id, ttl)?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            token_type: "Bearer".into(),
+            expires_in: ttl.as_secs(),
+        })
     }
 
     async fn revoke(&self, p: &Principal, which: Revoke, reason: &str) -> Result<u64> {
@@ -276,4 +338,3 @@ impl AuthApi {
         Ok(n)
     }
 }
-

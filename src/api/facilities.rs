@@ -2,7 +2,12 @@
 //! facility's own members can read their facility. Creating one creates its
 //! first facility admin in the same transaction.
 
-use poem_openapi::{Object, OpenApi, param::{Path, Query}, payload::Json, types::MaybeUndefined};
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+    types::MaybeUndefined,
+};
 use uuid::Uuid;
 
 use super::{ApiTags, Created, pagination::PageRequest};
@@ -14,6 +19,7 @@ use crate::{
         facilities::{self, Facility, FacilityKind, FacilityPatch, FacilityStatus, NewFacility},
         users::{self, User},
     },
+    domain::text::Text,
     error::Result,
 };
 
@@ -27,19 +33,19 @@ pub struct FacilitiesApi {
 pub struct CreateFacilityRequest {
     /// Lower-case letters, digits and dashes; 2–63 characters; unique.
     #[oai(validator(pattern = r"^[a-z0-9][a-z0-9-]{1,62}$"))]
-    pub slug: String,
+    pub slug: Text,
     #[oai(validator(min_length = 1, max_length = 200))]
-    pub name: String,
+    pub name: Text,
     pub kind: FacilityKind,
     /// IANA time zone; default `UTC`.
     #[oai(validator(min_length = 1, max_length = 64))]
-    pub timezone: Option<String>,
+    pub timezone: Option<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub city: Option<String>,
+    pub city: Option<Text>,
     #[oai(validator(max_length = 32))]
-    pub phone: Option<String>,
+    pub phone: Option<Text>,
     #[oai(validator(max_length = 254))]
-    pub email: Option<String>,
+    pub email: Option<Text>,
     /// The facility's first admin (role is always `facility_admin`).
     pub admin: NewAdmin,
 }
@@ -50,15 +56,15 @@ pub struct CreateFacilityRequest {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewAdmin {
     #[oai(validator(max_length = 254))]
-    pub email: Option<String>,
+    pub email: Option<Text>,
     #[oai(validator(max_length = 32))]
-    pub phone: Option<String>,
+    pub phone: Option<Text>,
     #[oai(validator(min_length = 10, max_length = 128))]
-    pub password: Option<String>,
+    pub password: Option<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub first_name: String,
+    pub first_name: Text,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub last_name: String,
+    pub last_name: Text,
 }
 
 /// The created facility and its admin.
@@ -73,16 +79,16 @@ pub struct FacilityCreated {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateFacilityRequest {
     #[oai(validator(min_length = 1, max_length = 200))]
-    pub name: Option<String>,
+    pub name: Option<Text>,
     pub kind: Option<FacilityKind>,
     #[oai(validator(min_length = 1, max_length = 64))]
-    pub timezone: Option<String>,
+    pub timezone: Option<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub city: MaybeUndefined<String>,
+    pub city: MaybeUndefined<Text>,
     #[oai(validator(max_length = 32))]
-    pub phone: MaybeUndefined<String>,
+    pub phone: MaybeUndefined<Text>,
     #[oai(validator(max_length = 254))]
-    pub email: MaybeUndefined<String>,
+    pub email: MaybeUndefined<Text>,
 }
 
 /// Why a facility's status changes (recorded in the audit log).
@@ -90,7 +96,7 @@ pub struct UpdateFacilityRequest {
 #[oai(deny_unknown_fields)]
 pub struct StatusChangeReason {
     #[oai(validator(min_length = 1, max_length = 500))]
-    pub reason: Option<String>,
+    pub reason: Option<Text>,
 }
 
 /// A page of facilities.
@@ -123,7 +129,11 @@ impl FacilitiesApi {
 
     /// Create a facility and its first facility admin (super admin).
     #[oai(path = "/", method = "post", operation_id = "createFacility")]
-    async fn create(&self, auth: BearerAuth, body: Json<CreateFacilityRequest>) -> Result<Created<FacilityCreated>> {
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        body: Json<CreateFacilityRequest>,
+    ) -> Result<Created<FacilityCreated>> {
         let b = body.0;
         let mut v = Validator::default();
         let contact = parse_contact(&mut v, "", b.email.as_deref(), b.phone.as_deref());
@@ -155,7 +165,8 @@ impl FacilitiesApi {
             },
         )
         .await?;
-        let admin = users::insert(&mut tx, &admin.to_new_user(Some(facility.id), admin_hash)).await?;
+        let admin =
+            users::insert(&mut tx, &admin.to_new_user(Some(facility.id), admin_hash)).await?;
         tx.commit().await?;
         Ok(Created::Created(Json(FacilityCreated { facility, admin })))
     }
@@ -171,11 +182,16 @@ impl FacilitiesApi {
 
     /// Update a facility's details (super admin).
     #[oai(path = "/:id", method = "patch", operation_id = "updateFacility")]
-    async fn update(&self, auth: BearerAuth, id: Path<Uuid>, body: Json<UpdateFacilityRequest>) -> Result<Json<Facility>> {
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<UpdateFacilityRequest>,
+    ) -> Result<Json<Facility>> {
         let b = body.0;
         let mut v = Validator::default();
-        let phone = b.phone.value().map(String::as_str);
-        let email = b.email.value().map(String::as_str);
+        let phone = b.phone.value().map(|t| &**t);
+        let email = b.email.value().map(|t| &**t);
         let contact = parse_contact(&mut v, "", email, phone);
         v.finish()?;
         let patch = FacilityPatch {
@@ -183,8 +199,14 @@ impl FacilitiesApi {
             kind: b.kind,
             timezone: b.timezone.as_deref(),
             city: b.city.as_opt_deref(),
-            phone: b.phone.as_opt_ref().map(|_| contact.phone.as_ref().map(|p| p.as_str())),
-            email: b.email.as_opt_ref().map(|_| contact.email.as_ref().map(|e| e.as_str())),
+            phone: b
+                .phone
+                .as_opt_ref()
+                .map(|_| contact.phone.as_ref().map(|p| p.as_str())),
+            email: b
+                .email
+                .as_opt_ref()
+                .map(|_| contact.email.as_ref().map(|e| e.as_str())),
         };
         let mut tx = self.db.begin(&auth.0).await?;
         let facility = facilities::update(&mut tx, id.0, &patch).await?;
@@ -193,20 +215,56 @@ impl FacilitiesApi {
     }
 
     /// Suspend a facility: its users are refused (403) from their next request.
-    #[oai(path = "/:id/suspend", method = "post", operation_id = "suspendFacility")]
-    async fn suspend(&self, auth: BearerAuth, id: Path<Uuid>, body: Json<StatusChangeReason>) -> Result<Json<Facility>> {
-        self.set_status(auth, id.0, FacilityStatus::Suspended, body.0.reason).await
+    #[oai(
+        path = "/:id/suspend",
+        method = "post",
+        operation_id = "suspendFacility"
+    )]
+    async fn suspend(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<StatusChangeReason>,
+    ) -> Result<Json<Facility>> {
+        self.set_status(
+            auth,
+            id.0,
+            FacilityStatus::Suspended,
+            body.0.reason.map(String::from),
+        )
+        .await
     }
 
     /// Reactivate a suspended facility.
-    #[oai(path = "/:id/reactivate", method = "post", operation_id = "reactivateFacility")]
-    async fn reactivate(&self, auth: BearerAuth, id: Path<Uuid>, body: Json<StatusChangeReason>) -> Result<Json<Facility>> {
-        self.set_status(auth, id.0, FacilityStatus::Active, body.0.reason).await
+    #[oai(
+        path = "/:id/reactivate",
+        method = "post",
+        operation_id = "reactivateFacility"
+    )]
+    async fn reactivate(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<StatusChangeReason>,
+    ) -> Result<Json<Facility>> {
+        self.set_status(
+            auth,
+            id.0,
+            FacilityStatus::Active,
+            body.0.reason.map(String::from),
+        )
+        .await
     }
 }
 
 impl FacilitiesApi {
-    async fn set_status(&self, auth: BearerAuth, id: Uuid, status: FacilityStatus, reason: Option<String>) -> Result<Json<Facility>> {
+    async fn set_status(
+        &self,
+        auth: BearerAuth,
+        id: Uuid,
+        status: FacilityStatus,
+        reason: Option<String>,
+    ) -> Result<Json<Facility>> {
         let principal = auth.0.with_reason(reason);
         let mut tx = self.db.begin(&principal).await?;
         let facility = facilities::set_status(&mut tx, id, status).await?;

@@ -33,7 +33,10 @@ impl AppState {
     pub fn new(db: Db, keys: JwtKeys, settings: AppSettings) -> Self {
         use std::time::Duration;
         Self {
-            login_ip_limiter: Arc::new(RateLimiter::new(settings.login_limit_per_ip, Duration::from_secs(60))),
+            login_ip_limiter: Arc::new(RateLimiter::new(
+                settings.login_limit_per_ip,
+                Duration::from_secs(60),
+            )),
             login_account_limiter: Arc::new(RateLimiter::new(
                 settings.login_limit_per_account,
                 Duration::from_secs(15 * 60),
@@ -57,16 +60,29 @@ pub enum ApiTags {
     Users,
 }
 
-pub type Apis = (health::HealthApi, auth::AuthApi, facilities::FacilitiesApi, users::UsersApi);
+pub type Apis = (
+    health::HealthApi,
+    auth::AuthApi,
+    facilities::FacilitiesApi,
+    users::UsersApi,
+);
 
 /// The composed OpenAPI service.
 pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            health::HealthApi { db: state.db.clone() },
-            auth::AuthApi { state: state.clone() },
-            facilities::FacilitiesApi { db: state.db.clone() },
-            users::UsersApi { db: state.db.clone() },
+            health::HealthApi {
+                db: state.db.clone(),
+            },
+            auth::AuthApi {
+                state: state.clone(),
+            },
+            facilities::FacilitiesApi {
+                db: state.db.clone(),
+            },
+            users::UsersApi {
+                db: state.db.clone(),
+            },
         ),
         "Carego API",
         env!("CARGO_PKG_VERSION"),

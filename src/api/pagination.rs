@@ -41,7 +41,11 @@ impl PageRequest {
     }
 
     /// Trims the extra row and returns the next cursor, if any.
-    pub fn finish<T>(&self, mut items: Vec<T>, key: impl Fn(&T) -> (DateTime<Utc>, Uuid)) -> (Vec<T>, Option<String>) {
+    pub fn finish<T>(
+        &self,
+        mut items: Vec<T>,
+        key: impl Fn(&T) -> (DateTime<Utc>, Uuid),
+    ) -> (Vec<T>, Option<String>) {
         if items.len() <= self.limit as usize {
             return (items, None);
         }
@@ -73,7 +77,12 @@ mod tests {
         let ts = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
         let id = Uuid::new_v4();
         assert_eq!(decode(&encode((ts, id))).unwrap(), (ts, id));
-        for bad in ["", "!!", "bm90LWEtY3Vyc29y", &URL_SAFE_NO_PAD.encode("12|not-a-uuid")] {
+        for bad in [
+            "",
+            "!!",
+            "bm90LWEtY3Vyc29y",
+            &URL_SAFE_NO_PAD.encode("12|not-a-uuid"),
+        ] {
             assert!(decode(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -3,7 +3,12 @@
 //! touch is decided by RLS (`sql/migrations/V4__users.sql`): another
 //! facility's user is a 404, creating a super admin as a facility admin a 403.
 
-use poem_openapi::{Object, OpenApi, param::{Path, Query}, payload::Json, types::MaybeUndefined};
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+    types::MaybeUndefined,
+};
 use uuid::Uuid;
 
 use super::{ApiTags, Created, pagination::PageRequest};
@@ -14,6 +19,7 @@ use crate::{
         users::{self, NewUser, User, UserFilter, UserPatch, UserStatus},
     },
     domain::contact::{Email, Phone},
+    domain::text::Text,
     error::{Error, Result},
 };
 
@@ -29,19 +35,19 @@ pub struct NewUserRequest {
     /// Super admins name the facility; facility admins may omit it (their own).
     pub facility_id: Option<Uuid>,
     #[oai(validator(max_length = 254))]
-    pub email: Option<String>,
+    pub email: Option<Text>,
     #[oai(validator(max_length = 32))]
-    pub phone: Option<String>,
+    pub phone: Option<Text>,
     #[oai(validator(min_length = 10, max_length = 128))]
-    pub password: Option<String>,
+    pub password: Option<Text>,
     pub role: Role,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub first_name: String,
+    pub first_name: Text,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub last_name: String,
+    pub last_name: Text,
     /// counsellor, nurse, caregiver, therapist, teacher...
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub job_title: Option<String>,
+    pub job_title: Option<Text>,
 }
 
 /// A partial update. Absent fields stay; `null` clears an optional field.
@@ -49,15 +55,15 @@ pub struct NewUserRequest {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateUserRequest {
     #[oai(validator(max_length = 254))]
-    pub email: MaybeUndefined<String>,
+    pub email: MaybeUndefined<Text>,
     #[oai(validator(max_length = 32))]
-    pub phone: MaybeUndefined<String>,
+    pub phone: MaybeUndefined<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub first_name: Option<String>,
+    pub first_name: Option<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub last_name: Option<String>,
+    pub last_name: Option<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub job_title: MaybeUndefined<String>,
+    pub job_title: MaybeUndefined<Text>,
     pub role: Option<Role>,
 }
 
@@ -68,7 +74,7 @@ pub struct StatusChangeRequest {
     pub status: UserStatus,
     /// Why (kept on the user and in the audit log).
     #[oai(validator(min_length = 1, max_length = 500))]
-    pub reason: Option<String>,
+    pub reason: Option<Text>,
 }
 
 /// A page of users.
@@ -88,9 +94,18 @@ pub struct Contact {
 }
 
 /// Parses optional email and phone, recording errors under `{prefix}email`.
-pub fn parse_contact(v: &mut Validator, prefix: &str, email: Option<&str>, phone: Option<&str>) -> Contact {
-    let email = email.map(Email::parse).and_then(|r| v.ok(r, &format!("{prefix}email")));
-    let phone = phone.map(Phone::parse).and_then(|r| v.ok(r, &format!("{prefix}phone")));
+pub fn parse_contact(
+    v: &mut Validator,
+    prefix: &str,
+    email: Option<&str>,
+    phone: Option<&str>,
+) -> Contact {
+    let email = email
+        .map(Email::parse)
+        .and_then(|r| v.ok(r, &format!("{prefix}email")));
+    let phone = phone
+        .map(Phone::parse)
+        .and_then(|r| v.ok(r, &format!("{prefix}phone")));
     Contact { email, phone }
 }
 
@@ -125,11 +140,11 @@ impl NewUserRequest {
         ValidNewUser {
             facility_id: self.facility_id,
             contact,
-            password: self.password,
+            password: self.password.map(String::from),
             role: self.role,
-            first_name: self.first_name,
-            last_name: self.last_name,
-            job_title: self.job_title,
+            first_name: self.first_name.into(),
+            last_name: self.last_name.into(),
+            job_title: self.job_title.map(String::from),
         }
     }
 }
@@ -143,7 +158,11 @@ impl ValidNewUser {
         }
     }
 
-    pub fn to_new_user(&self, facility_id: Option<Uuid>, password_hash: Option<String>) -> NewUser<'_> {
+    pub fn to_new_user(
+        &self,
+        facility_id: Option<Uuid>,
+        password_hash: Option<String>,
+    ) -> NewUser<'_> {
         NewUser {
             facility_id,
             email: self.contact.email.as_ref(),
@@ -172,7 +191,11 @@ impl UsersApi {
         #[oai(validator(max_length = 200))] cursor: Query<Option<String>>,
     ) -> Result<Json<UserPage>> {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
-        let filter = UserFilter { facility_id: facility_id.0, role: role.0, status: status.0 };
+        let filter = UserFilter {
+            facility_id: facility_id.0,
+            role: role.0,
+            status: status.0,
+        };
         let mut tx = self.db.begin(&auth.0).await?;
         let rows = users::list(&mut tx, &filter, &page).await?;
         tx.commit().await?;
@@ -186,7 +209,10 @@ impl UsersApi {
         let mut v = Validator::default();
         let mut new = body.0.validate(&mut v, "");
         v.finish()?;
-        let facility = new.facility_id.or(auth.0.facility_id).filter(|_| new.role != Role::SuperAdmin);
+        let facility = new
+            .facility_id
+            .or(auth.0.facility_id)
+            .filter(|_| new.role != Role::SuperAdmin);
         let hash = new.hash_password().await?;
         let mut tx = self.db.begin(&auth.0).await?;
         let user = users::insert(&mut tx, &new.to_new_user(facility, hash)).await?;
@@ -205,11 +231,25 @@ impl UsersApi {
 
     /// Update a user's details or role.
     #[oai(path = "/:id", method = "patch", operation_id = "updateUser")]
-    async fn update(&self, auth: BearerAuth, id: Path<Uuid>, body: Json<UpdateUserRequest>) -> Result<Json<User>> {
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<UpdateUserRequest>,
+    ) -> Result<Json<User>> {
         let b = body.0;
         let mut v = Validator::default();
-        let contact = parse_contact(&mut v, "", b.email.value().map(String::as_str), b.phone.value().map(String::as_str));
-        v.check(b.role != Some(Role::Patient), "role", "cannot make a user a patient");
+        let contact = parse_contact(
+            &mut v,
+            "",
+            b.email.value().map(|t| &**t),
+            b.phone.value().map(|t| &**t),
+        );
+        v.check(
+            b.role != Some(Role::Patient),
+            "role",
+            "cannot make a user a patient",
+        );
         v.finish()?;
         let patch = UserPatch {
             email: b.email.as_opt_ref().map(|_| contact.email.as_ref()),
@@ -227,10 +267,19 @@ impl UsersApi {
 
     /// Change a user's status; suspending or terminating revokes their sessions.
     #[oai(path = "/:id/status", method = "post", operation_id = "setUserStatus")]
-    async fn set_status(&self, auth: BearerAuth, id: Path<Uuid>, body: Json<StatusChangeRequest>) -> Result<Json<User>> {
-        let StatusChangeRequest { status, reason } = body.0;
+    async fn set_status(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<StatusChangeRequest>,
+    ) -> Result<Json<User>> {
+        let status = body.0.status;
+        let reason = body.0.reason.map(String::from);
         if status == UserStatus::Pending {
-            return Err(Error::invalid("status", "an account cannot be set back to pending"));
+            return Err(Error::invalid(
+                "status",
+                "an account cannot be set back to pending",
+            ));
         }
         let principal = auth.0.with_reason(reason.clone());
         let mut tx = self.db.begin(&principal).await?;

@@ -45,7 +45,9 @@ pub struct JwtKeys {
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
-        f.debug_struct("JwtKeys").field("kids", &kids).finish_non_exhaustive()
+        f.debug_struct("JwtKeys")
+            .field("kids", &kids)
+            .finish_non_exhaustive()
     }
 }
 
@@ -82,7 +84,11 @@ impl JwtKeys {
     pub fn generate_spec() -> String {
         let mut secret = [0u8; 48];
         rand::rngs::OsRng.fill_bytes(&mut secret);
-        format!("k{}:{}", chrono::Utc::now().format("%Y%m%d"), STANDARD.encode(secret))
+        format!(
+            "k{}:{}",
+            chrono::Utc::now().format("%Y%m%d"),
+            STANDARD.encode(secret)
+        )
     }
 
     /// Issues an access token valid for `ttl`.

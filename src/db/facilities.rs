@@ -102,7 +102,18 @@ const INSERT: &str = concat!(
 
 pub async fn insert(tx: &mut TenantTx, f: &NewFacility<'_>) -> Result<Facility> {
     let row = tx
-        .query_one(INSERT, &[&f.slug, &f.name, &f.kind, &f.timezone, &f.city, &f.phone, &f.email])
+        .query_one(
+            INSERT,
+            &[
+                &f.slug,
+                &f.name,
+                &f.kind,
+                &f.timezone,
+                &f.city,
+                &f.phone,
+                &f.email,
+            ],
+        )
         .await?;
     Facility::try_from(&row)
 }
@@ -126,7 +137,11 @@ const GET_BY_SLUG: &str = concat!(
 );
 
 pub async fn find_by_slug(tx: &mut TenantTx, slug: &str) -> Result<Option<Facility>> {
-    tx.query_opt(GET_BY_SLUG, &[&slug]).await?.as_ref().map(Facility::try_from).transpose()
+    tx.query_opt(GET_BY_SLUG, &[&slug])
+        .await?
+        .as_ref()
+        .map(Facility::try_from)
+        .transpose()
 }
 
 const LIST: &str = concat!(
@@ -140,8 +155,22 @@ const LIST: &str = concat!(
      limit $4"
 );
 
-pub async fn list(tx: &mut TenantTx, status: Option<FacilityStatus>, page: &PageRequest) -> Result<Vec<Facility>> {
-    map(tx.query(LIST, &[&status, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?)
+pub async fn list(
+    tx: &mut TenantTx,
+    status: Option<FacilityStatus>,
+    page: &PageRequest,
+) -> Result<Vec<Facility>> {
+    map(tx
+        .query(
+            LIST,
+            &[
+                &status,
+                &page.after_ts(),
+                &page.after_id(),
+                &page.fetch_limit(),
+            ],
+        )
+        .await?)
 }
 
 /// A partial update; `None` leaves a field as it is, `Some(None)` clears it.

@@ -62,7 +62,9 @@ pub async fn bootstrap(superuser: &Client, database: &str) -> anyhow::Result<()>
     if !exists {
         // Identifiers cannot be bound; `database` is ours, never user input.
         superuser
-            .batch_execute(&format!("create database \"{database}\" owner {OWNER_ROLE}"))
+            .batch_execute(&format!(
+                "create database \"{database}\" owner {OWNER_ROLE}"
+            ))
             .await
             .context("creating the database")?;
     }

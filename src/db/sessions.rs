@@ -27,7 +27,11 @@ pub struct LoginCandidate {
 
 const LOGIN_LOOKUP: &str = "select * from carego.auth_login_lookup($1, $2)";
 
-pub async fn login_lookup(tx: &mut TenantTx, email: Option<&str>, phone: Option<&str>) -> Result<Option<LoginCandidate>> {
+pub async fn login_lookup(
+    tx: &mut TenantTx,
+    email: Option<&str>,
+    phone: Option<&str>,
+) -> Result<Option<LoginCandidate>> {
     let Some(row) = tx.query_opt(LOGIN_LOOKUP, &[&email, &phone]).await? else {
         return Ok(None);
     };
@@ -55,7 +59,16 @@ pub async fn open(
     ip: Option<&str>,
 ) -> Result<Option<Uuid>> {
     let row = tx
-        .query_opt(OPEN_SESSION, &[&user, &refresh_hash, &(ttl.as_secs() as f64), &user_agent, &ip])
+        .query_opt(
+            OPEN_SESSION,
+            &[
+                &user,
+                &refresh_hash,
+                &(ttl.as_secs() as f64),
+                &user_agent,
+                &ip,
+            ],
+        )
         .await?;
     Ok(row.map(|r| r.try_get("session_id")).transpose()?)
 }
@@ -63,7 +76,12 @@ pub async fn open(
 /// The result of presenting a refresh token.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
-    Rotated { session: Uuid, user: Uuid, role: Role, facility: Option<Uuid> },
+    Rotated {
+        session: Uuid,
+        user: Uuid,
+        role: Role,
+        facility: Option<Uuid>,
+    },
     /// Used moments ago by a concurrent refresh that won; the session stays.
     Superseded,
     /// Used long ago: stolen or replayed. The session is now revoked.
@@ -78,8 +96,15 @@ const ROTATE: &str = "select outcome, session_id, user_id, role, facility_id
 
 /// Rotates a refresh token. The caller must commit whatever the outcome, so a
 /// reuse revocation sticks.
-pub async fn rotate(tx: &mut TenantTx, old_hash: &[u8], new_hash: &[u8], grace: Duration) -> Result<Rotation> {
-    let row = tx.query_one(ROTATE, &[&old_hash, &new_hash, &grace.as_secs_f64()]).await?;
+pub async fn rotate(
+    tx: &mut TenantTx,
+    old_hash: &[u8],
+    new_hash: &[u8],
+    grace: Duration,
+) -> Result<Rotation> {
+    let row = tx
+        .query_one(ROTATE, &[&old_hash, &new_hash, &grace.as_secs_f64()])
+        .await?;
     let outcome: &str = row.try_get("outcome")?;
     Ok(match outcome {
         "rotated" => Rotation::Rotated {
@@ -135,7 +160,11 @@ const LIST_MINE: &str = "select id, created_at, expires_at, revoked_at, user_age
 
 /// The caller's active sessions, newest first.
 pub async fn list_mine(tx: &mut TenantTx) -> Result<Vec<Session>> {
-    tx.query(LIST_MINE, &[]).await?.iter().map(Session::try_from).collect()
+    tx.query(LIST_MINE, &[])
+        .await?
+        .iter()
+        .map(Session::try_from)
+        .collect()
 }
 
 /// Which of the caller's sessions to end.

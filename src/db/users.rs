@@ -128,7 +128,11 @@ pub async fn get(tx: &mut TenantTx, id: Uuid) -> Result<User> {
     User::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
-const GET_SELF: &str = concat!("select ", columns!(), " from users where id = carego.current_user_id()");
+const GET_SELF: &str = concat!(
+    "select ",
+    columns!(),
+    " from users where id = carego.current_user_id()"
+);
 
 /// The caller's own account.
 pub async fn me(tx: &mut TenantTx) -> Result<User> {
@@ -138,7 +142,11 @@ pub async fn me(tx: &mut TenantTx) -> Result<User> {
 const FIND_BY_EMAIL: &str = concat!("select ", columns!(), " from users where email = $1");
 
 pub async fn find_by_email(tx: &mut TenantTx, email: &Email) -> Result<Option<User>> {
-    tx.query_opt(FIND_BY_EMAIL, &[&email.as_str()]).await?.as_ref().map(User::try_from).transpose()
+    tx.query_opt(FIND_BY_EMAIL, &[&email.as_str()])
+        .await?
+        .as_ref()
+        .map(User::try_from)
+        .transpose()
 }
 
 /// Optional list filters.
@@ -163,7 +171,17 @@ const LIST: &str = concat!(
 
 pub async fn list(tx: &mut TenantTx, f: &UserFilter, page: &PageRequest) -> Result<Vec<User>> {
     let rows = tx
-        .query(LIST, &[&f.facility_id, &f.role, &f.status, &page.after_ts(), &page.after_id(), &page.fetch_limit()])
+        .query(
+            LIST,
+            &[
+                &f.facility_id,
+                &f.role,
+                &f.status,
+                &page.after_ts(),
+                &page.after_id(),
+                &page.fetch_limit(),
+            ],
+        )
         .await?;
     rows.iter().map(User::try_from).collect()
 }
@@ -220,7 +238,12 @@ const SET_STATUS: &str = concat!(
 
 /// Changes an account's status; the `users_revoke_sessions` trigger revokes
 /// its sessions in the same transaction when it is no longer active.
-pub async fn set_status(tx: &mut TenantTx, id: Uuid, status: UserStatus, reason: Option<&str>) -> Result<User> {
+pub async fn set_status(
+    tx: &mut TenantTx,
+    id: Uuid,
+    status: UserStatus,
+    reason: Option<&str>,
+) -> Result<User> {
     User::try_from(&tx.query_one(SET_STATUS, &[&id, &status, &reason]).await?)
 }
 
@@ -229,7 +252,10 @@ const CURRENT_PASSWORD_HASH: &str = "select carego.current_password_hash() as ha
 /// The caller's own password hash (through the one SECURITY DEFINER function
 /// that exposes it, and only for the caller).
 pub async fn current_password_hash(tx: &mut TenantTx) -> Result<Option<String>> {
-    Ok(tx.query_one(CURRENT_PASSWORD_HASH, &[]).await?.try_get("hash")?)
+    Ok(tx
+        .query_one(CURRENT_PASSWORD_HASH, &[])
+        .await?
+        .try_get("hash")?)
 }
 
 const SET_OWN_PASSWORD: &str = "update users set password_hash = $1, password_changed_at = now()

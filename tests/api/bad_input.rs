@@ -1,0 +1,114 @@
+//! Bad input, table-driven: every case answers 400 (or 413) problem+json and
+//! writes nothing.
+
+use poem::http::Method;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn bad_bodies_are_rejected_and_nothing_is_written() {
+    let app = TestApp::spawn().await;
+    let w = app.two_facilities().await;
+    let users = "/api/v1/users";
+    let facilities = "/api/v1/facilities";
+    let valid_user = r#"{"email":"new@x.example","password":"long enough pw","role":"staff","firstName":"N","lastName":"U"}"#;
+    let big = format!(
+        r#"{{"email":"a@b.example","password":"{}"}}"#,
+        "x".repeat(70 * 1024)
+    );
+    let cases: Vec<(&str, &str, String, u16, &str)> = vec![
+        ("malformed JSON", users, "{not json".into(), 400, "malformed_request"),
+        ("truncated JSON", users, valid_user[..30].into(), 400, "malformed_request"),
+        ("JSON array", users, "[]".into(), 400, "malformed_request"),
+        ("missing fields", users, r#"{"email":"x@y.example"}"#.into(), 400, "malformed_request"),
+        ("unknown field", users, valid_user.replace("\"role\"", "\"isAdmin\":true,\"role\""), 400, "malformed_request"),
+        ("unknown role", users, valid_user.replace("\"staff\"", "\"owner\""), 400, "malformed_request"),
+        ("wrong type", users, valid_user.replace("\"N\"", "42"), 400, "malformed_request"),
+        ("empty first name", users, valid_user.replace("\"N\"", "\"\""), 400, "malformed_request"),
+        ("invalid email", users, valid_user.replace("new@x.example", "not-an-email"), 400, "validation_failed"),
+        ("invalid phone", users, valid_user.replace("\"email\":\"new@x.example\"", "\"phone\":\"12ab\""), 400, "validation_failed"),
+        ("no email or phone", users, valid_user.replace("\"email\":\"new@x.example\",", ""), 400, "validation_failed"),
+        ("short password", users, valid_user.replace("long enough pw", "short"), 400, "malformed_request"),
+        ("patient via users", users, valid_user.replace("\"staff\"", "\"patient\""), 400, "validation_failed"),
+        ("bad slug", facilities, r#"{"slug":"Bad Slug!","name":"X","kind":"clinic","admin":{"email":"a@b.example","firstName":"A","lastName":"B"}}"#.into(), 400, "malformed_request"),
+        ("unknown kind", facilities, r#"{"slug":"ok-slug","name":"X","kind":"spa","admin":{"email":"a@b.example","firstName":"A","lastName":"B"}}"#.into(), 400, "malformed_request"),
+        ("admin email invalid", facilities, r#"{"slug":"ok-slug","name":"X","kind":"clinic","admin":{"email":"nope","firstName":"A","lastName":"B"}}"#.into(), 400, "validation_failed"),
+        ("oversized body", users, big, 413, "payload_too_large"),
+    ];
+    let before = (
+        app.count("users").await,
+        app.count("facilities").await,
+        app.count("audit_log").await,
+    );
+    for (name, path, body, status, code) in cases {
+        let actor = if path == facilities {
+            &w.sa
+        } else {
+            &w.admin_a
+        };
+        let res = app
+            .client
+            .request(Method::POST, path)
+            .header("authorization", format!("Bearer {}", actor.token))
+            .content_type("application/json")
+            .body(body)
+            .send()
+            .await;
+        let res = crate::helpers::read(res).await;
+        assert_eq!(res.status.as_u16(), status, "{name}: {}", res.body);
+        res.assert_problem(status, code);
+        if code == "validation_failed" {
+            let errors = res.body["errors"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: field errors"));
+            assert!(
+                !errors.is_empty()
+                    && errors
+                        .iter()
+                        .all(|e| e["field"].is_string() && e["message"].is_string()),
+                "{name}"
+            );
+        }
+    }
+    let after = (
+        app.count("users").await,
+        app.count("facilities").await,
+        app.count("audit_log").await,
+    );
+    assert_eq!(before, after, "nothing was written");
+}
+
+#[tokio::test]
+async fn bad_paths_and_queries_are_400_and_unknown_routes_404() {
+    let app = TestApp::spawn().await;
+    let sa = app.super_admin().await;
+    for (path, status, code) in [
+        ("/api/v1/users/not-a-uuid", 400, "malformed_request"),
+        ("/api/v1/users?limit=0", 400, "malformed_request"),
+        ("/api/v1/users?limit=101", 400, "malformed_request"),
+        ("/api/v1/users?role=owner", 400, "malformed_request"),
+        ("/api/v1/users?cursor=garbage", 400, "validation_failed"),
+        ("/api/v1/no-such-thing", 404, "not_found"),
+    ] {
+        app.get(&sa, path).await.assert_problem(status, code);
+    }
+    let res = app
+        .call(Method::PUT, "/api/v1/users", Some(&sa.token), None)
+        .await;
+    res.assert_problem(405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn login_input_is_validated_before_any_lookup() {
+    let app = TestApp::spawn().await;
+    for body in [
+        serde_json::json!({"password": "whatever12"}),
+        serde_json::json!({"email": "a@b.example", "phone": "+919876543210", "password": "whatever12"}),
+        serde_json::json!({"email": "nope", "password": "whatever12"}),
+    ] {
+        let res = app
+            .call(Method::POST, "/api/v1/auth/login", None, Some(body.clone()))
+            .await;
+        res.assert_problem(400, "validation_failed");
+    }
+}

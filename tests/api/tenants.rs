@@ -1,0 +1,78 @@
+//! Facility manifests apply idempotently and never carry passwords.
+
+use std::path::Path;
+
+use carego::tenants;
+
+use crate::helpers::TestApp;
+
+fn demo_manifests() -> Vec<(String, tenants::Manifest)> {
+    tenants::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants"))
+        .expect("demo manifests parse")
+}
+
+#[tokio::test]
+async fn demo_manifests_apply_idempotently() {
+    let app = TestApp::spawn().await;
+    let manifests = demo_manifests();
+    assert!(manifests.len() >= 2);
+    let secret =
+        |name: &str| (name == "CAREGO_DEMO_PASSWORD").then(|| crate::helpers::PASSWORD.to_owned());
+    let first = tenants::apply(&app.db, &manifests, &secret).await.unwrap();
+    assert_eq!(first.facilities_created, manifests.len());
+    assert!(first.users_created >= 6);
+    let audit_after_first = app.count("audit_log").await;
+
+    let second = tenants::apply(&app.db, &manifests, &secret).await.unwrap();
+    assert_eq!(
+        second,
+        tenants::Report::default(),
+        "nothing new the second time"
+    );
+    assert_eq!(
+        app.count("audit_log").await,
+        audit_after_first,
+        "and nothing changed"
+    );
+
+    // Users with a password_env can log in; one without is an invitation.
+    app.login_actor("admin@sunrise.example").await;
+    app.login("therapist@sunrise.example", crate::helpers::PASSWORD)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    let su = app.superuser().await;
+    let status: String = su
+        .query_one(
+            "select status from users where email = 'therapist@sunrise.example'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "pending");
+}
+
+#[test]
+fn manifests_hold_no_plaintext_passwords() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let value: toml::Value = toml::from_str(&text).unwrap();
+            for key in ["password", "password_hash"] {
+                assert!(
+                    !text
+                        .lines()
+                        .any(|l| l.trim_start().starts_with(&format!("{key} "))),
+                    "{} has `{key}`",
+                    path.display()
+                );
+            }
+            assert!(value.get("facility").is_some());
+        }
+    }
+    // And the parser refuses such a field outright.
+    let bad = "[facility]\nslug='x1'\nname='X'\nkind='clinic'\n[[staff]]\nemail='a@b.example'\nfirst_name='A'\nlast_name='B'\npassword='hunter2hunter2'\n";
+    assert!(toml::from_str::<tenants::Manifest>(bad).is_err());
+}
