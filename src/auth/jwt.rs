@@ -137,3 +137,80 @@ impl JwtKeys {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issue_with(spec: &str) -> String {
+        JwtKeys::parse(spec)
+            .unwrap()
+            .issue(
+                Uuid::new_v4(),
+                Uuid::new_v4(),
+                Role::Staff,
+                Some(Uuid::new_v4()),
+                Duration::from_secs(60),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn a_rotated_key_keeps_verifying_until_it_is_removed() {
+        let old = JwtKeys::generate_spec().replacen(':', "old:", 1);
+        let new = JwtKeys::generate_spec().replacen(':', "new:", 1);
+        let old_token = issue_with(&old);
+        let overlap = JwtKeys::parse(&format!("{new},{old}")).unwrap();
+        assert!(
+            overlap.verify(&old_token).is_ok(),
+            "old tokens still verify during the overlap"
+        );
+        let fresh = overlap
+            .issue(
+                Uuid::new_v4(),
+                Uuid::new_v4(),
+                Role::Patient,
+                None,
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&fresh).unwrap().kid.as_deref(),
+            Some(new.split(':').next().unwrap())
+        );
+        let after = JwtKeys::parse(&new).unwrap();
+        assert!(matches!(
+            after.verify(&old_token),
+            Err(Error::Unauthenticated("invalid_token"))
+        ));
+        assert!(after.verify(&fresh).is_ok());
+    }
+
+    #[test]
+    fn claims_round_trip() {
+        let keys = JwtKeys::parse(&JwtKeys::generate_spec()).unwrap();
+        let (user, session, facility) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let token = keys
+            .issue(
+                user,
+                session,
+                Role::FacilityAdmin,
+                Some(facility),
+                Duration::from_secs(900),
+            )
+            .unwrap();
+        let c = keys.verify(&token).unwrap();
+        assert_eq!(
+            (c.sub, c.sid, c.role, c.fid),
+            (user, session, Role::FacilityAdmin, Some(facility))
+        );
+        assert_eq!(c.exp - c.iat, 900);
+    }
+
+    #[test]
+    fn weak_or_malformed_key_specs_are_refused() {
+        for bad in ["", "nokid", ":c2VjcmV0", "k:not base64!", "k:c2hvcnQ="] {
+            assert!(JwtKeys::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

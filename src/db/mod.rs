@@ -304,13 +304,16 @@ impl TenantTx {
     {
         let ctx = self.pending.take();
         let client: &'a ClientWrapper = self.conn.as_deref().expect("connection held until drop");
-        let stmt = client.prepare_cached(sql).await?;
         let Some(ctx) = ctx else {
+            let stmt = client.prepare_cached(sql).await?;
             return Ok(op(client, stmt).await?);
         };
-        let prologue = client
-            .prepare_typed_cached(PROLOGUE, PROLOGUE_TYPES)
-            .await?;
+        // Both are cached per connection after the first time; when they are
+        // not, the two prepares share one round trip.
+        let (stmt, prologue) = tokio::try_join!(
+            client.prepare_cached(sql),
+            client.prepare_typed_cached(PROLOGUE, PROLOGUE_TYPES)
+        )?;
         let db_role = ctx.db_role.pg_name();
         let params: [&(dyn ToSql + Sync); 9] = [
             &db_role,

@@ -60,14 +60,15 @@ async fn other_facility_cannot_change_a_facility() {
             .patch(outsider, &base, json!({"name": "Hijacked"}))
             .await;
         assert!(matches!(res.status.as_u16(), 403 | 404), "{}", res.body);
-        let res = app
-            .post(
-                outsider,
-                &format!("{base}/suspend"),
-                json!({"reason": "no"}),
-            )
-            .await;
-        assert!(matches!(res.status.as_u16(), 403 | 404), "{}", res.body);
+        for action in ["suspend", "reactivate"] {
+            let path = format!("{base}/{action}");
+            let res = app.post(outsider, &path, json!({"reason": "no"})).await;
+            assert!(
+                matches!(res.status.as_u16(), 403 | 404),
+                "{action}: {}",
+                res.body
+            );
+        }
     }
     let facility = app.get(&w.sa, &base).await;
     assert_ne!(facility.body["name"], "Hijacked");

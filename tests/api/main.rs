@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod cli;
 mod facilities_users;
 mod helpers;
 mod isolation;

@@ -1,0 +1,202 @@
+//! The binary as an operator meets it: `serve` with no configuration starts
+//! its own PostgreSQL, serves, and shuts everything down on Ctrl-C; a second
+//! start reuses the data directory; the operator's commands work on it.
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    net::TcpStream,
+    process::{Child, Command},
+};
+
+use crate::helpers::PASSWORD;
+
+fn data_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("carego-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn carego(data_dir: &PathBuf) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_carego"));
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("MIGRATION_DATABASE_URL")
+        .env_remove("CAREGO_JWT_KEYS")
+        .env("CAREGO_DATA_DIR", data_dir)
+        .env(
+            "CAREGO_TENANTS_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tenants"),
+        )
+        .env("CAREGO_DEMO_PASSWORD", PASSWORD)
+        .env("CAREGO_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Starts `serve` and returns it with the address from its banner.
+async fn start(data_dir: &PathBuf) -> (Child, String) {
+    let mut child = carego(data_dir)
+        .arg("serve")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(90), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(addr) = line.strip_prefix("Carego is listening on http://") {
+                return addr.trim().to_owned();
+            }
+        }
+        panic!("serve exited before listening");
+    })
+    .await
+    .expect("serve listens within 90 s");
+    // Keep draining stderr so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+async fn http(addr: &str, method: &str, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = String::new();
+    stream.read_to_string(&mut resp).await.unwrap();
+    resp
+}
+
+async fn interrupt(mut child: Child) -> std::process::ExitStatus {
+    let pid = child.id().unwrap() as libc::pid_t;
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("exits after Ctrl-C")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn serve_needs_no_configuration_and_stops_cleanly_on_ctrl_c() {
+    let dir = data_dir("serve");
+    let (child, addr) = start(&dir).await;
+    assert!(
+        http(&addr, "GET", "/api/v1/ready", "")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let login = format!(r#"{{"email":"nurse@sunrise.example","password":"{PASSWORD}"}}"#);
+    let resp = http(&addr, "POST", "/api/v1/auth/login", &login).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let pgdata = dir.join("postgres/pgdata");
+    assert!(pgdata.join("postmaster.pid").exists(), "the cluster runs");
+
+    assert!(interrupt(child).await.success(), "clean exit");
+    assert!(
+        !pgdata.join("postmaster.pid").exists(),
+        "the cluster it started has stopped"
+    );
+
+    // A second start reuses the data directory: same demo data, same JWT key.
+    let (child, addr) = start(&dir).await;
+    let resp = http(&addr, "POST", "/api/v1/auth/login", &login).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(interrupt(child).await.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn operator_commands_work_on_the_embedded_database() {
+    let dir = data_dir("ops");
+    let out = carego(&dir).arg("migrate").output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = carego(&dir)
+        .args(["tenants", "apply"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tenants"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("2 facilit(ies) created"),
+        "{stdout}"
+    );
+    let out = carego(&dir)
+        .args(["tenants", "apply"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 facilit(ies) created, 0 user(s) created")
+    );
+
+    let create = |pw_on_stdin: &'static str| {
+        let mut cmd = carego(&dir);
+        cmd.args([
+            "users",
+            "create-super-admin",
+            "--email",
+            "ops@platform.example",
+        ])
+        .env_remove("CAREGO_SUPER_ADMIN_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        async move {
+            let mut child = cmd.spawn().unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(pw_on_stdin.as_bytes())
+                .await
+                .unwrap();
+            child.wait_with_output().await.unwrap()
+        }
+    };
+    let out = create("short\n").await;
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("at least 10"));
+    let out = create("an operator passphrase\n").await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = create("an operator passphrase\n").await;
+    assert!(
+        !out.status.success(),
+        "a second super admin with the same email is refused"
+    );
+    assert!(
+        !dir.join("postgres/pgdata/postmaster.pid").exists(),
+        "each command stops its cluster"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_missing_postgres_is_a_clear_error() {
+    let dir = data_dir("nopg");
+    let out = carego(&dir)
+        .arg("migrate")
+        .env("PG_BINDIR", "/nonexistent/pg/bin")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PG_BINDIR=/nonexistent/pg/bin does not contain initdb"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
