@@ -32,11 +32,7 @@ const DEMO_PASSWORD_ENV: &str = "CAREGO_DEMO_PASSWORD";
 const DEMO_SUPER_ADMIN: &str = "root@carego.example";
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "carego",
-    version,
-    about = "Multi-tenant backend for care facilities"
-)]
+#[command(name = "carego", version, about = "Multi-tenant backend for care facilities")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -107,9 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let opened = Opened::open(&db, Durability::Durable).await?;
             opened.stop().await
         }
-        Command::Tenants {
-            command: TenantsCommand::Apply { dir, db },
-        } => {
+        Command::Tenants { command: TenantsCommand::Apply { dir, db } } => {
             let opened = Opened::open(&db, Durability::Durable).await?;
             let manifests = tenants::load_dir(&dir)?;
             let secret = opened.secret_resolver(&db.data_dir)?;
@@ -125,15 +119,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             stopped
         }
-        Command::Users {
-            command:
-                UsersCommand::CreateSuperAdmin {
-                    email,
-                    first_name,
-                    last_name,
-                    db,
-                },
-        } => {
+        Command::Users { command: UsersCommand::CreateSuperAdmin { email, first_name, last_name, db } } => {
             let email = Email::parse(&email).map_err(|m| anyhow::anyhow!("--email {m}"))?;
             let pw = match std::env::var("CAREGO_SUPER_ADMIN_PASSWORD") {
                 Ok(pw) => pw,
@@ -142,8 +128,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             password::validate(&pw).map_err(|m| anyhow::anyhow!("password {m}"))?;
             let hash = password::hash(pw).await?;
             let opened = Opened::open(&db, Durability::Durable).await?;
-            let created =
-                create_super_admin(&opened.db, &email, &first_name, &last_name, hash).await;
+            let created = create_super_admin(&opened.db, &email, &first_name, &last_name, hash).await;
             let stopped = opened.stop().await;
             println!("created super admin {} ({})", email, created?);
             stopped
@@ -207,24 +192,17 @@ impl Opened {
                     let applied = migrate::run(owner).await?;
                     tracing::info!(applied, "migrations up to date");
                 }
-                Ok(Self {
-                    db: Db::connect(url, &pool)?,
-                    cluster: None,
-                })
+                Ok(Self { db: Db::connect(url, &pool)?, cluster: None })
             }
             None => {
-                let cluster =
-                    EmbeddedCluster::start(&settings.data_dir.join("postgres"), durability).await?;
+                let cluster = EmbeddedCluster::start(&settings.data_dir.join("postgres"), durability).await?;
                 let superuser = migrate::connect(&cluster.conn_str(SUPERUSER, "postgres")).await?;
                 migrate::bootstrap(&superuser, DATABASE).await?;
                 drop(superuser);
                 let applied = migrate::run(&cluster.conn_str(OWNER_ROLE, DATABASE)).await?;
                 tracing::info!(applied, socket = %cluster.socket_dir().display(), "embedded PostgreSQL ready");
                 let db = Db::connect(&cluster.conn_str(APP_ROLE, DATABASE), &pool)?;
-                Ok(Self {
-                    db,
-                    cluster: Some(cluster),
-                })
+                Ok(Self { db, cluster: Some(cluster) })
             }
         }
     }
@@ -235,19 +213,10 @@ impl Opened {
 
     /// Resolves `password_env` names; with the embedded cluster the demo
     /// password falls back to one generated once and kept in the data dir.
-    fn secret_resolver(
-        &self,
-        data_dir: &Path,
-    ) -> anyhow::Result<impl Fn(&str) -> Option<String> + use<>> {
-        let demo = if self.embedded() {
-            Some(demo_password(data_dir)?)
-        } else {
-            None
-        };
+    fn secret_resolver(&self, data_dir: &Path) -> anyhow::Result<impl Fn(&str) -> Option<String> + use<>> {
+        let demo = if self.embedded() { Some(demo_password(data_dir)?) } else { None };
         Ok(move |name: &str| {
-            std::env::var(name)
-                .ok()
-                .or_else(|| (name == DEMO_PASSWORD_ENV).then(|| demo.clone()).flatten())
+            std::env::var(name).ok().or_else(|| (name == DEMO_PASSWORD_ENV).then(|| demo.clone()).flatten())
         })
     }
 
@@ -332,20 +301,14 @@ async fn serve_command(db_settings: DbSettings, serve: ServeSettings) -> anyhow:
     password::warm_up();
     let state = AppState::new(opened.db.clone(), keys, settings);
     let banner_logins = logins.join("\n  ");
-    server::serve(
-        state,
-        serve.listen,
-        shutdown_signal(),
-        Duration::from_secs(20),
-        |addr| {
-            eprintln!("Carego is listening on http://{addr}");
-            eprintln!("  API docs:  http://{addr}/docs");
-            eprintln!("  OpenAPI:   http://{addr}/openapi.json");
-            if !banner_logins.is_empty() {
-                eprintln!("Demo logins (embedded database only):\n  {banner_logins}");
-            }
-        },
-    )
+    server::serve(state, serve.listen, shutdown_signal(), Duration::from_secs(20), |addr| {
+        eprintln!("Carego is listening on http://{addr}");
+        eprintln!("  API docs:  http://{addr}/docs");
+        eprintln!("  OpenAPI:   http://{addr}/openapi.json");
+        if !banner_logins.is_empty() {
+            eprintln!("Demo logins (embedded database only):\n  {banner_logins}");
+        }
+    })
     .await?;
     tracing::info!("HTTP server stopped; closing the pool");
     opened.stop().await?;

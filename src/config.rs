@@ -97,18 +97,12 @@ pub struct AppSettings {
 
 impl AppSettings {
     pub fn from_serve(s: &ServeSettings) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            s.access_ttl_secs >= 60,
-            "CAREGO_ACCESS_TTL_SECS must be at least 60"
-        );
+        anyhow::ensure!(s.access_ttl_secs >= 60, "CAREGO_ACCESS_TTL_SECS must be at least 60");
         anyhow::ensure!(
             s.refresh_ttl_secs > s.access_ttl_secs,
             "CAREGO_REFRESH_TTL_SECS must exceed CAREGO_ACCESS_TTL_SECS"
         );
-        anyhow::ensure!(
-            s.body_limit_bytes >= 1024,
-            "CAREGO_BODY_LIMIT_BYTES must be at least 1024"
-        );
+        anyhow::ensure!(s.body_limit_bytes >= 1024, "CAREGO_BODY_LIMIT_BYTES must be at least 1024");
         Ok(Self {
             access_ttl: Duration::from_secs(s.access_ttl_secs),
             refresh_ttl: Duration::from_secs(s.refresh_ttl_secs),

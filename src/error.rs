@@ -32,10 +32,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.to_owned(),
-            message: message.into(),
-        }
+        Self { field: field.to_owned(), message: message.into() }
     }
 }
 
@@ -100,10 +97,7 @@ impl Error {
     }
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
-            detail: detail.into(),
-        }
+        Self::Conflict { code, detail: detail.into() }
     }
 
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
@@ -211,10 +205,7 @@ impl IntoResponse for Error {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Self::Unavailable(_) => {
-                headers.insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
-                );
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS));
             }
             _ => {}
         }
@@ -238,23 +229,14 @@ impl From<tokio_postgres::Error> for Error {
 /// The statuses an authenticated operation can answer besides its success.
 /// Documented on every such operation so SDKs and conformance checks see them.
 const DOCUMENTED: &[(u16, &str)] = &[
-    (
-        400,
-        "Malformed or invalid input (`errors` lists the fields).",
-    ),
+    (400, "Malformed or invalid input (`errors` lists the fields)."),
     (401, "Missing, invalid, expired or revoked credentials."),
-    (
-        403,
-        "Authenticated, but the role, account or facility may not do this.",
-    ),
+    (403, "Authenticated, but the role, account or facility may not do this."),
     (404, "Not found, or not visible to the caller."),
     (409, "Conflicts with existing state."),
     (413, "Request body too large."),
     (429, "Rate limited; see `Retry-After`."),
-    (
-        500,
-        "Unexpected error; details are in the server log under the request id.",
-    ),
+    (500, "Unexpected error; details are in the server log under the request id."),
     (503, "Database unavailable or busy; see `Retry-After`."),
 ];
 
@@ -304,11 +286,7 @@ pub async fn problem_for_poem_error(err: poem::Error) -> Response {
         StatusCode::NOT_FOUND => Error::NotFound,
         StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
         StatusCode::METHOD_NOT_ALLOWED => {
-            return plain_problem(
-                status,
-                "method_not_allowed",
-                "This method is not allowed here.",
-            );
+            return plain_problem(status, "method_not_allowed", "This method is not allowed here.");
         }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             return plain_problem(status, "unsupported_media_type", "Send application/json.");
@@ -328,10 +306,7 @@ fn plain_problem(status: StatusCode, code: &str, detail: &str) -> Response {
         code: code.to_owned(),
         errors: Vec::new(),
     };
-    Response::builder()
-        .status(status)
-        .content_type("application/problem+json")
-        .body(problem.to_json_string())
+    Response::builder().status(status).content_type("application/problem+json").body(problem.to_json_string())
 }
 
 /// poem's parse errors describe the input ("missing field `email`"); keep that,

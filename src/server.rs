@@ -49,9 +49,7 @@ impl<E: Endpoint<Output = Response>> Middleware<E> for RequestTrace {
 struct RequestTraceEndpoint<E>(E);
 
 fn acceptable_request_id(v: &str) -> bool {
-    (1..=64).contains(&v.len())
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 impl<E: Endpoint<Output = Response>> Endpoint for RequestTraceEndpoint<E> {
@@ -94,10 +92,7 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
     type Output = BodyLimitEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        BodyLimitEndpoint {
-            inner: ep,
-            limit: self.0,
-        }
+        BodyLimitEndpoint { inner: ep, limit: self.0 }
     }
 }
 
@@ -120,11 +115,8 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             Some(_) => {}
             None => {
                 // Chunked (or unannounced) body: read it, but never past the limit.
-                let body = req
-                    .take_body()
-                    .into_bytes_limit(self.limit)
-                    .await
-                    .map_err(|_| Error::PayloadTooLarge)?;
+                let body =
+                    req.take_body().into_bytes_limit(self.limit).await.map_err(|_| Error::PayloadTooLarge)?;
                 req.set_body(body);
             }
         }
@@ -142,11 +134,7 @@ pub async fn serve(
     on_ready: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
     let acceptor = TcpListener::bind(listen).into_acceptor().await?;
-    let local = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .unwrap_or(listen);
+    let local = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()).unwrap_or(listen);
     on_ready(local);
     poem::Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app(state), shutdown, Some(grace))

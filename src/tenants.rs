@@ -79,8 +79,7 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<(String, Manifest)>> {
         .into_iter()
         .map(|path| {
             let text = std::fs::read_to_string(&path)?;
-            let manifest =
-                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            let manifest = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
             Ok((path.display().to_string(), manifest))
         })
         .collect()
@@ -94,9 +93,7 @@ pub async fn apply(
 ) -> anyhow::Result<Report> {
     let mut report = Report::default();
     for (source, m) in manifests {
-        apply_one(db, m, secret, &mut report)
-            .await
-            .with_context(|| format!("applying {source}"))?;
+        apply_one(db, m, secret, &mut report).await.with_context(|| format!("applying {source}"))?;
     }
     Ok(report)
 }
@@ -108,40 +105,20 @@ async fn apply_one(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let f = &m.facility;
-    let email = f
-        .email
-        .as_deref()
-        .map(Email::parse)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let phone = f
-        .phone
-        .as_deref()
-        .map(Phone::parse)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let email = f.email.as_deref().map(Email::parse).transpose().map_err(anyhow::Error::msg)?;
+    let phone = f.phone.as_deref().map(Phone::parse).transpose().map_err(anyhow::Error::msg)?;
 
     // Hash passwords before opening the transaction: argon2 is slow.
     let mut people = Vec::new();
-    for (role, spec) in m
-        .admins
-        .iter()
-        .map(|u| (Role::FacilityAdmin, u))
-        .chain(m.staff.iter().map(|u| (Role::Staff, u)))
+    for (role, spec) in
+        m.admins.iter().map(|u| (Role::FacilityAdmin, u)).chain(m.staff.iter().map(|u| (Role::Staff, u)))
     {
-        let email =
-            Email::parse(&spec.email).map_err(|e| anyhow::anyhow!("{}: {e}", spec.email))?;
-        let phone = spec
-            .phone
-            .as_deref()
-            .map(Phone::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?;
+        let email = Email::parse(&spec.email).map_err(|e| anyhow::anyhow!("{}: {e}", spec.email))?;
+        let phone = spec.phone.as_deref().map(Phone::parse).transpose().map_err(anyhow::Error::msg)?;
         let hash = match &spec.password_env {
             Some(var) => {
-                let pw = secret(var).with_context(|| {
-                    format!("{} names password_env {var}, which is not set", spec.email)
-                })?;
+                let pw = secret(var)
+                    .with_context(|| format!("{} names password_env {var}, which is not set", spec.email))?;
                 password::validate(&pw).map_err(|m| anyhow::anyhow!("{var}: password {m}"))?;
                 Some(password::hash(pw).await?)
             }

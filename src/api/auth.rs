@@ -88,16 +88,9 @@ enum LoginId {
 impl LoginId {
     fn parse(req: &LoginRequest) -> Result<Self> {
         match (&req.email, &req.phone) {
-            (Some(e), None) => Email::parse(e)
-                .map(Self::Email)
-                .map_err(|m| Error::invalid("email", m)),
-            (None, Some(p)) => Phone::parse(p)
-                .map(Self::Phone)
-                .map_err(|m| Error::invalid("phone", m)),
-            _ => Err(Error::invalid(
-                "email",
-                "give exactly one of email or phone",
-            )),
+            (Some(e), None) => Email::parse(e).map(Self::Email).map_err(|m| Error::invalid("email", m)),
+            (None, Some(p)) => Phone::parse(p).map(Self::Phone).map_err(|m| Error::invalid("phone", m)),
+            _ => Err(Error::invalid("email", "give exactly one of email or phone")),
         }
     }
 
@@ -121,13 +114,10 @@ impl AuthApi {
         let meta = RequestMeta::from_request(req);
         let id = LoginId::parse(&body)?;
         let s = &self.state;
-        s.login_ip_limiter
-            .check(meta.ip.as_deref().unwrap_or("unknown"))?;
+        s.login_ip_limiter.check(meta.ip.as_deref().unwrap_or("unknown"))?;
         s.login_account_limiter.check(id.key())?;
 
-        let mut tx =
-            s.db.begin_public(&meta.request_id, meta.ip.as_deref())
-                .await?;
+        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
         let (email, phone) = match &id {
             LoginId::Email(e) => (Some(e.as_str()), None),
             LoginId::Phone(p) => (None, Some(p.as_str())),
@@ -151,9 +141,7 @@ impl AuthApi {
         }
 
         let (refresh_token, refresh_hash) = tokens::new_refresh_token();
-        let mut tx =
-            s.db.begin_public(&meta.request_id, meta.ip.as_deref())
-                .await?;
+        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
         let session = sessions::open(
             &mut tx,
             c.user_id,
@@ -177,10 +165,7 @@ impl AuthApi {
         let user = users::me(&mut tx).await?;
         tx.commit().await?;
 
-        Ok(Json(LoginResponse {
-            tokens: self.issue(&principal, refresh_token)?,
-            user,
-        }))
+        Ok(Json(LoginResponse { tokens: self.issue(&principal, refresh_token)?, user }))
     }
 
     /// Exchange a refresh token for a new pair (rotation).
@@ -196,26 +181,13 @@ impl AuthApi {
         let s = &self.state;
         let (new_token, new_hash) = tokens::new_refresh_token();
         let old_hash = tokens::hash_token(&body.refresh_token);
-        let mut tx =
-            s.db.begin_public(&meta.request_id, meta.ip.as_deref())
-                .await?;
-        let rotation =
-            sessions::rotate(&mut tx, &old_hash, &new_hash, s.settings.refresh_grace).await?;
+        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
+        let rotation = sessions::rotate(&mut tx, &old_hash, &new_hash, s.settings.refresh_grace).await?;
         tx.commit().await?; // also when refused: a reuse revocation must stick
         match rotation {
-            Rotation::Rotated {
-                session,
-                user,
-                role,
-                facility,
-            } => {
-                let principal = Principal {
-                    user_id: user,
-                    session_id: session,
-                    facility_id: facility,
-                    role,
-                    meta,
-                };
+            Rotation::Rotated { session, user, role, facility } => {
+                let principal =
+                    Principal { user_id: user, session_id: session, facility_id: facility, role, meta };
                 Ok(Json(self.issue(&principal, new_token)?))
             }
             Rotation::Superseded => Err(Error::conflict(
@@ -262,16 +234,9 @@ impl AuthApi {
     }
 
     /// End one of my sessions (404 if it is not mine or already ended).
-    #[oai(
-        path = "/sessions/:id",
-        method = "delete",
-        operation_id = "revokeSession"
-    )]
+    #[oai(path = "/sessions/:id", method = "delete", operation_id = "revokeSession")]
     async fn revoke_session(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<NoContent> {
-        match self
-            .revoke(&auth.0, Revoke::One(id.0), "revoked_by_user")
-            .await?
-        {
+        match self.revoke(&auth.0, Revoke::One(id.0), "revoked_by_user").await? {
             0 => Err(Error::NotFound),
             _ => Ok(NoContent::NoContent),
         }
@@ -299,10 +264,7 @@ impl AuthApi {
         let mut tx = db.begin(&auth.0).await?;
         let current = users::current_password_hash(&mut tx).await?;
         tx.commit().await?;
-        let ChangePasswordRequest {
-            current_password,
-            new_password,
-        } = body.0;
+        let ChangePasswordRequest { current_password, new_password } = body.0;
         if !password::verify(current_password.into(), current).await? {
             return Err(Error::invalid("currentPassword", "is incorrect"));
         }
@@ -319,16 +281,8 @@ impl AuthApi {
 impl AuthApi {
     fn issue(&self, p: &Principal, refresh_token: String) -> Result<TokenPair> {
         let ttl = self.state.settings.access_ttl;
-        let access_token =
-            self.state
-                .keys
-                .issue(p.user_id, p.session_id, p.role, p.facility_id, ttl)?;
-        Ok(TokenPair {
-            access_token,
-            refresh_token,
-            token_type: "Bearer".into(),
-            expires_in: ttl.as_secs(),
-        })
+        let access_token = self.state.keys.issue(p.user_id, p.session_id, p.role, p.facility_id, ttl)?;
+        Ok(TokenPair { access_token, refresh_token, token_type: "Bearer".into(), expires_in: ttl.as_secs() })
     }
 
     async fn revoke(&self, p: &Principal, which: Revoke, reason: &str) -> Result<u64> {

@@ -165,8 +165,7 @@ impl FacilitiesApi {
             },
         )
         .await?;
-        let admin =
-            users::insert(&mut tx, &admin.to_new_user(Some(facility.id), admin_hash)).await?;
+        let admin = users::insert(&mut tx, &admin.to_new_user(Some(facility.id), admin_hash)).await?;
         tx.commit().await?;
         Ok(Created::Created(Json(FacilityCreated { facility, admin })))
     }
@@ -199,14 +198,8 @@ impl FacilitiesApi {
             kind: b.kind,
             timezone: b.timezone.as_deref(),
             city: b.city.as_opt_deref(),
-            phone: b
-                .phone
-                .as_opt_ref()
-                .map(|_| contact.phone.as_ref().map(|p| p.as_str())),
-            email: b
-                .email
-                .as_opt_ref()
-                .map(|_| contact.email.as_ref().map(|e| e.as_str())),
+            phone: b.phone.as_opt_ref().map(|_| contact.phone.as_ref().map(|p| p.as_str())),
+            email: b.email.as_opt_ref().map(|_| contact.email.as_ref().map(|e| e.as_str())),
         };
         let mut tx = self.db.begin(&auth.0).await?;
         let facility = facilities::update(&mut tx, id.0, &patch).await?;
@@ -215,45 +208,25 @@ impl FacilitiesApi {
     }
 
     /// Suspend a facility: its users are refused (403) from their next request.
-    #[oai(
-        path = "/:id/suspend",
-        method = "post",
-        operation_id = "suspendFacility"
-    )]
+    #[oai(path = "/:id/suspend", method = "post", operation_id = "suspendFacility")]
     async fn suspend(
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
         body: Json<StatusChangeReason>,
     ) -> Result<Json<Facility>> {
-        self.set_status(
-            auth,
-            id.0,
-            FacilityStatus::Suspended,
-            body.0.reason.map(String::from),
-        )
-        .await
+        self.set_status(auth, id.0, FacilityStatus::Suspended, body.0.reason.map(String::from)).await
     }
 
     /// Reactivate a suspended facility.
-    #[oai(
-        path = "/:id/reactivate",
-        method = "post",
-        operation_id = "reactivateFacility"
-    )]
+    #[oai(path = "/:id/reactivate", method = "post", operation_id = "reactivateFacility")]
     async fn reactivate(
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
         body: Json<StatusChangeReason>,
     ) -> Result<Json<Facility>> {
-        self.set_status(
-            auth,
-            id.0,
-            FacilityStatus::Active,
-            body.0.reason.map(String::from),
-        )
-        .await
+        self.set_status(auth, id.0, FacilityStatus::Active, body.0.reason.map(String::from)).await
     }
 }
 

@@ -22,17 +22,13 @@ impl HealthApi {
     /// Liveness: the process is serving requests.
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<Health> {
-        Json(Health {
-            status: "ok".into(),
-        })
+        Json(Health { status: "ok".into() })
     }
 
     /// Readiness: the database is reachable (503 otherwise).
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self) -> Result<Json<Health>> {
         self.db.ping().await?;
-        Ok(Json(Health {
-            status: "ready".into(),
-        }))
+        Ok(Json(Health { status: "ready".into() }))
     }
 }

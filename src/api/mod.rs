@@ -60,29 +60,16 @@ pub enum ApiTags {
     Users,
 }
 
-pub type Apis = (
-    health::HealthApi,
-    auth::AuthApi,
-    facilities::FacilitiesApi,
-    users::UsersApi,
-);
+pub type Apis = (health::HealthApi, auth::AuthApi, facilities::FacilitiesApi, users::UsersApi);
 
 /// The composed OpenAPI service.
 pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            health::HealthApi {
-                db: state.db.clone(),
-            },
-            auth::AuthApi {
-                state: state.clone(),
-            },
-            facilities::FacilitiesApi {
-                db: state.db.clone(),
-            },
-            users::UsersApi {
-                db: state.db.clone(),
-            },
+            health::HealthApi { db: state.db.clone() },
+            auth::AuthApi { state: state.clone() },
+            facilities::FacilitiesApi { db: state.db.clone() },
+            users::UsersApi { db: state.db.clone() },
         ),
         "Carego API",
         env!("CARGO_PKG_VERSION"),

@@ -94,18 +94,9 @@ pub struct Contact {
 }
 
 /// Parses optional email and phone, recording errors under `{prefix}email`.
-pub fn parse_contact(
-    v: &mut Validator,
-    prefix: &str,
-    email: Option<&str>,
-    phone: Option<&str>,
-) -> Contact {
-    let email = email
-        .map(Email::parse)
-        .and_then(|r| v.ok(r, &format!("{prefix}email")));
-    let phone = phone
-        .map(Phone::parse)
-        .and_then(|r| v.ok(r, &format!("{prefix}phone")));
+pub fn parse_contact(v: &mut Validator, prefix: &str, email: Option<&str>, phone: Option<&str>) -> Contact {
+    let email = email.map(Email::parse).and_then(|r| v.ok(r, &format!("{prefix}email")));
+    let phone = phone.map(Phone::parse).and_then(|r| v.ok(r, &format!("{prefix}phone")));
     Contact { email, phone }
 }
 
@@ -158,11 +149,7 @@ impl ValidNewUser {
         }
     }
 
-    pub fn to_new_user(
-        &self,
-        facility_id: Option<Uuid>,
-        password_hash: Option<String>,
-    ) -> NewUser<'_> {
+    pub fn to_new_user(&self, facility_id: Option<Uuid>, password_hash: Option<String>) -> NewUser<'_> {
         NewUser {
             facility_id,
             email: self.contact.email.as_ref(),
@@ -191,11 +178,7 @@ impl UsersApi {
         #[oai(validator(max_length = 200))] cursor: Query<Option<String>>,
     ) -> Result<Json<UserPage>> {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
-        let filter = UserFilter {
-            facility_id: facility_id.0,
-            role: role.0,
-            status: status.0,
-        };
+        let filter = UserFilter { facility_id: facility_id.0, role: role.0, status: status.0 };
         let mut tx = self.db.begin(&auth.0).await?;
         let rows = users::list(&mut tx, &filter, &page).await?;
         tx.commit().await?;
@@ -209,10 +192,7 @@ impl UsersApi {
         let mut v = Validator::default();
         let mut new = body.0.validate(&mut v, "");
         v.finish()?;
-        let facility = new
-            .facility_id
-            .or(auth.0.facility_id)
-            .filter(|_| new.role != Role::SuperAdmin);
+        let facility = new.facility_id.or(auth.0.facility_id).filter(|_| new.role != Role::SuperAdmin);
         let hash = new.hash_password().await?;
         let mut tx = self.db.begin(&auth.0).await?;
         let user = users::insert(&mut tx, &new.to_new_user(facility, hash)).await?;
@@ -239,17 +219,8 @@ impl UsersApi {
     ) -> Result<Json<User>> {
         let b = body.0;
         let mut v = Validator::default();
-        let contact = parse_contact(
-            &mut v,
-            "",
-            b.email.value().map(|t| &**t),
-            b.phone.value().map(|t| &**t),
-        );
-        v.check(
-            b.role != Some(Role::Patient),
-            "role",
-            "cannot make a user a patient",
-        );
+        let contact = parse_contact(&mut v, "", b.email.value().map(|t| &**t), b.phone.value().map(|t| &**t));
+        v.check(b.role != Some(Role::Patient), "role", "cannot make a user a patient");
         v.finish()?;
         let patch = UserPatch {
             email: b.email.as_opt_ref().map(|_| contact.email.as_ref()),
@@ -276,10 +247,7 @@ impl UsersApi {
         let status = body.0.status;
         let reason = body.0.reason.map(String::from);
         if status == UserStatus::Pending {
-            return Err(Error::invalid(
-                "status",
-                "an account cannot be set back to pending",
-            ));
+            return Err(Error::invalid("status", "an account cannot be set back to pending"));
         }
         let principal = auth.0.with_reason(reason.clone());
         let mut tx = self.db.begin(&principal).await?;

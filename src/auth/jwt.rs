@@ -45,9 +45,7 @@ pub struct JwtKeys {
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
-        f.debug_struct("JwtKeys")
-            .field("kids", &kids)
-            .finish_non_exhaustive()
+        f.debug_struct("JwtKeys").field("kids", &kids).finish_non_exhaustive()
     }
 }
 
@@ -84,11 +82,7 @@ impl JwtKeys {
     pub fn generate_spec() -> String {
         let mut secret = [0u8; 48];
         rand::rngs::OsRng.fill_bytes(&mut secret);
-        format!(
-            "k{}:{}",
-            chrono::Utc::now().format("%Y%m%d"),
-            STANDARD.encode(secret)
-        )
+        format!("k{}:{}", chrono::Utc::now().format("%Y%m%d"), STANDARD.encode(secret))
     }
 
     /// Issues an access token valid for `ttl`.
@@ -124,11 +118,7 @@ impl JwtKeys {
             return Err(Error::Unauthenticated("invalid_token"));
         }
         let kid = header.kid.ok_or(Error::Unauthenticated("invalid_token"))?;
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.kid == kid)
-            .ok_or(Error::Unauthenticated("invalid_token"))?;
+        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(Error::Unauthenticated("invalid_token"))?;
         jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
@@ -145,13 +135,7 @@ mod tests {
     fn issue_with(spec: &str) -> String {
         JwtKeys::parse(spec)
             .unwrap()
-            .issue(
-                Uuid::new_v4(),
-                Uuid::new_v4(),
-                Role::Staff,
-                Some(Uuid::new_v4()),
-                Duration::from_secs(60),
-            )
+            .issue(Uuid::new_v4(), Uuid::new_v4(), Role::Staff, Some(Uuid::new_v4()), Duration::from_secs(60))
             .unwrap()
     }
 
@@ -161,28 +145,16 @@ mod tests {
         let new = JwtKeys::generate_spec().replacen(':', "new:", 1);
         let old_token = issue_with(&old);
         let overlap = JwtKeys::parse(&format!("{new},{old}")).unwrap();
-        assert!(
-            overlap.verify(&old_token).is_ok(),
-            "old tokens still verify during the overlap"
-        );
+        assert!(overlap.verify(&old_token).is_ok(), "old tokens still verify during the overlap");
         let fresh = overlap
-            .issue(
-                Uuid::new_v4(),
-                Uuid::new_v4(),
-                Role::Patient,
-                None,
-                Duration::from_secs(60),
-            )
+            .issue(Uuid::new_v4(), Uuid::new_v4(), Role::Patient, None, Duration::from_secs(60))
             .unwrap();
         assert_eq!(
             jsonwebtoken::decode_header(&fresh).unwrap().kid.as_deref(),
             Some(new.split(':').next().unwrap())
         );
         let after = JwtKeys::parse(&new).unwrap();
-        assert!(matches!(
-            after.verify(&old_token),
-            Err(Error::Unauthenticated("invalid_token"))
-        ));
+        assert!(matches!(after.verify(&old_token), Err(Error::Unauthenticated("invalid_token"))));
         assert!(after.verify(&fresh).is_ok());
     }
 
@@ -190,20 +162,10 @@ mod tests {
     fn claims_round_trip() {
         let keys = JwtKeys::parse(&JwtKeys::generate_spec()).unwrap();
         let (user, session, facility) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        let token = keys
-            .issue(
-                user,
-                session,
-                Role::FacilityAdmin,
-                Some(facility),
-                Duration::from_secs(900),
-            )
-            .unwrap();
+        let token =
+            keys.issue(user, session, Role::FacilityAdmin, Some(facility), Duration::from_secs(900)).unwrap();
         let c = keys.verify(&token).unwrap();
-        assert_eq!(
-            (c.sub, c.sid, c.role, c.fid),
-            (user, session, Role::FacilityAdmin, Some(facility))
-        );
+        assert_eq!((c.sub, c.sid, c.role, c.fid), (user, session, Role::FacilityAdmin, Some(facility)));
         assert_eq!(c.exp - c.iat, 900);
     }
 

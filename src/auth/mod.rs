@@ -53,15 +53,8 @@ impl RequestMeta {
                 .filter(|v| !v.trim().is_empty())
         };
         Self {
-            request_id: req
-                .extensions()
-                .get::<RequestId>()
-                .map(|r| r.0.clone())
-                .unwrap_or_default(),
-            ip: req
-                .remote_addr()
-                .as_socket_addr()
-                .map(|a| a.ip().to_string()),
+            request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default(),
+            ip: req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()),
             user_agent: header("user-agent", MAX_USER_AGENT_LEN),
             change_reason: header("x-change-reason", MAX_REASON_LEN),
         }

@@ -74,9 +74,7 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool> {
         };
         let parsed = PasswordHash::new(hash)
             .map_err(|e| Error::internal(anyhow::anyhow!("stored hash unreadable: {e}")))?;
-        let ok = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
+        let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
         Ok(ok && real)
     })
     .await

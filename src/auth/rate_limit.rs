@@ -21,11 +21,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(limit: u32, window: Duration) -> Self {
-        Self {
-            limit,
-            window,
-            windows: Mutex::new(HashMap::new()),
-        }
+        Self { limit, window, windows: Mutex::new(HashMap::new()) }
     }
 
     /// Counts one attempt for `key`; 429 once the window's limit is spent.
@@ -41,9 +37,7 @@ impl RateLimiter {
         }
         if entry.1 >= self.limit {
             let retry = self.window.saturating_sub(now.duration_since(entry.0));
-            return Err(Error::RateLimited {
-                retry_after_secs: retry.as_secs().max(1),
-            });
+            return Err(Error::RateLimited { retry_after_secs: retry.as_secs().max(1) });
         }
         entry.1 += 1;
         Ok(())

@@ -61,12 +61,7 @@ impl EmbeddedCluster {
         // A postmaster.pid left by a crash names a dead process; PostgreSQL
         // itself checks that, so a stale file does not block the start.
         let (pid, exited) = spawn_postmaster(&bin, &pgdata, durability, run_as)?;
-        let cluster = Self {
-            pgdata,
-            pid,
-            exited: std::sync::Mutex::new(exited),
-            stopped: false,
-        };
+        let cluster = Self { pgdata, pid, exited: std::sync::Mutex::new(exited), stopped: false };
         cluster.wait_ready().await?;
         Ok(cluster)
     }
@@ -116,10 +111,7 @@ impl EmbeddedCluster {
     /// Fast shutdown: connections are closed, the cluster stops cleanly.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.signal_stop();
-        let exited = std::mem::replace(
-            self.exited.get_mut().expect("not poisoned"),
-            mpsc::channel().1,
-        );
+        let exited = std::mem::replace(self.exited.get_mut().expect("not poisoned"), mpsc::channel().1);
         tokio::task::spawn_blocking(move || exited.recv_timeout(Duration::from_secs(60)))
             .await?
             .context("PostgreSQL did not stop within 60 s")??;
@@ -197,15 +189,7 @@ fn init(bin: &Path, pgdata: &Path, run_as: Option<(u32, u32)>) -> anyhow::Result
     let out = command(bin, "initdb", run_as)
         .arg("-D")
         .arg(pgdata)
-        .args([
-            "-U",
-            SUPERUSER,
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-instructions",
-        ])
+        .args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-instructions"])
         .stdin(Stdio::null())
         .output()
         .context("running initdb")?;
@@ -240,33 +224,14 @@ fn spawn_postmaster(
         .arg(pgdata)
         .arg("-k")
         .arg(pgdata)
-        .args([
-            "-p",
-            &PORT.to_string(),
-            "-c",
-            "listen_addresses=",
-            "-c",
-            "max_connections=300",
-        ])
+        .args(["-p", &PORT.to_string(), "-c", "listen_addresses=", "-c", "max_connections=300"])
         .args(["-c", "logging_collector=on", "-c", "log_directory=log"])
-        .args([
-            "-c",
-            "log_filename=postgresql.log",
-            "-c",
-            "log_min_messages=warning",
-        ])
+        .args(["-c", "log_filename=postgresql.log", "-c", "log_min_messages=warning"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if durability == Durability::Throwaway {
-        cmd.args([
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-        ]);
+        cmd.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
     }
     // SAFETY: prctl is async-signal-safe. It runs after the uid change, which
     // would otherwise clear the parent-death signal.
@@ -282,17 +247,15 @@ fn spawn_postmaster(
     let (exit_tx, exit_rx) = mpsc::channel();
     // The parent-death signal fires when the spawning *thread* exits, so the
     // postmaster is spawned from a thread that waits for it for its whole life.
-    std::thread::Builder::new()
-        .name("carego-postgres".into())
-        .spawn(move || match cmd.spawn() {
-            Ok(mut child) => {
-                let _ = pid_tx.send(Ok(child.id()));
-                let _ = exit_tx.send(child.wait());
-            }
-            Err(err) => {
-                let _ = pid_tx.send(Err(err));
-            }
-        })?;
+    std::thread::Builder::new().name("carego-postgres".into()).spawn(move || match cmd.spawn() {
+        Ok(mut child) => {
+            let _ = pid_tx.send(Ok(child.id()));
+            let _ = exit_tx.send(child.wait());
+        }
+        Err(err) => {
+            let _ = pid_tx.send(Err(err));
+        }
+    })?;
     let pid = pid_rx.recv()?.context("starting postgres")?;
     Ok((pid, exit_rx))
 }
@@ -304,10 +267,7 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
         if has_tools(&dir) {
             return Ok(dir);
         }
-        bail!(
-            "PG_BINDIR={} does not contain initdb and postgres",
-            dir.display()
-        );
+        bail!("PG_BINDIR={} does not contain initdb and postgres", dir.display());
     }
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(path) = std::env::var_os("PATH") {
@@ -339,31 +299,20 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
             .collect();
         // Highest version first.
         versioned.sort_by_key(|p| {
-            let name = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            std::cmp::Reverse(
-                name.rsplit(['@', '/'])
-                    .next()
-                    .and_then(|v| v.parse::<u32>().ok()),
-            )
+            let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            std::cmp::Reverse(name.rsplit(['@', '/']).next().and_then(|v| v.parse::<u32>().ok()))
         });
         candidates.extend(versioned.into_iter().map(|p| p.join("bin")));
     }
     candidates.push(PathBuf::from("/usr/local/pgsql/bin"));
-    candidates
-        .into_iter()
-        .find(|dir| has_tools(dir))
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "No PostgreSQL server binaries (initdb, postgres) were found on PATH, via \
+    candidates.into_iter().find(|dir| has_tools(dir)).ok_or_else(|| {
+        anyhow::anyhow!(
+            "No PostgreSQL server binaries (initdb, postgres) were found on PATH, via \
              `pg_config --bindir`, in /usr/lib/postgresql/*/bin, /usr/local/pgsql/bin or \
              Homebrew's postgresql@* prefixes. Install PostgreSQL 15 or newer (Debian/Ubuntu: \
              `apt-get install postgresql`; macOS: `brew install postgresql@16`), point \
              PG_BINDIR at the directory holding initdb, or set DATABASE_URL (and \
              MIGRATION_DATABASE_URL) to use an existing server."
-            )
-        })
+        )
+    })
 }

@@ -101,20 +101,8 @@ const INSERT: &str = concat!(
 );
 
 pub async fn insert(tx: &mut TenantTx, f: &NewFacility<'_>) -> Result<Facility> {
-    let row = tx
-        .query_one(
-            INSERT,
-            &[
-                &f.slug,
-                &f.name,
-                &f.kind,
-                &f.timezone,
-                &f.city,
-                &f.phone,
-                &f.email,
-            ],
-        )
-        .await?;
+    let row =
+        tx.query_one(INSERT, &[&f.slug, &f.name, &f.kind, &f.timezone, &f.city, &f.phone, &f.email]).await?;
     Facility::try_from(&row)
 }
 
@@ -137,11 +125,7 @@ const GET_BY_SLUG: &str = concat!(
 );
 
 pub async fn find_by_slug(tx: &mut TenantTx, slug: &str) -> Result<Option<Facility>> {
-    tx.query_opt(GET_BY_SLUG, &[&slug])
-        .await?
-        .as_ref()
-        .map(Facility::try_from)
-        .transpose()
+    tx.query_opt(GET_BY_SLUG, &[&slug]).await?.as_ref().map(Facility::try_from).transpose()
 }
 
 const LIST: &str = concat!(
@@ -160,17 +144,7 @@ pub async fn list(
     status: Option<FacilityStatus>,
     page: &PageRequest,
 ) -> Result<Vec<Facility>> {
-    map(tx
-        .query(
-            LIST,
-            &[
-                &status,
-                &page.after_ts(),
-                &page.after_id(),
-                &page.fetch_limit(),
-            ],
-        )
-        .await?)
+    map(tx.query(LIST, &[&status, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?)
 }
 
 /// A partial update; `None` leaves a field as it is, `Some(None)` clears it.

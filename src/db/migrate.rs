@@ -17,9 +17,8 @@ pub const APP_ROLE: &str = "carego_app";
 
 /// Connects with a libpq-style string or URL and drives the connection.
 pub async fn connect(conn: &str) -> anyhow::Result<Client> {
-    let (client, connection) = tokio_postgres::connect(conn, NoTls)
-        .await
-        .context("connecting to PostgreSQL")?;
+    let (client, connection) =
+        tokio_postgres::connect(conn, NoTls).await.context("connecting to PostgreSQL")?;
     tokio::spawn(async move {
         if let Err(err) = connection.await {
             tracing::debug!(error = %err, "migration connection ended");
@@ -55,16 +54,12 @@ pub async fn bootstrap(superuser: &Client, database: &str) -> anyhow::Result<()>
         ))
         .await
         .context("creating login roles")?;
-    let exists = superuser
-        .query_opt("select 1 from pg_database where datname = $1", &[&database])
-        .await?
-        .is_some();
+    let exists =
+        superuser.query_opt("select 1 from pg_database where datname = $1", &[&database]).await?.is_some();
     if !exists {
         // Identifiers cannot be bound; `database` is ours, never user input.
         superuser
-            .batch_execute(&format!(
-                "create database \"{database}\" owner {OWNER_ROLE}"
-            ))
+            .batch_execute(&format!("create database \"{database}\" owner {OWNER_ROLE}"))
             .await
             .context("creating the database")?;
     }

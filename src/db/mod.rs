@@ -143,9 +143,7 @@ impl Db {
             NoTls,
             // Fast is safe: a TenantTx never returns its connection to the pool
             // inside an open transaction (see its Drop).
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)
             .max_size(settings.max_size)
@@ -154,10 +152,7 @@ impl Db {
             .create_timeout(Some(settings.checkout_timeout))
             .recycle_timeout(Some(settings.checkout_timeout))
             .build()?;
-        Ok(Self {
-            pool,
-            statement_timeout: format!("{}ms", settings.statement_timeout.as_millis()),
-        })
+        Ok(Self { pool, statement_timeout: format!("{}ms", settings.statement_timeout.as_millis()) })
     }
 
     /// The tenant transaction for an authenticated caller.
@@ -252,10 +247,7 @@ pub struct TenantTx {
 impl TenantTx {
     /// Rows of a statement.
     pub async fn query(&mut self, sql: &'static str, params: Params<'_>) -> Result<Vec<Row>> {
-        self.run(sql, |client, stmt| async move {
-            client.query(&stmt, params).await
-        })
-        .await
+        self.run(sql, |client, stmt| async move { client.query(&stmt, params).await }).await
     }
 
     /// Exactly one row, or `NotFound` (the caller's 404 when RLS hides it).
@@ -264,27 +256,18 @@ impl TenantTx {
     }
 
     /// At most one row.
-    pub async fn query_opt(
-        &mut self,
-        sql: &'static str,
-        params: Params<'_>,
-    ) -> Result<Option<Row>> {
+    pub async fn query_opt(&mut self, sql: &'static str, params: Params<'_>) -> Result<Option<Row>> {
         let mut rows = self.query(sql, params).await?;
         match rows.len() {
             0 => Ok(None),
             1 => Ok(rows.pop()),
-            n => Err(Error::internal(anyhow::anyhow!(
-                "expected at most one row, got {n}"
-            ))),
+            n => Err(Error::internal(anyhow::anyhow!("expected at most one row, got {n}"))),
         }
     }
 
     /// Number of rows a statement affected.
     pub async fn execute(&mut self, sql: &'static str, params: Params<'_>) -> Result<u64> {
-        self.run(sql, |client, stmt| async move {
-            client.execute(&stmt, params).await
-        })
-        .await
+        self.run(sql, |client, stmt| async move { client.execute(&stmt, params).await }).await
     }
 
     /// Commits. A transaction that never ran a statement has nothing to commit.
@@ -374,30 +357,24 @@ pub fn classify(err: tokio_postgres::Error) -> Error {
         let code = db.code();
         return match code.code() {
             "CG401" => Error::Unauthenticated("session_invalid"),
-            "CG403" if db.message() == "facility_suspended" => {
-                Error::Forbidden("facility_suspended")
-            }
+            "CG403" if db.message() == "facility_suspended" => Error::Forbidden("facility_suspended"),
             "CG403" => Error::Forbidden("account_inactive"),
             _ if *code == SqlState::INSUFFICIENT_PRIVILEGE => Error::Forbidden("forbidden"),
             _ if *code == SqlState::UNIQUE_VIOLATION => conflict(db.constraint()),
-            _ if *code == SqlState::FOREIGN_KEY_VIOLATION => Error::invalid(
-                constraint_field(db.constraint()),
-                "refers to a record that does not exist",
-            ),
+            _ if *code == SqlState::FOREIGN_KEY_VIOLATION => {
+                Error::invalid(constraint_field(db.constraint()), "refers to a record that does not exist")
+            }
             _ if *code == SqlState::CHECK_VIOLATION => {
                 Error::invalid(constraint_field(db.constraint()), "is not an allowed value")
             }
-            _ if *code == SqlState::QUERY_CANCELED => {
-                Error::Unavailable("statement timeout".into())
-            }
+            _ if *code == SqlState::QUERY_CANCELED => Error::Unavailable("statement timeout".into()),
             _ if code.code().starts_with("08") || code.code().starts_with("57P") => {
                 Error::Unavailable(format!("database: {}", db.message()))
             }
             _ => Error::internal(err),
         };
     }
-    if err.is_closed() || std::error::Error::source(&err).is_some_and(|s| s.is::<std::io::Error>())
-    {
+    if err.is_closed() || std::error::Error::source(&err).is_some_and(|s| s.is::<std::io::Error>()) {
         return Error::Unavailable(format!("database connection: {err}"));
     }
     Error::internal(err)
@@ -406,21 +383,9 @@ pub fn classify(err: tokio_postgres::Error) -> Error {
 /// Unique constraints, by name, as the client should hear of them.
 fn conflict(constraint: Option<&str>) -> Error {
     const CONFLICTS: &[(&str, &str, &str)] = &[
-        (
-            "facilities_slug_key",
-            "facility_slug_taken",
-            "A facility with this slug already exists.",
-        ),
-        (
-            "users_email_key",
-            "email_taken",
-            "Another account already uses this email.",
-        ),
-        (
-            "users_phone_key",
-            "phone_taken",
-            "Another account already uses this phone number.",
-        ),
+        ("facilities_slug_key", "facility_slug_taken", "A facility with this slug already exists."),
+        ("users_email_key", "email_taken", "Another account already uses this email."),
+        ("users_phone_key", "phone_taken", "Another account already uses this phone number."),
     ];
     let c = constraint.unwrap_or_default();
     CONFLICTS.iter().find(|(name, ..)| *name == c).map_or_else(
@@ -446,10 +411,7 @@ fn constraint_field(constraint: Option<&str>) -> &'static str {
         ("_facility_", "facilityId"),
     ];
     let c = constraint.unwrap_or_default();
-    FIELDS
-        .iter()
-        .find(|(needle, _)| c.contains(needle))
-        .map_or("body", |(_, field)| field)
+    FIELDS.iter().find(|(needle, _)| c.contains(needle)).map_or("body", |(_, field)| field)
 }
 
 /// Validation helper: collects field errors, then fails with all of them.
@@ -464,21 +426,11 @@ impl Validator {
     }
 
     /// The value, or `None` with the message recorded against `field`.
-    pub fn ok<T>(
-        &mut self,
-        result: std::result::Result<T, &'static str>,
-        field: &str,
-    ) -> Option<T> {
-        result
-            .map_err(|msg| self.0.push(FieldError::new(field, msg)))
-            .ok()
+    pub fn ok<T>(&mut self, result: std::result::Result<T, &'static str>, field: &str) -> Option<T> {
+        result.map_err(|msg| self.0.push(FieldError::new(field, msg))).ok()
     }
 
     pub fn finish(self) -> Result<()> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Invalid(self.0))
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(Error::Invalid(self.0)) }
     }
 }

@@ -59,16 +59,7 @@ pub async fn open(
     ip: Option<&str>,
 ) -> Result<Option<Uuid>> {
     let row = tx
-        .query_opt(
-            OPEN_SESSION,
-            &[
-                &user,
-                &refresh_hash,
-                &(ttl.as_secs() as f64),
-                &user_agent,
-                &ip,
-            ],
-        )
+        .query_opt(OPEN_SESSION, &[&user, &refresh_hash, &(ttl.as_secs() as f64), &user_agent, &ip])
         .await?;
     Ok(row.map(|r| r.try_get("session_id")).transpose()?)
 }
@@ -102,9 +93,7 @@ pub async fn rotate(
     new_hash: &[u8],
     grace: Duration,
 ) -> Result<Rotation> {
-    let row = tx
-        .query_one(ROTATE, &[&old_hash, &new_hash, &grace.as_secs_f64()])
-        .await?;
+    let row = tx.query_one(ROTATE, &[&old_hash, &new_hash, &grace.as_secs_f64()]).await?;
     let outcome: &str = row.try_get("outcome")?;
     Ok(match outcome {
         "rotated" => Rotation::Rotated {
@@ -160,11 +149,7 @@ const LIST_MINE: &str = "select id, created_at, expires_at, revoked_at, user_age
 
 /// The caller's active sessions, newest first.
 pub async fn list_mine(tx: &mut TenantTx) -> Result<Vec<Session>> {
-    tx.query(LIST_MINE, &[])
-        .await?
-        .iter()
-        .map(Session::try_from)
-        .collect()
+    tx.query(LIST_MINE, &[]).await?.iter().map(Session::try_from).collect()
 }
 
 /// Which of the caller's sessions to end.

@@ -128,11 +128,7 @@ pub async fn get(tx: &mut TenantTx, id: Uuid) -> Result<User> {
     User::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
-const GET_SELF: &str = concat!(
-    "select ",
-    columns!(),
-    " from users where id = carego.current_user_id()"
-);
+const GET_SELF: &str = concat!("select ", columns!(), " from users where id = carego.current_user_id()");
 
 /// The caller's own account.
 pub async fn me(tx: &mut TenantTx) -> Result<User> {
@@ -142,11 +138,7 @@ pub async fn me(tx: &mut TenantTx) -> Result<User> {
 const FIND_BY_EMAIL: &str = concat!("select ", columns!(), " from users where email = $1");
 
 pub async fn find_by_email(tx: &mut TenantTx, email: &Email) -> Result<Option<User>> {
-    tx.query_opt(FIND_BY_EMAIL, &[&email.as_str()])
-        .await?
-        .as_ref()
-        .map(User::try_from)
-        .transpose()
+    tx.query_opt(FIND_BY_EMAIL, &[&email.as_str()]).await?.as_ref().map(User::try_from).transpose()
 }
 
 /// Optional list filters.
@@ -173,14 +165,7 @@ pub async fn list(tx: &mut TenantTx, f: &UserFilter, page: &PageRequest) -> Resu
     let rows = tx
         .query(
             LIST,
-            &[
-                &f.facility_id,
-                &f.role,
-                &f.status,
-                &page.after_ts(),
-                &page.after_id(),
-                &page.fetch_limit(),
-            ],
+            &[&f.facility_id, &f.role, &f.status, &page.after_ts(), &page.after_id(), &page.fetch_limit()],
         )
         .await?;
     rows.iter().map(User::try_from).collect()
@@ -231,10 +216,8 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, p: &UserPatch<'_>) -> Result<Us
     User::try_from(&row)
 }
 
-const SET_STATUS: &str = concat!(
-    "update users set status = $2, status_reason = $3 where id = $1 returning ",
-    columns!()
-);
+const SET_STATUS: &str =
+    concat!("update users set status = $2, status_reason = $3 where id = $1 returning ", columns!());
 
 /// Changes an account's status; the `users_revoke_sessions` trigger revokes
 /// its sessions in the same transaction when it is no longer active.
@@ -252,10 +235,7 @@ const CURRENT_PASSWORD_HASH: &str = "select carego.current_password_hash() as ha
 /// The caller's own password hash (through the one SECURITY DEFINER function
 /// that exposes it, and only for the caller).
 pub async fn current_password_hash(tx: &mut TenantTx) -> Result<Option<String>> {
-    Ok(tx
-        .query_one(CURRENT_PASSWORD_HASH, &[])
-        .await?
-        .try_get("hash")?)
+    Ok(tx.query_one(CURRENT_PASSWORD_HASH, &[]).await?.try_get("hash")?)
 }
 
 const SET_OWN_PASSWORD: &str = "update users set password_hash = $1, password_changed_at = now()

@@ -18,11 +18,7 @@ impl Email {
                     && domain.split('.').count() >= 2
                     && domain.split('.').all(|label| !label.is_empty())
             });
-        if valid {
-            Ok(Self(s))
-        } else {
-            Err("is not a valid email address")
-        }
+        if valid { Ok(Self(s)) } else { Err("is not a valid email address") }
     }
 
     pub fn as_str(&self) -> &str {
@@ -42,10 +38,7 @@ impl Phone {
             Some(rest) => ("+", rest),
             None => ("", trimmed),
         };
-        let digits: String = rest
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-            .collect();
+        let digits: String = rest.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
         if (10..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
             Ok(Self(format!("{plus}{digits}")))
         } else {
@@ -70,10 +63,7 @@ mod tests {
 
     #[test]
     fn emails_are_lowercased_and_checked() {
-        assert_eq!(
-            Email::parse(" Nurse@Example.ORG ").unwrap().as_str(),
-            "nurse@example.org"
-        );
+        assert_eq!(Email::parse(" Nurse@Example.ORG ").unwrap().as_str(), "nurse@example.org");
         for bad in ["", "a", "a@b", "a@@b.c", "a b@c.d", "@b.c", "a@.c", "a@b."] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
@@ -81,21 +71,9 @@ mod tests {
 
     #[test]
     fn phones_keep_digits_and_plus() {
-        assert_eq!(
-            Phone::parse("+91 98765-43210").unwrap().as_str(),
-            "+919876543210"
-        );
-        assert_eq!(
-            Phone::parse("(555) 123.4567").unwrap().as_str(),
-            "5551234567"
-        );
-        for bad in [
-            "",
-            "12345",
-            "+1234567890123456",
-            "98765abcde",
-            "++9876543210",
-        ] {
+        assert_eq!(Phone::parse("+91 98765-43210").unwrap().as_str(), "+919876543210");
+        assert_eq!(Phone::parse("(555) 123.4567").unwrap().as_str(), "5551234567");
+        for bad in ["", "12345", "+1234567890123456", "98765abcde", "++9876543210"] {
             assert!(Phone::parse(bad).is_err(), "{bad:?}");
         }
     }

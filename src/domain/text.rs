@@ -30,9 +30,7 @@ impl Type for Text {
         Some(self)
     }
 
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
         Box::new(std::iter::once(self))
     }
 
@@ -82,17 +80,10 @@ mod tests {
 
     #[test]
     fn only_strings_parse() {
-        assert_eq!(
-            Text::parse_from_json(Some(Value::from("ok"))).unwrap(),
-            Text("ok".into())
-        );
-        for bad in [
-            Value::from(42),
-            Value::from(true),
-            Value::Null,
-            serde_json::json!([]),
-            serde_json::json!({}),
-        ] {
+        assert_eq!(Text::parse_from_json(Some(Value::from("ok"))).unwrap(), Text("ok".into()));
+        for bad in
+            [Value::from(42), Value::from(true), Value::Null, serde_json::json!([]), serde_json::json!({})]
+        {
             assert!(Text::parse_from_json(Some(bad.clone())).is_err(), "{bad}");
         }
         assert!(Text::parse_from_json(None).is_err());

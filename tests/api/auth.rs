@@ -46,41 +46,22 @@ async fn login_returns_tokens_and_the_user_and_works_by_phone_too() {
 #[tokio::test]
 async fn login_is_rate_limited_per_account_and_per_ip() {
     let app = TestApp::spawn_with(
-        AppSettings {
-            login_limit_per_account: 3,
-            login_limit_per_ip: 6,
-            ..AppSettings::default()
-        },
+        AppSettings { login_limit_per_account: 3, login_limit_per_ip: 6, ..AppSettings::default() },
         4,
         std::time::Duration::from_secs(5),
     )
     .await;
     for _ in 0..3 {
-        app.login("victim@x.example", "guess guess")
-            .await
-            .assert_problem(401, "invalid_credentials");
+        app.login("victim@x.example", "guess guess").await.assert_problem(401, "invalid_credentials");
     }
     let res = app.login("victim@x.example", "guess guess").await;
     res.assert_problem(429, "rate_limited");
-    let retry: u64 = res
-        .headers
-        .get("retry-after")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry: u64 = res.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
     assert!((1..=900).contains(&retry));
     // Other accounts are limited per IP (all test requests share one client).
-    app.login("other1@x.example", "guess guess")
-        .await
-        .assert_problem(401, "invalid_credentials");
-    app.login("other2@x.example", "guess guess")
-        .await
-        .assert_problem(401, "invalid_credentials");
-    app.login("other3@x.example", "guess guess")
-        .await
-        .assert_problem(429, "rate_limited");
+    app.login("other1@x.example", "guess guess").await.assert_problem(401, "invalid_credentials");
+    app.login("other2@x.example", "guess guess").await.assert_problem(401, "invalid_credentials");
+    app.login("other3@x.example", "guess guess").await.assert_problem(429, "rate_limited");
 }
 
 #[tokio::test]
@@ -93,23 +74,11 @@ async fn sessions_are_listed_and_can_be_ended_one_by_one() {
     let items = list.assert_status(200).items();
     assert_eq!(items.len(), 2);
     assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
-    let other = items.iter().find(|s| s["current"] == false).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.delete(&admin, &format!("/api/v1/auth/sessions/{other}"))
-        .await
-        .assert_status(204);
-    app.get(&phone, "/api/v1/auth/me")
-        .await
-        .assert_problem(401, "session_invalid");
-    app.delete(&admin, &format!("/api/v1/auth/sessions/{other}"))
-        .await
-        .assert_problem(404, "not_found");
-    assert_eq!(
-        app.get(&admin, "/api/v1/auth/sessions").await.items().len(),
-        1
-    );
+    let other = items.iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_owned();
+    app.delete(&admin, &format!("/api/v1/auth/sessions/{other}")).await.assert_status(204);
+    app.get(&phone, "/api/v1/auth/me").await.assert_problem(401, "session_invalid");
+    app.delete(&admin, &format!("/api/v1/auth/sessions/{other}")).await.assert_problem(404, "not_found");
+    assert_eq!(app.get(&admin, "/api/v1/auth/sessions").await.items().len(), 1);
 }
 
 #[tokio::test]
@@ -135,45 +104,19 @@ async fn changing_password_revokes_my_other_sessions_only() {
     .await
     .assert_status(204);
     app.get(&nurse, "/api/v1/auth/me").await.assert_status(200);
-    app.get(&nurse_tablet, "/api/v1/auth/me")
-        .await
-        .assert_problem(401, "session_invalid");
-    app.login(&nurse.email, PASSWORD)
-        .await
-        .assert_problem(401, "invalid_credentials");
-    app.login(&nurse.email, "a brand new passphrase")
-        .await
-        .assert_status(200);
+    app.get(&nurse_tablet, "/api/v1/auth/me").await.assert_problem(401, "session_invalid");
+    app.login(&nurse.email, PASSWORD).await.assert_problem(401, "invalid_credentials");
+    app.login(&nurse.email, "a brand new passphrase").await.assert_status(200);
 }
 
 #[tokio::test]
 async fn responses_carry_a_request_id_and_keep_a_sane_one_from_the_client() {
     let app = TestApp::spawn().await;
-    let res = app
-        .client
-        .get("/api/v1/health")
-        .header("x-request-id", "abc-123")
-        .send()
-        .await;
+    let res = app.client.get("/api/v1/health").header("x-request-id", "abc-123").send().await;
     res.assert_header("x-request-id", "abc-123");
-    let res = app
-        .client
-        .get("/api/v1/health")
-        .header("x-request-id", "bad id with spaces")
-        .send()
-        .await;
-    let id = res
-        .0
-        .headers()
-        .get("x-request-id")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        uuid::Uuid::parse_str(&id).is_ok(),
-        "replaced with a fresh id: {id}"
-    );
+    let res = app.client.get("/api/v1/health").header("x-request-id", "bad id with spaces").send().await;
+    let id = res.0.headers().get("x-request-id").unwrap().to_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "replaced with a fresh id: {id}");
     let res = app.client.get("/api/v1/no-such-route").send().await;
     res.assert_header_exist("x-request-id");
 }

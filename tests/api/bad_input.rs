@@ -12,10 +12,7 @@ async fn bad_bodies_are_rejected_and_nothing_is_written() {
     let users = "/api/v1/users";
     let facilities = "/api/v1/facilities";
     let valid_user = r#"{"email":"new@x.example","password":"long enough pw","role":"staff","firstName":"N","lastName":"U"}"#;
-    let big = format!(
-        r#"{{"email":"a@b.example","password":"{}"}}"#,
-        "x".repeat(70 * 1024)
-    );
+    let big = format!(r#"{{"email":"a@b.example","password":"{}"}}"#, "x".repeat(70 * 1024));
     let cases: Vec<(&str, &str, String, u16, &str)> = vec![
         ("malformed JSON", users, "{not json".into(), 400, "malformed_request"),
         ("truncated JSON", users, valid_user[..30].into(), 400, "malformed_request"),
@@ -35,17 +32,9 @@ async fn bad_bodies_are_rejected_and_nothing_is_written() {
         ("admin email invalid", facilities, r#"{"slug":"ok-slug","name":"X","kind":"clinic","admin":{"email":"nope","firstName":"A","lastName":"B"}}"#.into(), 400, "validation_failed"),
         ("oversized body", users, big, 413, "payload_too_large"),
     ];
-    let before = (
-        app.count("users").await,
-        app.count("facilities").await,
-        app.count("audit_log").await,
-    );
+    let before = (app.count("users").await, app.count("facilities").await, app.count("audit_log").await);
     for (name, path, body, status, code) in cases {
-        let actor = if path == facilities {
-            &w.sa
-        } else {
-            &w.admin_a
-        };
+        let actor = if path == facilities { &w.sa } else { &w.admin_a };
         let res = app
             .client
             .request(Method::POST, path)
@@ -58,23 +47,15 @@ async fn bad_bodies_are_rejected_and_nothing_is_written() {
         assert_eq!(res.status.as_u16(), status, "{name}: {}", res.body);
         res.assert_problem(status, code);
         if code == "validation_failed" {
-            let errors = res.body["errors"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{name}: field errors"));
+            let errors = res.body["errors"].as_array().unwrap_or_else(|| panic!("{name}: field errors"));
             assert!(
                 !errors.is_empty()
-                    && errors
-                        .iter()
-                        .all(|e| e["field"].is_string() && e["message"].is_string()),
+                    && errors.iter().all(|e| e["field"].is_string() && e["message"].is_string()),
                 "{name}"
             );
         }
     }
-    let after = (
-        app.count("users").await,
-        app.count("facilities").await,
-        app.count("audit_log").await,
-    );
+    let after = (app.count("users").await, app.count("facilities").await, app.count("audit_log").await);
     assert_eq!(before, after, "nothing was written");
 }
 
@@ -92,9 +73,7 @@ async fn bad_paths_and_queries_are_400_and_unknown_routes_404() {
     ] {
         app.get(&sa, path).await.assert_problem(status, code);
     }
-    let res = app
-        .call(Method::PUT, "/api/v1/users", Some(&sa.token), None)
-        .await;
+    let res = app.call(Method::PUT, "/api/v1/users", Some(&sa.token), None).await;
     res.assert_problem(405, "method_not_allowed");
 }
 
@@ -106,9 +85,7 @@ async fn login_input_is_validated_before_any_lookup() {
         serde_json::json!({"email": "a@b.example", "phone": "+919876543210", "password": "whatever12"}),
         serde_json::json!({"email": "nope", "password": "whatever12"}),
     ] {
-        let res = app
-            .call(Method::POST, "/api/v1/auth/login", None, Some(body.clone()))
-            .await;
+        let res = app.call(Method::POST, "/api/v1/auth/login", None, Some(body.clone())).await;
         res.assert_problem(400, "validation_failed");
     }
 }

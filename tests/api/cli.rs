@@ -24,10 +24,7 @@ fn carego(data_dir: &PathBuf) -> Command {
         .env_remove("MIGRATION_DATABASE_URL")
         .env_remove("CAREGO_JWT_KEYS")
         .env("CAREGO_DATA_DIR", data_dir)
-        .env(
-            "CAREGO_TENANTS_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tenants"),
-        )
+        .env("CAREGO_TENANTS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/tenants"))
         .env("CAREGO_DEMO_PASSWORD", PASSWORD)
         .env("CAREGO_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
@@ -37,11 +34,7 @@ fn carego(data_dir: &PathBuf) -> Command {
 
 /// Starts `serve` and returns it with the address from its banner.
 async fn start(data_dir: &PathBuf) -> (Child, String) {
-    let mut child = carego(data_dir)
-        .arg("serve")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = carego(data_dir).arg("serve").stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = tokio::time::timeout(Duration::from_secs(90), async {
         while let Some(line) = lines.next_line().await.unwrap() {
@@ -74,21 +67,14 @@ async fn interrupt(mut child: Child) -> std::process::ExitStatus {
     let pid = child.id().unwrap() as libc::pid_t;
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(pid, libc::SIGINT) };
-    tokio::time::timeout(Duration::from_secs(60), child.wait())
-        .await
-        .expect("exits after Ctrl-C")
-        .unwrap()
+    tokio::time::timeout(Duration::from_secs(60), child.wait()).await.expect("exits after Ctrl-C").unwrap()
 }
 
 #[tokio::test]
 async fn serve_needs_no_configuration_and_stops_cleanly_on_ctrl_c() {
     let dir = data_dir("serve");
     let (child, addr) = start(&dir).await;
-    assert!(
-        http(&addr, "GET", "/api/v1/ready", "")
-            .await
-            .starts_with("HTTP/1.1 200")
-    );
+    assert!(http(&addr, "GET", "/api/v1/ready", "").await.starts_with("HTTP/1.1 200"));
     let login = format!(r#"{{"email":"nurse@sunrise.example","password":"{PASSWORD}"}}"#);
     let resp = http(&addr, "POST", "/api/v1/auth/login", &login).await;
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
@@ -96,10 +82,7 @@ async fn serve_needs_no_configuration_and_stops_cleanly_on_ctrl_c() {
     assert!(pgdata.join("postmaster.pid").exists(), "the cluster runs");
 
     assert!(interrupt(child).await.success(), "clean exit");
-    assert!(
-        !pgdata.join("postmaster.pid").exists(),
-        "the cluster it started has stopped"
-    );
+    assert!(!pgdata.join("postmaster.pid").exists(), "the cluster it started has stopped");
 
     // A second start reuses the data directory: same demo data, same JWT key.
     let (child, addr) = start(&dir).await;
@@ -113,11 +96,7 @@ async fn serve_needs_no_configuration_and_stops_cleanly_on_ctrl_c() {
 async fn operator_commands_work_on_the_embedded_database() {
     let dir = data_dir("ops");
     let out = carego(&dir).arg("migrate").output().await.unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let out = carego(&dir)
         .args(["tenants", "apply"])
@@ -126,77 +105,39 @@ async fn operator_commands_work_on_the_embedded_database() {
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("2 facilit(ies) created"),
-        "{stdout}"
-    );
-    let out = carego(&dir)
-        .args(["tenants", "apply"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("0 facilit(ies) created, 0 user(s) created")
-    );
+    assert!(out.status.success() && stdout.contains("2 facilit(ies) created"), "{stdout}");
+    let out = carego(&dir).args(["tenants", "apply"]).output().await.unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 facilit(ies) created, 0 user(s) created"));
 
     let create = |pw_on_stdin: &'static str| {
         let mut cmd = carego(&dir);
-        cmd.args([
-            "users",
-            "create-super-admin",
-            "--email",
-            "ops@platform.example",
-        ])
-        .env_remove("CAREGO_SUPER_ADMIN_PASSWORD")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        cmd.args(["users", "create-super-admin", "--email", "ops@platform.example"])
+            .env_remove("CAREGO_SUPER_ADMIN_PASSWORD")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         async move {
             let mut child = cmd.spawn().unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(pw_on_stdin.as_bytes())
-                .await
-                .unwrap();
+            child.stdin.take().unwrap().write_all(pw_on_stdin.as_bytes()).await.unwrap();
             child.wait_with_output().await.unwrap()
         }
     };
     let out = create("short\n").await;
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("at least 10"));
     let out = create("an operator passphrase\n").await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = create("an operator passphrase\n").await;
-    assert!(
-        !out.status.success(),
-        "a second super admin with the same email is refused"
-    );
-    assert!(
-        !dir.join("postgres/pgdata/postmaster.pid").exists(),
-        "each command stops its cluster"
-    );
+    assert!(!out.status.success(), "a second super admin with the same email is refused");
+    assert!(!dir.join("postgres/pgdata/postmaster.pid").exists(), "each command stops its cluster");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
 async fn a_missing_postgres_is_a_clear_error() {
     let dir = data_dir("nopg");
-    let out = carego(&dir)
-        .arg("migrate")
-        .env("PG_BINDIR", "/nonexistent/pg/bin")
-        .output()
-        .await
-        .unwrap();
+    let out = carego(&dir).arg("migrate").env("PG_BINDIR", "/nonexistent/pg/bin").output().await.unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("PG_BINDIR=/nonexistent/pg/bin does not contain initdb"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("PG_BINDIR=/nonexistent/pg/bin does not contain initdb"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

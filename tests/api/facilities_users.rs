@@ -29,16 +29,10 @@ async fn creating_a_facility_creates_its_admin_in_the_same_transaction() {
 
     let dup = json!({"slug": "half-made", "name": "Half", "kind": "clinic", "admin": {"email": "fresh@x.example", "firstName": "A", "lastName": "B"}});
     let created = app.post(&sa, "/api/v1/facilities", dup.clone()).await;
-    assert_eq!(
-        created.assert_status(201).body["admin"]["status"],
-        "pending",
-        "no password: an invitation"
-    );
+    assert_eq!(created.assert_status(201).body["admin"]["status"], "pending", "no password: an invitation");
     let mut again = dup;
     again["admin"]["email"] = json!("fresh2@x.example");
-    app.post(&sa, "/api/v1/facilities", again)
-        .await
-        .assert_problem(409, "facility_slug_taken");
+    app.post(&sa, "/api/v1/facilities", again).await.assert_problem(409, "facility_slug_taken");
 }
 
 #[tokio::test]
@@ -46,19 +40,11 @@ async fn facility_admins_cannot_create_or_suspend_facilities() {
     let app = TestApp::spawn().await;
     let w = app.two_facilities().await;
     let body = json!({"slug": "rogue", "name": "Rogue", "kind": "clinic", "admin": {"email": "r@x.example", "firstName": "A", "lastName": "B"}});
-    app.post(&w.admin_a, "/api/v1/facilities", body.clone())
+    app.post(&w.admin_a, "/api/v1/facilities", body.clone()).await.assert_problem(403, "forbidden");
+    app.post(&w.staff_a, "/api/v1/facilities", body).await.assert_problem(403, "forbidden");
+    app.post(&w.admin_a, &format!("/api/v1/facilities/{}/suspend", w.a), json!({}))
         .await
         .assert_problem(403, "forbidden");
-    app.post(&w.staff_a, "/api/v1/facilities", body)
-        .await
-        .assert_problem(403, "forbidden");
-    app.post(
-        &w.admin_a,
-        &format!("/api/v1/facilities/{}/suspend", w.a),
-        json!({}),
-    )
-    .await
-    .assert_problem(403, "forbidden");
 }
 
 #[tokio::test]
@@ -75,11 +61,7 @@ async fn lists_page_with_an_opaque_cursor() {
         let page = app.get(&admin, &path).await;
         page.assert_status(200);
         assert!(page.items().len() <= 2);
-        seen.extend(
-            page.items()
-                .iter()
-                .map(|u| u["id"].as_str().unwrap().to_owned()),
-        );
+        seen.extend(page.items().iter().map(|u| u["id"].as_str().unwrap().to_owned()));
         match page.body["nextCursor"].as_str() {
             Some(c) => path = format!("/api/v1/users?limit=2&cursor={c}"),
             None => break,
@@ -89,9 +71,7 @@ async fn lists_page_with_an_opaque_cursor() {
     unique.dedup();
     assert_eq!(seen.len(), 5, "admin + 4 caregivers, each once: {seen:?}");
     assert_eq!(unique.len(), 5);
-    let caregivers = app
-        .get(&admin, "/api/v1/users?role=staff&status=active")
-        .await;
+    let caregivers = app.get(&admin, "/api/v1/users?role=staff&status=active").await;
     assert_eq!(caregivers.items().len(), 4);
 }
 
@@ -138,10 +118,7 @@ async fn every_change_is_audited_with_who_why_and_the_request_id() {
     assert_eq!(revoked, 1);
     // A facility admin reads their facility's trail; staff cannot.
     let client = app.connect_as("carego_app").await;
-    client
-        .batch_execute("begin; set local role carego_staff")
-        .await
-        .unwrap();
+    client.batch_execute("begin; set local role carego_staff").await.unwrap();
     assert!(client.query("select 1 from audit_log", &[]).await.is_err());
 }
 
@@ -150,18 +127,10 @@ async fn the_audit_log_is_append_only_for_every_role_and_the_owner() {
     let app = TestApp::spawn().await;
     app.two_facilities().await;
     let client = app.connect_as("carego_app").await;
-    for role in [
-        "carego_public",
-        "carego_patient",
-        "carego_staff",
-        "carego_facility_admin",
-        "carego_super_admin",
-    ] {
-        for sql in [
-            "update audit_log set reason = 'x'",
-            "delete from audit_log",
-            "truncate audit_log",
-        ] {
+    for role in
+        ["carego_public", "carego_patient", "carego_staff", "carego_facility_admin", "carego_super_admin"]
+    {
+        for sql in ["update audit_log set reason = 'x'", "delete from audit_log", "truncate audit_log"] {
             client
                 .batch_execute(&format!(
                     "begin; set local role {role}; set local carego.role = 'super_admin'"
@@ -180,34 +149,15 @@ async fn the_audit_log_is_append_only_for_every_role_and_the_owner() {
     // The owner is under FORCE RLS with only an insert policy: it sees no row
     // to change, and TRUNCATE (which RLS does not cover) hits the trigger.
     let owner = app.connect_as("carego_owner").await;
-    assert_eq!(
-        owner
-            .execute("update audit_log set reason = 'x'", &[])
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        owner.execute("delete from audit_log", &[]).await.unwrap(),
-        0
-    );
+    assert_eq!(owner.execute("update audit_log set reason = 'x'", &[]).await.unwrap(), 0);
+    assert_eq!(owner.execute("delete from audit_log", &[]).await.unwrap(), 0);
     let err = owner.batch_execute("truncate audit_log").await.unwrap_err();
-    assert!(
-        err.as_db_error().unwrap().message().contains("append-only"),
-        "{err}"
-    );
+    assert!(err.as_db_error().unwrap().message().contains("append-only"), "{err}");
     // Even a superuser, who bypasses RLS, meets the trigger.
     let su = app.superuser().await;
-    for sql in [
-        "update audit_log set reason = 'x'",
-        "delete from audit_log",
-        "truncate audit_log",
-    ] {
+    for sql in ["update audit_log set reason = 'x'", "delete from audit_log", "truncate audit_log"] {
         let err = su.batch_execute(sql).await.unwrap_err();
-        assert!(
-            err.as_db_error().unwrap().message().contains("append-only"),
-            "{sql}: {err}"
-        );
+        assert!(err.as_db_error().unwrap().message().contains("append-only"), "{sql}: {err}");
     }
     assert!(app.count("audit_log").await > 0);
 }

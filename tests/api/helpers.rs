@@ -60,10 +60,7 @@ static CREATE_DB: Mutex<()> = Mutex::const_new(());
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
 
 async fn connect(config: &Config) -> Client {
-    let (client, conn) = config
-        .connect(NoTls)
-        .await
-        .expect("connect to the test cluster");
+    let (client, conn) = config.connect(NoTls).await.expect("connect to the test cluster");
     tokio::spawn(conn);
     client
 }
@@ -152,20 +149,13 @@ impl Res {
     pub fn assert_problem(&self, status: u16, code: &str) {
         assert_eq!(self.status.as_u16(), status, "status; body: {}", self.body);
         assert_eq!(
-            self.headers
-                .get("content-type")
-                .and_then(|v| v.to_str().ok()),
+            self.headers.get("content-type").and_then(|v| v.to_str().ok()),
             Some("application/problem+json"),
             "content type"
         );
         assert_eq!(self.body["code"], code, "problem code; body: {}", self.body);
         assert_eq!(self.body["status"], status);
-        assert!(
-            self.body["type"]
-                .as_str()
-                .unwrap()
-                .starts_with("urn:carego:problem:")
-        );
+        assert!(self.body["type"].as_str().unwrap().starts_with("urn:carego:problem:"));
         assert!(self.body["title"].is_string() && self.body["detail"].is_string());
     }
 
@@ -194,33 +184,23 @@ impl TestApp {
         .await
     }
 
-    pub async fn spawn_with(
-        settings: AppSettings,
-        pool_size: usize,
-        checkout_timeout: Duration,
-    ) -> Self {
+    pub async fn spawn_with(settings: AppSettings, pool_size: usize, checkout_timeout: Duration) -> Self {
         // Server logs (warnings and errors by default) show with a failing test.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "warn".into()),
+                tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
             )
             .with_test_writer()
             .try_init();
         let cluster = cluster().await;
-        let database = format!(
-            "carego_test_{}_{}",
-            std::process::id(),
-            NEXT_DB.fetch_add(1, Ordering::SeqCst)
-        );
+        let database =
+            format!("carego_test_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst));
         {
             let _guard = CREATE_DB.lock().await;
             let su = connect(&cluster.config(&cluster.superuser, "postgres")).await;
-            su.batch_execute(&format!(
-                "create database {database} template {TEMPLATE} owner {OWNER_ROLE}"
-            ))
-            .await
-            .expect("create the test database");
+            su.batch_execute(&format!("create database {database} template {TEMPLATE} owner {OWNER_ROLE}"))
+                .await
+                .expect("create the test database");
         }
         let db = Db::connect(
             &config_string(&cluster.config(APP_ROLE, &database)),
@@ -234,14 +214,7 @@ impl TestApp {
         let keys_spec = JwtKeys::generate_spec();
         let state = AppState::new(db.clone(), JwtKeys::parse(&keys_spec).unwrap(), settings);
         let client = TestClient::new(server::app(state).boxed());
-        Self {
-            client,
-            db,
-            keys_spec,
-            database,
-            cluster,
-            next: AtomicUsize::new(0),
-        }
+        Self { client, db, keys_spec, database, cluster, next: AtomicUsize::new(0) }
     }
 
     /// A direct connection as `role` to this test's database.
@@ -258,13 +231,7 @@ impl TestApp {
         format!("{prefix}{}", self.next.fetch_add(1, Ordering::SeqCst))
     }
 
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Res {
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Res {
         let mut req = self.client.request(method, path);
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
@@ -280,18 +247,15 @@ impl TestApp {
     }
 
     pub async fn post(&self, actor: &Actor, path: &str, body: Value) -> Res {
-        self.call(Method::POST, path, Some(&actor.token), Some(body))
-            .await
+        self.call(Method::POST, path, Some(&actor.token), Some(body)).await
     }
 
     pub async fn patch(&self, actor: &Actor, path: &str, body: Value) -> Res {
-        self.call(Method::PATCH, path, Some(&actor.token), Some(body))
-            .await
+        self.call(Method::PATCH, path, Some(&actor.token), Some(body)).await
     }
 
     pub async fn delete(&self, actor: &Actor, path: &str) -> Res {
-        self.call(Method::DELETE, path, Some(&actor.token), None)
-            .await
+        self.call(Method::DELETE, path, Some(&actor.token), None).await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Res {
@@ -310,9 +274,7 @@ impl TestApp {
         Actor {
             id: res.body["user"]["id"].as_str().unwrap().parse().unwrap(),
             email: email.to_owned(),
-            facility_id: res.body["user"]["facilityId"]
-                .as_str()
-                .map(|s| s.parse().unwrap()),
+            facility_id: res.body["user"]["facilityId"].as_str().map(|s| s.parse().unwrap()),
             token: res.body["accessToken"].as_str().unwrap().to_owned(),
             refresh: res.body["refreshToken"].as_str().unwrap().to_owned(),
         }
@@ -321,9 +283,7 @@ impl TestApp {
     /// A super admin, created the way an operator would (system context).
     pub async fn super_admin(&self) -> Actor {
         let email = format!("{}@platform.example", self.unique("root"));
-        let hash = carego::auth::password::hash(PASSWORD.to_owned())
-            .await
-            .unwrap();
+        let hash = carego::auth::password::hash(PASSWORD.to_owned()).await.unwrap();
         let mut tx = self.db.begin_system("test setup").await.unwrap();
         let email_v = carego::domain::contact::Email::parse(&email).unwrap();
         carego::db::users::insert(
@@ -360,11 +320,7 @@ impl TestApp {
             )
             .await;
         res.assert_status(201);
-        let id = res.body["facility"]["id"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let id = res.body["facility"]["id"].as_str().unwrap().parse().unwrap();
         (id, self.login_actor(&admin_email).await)
     }
 
@@ -388,25 +344,12 @@ impl TestApp {
         let (b, admin_b) = self.facility(&sa).await;
         let staff_a = self.staff(&admin_a, "nurse").await;
         let staff_b = self.staff(&admin_b, "nurse").await;
-        World {
-            sa,
-            a,
-            b,
-            admin_a,
-            admin_b,
-            staff_a,
-            staff_b,
-        }
+        World { sa, a, b, admin_a, admin_b, staff_a, staff_b }
     }
 
     /// Counts rows of `table` as the superuser (what is really there).
     pub async fn count(&self, table: &str) -> i64 {
-        self.superuser()
-            .await
-            .query_one(&format!("select count(*) from {table}"), &[])
-            .await
-            .unwrap()
-            .get(0)
+        self.superuser().await.query_one(&format!("select count(*) from {table}"), &[]).await.unwrap().get(0)
     }
 }
 
@@ -428,12 +371,7 @@ pub async fn read(resp: poem::test::TestResponse) -> Res {
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
-    Res {
-        status,
-        headers,
-        body,
-    }
+    Res { status, headers, body }
 }

@@ -16,21 +16,15 @@ use crate::helpers::{Actor, TestApp};
 fn principal(actor: &Actor, role: Role) -> Principal {
     let payload = actor.token.split('.').nth(1).unwrap();
     use base64::Engine;
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap())
+            .unwrap();
     Principal {
         user_id: actor.id,
         session_id: claims["sid"].as_str().unwrap().parse().unwrap(),
         facility_id: actor.facility_id,
         role,
-        meta: RequestMeta {
-            request_id: "test".into(),
-            ..Default::default()
-        },
+        meta: RequestMeta { request_id: "test".into(), ..Default::default() },
     }
 }
 
@@ -41,29 +35,20 @@ const CONTEXT: &str = "select current_user::text as role,
 #[tokio::test]
 async fn one_connection_serves_alternating_tenants_without_leaking() {
     let app = TestApp::spawn_with(
-        carego::config::AppSettings {
-            login_limit_per_ip: 10_000,
-            ..Default::default()
-        },
+        carego::config::AppSettings { login_limit_per_ip: 10_000, ..Default::default() },
         1,
         Duration::from_secs(10),
     )
     .await;
     let w = app.two_facilities().await;
-    let (pa, pb) = (
-        principal(&w.admin_a, Role::FacilityAdmin),
-        principal(&w.admin_b, Role::FacilityAdmin),
-    );
+    let (pa, pb) = (principal(&w.admin_a, Role::FacilityAdmin), principal(&w.admin_b, Role::FacilityAdmin));
 
     for round in 0..3 {
         // Over HTTP: each admin's list holds only their facility.
         for (admin, fid) in [(&w.admin_a, w.a), (&w.admin_b, w.b)] {
             let res = app.get(admin, "/api/v1/users").await;
             assert!(
-                res.assert_status(200)
-                    .items()
-                    .iter()
-                    .all(|u| u["facilityId"] == fid.to_string()),
+                res.assert_status(200).items().iter().all(|u| u["facilityId"] == fid.to_string()),
                 "round {round}"
             );
         }
@@ -111,41 +96,21 @@ async fn one_connection_serves_alternating_tenants_without_leaking() {
 
     // And after all that, outside any transaction the connection is clean.
     let mut tx = app.db.begin_public("t", None).await.unwrap();
-    let row = tx
-        .query_one(
-            "select current_setting('carego.facility_id', true) as f",
-            &[],
-        )
-        .await
-        .unwrap();
+    let row = tx.query_one("select current_setting('carego.facility_id', true) as f", &[]).await.unwrap();
     assert_eq!(row.get::<_, Option<String>>("f").unwrap_or_default(), "");
     tx.commit().await.unwrap();
 }
 
-const TABLES: &[&str] = &[
-    "facilities",
-    "users",
-    "sessions",
-    "refresh_tokens",
-    "audit_log",
-];
+const TABLES: &[&str] = &["facilities", "users", "sessions", "refresh_tokens", "audit_log"];
 
 #[tokio::test]
 async fn a_request_role_without_the_prologue_sees_no_rows() {
     let app = TestApp::spawn().await;
     app.two_facilities().await;
     let client = app.connect_as("carego_app").await;
-    for role in [
-        "carego_staff",
-        "carego_facility_admin",
-        "carego_super_admin",
-        "carego_patient",
-    ] {
+    for role in ["carego_staff", "carego_facility_admin", "carego_super_admin", "carego_patient"] {
         for table in ["facilities", "users", "sessions", "audit_log"] {
-            client
-                .batch_execute(&format!("begin; set local role {role}"))
-                .await
-                .unwrap();
+            client.batch_execute(&format!("begin; set local role {role}")).await.unwrap();
             let sql = format!("select count(*) from {table}");
             match client.query_one(&sql, &[]).await {
                 Ok(row) => assert_eq!(row.get::<_, i64>(0), 0, "{role} on {table}"),
@@ -168,21 +133,11 @@ async fn the_login_role_alone_can_read_no_table() {
     app.two_facilities().await;
     let client = app.connect_as("carego_app").await;
     for table in TABLES {
-        let err = client
-            .query(&format!("select * from {table} limit 1"), &[])
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err.code(),
-            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
-            "{table}"
-        );
+        let err = client.query(&format!("select * from {table} limit 1"), &[]).await.unwrap_err();
+        assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{table}");
     }
     for owned in ["carego_owner", "postgres"] {
-        let err = client
-            .batch_execute(&format!("set role {owned}"))
-            .await
-            .unwrap_err();
+        let err = client.batch_execute(&format!("set role {owned}")).await.unwrap_err();
         assert_eq!(
             err.code(),
             Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
@@ -202,10 +157,7 @@ async fn an_exhausted_pool_answers_503_with_retry_after() {
     let res = app.get(&sa, "/api/v1/auth/me").await;
     res.assert_problem(503, "service_unavailable");
     assert!(res.headers.get("retry-after").is_some());
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "answered within the checkout timeout"
-    );
+    assert!(started.elapsed() < Duration::from_secs(3), "answered within the checkout timeout");
     held.commit().await.unwrap();
     app.get(&sa, "/api/v1/auth/me").await.assert_status(200);
 }
@@ -221,8 +173,7 @@ async fn an_unreachable_database_answers_503_not_a_hang() {
         },
     )
     .unwrap();
-    let keys =
-        carego::auth::jwt::JwtKeys::parse(&carego::auth::jwt::JwtKeys::generate_spec()).unwrap();
+    let keys = carego::auth::jwt::JwtKeys::parse(&carego::auth::jwt::JwtKeys::generate_spec()).unwrap();
     let state = carego::api::AppState::new(db, keys, Default::default());
     let client = poem::test::TestClient::new(carego::server::app(state));
     let started = std::time::Instant::now();
@@ -238,11 +189,7 @@ async fn an_unreachable_database_answers_503_not_a_hang() {
     )
     .await;
     login.assert_problem(503, "service_unavailable");
-    assert!(
-        !login.body.to_string().contains("nonexistent"),
-        "no internals leak: {}",
-        login.body
-    );
+    assert!(!login.body.to_string().contains("nonexistent"), "no internals leak: {}", login.body);
     assert!(started.elapsed() < Duration::from_secs(5));
     let health = crate::helpers::read(client.get("/api/v1/health").send().await).await;
     health.assert_status(200);

@@ -17,9 +17,8 @@ fn spec() -> Value {
 
 #[test]
 fn committed_spec_matches_the_code() {
-    let committed =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
-            .expect("openapi/openapi.json is committed");
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+        .expect("openapi/openapi.json is committed");
     let generated = carego::api::spec_json();
     assert!(
         committed == generated,
@@ -33,16 +32,9 @@ fn every_operation_is_documented() {
     for (path, ops) in spec["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
             let name = format!("{method} {path}");
-            assert!(
-                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
-                "{name}: summary"
-            );
+            assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{name}: summary");
             assert!(op["operationId"].is_string(), "{name}: operationId");
-            assert_eq!(
-                op["tags"].as_array().map(Vec::len),
-                Some(1),
-                "{name}: one tag"
-            );
+            assert_eq!(op["tags"].as_array().map(Vec::len), Some(1), "{name}: one tag");
             let responses = op["responses"].as_object().unwrap();
             if op["operationId"] != "health" {
                 for status in ["500", "503"] {
@@ -79,47 +71,32 @@ async fn every_operation_refuses_anonymous_callers_unless_public() {
             }
             let concrete = path
                 .split('/')
-                .map(|seg| {
-                    if seg.starts_with('{') {
-                        uuid::Uuid::new_v4().to_string()
-                    } else {
-                        seg.to_owned()
-                    }
-                })
+                .map(
+                    |seg| {
+                        if seg.starts_with('{') { uuid::Uuid::new_v4().to_string() } else { seg.to_owned() }
+                    },
+                )
                 .collect::<Vec<_>>()
                 .join("/");
             let method: Method = method.to_uppercase().parse().unwrap();
-            let body = matches!(method, Method::POST | Method::PATCH | Method::PUT)
-                .then(|| serde_json::json!({}));
+            let body =
+                matches!(method, Method::POST | Method::PATCH | Method::PUT).then(|| serde_json::json!({}));
             for token in [None, Some("garbage")] {
-                let res = app
-                    .call(method.clone(), &concrete, token, body.clone())
-                    .await;
+                let res = app.call(method.clone(), &concrete, token, body.clone()).await;
                 assert_eq!(
                     res.status.as_u16(),
                     401,
                     "{id} ({method} {concrete}) with {token:?}: {}",
                     res.body
                 );
-                assert_eq!(
-                    res.headers.get("content-type").unwrap(),
-                    "application/problem+json"
-                );
-                assert_eq!(
-                    res.headers.get("www-authenticate").unwrap(),
-                    "Bearer",
-                    "{id}"
-                );
+                assert_eq!(res.headers.get("content-type").unwrap(), "application/problem+json");
+                assert_eq!(res.headers.get("www-authenticate").unwrap(), "Bearer", "{id}");
             }
             walked += 1;
         }
     }
     assert!(walked >= 15, "walked {walked} protected operations");
-    assert_eq!(
-        public,
-        PUBLIC.iter().map(|s| s.to_string()).collect(),
-        "the public operations"
-    );
+    assert_eq!(public, PUBLIC.iter().map(|s| s.to_string()).collect(), "the public operations");
 }
 
 #[tokio::test]
@@ -127,8 +104,7 @@ async fn docs_and_spec_are_served() {
     let app = TestApp::spawn().await;
     let res = app.client.get("/openapi.json").send().await;
     res.assert_status_is_ok();
-    let served: Value =
-        serde_json::from_str(&res.0.into_body().into_string().await.unwrap()).unwrap();
+    let served: Value = serde_json::from_str(&res.0.into_body().into_string().await.unwrap()).unwrap();
     assert_eq!(served, spec());
     app.client.get("/docs").send().await.assert_status_is_ok();
 }

@@ -7,8 +7,7 @@ use carego::tenants;
 use crate::helpers::TestApp;
 
 fn demo_manifests() -> Vec<(String, tenants::Manifest)> {
-    tenants::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants"))
-        .expect("demo manifests parse")
+    tenants::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants")).expect("demo manifests parse")
 }
 
 #[tokio::test]
@@ -16,24 +15,15 @@ async fn demo_manifests_apply_idempotently() {
     let app = TestApp::spawn().await;
     let manifests = demo_manifests();
     assert!(manifests.len() >= 2);
-    let secret =
-        |name: &str| (name == "CAREGO_DEMO_PASSWORD").then(|| crate::helpers::PASSWORD.to_owned());
+    let secret = |name: &str| (name == "CAREGO_DEMO_PASSWORD").then(|| crate::helpers::PASSWORD.to_owned());
     let first = tenants::apply(&app.db, &manifests, &secret).await.unwrap();
     assert_eq!(first.facilities_created, manifests.len());
     assert!(first.users_created >= 6);
     let audit_after_first = app.count("audit_log").await;
 
     let second = tenants::apply(&app.db, &manifests, &secret).await.unwrap();
-    assert_eq!(
-        second,
-        tenants::Report::default(),
-        "nothing new the second time"
-    );
-    assert_eq!(
-        app.count("audit_log").await,
-        audit_after_first,
-        "and nothing changed"
-    );
+    assert_eq!(second, tenants::Report::default(), "nothing new the second time");
+    assert_eq!(app.count("audit_log").await, audit_after_first, "and nothing changed");
 
     // Users with a password_env can log in; one without is an invitation.
     app.login_actor("admin@sunrise.example").await;
@@ -42,10 +32,7 @@ async fn demo_manifests_apply_idempotently() {
         .assert_problem(401, "invalid_credentials");
     let su = app.superuser().await;
     let status: String = su
-        .query_one(
-            "select status from users where email = 'therapist@sunrise.example'",
-            &[],
-        )
+        .query_one("select status from users where email = 'therapist@sunrise.example'", &[])
         .await
         .unwrap()
         .get(0);
@@ -62,9 +49,7 @@ fn manifests_hold_no_plaintext_passwords() {
             let value: toml::Value = toml::from_str(&text).unwrap();
             for key in ["password", "password_hash"] {
                 assert!(
-                    !text
-                        .lines()
-                        .any(|l| l.trim_start().starts_with(&format!("{key} "))),
+                    !text.lines().any(|l| l.trim_start().starts_with(&format!("{key} "))),
                     "{} has `{key}`",
                     path.display()
                 );
