@@ -17,14 +17,26 @@ pub const APP_ROLE: &str = "carego_app";
 
 /// Connects with a libpq-style string or URL and drives the connection.
 pub async fn connect(conn: &str) -> anyhow::Result<Client> {
-    let (client, connection) =
-        tokio_postgres::connect(conn, NoTls).await.context("connecting to PostgreSQL")?;
-    tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            tracing::debug!(error = %err, "migration connection ended");
+    let config: tokio_postgres::Config = conn.parse().context("parsing the connection string")?;
+    let client = match super::tls::connector_for(&config)? {
+        Some(tls) => {
+            let (client, connection) = config.connect(tls).await.context("connecting to PostgreSQL")?;
+            tokio::spawn(drive(connection));
+            client
         }
-    });
+        None => {
+            let (client, connection) = config.connect(NoTls).await.context("connecting to PostgreSQL")?;
+            tokio::spawn(drive(connection));
+            client
+        }
+    };
     Ok(client)
+}
+
+async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
+    if let Err(err) = connection.await {
+        tracing::debug!(error = %err, "migration connection ended");
+    }
 }
 
 /// Runs pending migrations as the owner. Returns how many were applied.

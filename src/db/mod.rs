@@ -13,6 +13,7 @@ pub mod embedded;
 pub mod facilities;
 pub mod migrate;
 pub mod sessions;
+pub mod tls;
 pub mod users;
 
 use std::{future::Future, time::Duration};
@@ -138,13 +139,13 @@ impl Db {
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(settings.checkout_timeout);
         }
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            // Fast is safe: a TenantTx never returns its connection to the pool
-            // inside an open transaction (see its Drop).
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
-        );
+        // Fast is safe: a TenantTx never returns its connection to the pool
+        // inside an open transaction (see its Drop).
+        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match tls::connector_for(&pg)? {
+            Some(tls) => Manager::from_config(pg, tls, manager_config),
+            None => Manager::from_config(pg, NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(settings.max_size)
             .runtime(Runtime::Tokio1)
