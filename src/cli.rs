@@ -153,7 +153,7 @@ async fn create_super_admin(
     first: &str,
     last: &str,
     hash: String,
-) -> anyhow::Result<uuid::Uuid> {
+) -> anyhow::Result<crate::domain::ids::UserId> {
     let mut tx = db.begin_system("create super admin").await?;
     let user = users::insert(
         &mut tx,

@@ -330,4 +330,25 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Validation helper: collects field errors, then fails with all of them.
+#[derive(Default)]
+pub struct Validator(Vec<FieldError>);
+
+impl Validator {
+    pub fn check(&mut self, ok: bool, field: &str, message: &str) {
+        if !ok {
+            self.0.push(FieldError::new(field, message));
+        }
+    }
+
+    /// The value, or `None` with the message recorded against `field`.
+    pub fn ok<T>(&mut self, result: std::result::Result<T, &'static str>, field: &str) -> Option<T> {
+        result.map_err(|msg| self.0.push(FieldError::new(field, msg))).ok()
+    }
+
+    pub fn finish(self) -> Result<()> {
+        if self.0.is_empty() { Ok(()) } else { Err(Error::Invalid(self.0)) }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -2,19 +2,20 @@
 
 use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
-use uuid::Uuid;
 
 use super::{ApiTags, AppState, NoContent};
 use crate::{
     auth::{BearerAuth, Principal, RequestMeta, password, tokens},
     db::{
-        Validator,
         sessions::{self, Revoke, Rotation, Session},
         users::{self, User},
     },
-    domain::contact::{Email, Phone},
-    domain::text::Text,
-    error::{Error, Result},
+    domain::{
+        contact::{Email, Phone},
+        ids::SessionId,
+        text::Text,
+    },
+    error::{Error, Result, Validator},
 };
 
 pub struct AuthApi {
@@ -235,7 +236,7 @@ impl AuthApi {
 
     /// End one of my sessions (404 if it is not mine or already ended).
     #[oai(path = "/sessions/:id", method = "delete", operation_id = "revokeSession")]
-    async fn revoke_session(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<NoContent> {
+    async fn revoke_session(&self, auth: BearerAuth, id: Path<SessionId>) -> Result<NoContent> {
         match self.revoke(&auth.0, Revoke::One(id.0), "revoked_by_user").await? {
             0 => Err(Error::NotFound),
             _ => Ok(NoContent::NoContent),

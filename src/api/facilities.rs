@@ -8,19 +8,18 @@ use poem_openapi::{
     payload::Json,
     types::MaybeUndefined,
 };
-use uuid::Uuid;
 
 use super::{ApiTags, Created, pagination::PageRequest};
 use crate::{
     api::users::{NewUserRequest, parse_contact},
     auth::{BearerAuth, Role},
     db::{
-        Db, Validator,
+        Db,
         facilities::{self, Facility, FacilityKind, FacilityPatch, FacilityStatus, NewFacility},
         users::{self, User},
     },
-    domain::text::Text,
-    error::Result,
+    domain::{ids::FacilityId, text::Text},
+    error::{Result, Validator},
 };
 
 pub struct FacilitiesApi {
@@ -123,7 +122,7 @@ impl FacilitiesApi {
         let mut tx = self.db.begin(&auth.0).await?;
         let rows = facilities::list(&mut tx, status.0, &page).await?;
         tx.commit().await?;
-        let (items, next_cursor) = page.finish(rows, |f| (f.created_at, f.id));
+        let (items, next_cursor) = page.finish(rows, |f| (f.created_at, f.id.0));
         Ok(Json(FacilityPage { items, next_cursor }))
     }
 
@@ -172,7 +171,7 @@ impl FacilitiesApi {
 
     /// Get a facility (404 if it is not visible to you).
     #[oai(path = "/:id", method = "get", operation_id = "getFacility")]
-    async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<Json<Facility>> {
+    async fn get(&self, auth: BearerAuth, id: Path<FacilityId>) -> Result<Json<Facility>> {
         let mut tx = self.db.begin(&auth.0).await?;
         let facility = facilities::get(&mut tx, id.0).await?;
         tx.commit().await?;
@@ -184,7 +183,7 @@ impl FacilitiesApi {
     async fn update(
         &self,
         auth: BearerAuth,
-        id: Path<Uuid>,
+        id: Path<FacilityId>,
         body: Json<UpdateFacilityRequest>,
     ) -> Result<Json<Facility>> {
         let b = body.0;
@@ -212,7 +211,7 @@ impl FacilitiesApi {
     async fn suspend(
         &self,
         auth: BearerAuth,
-        id: Path<Uuid>,
+        id: Path<FacilityId>,
         body: Json<StatusChangeReason>,
     ) -> Result<Json<Facility>> {
         self.set_status(auth, id.0, FacilityStatus::Suspended, body.0.reason.map(String::from)).await
@@ -223,7 +222,7 @@ impl FacilitiesApi {
     async fn reactivate(
         &self,
         auth: BearerAuth,
-        id: Path<Uuid>,
+        id: Path<FacilityId>,
         body: Json<StatusChangeReason>,
     ) -> Result<Json<Facility>> {
         self.set_status(auth, id.0, FacilityStatus::Active, body.0.reason.map(String::from)).await
@@ -234,7 +233,7 @@ impl FacilitiesApi {
     async fn set_status(
         &self,
         auth: BearerAuth,
-        id: Uuid,
+        id: FacilityId,
         status: FacilityStatus,
         reason: Option<String>,
     ) -> Result<Json<Facility>> {

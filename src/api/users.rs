@@ -9,18 +9,20 @@ use poem_openapi::{
     payload::Json,
     types::MaybeUndefined,
 };
-use uuid::Uuid;
 
 use super::{ApiTags, Created, pagination::PageRequest};
 use crate::{
     auth::{BearerAuth, Role, password},
     db::{
-        Db, Validator,
+        Db,
         users::{self, NewUser, User, UserFilter, UserPatch, UserStatus},
     },
-    domain::contact::{Email, Phone},
-    domain::text::Text,
-    error::{Error, Result},
+    domain::{
+        contact::{Email, Phone},
+        ids::{FacilityId, UserId},
+        text::Text,
+    },
+    error::{Error, Result, Validator},
 };
 
 pub struct UsersApi {
@@ -33,7 +35,7 @@ pub struct UsersApi {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewUserRequest {
     /// Super admins name the facility; facility admins may omit it (their own).
-    pub facility_id: Option<Uuid>,
+    pub facility_id: Option<FacilityId>,
     #[oai(validator(max_length = 254))]
     pub email: Option<Text>,
     #[oai(validator(max_length = 32))]
@@ -102,7 +104,7 @@ pub fn parse_contact(v: &mut Validator, prefix: &str, email: Option<&str>, phone
 
 /// A new user that passed validation; the password is not hashed yet.
 pub struct ValidNewUser {
-    facility_id: Option<Uuid>,
+    pub facility_id: Option<FacilityId>,
     contact: Contact,
     password: Option<String>,
     role: Role,
@@ -149,7 +151,7 @@ impl ValidNewUser {
         }
     }
 
-    pub fn to_new_user(&self, facility_id: Option<Uuid>, password_hash: Option<String>) -> NewUser<'_> {
+    pub fn to_new_user(&self, facility_id: Option<FacilityId>, password_hash: Option<String>) -> NewUser<'_> {
         NewUser {
             facility_id,
             email: self.contact.email.as_ref(),
@@ -171,7 +173,7 @@ impl UsersApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        #[oai(name = "facilityId")] facility_id: Query<Option<Uuid>>,
+        #[oai(name = "facilityId")] facility_id: Query<Option<FacilityId>>,
         role: Query<Option<Role>>,
         status: Query<Option<UserStatus>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
@@ -182,7 +184,7 @@ impl UsersApi {
         let mut tx = self.db.begin(&auth.0).await?;
         let rows = users::list(&mut tx, &filter, &page).await?;
         tx.commit().await?;
-        let (items, next_cursor) = page.finish(rows, |u| (u.created_at, u.id));
+        let (items, next_cursor) = page.finish(rows, |u| (u.created_at, u.id.0));
         Ok(Json(UserPage { items, next_cursor }))
     }
 
@@ -192,7 +194,10 @@ impl UsersApi {
         let mut v = Validator::default();
         let mut new = body.0.validate(&mut v, "");
         v.finish()?;
-        let facility = new.facility_id.or(auth.0.facility_id).filter(|_| new.role != Role::SuperAdmin);
+        // A facility admin's users join the admin's facility unless one is named;
+        // a super admin belongs to none (a facility named for one is refused).
+        let own = auth.0.facility_id.filter(|_| new.role != Role::SuperAdmin);
+        let facility = new.facility_id.or(own);
         let hash = new.hash_password().await?;
         let mut tx = self.db.begin(&auth.0).await?;
         let user = users::insert(&mut tx, &new.to_new_user(facility, hash)).await?;
@@ -202,7 +207,7 @@ impl UsersApi {
 
     /// Get a user (404 if not visible to you).
     #[oai(path = "/:id", method = "get", operation_id = "getUser")]
-    async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<Json<User>> {
+    async fn get(&self, auth: BearerAuth, id: Path<UserId>) -> Result<Json<User>> {
         let mut tx = self.db.begin(&auth.0).await?;
         let user = users::get(&mut tx, id.0).await?;
         tx.commit().await?;
@@ -214,7 +219,7 @@ impl UsersApi {
     async fn update(
         &self,
         auth: BearerAuth,
-        id: Path<Uuid>,
+        id: Path<UserId>,
         body: Json<UpdateUserRequest>,
     ) -> Result<Json<User>> {
         let b = body.0;
@@ -241,7 +246,7 @@ impl UsersApi {
     async fn set_status(
         &self,
         auth: BearerAuth,
-        id: Path<Uuid>,
+        id: Path<UserId>,
         body: Json<StatusChangeRequest>,
     ) -> Result<Json<User>> {
         let status = body.0.status;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Role;
+use crate::domain::ids::{FacilityId, SessionId, UserId};
 use crate::error::Error;
 
 const ALGORITHM: Algorithm = Algorithm::HS256;
@@ -20,11 +21,11 @@ const MIN_SECRET_BYTES: usize = 32;
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
-    pub sub: Uuid,
-    pub sid: Uuid,
+    pub sub: UserId,
+    pub sid: SessionId,
     pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fid: Option<Uuid>,
+    pub fid: Option<FacilityId>,
     pub exp: i64,
     pub iat: i64,
     pub jti: Uuid,
@@ -88,10 +89,10 @@ impl JwtKeys {
     /// Issues an access token valid for `ttl`.
     pub fn issue(
         &self,
-        user: Uuid,
-        session: Uuid,
+        user: UserId,
+        session: SessionId,
         role: Role,
-        facility: Option<Uuid>,
+        facility: Option<FacilityId>,
         ttl: Duration,
     ) -> Result<String, Error> {
         let now = chrono::Utc::now().timestamp();
@@ -135,7 +136,13 @@ mod tests {
     fn issue_with(spec: &str) -> String {
         JwtKeys::parse(spec)
             .unwrap()
-            .issue(Uuid::new_v4(), Uuid::new_v4(), Role::Staff, Some(Uuid::new_v4()), Duration::from_secs(60))
+            .issue(
+                UserId(Uuid::new_v4()),
+                SessionId(Uuid::new_v4()),
+                Role::Staff,
+                Some(FacilityId(Uuid::new_v4())),
+                Duration::from_secs(60),
+            )
             .unwrap()
     }
 
@@ -147,7 +154,13 @@ mod tests {
         let overlap = JwtKeys::parse(&format!("{new},{old}")).unwrap();
         assert!(overlap.verify(&old_token).is_ok(), "old tokens still verify during the overlap");
         let fresh = overlap
-            .issue(Uuid::new_v4(), Uuid::new_v4(), Role::Patient, None, Duration::from_secs(60))
+            .issue(
+                UserId(Uuid::new_v4()),
+                SessionId(Uuid::new_v4()),
+                Role::Patient,
+                None,
+                Duration::from_secs(60),
+            )
             .unwrap();
         assert_eq!(
             jsonwebtoken::decode_header(&fresh).unwrap().kid.as_deref(),
@@ -161,7 +174,8 @@ mod tests {
     #[test]
     fn claims_round_trip() {
         let keys = JwtKeys::parse(&JwtKeys::generate_spec()).unwrap();
-        let (user, session, facility) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (user, session, facility) =
+            (UserId(Uuid::new_v4()), SessionId(Uuid::new_v4()), FacilityId(Uuid::new_v4()));
         let token =
             keys.issue(user, session, Role::FacilityAdmin, Some(facility), Duration::from_secs(900)).unwrap();
         let c = keys.verify(&token).unwrap();

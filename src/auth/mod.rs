@@ -8,12 +8,16 @@ pub mod tokens;
 
 use std::sync::Arc;
 
+use self::jwt::JwtKeys;
+use crate::{
+    domain::{
+        ids::{FacilityId, SessionId, UserId},
+        text_enum,
+    },
+    error::Error,
+};
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
-use uuid::Uuid;
-
-use self::jwt::JwtKeys;
-use crate::{domain::text_enum, error::Error};
 
 text_enum! {
     /// An account's role.
@@ -66,9 +70,9 @@ impl RequestMeta {
 /// as the first query.
 #[derive(Clone, Debug)]
 pub struct Principal {
-    pub user_id: Uuid,
-    pub session_id: Uuid,
-    pub facility_id: Option<Uuid>,
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub facility_id: Option<FacilityId>,
     pub role: Role,
     pub meta: RequestMeta,
 }

@@ -4,12 +4,11 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use tokio_postgres::Row;
-use uuid::Uuid;
 
 use super::TenantTx;
 use crate::{
     api::pagination::PageRequest,
-    domain::text_enum,
+    domain::{ids::FacilityId, text_enum},
     error::{Error, Result},
 };
 
@@ -35,7 +34,7 @@ text_enum! {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct Facility {
-    pub id: Uuid,
+    pub id: FacilityId,
     /// URL-safe unique handle, e.g. `sunrise-rehab`.
     pub slug: String,
     pub name: String,
@@ -113,7 +112,7 @@ const GET: &str = concat!(
      from facilities where id = $1"
 );
 
-pub async fn get(tx: &mut TenantTx, id: Uuid) -> Result<Facility> {
+pub async fn get(tx: &mut TenantTx, id: FacilityId) -> Result<Facility> {
     Facility::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
@@ -172,7 +171,7 @@ const UPDATE: &str = concat!(
     ""
 );
 
-pub async fn update(tx: &mut TenantTx, id: Uuid, p: &FacilityPatch<'_>) -> Result<Facility> {
+pub async fn update(tx: &mut TenantTx, id: FacilityId, p: &FacilityPatch<'_>) -> Result<Facility> {
     let row = tx
         .query_one(
             UPDATE,
@@ -200,6 +199,6 @@ const SET_STATUS: &str = concat!(
     ""
 );
 
-pub async fn set_status(tx: &mut TenantTx, id: Uuid, status: FacilityStatus) -> Result<Facility> {
+pub async fn set_status(tx: &mut TenantTx, id: FacilityId, status: FacilityStatus) -> Result<Facility> {
     Facility::try_from(&tx.query_one(SET_STATUS, &[&id, &status]).await?)
 }

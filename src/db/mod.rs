@@ -30,7 +30,8 @@ use uuid::Uuid;
 
 use crate::{
     auth::{Principal, Role},
-    error::{Error, FieldError, Result},
+    domain::ids::{FacilityId, SessionId, UserId},
+    error::{Error, Result},
 };
 
 /// A request parameter list.
@@ -76,10 +77,10 @@ pub struct Context {
     pub db_role: DbRole,
     /// `carego.role`: the application role (`staff`, `super_admin`, `system`...).
     pub app_role: &'static str,
-    pub facility_id: Option<Uuid>,
-    pub user_id: Option<Uuid>,
+    pub facility_id: Option<FacilityId>,
+    pub user_id: Option<UserId>,
     /// Set for authenticated callers; the prologue then checks the session.
-    pub session_id: Option<Uuid>,
+    pub session_id: Option<SessionId>,
     pub request_id: String,
     pub ip: Option<String>,
     /// `carego.change_reason`, recorded by the audit trigger.
@@ -413,25 +414,4 @@ fn constraint_field(constraint: Option<&str>) -> &'static str {
     ];
     let c = constraint.unwrap_or_default();
     FIELDS.iter().find(|(needle, _)| c.contains(needle)).map_or("body", |(_, field)| field)
-}
-
-/// Validation helper: collects field errors, then fails with all of them.
-#[derive(Default)]
-pub struct Validator(Vec<FieldError>);
-
-impl Validator {
-    pub fn check(&mut self, ok: bool, field: &str, message: &str) {
-        if !ok {
-            self.0.push(FieldError::new(field, message));
-        }
-    }
-
-    /// The value, or `None` with the message recorded against `field`.
-    pub fn ok<T>(&mut self, result: std::result::Result<T, &'static str>, field: &str) -> Option<T> {
-        result.map_err(|msg| self.0.push(FieldError::new(field, msg))).ok()
-    }
-
-    pub fn finish(self) -> Result<()> {
-        if self.0.is_empty() { Ok(()) } else { Err(Error::Invalid(self.0)) }
-    }
 }

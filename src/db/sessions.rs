@@ -7,21 +7,21 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use tokio_postgres::Row;
-use uuid::Uuid;
 
 use super::TenantTx;
 use crate::{
     auth::Role,
+    domain::ids::{FacilityId, SessionId, UserId},
     error::{Error, Result},
 };
 
 /// What a login needs to know about an account before checking the password.
 pub struct LoginCandidate {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub password_hash: Option<String>,
     pub status: String,
     pub role: Role,
-    pub facility_id: Option<Uuid>,
+    pub facility_id: Option<FacilityId>,
     pub facility_status: Option<String>,
 }
 
@@ -52,12 +52,12 @@ const OPEN_SESSION: &str = "select session_id, expires_at
 /// being active since the lookup.
 pub async fn open(
     tx: &mut TenantTx,
-    user: Uuid,
+    user: UserId,
     refresh_hash: &[u8],
     ttl: Duration,
     user_agent: Option<&str>,
     ip: Option<&str>,
-) -> Result<Option<Uuid>> {
+) -> Result<Option<SessionId>> {
     let row = tx
         .query_opt(OPEN_SESSION, &[&user, &refresh_hash, &(ttl.as_secs() as f64), &user_agent, &ip])
         .await?;
@@ -68,10 +68,10 @@ pub async fn open(
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
     Rotated {
-        session: Uuid,
-        user: Uuid,
+        session: SessionId,
+        user: UserId,
         role: Role,
-        facility: Option<Uuid>,
+        facility: Option<FacilityId>,
     },
     /// Used moments ago by a concurrent refresh that won; the session stays.
     Superseded,
@@ -114,7 +114,7 @@ pub async fn rotate(
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct Session {
-    pub id: Uuid,
+    pub id: SessionId,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -155,7 +155,7 @@ pub async fn list_mine(tx: &mut TenantTx) -> Result<Vec<Session>> {
 /// Which of the caller's sessions to end.
 pub enum Revoke {
     Current,
-    One(Uuid),
+    One(SessionId),
     All,
     AllButCurrent,
 }

@@ -5,7 +5,6 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use tokio_postgres::Row;
-use uuid::Uuid;
 
 use super::TenantTx;
 use crate::{
@@ -13,6 +12,7 @@ use crate::{
     auth::Role,
     domain::{
         contact::{Email, Phone},
+        ids::{FacilityId, UserId},
         text_enum,
     },
     error::{Error, Result},
@@ -34,9 +34,9 @@ text_enum! {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct User {
-    pub id: Uuid,
+    pub id: UserId,
     /// The user's facility; absent for super admins.
-    pub facility_id: Option<Uuid>,
+    pub facility_id: Option<FacilityId>,
     pub email: Option<String>,
     pub phone: Option<String>,
     pub role: Role,
@@ -84,7 +84,7 @@ impl TryFrom<&Row> for User {
 
 /// Validated fields of a new account. No password: status `pending`.
 pub struct NewUser<'a> {
-    pub facility_id: Option<Uuid>,
+    pub facility_id: Option<FacilityId>,
     pub email: Option<&'a Email>,
     pub phone: Option<&'a Phone>,
     pub password_hash: Option<String>,
@@ -124,7 +124,7 @@ pub async fn insert(tx: &mut TenantTx, u: &NewUser<'_>) -> Result<User> {
 
 const GET: &str = concat!("select ", columns!(), " from users where id = $1");
 
-pub async fn get(tx: &mut TenantTx, id: Uuid) -> Result<User> {
+pub async fn get(tx: &mut TenantTx, id: UserId) -> Result<User> {
     User::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
@@ -144,7 +144,7 @@ pub async fn find_by_email(tx: &mut TenantTx, email: &Email) -> Result<Option<Us
 /// Optional list filters.
 #[derive(Default)]
 pub struct UserFilter {
-    pub facility_id: Option<Uuid>,
+    pub facility_id: Option<FacilityId>,
     pub role: Option<Role>,
     pub status: Option<UserStatus>,
 }
@@ -195,7 +195,7 @@ const UPDATE: &str = concat!(
     columns!()
 );
 
-pub async fn update(tx: &mut TenantTx, id: Uuid, p: &UserPatch<'_>) -> Result<User> {
+pub async fn update(tx: &mut TenantTx, id: UserId, p: &UserPatch<'_>) -> Result<User> {
     let row = tx
         .query_one(
             UPDATE,
@@ -223,7 +223,7 @@ const SET_STATUS: &str =
 /// its sessions in the same transaction when it is no longer active.
 pub async fn set_status(
     tx: &mut TenantTx,
-    id: Uuid,
+    id: UserId,
     status: UserStatus,
     reason: Option<&str>,
 ) -> Result<User> {
@@ -253,7 +253,7 @@ const SET_PASSWORD: &str = "update users set password_hash = $2, password_change
      where id = $1";
 
 /// Sets another account's password (operator CLI); activates a pending one.
-pub async fn set_password(tx: &mut TenantTx, id: Uuid, hash: &str) -> Result<()> {
+pub async fn set_password(tx: &mut TenantTx, id: UserId, hash: &str) -> Result<()> {
     match tx.execute(SET_PASSWORD, &[&id, &hash]).await? {
         1 => Ok(()),
         _ => Err(Error::NotFound),

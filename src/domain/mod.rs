@@ -1,6 +1,7 @@
 //! Validated types shared by the API and the database layer.
 
 pub mod contact;
+pub mod ids;
 pub mod text;
 
 /// Declares an enum stored as `text` (with a check constraint) in PostgreSQL

@@ -8,6 +8,7 @@ use std::time::Duration;
 use carego::{
     auth::{Principal, RequestMeta, Role},
     db::{Db, PoolSettings},
+    domain::ids::{FacilityId, SessionId, UserId},
 };
 use serde_json::json;
 
@@ -20,9 +21,9 @@ fn principal(actor: &Actor, role: Role) -> Principal {
         serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap())
             .unwrap();
     Principal {
-        user_id: actor.id,
-        session_id: claims["sid"].as_str().unwrap().parse().unwrap(),
-        facility_id: actor.facility_id,
+        user_id: UserId(actor.id),
+        session_id: SessionId(claims["sid"].as_str().unwrap().parse().unwrap()),
+        facility_id: actor.facility_id.map(FacilityId),
         role,
         meta: RequestMeta { request_id: "test".into(), ..Default::default() },
     }

@@ -1,0 +1,60 @@
+//! Distinct id types, so a facility id can never be passed where a user id
+//! is meant. Each is a UUID on the wire, in JSON and in PostgreSQL.
+
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+                 poem_openapi::NewType)]
+        #[serde(transparent)]
+        pub struct $name(pub uuid::Uuid);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl<'a> tokio_postgres::types::FromSql<'a> for $name {
+            fn from_sql(
+                ty: &tokio_postgres::types::Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                uuid::Uuid::from_sql(ty, raw).map(Self)
+            }
+
+            fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+                <uuid::Uuid as tokio_postgres::types::FromSql>::accepts(ty)
+            }
+        }
+
+        impl tokio_postgres::types::ToSql for $name {
+            fn to_sql(
+                &self,
+                ty: &tokio_postgres::types::Type,
+                out: &mut bytes::BytesMut,
+            ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+                self.0.to_sql(ty, out)
+            }
+
+            fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+                <uuid::Uuid as tokio_postgres::types::ToSql>::accepts(ty)
+            }
+
+            tokio_postgres::types::to_sql_checked!();
+        }
+    };
+}
+
+id_type!(
+    /// A facility (tenant).
+    FacilityId
+);
+id_type!(
+    /// A user account.
+    UserId
+);
+id_type!(
+    /// A login session.
+    SessionId
+);
