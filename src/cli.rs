@@ -13,15 +13,15 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     api::{self, AppState},
-    auth::{Role, jwt::JwtKeys, password},
+    auth::{Role, jwt::JwtKeys, password, registration::KeyHasher},
     config::{AppSettings, DbSettings, ServeSettings},
     db::{
-        Db, PoolSettings,
+        Db, PoolSettings, audit,
         embedded::{Durability, EmbeddedCluster, SUPERUSER},
         migrate::{self, APP_ROLE, OWNER_ROLE},
         users::{self, NewUser},
     },
-    domain::contact::Email,
+    domain::{contact::Email, ids::FacilityId},
     server, tenants,
 };
 
@@ -62,8 +62,25 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Recompute hash chains: one facility's, or every facility's and the
+    /// platform's. Exits non-zero when a chain is broken.
+    Verify {
+        #[arg(long)]
+        facility: Option<uuid::Uuid>,
+        #[command(flatten)]
+        db: DbSettings,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -133,8 +150,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("created super admin {} ({})", email, created?);
             stopped
         }
+        Command::Audit { command: AuditCommand::Verify { facility, db } } => {
+            let opened = Opened::open(&db, Durability::Durable).await?;
+            let verified = verify_chains(&opened.db, facility.map(FacilityId)).await;
+            let stopped = opened.stop().await;
+            let broken = verified?;
+            stopped?;
+            if broken > 0 {
+                bail!("{broken} audit chain(s) broken");
+            }
+            Ok(())
+        }
         Command::Serve { db, serve } => serve_command(db, serve).await,
     }
+}
+
+/// Verifies chains, printing one line each; returns how many are broken.
+async fn verify_chains(db: &Db, facility: Option<FacilityId>) -> anyhow::Result<usize> {
+    let mut tx = db.begin_system("audit verify").await?;
+    let chains: Vec<Option<FacilityId>> = match facility {
+        Some(id) => vec![Some(id)],
+        None => {
+            std::iter::once(None).chain(audit::facility_ids(&mut tx).await?.into_iter().map(Some)).collect()
+        }
+    };
+    let mut broken = 0;
+    for chain in chains {
+        let v = audit::verify(&mut tx, chain).await?;
+        let name = chain.map_or_else(|| "platform".to_owned(), |id| id.to_string());
+        match v.first_broken_id {
+            None => println!("{name}: ok, {} row(s) checked", v.checked),
+            Some(row) => {
+                broken += 1;
+                println!("{name}: BROKEN at row {row} (after {} row(s))", v.checked);
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(broken)
 }
 
 fn read_first_line_of_stdin() -> anyhow::Result<String> {
@@ -298,8 +351,20 @@ async fn serve_command(db_settings: DbSettings, serve: ServeSettings) -> anyhow:
         logins.push(format!("password for all of them: {demo}"));
     }
 
+    let key_hasher = match (&serve.key_secret, opened.embedded()) {
+        (Some(spec), _) => KeyHasher::parse(spec)?,
+        (None, true) => KeyHasher::parse(&persistent_secret(
+            &db_settings.data_dir.join("key-secret"),
+            KeyHasher::generate_spec,
+        )?)?,
+        (None, false) => {
+            opened.stop().await?;
+            bail!("CAREGO_KEY_SECRET must be set when DATABASE_URL is (see README, Configuration)");
+        }
+    };
+
     password::warm_up();
-    let state = AppState::new(opened.db.clone(), keys, settings);
+    let state = AppState::new(opened.db.clone(), keys, key_hasher, settings);
     let banner_logins = logins.join("\n  ");
     server::serve(state, serve.listen, shutdown_signal(), Duration::from_secs(20), |addr| {
         eprintln!("Carego is listening on http://{addr}");

@@ -54,6 +54,11 @@ pub struct ServeSettings {
     #[arg(long, env = "CAREGO_JWT_KEYS", hide_env_values = true)]
     pub jwt_keys: Option<String>,
 
+    /// Secret (base64, ≥ 32 bytes) under which registration keys are hashed.
+    /// Unset with the embedded cluster: generated and kept in --data-dir.
+    #[arg(long, env = "CAREGO_KEY_SECRET", hide_env_values = true)]
+    pub key_secret: Option<String>,
+
     /// Access-token lifetime in seconds.
     #[arg(long, env = "CAREGO_ACCESS_TTL_SECS", default_value_t = 900)]
     pub access_ttl_secs: u64,
@@ -79,6 +84,10 @@ pub struct ServeSettings {
     #[arg(long, env = "CAREGO_LOGIN_LIMIT_PER_ACCOUNT", default_value_t = 10)]
     pub login_limit_per_account: u32,
 
+    /// Patient registration attempts allowed per client IP per 15 minutes.
+    #[arg(long, env = "CAREGO_REGISTER_LIMIT_PER_IP", default_value_t = 10)]
+    pub register_limit_per_ip: u32,
+
     /// Facility manifests applied at start-up with the embedded cluster.
     #[arg(long, env = "CAREGO_TENANTS_DIR", default_value = "tenants")]
     pub tenants_dir: PathBuf,
@@ -93,6 +102,7 @@ pub struct AppSettings {
     pub body_limit_bytes: usize,
     pub login_limit_per_ip: u32,
     pub login_limit_per_account: u32,
+    pub register_limit_per_ip: u32,
 }
 
 impl AppSettings {
@@ -110,6 +120,7 @@ impl AppSettings {
             body_limit_bytes: s.body_limit_bytes,
             login_limit_per_ip: s.login_limit_per_ip,
             login_limit_per_account: s.login_limit_per_account,
+            register_limit_per_ip: s.register_limit_per_ip,
         })
     }
 }
@@ -123,6 +134,7 @@ impl Default for AppSettings {
             body_limit_bytes: 64 * 1024,
             login_limit_per_ip: 30,
             login_limit_per_account: 10,
+            register_limit_per_ip: 10,
         }
     }
 }

@@ -77,6 +77,9 @@ pub enum Error {
     /// 409: conflicts with existing state (duplicate, already used, superseded).
     #[error("conflict: {code}")]
     Conflict { code: &'static str, detail: String },
+    /// 422: an `Idempotency-Key` reused with a different request.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
     /// 413: request body over the configured limit.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -96,6 +99,11 @@ impl Error {
         Self::Invalid(vec![FieldError::new(field, message)])
     }
 
+    /// The one answer for every registration key that does not work.
+    pub fn invalid_key() -> Self {
+        Self::invalid("registrationKey", "is not a valid, unused registration key")
+    }
+
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
         Self::Conflict { code, detail: detail.into() }
     }
@@ -112,6 +120,7 @@ impl Error {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -126,6 +135,7 @@ impl Error {
             Self::NotFound => "not_found",
             Self::Conflict { code, .. } => code,
             Self::PayloadTooLarge => "payload_too_large",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
@@ -156,6 +166,9 @@ impl Error {
             Self::NotFound => "The resource does not exist or is not visible to you.".into(),
             Self::Conflict { detail, .. } => detail.clone(),
             Self::PayloadTooLarge => "The request body exceeds the configured limit.".into(),
+            Self::IdempotencyKeyReused => {
+                "This Idempotency-Key was already used with a different request.".into()
+            }
             Self::RateLimited { retry_after_secs } => {
                 format!("Too many attempts; retry after {retry_after_secs} seconds.")
             }
@@ -235,6 +248,7 @@ const DOCUMENTED: &[(u16, &str)] = &[
     (404, "Not found, or not visible to the caller."),
     (409, "Conflicts with existing state."),
     (413, "Request body too large."),
+    (422, "`Idempotency-Key` reused with a different request."),
     (429, "Rate limited; see `Retry-After`."),
     (500, "Unexpected error; details are in the server log under the request id."),
     (503, "Database unavailable or busy; see `Retry-After`."),

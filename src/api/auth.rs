@@ -3,9 +3,9 @@
 use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 
-use super::{ApiTags, AppState, NoContent};
+use super::{ApiTags, AppState, Created, NoContent, users::parse_contact};
 use crate::{
-    auth::{BearerAuth, Principal, RequestMeta, password, tokens},
+    auth::{BearerAuth, Principal, RequestMeta, Role, password, tokens},
     db::{
         sessions::{self, Revoke, Rotation, Session},
         users::{self, User},
@@ -72,6 +72,23 @@ pub struct ChangePasswordRequest {
     /// 10–128 characters.
     #[oai(validator(min_length = 10, max_length = 128))]
     pub new_password: Text,
+}
+
+/// A patient creates their account with the key their care team gave them.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatientRegisterRequest {
+    /// e.g. `K9M2-P4N8-REC7-X3Y4` (case, spaces and dashes do not matter).
+    #[oai(validator(min_length = 1, max_length = 40))]
+    pub registration_key: Text,
+    /// 10–128 characters.
+    #[oai(validator(min_length = 10, max_length = 128))]
+    pub password: Text,
+    /// To log in with later (email or phone, at least one).
+    #[oai(validator(max_length = 254))]
+    pub email: Option<Text>,
+    #[oai(validator(max_length = 32))]
+    pub phone: Option<Text>,
 }
 
 /// The caller's active sessions.
@@ -167,6 +184,70 @@ impl AuthApi {
         tx.commit().await?;
 
         Ok(Json(LoginResponse { tokens: self.issue(&principal, refresh_token)?, user }))
+    }
+
+    /// Register as a patient with a one-time registration key.
+    ///
+    /// Creates the patient's account, consumes the key, and logs in. Unknown,
+    /// expired, revoked and already used keys all get the same 400 (a
+    /// `registrationKey` field error). Rate limited per IP (429).
+    #[oai(path = "/patient/register", method = "post", operation_id = "registerPatient")]
+    async fn register_patient(
+        &self,
+        req: &Request,
+        body: Json<PatientRegisterRequest>,
+    ) -> Result<Created<LoginResponse>> {
+        let meta = RequestMeta::from_request(req);
+        let s = &self.state;
+        s.register_ip_limiter.check(meta.ip.as_deref().unwrap_or("unknown"))?;
+        let b = body.0;
+        let mut v = Validator::default();
+        let contact = parse_contact(&mut v, "", b.email.as_deref(), b.phone.as_deref());
+        v.check(b.email.is_some() || b.phone.is_some(), "email", "give an email or a phone number (or both)");
+        if let Err(msg) = password::validate(&b.password) {
+            v.check(false, "password", msg);
+        }
+        v.finish()?;
+        let invalid = || Error::invalid_key();
+        let key_hash = s.key_hasher.hash(&b.registration_key).ok_or_else(invalid)?;
+        let hash = password::hash(b.password.into()).await?;
+
+        let (refresh_token, refresh_hash) = tokens::new_refresh_token();
+        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
+        let registered = sessions::register_patient(
+            &mut tx,
+            &key_hash,
+            &hash,
+            contact.email.as_ref().map(|e| e.as_str()),
+            contact.phone.as_ref().map(|p| p.as_str()),
+        )
+        .await?
+        .ok_or_else(invalid)?;
+        let session = sessions::open(
+            &mut tx,
+            registered.0,
+            &refresh_hash,
+            s.settings.refresh_ttl,
+            meta.user_agent.as_deref(),
+            meta.ip.as_deref(),
+        )
+        .await?
+        .ok_or(Error::Forbidden("account_inactive"))?;
+        tx.commit().await?;
+        let principal = Principal {
+            user_id: registered.0,
+            session_id: session,
+            facility_id: Some(registered.1),
+            role: Role::Patient,
+            meta,
+        };
+        let mut tx = s.db.begin(&principal).await?;
+        let user = users::me(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Created::Created(
+            Json(LoginResponse { tokens: self.issue(&principal, refresh_token)?, user }),
+            None,
+        ))
     }
 
     /// Exchange a refresh token for a new pair (rotation).

@@ -166,7 +166,7 @@ impl FacilitiesApi {
         .await?;
         let admin = users::insert(&mut tx, &admin.to_new_user(Some(facility.id), admin_hash)).await?;
         tx.commit().await?;
-        Ok(Created::Created(Json(FacilityCreated { facility, admin })))
+        Ok(Created::Created(Json(FacilityCreated { facility, admin }), None))
     }
 
     /// Get a facility (404 if it is not visible to you).

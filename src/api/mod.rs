@@ -3,10 +3,15 @@
 //! `db::*` inside a tenant transaction, map the result. Who may do what is
 //! decided by the Postgres role and RLS, not by `if`s here.
 
+pub mod assignments;
+pub mod audit;
 pub mod auth;
+pub mod care_records;
 pub mod facilities;
 pub mod health;
+pub mod idempotency;
 pub mod pagination;
+pub mod patients;
 pub mod users;
 
 use std::sync::Arc;
@@ -14,7 +19,7 @@ use std::sync::Arc;
 use poem_openapi::{ApiResponse, OpenApiService, Tags, payload::Json};
 
 use crate::{
-    auth::{jwt::JwtKeys, rate_limit::RateLimiter},
+    auth::{jwt::JwtKeys, rate_limit::RateLimiter, registration::KeyHasher},
     config::AppSettings,
     db::{Db, PoolSettings},
 };
@@ -27,12 +32,19 @@ pub struct AppState {
     pub settings: AppSettings,
     pub login_ip_limiter: Arc<RateLimiter>,
     pub login_account_limiter: Arc<RateLimiter>,
+    pub register_ip_limiter: Arc<RateLimiter>,
+    pub key_hasher: Arc<KeyHasher>,
 }
 
 impl AppState {
-    pub fn new(db: Db, keys: JwtKeys, settings: AppSettings) -> Self {
+    pub fn new(db: Db, keys: JwtKeys, key_hasher: KeyHasher, settings: AppSettings) -> Self {
         use std::time::Duration;
         Self {
+            register_ip_limiter: Arc::new(RateLimiter::new(
+                settings.register_limit_per_ip,
+                Duration::from_secs(15 * 60),
+            )),
+            key_hasher: Arc::new(key_hasher),
             login_ip_limiter: Arc::new(RateLimiter::new(
                 settings.login_limit_per_ip,
                 Duration::from_secs(60),
@@ -58,9 +70,26 @@ pub enum ApiTags {
     Facilities,
     /// Staff, facility admins and super admins.
     Users,
+    /// Patients, their registration keys and dashboards.
+    Patients,
+    /// Which staff care for which patient.
+    Caseloads,
+    /// Append-only care logs, vitals and attendance, with amendments.
+    CareRecords,
+    /// The tamper-evident audit log.
+    Audit,
 }
 
-pub type Apis = (health::HealthApi, auth::AuthApi, facilities::FacilitiesApi, users::UsersApi);
+pub type Apis = (
+    health::HealthApi,
+    auth::AuthApi,
+    facilities::FacilitiesApi,
+    users::UsersApi,
+    patients::PatientsApi,
+    assignments::AssignmentsApi,
+    care_records::CareRecordsApi,
+    audit::AuditApi,
+);
 
 /// The composed OpenAPI service.
 pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -70,6 +99,10 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             auth::AuthApi { state: state.clone() },
             facilities::FacilitiesApi { db: state.db.clone() },
             users::UsersApi { db: state.db.clone() },
+            patients::PatientsApi { state: state.clone() },
+            assignments::AssignmentsApi { db: state.db.clone() },
+            care_records::CareRecordsApi { db: state.db.clone() },
+            audit::AuditApi { db: state.db.clone() },
         ),
         "Carego API",
         env!("CARGO_PKG_VERSION"),
@@ -94,7 +127,8 @@ pub fn spec_json() -> String {
     )
     .expect("a static connection string parses");
     let keys = JwtKeys::parse(&JwtKeys::generate_spec()).expect("a generated key parses");
-    let mut spec = service(&AppState::new(db, keys, AppSettings::default())).spec();
+    let hasher = KeyHasher::parse(&KeyHasher::generate_spec()).expect("a generated secret parses");
+    let mut spec = service(&AppState::new(db, keys, hasher, AppSettings::default())).spec();
     spec.push('\n');
     spec
 }
@@ -102,9 +136,10 @@ pub fn spec_json() -> String {
 /// 201 with the created resource.
 #[derive(ApiResponse)]
 pub enum Created<T: poem_openapi::types::ToJSON + Send + Sync> {
-    /// Created.
+    /// Created. With `Idempotent-Replayed: true`, this is the stored answer to
+    /// an earlier request with the same `Idempotency-Key`.
     #[oai(status = 201)]
-    Created(Json<T>),
+    Created(Json<T>, #[oai(header = "Idempotent-Replayed")] Option<String>),
 }
 
 /// 204: done, nothing to return.

@@ -202,7 +202,7 @@ impl UsersApi {
         let mut tx = self.db.begin(&auth.0).await?;
         let user = users::insert(&mut tx, &new.to_new_user(facility, hash)).await?;
         tx.commit().await?;
-        Ok(Created::Created(Json(user)))
+        Ok(Created::Created(Json(user), None))
     }
 
     /// Get a user (404 if not visible to you).

@@ -4,6 +4,7 @@
 pub mod jwt;
 pub mod password;
 pub mod rate_limit;
+pub mod registration;
 pub mod tokens;
 
 use std::sync::Arc;

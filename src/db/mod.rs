@@ -9,12 +9,20 @@
 //! platform-level doors, [`Db::begin_public`] (login, refresh) and
 //! [`Db::begin_system`] (the operator's CLI), are named so they stand out.
 
+pub mod amendments;
+pub mod assignments;
+pub mod attendance;
+pub mod audit;
+pub mod care_logs;
 pub mod embedded;
 pub mod facilities;
+pub mod idempotency;
 pub mod migrate;
+pub mod patients;
 pub mod sessions;
 pub mod tls;
 pub mod users;
+pub mod vitals;
 
 use std::{future::Future, time::Duration};
 
@@ -388,6 +396,8 @@ fn conflict(constraint: Option<&str>) -> Error {
         ("facilities_slug_key", "facility_slug_taken", "A facility with this slug already exists."),
         ("users_email_key", "email_taken", "Another account already uses this email."),
         ("users_phone_key", "phone_taken", "Another account already uses this phone number."),
+        ("patients_facility_mrn_key", "mrn_taken", "Another patient of this facility has this MRN."),
+        ("assignments_open_key", "already_assigned", "This staff member is already assigned to the patient."),
     ];
     let c = constraint.unwrap_or_default();
     CONFLICTS.iter().find(|(name, ..)| *name == c).map_or_else(
@@ -407,6 +417,15 @@ fn constraint_field(constraint: Option<&str>) -> &'static str {
         ("_phone_", "phone"),
         ("_slug_", "slug"),
         ("_name_", "name"),
+        ("_primary_counsellor_", "primaryCounsellorId"),
+        ("_staff_", "staffId"),
+        ("_patient_", "patientId"),
+        ("_date_of_birth_", "dateOfBirth"),
+        ("_admission_date_", "admissionDate"),
+        ("_discharge_date_", "dischargeDate"),
+        ("_occurred_at_", "occurredAt"),
+        ("_measured_at_", "measuredAt"),
+        ("_at_", "at"),
         ("_kind_", "kind"),
         ("_status_", "status"),
         ("_role_", "role"),

@@ -64,6 +64,25 @@ pub async fn open(
     Ok(row.map(|r| r.try_get("session_id")).transpose()?)
 }
 
+const REGISTER_PATIENT: &str = "select outcome, user_id, facility_id
+     from carego.auth_register_patient($1, $2, $3, $4)";
+
+/// Consumes a registration key and creates the patient's account. `None`:
+/// the key is unknown, expired, revoked or used (deliberately one answer).
+pub async fn register_patient(
+    tx: &mut TenantTx,
+    key_hash: &[u8],
+    password_hash: &str,
+    email: Option<&str>,
+    phone: Option<&str>,
+) -> Result<Option<(UserId, FacilityId)>> {
+    let row = tx.query_one(REGISTER_PATIENT, &[&key_hash, &password_hash, &email, &phone]).await?;
+    if row.try_get::<_, &str>("outcome")? != "registered" {
+        return Ok(None);
+    }
+    Ok(Some((row.try_get("user_id")?, row.try_get("facility_id")?)))
+}
+
 /// The result of presenting a refresh token.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {

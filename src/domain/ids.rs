@@ -58,3 +58,23 @@ id_type!(
     /// A login session.
     SessionId
 );
+id_type!(
+    /// A patient (a facility's record of a person in care).
+    PatientId
+);
+id_type!(
+    /// A staff member's assignment to a patient.
+    AssignmentId
+);
+id_type!(
+    /// A care log entry.
+    CareLogId
+);
+id_type!(
+    /// A vitals reading.
+    VitalsId
+);
+id_type!(
+    /// An attendance event.
+    AttendanceId
+);

@@ -10,7 +10,7 @@ use std::{
 
 use carego::{
     api::AppState,
-    auth::jwt::JwtKeys,
+    auth::{jwt::JwtKeys, registration::KeyHasher},
     config::AppSettings,
     db::{
         Db, PoolSettings,
@@ -212,7 +212,8 @@ impl TestApp {
         )
         .unwrap();
         let keys_spec = JwtKeys::generate_spec();
-        let state = AppState::new(db.clone(), JwtKeys::parse(&keys_spec).unwrap(), settings);
+        let hasher = KeyHasher::parse(&KeyHasher::generate_spec()).unwrap();
+        let state = AppState::new(db.clone(), JwtKeys::parse(&keys_spec).unwrap(), hasher, settings);
         let client = TestClient::new(server::app(state).boxed());
         Self { client, db, keys_spec, database, cluster, next: AtomicUsize::new(0) }
     }

@@ -1,0 +1,106 @@
+//! Caseloads: which staff member cares for which patient. Facility admins
+//! assign and end; staff see the care team of the patients they can see.
+//! The composite foreign key makes assigning another facility's staff
+//! impossible.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use tokio_postgres::Row;
+
+use super::TenantTx;
+use crate::{
+    domain::{
+        ids::{AssignmentId, PatientId, UserId},
+        text_enum,
+    },
+    error::{Error, Result},
+};
+
+text_enum! {
+    /// What the staff member does for the patient.
+    pub enum AssignmentRole {
+        Counsellor = "counsellor",
+        Nurse = "nurse",
+        Caregiver = "caregiver",
+        Therapist = "therapist",
+        Doctor = "doctor",
+        Teacher = "teacher",
+        Other = "other",
+    }
+}
+
+/// A staff member's assignment to a patient.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Assignment {
+    pub id: AssignmentId,
+    pub patient_id: PatientId,
+    pub staff_id: UserId,
+    pub role: AssignmentRole,
+    pub starts_at: DateTime<Utc>,
+    /// Set once the assignment has ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+macro_rules! columns {
+    () => {
+        "id, patient_id, staff_id, role, starts_at, ended_at, created_at"
+    };
+}
+
+impl TryFrom<&Row> for Assignment {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            patient_id: row.try_get("patient_id")?,
+            staff_id: row.try_get("staff_id")?,
+            role: row.try_get("role")?,
+            starts_at: row.try_get("starts_at")?,
+            ended_at: row.try_get("ended_at")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+const INSERT: &str = concat!(
+    "insert into assignments (facility_id, patient_id, staff_id, role, starts_at, created_by)
+     select p.facility_id, p.id, $2, $3, coalesce($4, now()), carego.current_user_id()
+       from patients p where p.id = $1 and p.deleted_at is null
+     returning ",
+    columns!()
+);
+
+/// Assigns `staff` to a visible patient (404 otherwise).
+pub async fn insert(
+    tx: &mut TenantTx,
+    patient: PatientId,
+    staff: UserId,
+    role: AssignmentRole,
+    starts_at: Option<DateTime<Utc>>,
+) -> Result<Assignment> {
+    Assignment::try_from(&tx.query_one(INSERT, &[&patient, &staff, &role, &starts_at]).await?)
+}
+
+const LIST: &str = concat!(
+    "select ",
+    columns!(),
+    " from assignments where patient_id = $1 and ($2 or ended_at is null) order by created_at, id limit 200"
+);
+
+/// A patient's assignments, oldest first (open ones only unless `all`).
+pub async fn list(tx: &mut TenantTx, patient: PatientId, all: bool) -> Result<Vec<Assignment>> {
+    tx.query(LIST, &[&patient, &all]).await?.iter().map(Assignment::try_from).collect()
+}
+
+const END: &str = concat!(
+    "update assignments set ended_at = greatest(now(), starts_at) where id = $1 and ended_at is null returning ",
+    columns!()
+);
+
+/// Ends an open assignment (404 if hidden, unknown or already ended).
+pub async fn end(tx: &mut TenantTx, id: AssignmentId) -> Result<Assignment> {
+    Assignment::try_from(&tx.query_one(END, &[&id]).await?)
+}

@@ -1,0 +1,144 @@
+//! Reading and verifying the audit log. Rows are written only by triggers
+//! (and `carego.audit_read`); see `sql/migrations/V2__audit_log.sql`.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use serde_json::Value;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::TenantTx;
+use crate::{
+    api::pagination::PageRequest,
+    domain::ids::{FacilityId, UserId},
+    error::{Error, Result},
+};
+
+/// One audited action.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub id: Uuid,
+    /// The facility's chain this row belongs to; absent for platform rows.
+    pub facility_id: Option<FacilityId>,
+    /// Position in the facility's hash chain.
+    pub chain_seq: i64,
+    pub actor_id: Option<UserId>,
+    pub actor_role: Option<String>,
+    /// `create`, `update`, `delete` or `read`.
+    pub action: String,
+    /// The table: `patients`, `care_logs`, `users`...
+    pub entity_type: String,
+    pub entity_id: Option<Uuid>,
+    pub old_values: Option<Value>,
+    pub new_values: Option<Value>,
+    pub reason: Option<String>,
+    pub request_id: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// sha256(previous hash ‖ canonical row), hex.
+    pub hash: String,
+}
+
+impl TryFrom<&Row> for AuditEntry {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            facility_id: row.try_get("facility_id")?,
+            chain_seq: row.try_get("chain_seq")?,
+            actor_id: row.try_get("actor_id")?,
+            actor_role: row.try_get("actor_role")?,
+            action: row.try_get("action")?,
+            entity_type: row.try_get("entity_type")?,
+            entity_id: row.try_get("entity_id")?,
+            old_values: row.try_get("old_values")?,
+            new_values: row.try_get("new_values")?,
+            reason: row.try_get("reason")?,
+            request_id: row.try_get("request_id")?,
+            ip: row.try_get("ip")?,
+            created_at: row.try_get("created_at")?,
+            hash: hex::encode(row.try_get::<_, Vec<u8>>("hash")?),
+        })
+    }
+}
+
+/// Optional list filters.
+#[derive(Default)]
+pub struct AuditFilter<'a> {
+    pub facility_id: Option<FacilityId>,
+    pub actor_id: Option<UserId>,
+    pub action: Option<&'a str>,
+    pub entity_type: Option<&'a str>,
+    pub entity_id: Option<Uuid>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+const LIST: &str = "select id, facility_id, chain_seq, actor_id, actor_role, action, entity_type,
+            entity_id, old_values, new_values, reason, request_id, ip, created_at, hash
+     from audit_log
+     where ($1::uuid is null or facility_id = $1)
+       and ($2::uuid is null or actor_id = $2)
+       and ($3::text is null or action = $3)
+       and ($4::text is null or entity_type = $4)
+       and ($5::uuid is null or entity_id = $5)
+       and ($6::timestamptz is null or created_at >= $6)
+       and ($7::timestamptz is null or created_at < $7)
+       and ($8::timestamptz is null or (created_at, id) < ($8, $9::uuid))
+     order by created_at desc, id desc
+     limit $10";
+
+/// Newest first.
+pub async fn list(tx: &mut TenantTx, f: &AuditFilter<'_>, page: &PageRequest) -> Result<Vec<AuditEntry>> {
+    let rows = tx
+        .query(
+            LIST,
+            &[
+                &f.facility_id,
+                &f.actor_id,
+                &f.action,
+                &f.entity_type,
+                &f.entity_id,
+                &f.from,
+                &f.to,
+                &page.after_ts(),
+                &page.after_id(),
+                &page.fetch_limit(),
+            ],
+        )
+        .await?;
+    rows.iter().map(AuditEntry::try_from).collect()
+}
+
+/// The result of recomputing a chain.
+#[derive(Debug, Clone, Object, PartialEq, Eq)]
+#[oai(rename_all = "camelCase")]
+pub struct Verification {
+    /// Every link and hash matched.
+    pub ok: bool,
+    /// Rows checked (up to and including the first broken one).
+    pub checked: i64,
+    /// The first row whose link or hash does not match.
+    pub first_broken_id: Option<Uuid>,
+}
+
+const VERIFY: &str = "select ok, checked, first_broken_id from carego.audit_verify($1)";
+
+/// Verifies one facility's chain (`None`: the platform chain).
+pub async fn verify(tx: &mut TenantTx, facility: Option<FacilityId>) -> Result<Verification> {
+    let row = tx.query_one(VERIFY, &[&facility]).await?;
+    Ok(Verification {
+        ok: row.try_get("ok")?,
+        checked: row.try_get("checked")?,
+        first_broken_id: row.try_get("first_broken_id")?,
+    })
+}
+
+const FACILITIES: &str = "select id from facilities order by created_at, id";
+
+/// Every facility the caller can see (for verifying all chains).
+pub async fn facility_ids(tx: &mut TenantTx) -> Result<Vec<FacilityId>> {
+    tx.query(FACILITIES, &[]).await?.iter().map(|r| Ok(r.try_get("id")?)).collect()
+}

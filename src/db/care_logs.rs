@@ -1,0 +1,217 @@
+//! Care logs: append-only notes, observations, incidents and medication
+//! records about a patient. Corrections are amendments (new rows that point
+//! at the original); reads return each original with its amendments.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use tokio_postgres::Row;
+
+use super::{
+    TenantTx,
+    amendments::{self, Versioned},
+};
+use crate::{
+    api::pagination::PageRequest,
+    domain::{
+        ids::{CareLogId, PatientId, UserId},
+        text_enum,
+    },
+    error::{Error, Result},
+};
+
+text_enum! {
+    /// What a care log records.
+    pub enum CareLogKind {
+        Note = "note",
+        Observation = "observation",
+        Incident = "incident",
+        MedicationAdministered = "medication_administered",
+        Progress = "progress",
+        TherapySession = "therapy_session",
+        Other = "other",
+    }
+}
+
+/// One version of a care log: the original, or an amendment of it.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CareLogVersion {
+    pub id: CareLogId,
+    pub kind: CareLogKind,
+    pub body: String,
+    /// When it happened (never in the future).
+    pub occurred_at: DateTime<Utc>,
+    pub visible_to_patient: bool,
+    /// Who wrote it: always the caller who recorded it.
+    pub author_id: UserId,
+    /// Server time of recording.
+    pub recorded_at: DateTime<Utc>,
+    /// Why this amendment was made (amendments only).
+    pub amendment_reason: Option<String>,
+}
+
+/// A care log: the original entry and its amendments, oldest first. The last
+/// amendment, if any, is the current version.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CareLog {
+    pub id: CareLogId,
+    pub patient_id: PatientId,
+    pub original: CareLogVersion,
+    pub amendments: Vec<CareLogVersion>,
+}
+
+macro_rules! columns {
+    () => {
+        "id, patient_id, kind, body, occurred_at, visible_to_patient, recorded_by, recorded_at, amends_id, \
+         amendment_reason"
+    };
+}
+
+struct Stored {
+    patient_id: PatientId,
+    amends_id: Option<CareLogId>,
+    version: CareLogVersion,
+}
+
+impl TryFrom<&Row> for Stored {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            patient_id: row.try_get("patient_id")?,
+            amends_id: row.try_get("amends_id")?,
+            version: CareLogVersion {
+                id: row.try_get("id")?,
+                kind: row.try_get("kind")?,
+                body: row.try_get("body")?,
+                occurred_at: row.try_get("occurred_at")?,
+                visible_to_patient: row.try_get("visible_to_patient")?,
+                author_id: row.try_get("recorded_by")?,
+                recorded_at: row.try_get("recorded_at")?,
+                amendment_reason: row.try_get("amendment_reason")?,
+            },
+        })
+    }
+}
+
+impl Versioned for Stored {
+    type Id = CareLogId;
+    type Version = CareLogVersion;
+    type Record = CareLog;
+    const AMENDMENTS: &'static str =
+        concat!("select ", columns!(), " from care_logs where amends_id = any($1) order by recorded_at, id");
+
+    fn id(&self) -> CareLogId {
+        self.version.id
+    }
+
+    fn amends(&self) -> Option<CareLogId> {
+        self.amends_id
+    }
+
+    fn into_version(self) -> CareLogVersion {
+        self.version
+    }
+
+    fn assemble(o: Self, amendments: Vec<CareLogVersion>) -> CareLog {
+        CareLog { id: o.version.id, patient_id: o.patient_id, original: o.version, amendments }
+    }
+}
+
+/// Validated fields of a new care log.
+pub struct NewCareLog<'a> {
+    pub kind: CareLogKind,
+    pub body: &'a str,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub visible_to_patient: bool,
+}
+
+// The author and recording time are stamped by the database.
+const INSERT: &str = concat!(
+    "insert into care_logs (facility_id, patient_id, kind, body, occurred_at, visible_to_patient)
+     select p.facility_id, p.id, $2, $3, coalesce($4, now()), $5
+       from patients p where p.id = $1 and p.deleted_at is null
+     returning ",
+    columns!()
+);
+
+/// Appends a care log about a visible patient (404 otherwise).
+pub async fn insert(tx: &mut TenantTx, patient: PatientId, c: &NewCareLog<'_>) -> Result<CareLog> {
+    let row =
+        tx.query_one(INSERT, &[&patient, &c.kind, &c.body, &c.occurred_at, &c.visible_to_patient]).await?;
+    Ok(Stored::assemble(Stored::try_from(&row)?, Vec::new()))
+}
+
+/// Corrected fields of an amendment; absent ones keep the current version's.
+pub struct Amendment<'a> {
+    pub reason: &'a str,
+    pub kind: Option<CareLogKind>,
+    pub body: Option<&'a str>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub visible_to_patient: Option<bool>,
+}
+
+// The new row copies the current version (the latest amendment, else the
+// original) and applies the corrections; it always points at the original.
+const AMEND: &str = concat!(
+    "insert into care_logs (facility_id, patient_id, kind, body, occurred_at, visible_to_patient,
+                            amends_id, amendment_reason)
+     select cur.facility_id, cur.patient_id, coalesce($2, cur.kind), coalesce($3, cur.body),
+            coalesce($4, cur.occurred_at), coalesce($5, cur.visible_to_patient), root.id, $6
+       from care_logs target
+       join care_logs root on root.facility_id = target.facility_id
+                          and root.id = coalesce(target.amends_id, target.id)
+       cross join lateral (
+            select v.* from care_logs v
+             where v.facility_id = root.facility_id and (v.id = root.id or v.amends_id = root.id)
+             order by v.recorded_at desc, v.id desc limit 1) cur
+      where target.id = $1
+     returning ",
+    columns!()
+);
+
+/// Records a correction of a visible care log (404 otherwise).
+pub async fn amend(tx: &mut TenantTx, id: CareLogId, a: &Amendment<'_>) -> Result<CareLog> {
+    let row = tx
+        .query_one(AMEND, &[&id, &a.kind, &a.body, &a.occurred_at, &a.visible_to_patient, &a.reason])
+        .await?;
+    let root: CareLogId = row.try_get("amends_id")?;
+    get(tx, root).await
+}
+
+const GET: &str = concat!(
+    "select ",
+    columns!(),
+    " from care_logs l where id = (select coalesce(amends_id, id) from care_logs where id = $1)"
+);
+
+/// A care log with its amendments; an amendment's id finds its original.
+pub async fn get(tx: &mut TenantTx, id: CareLogId) -> Result<CareLog> {
+    let row = tx.query_one(GET, &[&id]).await?;
+    amendments::one::<Stored>(tx, &row).await
+}
+
+const LIST: &str = concat!(
+    "select ",
+    columns!(),
+    ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
+     from care_logs
+     where patient_id = $1 and amends_id is null
+       and ($2::text is null or kind = $2)
+       and ($3::timestamptz is null or (occurred_at, id) < ($3, $4::uuid))
+     order by occurred_at desc, id desc
+     limit $5"
+);
+
+/// A patient's care logs, newest first. Reading them is audited once.
+pub async fn list(
+    tx: &mut TenantTx,
+    patient: PatientId,
+    kind: Option<CareLogKind>,
+    page: &PageRequest,
+) -> Result<Vec<CareLog>> {
+    let rows =
+        tx.query(LIST, &[&patient, &kind, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    amendments::attach_rows::<Stored>(tx, &rows).await
+}

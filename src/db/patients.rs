@@ -1,0 +1,460 @@
+//! Patients' SQL, their registration keys, and the dashboard. Who sees which
+//! patient is the `patients_*` policies' business (V6); a hidden patient is
+//! simply not found.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use poem_openapi::Object;
+use serde_json::Value;
+use tokio_postgres::Row;
+
+use super::TenantTx;
+use crate::{
+    api::pagination::PageRequest,
+    domain::{
+        ids::{CareLogId, FacilityId, PatientId, UserId, VitalsId},
+        text_enum,
+    },
+    error::{Error, Result},
+};
+
+text_enum! {
+    /// Where a patient is in their stay.
+    pub enum PatientStatus {
+        PreAdmission = "pre_admission",
+        Active = "active",
+        Discharged = "discharged",
+    }
+}
+
+/// Whom to call in an emergency.
+#[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyContact {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    #[oai(validator(min_length = 1, max_length = 32))]
+    pub phone: String,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub relationship: Option<String>,
+}
+
+/// A patient record.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Patient {
+    pub id: PatientId,
+    pub facility_id: FacilityId,
+    /// The facility's own medical record number.
+    pub mrn: Option<String>,
+    /// The patient's account, once they have registered.
+    pub user_id: Option<UserId>,
+    pub first_name: String,
+    pub last_name: String,
+    pub date_of_birth: NaiveDate,
+    pub status: PatientStatus,
+    pub admission_date: Option<NaiveDate>,
+    pub discharge_date: Option<NaiveDate>,
+    pub sobriety_date: Option<NaiveDate>,
+    pub primary_counsellor_id: Option<UserId>,
+    pub room: Option<String>,
+    pub emergency_contact: Option<EmergencyContact>,
+    pub notes: Option<String>,
+    /// Set when soft-deleted (visible to facility admins only).
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The columns every query returns, in `Patient::try_from` order.
+macro_rules! columns {
+    () => {
+        "id, facility_id, mrn, user_id, first_name, last_name, date_of_birth, status, admission_date, \
+         discharge_date, sobriety_date, primary_counsellor_id, room, emergency_contact, notes, deleted_at, \
+         created_at, updated_at"
+    };
+}
+
+impl TryFrom<&Row> for Patient {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        let contact: Option<Value> = row.try_get("emergency_contact")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            facility_id: row.try_get("facility_id")?,
+            mrn: row.try_get("mrn")?,
+            user_id: row.try_get("user_id")?,
+            first_name: row.try_get("first_name")?,
+            last_name: row.try_get("last_name")?,
+            date_of_birth: row.try_get("date_of_birth")?,
+            status: row.try_get("status")?,
+            admission_date: row.try_get("admission_date")?,
+            discharge_date: row.try_get("discharge_date")?,
+            sobriety_date: row.try_get("sobriety_date")?,
+            primary_counsellor_id: row.try_get("primary_counsellor_id")?,
+            room: row.try_get("room")?,
+            emergency_contact: contact.map(serde_json::from_value).transpose().map_err(Error::internal)?,
+            notes: row.try_get("notes")?,
+            deleted_at: row.try_get("deleted_at")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+fn contact_json(c: Option<&EmergencyContact>) -> Result<Option<Value>> {
+    c.map(serde_json::to_value).transpose().map_err(Error::internal)
+}
+
+/// Validated fields of a new patient.
+pub struct NewPatient<'a> {
+    pub facility_id: FacilityId,
+    pub mrn: Option<&'a str>,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub date_of_birth: NaiveDate,
+    pub status: PatientStatus,
+    pub admission_date: Option<NaiveDate>,
+    pub sobriety_date: Option<NaiveDate>,
+    pub primary_counsellor_id: Option<UserId>,
+    pub room: Option<&'a str>,
+    pub emergency_contact: Option<&'a EmergencyContact>,
+    pub notes: Option<&'a str>,
+}
+
+const INSERT: &str = concat!(
+    "insert into patients (facility_id, mrn, first_name, last_name, date_of_birth, status, admission_date,
+                           sobriety_date, primary_counsellor_id, room, emergency_contact, notes, created_by)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, carego.current_user_id())
+     returning ",
+    columns!()
+);
+
+pub async fn insert(tx: &mut TenantTx, p: &NewPatient<'_>) -> Result<Patient> {
+    let contact = contact_json(p.emergency_contact)?;
+    let row = tx
+        .query_one(
+            INSERT,
+            &[
+                &p.facility_id,
+                &p.mrn,
+                &p.first_name,
+                &p.last_name,
+                &p.date_of_birth,
+                &p.status,
+                &p.admission_date,
+                &p.sobriety_date,
+                &p.primary_counsellor_id,
+                &p.room,
+                &contact,
+                &p.notes,
+            ],
+        )
+        .await?;
+    Patient::try_from(&row)
+}
+
+// Reading one record is a read of the patient's chart: audited, once.
+const GET: &str = concat!(
+    "select ",
+    columns!(),
+    ", carego.audit_read('patients', id, facility_id) as audited
+     from patients where id = $1 and deleted_at is null"
+);
+
+pub async fn get(tx: &mut TenantTx, id: PatientId) -> Result<Patient> {
+    Patient::try_from(&tx.query_one(GET, &[&id]).await?)
+}
+
+const EXISTS: &str = "select facility_id from patients where id = $1 and deleted_at is null";
+
+/// The patient's facility, if the caller can see the patient (no audit row:
+/// used to check a parent before writing or listing its records).
+pub async fn facility_of(tx: &mut TenantTx, id: PatientId) -> Result<FacilityId> {
+    Ok(tx.query_one(EXISTS, &[&id]).await?.try_get("facility_id")?)
+}
+
+/// Optional list filters.
+#[derive(Default)]
+pub struct PatientFilter<'a> {
+    pub status: Option<PatientStatus>,
+    /// Matched against "first last" (case-insensitive substring).
+    pub search: Option<&'a str>,
+    pub counsellor_id: Option<UserId>,
+    pub admitted_from: Option<NaiveDate>,
+    pub admitted_to: Option<NaiveDate>,
+    /// Soft-deleted patients instead of live ones (facility admins).
+    pub deleted: bool,
+}
+
+const LIST: &str = concat!(
+    "select ",
+    columns!(),
+    " from patients
+     where ($1::text is null or status = $1)
+       and ($2::text is null or (first_name || ' ' || last_name) ilike '%' || $2 || '%')
+       and ($3::uuid is null or primary_counsellor_id = $3)
+       and ($4::date is null or admission_date >= $4)
+       and ($5::date is null or admission_date <= $5)
+       and (deleted_at is not null) = $6
+       and ($7::timestamptz is null or (created_at, id) > ($7, $8::uuid))
+     order by created_at, id
+     limit $9"
+);
+
+/// Escapes LIKE wildcards so a search for "50%" means those characters.
+fn like_literal(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+pub async fn list(tx: &mut TenantTx, f: &PatientFilter<'_>, page: &PageRequest) -> Result<Vec<Patient>> {
+    let search = f.search.map(like_literal);
+    let rows = tx
+        .query(
+            LIST,
+            &[
+                &f.status,
+                &search,
+                &f.counsellor_id,
+                &f.admitted_from,
+                &f.admitted_to,
+                &f.deleted,
+                &page.after_ts(),
+                &page.after_id(),
+                &page.fetch_limit(),
+            ],
+        )
+        .await?;
+    rows.iter().map(Patient::try_from).collect()
+}
+
+/// A partial update; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Default)]
+pub struct PatientPatch<'a> {
+    pub mrn: Option<Option<&'a str>>,
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub status: Option<PatientStatus>,
+    pub admission_date: Option<Option<NaiveDate>>,
+    pub discharge_date: Option<Option<NaiveDate>>,
+    pub sobriety_date: Option<Option<NaiveDate>>,
+    pub primary_counsellor_id: Option<Option<UserId>>,
+    pub room: Option<Option<&'a str>>,
+    pub emergency_contact: Option<Option<&'a EmergencyContact>>,
+    pub notes: Option<Option<&'a str>>,
+}
+
+const UPDATE: &str = concat!(
+    "update patients set
+       mrn = case when $2::bool then $3::text else mrn end,
+       first_name = coalesce($4::text, first_name),
+       last_name = coalesce($5::text, last_name),
+       date_of_birth = coalesce($6::date, date_of_birth),
+       status = coalesce($7::text, status),
+       admission_date = case when $8::bool then $9::date else admission_date end,
+       discharge_date = case when $10::bool then $11::date else discharge_date end,
+       sobriety_date = case when $12::bool then $13::date else sobriety_date end,
+       primary_counsellor_id = case when $14::bool then $15::uuid else primary_counsellor_id end,
+       room = case when $16::bool then $17::text else room end,
+       emergency_contact = case when $18::bool then $19::jsonb else emergency_contact end,
+       notes = case when $20::bool then $21::text else notes end
+     where id = $1 and deleted_at is null
+     returning ",
+    columns!()
+);
+
+pub async fn update(tx: &mut TenantTx, id: PatientId, p: &PatientPatch<'_>) -> Result<Patient> {
+    let contact = match p.emergency_contact {
+        Some(c) => contact_json(c)?,
+        None => None,
+    };
+    let row = tx
+        .query_one(
+            UPDATE,
+            &[
+                &id,
+                &p.mrn.is_some(),
+                &p.mrn.flatten(),
+                &p.first_name,
+                &p.last_name,
+                &p.date_of_birth,
+                &p.status,
+                &p.admission_date.is_some(),
+                &p.admission_date.flatten(),
+                &p.discharge_date.is_some(),
+                &p.discharge_date.flatten(),
+                &p.sobriety_date.is_some(),
+                &p.sobriety_date.flatten(),
+                &p.primary_counsellor_id.is_some(),
+                &p.primary_counsellor_id.flatten(),
+                &p.room.is_some(),
+                &p.room.flatten(),
+                &p.emergency_contact.is_some(),
+                &contact,
+                &p.notes.is_some(),
+                &p.notes.flatten(),
+            ],
+        )
+        .await?;
+    Patient::try_from(&row)
+}
+
+const SOFT_DELETE: &str = concat!(
+    "update patients set deleted_at = now() where id = $1 and deleted_at is null returning ",
+    columns!()
+);
+const RESTORE: &str = concat!(
+    "update patients set deleted_at = null where id = $1 and deleted_at is not null returning ",
+    columns!()
+);
+
+/// Hides a patient from every list and lookup (facility admins only: no one
+/// else has UPDATE on `deleted_at`).
+pub async fn soft_delete(tx: &mut TenantTx, id: PatientId) -> Result<Patient> {
+    Patient::try_from(&tx.query_one(SOFT_DELETE, &[&id]).await?)
+}
+
+pub async fn restore(tx: &mut TenantTx, id: PatientId) -> Result<Patient> {
+    Patient::try_from(&tx.query_one(RESTORE, &[&id]).await?)
+}
+
+const REVOKE_LIVE_KEYS: &str = "update registration_keys set revoked_at = now()
+     where patient_id = $1 and used_at is null and revoked_at is null";
+
+const ISSUE_KEY: &str =
+    "insert into registration_keys (facility_id, patient_id, key_hash, expires_at, created_by)
+     select p.facility_id, p.id, $2, now() + make_interval(hours => 48), carego.current_user_id()
+       from patients p
+      where p.id = $1 and p.deleted_at is null and p.user_id is null
+     returning expires_at";
+
+const REGISTERED: &str =
+    "select user_id is not null as registered from patients where id = $1 and deleted_at is null";
+
+/// Issues a new key for an unregistered patient (any live key dies).
+/// 404: not visible; 409: the patient has already registered.
+pub async fn issue_key(tx: &mut TenantTx, patient: PatientId, key_hash: &[u8]) -> Result<DateTime<Utc>> {
+    let registered: bool = tx.query_one(REGISTERED, &[&patient]).await?.try_get("registered")?;
+    if registered {
+        return Err(Error::conflict("patient_already_registered", "The patient has already registered."));
+    }
+    tx.execute(REVOKE_LIVE_KEYS, &[&patient]).await?;
+    Ok(tx.query_one(ISSUE_KEY, &[&patient, &key_hash]).await?.try_get("expires_at")?)
+}
+
+/// Revokes the live key; 404 when there is none (or the patient is hidden).
+pub async fn revoke_key(tx: &mut TenantTx, patient: PatientId) -> Result<()> {
+    match tx.execute(REVOKE_LIVE_KEYS, &[&patient]).await? {
+        0 => Err(Error::NotFound),
+        _ => Ok(()),
+    }
+}
+
+/// The newest care log, in brief.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CareLogBrief {
+    pub id: CareLogId,
+    pub kind: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The newest vitals reading, in brief.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct VitalsBrief {
+    pub id: VitalsId,
+    pub measured_at: DateTime<Utc>,
+    pub systolic: Option<i16>,
+    pub diastolic: Option<i16>,
+    pub pulse: Option<i16>,
+    pub spo2: Option<i16>,
+}
+
+/// Counts over the last 7 days.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct WeekCounts {
+    pub care_logs: i64,
+    pub incidents: i64,
+    pub vitals: i64,
+}
+
+/// What a counsellor sees first.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Dashboard {
+    pub patient_id: PatientId,
+    pub status: PatientStatus,
+    /// Days since the sobriety date, if one is recorded.
+    pub days_sober: Option<i32>,
+    pub last_care_log: Option<CareLogBrief>,
+    pub last_vitals: Option<VitalsBrief>,
+    pub open_assignments: i64,
+    pub last_7_days: WeekCounts,
+}
+
+// One statement, under the caller's RLS (each sub-select sees only what the
+// caller may see), and one read-audit row.
+const DASHBOARD: &str = "
+    select p.id, p.status, current_date - p.sobriety_date as days_sober,
+           carego.audit_read('patients', p.id, p.facility_id) as audited,
+           cl.id as cl_id, cl.kind as cl_kind, cl.occurred_at as cl_occurred_at,
+           v.id as v_id, v.measured_at as v_measured_at, v.systolic, v.diastolic, v.pulse, v.spo2,
+           (select count(*) from assignments a
+             where a.facility_id = p.facility_id and a.patient_id = p.id and a.ended_at is null) as open_assignments,
+           (select count(*) from care_logs c
+             where c.facility_id = p.facility_id and c.patient_id = p.id and c.amends_id is null
+               and c.occurred_at > now() - interval '7 days') as week_care_logs,
+           (select count(*) from care_logs c
+             where c.facility_id = p.facility_id and c.patient_id = p.id and c.amends_id is null
+               and c.kind = 'incident' and c.occurred_at > now() - interval '7 days') as week_incidents,
+           (select count(*) from vitals x
+             where x.facility_id = p.facility_id and x.patient_id = p.id and x.amends_id is null
+               and x.measured_at > now() - interval '7 days') as week_vitals
+      from patients p
+      left join lateral (
+            select c.id, c.kind, c.occurred_at from care_logs c
+             where c.facility_id = p.facility_id and c.patient_id = p.id and c.amends_id is null
+             order by c.occurred_at desc, c.id desc limit 1) cl on true
+      left join lateral (
+            select x.id, x.measured_at, x.systolic, x.diastolic, x.pulse, x.spo2 from vitals x
+             where x.facility_id = p.facility_id and x.patient_id = p.id and x.amends_id is null
+             order by x.measured_at desc, x.id desc limit 1) v on true
+     where p.id = $1 and p.deleted_at is null";
+
+pub async fn dashboard(tx: &mut TenantTx, id: PatientId) -> Result<Dashboard> {
+    let r = tx.query_one(DASHBOARD, &[&id]).await?;
+    let last_care_log = match r.try_get::<_, Option<CareLogId>>("cl_id")? {
+        Some(id) => {
+            Some(CareLogBrief { id, kind: r.try_get("cl_kind")?, occurred_at: r.try_get("cl_occurred_at")? })
+        }
+        None => None,
+    };
+    let last_vitals = match r.try_get::<_, Option<VitalsId>>("v_id")? {
+        Some(id) => Some(VitalsBrief {
+            id,
+            measured_at: r.try_get("v_measured_at")?,
+            systolic: r.try_get("systolic")?,
+            diastolic: r.try_get("diastolic")?,
+            pulse: r.try_get("pulse")?,
+            spo2: r.try_get("spo2")?,
+        }),
+        None => None,
+    };
+    Ok(Dashboard {
+        patient_id: r.try_get("id")?,
+        status: r.try_get("status")?,
+        days_sober: r.try_get("days_sober")?,
+        last_care_log,
+        last_vitals,
+        open_assignments: r.try_get("open_assignments")?,
+        last_7_days: WeekCounts {
+            care_logs: r.try_get("week_care_logs")?,
+            incidents: r.try_get("week_incidents")?,
+            vitals: r.try_get("week_vitals")?,
+        },
+    })
+}
