@@ -182,6 +182,7 @@ create function carego.auth_open_session(
     security definer
     set search_path = pg_catalog, public
     as $$
+#variable_conflict use_column
 declare
     v_user record;
     v_session uuid;
@@ -215,6 +216,7 @@ create function carego.auth_rotate_refresh(p_old_hash bytea, p_new_hash bytea, p
     security definer
     set search_path = pg_catalog, public
     as $$
+#variable_conflict use_column
 declare
     v record;
 begin

@@ -206,9 +206,13 @@ create policy assignments_admin_all on assignments for all
 create policy assignments_caseload_select on assignments for select
     to carego_staff
     using (patient_id = any ((select carego.visible_patient_ids())::uuid[]));
+-- A patient sees their own care team.
+create policy assignments_patient_select on assignments for select
+    to carego_patient
+    using (patient_id = any ((select carego.visible_patient_ids())::uuid[]));
 create policy assignments_owner_select on assignments for select to carego_owner using (true);
 
-grant select on assignments to carego_staff, carego_facility_admin, carego_super_admin;
+grant select on assignments to carego_patient, carego_staff, carego_facility_admin, carego_super_admin;
 grant insert (facility_id, patient_id, staff_id, role, starts_at, created_by)
     on assignments to carego_facility_admin, carego_super_admin;
 grant update (ended_at) on assignments to carego_facility_admin, carego_super_admin;

@@ -64,6 +64,7 @@ create function carego.auth_register_patient(
     security definer
     set search_path = pg_catalog, public
     as $$
+#variable_conflict use_column
 declare
     v record;
     v_user uuid;

@@ -139,8 +139,11 @@ begin
                 using (facility_id = (select carego.current_facility_id()) or (select carego.is_super_admin()))
         $f$, t);
         execute format('create policy %1$s_admin_select on %1$I for select to carego_facility_admin, carego_super_admin using (true)', t);
-        execute format('create policy %1$s_admin_insert on %1$I for insert to carego_facility_admin, carego_super_admin with check (true)', t);
-        execute format('grant select, insert on %I to carego_facility_admin, carego_super_admin', t);
+        -- Super admins read care records but never author them: a record's
+        -- author is a member of the patient's facility (composite FK).
+        execute format('create policy %1$s_admin_insert on %1$I for insert to carego_facility_admin with check (true)', t);
+        execute format('grant select on %I to carego_facility_admin, carego_super_admin', t);
+        execute format('grant insert on %I to carego_facility_admin', t);
         execute format('create trigger %1$s_stamp before insert on %1$I for each row execute function carego.stamp_record()', t);
         execute format('create trigger %1$s_append_only before update or delete or truncate on %1$I for each statement execute function carego.forbid_change()', t);
         execute format('create trigger %1$s_audit after insert on %1$I for each row execute function carego.audit_row(%L)', t, 'facility_id');

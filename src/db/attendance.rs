@@ -111,11 +111,13 @@ impl Versioned for Stored {
     }
 }
 
-// The caller's own attendance; a visit's patient must be one they can see
-// (the insert policy checks it).
+// The caller's own attendance. A visit's patient must be one the caller can
+// see: otherwise no row is inserted and the answer is 404, as for any hidden
+// patient (the insert policy checks it again).
 const INSERT: &str = concat!(
     "insert into attendance (facility_id, staff_id, patient_id, event, at, note)
-     values (carego.current_facility_id(), carego.current_user_id(), $1, $2, coalesce($3, now()), $4)
+     select carego.current_facility_id(), carego.current_user_id(), $1, $2, coalesce($3, now()), $4
+      where $1::uuid is null or exists (select 1 from patients p where p.id = $1 and p.deleted_at is null)
      returning ",
     columns!()
 );

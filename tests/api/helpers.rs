@@ -348,10 +348,82 @@ impl TestApp {
         World { sa, a, b, admin_a, admin_b, staff_a, staff_b }
     }
 
+    /// A patient created by `creator`; returns its id and registration key.
+    pub async fn patient(&self, creator: &Actor) -> (Uuid, String) {
+        let res = self
+            .post(
+                creator,
+                "/api/v1/patients",
+                json!({"firstName": "Pat", "lastName": self.unique("Ient"), "dateOfBirth": "1990-04-01",
+                       "admissionDate": "2026-01-10", "sobrietyDate": "2026-01-01"}),
+            )
+            .await;
+        res.assert_status(201);
+        let id = res.body["patient"]["id"].as_str().unwrap().parse().unwrap();
+        (id, res.body["registrationKey"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn register(&self, key: &str, email: &str) -> Res {
+        self.call(
+            Method::POST,
+            "/api/v1/auth/patient/register",
+            None,
+            Some(json!({"registrationKey": key, "password": PASSWORD, "email": email})),
+        )
+        .await
+    }
+
+    /// Registers with `key` and logs in as the patient.
+    pub async fn patient_actor(&self, key: &str) -> Actor {
+        let email = format!("{}@patients.example", self.unique("patient"));
+        self.register(key, &email).await.assert_status(201);
+        self.login_actor(&email).await
+    }
+
+    pub async fn assign(&self, admin: &Actor, patient: Uuid, staff: &Actor) -> Uuid {
+        let res = self
+            .post(
+                admin,
+                &format!("/api/v1/patients/{patient}/assignments"),
+                json!({"staffId": staff.id, "role": "nurse"}),
+            )
+            .await;
+        res.assert_status(201);
+        res.body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn clinic(&self) -> Clinic {
+        let w = self.two_facilities().await;
+        let nurse_a2 = self.staff(&w.admin_a, "nurse").await;
+        let (p1, key1) = self.patient(&w.admin_a).await;
+        self.assign(&w.admin_a, p1, &w.staff_a).await;
+        let patient1 = self.patient_actor(&key1).await;
+        let (p2, key2) = self.patient(&w.admin_a).await;
+        let patient2 = self.patient_actor(&key2).await;
+        let (pb, keyb) = self.patient(&w.admin_b).await;
+        self.assign(&w.admin_b, pb, &w.staff_b).await;
+        let patient_b = self.patient_actor(&keyb).await;
+        Clinic { w, nurse_a2, p1, patient1, p2, patient2, pb, patient_b }
+    }
+
     /// Counts rows of `table` as the superuser (what is really there).
     pub async fn count(&self, table: &str) -> i64 {
         self.superuser().await.query_one(&format!("select count(*) from {table}"), &[]).await.unwrap().get(0)
     }
+}
+
+/// Facility A with a nurse caring for patient 1 (registered), an unassigned
+/// nurse, and patient 2 (registered, nobody's caseload); facility B with its
+/// own admin, nurse and registered patient; and a super admin.
+pub struct Clinic {
+    pub w: World,
+    pub nurse_a2: Actor,
+    pub p1: Uuid,
+    pub patient1: Actor,
+    pub p2: Uuid,
+    pub patient2: Actor,
+    pub pb: Uuid,
+    pub patient_b: Actor,
 }
 
 pub struct World {

@@ -1,13 +1,19 @@
 //! Integration tests against a real PostgreSQL, connected as the app role.
 //! `helpers` holds the harness; each module is one capability.
 
+mod append_only;
+mod audit_chain;
 mod auth;
 mod bad_input;
 mod cli;
 mod facilities_users;
 mod helpers;
+mod idempotency;
 mod isolation;
+mod isolation_clinical;
+mod patients;
 mod pool;
+mod registration;
 mod spec;
 mod tenants;
 mod tokens;

@@ -1,0 +1,100 @@
+//! `Idempotency-Key`: a retry gets the first answer, never a second row.
+
+use poem::http::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{Actor, Res, TestApp};
+
+async fn post_with_key(app: &TestApp, actor: &Actor, path: &str, key: &str, body: Value) -> Res {
+    let req = app
+        .client
+        .request(Method::POST, path)
+        .header("authorization", format!("Bearer {}", actor.token))
+        .header("idempotency-key", key)
+        .body_json(&body);
+    crate::helpers::read(req.send().await).await
+}
+
+#[tokio::test]
+async fn a_retry_returns_the_first_response_and_writes_nothing_new() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let path = format!("/api/v1/patients/{}/care-logs", c.p1);
+    let body = json!({"kind": "incident", "body": "fell in corridor"});
+    let first = post_with_key(&app, &c.w.staff_a, &path, "retry-1", body.clone()).await;
+    first.assert_status(201);
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    let again = post_with_key(&app, &c.w.staff_a, &path, "retry-1", body.clone()).await;
+    again.assert_status(201);
+    assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(again.body, first.body, "the same status and body");
+    assert_eq!(app.count("care_logs").await, 1);
+
+    // The same key with a different body is refused.
+    let other =
+        post_with_key(&app, &c.w.staff_a, &path, "retry-1", json!({"kind": "incident", "body": "different"}))
+            .await;
+    other.assert_problem(422, "idempotency_key_reused");
+    // ...and on another operation too.
+    let vitals = post_with_key(
+        &app,
+        &c.w.staff_a,
+        &format!("/api/v1/patients/{}/vitals", c.p1),
+        "retry-1",
+        json!({"pulse": 70}),
+    )
+    .await;
+    vitals.assert_problem(422, "idempotency_key_reused");
+
+    // Keys are the caller's own: the admin's "retry-1" is a new request.
+    let admin = post_with_key(&app, &c.w.admin_a, &path, "retry-1", body).await;
+    admin.assert_status(201);
+    assert!(admin.headers.get("idempotent-replayed").is_none());
+    assert_ne!(admin.body["id"], first.body["id"]);
+    assert_eq!(app.count("care_logs").await, 2);
+}
+
+#[tokio::test]
+async fn concurrent_identical_requests_create_one_row() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let path = format!("/api/v1/patients/{}/vitals", c.p1);
+    let body = json!({"pulse": 88, "spo2": 97});
+    let results = futures::future::join_all(
+        (0..6).map(|_| post_with_key(&app, &c.w.staff_a, &path, "burst", body.clone())),
+    )
+    .await;
+    let ids: std::collections::BTreeSet<_> =
+        results.iter().map(|r| r.assert_status(201).body["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 1, "one id for all six: {ids:?}");
+    assert_eq!(app.count("vitals").await, 1);
+    let replayed = results.iter().filter(|r| r.headers.get("idempotent-replayed").is_some()).count();
+    assert_eq!(replayed, 5);
+}
+
+#[tokio::test]
+async fn a_replayed_patient_creation_does_not_repeat_the_key() {
+    let app = TestApp::spawn().await;
+    let sa = app.super_admin().await;
+    let (_, admin) = app.facility(&sa).await;
+    let body = json!({"firstName": "Ida", "lastName": "Retry", "dateOfBirth": "1980-02-02"});
+    let first = post_with_key(&app, &admin, "/api/v1/patients", "p-1", body.clone()).await;
+    first.assert_status(201);
+    assert!(first.body["registrationKey"].is_string());
+    let again = post_with_key(&app, &admin, "/api/v1/patients", "p-1", body).await;
+    again.assert_status(201);
+    assert_eq!(again.body["patient"], first.body["patient"]);
+    assert!(again.body["registrationKey"].is_null(), "the one-time key is never stored in plaintext");
+    assert_eq!(app.count("patients").await, 1);
+    let stored: i64 = app
+        .superuser()
+        .await
+        .query_one(
+            "select count(*) from idempotency_keys where response::text like '%' || $1 || '%'",
+            &[&first.body["registrationKey"].as_str().unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 0);
+}
