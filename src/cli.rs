@@ -128,11 +128,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let stopped = opened.stop().await;
             let report = report?;
             println!(
-                "applied {} manifest(s): {} facilit(ies) created, {} user(s) created, {} activated",
+                "applied {} manifest(s): {} facilit(ies) created, {} user(s) created, {} activated, \
+                 {} patient(s), {} assignment(s) and {} care log(s) created",
                 manifests.len(),
                 report.facilities_created,
                 report.users_created,
-                report.users_activated
+                report.users_activated,
+                report.patients_created,
+                report.assignments_created,
+                report.care_logs_created,
             );
             stopped
         }

@@ -4,17 +4,26 @@
 //! Passwords are never in a manifest: `password_env` names an environment
 //! variable, and a user without one is created `pending` (an invitation).
 //! An existing user's password is left alone.
+//!
+//! Patients are matched by MRN. Their assignments are opened if missing; their
+//! care logs are appended only when the patient is created by this apply
+//! (care records are append-only, so there is nothing to bring in line), each
+//! in its author's own name.
 
-use std::path::Path;
+use std::{collections::HashMap, path::Path};
 
 use anyhow::Context as _;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use crate::{
     auth::{Role, password},
     db::{
         Db,
+        assignments::{self, AssignmentRole},
+        care_logs::{self, CareLogKind, NewCareLog},
         facilities::{self, FacilityKind, FacilityPatch, NewFacility},
+        patients::{self, NewPatient, PatientPatch, PatientStatus},
         users::{self, NewUser, UserPatch, UserStatus},
     },
     domain::contact::{Email, Phone},
@@ -28,6 +37,47 @@ pub struct Manifest {
     pub admins: Vec<UserSpec>,
     #[serde(default)]
     pub staff: Vec<UserSpec>,
+    #[serde(default)]
+    pub patients: Vec<PatientSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatientSpec {
+    pub mrn: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub date_of_birth: NaiveDate,
+    pub admission_date: Option<NaiveDate>,
+    pub sobriety_date: Option<NaiveDate>,
+    /// Email of a staff member of this facility.
+    pub primary_counsellor: Option<String>,
+    pub room: Option<String>,
+    #[serde(default)]
+    pub assignments: Vec<AssignmentSpec>,
+    #[serde(default)]
+    pub care_logs: Vec<CareLogSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentSpec {
+    /// Email of a staff member of this facility.
+    pub staff: String,
+    pub role: AssignmentRole,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CareLogSpec {
+    /// Email of the staff member who wrote it; they must be able to see the
+    /// patient (primary counsellor, assigned, or an admin).
+    pub author: String,
+    pub kind: CareLogKind,
+    pub body: String,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(default)]
+    pub visible_to_patient: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +115,9 @@ pub struct Report {
     pub facilities_created: usize,
     pub users_created: usize,
     pub users_activated: usize,
+    pub patients_created: usize,
+    pub assignments_created: usize,
+    pub care_logs_created: usize,
 }
 
 /// Reads every `*.toml` in `dir`, in name order.
@@ -155,6 +208,7 @@ async fn apply_one(
         }
     };
 
+    let mut staff_ids = HashMap::new();
     for (role, spec, email, phone, hash) in people {
         match users::find_by_email(&mut tx, &email).await? {
             Some(existing) => {
@@ -171,6 +225,7 @@ async fn apply_one(
                     role: Some(role),
                 };
                 users::update(&mut tx, existing.id, &patch).await?;
+                staff_ids.insert(email.as_str().to_owned(), (existing.id, role));
                 if let (UserStatus::Pending, Some(hash)) = (existing.status, hash) {
                     users::set_password(&mut tx, existing.id, &hash).await?;
                     report.users_activated += 1;
@@ -188,10 +243,79 @@ async fn apply_one(
                     last_name: &spec.last_name,
                     job_title: spec.job_title.as_deref(),
                 };
-                users::insert(&mut tx, &new).await?;
+                let user = users::insert(&mut tx, &new).await?;
+                staff_ids.insert(email.as_str().to_owned(), (user.id, role));
+            }
+        }
+    }
+
+    let staff = |email: &str| {
+        staff_ids.get(&email.to_lowercase()).copied().with_context(|| format!("{email} is not staff of this manifest"))
+    };
+    let mut new_logs = Vec::new();
+    for p in &m.patients {
+        let counsellor = p.primary_counsellor.as_deref().map(&staff).transpose()?.map(|(id, _)| id);
+        let (patient, created) = match patients::find_by_mrn(&mut tx, facility.id, &p.mrn).await? {
+            Some(existing) => {
+                let patch = PatientPatch {
+                    first_name: Some(&p.first_name),
+                    last_name: Some(&p.last_name),
+                    date_of_birth: Some(p.date_of_birth),
+                    sobriety_date: Some(p.sobriety_date),
+                    primary_counsellor_id: Some(counsellor),
+                    room: Some(p.room.as_deref()),
+                    ..PatientPatch::default()
+                };
+                (patients::update(&mut tx, existing, &patch).await?.id, false)
+            }
+            None => {
+                let new = NewPatient {
+                    facility_id: facility.id,
+                    mrn: Some(&p.mrn),
+                    first_name: &p.first_name,
+                    last_name: &p.last_name,
+                    date_of_birth: p.date_of_birth,
+                    status: if p.admission_date.is_some() { PatientStatus::Active } else { PatientStatus::PreAdmission },
+                    admission_date: p.admission_date,
+                    sobriety_date: p.sobriety_date,
+                    primary_counsellor_id: counsellor,
+                    room: p.room.as_deref(),
+                    emergency_contact: None,
+                    notes: None,
+                };
+                report.patients_created += 1;
+                (patients::insert(&mut tx, &new).await?.id, true)
+            }
+        };
+        let open: Vec<_> = assignments::list(&mut tx, patient, false).await?.into_iter().map(|a| a.staff_id).collect();
+        for a in &p.assignments {
+            let (staff_id, _) = staff(&a.staff)?;
+            if !open.contains(&staff_id) {
+                assignments::insert(&mut tx, patient, staff_id, a.role, None).await?;
+                report.assignments_created += 1;
+            }
+        }
+        if created {
+            for log in &p.care_logs {
+                new_logs.push((staff(&log.author)?, patient, log));
             }
         }
     }
     tx.commit().await?;
+
+    // Each care log in its author's name: the database stamps the author from
+    // the transaction, as it does for every request.
+    for ((author, role), patient, log) in new_logs {
+        let mut tx = db.begin_on_behalf(facility.id, author, role, "tenants apply").await?;
+        let new = NewCareLog {
+            kind: log.kind,
+            body: &log.body,
+            occurred_at: Some(log.occurred_at),
+            visible_to_patient: log.visible_to_patient,
+        };
+        care_logs::insert(&mut tx, patient, &new).await?;
+        tx.commit().await?;
+        report.care_logs_created += 1;
+    }
     Ok(())
 }

@@ -204,6 +204,29 @@ impl Db {
         .await
     }
 
+    /// Platform-level door for the operator's CLI when a record must carry a
+    /// real author (care logs in manifests): the author's own role, facility
+    /// and user, but no session. Never reachable from HTTP.
+    pub async fn begin_on_behalf(
+        &self,
+        facility: FacilityId,
+        user: UserId,
+        role: Role,
+        reason: &str,
+    ) -> Result<TenantTx> {
+        self.begin_with(Context {
+            db_role: role.into(),
+            app_role: role.as_str(),
+            facility_id: Some(facility),
+            user_id: Some(user),
+            session_id: None,
+            request_id: format!("cli-{}", Uuid::new_v4()),
+            ip: None,
+            reason: Some(reason.to_owned()),
+        })
+        .await
+    }
+
     /// `GET /ready`: can a connection be had and used?
     pub async fn ping(&self) -> Result<()> {
         let conn = self.checkout().await?;

@@ -167,6 +167,13 @@ pub async fn get(tx: &mut TenantTx, id: PatientId) -> Result<Patient> {
     Patient::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
+const FIND_BY_MRN: &str = "select id from patients where facility_id = $1 and mrn = $2";
+
+/// A patient by the facility's MRN (manifests match on it).
+pub async fn find_by_mrn(tx: &mut TenantTx, facility: FacilityId, mrn: &str) -> Result<Option<PatientId>> {
+    Ok(tx.query_opt(FIND_BY_MRN, &[&facility, &mrn]).await?.map(|r| r.try_get("id")).transpose()?)
+}
+
 const EXISTS: &str = "select facility_id from patients where id = $1 and deleted_at is null";
 
 /// The patient's facility, if the caller can see the patient (no audit row:

@@ -109,6 +109,12 @@ async fn operator_commands_work_on_the_embedded_database() {
     let out = carego(&dir).args(["tenants", "apply"]).output().await.unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 facilit(ies) created, 0 user(s) created"));
 
+    // Every chain verifies: the platform's and each facility's.
+    let out = carego(&dir).args(["audit", "verify"]).output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().filter(|l| l.contains(": ok,")).count(), 3, "{stdout}");
+
     let create = |pw_on_stdin: &'static str| {
         let mut cmd = carego(&dir);
         cmd.args(["users", "create-super-admin", "--email", "ops@platform.example"])

@@ -19,11 +19,20 @@ async fn demo_manifests_apply_idempotently() {
     let first = tenants::apply(&app.db, &manifests, &secret).await.unwrap();
     assert_eq!(first.facilities_created, manifests.len());
     assert!(first.users_created >= 6);
+    assert_eq!((first.patients_created, first.assignments_created, first.care_logs_created), (4, 3, 5));
     let audit_after_first = app.count("audit_log").await;
 
     let second = tenants::apply(&app.db, &manifests, &secret).await.unwrap();
     assert_eq!(second, tenants::Report::default(), "nothing new the second time");
     assert_eq!(app.count("audit_log").await, audit_after_first, "and nothing changed");
+
+    // The demo nurse sees her assigned patient and the log she wrote.
+    let nurse = app.login_actor("nurse@sunrise.example").await;
+    let mine = app.get(&nurse, "/api/v1/patients").await;
+    assert_eq!(mine.items().len(), 1);
+    let logs = app.get(&nurse, &format!("/api/v1/patients/{}/care-logs", mine.items()[0]["id"].as_str().unwrap())).await;
+    assert_eq!(logs.items().len(), 2);
+    assert!(logs.items().iter().any(|l| l["original"]["authorId"] == nurse.id.to_string()));
 
     // Users with a password_env can log in; one without is an invitation.
     app.login_actor("admin@sunrise.example").await;
