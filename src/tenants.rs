@@ -250,7 +250,10 @@ async fn apply_one(
     }
 
     let staff = |email: &str| {
-        staff_ids.get(&email.to_lowercase()).copied().with_context(|| format!("{email} is not staff of this manifest"))
+        staff_ids
+            .get(&email.to_lowercase())
+            .copied()
+            .with_context(|| format!("{email} is not staff of this manifest"))
     };
     let mut new_logs = Vec::new();
     for p in &m.patients {
@@ -275,7 +278,11 @@ async fn apply_one(
                     first_name: &p.first_name,
                     last_name: &p.last_name,
                     date_of_birth: p.date_of_birth,
-                    status: if p.admission_date.is_some() { PatientStatus::Active } else { PatientStatus::PreAdmission },
+                    status: if p.admission_date.is_some() {
+                        PatientStatus::Active
+                    } else {
+                        PatientStatus::PreAdmission
+                    },
                     admission_date: p.admission_date,
                     sobriety_date: p.sobriety_date,
                     primary_counsellor_id: counsellor,
@@ -287,7 +294,8 @@ async fn apply_one(
                 (patients::insert(&mut tx, &new).await?.id, true)
             }
         };
-        let open: Vec<_> = assignments::list(&mut tx, patient, false).await?.into_iter().map(|a| a.staff_id).collect();
+        let open: Vec<_> =
+            assignments::list(&mut tx, patient, false).await?.into_iter().map(|a| a.staff_id).collect();
         for a in &p.assignments {
             let (staff_id, _) = staff(&a.staff)?;
             if !open.contains(&staff_id) {

@@ -98,3 +98,27 @@ async fn a_replayed_patient_creation_does_not_repeat_the_key() {
         .get(0);
     assert_eq!(stored, 0);
 }
+
+#[tokio::test]
+async fn a_key_older_than_24_hours_starts_afresh() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let path = format!("/api/v1/patients/{}/care-logs", c.p1);
+    let body = json!({"kind": "note", "body": "daily note"});
+    let first = post_with_key(&app, &c.w.staff_a, &path, "daily", body.clone()).await;
+    first.assert_status(201);
+    app.superuser()
+        .await
+        .execute(
+            "update idempotency_keys set created_at = now() - interval '25 hours' where key = 'daily'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let later =
+        post_with_key(&app, &c.w.staff_a, &path, "daily", json!({"kind": "note", "body": "a new day"})).await;
+    later.assert_status(201);
+    assert!(later.headers.get("idempotent-replayed").is_none());
+    assert_ne!(later.body["id"], first.body["id"]);
+    assert_eq!(app.count("care_logs").await, 2);
+}

@@ -30,7 +30,9 @@ async fn demo_manifests_apply_idempotently() {
     let nurse = app.login_actor("nurse@sunrise.example").await;
     let mine = app.get(&nurse, "/api/v1/patients").await;
     assert_eq!(mine.items().len(), 1);
-    let logs = app.get(&nurse, &format!("/api/v1/patients/{}/care-logs", mine.items()[0]["id"].as_str().unwrap())).await;
+    let logs = app
+        .get(&nurse, &format!("/api/v1/patients/{}/care-logs", mine.items()[0]["id"].as_str().unwrap()))
+        .await;
     assert_eq!(logs.items().len(), 2);
     assert!(logs.items().iter().any(|l| l["original"]["authorId"] == nurse.id.to_string()));
 
