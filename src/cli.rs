@@ -16,7 +16,7 @@ use crate::{
     auth::{Role, jwt::JwtKeys, password, registration::KeyHasher},
     config::{AppSettings, DbSettings, ServeSettings},
     db::{
-        Db, PoolSettings, audit,
+        Db, PoolSettings, audit, doctor,
         embedded::{Durability, EmbeddedCluster, SUPERUSER},
         migrate::{self, APP_ROLE, OWNER_ROLE},
         users::{self, NewUser},
@@ -66,6 +66,13 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Check the database for what would weaken tenant isolation (RLS not
+    /// forced, privileged request roles, unsafe definer functions, ...).
+    /// Exits non-zero on any finding.
+    Doctor {
+        #[command(flatten)]
+        db: DbSettings,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -163,6 +170,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if broken > 0 {
                 bail!("{broken} audit chain(s) broken");
             }
+            Ok(())
+        }
+        Command::Doctor { db } => {
+            let opened = Opened::open(&db, Durability::Durable).await?;
+            let conn = match (&db.migration_database_url, &db.database_url, &opened.cluster) {
+                (Some(owner), _, _) => owner.clone(),
+                (None, Some(app), _) => app.clone(),
+                (None, None, Some(cluster)) => cluster.conn_str(OWNER_ROLE, DATABASE),
+                (None, None, None) => unreachable!("without DATABASE_URL the cluster is embedded"),
+            };
+            let findings = match migrate::connect(&conn).await {
+                Ok(client) => doctor::examine(&client).await,
+                Err(err) => Err(err),
+            };
+            let stopped = opened.stop().await;
+            let findings = findings?;
+            stopped?;
+            for f in &findings {
+                println!("{f}");
+            }
+            if !findings.is_empty() {
+                bail!("{} finding(s)", findings.len());
+            }
+            println!("doctor: no findings");
             Ok(())
         }
         Command::Serve { db, serve } => serve_command(db, serve).await,

@@ -15,6 +15,10 @@ create table idempotency_keys (
     created_at   timestamptz not null default now(),
     constraint idempotency_keys_pkey primary key (user_id, key),
     constraint idempotency_keys_user_fkey foreign key (user_id) references users (id),
+    -- Composite too: a key can never name a user of another facility. (The
+    -- single-column key above also covers super admins, who have none.)
+    constraint idempotency_keys_facility_user_fkey foreign key (facility_id, user_id)
+        references users (facility_id, id),
     constraint idempotency_keys_key_check check (length(key) between 1 and 200)
 );
 

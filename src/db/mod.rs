@@ -14,6 +14,7 @@ pub mod assignments;
 pub mod attendance;
 pub mod audit;
 pub mod care_logs;
+pub mod doctor;
 pub mod embedded;
 pub mod facilities;
 pub mod idempotency;

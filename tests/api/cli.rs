@@ -115,6 +115,10 @@ async fn operator_commands_work_on_the_embedded_database() {
     assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.lines().filter(|l| l.contains(": ok,")).count(), 3, "{stdout}");
 
+    let out = carego(&dir).arg("doctor").output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("doctor: no findings"), "{stdout}");
+
     let create = |pw_on_stdin: &'static str| {
         let mut cmd = carego(&dir);
         cmd.args(["users", "create-super-admin", "--email", "ops@platform.example"])

@@ -6,6 +6,7 @@ mod audit_chain;
 mod auth;
 mod bad_input;
 mod cli;
+mod doctor;
 mod facilities_users;
 mod helpers;
 mod idempotency;

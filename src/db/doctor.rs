@@ -1,0 +1,295 @@
+//! `carego doctor`: reads the catalog and reports what would weaken the wall
+//! between tenants. Each finding names the check and the object; a clean
+//! database has none.
+
+use std::collections::{HashMap, HashSet};
+
+use tokio_postgres::Client;
+
+use super::migrate::{APP_ROLE, migrations};
+
+/// The roles requests run as, and the pool's login role.
+const REQUEST_ROLES: &[&str] = &[
+    "carego_public",
+    "carego_patient",
+    "carego_staff",
+    "carego_facility_admin",
+    "carego_super_admin",
+    "carego_integrator",
+];
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Finding {
+    /// Stable check name, e.g. `rls_not_forced`.
+    pub check: &'static str,
+    /// The table, role, function or migration concerned.
+    pub object: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.check, self.object)
+    }
+}
+
+fn roles_with_app() -> Vec<String> {
+    REQUEST_ROLES.iter().map(|r| r.to_string()).chain(std::iter::once(APP_ROLE.to_string())).collect()
+}
+
+const TABLES_WITHOUT_FORCED_RLS: &str = "
+    select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relname <> 'refinery_schema_history'
+       and not (c.relrowsecurity and c.relforcerowsecurity)
+     order by 1";
+
+/// Tenant tables: those with a facility_id column, and `facilities` itself.
+const TENANT_TABLES: &str = "
+    select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = 'public' and c.relkind in ('r', 'p')
+       and (c.relname = 'facilities'
+            or exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'facility_id'
+                        and not a.attisdropped))";
+
+const WITHOUT_ISOLATION_POLICY: &str = "
+    select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = 'public' and c.relname = any($1)
+       and not exists (select 1 from pg_policy p
+                        where p.polrelid = c.oid and not p.polpermissive
+                          and pg_get_expr(p.polqual, p.polrelid) like '%current_facility_id()%')
+     order by 1";
+
+const PRIVILEGED_ROLES: &str = "
+    select rolname from pg_roles where rolname = any($1) and (rolsuper or rolbypassrls) order by 1";
+
+const OWNED_BY_REQUEST_ROLES: &str = "
+    select r.rolname || ' owns ' || c.relname from pg_class c join pg_roles r on r.oid = c.relowner
+     where r.rolname = any($1) and c.relkind in ('r', 'p', 'v', 'm', 'f')
+    union all
+    select r.rolname || ' owns function ' || p.proname from pg_proc p join pg_roles r on r.oid = p.proowner
+     where r.rolname = any($1)
+     order by 1";
+
+const VIEWS_WITHOUT_SECURITY_INVOKER: &str = "
+    select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where c.relkind = 'v' and n.nspname not in ('pg_catalog', 'information_schema')
+       and not exists (select 1 from unnest(coalesce(c.reloptions, '{}')) o
+                        where o in ('security_invoker=true', 'security_invoker=on', 'security_invoker=1'))
+     order by 1";
+
+const REACHABLE_MATVIEWS: &str = "
+    select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where c.relkind = 'm'
+       and exists (select 1 from unnest($1::text[]) r where has_table_privilege(r, c.oid, 'select'))
+     order by 1";
+
+const DEFINERS_WITHOUT_SEARCH_PATH: &str = "
+    select n.nspname || '.' || p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+     where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')
+       and exists (select 1 from unnest($1::text[]) r where has_function_privilege(r, p.oid, 'execute'))
+       and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search_path=%')
+     order by 1";
+
+const FOREIGN_KEYS: &str = "
+    select c.conname, t.relname as tbl, r.relname as ref,
+           array(select a.attname::text from unnest(c.conkey) k join pg_attribute a
+                  on a.attrelid = c.conrelid and a.attnum = k) as cols
+      from pg_constraint c
+      join pg_class t on t.oid = c.conrelid
+      join pg_class r on r.oid = c.confrelid
+      join pg_namespace n on n.oid = t.relnamespace
+     where c.contype = 'f' and n.nspname = 'public'";
+
+/// Tables guarded by the append-only trigger.
+const APPEND_ONLY_WRITABLE: &str = "
+    select distinct c.relname || ' grants ' || w.priv || ' to ' || r.role
+      from pg_trigger g
+      join pg_class c on c.oid = g.tgrelid
+      join pg_proc f on f.oid = g.tgfoid
+      cross join unnest($1::text[]) r(role)
+      cross join unnest(array['UPDATE', 'DELETE', 'TRUNCATE']) w(priv)
+     where f.proname = 'forbid_change' and has_table_privilege(r.role, c.oid, w.priv)
+     order by 1";
+
+/// Role- or database-level defaults for our roles (`ALTER ROLE … SET`): a
+/// `carego.*` or role default would hold outside any transaction.
+const ROLE_SETTINGS: &str = "
+    select r.rolname || ': ' || s
+      from pg_db_role_setting d
+      join pg_roles r on r.oid = d.setrole
+      cross join unnest(d.setconfig) s
+     where r.rolname = any($1) and (s like 'carego.%' or s like 'role=%' or s like 'search_path=%')
+     order by 1";
+
+async fn names(client: &Client, sql: &str, roles: Option<&[String]>) -> anyhow::Result<Vec<String>> {
+    let rows = match roles {
+        Some(r) => client.query(sql, &[&r]).await?,
+        None => client.query(sql, &[]).await?,
+    };
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+}
+
+/// Runs every check against the database `client` is connected to.
+pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
+    let roles = roles_with_app();
+    let request_roles: Vec<String> = REQUEST_ROLES.iter().map(|r| r.to_string()).collect();
+    let mut findings = Vec::new();
+    let mut add = |check: &'static str, objects: Vec<String>| {
+        findings.extend(objects.into_iter().map(|object| Finding { check, object }));
+    };
+
+    add("rls_not_forced", names(client, TABLES_WITHOUT_FORCED_RLS, None).await?);
+    let tenant: Vec<String> = names(client, TENANT_TABLES, None).await?;
+    add("no_facility_isolation_policy", names(client, WITHOUT_ISOLATION_POLICY, Some(&tenant)).await?);
+    add("privileged_role", names(client, PRIVILEGED_ROLES, Some(&roles)).await?);
+    add("request_role_owns_object", names(client, OWNED_BY_REQUEST_ROLES, Some(&roles)).await?);
+    add("view_without_security_invoker", names(client, VIEWS_WITHOUT_SECURITY_INVOKER, None).await?);
+    add("materialized_view_reachable", names(client, REACHABLE_MATVIEWS, Some(&roles)).await?);
+    add(
+        "security_definer_without_search_path",
+        names(client, DEFINERS_WITHOUT_SEARCH_PATH, Some(&request_roles)).await?,
+    );
+    add("non_composite_tenant_foreign_key", non_composite_fks(client, &tenant).await?);
+    add("append_only_table_writable", names(client, APPEND_ONLY_WRITABLE, Some(&roles)).await?);
+    add("session_level_setting", names(client, ROLE_SETTINGS, Some(&roles)).await?);
+    add("session_level_setting", session_level_sql());
+    findings.sort();
+    Ok(findings)
+}
+
+/// A foreign key between two tenant tables must carry `facility_id`, unless
+/// the table also has a composite twin over the same columns plus
+/// `facility_id` (platform rows with no facility need the single-column one).
+/// References to `facilities` itself are the tenant key.
+async fn non_composite_fks(client: &Client, tenant: &[String]) -> anyhow::Result<Vec<String>> {
+    let tenant: HashSet<&str> = tenant.iter().map(String::as_str).collect();
+    let rows = client.query(FOREIGN_KEYS, &[]).await?;
+    let fks: Vec<(String, String, String, Vec<String>)> =
+        rows.iter().map(|r| (r.get("conname"), r.get("tbl"), r.get("ref"), r.get("cols"))).collect();
+    let mut by_table: HashMap<(&str, &str), Vec<&Vec<String>>> = HashMap::new();
+    for (_, tbl, rf, cols) in &fks {
+        by_table.entry((tbl.as_str(), rf.as_str())).or_default().push(cols);
+    }
+    let mut out = Vec::new();
+    for (name, tbl, rf, cols) in &fks {
+        let between_tenants =
+            tenant.contains(tbl.as_str()) && tenant.contains(rf.as_str()) && rf != "facilities";
+        if !between_tenants || cols.iter().any(|c| c == "facility_id") {
+            continue;
+        }
+        let twin = by_table[&(tbl.as_str(), rf.as_str())]
+            .iter()
+            .any(|other| other.iter().any(|c| c == "facility_id") && cols.iter().all(|c| other.contains(c)));
+        if !twin {
+            out.push(format!("{tbl}.{name}"));
+        }
+    }
+    Ok(out)
+}
+
+/// Session-level settings in SQL the app ships: `SET` without `LOCAL` and
+/// `set_config(…, false)`. On a pooled connection they would outlive the
+/// request. Scans the embedded migrations and the database layer's source.
+fn session_level_sql() -> Vec<String> {
+    let sources: Vec<(String, String)> = migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| (m.name().to_owned(), m.sql().unwrap_or_default().to_owned()))
+        .chain(APP_SQL_SOURCES.iter().map(|(name, text)| (name.to_string(), text.to_string())))
+        .collect();
+    sources
+        .into_iter()
+        .flat_map(|(name, text)| scan(&text).into_iter().map(move |line| format!("{name}: {line}")))
+        .collect()
+}
+
+/// The Rust files holding the app's SQL (this file is not among them: its
+/// patterns would match themselves).
+const APP_SQL_SOURCES: &[(&str, &str)] = &[
+    ("src/db/mod.rs", include_str!("mod.rs")),
+    ("src/db/assignments.rs", include_str!("assignments.rs")),
+    ("src/db/attendance.rs", include_str!("attendance.rs")),
+    ("src/db/audit.rs", include_str!("audit.rs")),
+    ("src/db/care_logs.rs", include_str!("care_logs.rs")),
+    ("src/db/facilities.rs", include_str!("facilities.rs")),
+    ("src/db/idempotency.rs", include_str!("idempotency.rs")),
+    ("src/db/patients.rs", include_str!("patients.rs")),
+    ("src/db/sessions.rs", include_str!("sessions.rs")),
+    ("src/db/users.rs", include_str!("users.rs")),
+    ("src/db/vitals.rs", include_str!("vitals.rs")),
+];
+
+/// Statements in `text` that set something for the whole session: a `SET`
+/// (not `SET LOCAL`, `SET TRANSACTION`, `SET CONSTRAINTS`) where a statement
+/// starts, and `set_config(…, false)`. An UPDATE's `SET` follows a table name
+/// and a function's `SET search_path` clause follows its attributes, so
+/// neither counts.
+pub fn scan(text: &str) -> Vec<String> {
+    let lower = text.to_lowercase();
+    let bytes = lower.as_bytes();
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find("set") {
+        let i = from + pos;
+        from = i + 3;
+        let word_start = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        let word_end = bytes.get(i + 3).is_some_and(u8::is_ascii_whitespace);
+        if !(word_start && word_end) {
+            continue;
+        }
+        let before = lower[..i].trim_end();
+        let prev_word = before.rsplit(|c: char| !c.is_ascii_alphanumeric() && c != '_').next().unwrap_or("");
+        let statement_start = before.is_empty()
+            || before.ends_with([';', '"', '(', '\'', '$'])
+            || (before.ends_with(|c: char| c.is_ascii_alphabetic())
+                && matches!(prev_word, "begin" | "then" | "else" | "loop"));
+        let next = lower[i + 3..].split_whitespace().next().unwrap_or("");
+        if statement_start && !matches!(next, "local" | "transaction" | "constraints") {
+            found.push(line_at(text, i));
+        }
+    }
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find("set_config(") {
+        let i = from + pos;
+        from = i + 11;
+        let call = &lower[i..lower[i..].find(')').map_or(lower.len(), |e| i + e + 1)];
+        if call.replace(' ', "").ends_with(",false)") {
+            found.push(line_at(text, i));
+        }
+    }
+    found
+}
+
+fn line_at(text: &str, i: usize) -> String {
+    let start = text[..i].rfind('\n').map_or(0, |p| p + 1);
+    let end = text[i..].find('\n').map_or(text.len(), |p| i + p);
+    text[start..end].trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scanner_finds_session_level_settings_and_nothing_else() {
+        let bad = [
+            "SET ROLE carego_staff;",
+            "select 1; set carego.user_id = 'x';",
+            "client.batch_execute(\"set session authorization x\")",
+            "begin\n  set role carego_owner;\nend",
+            "select set_config('carego.facility_id', $1, false);",
+        ];
+        for text in bad {
+            assert_eq!(scan(text).len(), 1, "{text:?}: {:?}", scan(text));
+        }
+        let good = "set local role carego_staff;\nselect set_config('carego.user_id', $1, true);\n\
+                    security definer\n    set search_path = pg_catalog, public\nupdate t set x = 1;\n\
+                    update sessions\n   set revoked_at = now()\n on conflict (k) do update\n set a = 1";
+        assert!(scan(good).is_empty(), "{:?}", scan(good));
+    }
+
+    #[test]
+    fn the_shipped_sql_sets_nothing_for_the_session() {
+        assert!(session_level_sql().is_empty(), "{:?}", session_level_sql());
+    }
+}
