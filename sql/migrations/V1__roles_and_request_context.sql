@@ -37,6 +37,18 @@ begin
 end
 $$;
 
+-- Policy conventions (every later migration follows them):
+--   * one RESTRICTIVE `*_facility_isolation` policy per tenant table, for every
+--     request role but carego_super_admin:
+--       facility_id = (select carego.current_facility_id())
+--     A plain equality against an InitPlan, so it is an index condition;
+--   * for carego_super_admin instead, a RESTRICTIVE `*_super_admin_gate`:
+--       (select carego.is_super_admin())
+--     a one-time filter: with the prologue's carego.role the gate is open and
+--     every facility is reachable; without it, no row (fail closed). No
+--     BYPASSRLS anywhere;
+--   * PERMISSIVE policies per command and role on top.
+
 -- The context accessors. A missing or empty setting yields NULL, and every
 -- policy compares against them, so a transaction without a prologue sees no
 -- rows (fail closed). Policies call them as `(select carego.f())` so the

@@ -51,9 +51,10 @@ create policy audit_log_owner_insert on audit_log for insert to carego_owner wit
 create policy audit_log_owner_select on audit_log for select to carego_owner using (true);
 
 create policy audit_log_facility_isolation on audit_log as restrictive for all
-    to carego_public, carego_patient, carego_staff, carego_facility_admin,
-       carego_super_admin, carego_integrator
-    using (facility_id = (select carego.current_facility_id()) or (select carego.is_super_admin()));
+    to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator
+    using (facility_id = (select carego.current_facility_id()));
+create policy audit_log_super_admin_gate on audit_log as restrictive for all to carego_super_admin
+    using ((select carego.is_super_admin()));
 
 create policy audit_log_admin_select on audit_log for select
     to carego_facility_admin, carego_super_admin

@@ -28,9 +28,10 @@ alter table facilities enable row level security;
 alter table facilities force row level security;
 
 create policy facilities_facility_isolation on facilities as restrictive for all
-    to carego_public, carego_patient, carego_staff, carego_facility_admin,
-       carego_super_admin, carego_integrator
-    using (id = (select carego.current_facility_id()) or (select carego.is_super_admin()));
+    to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator
+    using (id = (select carego.current_facility_id()));
+create policy facilities_super_admin_gate on facilities as restrictive for all to carego_super_admin
+    using ((select carego.is_super_admin()));
 
 create policy facilities_member_select on facilities for select
     to carego_patient, carego_staff, carego_facility_admin, carego_super_admin

@@ -43,9 +43,10 @@ alter table users enable row level security;
 alter table users force row level security;
 
 create policy users_facility_isolation on users as restrictive for all
-    to carego_public, carego_patient, carego_staff, carego_facility_admin,
-       carego_super_admin, carego_integrator
-    using (facility_id = (select carego.current_facility_id()) or (select carego.is_super_admin()));
+    to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator
+    using (facility_id = (select carego.current_facility_id()));
+create policy users_super_admin_gate on users as restrictive for all to carego_super_admin
+    using ((select carego.is_super_admin()));
 
 -- Everyone sees their own row; facility admins see their facility; super admins all.
 create policy users_self_select on users for select

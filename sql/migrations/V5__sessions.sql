@@ -30,9 +30,10 @@ alter table sessions enable row level security;
 alter table sessions force row level security;
 
 create policy sessions_facility_isolation on sessions as restrictive for all
-    to carego_public, carego_patient, carego_staff, carego_facility_admin,
-       carego_super_admin, carego_integrator
-    using (facility_id = (select carego.current_facility_id()) or (select carego.is_super_admin()));
+    to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator
+    using (facility_id = (select carego.current_facility_id()));
+create policy sessions_super_admin_gate on sessions as restrictive for all to carego_super_admin
+    using ((select carego.is_super_admin()));
 
 -- Each user sees and revokes only their own sessions.
 create policy sessions_self_select on sessions for select

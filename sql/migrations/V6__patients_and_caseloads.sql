@@ -49,7 +49,7 @@ create table patients (
 );
 
 -- Lookups by id alone (the API's /patients/{id}) and the staff branches.
-create index patients_id_idx on patients (id);
+create index patients_id_idx on patients (id, facility_id);
 create index patients_created_idx on patients (facility_id, created_at, id);
 create index patients_counsellor_idx on patients (facility_id, primary_counsellor_id) where deleted_at is null;
 
@@ -72,7 +72,7 @@ create table assignments (
     constraint assignments_ended_at_check check (ended_at >= starts_at)
 );
 
-create index assignments_id_idx on assignments (id);
+create index assignments_id_idx on assignments (id, facility_id);
 create index assignments_staff_idx on assignments (facility_id, staff_id, patient_id) where ended_at is null;
 create index assignments_patient_idx on assignments (facility_id, patient_id, created_at, id);
 create unique index assignments_open_key on assignments (facility_id, patient_id, staff_id) where ended_at is null;
@@ -110,9 +110,10 @@ alter table patients enable row level security;
 alter table patients force row level security;
 
 create policy patients_facility_isolation on patients as restrictive for all
-    to carego_public, carego_patient, carego_staff, carego_facility_admin,
-       carego_super_admin, carego_integrator
-    using (facility_id = (select carego.current_facility_id()) or (select carego.is_super_admin()));
+    to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator
+    using (facility_id = (select carego.current_facility_id()));
+create policy patients_super_admin_gate on patients as restrictive for all to carego_super_admin
+    using ((select carego.is_super_admin()));
 
 create policy patients_admin_select on patients for select
     to carego_facility_admin, carego_super_admin using (true);
@@ -196,9 +197,10 @@ alter table assignments enable row level security;
 alter table assignments force row level security;
 
 create policy assignments_facility_isolation on assignments as restrictive for all
-    to carego_public, carego_patient, carego_staff, carego_facility_admin,
-       carego_super_admin, carego_integrator
-    using (facility_id = (select carego.current_facility_id()) or (select carego.is_super_admin()));
+    to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator
+    using (facility_id = (select carego.current_facility_id()));
+create policy assignments_super_admin_gate on assignments as restrictive for all to carego_super_admin
+    using ((select carego.is_super_admin()));
 
 create policy assignments_admin_all on assignments for all
     to carego_facility_admin, carego_super_admin using (true) with check (true);

@@ -31,9 +31,10 @@ alter table registration_keys enable row level security;
 alter table registration_keys force row level security;
 
 create policy registration_keys_facility_isolation on registration_keys as restrictive for all
-    to carego_public, carego_patient, carego_staff, carego_facility_admin,
-       carego_super_admin, carego_integrator
-    using (facility_id = (select carego.current_facility_id()) or (select carego.is_super_admin()));
+    to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator
+    using (facility_id = (select carego.current_facility_id()));
+create policy registration_keys_super_admin_gate on registration_keys as restrictive for all to carego_super_admin
+    using ((select carego.is_super_admin()));
 
 -- Whoever may see the patient may issue, regenerate and revoke their key.
 create policy registration_keys_admin_all on registration_keys for all

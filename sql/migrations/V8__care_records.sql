@@ -46,7 +46,7 @@ create table care_logs (
         check ((amends_id is null) = (amendment_reason is null) and length(amendment_reason) between 1 and 1000)
 );
 
-create index care_logs_id_idx on care_logs (id);
+create index care_logs_id_idx on care_logs (id, facility_id);
 create index care_logs_patient_idx on care_logs (facility_id, patient_id, occurred_at desc, id desc)
     where amends_id is null;
 create index care_logs_amends_idx on care_logs (facility_id, amends_id) where amends_id is not null;
@@ -91,7 +91,7 @@ create table vitals (
         check ((amends_id is null) = (amendment_reason is null) and length(amendment_reason) between 1 and 1000)
 );
 
-create index vitals_id_idx on vitals (id);
+create index vitals_id_idx on vitals (id, facility_id);
 create index vitals_patient_idx on vitals (facility_id, patient_id, measured_at desc, id desc)
     where amends_id is null;
 create index vitals_amends_idx on vitals (facility_id, amends_id) where amends_id is not null;
@@ -120,7 +120,7 @@ create table attendance (
         check ((amends_id is null) = (amendment_reason is null) and length(amendment_reason) between 1 and 1000)
 );
 
-create index attendance_id_idx on attendance (id);
+create index attendance_id_idx on attendance (id, facility_id);
 create index attendance_staff_idx on attendance (facility_id, staff_id, at desc, id desc) where amends_id is null;
 create index attendance_facility_idx on attendance (facility_id, at desc, id desc) where amends_id is null;
 create index attendance_amends_idx on attendance (facility_id, amends_id) where amends_id is not null;
@@ -134,9 +134,12 @@ begin
         execute format('alter table %I force row level security', t);
         execute format($f$
             create policy %1$s_facility_isolation on %1$I as restrictive for all
-                to carego_public, carego_patient, carego_staff, carego_facility_admin,
-                   carego_super_admin, carego_integrator
-                using (facility_id = (select carego.current_facility_id()) or (select carego.is_super_admin()))
+                to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator
+                using (facility_id = (select carego.current_facility_id()))
+        $f$, t);
+        execute format($f$
+            create policy %1$s_super_admin_gate on %1$I as restrictive for all to carego_super_admin
+                using ((select carego.is_super_admin()))
         $f$, t);
         execute format('create policy %1$s_admin_select on %1$I for select to carego_facility_admin, carego_super_admin using (true)', t);
         -- Super admins read care records but never author them: a record's

@@ -65,7 +65,7 @@ impl TryFrom<&Row> for Assignment {
     }
 }
 
-const INSERT: &str = concat!(
+pub const INSERT: &str = concat!(
     "insert into assignments (facility_id, patient_id, staff_id, role, starts_at, created_by)
      select p.facility_id, p.id, $2, $3, coalesce($4, now()), carego.current_user_id()
        from patients p where p.id = $1 and p.deleted_at is null
@@ -84,7 +84,7 @@ pub async fn insert(
     Assignment::try_from(&tx.query_one(INSERT, &[&patient, &staff, &role, &starts_at]).await?)
 }
 
-const LIST: &str = concat!(
+pub const LIST: &str = concat!(
     "select ",
     columns!(),
     " from assignments where patient_id = $1 and ($2 or ended_at is null) order by created_at, id limit 200"
@@ -95,7 +95,7 @@ pub async fn list(tx: &mut TenantTx, patient: PatientId, all: bool) -> Result<Ve
     tx.query(LIST, &[&patient, &all]).await?.iter().map(Assignment::try_from).collect()
 }
 
-const END: &str = concat!(
+pub const END: &str = concat!(
     "update assignments set ended_at = greatest(now(), starts_at) where id = $1 and ended_at is null returning ",
     columns!()
 );

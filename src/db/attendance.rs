@@ -114,7 +114,7 @@ impl Versioned for Stored {
 // The caller's own attendance. A visit's patient must be one the caller can
 // see: otherwise no row is inserted and the answer is 404, as for any hidden
 // patient (the insert policy checks it again).
-const INSERT: &str = concat!(
+pub const INSERT: &str = concat!(
     "insert into attendance (facility_id, staff_id, patient_id, event, at, note)
      select carego.current_facility_id(), carego.current_user_id(), $1, $2, coalesce($3, now()), $4
       where $1::uuid is null or exists (select 1 from patients p where p.id = $1 and p.deleted_at is null)
@@ -133,7 +133,7 @@ pub async fn insert(
     Ok(Stored::assemble(Stored::try_from(&row)?, Vec::new()))
 }
 
-const AMEND: &str = concat!(
+pub const AMEND: &str = concat!(
     "insert into attendance (facility_id, staff_id, patient_id, event, at, note, amends_id, amendment_reason)
      select cur.facility_id, cur.staff_id, cur.patient_id, coalesce($2, cur.event), coalesce($3, cur.at),
             coalesce($4, cur.note), root.id, $5
@@ -148,7 +148,7 @@ const AMEND: &str = concat!(
     columns!()
 );
 
-const GET: &str = concat!("select ", columns!(), " from attendance where id = $1");
+pub const GET: &str = concat!("select ", columns!(), " from attendance where id = $1");
 
 /// Records a correction of a visible event (404 otherwise).
 pub async fn amend(
@@ -165,7 +165,7 @@ pub async fn amend(
     amendments::one::<Stored>(tx, &original).await
 }
 
-const LIST: &str = concat!(
+pub const LIST: &str = concat!(
     "select ",
     columns!(),
     " from attendance

@@ -76,7 +76,7 @@ pub struct AuditFilter<'a> {
     pub to: Option<DateTime<Utc>>,
 }
 
-const LIST: &str = "select id, facility_id, chain_seq, actor_id, actor_role, action, entity_type,
+pub const LIST: &str = "select id, facility_id, chain_seq, actor_id, actor_role, action, entity_type,
             entity_id, old_values, new_values, reason, request_id, ip, created_at, hash
      from audit_log
      where ($1::uuid is null or facility_id = $1)
@@ -124,7 +124,7 @@ pub struct Verification {
     pub first_broken_id: Option<Uuid>,
 }
 
-const VERIFY: &str = "select ok, checked, first_broken_id from carego.audit_verify($1)";
+pub const VERIFY: &str = "select ok, checked, first_broken_id from carego.audit_verify($1)";
 
 /// Verifies one facility's chain (`None`: the platform chain).
 pub async fn verify(tx: &mut TenantTx, facility: Option<FacilityId>) -> Result<Verification> {
@@ -136,7 +136,7 @@ pub async fn verify(tx: &mut TenantTx, facility: Option<FacilityId>) -> Result<V
     })
 }
 
-const FACILITIES: &str = "select id from facilities order by created_at, id";
+pub const FACILITIES: &str = "select id from facilities order by created_at, id";
 
 /// Every facility the caller can see (for verifying all chains).
 pub async fn facility_ids(tx: &mut TenantTx) -> Result<Vec<FacilityId>> {

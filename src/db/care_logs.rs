@@ -128,7 +128,7 @@ pub struct NewCareLog<'a> {
 }
 
 // The author and recording time are stamped by the database.
-const INSERT: &str = concat!(
+pub const INSERT: &str = concat!(
     "insert into care_logs (facility_id, patient_id, kind, body, occurred_at, visible_to_patient)
      select p.facility_id, p.id, $2, $3, coalesce($4, now()), $5
        from patients p where p.id = $1 and p.deleted_at is null
@@ -154,7 +154,7 @@ pub struct Amendment<'a> {
 
 // The new row copies the current version (the latest amendment, else the
 // original) and applies the corrections; it always points at the original.
-const AMEND: &str = concat!(
+pub const AMEND: &str = concat!(
     "insert into care_logs (facility_id, patient_id, kind, body, occurred_at, visible_to_patient,
                             amends_id, amendment_reason)
      select cur.facility_id, cur.patient_id, coalesce($2, cur.kind), coalesce($3, cur.body),
@@ -180,7 +180,7 @@ pub async fn amend(tx: &mut TenantTx, id: CareLogId, a: &Amendment<'_>) -> Resul
     get(tx, root).await
 }
 
-const GET: &str = concat!(
+pub const GET: &str = concat!(
     "select ",
     columns!(),
     " from care_logs l where id = (select coalesce(amends_id, id) from care_logs where id = $1)"
@@ -192,7 +192,7 @@ pub async fn get(tx: &mut TenantTx, id: CareLogId) -> Result<CareLog> {
     amendments::one::<Stored>(tx, &row).await
 }
 
-const LIST: &str = concat!(
+pub const LIST: &str = concat!(
     "select ",
     columns!(),
     ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited

@@ -91,7 +91,7 @@ pub struct NewFacility<'a> {
     pub email: Option<&'a str>,
 }
 
-const INSERT: &str = concat!(
+pub const INSERT: &str = concat!(
     "insert into facilities (slug, name, kind, timezone, city, phone, email)
      values ($1, $2, $3, $4, $5, $6, $7)
      returning ",
@@ -105,7 +105,7 @@ pub async fn insert(tx: &mut TenantTx, f: &NewFacility<'_>) -> Result<Facility> 
     Facility::try_from(&row)
 }
 
-const GET: &str = concat!(
+pub const GET: &str = concat!(
     "select ",
     columns!(),
     "
@@ -116,7 +116,7 @@ pub async fn get(tx: &mut TenantTx, id: FacilityId) -> Result<Facility> {
     Facility::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
-const GET_BY_SLUG: &str = concat!(
+pub const GET_BY_SLUG: &str = concat!(
     "select ",
     columns!(),
     "
@@ -127,7 +127,7 @@ pub async fn find_by_slug(tx: &mut TenantTx, slug: &str) -> Result<Option<Facili
     tx.query_opt(GET_BY_SLUG, &[&slug]).await?.as_ref().map(Facility::try_from).transpose()
 }
 
-const LIST: &str = concat!(
+pub const LIST: &str = concat!(
     "select ",
     columns!(),
     "
@@ -157,7 +157,7 @@ pub struct FacilityPatch<'a> {
     pub email: Option<Option<&'a str>>,
 }
 
-const UPDATE: &str = concat!(
+pub const UPDATE: &str = concat!(
     "update facilities set
        name = coalesce($2::text, name),
        kind = coalesce($3::text, kind),
@@ -192,7 +192,7 @@ pub async fn update(tx: &mut TenantTx, id: FacilityId, p: &FacilityPatch<'_>) ->
     Facility::try_from(&row)
 }
 
-const SET_STATUS: &str = concat!(
+pub const SET_STATUS: &str = concat!(
     "update facilities set status = $2 where id = $1
      returning ",
     columns!(),

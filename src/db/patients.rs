@@ -123,7 +123,7 @@ pub struct NewPatient<'a> {
     pub notes: Option<&'a str>,
 }
 
-const INSERT: &str = concat!(
+pub const INSERT: &str = concat!(
     "insert into patients (facility_id, mrn, first_name, last_name, date_of_birth, status, admission_date,
                            sobriety_date, primary_counsellor_id, room, emergency_contact, notes, created_by)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, carego.current_user_id())
@@ -156,7 +156,7 @@ pub async fn insert(tx: &mut TenantTx, p: &NewPatient<'_>) -> Result<Patient> {
 }
 
 // Reading one record is a read of the patient's chart: audited, once.
-const GET: &str = concat!(
+pub const GET: &str = concat!(
     "select ",
     columns!(),
     ", carego.audit_read('patients', id, facility_id) as audited
@@ -167,14 +167,14 @@ pub async fn get(tx: &mut TenantTx, id: PatientId) -> Result<Patient> {
     Patient::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
-const FIND_BY_MRN: &str = "select id from patients where facility_id = $1 and mrn = $2";
+pub const FIND_BY_MRN: &str = "select id from patients where facility_id = $1 and mrn = $2";
 
 /// A patient by the facility's MRN (manifests match on it).
 pub async fn find_by_mrn(tx: &mut TenantTx, facility: FacilityId, mrn: &str) -> Result<Option<PatientId>> {
     Ok(tx.query_opt(FIND_BY_MRN, &[&facility, &mrn]).await?.map(|r| r.try_get("id")).transpose()?)
 }
 
-const EXISTS: &str = "select facility_id from patients where id = $1 and deleted_at is null";
+pub const EXISTS: &str = "select facility_id from patients where id = $1 and deleted_at is null";
 
 /// The patient's facility, if the caller can see the patient (no audit row:
 /// used to check a parent before writing or listing its records).
@@ -195,7 +195,7 @@ pub struct PatientFilter<'a> {
     pub deleted: bool,
 }
 
-const LIST: &str = concat!(
+pub const LIST: &str = concat!(
     "select ",
     columns!(),
     " from patients
@@ -253,7 +253,7 @@ pub struct PatientPatch<'a> {
     pub notes: Option<Option<&'a str>>,
 }
 
-const UPDATE: &str = concat!(
+pub const UPDATE: &str = concat!(
     "update patients set
        mrn = case when $2::bool then $3::text else mrn end,
        first_name = coalesce($4::text, first_name),
@@ -308,11 +308,11 @@ pub async fn update(tx: &mut TenantTx, id: PatientId, p: &PatientPatch<'_>) -> R
     Patient::try_from(&row)
 }
 
-const SOFT_DELETE: &str = concat!(
+pub const SOFT_DELETE: &str = concat!(
     "update patients set deleted_at = now() where id = $1 and deleted_at is null returning ",
     columns!()
 );
-const RESTORE: &str = concat!(
+pub const RESTORE: &str = concat!(
     "update patients set deleted_at = null where id = $1 and deleted_at is not null returning ",
     columns!()
 );
@@ -327,17 +327,17 @@ pub async fn restore(tx: &mut TenantTx, id: PatientId) -> Result<Patient> {
     Patient::try_from(&tx.query_one(RESTORE, &[&id]).await?)
 }
 
-const REVOKE_LIVE_KEYS: &str = "update registration_keys set revoked_at = now()
+pub const REVOKE_LIVE_KEYS: &str = "update registration_keys set revoked_at = now()
      where patient_id = $1 and used_at is null and revoked_at is null";
 
-const ISSUE_KEY: &str =
+pub const ISSUE_KEY: &str =
     "insert into registration_keys (facility_id, patient_id, key_hash, expires_at, created_by)
      select p.facility_id, p.id, $2, now() + make_interval(hours => 48), carego.current_user_id()
        from patients p
       where p.id = $1 and p.deleted_at is null and p.user_id is null
      returning expires_at";
 
-const REGISTERED: &str =
+pub const REGISTERED: &str =
     "select user_id is not null as registered from patients where id = $1 and deleted_at is null";
 
 /// Issues a new key for an unregistered patient (any live key dies).
@@ -405,7 +405,7 @@ pub struct Dashboard {
 
 // One statement, under the caller's RLS (each sub-select sees only what the
 // caller may see), and one read-audit row.
-const DASHBOARD: &str = "
+pub const DASHBOARD: &str = "
     select p.id, p.status, current_date - p.sobriety_date as days_sober,
            carego.audit_read('patients', p.id, p.facility_id) as audited,
            cl.id as cl_id, cl.kind as cl_kind, cl.occurred_at as cl_occurred_at,

@@ -25,7 +25,7 @@ pub struct LoginCandidate {
     pub facility_status: Option<String>,
 }
 
-const LOGIN_LOOKUP: &str = "select * from carego.auth_login_lookup($1, $2)";
+pub const LOGIN_LOOKUP: &str = "select * from carego.auth_login_lookup($1, $2)";
 
 pub async fn login_lookup(
     tx: &mut TenantTx,
@@ -45,7 +45,7 @@ pub async fn login_lookup(
     }))
 }
 
-const OPEN_SESSION: &str = "select session_id, expires_at
+pub const OPEN_SESSION: &str = "select session_id, expires_at
      from carego.auth_open_session($1, $2, make_interval(secs => $3), $4, $5)";
 
 /// Opens a session with its first refresh token. `None`: the account stopped
@@ -64,7 +64,7 @@ pub async fn open(
     Ok(row.map(|r| r.try_get("session_id")).transpose()?)
 }
 
-const REGISTER_PATIENT: &str = "select outcome, user_id, facility_id
+pub const REGISTER_PATIENT: &str = "select outcome, user_id, facility_id
      from carego.auth_register_patient($1, $2, $3, $4)";
 
 /// Consumes a registration key and creates the patient's account. `None`:
@@ -101,7 +101,7 @@ pub enum Rotation {
     FacilitySuspended,
 }
 
-const ROTATE: &str = "select outcome, session_id, user_id, role, facility_id
+pub const ROTATE: &str = "select outcome, session_id, user_id, role, facility_id
      from carego.auth_rotate_refresh($1, $2, make_interval(secs => $3))";
 
 /// Rotates a refresh token. The caller must commit whatever the outcome, so a
@@ -159,7 +159,7 @@ impl TryFrom<&Row> for Session {
     }
 }
 
-const LIST_MINE: &str = "select id, created_at, expires_at, revoked_at, user_agent, ip,
+pub const LIST_MINE: &str = "select id, created_at, expires_at, revoked_at, user_agent, ip,
             id = carego.current_session_id() as current
      from sessions
      where user_id = carego.current_user_id() and revoked_at is null and expires_at > now()
@@ -179,7 +179,7 @@ pub enum Revoke {
     AllButCurrent,
 }
 
-const REVOKE: &str = "update sessions set revoked_at = now(), revoked_reason = $2
+pub const REVOKE: &str = "update sessions set revoked_at = now(), revoked_reason = $2
      where user_id = carego.current_user_id() and revoked_at is null
        and case $1
              when 'current' then id = carego.current_session_id()

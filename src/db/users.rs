@@ -94,7 +94,7 @@ pub struct NewUser<'a> {
     pub job_title: Option<&'a str>,
 }
 
-const INSERT: &str = concat!(
+pub const INSERT: &str = concat!(
     "insert into users (facility_id, email, phone, password_hash, password_changed_at, role,
                         status, first_name, last_name, job_title)
      values ($1, $2, $3, $4::text, case when $4::text is null then null else now() end, $5,
@@ -122,20 +122,20 @@ pub async fn insert(tx: &mut TenantTx, u: &NewUser<'_>) -> Result<User> {
     User::try_from(&row)
 }
 
-const GET: &str = concat!("select ", columns!(), " from users where id = $1");
+pub const GET: &str = concat!("select ", columns!(), " from users where id = $1");
 
 pub async fn get(tx: &mut TenantTx, id: UserId) -> Result<User> {
     User::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
-const GET_SELF: &str = concat!("select ", columns!(), " from users where id = carego.current_user_id()");
+pub const GET_SELF: &str = concat!("select ", columns!(), " from users where id = carego.current_user_id()");
 
 /// The caller's own account.
 pub async fn me(tx: &mut TenantTx) -> Result<User> {
     User::try_from(&tx.query_one(GET_SELF, &[]).await?)
 }
 
-const FIND_BY_EMAIL: &str = concat!("select ", columns!(), " from users where email = $1");
+pub const FIND_BY_EMAIL: &str = concat!("select ", columns!(), " from users where email = $1");
 
 pub async fn find_by_email(tx: &mut TenantTx, email: &Email) -> Result<Option<User>> {
     tx.query_opt(FIND_BY_EMAIL, &[&email.as_str()]).await?.as_ref().map(User::try_from).transpose()
@@ -149,7 +149,7 @@ pub struct UserFilter {
     pub status: Option<UserStatus>,
 }
 
-const LIST: &str = concat!(
+pub const LIST: &str = concat!(
     "select ",
     columns!(),
     " from users
@@ -182,7 +182,7 @@ pub struct UserPatch<'a> {
     pub role: Option<Role>,
 }
 
-const UPDATE: &str = concat!(
+pub const UPDATE: &str = concat!(
     "update users set
        email = case when $2::bool then $3::text else email end,
        phone = case when $4::bool then $5::text else phone end,
@@ -216,7 +216,7 @@ pub async fn update(tx: &mut TenantTx, id: UserId, p: &UserPatch<'_>) -> Result<
     User::try_from(&row)
 }
 
-const SET_STATUS: &str =
+pub const SET_STATUS: &str =
     concat!("update users set status = $2, status_reason = $3 where id = $1 returning ", columns!());
 
 /// Changes an account's status; the `users_revoke_sessions` trigger revokes
@@ -230,7 +230,7 @@ pub async fn set_status(
     User::try_from(&tx.query_one(SET_STATUS, &[&id, &status, &reason]).await?)
 }
 
-const CURRENT_PASSWORD_HASH: &str = "select carego.current_password_hash() as hash";
+pub const CURRENT_PASSWORD_HASH: &str = "select carego.current_password_hash() as hash";
 
 /// The caller's own password hash (through the one SECURITY DEFINER function
 /// that exposes it, and only for the caller).
@@ -238,7 +238,7 @@ pub async fn current_password_hash(tx: &mut TenantTx) -> Result<Option<String>> 
     Ok(tx.query_one(CURRENT_PASSWORD_HASH, &[]).await?.try_get("hash")?)
 }
 
-const SET_OWN_PASSWORD: &str = "update users set password_hash = $1, password_changed_at = now()
+pub const SET_OWN_PASSWORD: &str = "update users set password_hash = $1, password_changed_at = now()
      where id = carego.current_user_id()";
 
 pub async fn set_own_password(tx: &mut TenantTx, hash: &str) -> Result<()> {
@@ -248,7 +248,7 @@ pub async fn set_own_password(tx: &mut TenantTx, hash: &str) -> Result<()> {
     }
 }
 
-const SET_PASSWORD: &str = "update users set password_hash = $2, password_changed_at = now(),
+pub const SET_PASSWORD: &str = "update users set password_hash = $2, password_changed_at = now(),
        status = case when status = 'pending' then 'active' else status end
      where id = $1";
 

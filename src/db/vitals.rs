@@ -140,7 +140,7 @@ pub struct VitalsInput<'a> {
     pub visible_to_patient: Option<bool>,
 }
 
-const INSERT: &str = concat!(
+pub const INSERT: &str = concat!(
     "insert into vitals (facility_id, patient_id, measured_at, systolic, diastolic, pulse, temperature_c, spo2,
                          glucose_mg_dl, weight_kg, respiration, note, visible_to_patient)
      select p.facility_id, p.id, coalesce($2, now()), $3, $4, $5, $6::float8::numeric(4, 1), $7, $8,
@@ -175,7 +175,7 @@ pub async fn insert(tx: &mut TenantTx, patient: PatientId, v: &VitalsInput<'_>) 
     Ok(Stored::assemble(Stored::try_from(&row)?, Vec::new()))
 }
 
-const AMEND: &str = concat!(
+pub const AMEND: &str = concat!(
     "insert into vitals (facility_id, patient_id, measured_at, systolic, diastolic, pulse, temperature_c, spo2,
                          glucose_mg_dl, weight_kg, respiration, note, visible_to_patient, amends_id,
                          amendment_reason)
@@ -224,9 +224,9 @@ pub async fn amend(tx: &mut TenantTx, id: VitalsId, v: &VitalsInput<'_>, reason:
     amendments::one::<Stored>(tx, &original).await
 }
 
-const GET: &str = concat!("select ", columns!(), " from vitals where id = $1");
+pub const GET: &str = concat!("select ", columns!(), " from vitals where id = $1");
 
-const LIST: &str = concat!(
+pub const LIST: &str = concat!(
     "select ",
     columns!(),
     ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited

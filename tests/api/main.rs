@@ -13,6 +13,7 @@ mod idempotency;
 mod isolation;
 mod isolation_clinical;
 mod patients;
+mod plans;
 mod pool;
 mod registration;
 mod spec;

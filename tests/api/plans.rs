@@ -1,0 +1,231 @@
+//! Query plans stay flat as tenants grow: on a dataset large enough for the
+//! planner to care, every hot query, run as its request role, narrows by an
+//! index condition on `facility_id`, and the context functions (and the
+//! caseload) are computed once per statement in an InitPlan, never per row.
+
+use carego::db::{audit, care_logs, patients, users};
+use serde_json::Value;
+use tokio_postgres::{Client, types::ToSql};
+use uuid::Uuid;
+
+use crate::helpers::TestApp;
+
+const SEED: &str = "
+    set session_replication_role = replica; -- no audit rows for synthetic data
+    insert into facilities (id, slug, name, kind)
+         select md5('f' || f)::uuid, 'plan-' || f, 'Facility ' || f, 'clinic' from generate_series(1, 40) f;
+    insert into users (id, facility_id, email, role, first_name, last_name)
+         select md5('u' || f || '-' || s)::uuid, md5('f' || f)::uuid, 'u' || f || '-' || s || '@plan.example',
+                case when s = 1 then 'facility_admin' else 'staff' end, 'U', 'S' || s
+           from generate_series(1, 40) f, generate_series(1, 20) s;
+    insert into patients (facility_id, id, first_name, last_name, date_of_birth, status, admission_date,
+                          primary_counsellor_id)
+         select md5('f' || f)::uuid, md5('p' || f || '-' || p)::uuid, 'P', 'Q' || p, '1980-01-01', 'active',
+                '2026-01-01', md5('u' || f || '-' || (2 + p % 19))::uuid
+           from generate_series(1, 40) f, generate_series(1, 300) p;
+    insert into assignments (facility_id, patient_id, staff_id, role)
+         select facility_id, id, primary_counsellor_id, 'nurse' from patients;
+    insert into care_logs (facility_id, patient_id, kind, body, occurred_at, recorded_by, recorded_at)
+         select p.facility_id, p.id, 'note', 'entry', now() - make_interval(hours => n), p.primary_counsellor_id, now()
+           from patients p, generate_series(1, 10) n;
+    insert into audit_log (facility_id, action, entity_type, chain_seq, prev_hash, hash, created_at)
+         select md5('f' || f)::uuid, 'create', 'synthetic', n, '\\x', '\\x', now() - make_interval(secs => n)
+           from generate_series(1, 40) f, generate_series(1, 2000) n;
+    set session_replication_role = origin;
+    analyze;";
+
+/// The id the seed gave `name` (`md5(name)::uuid`).
+async fn seeded(su: &Client, name: &str) -> Uuid {
+    su.query_one("select md5($1)::uuid", &[&name]).await.unwrap().get(0)
+}
+
+struct Plan {
+    nodes: Vec<Value>,
+}
+
+impl Plan {
+    fn collect(node: &Value, out: &mut Vec<Value>) {
+        out.push(node.clone());
+        for child in node["Plans"].as_array().into_iter().flatten() {
+            Self::collect(child, out);
+        }
+    }
+
+    fn conditions(node: &Value) -> Vec<String> {
+        ["Index Cond", "Recheck Cond", "Filter", "Join Filter", "Hash Cond", "One-Time Filter"]
+            .iter()
+            .filter_map(|k| node[*k].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The plan narrows `table` by an index condition on facility_id.
+    fn assert_flat(&self, name: &str, table: &str) {
+        let text = serde_json::to_string_pretty(&self.nodes[0]).unwrap();
+        let indexed = self.nodes.iter().any(|n| {
+            n["Relation Name"] == table
+                && ["Index Cond", "Recheck Cond"]
+                    .iter()
+                    .any(|k| n[*k].as_str().is_some_and(|c| c.contains("facility_id")))
+        });
+        assert!(indexed, "{name}: no index condition on {table}.facility_id:\n{text}");
+        let subplans = self.nodes.iter().filter(|n| n["Parent Relationship"] == "SubPlan").count();
+        assert_eq!(subplans, 0, "{name}: per-row SubPlan:\n{text}");
+        let initplans = self.nodes.iter().filter(|n| n["Parent Relationship"] == "InitPlan").count();
+        assert!(initplans > 0, "{name}: no InitPlan:\n{text}");
+        for n in &self.nodes {
+            for cond in Self::conditions(n) {
+                // SQL context functions are inlined, so also look for what they inline to.
+                for f in [
+                    "current_setting(",
+                    "current_facility_id()",
+                    "current_user_id()",
+                    "visible_patient_ids()",
+                    "is_super_admin()",
+                ] {
+                    assert!(!cond.contains(f), "{name}: {f} evaluated per row in `{cond}`:\n{text}");
+                }
+            }
+        }
+    }
+}
+
+async fn explain(
+    client: &Client,
+    role: (&str, &str),
+    facility: Uuid,
+    user: Uuid,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Plan {
+    client.batch_execute("begin").await.unwrap();
+    client
+        .execute(
+            carego::db::PROLOGUE,
+            &[
+                &role.0,
+                &role.1,
+                &facility,
+                &user,
+                &None::<Uuid>,
+                &"plans",
+                &None::<String>,
+                &None::<String>,
+                &"5s",
+            ],
+        )
+        .await
+        .unwrap();
+    let row = client.query_one(&format!("explain (format json) {sql}"), params).await.unwrap();
+    client.batch_execute("rollback").await.unwrap();
+    let plan: Value = row.get(0);
+    let mut nodes = Vec::new();
+    Plan::collect(&plan[0]["Plan"], &mut nodes);
+    Plan { nodes }
+}
+
+#[tokio::test]
+async fn hot_queries_use_facility_indexes_and_initplans() {
+    let app = TestApp::spawn().await;
+    let su = app.superuser().await;
+    su.batch_execute(SEED).await.unwrap();
+    let client = app.connect_as("carego_app").await;
+    let facility = seeded(&su, "f7").await;
+    let staff = seeded(&su, "u7-2").await;
+    let admin = seeded(&su, "u7-1").await;
+    let patient = seeded(&su, "p7-19").await;
+    let staff_role = ("carego_staff", "staff");
+    let admin_role = ("carego_facility_admin", "facility_admin");
+    let none_text: Option<String> = None;
+    let none_uuid: Option<Uuid> = None;
+    let none_ts: Option<chrono::DateTime<chrono::Utc>> = None;
+    let none_date: Option<chrono::NaiveDate> = None;
+    let limit: i64 = 21;
+
+    let plan = explain(
+        &client,
+        staff_role,
+        facility,
+        staff,
+        patients::LIST,
+        &[&none_text, &none_text, &none_uuid, &none_date, &none_date, &false, &none_ts, &none_uuid, &limit],
+    )
+    .await;
+    plan.assert_flat("caseload list", "patients");
+
+    let plan = explain(&client, staff_role, facility, staff, patients::GET, &[&patient]).await;
+    plan.assert_flat("patient by id", "patients");
+
+    let plan = explain(
+        &client,
+        staff_role,
+        facility,
+        staff,
+        care_logs::LIST,
+        &[&patient, &none_text, &none_ts, &none_uuid, &limit],
+    )
+    .await;
+    plan.assert_flat("care log list", "care_logs");
+
+    let plan = explain(
+        &client,
+        staff_role,
+        facility,
+        staff,
+        care_logs::INSERT,
+        &[&patient, &"note", &"x", &none_ts, &false],
+    )
+    .await;
+    plan.assert_flat("care log append", "patients");
+
+    let plan = explain(
+        &client,
+        admin_role,
+        facility,
+        admin,
+        audit::LIST,
+        &[
+            &none_uuid, &none_uuid, &none_text, &none_text, &none_uuid, &none_ts, &none_ts, &none_ts,
+            &none_uuid, &limit,
+        ],
+    )
+    .await;
+    plan.assert_flat("audit list", "audit_log");
+
+    let plan = explain(
+        &client,
+        admin_role,
+        facility,
+        admin,
+        users::LIST,
+        &[&none_uuid, &none_text, &none_text, &none_ts, &none_uuid, &limit],
+    )
+    .await;
+    plan.assert_flat("user list", "users");
+
+    // The checker itself is not blind: a context function evaluated per row,
+    // and a scan without a facility condition, both fail it.
+    let per_row = explain(
+        &client,
+        staff_role,
+        facility,
+        staff,
+        "select id from patients where last_name <> coalesce(carego.current_app_role(), '') and facility_id = $1",
+        &[&facility],
+    )
+    .await;
+    let caught =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| per_row.assert_flat("per row", "patients")));
+    assert!(caught.is_err(), "a per-row context function must fail the check");
+    let unindexed = explain(
+        &client,
+        admin_role,
+        facility,
+        admin,
+        "select id from care_logs where body = $1",
+        &[&"entry"],
+    )
+    .await;
+    let caught =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unindexed.assert_flat("no index", "users")));
+    assert!(caught.is_err(), "a plan without the facility index condition must fail the check");
+}
