@@ -218,6 +218,11 @@ impl TestApp {
         Self { client, db, keys_spec, database, cluster, next: AtomicUsize::new(0) }
     }
 
+    /// A libpq connection string for the app role on this test's database.
+    pub fn app_conn_str(&self) -> String {
+        config_string(&self.cluster.config(APP_ROLE, &self.database))
+    }
+
     /// A direct connection as `role` to this test's database.
     pub async fn connect_as(&self, role: &str) -> Client {
         connect(&self.cluster.config(role, &self.database)).await

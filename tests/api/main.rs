@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod doctor;
 mod facilities_users;
+mod faults;
 mod helpers;
 mod idempotency;
 mod isolation;

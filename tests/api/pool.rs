@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::helpers::{Actor, TestApp};
 
-fn principal(actor: &Actor, role: Role) -> Principal {
+pub fn principal(actor: &Actor, role: Role) -> Principal {
     let payload = actor.token.split('.').nth(1).unwrap();
     use base64::Engine;
     let claims: serde_json::Value =
