@@ -23,6 +23,7 @@ const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
 /// One field that failed validation.
 #[derive(Debug, Clone, Object, PartialEq, Eq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FieldError {
     /// The JSON field (or query parameter) at fault, in camelCase.
     pub field: String,
@@ -38,7 +39,7 @@ impl FieldError {
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Problem {
     /// A URI naming the problem type: `urn:carego:problem:{code}`.
     #[oai(rename = "type")]
@@ -51,9 +52,8 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code, e.g. `not_found`, `invalid_credentials`.
     pub code: String,
-    /// Per-field validation errors (400 only).
-    #[oai(skip_serializing_if_is_empty)]
-    pub errors: Vec<FieldError>,
+    /// Per-field validation errors (400 `validation_failed` only).
+    pub errors: Option<Vec<FieldError>>,
 }
 
 /// Every way a request can fail. Each variant's doc names its status.
@@ -186,8 +186,8 @@ impl Error {
             detail: self.detail(),
             code: self.code().to_owned(),
             errors: match self {
-                Self::Invalid(errors) => errors.clone(),
-                _ => Vec::new(),
+                Self::Invalid(errors) => Some(errors.clone()),
+                _ => None,
             },
         }
     }
@@ -287,6 +287,46 @@ impl ApiResponse for Error {
     }
 }
 
+/// The errors of an operation that takes a request body: all of [`Error`]'s,
+/// and 415 for a body that is not `application/json`.
+#[derive(Debug)]
+pub struct BodyError(pub Error);
+
+pub type BodyResult<T> = std::result::Result<T, BodyError>;
+
+impl From<Error> for BodyError {
+    fn from(err: Error) -> Self {
+        Self(err)
+    }
+}
+
+impl From<BodyError> for poem::Error {
+    fn from(err: BodyError) -> Self {
+        err.0.into()
+    }
+}
+
+impl ApiResponse for BodyError {
+    fn meta() -> MetaResponses {
+        let mut meta = Error::meta();
+        meta.responses.push(MetaResponse {
+            description: "The request body is not `application/json`.",
+            status: Some(415),
+            status_range: None,
+            content: vec![MetaMediaType {
+                content_type: "application/problem+json",
+                schema: Problem::schema_ref(),
+            }],
+            headers: Vec::new(),
+        });
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        Error::register(registry);
+    }
+}
+
 /// The catch-all: every error that reaches the top of the service becomes a
 /// problem document, whether it came from a handler or from poem itself.
 pub async fn problem_for_poem_error(err: poem::Error) -> Response {
@@ -318,7 +358,7 @@ fn plain_problem(status: StatusCode, code: &str, detail: &str) -> Response {
         status: status.as_u16(),
         detail: detail.to_owned(),
         code: code.to_owned(),
-        errors: Vec::new(),
+        errors: None,
     };
     Response::builder().status(status).content_type("application/problem+json").body(problem.to_json_string())
 }

@@ -16,7 +16,8 @@ use crate::{
         assignments::{self, Assignment, AssignmentRole},
     },
     domain::ids::{AssignmentId, PatientId, UserId},
-    error::Result,
+    domain::text::Opt,
+    error::{BodyResult, Result},
 };
 
 pub struct AssignmentsApi {
@@ -25,16 +26,17 @@ pub struct AssignmentsApi {
 
 /// Assign a staff member of the patient's facility.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewAssignmentRequest {
     pub staff_id: UserId,
     pub role: AssignmentRole,
     /// Default: now.
-    pub starts_at: Option<DateTime<Utc>>,
+    pub starts_at: Opt<DateTime<Utc>>,
 }
 
 /// A patient's assignments.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AssignmentList {
     pub items: Vec<Assignment>,
 }
@@ -67,11 +69,11 @@ impl AssignmentsApi {
             Option<String>,
         >,
         body: Json<NewAssignmentRequest>,
-    ) -> Result<Created<Assignment>> {
+    ) -> BodyResult<Created<Assignment>> {
         let b = &body.0;
         let mut tx = self.db.begin(&auth.0).await?;
         create_idempotently!(tx, key.0.as_deref(), format!("createAssignment {}", id.0), b, {
-            assignments::insert(&mut tx, id.0, b.staff_id, b.role, b.starts_at).await?
+            assignments::insert(&mut tx, id.0, b.staff_id, b.role, b.starts_at.0).await?
         })
     }
 

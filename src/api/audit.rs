@@ -24,7 +24,7 @@ pub struct AuditApi {
 
 /// A page of audit entries, newest first.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct AuditPage {
     pub items: Vec<AuditEntry>,
     pub next_cursor: Option<String>,

@@ -13,9 +13,9 @@ use crate::{
     domain::{
         contact::{Email, Phone},
         ids::SessionId,
-        text::Text,
+        text::{Opt, Text},
     },
-    error::{Error, Result, Validator},
+    error::{BodyResult, Error, Result, Validator},
 };
 
 pub struct AuthApi {
@@ -24,19 +24,19 @@ pub struct AuthApi {
 
 /// Log in with an email or a phone number.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoginRequest {
     #[oai(validator(max_length = 254))]
-    pub email: Option<Text>,
+    pub email: Opt<Text>,
     #[oai(validator(max_length = 32))]
-    pub phone: Option<Text>,
+    pub phone: Opt<Text>,
     #[oai(validator(min_length = 1, max_length = 128))]
     pub password: Text,
 }
 
 /// A new access token and refresh token.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct TokenPair {
     /// JWT for `Authorization: Bearer`.
     pub access_token: String,
@@ -50,7 +50,7 @@ pub struct TokenPair {
 
 /// Tokens plus the account they belong to.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct LoginResponse {
     #[oai(flatten)]
     pub tokens: TokenPair,
@@ -58,14 +58,14 @@ pub struct LoginResponse {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefreshRequest {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub refresh_token: Text,
 }
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     #[oai(validator(min_length = 1, max_length = 128))]
     pub current_password: Text,
@@ -76,7 +76,7 @@ pub struct ChangePasswordRequest {
 
 /// A patient creates their account with the key their care team gave them.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatientRegisterRequest {
     /// e.g. `K9M2-P4N8-REC7-X3Y4` (case, spaces and dashes do not matter).
     #[oai(validator(min_length = 1, max_length = 40))]
@@ -86,13 +86,14 @@ pub struct PatientRegisterRequest {
     pub password: Text,
     /// To log in with later (email or phone, at least one).
     #[oai(validator(max_length = 254))]
-    pub email: Option<Text>,
+    pub email: Opt<Text>,
     #[oai(validator(max_length = 32))]
-    pub phone: Option<Text>,
+    pub phone: Opt<Text>,
 }
 
 /// The caller's active sessions.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SessionList {
     pub items: Vec<Session>,
 }
@@ -105,7 +106,7 @@ enum LoginId {
 
 impl LoginId {
     fn parse(req: &LoginRequest) -> Result<Self> {
-        match (&req.email, &req.phone) {
+        match (&req.email.0, &req.phone.0) {
             (Some(e), None) => Email::parse(e).map(Self::Email).map_err(|m| Error::invalid("email", m)),
             (None, Some(p)) => Phone::parse(p).map(Self::Phone).map_err(|m| Error::invalid("phone", m)),
             _ => Err(Error::invalid("email", "give exactly one of email or phone")),
@@ -128,7 +129,7 @@ impl AuthApi {
     /// terminated accounts and suspended facilities get 403 (only after the
     /// password is verified). Rate limited per IP and per account (429).
     #[oai(path = "/login", method = "post", operation_id = "login")]
-    async fn login(&self, req: &Request, body: Json<LoginRequest>) -> Result<Json<LoginResponse>> {
+    async fn login(&self, req: &Request, body: Json<LoginRequest>) -> BodyResult<Json<LoginResponse>> {
         let meta = RequestMeta::from_request(req);
         let id = LoginId::parse(&body)?;
         let s = &self.state;
@@ -145,17 +146,17 @@ impl AuthApi {
 
         let stored = candidate.as_ref().and_then(|c| c.password_hash.clone());
         if !password::verify(body.0.password.into(), stored).await? {
-            return Err(Error::Unauthenticated("invalid_credentials"));
+            return Err(Error::Unauthenticated("invalid_credentials").into());
         }
         let c = candidate.ok_or(Error::Unauthenticated("invalid_credentials"))?;
         match c.status.as_str() {
             "active" => {}
-            "suspended" => return Err(Error::Forbidden("account_suspended")),
-            "terminated" => return Err(Error::Forbidden("account_terminated")),
-            _ => return Err(Error::Forbidden("account_pending")),
+            "suspended" => return Err(Error::Forbidden("account_suspended").into()),
+            "terminated" => return Err(Error::Forbidden("account_terminated").into()),
+            _ => return Err(Error::Forbidden("account_pending").into()),
         }
         if c.facility_id.is_some() && c.facility_status.as_deref() != Some("active") {
-            return Err(Error::Forbidden("facility_suspended"));
+            return Err(Error::Forbidden("facility_suspended").into());
         }
 
         let (refresh_token, refresh_hash) = tokens::new_refresh_token();
@@ -196,7 +197,7 @@ impl AuthApi {
         &self,
         req: &Request,
         body: Json<PatientRegisterRequest>,
-    ) -> Result<Created<LoginResponse>> {
+    ) -> BodyResult<Created<LoginResponse>> {
         let meta = RequestMeta::from_request(req);
         let s = &self.state;
         s.register_ip_limiter.check(meta.ip.as_deref().unwrap_or("unknown"))?;
@@ -258,7 +259,7 @@ impl AuthApi {
     /// client won: that gets 409 `refresh_token_superseded` and the session
     /// stays valid (use the tokens from the winning response).
     #[oai(path = "/refresh", method = "post", operation_id = "refresh")]
-    async fn refresh(&self, req: &Request, body: Json<RefreshRequest>) -> Result<Json<TokenPair>> {
+    async fn refresh(&self, req: &Request, body: Json<RefreshRequest>) -> BodyResult<Json<TokenPair>> {
         let meta = RequestMeta::from_request(req);
         let s = &self.state;
         let (new_token, new_hash) = tokens::new_refresh_token();
@@ -275,11 +276,12 @@ impl AuthApi {
             Rotation::Superseded => Err(Error::conflict(
                 "refresh_token_superseded",
                 "This refresh token was just rotated by a concurrent request; use the newer tokens.",
-            )),
-            Rotation::Reused => Err(Error::Unauthenticated("refresh_token_reused")),
-            Rotation::Invalid => Err(Error::Unauthenticated("invalid_refresh_token")),
-            Rotation::Inactive => Err(Error::Forbidden("account_inactive")),
-            Rotation::FacilitySuspended => Err(Error::Forbidden("facility_suspended")),
+            )
+            .into()),
+            Rotation::Reused => Err(Error::Unauthenticated("refresh_token_reused").into()),
+            Rotation::Invalid => Err(Error::Unauthenticated("invalid_refresh_token").into()),
+            Rotation::Inactive => Err(Error::Forbidden("account_inactive").into()),
+            Rotation::FacilitySuspended => Err(Error::Forbidden("facility_suspended").into()),
         }
     }
 
@@ -330,7 +332,7 @@ impl AuthApi {
         &self,
         auth: BearerAuth,
         body: Json<ChangePasswordRequest>,
-    ) -> Result<NoContent> {
+    ) -> BodyResult<NoContent> {
         let mut v = Validator::default();
         if let Err(msg) = password::validate(&body.new_password) {
             v.check(false, "newPassword", msg);
@@ -348,7 +350,7 @@ impl AuthApi {
         tx.commit().await?;
         let ChangePasswordRequest { current_password, new_password } = body.0;
         if !password::verify(current_password.into(), current).await? {
-            return Err(Error::invalid("currentPassword", "is incorrect"));
+            return Err(Error::invalid("currentPassword", "is incorrect").into());
         }
         let hash = password::hash(new_password.into()).await?;
 

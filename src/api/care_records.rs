@@ -22,9 +22,9 @@ use crate::{
     },
     domain::{
         ids::{AttendanceId, CareLogId, PatientId, UserId, VitalsId},
-        text::Text,
+        text::{Opt, Text},
     },
-    error::{Error, Result, Validator},
+    error::{BodyResult, Error, Result, Validator},
 };
 
 pub struct CareRecordsApi {
@@ -34,34 +34,34 @@ pub struct CareRecordsApi {
 /// A care log to append. The author is the caller; the recording time is
 /// the server's.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewCareLogRequest {
     pub kind: CareLogKind,
     #[oai(validator(min_length = 1, max_length = 20000))]
     pub body: Text,
     /// When it happened; default now; never in the future.
-    pub occurred_at: Option<DateTime<Utc>>,
+    pub occurred_at: Opt<DateTime<Utc>>,
     /// Whether the patient sees it in their app. Default false.
-    pub visible_to_patient: Option<bool>,
+    pub visible_to_patient: Opt<bool>,
 }
 
 /// A correction of a care log: the reason, and the corrected fields (absent
 /// ones keep the current version's values).
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct CareLogAmendmentRequest {
     #[oai(validator(min_length = 1, max_length = 1000))]
     pub reason: Text,
-    pub kind: Option<CareLogKind>,
+    pub kind: Opt<CareLogKind>,
     #[oai(validator(min_length = 1, max_length = 20000))]
-    pub body: Option<Text>,
-    pub occurred_at: Option<DateTime<Utc>>,
-    pub visible_to_patient: Option<bool>,
+    pub body: Opt<Text>,
+    pub occurred_at: Opt<DateTime<Utc>>,
+    pub visible_to_patient: Opt<bool>,
 }
 
 /// A page of care logs, newest first.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct CareLogPage {
     pub items: Vec<CareLog>,
     pub next_cursor: Option<String>,
@@ -73,52 +73,52 @@ macro_rules! vitals_request {
     ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident: $ty:ty,)* }) => {
         $(#[$meta])*
         #[derive(Debug, Object)]
-        #[oai(rename_all = "camelCase", deny_unknown_fields)]
+        #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
         pub struct $name {
             $($(#[$fmeta])* pub $field: $ty,)*
             /// Default now; never in the future.
-            pub measured_at: Option<DateTime<Utc>>,
+            pub measured_at: Opt<DateTime<Utc>>,
             #[oai(validator(minimum(value = "50"), maximum(value = "300")))]
-            pub systolic: Option<i16>,
+            pub systolic: Opt<i16>,
             #[oai(validator(minimum(value = "20"), maximum(value = "200")))]
-            pub diastolic: Option<i16>,
+            pub diastolic: Opt<i16>,
             #[oai(validator(minimum(value = "20"), maximum(value = "250")))]
-            pub pulse: Option<i16>,
+            pub pulse: Opt<i16>,
             #[oai(validator(minimum(value = "30"), maximum(value = "45")))]
-            pub temperature_c: Option<f64>,
+            pub temperature_c: Opt<f64>,
             #[oai(validator(minimum(value = "50"), maximum(value = "100")))]
-            pub spo2: Option<i16>,
+            pub spo2: Opt<i16>,
             #[oai(validator(minimum(value = "10"), maximum(value = "1000")))]
-            pub glucose_mg_dl: Option<i16>,
+            pub glucose_mg_dl: Opt<i16>,
             #[oai(validator(minimum(value = "0.5"), maximum(value = "500")))]
-            pub weight_kg: Option<f64>,
+            pub weight_kg: Opt<f64>,
             #[oai(validator(minimum(value = "4"), maximum(value = "80")))]
-            pub respiration: Option<i16>,
+            pub respiration: Opt<i16>,
             #[oai(validator(min_length = 1, max_length = 2000))]
-            pub note: Option<Text>,
-            pub visible_to_patient: Option<bool>,
+            pub note: Opt<Text>,
+            pub visible_to_patient: Opt<bool>,
         }
 
         impl $name {
             fn input<'a>(&'a self, m: &'a Measurements) -> VitalsInput<'a> {
                 VitalsInput {
-                    measured_at: self.measured_at,
+                    measured_at: self.measured_at.0,
                     m,
                     note: self.note.as_deref(),
-                    visible_to_patient: self.visible_to_patient,
+                    visible_to_patient: self.visible_to_patient.0,
                 }
             }
 
             fn measurements(&self) -> Measurements {
                 Measurements {
-                    systolic: self.systolic,
-                    diastolic: self.diastolic,
-                    pulse: self.pulse,
-                    temperature_c: self.temperature_c,
-                    spo2: self.spo2,
-                    glucose_mg_dl: self.glucose_mg_dl,
-                    weight_kg: self.weight_kg,
-                    respiration: self.respiration,
+                    systolic: self.systolic.0,
+                    diastolic: self.diastolic.0,
+                    pulse: self.pulse.0,
+                    temperature_c: self.temperature_c.0,
+                    spo2: self.spo2.0,
+                    glucose_mg_dl: self.glucose_mg_dl.0,
+                    weight_kg: self.weight_kg.0,
+                    respiration: self.respiration.0,
                 }
             }
         }
@@ -141,7 +141,7 @@ vitals_request! {
 
 /// A page of vitals readings, newest first.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct VitalsPage {
     pub items: Vec<Vitals>,
     pub next_cursor: Option<String>,
@@ -149,32 +149,32 @@ pub struct VitalsPage {
 
 /// Checking in or out, for a shift or a visit to a patient.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewAttendanceRequest {
     pub event: AttendanceEvent,
     /// The patient visited (home care); they must be in your caseload.
-    pub patient_id: Option<PatientId>,
+    pub patient_id: Opt<PatientId>,
     /// Default now; never in the future.
-    pub at: Option<DateTime<Utc>>,
+    pub at: Opt<DateTime<Utc>>,
     #[oai(validator(min_length = 1, max_length = 2000))]
-    pub note: Option<Text>,
+    pub note: Opt<Text>,
 }
 
 /// A correction of an attendance event.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct AttendanceAmendmentRequest {
     #[oai(validator(min_length = 1, max_length = 1000))]
     pub reason: Text,
-    pub event: Option<AttendanceEvent>,
-    pub at: Option<DateTime<Utc>>,
+    pub event: Opt<AttendanceEvent>,
+    pub at: Opt<DateTime<Utc>>,
     #[oai(validator(min_length = 1, max_length = 2000))]
-    pub note: Option<Text>,
+    pub note: Opt<Text>,
 }
 
 /// A page of attendance events, newest first.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct AttendancePage {
     pub items: Vec<Attendance>,
     pub next_cursor: Option<String>,
@@ -256,15 +256,15 @@ impl CareRecordsApi {
             Option<String>,
         >,
         body: Json<NewCareLogRequest>,
-    ) -> Result<Created<CareLog>> {
+    ) -> BodyResult<Created<CareLog>> {
         let b = &body.0;
         let mut v = Validator::default();
-        not_in_future(&mut v, "occurredAt", b.occurred_at);
+        not_in_future(&mut v, "occurredAt", b.occurred_at.0);
         v.finish()?;
         let new = NewCareLog {
             kind: b.kind,
             body: &b.body,
-            occurred_at: b.occurred_at,
+            occurred_at: b.occurred_at.0,
             visible_to_patient: b.visible_to_patient.unwrap_or(false),
         };
         let mut tx = self.db.begin(&auth.0).await?;
@@ -292,17 +292,17 @@ impl CareRecordsApi {
             Option<String>,
         >,
         body: Json<CareLogAmendmentRequest>,
-    ) -> Result<Created<CareLog>> {
+    ) -> BodyResult<Created<CareLog>> {
         let b = &body.0;
         let mut v = Validator::default();
-        not_in_future(&mut v, "occurredAt", b.occurred_at);
+        not_in_future(&mut v, "occurredAt", b.occurred_at.0);
         v.finish()?;
         let amendment = Amendment {
             reason: &b.reason,
-            kind: b.kind,
+            kind: b.kind.0,
             body: b.body.as_deref(),
-            occurred_at: b.occurred_at,
-            visible_to_patient: b.visible_to_patient,
+            occurred_at: b.occurred_at.0,
+            visible_to_patient: b.visible_to_patient.0,
         };
         let principal = auth.0.with_reason(Some(b.reason.0.clone()));
         let mut tx = self.db.begin(&principal).await?;
@@ -339,11 +339,11 @@ impl CareRecordsApi {
             Option<String>,
         >,
         body: Json<NewVitalsRequest>,
-    ) -> Result<Created<Vitals>> {
+    ) -> BodyResult<Created<Vitals>> {
         let b = &body.0;
         let m = b.measurements();
         let mut v = Validator::default();
-        validate_vitals(&mut v, b.measured_at, &m, true);
+        validate_vitals(&mut v, b.measured_at.0, &m, true);
         v.finish()?;
         let input = b.input(&m);
         let mut tx = self.db.begin(&auth.0).await?;
@@ -362,11 +362,11 @@ impl CareRecordsApi {
             Option<String>,
         >,
         body: Json<VitalsAmendmentRequest>,
-    ) -> Result<Created<Vitals>> {
+    ) -> BodyResult<Created<Vitals>> {
         let b = &body.0;
         let m = b.measurements();
         let mut v = Validator::default();
-        validate_vitals(&mut v, b.measured_at, &m, false);
+        validate_vitals(&mut v, b.measured_at.0, &m, false);
         v.finish()?;
         let input = b.input(&m);
         let principal = auth.0.with_reason(Some(b.reason.0.clone()));
@@ -385,14 +385,14 @@ impl CareRecordsApi {
             Option<String>,
         >,
         body: Json<NewAttendanceRequest>,
-    ) -> Result<Created<Attendance>> {
+    ) -> BodyResult<Created<Attendance>> {
         let b = &body.0;
         let mut v = Validator::default();
-        not_in_future(&mut v, "at", b.at);
+        not_in_future(&mut v, "at", b.at.0);
         v.finish()?;
         let mut tx = self.db.begin(&auth.0).await?;
         create_idempotently!(tx, key.0.as_deref(), "createAttendance", b, {
-            attendance::insert(&mut tx, b.event, b.patient_id, b.at, b.note.as_deref()).await?
+            attendance::insert(&mut tx, b.event, b.patient_id.0, b.at.0, b.note.as_deref()).await?
         })
     }
 
@@ -430,15 +430,15 @@ impl CareRecordsApi {
             Option<String>,
         >,
         body: Json<AttendanceAmendmentRequest>,
-    ) -> Result<Created<Attendance>> {
+    ) -> BodyResult<Created<Attendance>> {
         let b = &body.0;
         let mut v = Validator::default();
-        not_in_future(&mut v, "at", b.at);
+        not_in_future(&mut v, "at", b.at.0);
         v.finish()?;
         let principal = auth.0.with_reason(Some(b.reason.0.clone()));
         let mut tx = self.db.begin(&principal).await?;
         create_idempotently!(tx, key.0.as_deref(), format!("amendAttendance {}", id.0), b, {
-            attendance::amend(&mut tx, id.0, b.event, b.at, b.note.as_deref(), &b.reason).await?
+            attendance::amend(&mut tx, id.0, b.event.0, b.at.0, b.note.as_deref(), &b.reason).await?
         })
     }
 }

@@ -18,8 +18,11 @@ use crate::{
         facilities::{self, Facility, FacilityKind, FacilityPatch, FacilityStatus, NewFacility},
         users::{self, User},
     },
-    domain::{ids::FacilityId, text::Text},
-    error::{Result, Validator},
+    domain::{
+        ids::FacilityId,
+        text::{Opt, Text},
+    },
+    error::{BodyResult, Result, Validator},
 };
 
 pub struct FacilitiesApi {
@@ -28,7 +31,7 @@ pub struct FacilitiesApi {
 
 /// A new facility and its first facility admin.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateFacilityRequest {
     /// Lower-case letters, digits and dashes; 2–63 characters; unique.
     #[oai(validator(pattern = r"^[a-z0-9][a-z0-9-]{1,62}$"))]
@@ -38,13 +41,13 @@ pub struct CreateFacilityRequest {
     pub kind: FacilityKind,
     /// IANA time zone; default `UTC`.
     #[oai(validator(min_length = 1, max_length = 64))]
-    pub timezone: Option<Text>,
+    pub timezone: Opt<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub city: Option<Text>,
+    pub city: Opt<Text>,
     #[oai(validator(max_length = 32))]
-    pub phone: Option<Text>,
+    pub phone: Opt<Text>,
     #[oai(validator(max_length = 254))]
-    pub email: Option<Text>,
+    pub email: Opt<Text>,
     /// The facility's first admin (role is always `facility_admin`).
     pub admin: NewAdmin,
 }
@@ -52,14 +55,14 @@ pub struct CreateFacilityRequest {
 /// The first admin of a new facility. Without a password the account is
 /// `pending` until one is set.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewAdmin {
     #[oai(validator(max_length = 254))]
-    pub email: Option<Text>,
+    pub email: Opt<Text>,
     #[oai(validator(max_length = 32))]
-    pub phone: Option<Text>,
+    pub phone: Opt<Text>,
     #[oai(validator(min_length = 10, max_length = 128))]
-    pub password: Option<Text>,
+    pub password: Opt<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: Text,
     #[oai(validator(min_length = 1, max_length = 100))]
@@ -68,6 +71,7 @@ pub struct NewAdmin {
 
 /// The created facility and its admin.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FacilityCreated {
     pub facility: Facility,
     pub admin: User,
@@ -75,13 +79,13 @@ pub struct FacilityCreated {
 
 /// A partial update. Absent fields stay; `null` clears an optional field.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateFacilityRequest {
     #[oai(validator(min_length = 1, max_length = 200))]
-    pub name: Option<Text>,
-    pub kind: Option<FacilityKind>,
+    pub name: Opt<Text>,
+    pub kind: Opt<FacilityKind>,
     #[oai(validator(min_length = 1, max_length = 64))]
-    pub timezone: Option<Text>,
+    pub timezone: Opt<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub city: MaybeUndefined<Text>,
     #[oai(validator(max_length = 32))]
@@ -92,15 +96,15 @@ pub struct UpdateFacilityRequest {
 
 /// Why a facility's status changes (recorded in the audit log).
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct StatusChangeReason {
     #[oai(validator(min_length = 1, max_length = 500))]
-    pub reason: Option<Text>,
+    pub reason: Opt<Text>,
 }
 
 /// A page of facilities.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct FacilityPage {
     pub items: Vec<Facility>,
     /// Pass as `cursor` for the next page; null on the last page.
@@ -132,19 +136,19 @@ impl FacilitiesApi {
         &self,
         auth: BearerAuth,
         body: Json<CreateFacilityRequest>,
-    ) -> Result<Created<FacilityCreated>> {
+    ) -> BodyResult<Created<FacilityCreated>> {
         let b = body.0;
         let mut v = Validator::default();
         let contact = parse_contact(&mut v, "", b.email.as_deref(), b.phone.as_deref());
         let admin_req = NewUserRequest {
-            facility_id: None,
+            facility_id: Opt(None),
             email: b.admin.email,
             phone: b.admin.phone,
             password: b.admin.password,
             role: Role::FacilityAdmin,
             first_name: b.admin.first_name,
             last_name: b.admin.last_name,
-            job_title: None,
+            job_title: Opt(None),
         };
         let mut admin = admin_req.validate(&mut v, "admin.");
         v.finish()?;
@@ -185,7 +189,7 @@ impl FacilitiesApi {
         auth: BearerAuth,
         id: Path<FacilityId>,
         body: Json<UpdateFacilityRequest>,
-    ) -> Result<Json<Facility>> {
+    ) -> BodyResult<Json<Facility>> {
         let b = body.0;
         let mut v = Validator::default();
         let phone = b.phone.value().map(|t| &**t);
@@ -194,7 +198,7 @@ impl FacilitiesApi {
         v.finish()?;
         let patch = FacilityPatch {
             name: b.name.as_deref(),
-            kind: b.kind,
+            kind: b.kind.0,
             timezone: b.timezone.as_deref(),
             city: b.city.as_opt_deref(),
             phone: b.phone.as_opt_ref().map(|_| contact.phone.as_ref().map(|p| p.as_str())),
@@ -213,8 +217,10 @@ impl FacilitiesApi {
         auth: BearerAuth,
         id: Path<FacilityId>,
         body: Json<StatusChangeReason>,
-    ) -> Result<Json<Facility>> {
-        self.set_status(auth, id.0, FacilityStatus::Suspended, body.0.reason.map(String::from)).await
+    ) -> BodyResult<Json<Facility>> {
+        self.set_status(auth, id.0, FacilityStatus::Suspended, body.0.reason.0.map(String::from))
+            .await
+            .map_err(Into::into)
     }
 
     /// Reactivate a suspended facility.
@@ -224,8 +230,10 @@ impl FacilitiesApi {
         auth: BearerAuth,
         id: Path<FacilityId>,
         body: Json<StatusChangeReason>,
-    ) -> Result<Json<Facility>> {
-        self.set_status(auth, id.0, FacilityStatus::Active, body.0.reason.map(String::from)).await
+    ) -> BodyResult<Json<Facility>> {
+        self.set_status(auth, id.0, FacilityStatus::Active, body.0.reason.0.map(String::from))
+            .await
+            .map_err(Into::into)
     }
 }
 

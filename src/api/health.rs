@@ -12,6 +12,7 @@ pub struct HealthApi {
 
 /// A probe's answer.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Health {
     /// `ok` or `ready`.
     pub status: String,

@@ -97,7 +97,9 @@ impl Pending {
 macro_rules! create_idempotently {
     ($tx:ident, $key:expr, $scope:expr, $body:expr, redact = $redact:expr, $work:expr) => {{
         let pending = match $crate::api::idempotency::start(&mut $tx, $key, &$scope, $body).await? {
-            $crate::api::idempotency::Start::Replayed(done) => return $tx.commit().await.map(|()| done),
+            $crate::api::idempotency::Start::Replayed(done) => {
+                return $tx.commit().await.map(|()| done).map_err(Into::into);
+            }
             $crate::api::idempotency::Start::Fresh(pending) => pending,
         };
         let value = $work;

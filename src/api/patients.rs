@@ -21,9 +21,9 @@ use crate::{
     },
     domain::{
         ids::{FacilityId, PatientId, UserId},
-        text::Text,
+        text::{Opt, Text},
     },
-    error::{Error, Result, Validator},
+    error::{BodyResult, Error, Result, Validator},
 };
 
 pub struct PatientsApi {
@@ -33,34 +33,34 @@ pub struct PatientsApi {
 /// A new patient. Staff who create one become their primary counsellor
 /// unless another is named.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewPatientRequest {
     /// Super admins name the facility; everyone else creates in their own.
-    pub facility_id: Option<FacilityId>,
+    pub facility_id: Opt<FacilityId>,
     #[oai(validator(min_length = 1, max_length = 64))]
-    pub mrn: Option<Text>,
+    pub mrn: Opt<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: Text,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub last_name: Text,
     pub date_of_birth: NaiveDate,
     /// Default `pre_admission`, or `active` when an admission date is given.
-    pub status: Option<PatientStatus>,
-    pub admission_date: Option<NaiveDate>,
-    pub sobriety_date: Option<NaiveDate>,
-    pub primary_counsellor_id: Option<UserId>,
+    pub status: Opt<PatientStatus>,
+    pub admission_date: Opt<NaiveDate>,
+    pub sobriety_date: Opt<NaiveDate>,
+    pub primary_counsellor_id: Opt<UserId>,
     #[oai(validator(min_length = 1, max_length = 50))]
-    pub room: Option<Text>,
-    pub emergency_contact: Option<EmergencyContact>,
+    pub room: Opt<Text>,
+    pub emergency_contact: Opt<EmergencyContact>,
     #[oai(validator(max_length = 10000))]
-    pub notes: Option<Text>,
+    pub notes: Opt<Text>,
 }
 
 /// The created patient and the key they register with. The key is shown
 /// only here; it is stored hashed (a replay of this request answers it as
 /// `null`: regenerate it instead).
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct PatientCreated {
     pub patient: Patient,
     /// e.g. `K9M2-P4N8-REC7-X3Y4`; give it to the patient.
@@ -70,7 +70,7 @@ pub struct PatientCreated {
 
 /// A new registration key.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct RegistrationKey {
     pub registration_key: String,
     pub key_expires_at: DateTime<Utc>,
@@ -80,16 +80,16 @@ pub struct RegistrationKey {
 /// Status moves pre_admission → active → discharged (and discharged → active
 /// on readmission); the admission and discharge dates default to today.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdatePatientRequest {
     #[oai(validator(min_length = 1, max_length = 64))]
     pub mrn: MaybeUndefined<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub first_name: Option<Text>,
+    pub first_name: Opt<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub last_name: Option<Text>,
-    pub date_of_birth: Option<NaiveDate>,
-    pub status: Option<PatientStatus>,
+    pub last_name: Opt<Text>,
+    pub date_of_birth: Opt<NaiveDate>,
+    pub status: Opt<PatientStatus>,
     pub admission_date: MaybeUndefined<NaiveDate>,
     pub discharge_date: MaybeUndefined<NaiveDate>,
     pub sobriety_date: MaybeUndefined<NaiveDate>,
@@ -103,7 +103,7 @@ pub struct UpdatePatientRequest {
 
 /// A page of patients.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct PatientPage {
     pub items: Vec<Patient>,
     pub next_cursor: Option<String>,
@@ -159,12 +159,12 @@ impl PatientsApi {
             Option<String>,
         >,
         body: Json<NewPatientRequest>,
-    ) -> Result<Created<PatientCreated>> {
+    ) -> BodyResult<Created<PatientCreated>> {
         let b = &body.0;
         let mut v = Validator::default();
         not_in_future(&mut v, "dateOfBirth", Some(b.date_of_birth));
-        not_in_future(&mut v, "admissionDate", b.admission_date);
-        not_in_future(&mut v, "sobrietyDate", b.sobriety_date);
+        not_in_future(&mut v, "admissionDate", b.admission_date.0);
+        not_in_future(&mut v, "sobrietyDate", b.sobriety_date.0);
         v.check(
             auth.0.facility_id.is_some() || b.facility_id.is_some(),
             "facilityId",
@@ -173,7 +173,7 @@ impl PatientsApi {
         v.finish()?;
         let facility_id = b.facility_id.or(auth.0.facility_id).ok_or(Error::NotFound)?;
         let counsellor = b.primary_counsellor_id.or((auth.0.role == Role::Staff).then_some(auth.0.user_id));
-        let status = b.status.unwrap_or(match b.admission_date {
+        let status = b.status.unwrap_or(match b.admission_date.0 {
             Some(_) => PatientStatus::Active,
             None => PatientStatus::PreAdmission,
         });
@@ -186,8 +186,8 @@ impl PatientsApi {
             last_name: &b.last_name,
             date_of_birth: b.date_of_birth,
             status,
-            admission_date: b.admission_date,
-            sobriety_date: b.sobriety_date,
+            admission_date: b.admission_date.0,
+            sobriety_date: b.sobriety_date.0,
             primary_counsellor_id: counsellor,
             room: b.room.as_deref(),
             emergency_contact: b.emergency_contact.as_ref(),
@@ -217,10 +217,10 @@ impl PatientsApi {
         auth: BearerAuth,
         id: Path<PatientId>,
         body: Json<UpdatePatientRequest>,
-    ) -> Result<Json<Patient>> {
+    ) -> BodyResult<Json<Patient>> {
         let b = &body.0;
         let mut v = Validator::default();
-        not_in_future(&mut v, "dateOfBirth", b.date_of_birth);
+        not_in_future(&mut v, "dateOfBirth", b.date_of_birth.0);
         not_in_future(&mut v, "admissionDate", b.admission_date.value().copied());
         not_in_future(&mut v, "dischargeDate", b.discharge_date.value().copied());
         not_in_future(&mut v, "sobrietyDate", b.sobriety_date.value().copied());
@@ -229,8 +229,8 @@ impl PatientsApi {
             mrn: b.mrn.as_opt_deref(),
             first_name: b.first_name.as_deref(),
             last_name: b.last_name.as_deref(),
-            date_of_birth: b.date_of_birth,
-            status: b.status,
+            date_of_birth: b.date_of_birth.0,
+            status: b.status.0,
             admission_date: b.admission_date.as_opt_ref().map(|d| d.copied()),
             discharge_date: b.discharge_date.as_opt_ref().map(|d| d.copied()),
             sobriety_date: b.sobriety_date.as_opt_ref().map(|d| d.copied()),

@@ -20,9 +20,9 @@ use crate::{
     domain::{
         contact::{Email, Phone},
         ids::{FacilityId, UserId},
-        text::Text,
+        text::{Opt, Text},
     },
-    error::{Error, Result, Validator},
+    error::{BodyResult, Error, Result, Validator},
 };
 
 pub struct UsersApi {
@@ -32,16 +32,16 @@ pub struct UsersApi {
 /// A new staff member, facility admin or (super admins only) super admin.
 /// Without a password the account is `pending`.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewUserRequest {
     /// Super admins name the facility; facility admins may omit it (their own).
-    pub facility_id: Option<FacilityId>,
+    pub facility_id: Opt<FacilityId>,
     #[oai(validator(max_length = 254))]
-    pub email: Option<Text>,
+    pub email: Opt<Text>,
     #[oai(validator(max_length = 32))]
-    pub phone: Option<Text>,
+    pub phone: Opt<Text>,
     #[oai(validator(min_length = 10, max_length = 128))]
-    pub password: Option<Text>,
+    pub password: Opt<Text>,
     pub role: Role,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: Text,
@@ -49,39 +49,39 @@ pub struct NewUserRequest {
     pub last_name: Text,
     /// counsellor, nurse, caregiver, therapist, teacher...
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub job_title: Option<Text>,
+    pub job_title: Opt<Text>,
 }
 
 /// A partial update. Absent fields stay; `null` clears an optional field.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateUserRequest {
     #[oai(validator(max_length = 254))]
     pub email: MaybeUndefined<Text>,
     #[oai(validator(max_length = 32))]
     pub phone: MaybeUndefined<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub first_name: Option<Text>,
+    pub first_name: Opt<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub last_name: Option<Text>,
+    pub last_name: Opt<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub job_title: MaybeUndefined<Text>,
-    pub role: Option<Role>,
+    pub role: Opt<Role>,
 }
 
 /// A status change. Anything but `active` revokes the user's sessions at once.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct StatusChangeRequest {
     pub status: UserStatus,
     /// Why (kept on the user and in the audit log).
     #[oai(validator(min_length = 1, max_length = 500))]
-    pub reason: Option<Text>,
+    pub reason: Opt<Text>,
 }
 
 /// A page of users.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct UserPage {
     pub items: Vec<User>,
     /// Pass as `cursor` for the next page; null on the last page.
@@ -131,13 +131,13 @@ impl NewUserRequest {
             "patients are created through the patients API",
         );
         ValidNewUser {
-            facility_id: self.facility_id,
+            facility_id: self.facility_id.0,
             contact,
-            password: self.password.map(String::from),
+            password: self.password.0.map(String::from),
             role: self.role,
             first_name: self.first_name.into(),
             last_name: self.last_name.into(),
-            job_title: self.job_title.map(String::from),
+            job_title: self.job_title.0.map(String::from),
         }
     }
 }
@@ -190,7 +190,7 @@ impl UsersApi {
 
     /// Create a user in your facility (facility admin) or any (super admin).
     #[oai(path = "/", method = "post", operation_id = "createUser")]
-    async fn create(&self, auth: BearerAuth, body: Json<NewUserRequest>) -> Result<Created<User>> {
+    async fn create(&self, auth: BearerAuth, body: Json<NewUserRequest>) -> BodyResult<Created<User>> {
         let mut v = Validator::default();
         let mut new = body.0.validate(&mut v, "");
         v.finish()?;
@@ -221,11 +221,11 @@ impl UsersApi {
         auth: BearerAuth,
         id: Path<UserId>,
         body: Json<UpdateUserRequest>,
-    ) -> Result<Json<User>> {
+    ) -> BodyResult<Json<User>> {
         let b = body.0;
         let mut v = Validator::default();
         let contact = parse_contact(&mut v, "", b.email.value().map(|t| &**t), b.phone.value().map(|t| &**t));
-        v.check(b.role != Some(Role::Patient), "role", "cannot make a user a patient");
+        v.check(b.role.0 != Some(Role::Patient), "role", "cannot make a user a patient");
         v.finish()?;
         let patch = UserPatch {
             email: b.email.as_opt_ref().map(|_| contact.email.as_ref()),
@@ -233,7 +233,7 @@ impl UsersApi {
             first_name: b.first_name.as_deref(),
             last_name: b.last_name.as_deref(),
             job_title: b.job_title.as_opt_deref(),
-            role: b.role,
+            role: b.role.0,
         };
         let mut tx = self.db.begin(&auth.0).await?;
         let user = users::update(&mut tx, id.0, &patch).await?;
@@ -248,11 +248,11 @@ impl UsersApi {
         auth: BearerAuth,
         id: Path<UserId>,
         body: Json<StatusChangeRequest>,
-    ) -> Result<Json<User>> {
+    ) -> BodyResult<Json<User>> {
         let status = body.0.status;
-        let reason = body.0.reason.map(String::from);
+        let reason = body.0.reason.0.map(String::from);
         if status == UserStatus::Pending {
-            return Err(Error::invalid("status", "an account cannot be set back to pending"));
+            return Err(Error::invalid("status", "an account cannot be set back to pending").into());
         }
         let principal = auth.0.with_reason(reason.clone());
         let mut tx = self.db.begin(&principal).await?;

@@ -31,7 +31,7 @@ text_enum! {
 
 /// A staff member's assignment to a patient.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Assignment {
     pub id: AssignmentId,
     pub patient_id: PatientId,

@@ -29,7 +29,7 @@ text_enum! {
 
 /// One version of an attendance event.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct AttendanceVersion {
     pub id: AttendanceId,
     pub event: AttendanceEvent,
@@ -45,7 +45,7 @@ pub struct AttendanceVersion {
 
 /// An attendance event with its amendments, oldest first.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Attendance {
     pub id: AttendanceId,
     /// Whose attendance this is.

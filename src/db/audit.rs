@@ -16,7 +16,7 @@ use crate::{
 
 /// One audited action.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct AuditEntry {
     pub id: Uuid,
     /// The facility's chain this row belongs to; absent for platform rows.
@@ -114,7 +114,7 @@ pub async fn list(tx: &mut TenantTx, f: &AuditFilter<'_>, page: &PageRequest) ->
 
 /// The result of recomputing a chain.
 #[derive(Debug, Clone, Object, PartialEq, Eq)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Verification {
     /// Every link and hash matched.
     pub ok: bool,

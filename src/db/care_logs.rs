@@ -34,7 +34,7 @@ text_enum! {
 
 /// One version of a care log: the original, or an amendment of it.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct CareLogVersion {
     pub id: CareLogId,
     pub kind: CareLogKind,
@@ -53,7 +53,7 @@ pub struct CareLogVersion {
 /// A care log: the original entry and its amendments, oldest first. The last
 /// amendment, if any, is the current version.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct CareLog {
     pub id: CareLogId,
     pub patient_id: PatientId,

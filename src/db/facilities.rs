@@ -32,7 +32,7 @@ text_enum! {
 
 /// A facility (tenant).
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Facility {
     pub id: FacilityId,
     /// URL-safe unique handle, e.g. `sunrise-rehab`.

@@ -10,6 +10,7 @@ use tokio_postgres::Row;
 use super::TenantTx;
 use crate::{
     api::pagination::PageRequest,
+    domain::text::Opt,
     domain::{
         ids::{CareLogId, FacilityId, PatientId, UserId, VitalsId},
         text_enum,
@@ -28,7 +29,7 @@ text_enum! {
 
 /// Whom to call in an emergency.
 #[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct EmergencyContact {
     #[oai(validator(min_length = 1, max_length = 200))]
@@ -36,12 +37,12 @@ pub struct EmergencyContact {
     #[oai(validator(min_length = 1, max_length = 32))]
     pub phone: String,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub relationship: Option<String>,
+    pub relationship: Opt<String>,
 }
 
 /// A patient record.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Patient {
     pub id: PatientId,
     pub facility_id: FacilityId,
@@ -361,7 +362,7 @@ pub async fn revoke_key(tx: &mut TenantTx, patient: PatientId) -> Result<()> {
 
 /// The newest care log, in brief.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct CareLogBrief {
     pub id: CareLogId,
     pub kind: String,
@@ -370,7 +371,7 @@ pub struct CareLogBrief {
 
 /// The newest vitals reading, in brief.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct VitalsBrief {
     pub id: VitalsId,
     pub measured_at: DateTime<Utc>,
@@ -382,7 +383,7 @@ pub struct VitalsBrief {
 
 /// Counts over the last 7 days.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct WeekCounts {
     pub care_logs: i64,
     pub incidents: i64,
@@ -391,7 +392,7 @@ pub struct WeekCounts {
 
 /// What a counsellor sees first.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Dashboard {
     pub patient_id: PatientId,
     pub status: PatientStatus,

@@ -131,7 +131,7 @@ pub async fn rotate(
 
 /// One of the caller's sessions.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Session {
     pub id: SessionId,
     pub created_at: DateTime<Utc>,

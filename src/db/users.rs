@@ -32,7 +32,7 @@ text_enum! {
 
 /// A user account.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct User {
     pub id: UserId,
     /// The user's facility; absent for super admins.

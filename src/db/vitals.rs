@@ -18,7 +18,7 @@ use crate::{
 
 /// The measurements of one reading; at least one is present.
 #[derive(Debug, Clone, Default, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Measurements {
     /// mmHg, 50–300 (with diastolic).
     pub systolic: Option<i16>,
@@ -40,7 +40,7 @@ pub struct Measurements {
 
 /// One version of a reading: the original, or an amendment of it.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct VitalsVersion {
     pub id: VitalsId,
     pub measured_at: DateTime<Utc>,
@@ -55,7 +55,7 @@ pub struct VitalsVersion {
 
 /// A vitals reading with its amendments, oldest first.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Vitals {
     pub id: VitalsId,
     pub patient_id: PatientId,

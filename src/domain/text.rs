@@ -89,3 +89,70 @@ mod tests {
         assert!(Text::parse_from_json(None).is_err());
     }
 }
+
+/// An optional request field that may be absent but not `null`: the schema
+/// says `type: string` (or whatever `T` is), not nullable, and a careful API
+/// holds clients to it. Fields where `null` means "clear" use
+/// `MaybeUndefined` instead, whose schema is nullable.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Opt<T>(pub Option<T>);
+
+impl<T: Type> Type for Opt<T> {
+    const IS_REQUIRED: bool = false;
+    type RawValueType = T::RawValueType;
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> Cow<'static, str> {
+        <Option<T> as Type>::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        self.0.as_ref().and_then(T::as_raw_value)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        match &self.0 {
+            Some(v) => v.raw_element_iter(),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+
+    fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl<T: ParseFromJSON> ParseFromJSON for Opt<T> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            None => Ok(Self(None)),
+            Some(Value::Null) => {
+                Err(ParseError::custom("null is not allowed here; leave the field out instead"))
+            }
+            Some(v) => T::parse_from_json(Some(v)).map(|t| Self(Some(t))).map_err(ParseError::propagate),
+        }
+    }
+}
+
+impl<T: ToJSON> ToJSON for Opt<T> {
+    fn to_json(&self) -> Option<Value> {
+        self.0.as_ref().and_then(T::to_json)
+    }
+}
+
+impl<T> Deref for Opt<T> {
+    type Target = Option<T>;
+
+    fn deref(&self) -> &Option<T> {
+        &self.0
+    }
+}

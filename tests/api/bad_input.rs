@@ -20,6 +20,7 @@ async fn bad_bodies_are_rejected_and_nothing_is_written() {
         ("missing fields", users, r#"{"email":"x@y.example"}"#.into(), 400, "malformed_request"),
         ("unknown field", users, valid_user.replace("\"role\"", "\"isAdmin\":true,\"role\""), 400, "malformed_request"),
         ("unknown role", users, valid_user.replace("\"staff\"", "\"owner\""), 400, "malformed_request"),
+        ("null for an optional field", users, valid_user.replace("\"role\"", "\"jobTitle\":null,\"role\""), 400, "malformed_request"),
         ("wrong type", users, valid_user.replace("\"N\"", "42"), 400, "malformed_request"),
         ("empty first name", users, valid_user.replace("\"N\"", "\"\""), 400, "malformed_request"),
         ("invalid email", users, valid_user.replace("new@x.example", "not-an-email"), 400, "validation_failed"),
