@@ -118,6 +118,7 @@ fn config_string(c: &Config) -> String {
 /// One test's application and database.
 pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static, Response>>,
+    pub state: AppState,
     pub db: Db,
     pub keys_spec: String,
     pub database: String,
@@ -214,8 +215,27 @@ impl TestApp {
         let keys_spec = JwtKeys::generate_spec();
         let hasher = KeyHasher::parse(&KeyHasher::generate_spec()).unwrap();
         let state = AppState::new(db.clone(), JwtKeys::parse(&keys_spec).unwrap(), hasher, settings);
-        let client = TestClient::new(server::app(state).boxed());
-        Self { client, db, keys_spec, database, cluster, next: AtomicUsize::new(0) }
+        let client = TestClient::new(server::app(state.clone()).boxed());
+        Self { client, state, db, keys_spec, database, cluster, next: AtomicUsize::new(0) }
+    }
+
+    /// Serves the app over real HTTP on a loopback port until the returned
+    /// sender is dropped; returns the base URL.
+    pub async fn serve_http(&self) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop_rx.await;
+            };
+            server::serve(state, "127.0.0.1:0".parse().unwrap(), shutdown, Duration::from_secs(5), |addr| {
+                let _ = addr_tx.send(addr);
+            })
+            .await
+            .unwrap();
+        });
+        (format!("http://{}", addr_rx.await.unwrap()), stop_tx)
     }
 
     /// A libpq connection string for the app role on this test's database.

@@ -6,6 +6,7 @@ mod audit_chain;
 mod auth;
 mod bad_input;
 mod cli;
+mod client;
 mod doctor;
 mod facilities_users;
 mod faults;
