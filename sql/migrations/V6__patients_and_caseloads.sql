@@ -88,19 +88,31 @@ create function carego.visible_patient_ids() returns uuid[]
     security definer
     set search_path = pg_catalog, public
     as $$
-    select coalesce(array_agg(distinct p.id), '{}')
-      from public.patients p
-     where p.facility_id = carego.current_facility_id()
-       and p.deleted_at is null
-       and case carego.current_app_role()
-             when 'staff' then
-                  p.primary_counsellor_id = carego.current_user_id()
-                  or exists (select 1 from public.assignments a
-                              where a.facility_id = p.facility_id and a.patient_id = p.id
-                                and a.staff_id = carego.current_user_id() and a.ended_at is null)
-             when 'patient' then p.user_id = carego.current_user_id()
-             else false
-           end
+    -- Three index lookups (counsellor, open assignments, own record) rather
+    -- than a scan of the facility's patients: a caseload costs what it holds.
+    select coalesce(array_agg(v.id), '{}')
+      from (select p.id
+              from public.patients p
+             where carego.current_app_role() = 'staff'
+               and p.facility_id = carego.current_facility_id()
+               and p.primary_counsellor_id = carego.current_user_id()
+               and p.deleted_at is null
+            union
+            select a.patient_id
+              from public.assignments a
+              join public.patients p on p.facility_id = a.facility_id and p.id = a.patient_id
+             where carego.current_app_role() = 'staff'
+               and a.facility_id = carego.current_facility_id()
+               and a.staff_id = carego.current_user_id()
+               and a.ended_at is null
+               and p.deleted_at is null
+            union
+            select p.id
+              from public.patients p
+             where carego.current_app_role() = 'patient'
+               and p.facility_id = carego.current_facility_id()
+               and p.user_id = carego.current_user_id()
+               and p.deleted_at is null) v
 $$;
 
 grant execute on function carego.visible_patient_ids()
