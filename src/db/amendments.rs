@@ -25,6 +25,45 @@ pub trait Versioned: for<'r> TryFrom<&'r Row, Error = Error> {
     fn assemble(original: Self, amendments: Vec<Self::Version>) -> Self::Record;
 }
 
+/// Implements [`Versioned`] for a module's `Stored` row, which holds
+/// `amends_id` and a `version` with an `id`: the table, the id, version and
+/// record types, and how a record is assembled from an original.
+macro_rules! versioned {
+    ($stored:ty, table = $table:literal, id = $id:ty, version = $version:ty, record = $record:ty,
+     |$o:ident, $amendments:ident| $assemble:expr) => {
+        impl $crate::db::amendments::Versioned for $stored {
+            type Id = $id;
+            type Version = $version;
+            type Record = $record;
+            const AMENDMENTS: &'static str = concat!(
+                "select ",
+                columns!(),
+                " from ",
+                $table,
+                " where amends_id = any($1) order by recorded_at, id"
+            );
+
+            fn id(&self) -> $id {
+                self.version.id
+            }
+
+            fn amends(&self) -> Option<$id> {
+                self.amends_id
+            }
+
+            fn into_version(self) -> $version {
+                self.version
+            }
+
+            fn assemble($o: Self, $amendments: Vec<$version>) -> $record {
+                $assemble
+            }
+        }
+    };
+}
+
+pub(crate) use versioned;
+
 /// Attaches to each original the amendments the caller may see.
 pub async fn attach<S: Versioned>(tx: &mut TenantTx, originals: Vec<S>) -> Result<Vec<S::Record>> {
     let ids: Vec<S::Id> = originals.iter().map(S::id).collect();

@@ -87,29 +87,16 @@ impl TryFrom<&Row> for Stored {
     }
 }
 
-impl Versioned for Stored {
-    type Id = AttendanceId;
-    type Version = AttendanceVersion;
-    type Record = Attendance;
-    const AMENDMENTS: &'static str =
-        concat!("select ", columns!(), " from attendance where amends_id = any($1) order by recorded_at, id");
-
-    fn id(&self) -> AttendanceId {
-        self.version.id
-    }
-
-    fn amends(&self) -> Option<AttendanceId> {
-        self.amends_id
-    }
-
-    fn into_version(self) -> AttendanceVersion {
-        self.version
-    }
-
-    fn assemble(o: Self, amendments: Vec<AttendanceVersion>) -> Attendance {
+amendments::versioned!(
+    Stored,
+    table = "attendance",
+    id = AttendanceId,
+    version = AttendanceVersion,
+    record = Attendance,
+    |o, amendments| {
         Attendance { id: o.version.id, staff_id: o.staff_id, original: o.version, amendments }
     }
-}
+);
 
 // The caller's own attendance. A visit's patient must be one the caller can
 // see: otherwise no row is inserted and the answer is 404, as for any hidden

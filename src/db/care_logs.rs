@@ -95,29 +95,16 @@ impl TryFrom<&Row> for Stored {
     }
 }
 
-impl Versioned for Stored {
-    type Id = CareLogId;
-    type Version = CareLogVersion;
-    type Record = CareLog;
-    const AMENDMENTS: &'static str =
-        concat!("select ", columns!(), " from care_logs where amends_id = any($1) order by recorded_at, id");
-
-    fn id(&self) -> CareLogId {
-        self.version.id
-    }
-
-    fn amends(&self) -> Option<CareLogId> {
-        self.amends_id
-    }
-
-    fn into_version(self) -> CareLogVersion {
-        self.version
-    }
-
-    fn assemble(o: Self, amendments: Vec<CareLogVersion>) -> CareLog {
+amendments::versioned!(
+    Stored,
+    table = "care_logs",
+    id = CareLogId,
+    version = CareLogVersion,
+    record = CareLog,
+    |o, amendments| {
         CareLog { id: o.version.id, patient_id: o.patient_id, original: o.version, amendments }
     }
-}
+);
 
 /// Validated fields of a new care log.
 pub struct NewCareLog<'a> {

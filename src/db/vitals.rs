@@ -107,29 +107,16 @@ impl TryFrom<&Row> for Stored {
     }
 }
 
-impl Versioned for Stored {
-    type Id = VitalsId;
-    type Version = VitalsVersion;
-    type Record = Vitals;
-    const AMENDMENTS: &'static str =
-        concat!("select ", columns!(), " from vitals where amends_id = any($1) order by recorded_at, id");
-
-    fn id(&self) -> VitalsId {
-        self.version.id
-    }
-
-    fn amends(&self) -> Option<VitalsId> {
-        self.amends_id
-    }
-
-    fn into_version(self) -> VitalsVersion {
-        self.version
-    }
-
-    fn assemble(o: Self, amendments: Vec<VitalsVersion>) -> Vitals {
+amendments::versioned!(
+    Stored,
+    table = "vitals",
+    id = VitalsId,
+    version = VitalsVersion,
+    record = Vitals,
+    |o, amendments| {
         Vitals { id: o.version.id, patient_id: o.patient_id, original: o.version, amendments }
     }
-}
+);
 
 /// A new reading, or the corrections of an amendment (absent fields keep the
 /// current version's values).
