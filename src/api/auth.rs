@@ -7,12 +7,13 @@ use super::{ApiTags, AppState, Created, NoContent, users::parse_contact};
 use crate::{
     auth::{BearerAuth, Principal, RequestMeta, Role, password, tokens},
     db::{
+        TenantTx,
         sessions::{self, Revoke, Rotation, Session},
         users::{self, User},
     },
     domain::{
         contact::{Email, Phone},
-        ids::SessionId,
+        ids::{SessionId, UserId},
         text::{Opt, Text},
     },
     error::{BodyResult, Error, Result, Validator},
@@ -159,20 +160,9 @@ impl AuthApi {
             return Err(Error::Forbidden("facility_suspended").into());
         }
 
-        let (refresh_token, refresh_hash) = tokens::new_refresh_token();
         let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
-        let session = sessions::open(
-            &mut tx,
-            c.user_id,
-            &refresh_hash,
-            s.settings.refresh_ttl,
-            meta.user_agent.as_deref(),
-            meta.ip.as_deref(),
-        )
-        .await?
-        .ok_or(Error::Forbidden("account_inactive"))?;
+        let (session, refresh_token) = self.open_session(&mut tx, c.user_id, &meta).await?;
         tx.commit().await?;
-
         let principal = Principal {
             user_id: c.user_id,
             session_id: session,
@@ -180,11 +170,7 @@ impl AuthApi {
             role: c.role,
             meta,
         };
-        let mut tx = s.db.begin(&principal).await?;
-        let user = users::me(&mut tx).await?;
-        tx.commit().await?;
-
-        Ok(Json(LoginResponse { tokens: self.issue(&principal, refresh_token)?, user }))
+        Ok(Json(self.logged_in(&principal, refresh_token).await?))
     }
 
     /// Register as a patient with a one-time registration key.
@@ -213,7 +199,6 @@ impl AuthApi {
         let key_hash = s.key_hasher.hash(&b.registration_key).ok_or_else(invalid)?;
         let hash = password::hash(b.password.into()).await?;
 
-        let (refresh_token, refresh_hash) = tokens::new_refresh_token();
         let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
         let registered = sessions::register_patient(
             &mut tx,
@@ -224,16 +209,9 @@ impl AuthApi {
         )
         .await?
         .ok_or_else(invalid)?;
-        let session = sessions::open(
-            &mut tx,
-            registered.0,
-            &refresh_hash,
-            s.settings.refresh_ttl,
-            meta.user_agent.as_deref(),
-            meta.ip.as_deref(),
-        )
-        .await?
-        .ok_or(Error::Forbidden("account_inactive"))?;
+        // The session opens in the registration's own transaction: an account
+        // is never created without the tokens that come back for it.
+        let (session, refresh_token) = self.open_session(&mut tx, registered.0, &meta).await?;
         tx.commit().await?;
         let principal = Principal {
             user_id: registered.0,
@@ -242,13 +220,7 @@ impl AuthApi {
             role: Role::Patient,
             meta,
         };
-        let mut tx = s.db.begin(&principal).await?;
-        let user = users::me(&mut tx).await?;
-        tx.commit().await?;
-        Ok(Created::Created(
-            Json(LoginResponse { tokens: self.issue(&principal, refresh_token)?, user }),
-            None,
-        ))
+        Ok(Created::Created(Json(self.logged_in(&principal, refresh_token).await?), None))
     }
 
     /// Exchange a refresh token for a new pair (rotation).
@@ -363,6 +335,37 @@ impl AuthApi {
 }
 
 impl AuthApi {
+    /// Opens a session with its first refresh token, in the caller's
+    /// platform-level transaction.
+    async fn open_session(
+        &self,
+        tx: &mut TenantTx,
+        user: UserId,
+        meta: &RequestMeta,
+    ) -> Result<(SessionId, String)> {
+        let (refresh_token, refresh_hash) = tokens::new_refresh_token();
+        let session = sessions::open(
+            tx,
+            user,
+            &refresh_hash,
+            self.state.settings.refresh_ttl,
+            meta.user_agent.as_deref(),
+            meta.ip.as_deref(),
+        )
+        .await?
+        .ok_or(Error::Forbidden("account_inactive"))?;
+        Ok((session, refresh_token))
+    }
+
+    /// The answer to a successful login: tokens and the account, read
+    /// through the new session (so the prologue checks it once).
+    async fn logged_in(&self, p: &Principal, refresh_token: String) -> Result<LoginResponse> {
+        let mut tx = self.state.db.begin(p).await?;
+        let user = users::me(&mut tx).await?;
+        tx.commit().await?;
+        Ok(LoginResponse { tokens: self.issue(p, refresh_token)?, user })
+    }
+
     fn issue(&self, p: &Principal, refresh_token: String) -> Result<TokenPair> {
         let ttl = self.state.settings.access_ttl;
         let access_token = self.state.keys.issue(p.user_id, p.session_id, p.role, p.facility_id, ttl)?;
