@@ -235,11 +235,6 @@ impl Db {
         Ok(())
     }
 
-    /// Pool figures for logs and tests.
-    pub fn pool_status(&self) -> deadpool_postgres::Status {
-        self.pool.status()
-    }
-
     /// Closes the pool: idle connections are dropped, checkouts fail.
     pub fn close(&self) {
         self.pool.close();
