@@ -90,9 +90,14 @@ pub const LIST: &str = concat!(
     " from assignments where patient_id = $1 and ($2 or ended_at is null) order by created_at, id limit 200"
 );
 
-/// A patient's assignments, oldest first (open ones only unless `all`).
+/// A patient's assignments, oldest first (open ones only unless `all`);
+/// `NotFound` when the patient is hidden.
 pub async fn list(tx: &mut TenantTx, patient: PatientId, all: bool) -> Result<Vec<Assignment>> {
-    tx.query(LIST, &[&patient, &all]).await?.iter().map(Assignment::try_from).collect()
+    let rows = tx.query(LIST, &[&patient, &all]).await?;
+    if rows.is_empty() {
+        super::patients::ensure_visible(tx, patient).await?;
+    }
+    rows.iter().map(Assignment::try_from).collect()
 }
 
 pub const END: &str = concat!(

@@ -191,7 +191,8 @@ pub const LIST: &str = concat!(
      limit $5"
 );
 
-/// A patient's care logs, newest first. Reading them is audited once.
+/// A patient's care logs, newest first; `NotFound` when the
+/// patient is hidden. Reading them is audited once.
 pub async fn list(
     tx: &mut TenantTx,
     patient: PatientId,
@@ -200,5 +201,8 @@ pub async fn list(
 ) -> Result<Vec<CareLog>> {
     let rows =
         tx.query(LIST, &[&patient, &kind, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    if rows.is_empty() {
+        super::patients::ensure_visible(tx, patient).await?;
+    }
     amendments::attach_rows::<Stored>(tx, &rows).await
 }

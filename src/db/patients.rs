@@ -177,10 +177,11 @@ pub async fn find_by_mrn(tx: &mut TenantTx, facility: FacilityId, mrn: &str) -> 
 
 pub const EXISTS: &str = "select facility_id from patients where id = $1 and deleted_at is null";
 
-/// The patient's facility, if the caller can see the patient (no audit row:
-/// used to check a parent before writing or listing its records).
-pub async fn facility_of(tx: &mut TenantTx, id: PatientId) -> Result<FacilityId> {
-    Ok(tx.query_one(EXISTS, &[&id]).await?.try_get("facility_id")?)
+/// `NotFound` unless the caller can see the patient (no audit row). Lists of
+/// a patient's records call it only when they come back empty, to tell "no
+/// records yet" from "not your patient" without a round trip on every read.
+pub async fn ensure_visible(tx: &mut TenantTx, id: PatientId) -> Result<()> {
+    tx.query_one(EXISTS, &[&id]).await.map(drop)
 }
 
 /// Optional list filters.

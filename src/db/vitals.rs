@@ -224,8 +224,12 @@ pub const LIST: &str = concat!(
      limit $4"
 );
 
-/// A patient's readings, newest first. Reading them is audited once.
+/// A patient's readings, newest first; `NotFound` when the
+/// patient is hidden. Reading them is audited once.
 pub async fn list(tx: &mut TenantTx, patient: PatientId, page: &PageRequest) -> Result<Vec<Vitals>> {
     let rows = tx.query(LIST, &[&patient, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    if rows.is_empty() {
+        super::patients::ensure_visible(tx, patient).await?;
+    }
     amendments::attach_rows::<Stored>(tx, &rows).await
 }
