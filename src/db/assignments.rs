@@ -87,7 +87,9 @@ pub async fn insert(
 pub const LIST: &str = concat!(
     "select ",
     columns!(),
-    " from assignments where patient_id = $1 and ($2 or ended_at is null) order by created_at, id limit 200"
+    " from assignments where patient_id = $1 and ($2 or ended_at is null)
+       and exists (select from patients p where p.id = $1 and p.deleted_at is null)
+     order by created_at, id limit 200"
 );
 
 /// A patient's assignments, oldest first (open ones only unless `all`);
@@ -101,7 +103,11 @@ pub async fn list(tx: &mut TenantTx, patient: PatientId, all: bool) -> Result<Ve
 }
 
 pub const END: &str = concat!(
-    "update assignments set ended_at = greatest(now(), starts_at) where id = $1 and ended_at is null returning ",
+    "update assignments a set ended_at = greatest(now(), a.starts_at)
+      where a.id = $1 and a.ended_at is null
+        and exists (select from patients p
+                     where p.facility_id = a.facility_id and p.id = a.patient_id and p.deleted_at is null)
+     returning ",
     columns!()
 );
 

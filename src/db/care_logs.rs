@@ -154,6 +154,8 @@ pub const AMEND: &str = concat!(
              where v.facility_id = root.facility_id and (v.id = root.id or v.amends_id = root.id)
              order by v.recorded_at desc, v.id desc limit 1) cur
       where target.id = $1
+        and exists (select from patients p
+                     where p.facility_id = root.facility_id and p.id = root.patient_id and p.deleted_at is null)
      returning ",
     columns!()
 );
@@ -170,7 +172,9 @@ pub async fn amend(tx: &mut TenantTx, id: CareLogId, a: &Amendment<'_>) -> Resul
 pub const GET: &str = concat!(
     "select ",
     columns!(),
-    " from care_logs l where id = (select coalesce(amends_id, id) from care_logs where id = $1)"
+    " from care_logs l where id = (select coalesce(amends_id, id) from care_logs where id = $1)
+       and exists (select from patients p
+                    where p.facility_id = l.facility_id and p.id = l.patient_id and p.deleted_at is null)"
 );
 
 /// A care log with its amendments; an amendment's id finds its original.
@@ -185,6 +189,7 @@ pub const LIST: &str = concat!(
     ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
      from care_logs
      where patient_id = $1 and amends_id is null
+       and exists (select from patients p where p.id = $1 and p.deleted_at is null)
        and ($2::text is null or kind = $2)
        and ($3::timestamptz is null or (occurred_at, id) < ($3, $4::uuid))
      order by occurred_at desc, id desc

@@ -179,6 +179,8 @@ pub const AMEND: &str = concat!(
              where v.facility_id = root.facility_id and (v.id = root.id or v.amends_id = root.id)
              order by v.recorded_at desc, v.id desc limit 1) cur
       where target.id = $1
+        and exists (select from patients p
+                     where p.facility_id = root.facility_id and p.id = root.patient_id and p.deleted_at is null)
      returning ",
     columns!()
 );
@@ -211,7 +213,13 @@ pub async fn amend(tx: &mut TenantTx, id: VitalsId, v: &VitalsInput<'_>, reason:
     amendments::one::<Stored>(tx, &original).await
 }
 
-pub const GET: &str = concat!("select ", columns!(), " from vitals where id = $1");
+pub const GET: &str = concat!(
+    "select ",
+    columns!(),
+    " from vitals v where id = $1
+       and exists (select from patients p
+                    where p.facility_id = v.facility_id and p.id = v.patient_id and p.deleted_at is null)"
+);
 
 pub const LIST: &str = concat!(
     "select ",
@@ -219,6 +227,7 @@ pub const LIST: &str = concat!(
     ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
      from vitals
      where patient_id = $1 and amends_id is null
+       and exists (select from patients p where p.id = $1 and p.deleted_at is null)
        and ($2::timestamptz is null or (measured_at, id) < ($2, $3::uuid))
      order by measured_at desc, id desc
      limit $4"

@@ -123,13 +123,36 @@ async fn soft_deleted_patients_vanish_but_are_kept_and_can_be_restored() {
     let app = TestApp::spawn().await;
     let c = app.clinic().await;
     let path = format!("/api/v1/patients/{}", c.p1);
+    let nurse = &c.w.staff_a;
+    let log = app.post(nurse, &format!("{path}/care-logs"), json!({"kind": "note", "body": "ok"})).await;
+    let log = log.assert_status(201).body["id"].as_str().unwrap().to_owned();
+    let vit = app.post(nurse, &format!("{path}/vitals"), json!({"pulse": 70})).await;
+    let vit = vit.assert_status(201).body["id"].as_str().unwrap().to_owned();
+    let team = app.get(&c.w.admin_a, &format!("{path}/assignments")).await;
+    let assignment = team.items()[0]["id"].as_str().unwrap().to_owned();
     // Only facility admins delete.
     app.delete(&c.w.staff_a, &path).await.assert_problem(403, "forbidden");
     app.delete(&c.w.admin_a, &path).await.assert_status(204);
-    for actor in [&c.w.admin_a, &c.w.staff_a, &c.patient1] {
+    for actor in [&c.w.admin_a, &c.w.staff_a, &c.patient1, &c.w.sa] {
         app.get(actor, &path).await.assert_problem(404, "not_found");
         assert!(app.get(actor, "/api/v1/patients").await.items().iter().all(|p| p["id"] != c.p1.to_string()));
+        // The chart is hidden too, whether or not it has records.
+        for records in ["care-logs", "vitals", "assignments", "dashboard"] {
+            let res = app.get(actor, &format!("{path}/{records}")).await;
+            assert_eq!(res.status.as_u16(), 404, "{} lists {records} of a deleted patient", actor.email);
+        }
+        app.get(actor, &format!("/api/v1/care-logs/{log}")).await.assert_problem(404, "not_found");
     }
+    let amend = json!({"reason": "late", "body": "x"});
+    app.post(&c.w.admin_a, &format!("/api/v1/care-logs/{log}/amendments"), amend)
+        .await
+        .assert_problem(404, "not_found");
+    app.post(&c.w.admin_a, &format!("/api/v1/vitals/{vit}/amendments"), json!({"reason": "late", "pulse": 71}))
+        .await
+        .assert_problem(404, "not_found");
+    app.post(&c.w.admin_a, &format!("/api/v1/assignments/{assignment}/end"), json!({}))
+        .await
+        .assert_problem(404, "not_found");
     app.post(&c.w.staff_a, &format!("{path}/care-logs"), json!({"kind": "note", "body": "x"}))
         .await
         .assert_problem(404, "not_found");
@@ -140,6 +163,8 @@ async fn soft_deleted_patients_vanish_but_are_kept_and_can_be_restored() {
     let restored = app.post(&c.w.admin_a, &format!("{path}/restore"), json!({})).await;
     assert!(restored.assert_status(200).body["deletedAt"].is_null());
     app.get(&c.w.staff_a, &path).await.assert_status(200);
+    let logs = app.get(&c.w.admin_a, &format!("{path}/care-logs")).await;
+    assert_eq!(logs.assert_status(200).items().len(), 1, "restored with its chart");
     let su = app.superuser().await;
     let trail: i64 = su
         .query_one(
