@@ -244,8 +244,7 @@ impl Db {
         let conn = self.checkout().await?;
         Ok(TenantTx {
             conn: Some(conn),
-            pending: Some(ctx),
-            open: false,
+            state: TxState::Pending(ctx),
             statement_timeout: self.statement_timeout.clone(),
         })
     }
@@ -266,11 +265,22 @@ impl Db {
 /// connection can serve anyone else.
 pub struct TenantTx {
     conn: Option<Object>,
-    /// The context still to be sent with the first statement.
-    pending: Option<Context>,
-    /// BEGIN has been sent.
-    open: bool,
+    state: TxState,
     statement_timeout: String,
+}
+
+/// Where a [`TenantTx`] stands. No statement runs outside `Open`, so nothing
+/// can ever run on the connection without the prologue before it.
+enum TxState {
+    /// Nothing sent yet; the context goes out with the first statement.
+    Pending(Context),
+    /// BEGIN and the prologue have been sent.
+    Open,
+    /// Starting failed (a prepare, BEGIN or the prologue): every further
+    /// statement and the commit fail too.
+    Failed,
+    /// Committed; the connection is clean.
+    Committed,
 }
 
 impl TenantTx {
@@ -301,12 +311,16 @@ impl TenantTx {
 
     /// Commits. A transaction that never ran a statement has nothing to commit.
     pub async fn commit(mut self) -> Result<()> {
-        if self.open {
-            let client = self.conn.as_ref().expect("connection held until drop");
-            client.batch_execute("COMMIT").await?;
-            self.open = false;
+        match self.state {
+            TxState::Pending(_) | TxState::Committed => Ok(()),
+            TxState::Failed => Err(failed_earlier()),
+            TxState::Open => {
+                let client = self.conn.as_ref().expect("connection held until drop");
+                client.batch_execute("COMMIT").await?;
+                self.state = TxState::Committed;
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     async fn run<'a, T, F, Fut>(&'a mut self, sql: &'static str, op: F) -> Result<T>
@@ -314,12 +328,19 @@ impl TenantTx {
         F: FnOnce(&'a ClientWrapper, Statement) -> Fut,
         Fut: Future<Output = Result<T, tokio_postgres::Error>>,
     {
-        let ctx = self.pending.take();
-        let client: &'a ClientWrapper = self.conn.as_deref().expect("connection held until drop");
-        let Some(ctx) = ctx else {
-            let stmt = client.prepare_cached(sql).await?;
-            return Ok(op(client, stmt).await?);
+        let ctx = match std::mem::replace(&mut self.state, TxState::Failed) {
+            TxState::Failed | TxState::Committed => return Err(failed_earlier()),
+            TxState::Open => {
+                self.state = TxState::Open;
+                let client: &'a ClientWrapper = self.conn.as_deref().expect("connection held until drop");
+                let stmt = client.prepare_cached(sql).await?;
+                return Ok(op(client, stmt).await?);
+            }
+            // Until BEGIN and the prologue have both succeeded, the state
+            // stays `Failed`: an error on the way leaves nothing usable.
+            TxState::Pending(ctx) => ctx,
         };
+        let client: &'a ClientWrapper = self.conn.as_deref().expect("connection held until drop");
         // Both are cached per connection after the first time; when they are
         // not, the two prepares share one round trip.
         let (stmt, prologue) = tokio::try_join!(
@@ -338,7 +359,6 @@ impl TenantTx {
             &ctx.reason,
             &self.statement_timeout,
         ];
-        self.open = true;
         // Sent in this order on one connection (a future sends its request when
         // first polled; `biased` polls in order), answered in one round trip.
         // If the prologue raises, the transaction is aborted and `op` fails
@@ -351,15 +371,26 @@ impl TenantTx {
         );
         begin?;
         prologue?;
+        self.state = TxState::Open;
         Ok(out?)
     }
+
+    /// Whether BEGIN may have gone out without a COMMIT, so dropping must
+    /// roll back (a ROLLBACK outside a transaction is harmless).
+    fn begun(&self) -> bool {
+        matches!(self.state, TxState::Open | TxState::Failed)
+    }
+}
+
+fn failed_earlier() -> Error {
+    Error::internal(anyhow::anyhow!("the transaction failed to start; it cannot be used"))
 }
 
 impl Drop for TenantTx {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
-        if !self.open {
-            return; // nothing was sent: the connection is clean
+        if !self.begun() {
+            return; // nothing was sent (or it was committed): the connection is clean
         }
         // Roll back before the connection can return to the pool. Until the
         // task finishes, the connection stays checked out.

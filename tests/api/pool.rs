@@ -102,6 +102,23 @@ async fn one_connection_serves_alternating_tenants_without_leaking() {
     tx.commit().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_transaction_whose_first_statement_fails_to_prepare_runs_nothing_more() {
+    let app = TestApp::spawn().await;
+    let mut tx = app.db.begin_system("test").await.unwrap();
+    // The first statement carries BEGIN and the prologue; it fails to prepare.
+    assert!(tx.query("select no_such_column from users", &[]).await.is_err());
+    // Nothing may now run on the connection without the prologue.
+    let after = tx.query("select current_user::text as role", &[]).await;
+    assert!(after.is_err(), "ran without the prologue as {:?}", after.map(|r| r[0].get::<_, String>(0)));
+    assert!(tx.commit().await.is_err(), "a failed transaction does not commit");
+    // The connection is clean for the next request.
+    let mut next = app.db.begin_system("test").await.unwrap();
+    let row = next.query_one("select current_user::text as role", &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>("role"), "carego_super_admin");
+    next.commit().await.unwrap();
+}
+
 const TABLES: &[&str] = &["facilities", "users", "sessions", "refresh_tokens", "audit_log"];
 
 #[tokio::test]
