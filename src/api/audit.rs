@@ -14,7 +14,10 @@ use crate::{
         audit::{self, AuditEntry, AuditFilter, Verification},
         facilities,
     },
-    domain::ids::{FacilityId, UserId},
+    domain::{
+        ids::{FacilityId, UserId},
+        text::Text,
+    },
     error::Result,
 };
 
@@ -42,10 +45,10 @@ impl AuditApi {
         #[oai(name = "actorId")] actor_id: Query<Option<UserId>>,
         /// `create`, `update`, `delete` or `read`.
         #[oai(validator(max_length = 20))]
-        action: Query<Option<String>>,
+        action: Query<Option<Text>>,
         /// A table name: `patients`, `care_logs`, `users`...
         #[oai(name = "entityType", validator(max_length = 64))]
-        entity_type: Query<Option<String>>,
+        entity_type: Query<Option<Text>>,
         #[oai(name = "entityId")] entity_id: Query<Option<Uuid>>,
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,

@@ -2,7 +2,7 @@
 //! naming the last row of the previous page by `(created_at, id)`.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -65,6 +65,11 @@ fn decode(cursor: &str) -> Result<(DateTime<Utc>, Uuid)> {
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
     let (micros, id) = raw.split_once('|').ok_or_else(bad)?;
     let ts = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    // Every cursor we hand out names a row written in years 1–9999; a forged
+    // one outside them would be out of PostgreSQL's range.
+    if !(1..=9999).contains(&ts.year()) {
+        return Err(bad());
+    }
     Ok((ts, id.parse().map_err(|_| bad())?))
 }
 
@@ -77,7 +82,14 @@ mod tests {
         let ts = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
         let id = Uuid::new_v4();
         assert_eq!(decode(&encode((ts, id))).unwrap(), (ts, id));
-        for bad in ["", "!!", "bm90LWEtY3Vyc29y", &URL_SAFE_NO_PAD.encode("12|not-a-uuid")] {
+        let far = format!("-9000000000000000000|{id}");
+        for bad in [
+            "",
+            "!!",
+            "bm90LWEtY3Vyc29y",
+            &URL_SAFE_NO_PAD.encode("12|not-a-uuid"),
+            &URL_SAFE_NO_PAD.encode(far),
+        ] {
             assert!(decode(bad).is_err(), "{bad:?} should be rejected");
         }
     }

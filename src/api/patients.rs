@@ -125,7 +125,7 @@ impl PatientsApi {
         status: Query<Option<PatientStatus>>,
         /// Case-insensitive match on "first last".
         #[oai(validator(min_length = 1, max_length = 100))]
-        search: Query<Option<String>>,
+        search: Query<Option<Text>>,
         #[oai(name = "counsellorId")] counsellor_id: Query<Option<UserId>>,
         #[oai(name = "admittedFrom")] admitted_from: Query<Option<NaiveDate>>,
         #[oai(name = "admittedTo")] admitted_to: Query<Option<NaiveDate>>,

@@ -428,6 +428,16 @@ pub fn classify(err: tokio_postgres::Error) -> Error {
                 Error::invalid(constraint_field(db.constraint()), "is not an allowed value")
             }
             _ if *code == SqlState::QUERY_CANCELED => Error::Unavailable("statement timeout".into()),
+            // Data exceptions (out of range, bad encoding, ...): bad input
+            // that validation should have caught first. A 400, and a warning
+            // so the missing check gets written.
+            _ if code.code().starts_with("22") => {
+                tracing::warn!(sqlstate = code.code(), "data exception reached the database");
+                Error::invalid(
+                    "request",
+                    "holds a value the database cannot store (out of range or malformed)",
+                )
+            }
             _ if code.code().starts_with("08") || code.code().starts_with("57P") => {
                 Error::Unavailable(format!("database: {}", db.message()))
             }

@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 use super::TenantTx;
 use crate::{
     api::pagination::PageRequest,
-    domain::text::Opt,
+    domain::text::{Opt, Text},
     domain::{
         ids::{CareLogId, FacilityId, PatientId, UserId, VitalsId},
         text_enum,
@@ -33,11 +33,11 @@ text_enum! {
 #[serde(rename_all = "camelCase")]
 pub struct EmergencyContact {
     #[oai(validator(min_length = 1, max_length = 200))]
-    pub name: String,
+    pub name: Text,
     #[oai(validator(min_length = 1, max_length = 32))]
-    pub phone: String,
+    pub phone: Text,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub relationship: Opt<String>,
+    pub relationship: Opt<Text>,
 }
 
 /// A patient record.

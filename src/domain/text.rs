@@ -1,12 +1,14 @@
-//! A strict JSON string for request bodies. poem-openapi's `String` also
-//! accepts numbers and booleans (`42` becomes `"42"`); a careful API refuses
-//! them, as its schema says `type: string`.
+//! A strict string for request bodies and query parameters. poem-openapi's
+//! `String` also accepts numbers and booleans (`42` becomes `"42"`); a
+//! careful API refuses them, as its schema says `type: string`. Control
+//! characters other than tab and line breaks are refused too: PostgreSQL
+//! cannot store NUL in text, and the others have no place in a care record.
 
 use std::{borrow::Cow, ops::Deref};
 
 use poem_openapi::{
     registry::MetaSchemaRef,
-    types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
+    types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type},
 };
 use serde_json::Value;
 
@@ -39,12 +41,43 @@ impl Type for Text {
     }
 }
 
+pub const CONTROL_CHARACTERS: &str = "must not contain control characters";
+
+impl Text {
+    /// The string, unless it holds a control character other than tab, line
+    /// feed or carriage return.
+    pub fn parse(s: String) -> Result<Self, &'static str> {
+        if s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+            return Err(CONTROL_CHARACTERS);
+        }
+        Ok(Self(s))
+    }
+}
+
 impl ParseFromJSON for Text {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         match value {
-            Some(Value::String(s)) => Ok(Self(s)),
+            Some(Value::String(s)) => Self::parse(s).map_err(ParseError::custom),
             other => Err(ParseError::expected_type(other.unwrap_or_default())),
         }
+    }
+}
+
+impl ParseFromParameter for Text {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Self::parse(value.to_owned()).map_err(ParseError::custom)
+    }
+}
+
+impl serde::Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::parse(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -87,6 +120,16 @@ mod tests {
             assert!(Text::parse_from_json(Some(bad.clone())).is_err(), "{bad}");
         }
         assert!(Text::parse_from_json(None).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_line_breaks_are_not() {
+        for bad in ["a\u{0}b", "\u{1b}[31m", "x\u{7f}", "\u{85}"] {
+            assert!(Text::parse_from_json(Some(Value::from(bad))).is_err(), "{bad:?}");
+            assert!(Text::parse_from_parameter(bad).is_err(), "{bad:?}");
+        }
+        let note = "line one\r\n\tline two";
+        assert_eq!(Text::parse_from_json(Some(Value::from(note))).unwrap().0, note);
     }
 }
 

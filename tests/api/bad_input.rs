@@ -90,3 +90,61 @@ async fn login_input_is_validated_before_any_lookup() {
         res.assert_problem(400, "validation_failed");
     }
 }
+
+#[tokio::test]
+async fn control_characters_and_forged_cursors_are_400_never_500() {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let admin = &c.w.admin_a;
+    let forged = URL_SAFE_NO_PAD.encode(format!("-9000000000000000000|{}", uuid::Uuid::new_v4()));
+    let bodies = [
+        ("/api/v1/users", r#"{"email":"n@x.example","role":"staff","firstName":"N\u0000","lastName":"U"}"#),
+        (&format!("/api/v1/patients/{}/care-logs", c.p1) as &str, r#"{"kind":"note","body":"a\u0000b"}"#),
+        (
+            "/api/v1/patients",
+            r#"{"firstName":"A","lastName":"B","dateOfBirth":"1990-01-01","emergencyContact":{"name":"x\u0000","phone":"+15551234567"}}"#,
+        ),
+        ("/api/v1/auth/login", r#"{"email":"a\u0000@b.example","password":"whatever12"}"#),
+        ("/api/v1/auth/login", r#"{"email":"a@b.example","password":"what\u001bever12"}"#),
+    ];
+    for (path, body) in bodies {
+        let res = app
+            .client
+            .post(path)
+            .header("authorization", format!("Bearer {}", admin.token))
+            .content_type("application/json")
+            .body(body.to_owned())
+            .send()
+            .await;
+        let res = crate::helpers::read(res).await;
+        assert_eq!(res.status.as_u16(), 400, "{path} {body}: {}", res.body);
+    }
+    for query in [
+        "/api/v1/patients?search=%00".to_owned(),
+        "/api/v1/patients?search=a%1Bb".to_owned(),
+        "/api/v1/audit-logs?action=%00".to_owned(),
+        format!("/api/v1/users?cursor={forged}"),
+        format!("/api/v1/patients?cursor={forged}"),
+        format!("/api/v1/patients/{}/care-logs?cursor={forged}", c.p1),
+    ] {
+        let res = app.get(admin, &query).await;
+        assert_eq!(res.status.as_u16(), 400, "{query}: {}", res.body);
+    }
+    // A line break is text, not a control character to refuse.
+    let path = format!("/api/v1/patients/{}/care-logs", c.p1);
+    let res =
+        app.post(&c.w.staff_a, &path, serde_json::json!({"kind": "note", "body": "one\ntwo\tthree"})).await;
+    assert_eq!(res.assert_status(201).body["original"]["body"], "one\ntwo\tthree");
+}
+
+#[tokio::test]
+async fn a_data_exception_that_slips_past_validation_is_a_400() {
+    let app = TestApp::spawn().await;
+    let mut tx = app.db.begin_system("test").await.unwrap();
+    // Out of range for PostgreSQL (class 22), whatever the statement.
+    let err = tx.query("select '294277-01-01'::timestamptz as t", &[]).await.unwrap_err();
+    let problem = err.to_problem();
+    assert_eq!((problem.status, problem.code.as_str()), (400, "validation_failed"), "{err:?}");
+    assert!(!problem.detail.contains("294277"), "no database text in the answer");
+}

@@ -147,9 +147,13 @@ async fn soft_deleted_patients_vanish_but_are_kept_and_can_be_restored() {
     app.post(&c.w.admin_a, &format!("/api/v1/care-logs/{log}/amendments"), amend)
         .await
         .assert_problem(404, "not_found");
-    app.post(&c.w.admin_a, &format!("/api/v1/vitals/{vit}/amendments"), json!({"reason": "late", "pulse": 71}))
-        .await
-        .assert_problem(404, "not_found");
+    app.post(
+        &c.w.admin_a,
+        &format!("/api/v1/vitals/{vit}/amendments"),
+        json!({"reason": "late", "pulse": 71}),
+    )
+    .await
+    .assert_problem(404, "not_found");
     app.post(&c.w.admin_a, &format!("/api/v1/assignments/{assignment}/end"), json!({}))
         .await
         .assert_problem(404, "not_found");
