@@ -1,7 +1,9 @@
 //! Access tokens: HS256 JWTs with a `kid` header naming the key, so keys can
 //! be rotated with an overlap (sign with the new, verify with both). One
 //! algorithm is pinned; `alg: none`, other algorithms, unknown kids, bad
-//! signatures and expired tokens are all refused.
+//! signatures, expired tokens, tokens not yet valid (`nbf`, or `iat` in the
+//! future beyond the leeway) and tokens for another issuer or audience are
+//! all refused.
 
 use std::time::Duration;
 
@@ -17,6 +19,12 @@ use crate::error::Error;
 
 const ALGORITHM: Algorithm = Algorithm::HS256;
 const MIN_SECRET_BYTES: usize = 32;
+/// Who issues access tokens (`iss`) and for whom (`aud`): a token another
+/// service signed with a shared secret is not ours to accept.
+pub const ISSUER: &str = "carego";
+pub const AUDIENCE: &str = "carego-api";
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+const LEEWAY_SECS: u64 = 5;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,7 +34,10 @@ pub struct Claims {
     pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fid: Option<FacilityId>,
+    pub iss: String,
+    pub aud: String,
     pub exp: i64,
+    pub nbf: i64,
     pub iat: i64,
     pub jti: Uuid,
 }
@@ -74,8 +85,11 @@ impl JwtKeys {
         }
         anyhow::ensure!(!keys.is_empty(), "no JWT keys configured");
         let mut validation = Validation::new(ALGORITHM);
-        validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "sub", "iss", "aud"]);
         Ok(Self { keys, validation })
     }
 
@@ -101,7 +115,10 @@ impl JwtKeys {
             sid: session,
             role,
             fid: facility,
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
             iat: now,
+            nbf: now,
             exp: now + ttl.as_secs() as i64,
             jti: Uuid::new_v4(),
         };
@@ -120,12 +137,18 @@ impl JwtKeys {
         }
         let kid = header.kid.ok_or(Error::Unauthenticated("invalid_token"))?;
         let key = self.keys.iter().find(|k| k.kid == kid).ok_or(Error::Unauthenticated("invalid_token"))?;
-        jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
                 ErrorKind::ExpiredSignature => Error::Unauthenticated("token_expired"),
                 _ => Error::Unauthenticated("invalid_token"),
-            })
+            })?;
+        // jsonwebtoken checks `nbf` but not `iat`: a token "issued" in the
+        // future was not issued by us.
+        if claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECS as i64 {
+            return Err(Error::Unauthenticated("invalid_token"));
+        }
+        Ok(claims)
     }
 }
 

@@ -24,7 +24,8 @@ fn claims_for(actor: &Actor, exp_offset: i64) -> serde_json::Value {
     let now = chrono::Utc::now().timestamp();
     let sid = session_of(actor);
     json!({"sub": actor.id, "sid": sid, "role": "facility_admin", "fid": actor.facility_id,
-           "iat": now, "exp": now + exp_offset, "jti": uuid::Uuid::new_v4()})
+           "iss": "carego", "aud": "carego-api",
+           "iat": now, "nbf": now, "exp": now + exp_offset, "jti": uuid::Uuid::new_v4()})
 }
 
 /// The `sid` claim of an actor's real token.
@@ -77,6 +78,29 @@ async fn bad_access_tokens_are_401() {
         "invalid_token",
     );
     assert_401(&me(&app, Some(&sign(&kid, &secret, &claims_for(&admin, -120)))).await, "token_expired");
+
+    // Claims that must be there and right: each changed alone is refused.
+    let now = chrono::Utc::now().timestamp();
+    let changes: [(&str, serde_json::Value); 8] = [
+        ("nbf", json!(now + 120)),
+        ("iat", json!(now + 120)),
+        ("iss", json!("someone-else")),
+        ("aud", json!("another-api")),
+        ("nbf", serde_json::Value::Null),
+        ("iat", serde_json::Value::Null),
+        ("iss", serde_json::Value::Null),
+        ("aud", serde_json::Value::Null),
+    ];
+    for (claim, value) in changes {
+        let mut claims = claims_for(&admin, 300);
+        match value {
+            serde_json::Value::Null => claims.as_object_mut().unwrap().remove(claim),
+            v => claims.as_object_mut().unwrap().insert(claim.to_owned(), v),
+        };
+        let res = me(&app, Some(&sign(&kid, &secret, &claims))).await;
+        assert_eq!(res.status.as_u16(), 401, "{claim} = {:?}: {}", claims.get(claim), res.body);
+        assert_401(&res, "invalid_token");
+    }
 
     let mut tampered = admin.token.clone();
     tampered.replace_range(tampered.len() - 4.., "AAAA");
