@@ -18,6 +18,7 @@ use crate::{
     db::{
         Db, PoolSettings, audit, doctor,
         embedded::{Durability, EmbeddedCluster, SUPERUSER},
+        facilities,
         migrate::{self, APP_ROLE, OWNER_ROLE},
         users::{self, NewUser},
     },
@@ -83,8 +84,9 @@ pub enum AuditCommand {
     /// Recompute hash chains: one facility's, or every facility's and the
     /// platform's. Exits non-zero when a chain is broken.
     Verify {
+        /// One facility's chain, by id or slug.
         #[arg(long)]
-        facility: Option<uuid::Uuid>,
+        facility: Option<String>,
         #[command(flatten)]
         db: DbSettings,
     },
@@ -163,7 +165,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit { command: AuditCommand::Verify { facility, db } } => {
             let opened = Opened::open(&db, Durability::Durable).await?;
-            let verified = verify_chains(&opened.db, facility.map(FacilityId)).await;
+            let verified = verify_chains(&opened.db, facility.as_deref()).await;
             let stopped = opened.stop().await;
             let broken = verified?;
             stopped?;
@@ -201,10 +203,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Verifies chains, printing one line each; returns how many are broken.
-async fn verify_chains(db: &Db, facility: Option<FacilityId>) -> anyhow::Result<usize> {
+/// `facility` is an id or a slug; one that names no facility is an error.
+async fn verify_chains(db: &Db, facility: Option<&str>) -> anyhow::Result<usize> {
     let mut tx = db.begin_system("audit verify").await?;
     let chains: Vec<Option<FacilityId>> = match facility {
-        Some(id) => vec![Some(id)],
+        Some(wanted) => {
+            let found = match wanted.parse::<uuid::Uuid>() {
+                Ok(id) => facilities::find(&mut tx, FacilityId(id)).await?,
+                Err(_) => facilities::find_by_slug(&mut tx, wanted).await?,
+            };
+            let found =
+                found.with_context(|| format!("--facility {wanted}: no facility has this id or slug"))?;
+            vec![Some(found.id)]
+        }
         None => {
             std::iter::once(None).chain(audit::facility_ids(&mut tx).await?.into_iter().map(Some)).collect()
         }
@@ -280,7 +291,10 @@ impl Opened {
                     let applied = migrate::run(owner).await?;
                     tracing::info!(applied, "migrations up to date");
                 }
-                Ok(Self { db: Db::connect(url, &pool)?, cluster: None })
+                let db = Db::connect(url, &pool)?;
+                // Fail at start, with the cause, rather than serve 503s.
+                db.ping().await.map_err(|err| anyhow::anyhow!("DATABASE_URL cannot be reached: {err}"))?;
+                Ok(Self { db, cluster: None })
             }
             None => {
                 let cluster = EmbeddedCluster::start(&settings.data_dir.join("postgres"), durability).await?;

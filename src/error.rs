@@ -195,7 +195,7 @@ impl Error {
     fn log(&self) {
         match self {
             Self::Internal(err) => tracing::error!(error = format!("{err:#}"), "internal error"),
-            Self::Unavailable(cause) => tracing::warn!(cause, "service unavailable"),
+            Self::Unavailable(cause) => tracing::warn!("service unavailable: {cause}"),
             _ => {}
         }
     }

@@ -37,9 +37,16 @@ pub enum Durability {
     Throwaway,
 }
 
-/// A running cluster; [`EmbeddedCluster::stop`] shuts it down.
+/// A running cluster; [`EmbeddedCluster::stop`] shuts it down if this
+/// process started it.
 pub struct EmbeddedCluster {
     pgdata: PathBuf,
+    /// The postmaster we started, or `None` when another process (a running
+    /// `carego serve`) started it: then it is used and left running.
+    started: Option<Started>,
+}
+
+struct Started {
     pid: u32,
     /// Mutex only to make the handle `Sync` (it lives in statics in tests).
     exited: std::sync::Mutex<Exited>,
@@ -47,7 +54,9 @@ pub struct EmbeddedCluster {
 }
 
 impl EmbeddedCluster {
-    /// Initialises (first time) and starts the cluster under `root`.
+    /// Initialises (first time) and starts the cluster under `root`. When
+    /// another process already runs it (a CLI command beside `serve`), it is
+    /// used as it is, said on stderr, and left running.
     pub async fn start(root: &Path, durability: Durability) -> anyhow::Result<Self> {
         let bin = find_bin_dir()?;
         fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
@@ -58,10 +67,19 @@ impl EmbeddedCluster {
         if !pgdata.join("PG_VERSION").exists() {
             init(&bin, &pgdata, run_as)?;
         }
+        if let Some(pid) = running_postmaster(&pgdata).await {
+            eprintln!(
+                "note: using the embedded PostgreSQL already running in {} (pid {pid}, started by \
+                 another carego process); it is left running",
+                pgdata.display()
+            );
+            return Ok(Self { pgdata, started: None });
+        }
         // A postmaster.pid left by a crash names a dead process; PostgreSQL
         // itself checks that, so a stale file does not block the start.
         let (pid, exited) = spawn_postmaster(&bin, &pgdata, durability, run_as)?;
-        let cluster = Self { pgdata, pid, exited: std::sync::Mutex::new(exited), stopped: false };
+        let started = Started { pid, exited: std::sync::Mutex::new(exited), stopped: false };
+        let cluster = Self { pgdata, started: Some(started) };
         cluster.wait_ready().await?;
         Ok(cluster)
     }
@@ -73,34 +91,22 @@ impl EmbeddedCluster {
 
     /// A libpq-style connection string for `user` on `dbname`.
     pub fn conn_str(&self, user: &str, dbname: &str) -> String {
-        format!(
-            "host='{}' port={PORT} user='{}' dbname='{}'",
-            quote(&self.pgdata.to_string_lossy()),
-            quote(user),
-            quote(dbname)
-        )
+        conn_string(&self.pgdata, user, dbname)
     }
 
     async fn wait_ready(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         let conn = self.conn_str(SUPERUSER, "postgres");
+        let Some(started) = &self.started else { return Ok(()) };
         loop {
-            if let Ok(status) = self.exited.lock().expect("not poisoned").try_recv() {
+            if let Ok(status) = started.exited.lock().expect("not poisoned").try_recv() {
                 bail!(
                     "PostgreSQL exited during start-up ({status:?}); see {}",
                     self.pgdata.join("log/postgresql.log").display()
                 );
             }
-            match tokio_postgres::connect(&conn, tokio_postgres::NoTls).await {
-                Ok((client, connection)) => {
-                    let handle = tokio::spawn(connection);
-                    let ok = client.simple_query("select 1").await.is_ok();
-                    drop(client);
-                    let _ = handle.await;
-                    if ok {
-                        return Ok(());
-                    }
-                }
+            match answers(&conn).await {
+                Ok(()) => return Ok(()),
                 Err(_) if Instant::now() < deadline => {}
                 Err(err) => return Err(err).context("PostgreSQL did not become ready in 60 s"),
             }
@@ -108,16 +114,20 @@ impl EmbeddedCluster {
         }
     }
 
-    /// Fast shutdown: connections are closed, the cluster stops cleanly.
+    /// Fast shutdown of a cluster this process started: connections are
+    /// closed, the cluster stops cleanly. One it found running is left alone.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        self.signal_stop();
-        let exited = std::mem::replace(self.exited.get_mut().expect("not poisoned"), mpsc::channel().1);
+        let Some(started) = self.started.as_mut() else { return Ok(()) };
+        started.signal_stop();
+        let exited = std::mem::replace(started.exited.get_mut().expect("not poisoned"), mpsc::channel().1);
         tokio::task::spawn_blocking(move || exited.recv_timeout(Duration::from_secs(60)))
             .await?
             .context("PostgreSQL did not stop within 60 s")??;
         Ok(())
     }
+}
 
+impl Started {
     fn signal_stop(&mut self) {
         if !self.stopped {
             self.stopped = true;
@@ -129,8 +139,44 @@ impl EmbeddedCluster {
 
 impl Drop for EmbeddedCluster {
     fn drop(&mut self) {
-        self.signal_stop();
+        if let Some(started) = self.started.as_mut() {
+            started.signal_stop();
+        }
     }
+}
+
+/// Connects and runs one query.
+async fn answers(conn: &str) -> Result<(), tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls).await?;
+    let handle = tokio::spawn(connection);
+    let result = client.simple_query("select 1").await.map(drop);
+    drop(client);
+    let _ = handle.await;
+    result
+}
+
+/// The pid of a postmaster already serving `pgdata`: its `postmaster.pid`
+/// names a live process and the cluster answers on its socket. A file left
+/// by a crash (dead or recycled pid) does not count.
+async fn running_postmaster(pgdata: &Path) -> Option<u32> {
+    let pid: u32 =
+        fs::read_to_string(pgdata.join("postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()?;
+    // SAFETY: signal 0 only checks that the process exists.
+    let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    if !alive {
+        return None;
+    }
+    answers(&conn_string(pgdata, SUPERUSER, "postgres")).await.ok().map(|()| pid)
+}
+
+fn conn_string(pgdata: &Path, user: &str, dbname: &str) -> String {
+    format!(
+        "host='{}' port={PORT} user='{}' dbname='{}'",
+        quote(&pgdata.to_string_lossy()),
+        quote(user),
+        quote(dbname)
+    )
 }
 
 fn quote(s: &str) -> String {

@@ -113,7 +113,11 @@ pub const GET: &str = concat!(
 );
 
 pub async fn get(tx: &mut TenantTx, id: FacilityId) -> Result<Facility> {
-    Facility::try_from(&tx.query_one(GET, &[&id]).await?)
+    find(tx, id).await?.ok_or(Error::NotFound)
+}
+
+pub async fn find(tx: &mut TenantTx, id: FacilityId) -> Result<Option<Facility>> {
+    tx.query_opt(GET, &[&id]).await?.as_ref().map(Facility::try_from).transpose()
 }
 
 pub const GET_BY_SLUG: &str = concat!(

@@ -252,7 +252,7 @@ impl Db {
     async fn checkout(&self) -> Result<Object> {
         self.pool.get().await.map_err(|err| match err {
             PoolError::Timeout(_) => Error::Unavailable("connection pool exhausted".into()),
-            PoolError::Backend(e) => Error::Unavailable(format!("database unreachable: {e}")),
+            PoolError::Backend(e) => Error::Unavailable(format!("database unreachable: {}", with_causes(&e))),
             PoolError::Closed => Error::Unavailable("pool closed".into()),
             other => Error::Unavailable(format!("pool: {other}")),
         })
@@ -445,9 +445,22 @@ pub fn classify(err: tokio_postgres::Error) -> Error {
         };
     }
     if err.is_closed() || std::error::Error::source(&err).is_some_and(|s| s.is::<std::io::Error>()) {
-        return Error::Unavailable(format!("database connection: {err}"));
+        return Error::Unavailable(format!("database connection: {}", with_causes(&err)));
     }
     Error::internal(err)
+}
+
+/// An error and its causes, `outer: inner: innermost`, for the log (the
+/// driver's own message stops at "error connecting to server").
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Unique constraints, by name, as the client should hear of them.

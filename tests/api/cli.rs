@@ -81,6 +81,14 @@ async fn serve_needs_no_configuration_and_stops_cleanly_on_ctrl_c() {
     let pgdata = dir.join("postgres/pgdata");
     assert!(pgdata.join("postmaster.pid").exists(), "the cluster runs");
 
+    // An operator command beside the server uses its cluster, says so, and
+    // leaves it running.
+    let out = carego(&dir).args(["audit", "verify", "--facility", "sunrise-rehab"]).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("already running"), "{stderr}");
+    assert!(http(&addr, "GET", "/api/v1/ready", "").await.starts_with("HTTP/1.1 200"), "still serving");
+
     assert!(interrupt(child).await.success(), "clean exit");
     assert!(!pgdata.join("postmaster.pid").exists(), "the cluster it started has stopped");
 
@@ -114,6 +122,17 @@ async fn operator_commands_work_on_the_embedded_database() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.lines().filter(|l| l.contains(": ok,")).count(), 3, "{stdout}");
+    // One facility's chain, by slug; a facility that does not exist is an error.
+    let out =
+        carego(&dir).args(["audit", "verify", "--facility", "harbor-home-care"]).output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.lines().count() == 1 && stdout.contains(": ok,"), "{stdout}");
+    for unknown in ["no-such-facility", &uuid::Uuid::new_v4().to_string()] {
+        let out = carego(&dir).args(["audit", "verify", "--facility", unknown]).output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{unknown}: {stderr}");
+        assert!(stderr.contains("no facility has this id or slug"), "{stderr}");
+    }
 
     let out = carego(&dir).arg("doctor").output().await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -149,5 +168,32 @@ async fn a_missing_postgres_is_a_clear_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("PG_BINDIR=/nonexistent/pg/bin does not contain initdb"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn serve_with_an_unreachable_database_fails_at_once_with_the_cause() {
+    let dir = data_dir("unreachable");
+    // A port nothing listens on: bind one, then let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        carego(&dir)
+            .arg("serve")
+            .env("DATABASE_URL", format!("postgres://carego_app@127.0.0.1:{port}/carego?sslmode=disable"))
+            .env("CAREGO_JWT_KEYS", carego::auth::jwt::JwtKeys::generate_spec())
+            .env("CAREGO_KEY_SECRET", carego::auth::registration::KeyHasher::generate_spec())
+            .output(),
+    )
+    .await
+    .expect("serve gives up promptly")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!stderr.contains("listening"), "{stderr}");
+    assert!(
+        stderr.contains("DATABASE_URL cannot be reached") && stderr.contains("Connection refused"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
