@@ -166,6 +166,16 @@ impl Res {
         self
     }
 
+    /// Asserts the body is an object without `field` (our responses omit
+    /// an absent optional field rather than send `null`). `body[field]
+    /// .is_null()` would also pass for a misspelt field.
+    #[track_caller]
+    pub fn assert_absent(&self, field: &str) -> &Self {
+        let object = self.body.as_object().unwrap_or_else(|| panic!("an object body: {}", self.body));
+        assert!(!object.contains_key(field), "`{field}` should be absent: {}", self.body);
+        self
+    }
+
     pub fn items(&self) -> &Vec<Value> {
         self.body["items"].as_array().expect("a list body")
     }

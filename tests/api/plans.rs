@@ -97,6 +97,19 @@ async fn explain(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Plan {
+    explain_with(client, "", role, facility, user, sql, params).await
+}
+
+/// [`explain`] with planner settings (`set local ...`) applied first.
+async fn explain_with(
+    client: &Client,
+    settings: &str,
+    role: (&str, &str),
+    facility: Uuid,
+    user: Uuid,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Plan {
     client.batch_execute("begin").await.unwrap();
     client
         .execute(
@@ -115,6 +128,7 @@ async fn explain(
         )
         .await
         .unwrap();
+    client.batch_execute(settings).await.unwrap();
     let row = client.query_one(&format!("explain (format json) {sql}"), params).await.unwrap();
     client.batch_execute("rollback").await.unwrap();
     let plan: Value = row.get(0);
@@ -213,11 +227,12 @@ async fn hot_queries_use_facility_indexes_and_initplans() {
         &[&facility],
     )
     .await;
-    let caught =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| per_row.assert_flat("per row", "patients")));
-    assert!(caught.is_err(), "a per-row context function must fail the check");
-    let unindexed = explain(
+    let why = failure_of(|| per_row.assert_flat("per row", "patients"));
+    assert!(why.contains("evaluated per row"), "a per-row context function must fail the check: {why}");
+    // The same table the check names, scanned without its facility index.
+    let unindexed = explain_with(
         &client,
+        "set local enable_indexscan = off; set local enable_bitmapscan = off",
         admin_role,
         facility,
         admin,
@@ -225,7 +240,21 @@ async fn hot_queries_use_facility_indexes_and_initplans() {
         &[&"entry"],
     )
     .await;
-    let caught =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unindexed.assert_flat("no index", "users")));
-    assert!(caught.is_err(), "a plan without the facility index condition must fail the check");
+    let why = failure_of(|| unindexed.assert_flat("no index", "care_logs"));
+    assert!(
+        why.contains("no index condition on care_logs.facility_id"),
+        "a plan without the facility index condition must fail the check: {why}"
+    );
+}
+
+/// The panic message of a check expected to fail ("" if it passed).
+fn failure_of(check: impl FnOnce()) -> String {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
+        Ok(()) => String::new(),
+        Err(panic) => panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default(),
+    }
 }
