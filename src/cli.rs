@@ -1,5 +1,6 @@
 //! The command line: `serve`, `migrate`, `tenants apply`, `users
-//! create-super-admin`, `openapi`. `main.rs` only parses and calls [`run`].
+//! create-super-admin`, `audit verify`, `doctor`, `openapi`. `main.rs` only
+//! parses and calls [`run`].
 
 use std::{
     io::Read as _,

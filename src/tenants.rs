@@ -5,10 +5,12 @@
 //! variable, and a user without one is created `pending` (an invitation).
 //! An existing user's password is left alone.
 //!
-//! Patients are matched by MRN. Their assignments are opened if missing; their
-//! care logs are appended only when the patient is created by this apply
-//! (care records are append-only, so there is nothing to bring in line), each
-//! in its author's own name.
+//! Patients are matched by MRN. Their assignments are opened if missing. Their
+//! care logs are appended each in its author's own name, one transaction
+//! each, and only if that author has not already recorded the same entry
+//! (kind, body and time) for the patient: care records are append-only, so a
+//! re-apply adds what is missing (after a failure part-way, say) and never a
+//! duplicate.
 
 use std::{collections::HashMap, path::Path};
 
@@ -255,10 +257,10 @@ async fn apply_one(
             .copied()
             .with_context(|| format!("{email} is not staff of this manifest"))
     };
-    let mut new_logs = Vec::new();
+    let mut logs = Vec::new();
     for p in &m.patients {
         let counsellor = p.primary_counsellor.as_deref().map(&staff).transpose()?.map(|(id, _)| id);
-        let (patient, created) = match patients::find_by_mrn(&mut tx, facility.id, &p.mrn).await? {
+        let patient = match patients::find_by_mrn(&mut tx, facility.id, &p.mrn).await? {
             Some(existing) => {
                 let patch = PatientPatch {
                     first_name: Some(&p.first_name),
@@ -269,7 +271,7 @@ async fn apply_one(
                     room: Some(p.room.as_deref()),
                     ..PatientPatch::default()
                 };
-                (patients::update(&mut tx, existing, &patch).await?.id, false)
+                patients::update(&mut tx, existing, &patch).await?.id
             }
             None => {
                 let new = NewPatient {
@@ -291,7 +293,7 @@ async fn apply_one(
                     notes: None,
                 };
                 report.patients_created += 1;
-                (patients::insert(&mut tx, &new).await?.id, true)
+                patients::insert(&mut tx, &new).await?.id
             }
         };
         let open: Vec<_> =
@@ -303,17 +305,15 @@ async fn apply_one(
                 report.assignments_created += 1;
             }
         }
-        if created {
-            for log in &p.care_logs {
-                new_logs.push((staff(&log.author)?, patient, log));
-            }
+        for log in &p.care_logs {
+            logs.push((staff(&log.author)?, patient, log));
         }
     }
     tx.commit().await?;
 
     // Each care log in its author's name: the database stamps the author from
     // the transaction, as it does for every request.
-    for ((author, role), patient, log) in new_logs {
+    for ((author, role), patient, log) in logs {
         let mut tx = db.begin_on_behalf(facility.id, author, role, "tenants apply").await?;
         let new = NewCareLog {
             kind: log.kind,
@@ -321,9 +321,9 @@ async fn apply_one(
             occurred_at: Some(log.occurred_at),
             visible_to_patient: log.visible_to_patient,
         };
-        care_logs::insert(&mut tx, patient, &new).await?;
+        let created = care_logs::insert_unless_recorded(&mut tx, patient, &new).await?;
         tx.commit().await?;
-        report.care_logs_created += 1;
+        report.care_logs_created += usize::from(created);
     }
     Ok(())
 }

@@ -57,13 +57,14 @@ pub struct NewPatientRequest {
 }
 
 /// The created patient and the key they register with. The key is shown
-/// only here; it is stored hashed (a replay of this request answers it as
-/// `null`: regenerate it instead).
+/// only here; it is stored hashed (a replay of this request omits it:
+/// regenerate it instead).
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct PatientCreated {
     pub patient: Patient,
-    /// e.g. `K9M2-P4N8-REC7-X3Y4`; give it to the patient.
+    /// e.g. `K9M2-P4N8-REC7-X3Y4`; give it to the patient. Absent on an
+    /// idempotent replay.
     pub registration_key: Option<String>,
     pub key_expires_at: DateTime<Utc>,
 }

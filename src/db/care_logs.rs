@@ -130,6 +130,35 @@ pub async fn insert(tx: &mut TenantTx, patient: PatientId, c: &NewCareLog<'_>) -
     Ok(Stored::assemble(Stored::try_from(&row)?, Vec::new()))
 }
 
+// The same entry by the same author (the caller) counts as recorded.
+pub const INSERT_UNLESS_RECORDED: &str =
+    "insert into care_logs (facility_id, patient_id, kind, body, occurred_at, visible_to_patient)
+     select p.facility_id, p.id, $2, $3, $4, $5
+       from patients p
+      where p.id = $1 and p.deleted_at is null
+        and not exists (select from care_logs l
+                         where l.facility_id = p.facility_id and l.patient_id = p.id and l.amends_id is null
+                           and l.recorded_by = carego.current_user_id()
+                           and l.kind = $2 and l.body = $3 and l.occurred_at = $4)
+     returning id";
+
+/// Appends a care log at a given time unless the caller already recorded
+/// the same one (manifests re-applied); whether it was appended. A hidden
+/// patient is `NotFound`.
+pub async fn insert_unless_recorded(
+    tx: &mut TenantTx,
+    patient: PatientId,
+    c: &NewCareLog<'_>,
+) -> Result<bool> {
+    let occurred_at = c.occurred_at.ok_or_else(|| Error::invalid("occurredAt", "is required here"))?;
+    let params: super::Params = &[&patient, &c.kind, &c.body, &occurred_at, &c.visible_to_patient];
+    if tx.query_opt(INSERT_UNLESS_RECORDED, params).await?.is_some() {
+        return Ok(true);
+    }
+    super::patients::ensure_visible(tx, patient).await?;
+    Ok(false)
+}
+
 /// Corrected fields of an amendment; absent ones keep the current version's.
 pub struct Amendment<'a> {
     pub reason: &'a str,

@@ -5,9 +5,12 @@
 //! [`Db::begin`] → [`TenantTx`]. It sets the request's Postgres role and the
 //! `carego.*` settings transaction-locally, so row-level security — not
 //! handler code — decides what the caller sees, and nothing survives on the
-//! pooled connection. The raw pool never leaves this module. The two
-//! platform-level doors, [`Db::begin_public`] (login, refresh) and
-//! [`Db::begin_system`] (the operator's CLI), are named so they stand out.
+//! pooled connection. The raw pool never leaves this module. The three
+//! platform-level doors are named so they stand out: [`Db::begin_public`]
+//! (login, refresh, registration), [`Db::begin_system`] (the operator's CLI)
+//! and [`Db::begin_on_behalf`] (the CLI writing a record in a staff member's
+//! name, as `tenants apply` does for care logs). None is reachable from a
+//! request that carries a token.
 
 pub mod amendments;
 pub mod assignments;

@@ -50,6 +50,38 @@ async fn demo_manifests_apply_idempotently() {
     assert_eq!(status, "pending");
 }
 
+#[tokio::test]
+async fn an_apply_that_fails_part_way_loses_no_care_log_when_applied_again() {
+    let app = TestApp::spawn().await;
+    let secret = |name: &str| (name == "CAREGO_DEMO_PASSWORD").then(|| crate::helpers::PASSWORD.to_owned());
+    // Between the first manifest's first patient's two care logs comes one
+    // the database refuses (too long).
+    let mut broken = demo_manifests();
+    let patient = &mut broken[0].1.patients[0];
+    let good = &patient.care_logs[0];
+    let bad = tenants::CareLogSpec {
+        author: good.author.clone(),
+        kind: good.kind,
+        body: "x".repeat(20_001),
+        occurred_at: good.occurred_at,
+        visible_to_patient: false,
+    };
+    assert_eq!(patient.care_logs.len(), 2);
+    patient.care_logs.insert(1, bad);
+    assert!(tenants::apply(&app.db, &broken, &secret).await.is_err(), "the broken manifest fails");
+    assert_eq!(app.count("patients").await, 1, "its patient was created");
+    assert_eq!(app.count("care_logs").await, 1, "the failure came part-way, after one care log");
+
+    // Fixed and applied again: the missing care logs are written (the
+    // patient's second, and the other manifest's three), none twice.
+    let report = tenants::apply(&app.db, &demo_manifests(), &secret).await.unwrap();
+    assert_eq!(report.care_logs_created, 4);
+    assert_eq!(app.count("care_logs").await, 5);
+    let again = tenants::apply(&app.db, &demo_manifests(), &secret).await.unwrap();
+    assert_eq!(again, tenants::Report::default());
+    assert_eq!(app.count("care_logs").await, 5);
+}
+
 #[test]
 fn manifests_hold_no_plaintext_passwords() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants");
