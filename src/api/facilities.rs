@@ -4,12 +4,12 @@
 
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
     types::MaybeUndefined,
 };
 
-use super::{ApiTags, Created, pagination::PageRequest};
+use super::{ApiTags, Created, idempotency::create_idempotently, pagination::PageRequest};
 use crate::{
     api::users::{NewUserRequest, parse_contact},
     auth::{BearerAuth, Role},
@@ -135,8 +135,12 @@ impl FacilitiesApi {
     async fn create(
         &self,
         auth: BearerAuth,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 200))] key: Header<
+            Option<String>,
+        >,
         body: Json<CreateFacilityRequest>,
     ) -> BodyResult<Created<FacilityCreated>> {
+        let request = poem_openapi::types::ToJSON::to_json(&body.0).unwrap_or_default();
         let b = body.0;
         let mut v = Validator::default();
         let contact = parse_contact(&mut v, "", b.email.as_deref(), b.phone.as_deref());
@@ -154,23 +158,21 @@ impl FacilitiesApi {
         v.finish()?;
         let admin_hash = admin.hash_password().await?;
 
+        let new = NewFacility {
+            slug: &b.slug,
+            name: &b.name,
+            kind: b.kind,
+            timezone: b.timezone.as_deref().unwrap_or("UTC"),
+            city: b.city.as_deref(),
+            phone: contact.phone.as_ref().map(|p| p.as_str()),
+            email: contact.email.as_ref().map(|e| e.as_str()),
+        };
         let mut tx = self.db.begin(&auth.0).await?;
-        let facility = facilities::insert(
-            &mut tx,
-            &NewFacility {
-                slug: &b.slug,
-                name: &b.name,
-                kind: b.kind,
-                timezone: b.timezone.as_deref().unwrap_or("UTC"),
-                city: b.city.as_deref(),
-                phone: contact.phone.as_ref().map(|p| p.as_str()),
-                email: contact.email.as_ref().map(|e| e.as_str()),
-            },
-        )
-        .await?;
-        let admin = users::insert(&mut tx, &admin.to_new_user(Some(facility.id), admin_hash)).await?;
-        tx.commit().await?;
-        Ok(Created::Created(Json(FacilityCreated { facility, admin }), None))
+        create_idempotently!(tx, key.0.as_deref(), "createFacility", &request, {
+            let facility = facilities::insert(&mut tx, &new).await?;
+            let admin = users::insert(&mut tx, &admin.to_new_user(Some(facility.id), admin_hash)).await?;
+            FacilityCreated { facility, admin }
+        })
     }
 
     /// Get a facility (404 if it is not visible to you).

@@ -5,12 +5,12 @@
 
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
     types::MaybeUndefined,
 };
 
-use super::{ApiTags, Created, pagination::PageRequest};
+use super::{ApiTags, Created, idempotency::create_idempotently, pagination::PageRequest};
 use crate::{
     auth::{BearerAuth, Role, password},
     db::{
@@ -190,7 +190,15 @@ impl UsersApi {
 
     /// Create a user in your facility (facility admin) or any (super admin).
     #[oai(path = "/", method = "post", operation_id = "createUser")]
-    async fn create(&self, auth: BearerAuth, body: Json<NewUserRequest>) -> BodyResult<Created<User>> {
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 200))] key: Header<
+            Option<String>,
+        >,
+        body: Json<NewUserRequest>,
+    ) -> BodyResult<Created<User>> {
+        let request = poem_openapi::types::ToJSON::to_json(&body.0).unwrap_or_default();
         let mut v = Validator::default();
         let mut new = body.0.validate(&mut v, "");
         v.finish()?;
@@ -200,9 +208,9 @@ impl UsersApi {
         let facility = new.facility_id.or(own);
         let hash = new.hash_password().await?;
         let mut tx = self.db.begin(&auth.0).await?;
-        let user = users::insert(&mut tx, &new.to_new_user(facility, hash)).await?;
-        tx.commit().await?;
-        Ok(Created::Created(Json(user), None))
+        create_idempotently!(tx, key.0.as_deref(), "createUser", &request, {
+            users::insert(&mut tx, &new.to_new_user(facility, hash)).await?
+        })
     }
 
     /// Get a user (404 if not visible to you).

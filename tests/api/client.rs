@@ -34,22 +34,25 @@ async fn a_generated_client_drives_the_whole_story() {
     // The super admin creates a facility with its first admin.
     let root = authed(&base, &sa.token);
     let created = root
-        .create_facility(&types::CreateFacilityRequest {
-            slug: "generated-client".parse().unwrap(),
-            name: "Generated Client Clinic".parse().unwrap(),
-            kind: types::FacilityKind::Clinic,
-            timezone: None,
-            city: None,
-            phone: None,
-            email: None,
-            admin: types::NewAdmin {
-                email: Some("admin@generated.example".parse().unwrap()),
+        .create_facility(
+            Some(&"facility-once".parse().unwrap()),
+            &types::CreateFacilityRequest {
+                slug: "generated-client".parse().unwrap(),
+                name: "Generated Client Clinic".parse().unwrap(),
+                kind: types::FacilityKind::Clinic,
+                timezone: None,
+                city: None,
                 phone: None,
-                password: Some(PASSWORD.parse().unwrap()),
-                first_name: "Gen".parse().unwrap(),
-                last_name: "Admin".parse().unwrap(),
+                email: None,
+                admin: types::NewAdmin {
+                    email: Some("admin@generated.example".parse().unwrap()),
+                    phone: None,
+                    password: Some(PASSWORD.parse().unwrap()),
+                    first_name: "Gen".parse().unwrap(),
+                    last_name: "Admin".parse().unwrap(),
+                },
             },
-        })
+        )
         .await
         .expect("create facility")
         .into_inner();
@@ -60,16 +63,19 @@ async fn a_generated_client_drives_the_whole_story() {
         anonymous.login(&login_body("admin@generated.example", PASSWORD)).await.expect("login").into_inner();
     let admin = authed(&base, &admin_login.access_token);
     let nurse = admin
-        .create_user(&types::NewUserRequest {
-            facility_id: None,
-            email: Some("nurse@generated.example".parse().unwrap()),
-            phone: None,
-            password: Some(PASSWORD.parse().unwrap()),
-            role: types::Role::Staff,
-            first_name: "Nia".parse().unwrap(),
-            last_name: "Nurse".parse().unwrap(),
-            job_title: Some("nurse".parse().unwrap()),
-        })
+        .create_user(
+            None,
+            &types::NewUserRequest {
+                facility_id: None,
+                email: Some("nurse@generated.example".parse().unwrap()),
+                phone: None,
+                password: Some(PASSWORD.parse().unwrap()),
+                role: types::Role::Staff,
+                first_name: "Nia".parse().unwrap(),
+                last_name: "Nurse".parse().unwrap(),
+                job_title: Some("nurse".parse().unwrap()),
+            },
+        )
         .await
         .expect("create staff")
         .into_inner();

@@ -123,3 +123,53 @@ async fn a_key_older_than_24_hours_starts_afresh() {
     assert_ne!(later.body["id"], first.body["id"]);
     assert_eq!(app.count("care_logs").await, 2);
 }
+
+#[tokio::test]
+async fn facilities_and_users_are_created_once_per_key() {
+    let app = TestApp::spawn().await;
+    let sa = app.super_admin().await;
+    let facility = json!({"slug": "retry-home", "name": "Retry Home", "kind": "home_care",
+        "admin": {"email": "boss@retry.example", "password": crate::helpers::PASSWORD,
+                  "firstName": "Bo", "lastName": "Ss"}});
+    let (facilities_before, users_before) = (app.count("facilities").await, app.count("users").await);
+    let first = post_with_key(&app, &sa, "/api/v1/facilities", "f-1", facility.clone()).await;
+    first.assert_status(201);
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    let again = post_with_key(&app, &sa, "/api/v1/facilities", "f-1", facility.clone()).await;
+    again.assert_status(201);
+    assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(again.body, first.body);
+    assert_eq!(app.count("facilities").await, facilities_before + 1);
+    assert_eq!(app.count("users").await, users_before + 1, "one admin");
+
+    let admin = app.login_actor("boss@retry.example").await;
+    let user = json!({"email": "new.nurse@retry.example", "password": crate::helpers::PASSWORD,
+                      "role": "staff", "firstName": "Nu", "lastName": "Rse"});
+    let first = post_with_key(&app, &admin, "/api/v1/users", "u-1", user.clone()).await;
+    first.assert_status(201);
+    let again = post_with_key(&app, &admin, "/api/v1/users", "u-1", user.clone()).await;
+    again.assert_status(201);
+    assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert_eq!(app.count("users").await, users_before + 2);
+
+    // The same key for another request is refused, not replayed.
+    let mut other = user.clone();
+    other["firstName"] = json!("Else");
+    post_with_key(&app, &admin, "/api/v1/users", "u-1", other)
+        .await
+        .assert_problem(422, "idempotency_key_reused");
+    // Without a key, a second identical create is the usual conflict.
+    app.post(&admin, "/api/v1/users", user).await.assert_problem(409, "email_taken");
+    // No password is kept in the stored request fingerprint or response.
+    let su = app.superuser().await;
+    let leaked: i64 = su
+        .query_one(
+            "select count(*) from idempotency_keys where response::text like '%' || $1 || '%'",
+            &[&crate::helpers::PASSWORD],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leaked, 0);
+}
