@@ -23,7 +23,11 @@ use std::{
 
 use carego::{
     auth::{Role, jwt::JwtKeys, registration::KeyHasher},
-    db::{PROLOGUE, audit, care_logs, embedded, migrate, patients},
+    db::{
+        PROLOGUE, audit,
+        clinical::{care_logs, patients},
+        infra::{embedded, migrate},
+    },
     domain::ids::{FacilityId, SessionId, UserId},
 };
 use hdrhistogram::Histogram;

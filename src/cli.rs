@@ -17,11 +17,17 @@ use crate::{
     auth::{Role, jwt::JwtKeys, password, registration::KeyHasher},
     config::{AppSettings, DbSettings, ServeSettings},
     db::{
-        Db, PoolSettings, audit, doctor,
-        embedded::{Durability, EmbeddedCluster, SUPERUSER},
-        facilities,
-        migrate::{self, APP_ROLE, OWNER_ROLE},
-        users::{self, NewUser},
+        Db, PoolSettings,
+        accounts::{
+            facilities,
+            users::{self, NewUser},
+        },
+        audit,
+        infra::{
+            doctor,
+            embedded::{Durability, EmbeddedCluster, SUPERUSER},
+            migrate::{self, APP_ROLE, OWNER_ROLE},
+        },
     },
     domain::{contact::Email, ids::FacilityId},
     server, tenants,

@@ -56,27 +56,98 @@ pub struct Problem {
     pub errors: Option<Vec<FieldError>>,
 }
 
+/// Declares an enum of stable problem codes: each variant's `code` (the
+/// problem's `code` field) and `detail` in one place, so no code is ever
+/// matched as a string.
+macro_rules! codes {
+    ($(#[$meta:meta])* pub enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident = ($code:literal, $detail:literal)),+ $(,)?
+    }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// Every code, for the spec.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            pub fn code(self) -> &'static str {
+                match self { $(Self::$variant => $code),+ }
+            }
+
+            pub fn detail(self) -> &'static str {
+                match self { $(Self::$variant => $detail),+ }
+            }
+        }
+    };
+}
+
+codes! {
+    /// Why a request is 401.
+    pub enum Unauthenticated {
+        Missing = ("unauthenticated", "Valid credentials are required."),
+        InvalidToken = ("invalid_token", "The access token is not valid."),
+        TokenExpired = ("token_expired", "The access token has expired; refresh it."),
+        SessionInvalid = ("session_invalid", "The session has ended; log in again."),
+        InvalidCredentials = ("invalid_credentials", "The email/phone or password is incorrect."),
+        InvalidRefreshToken = ("invalid_refresh_token", "The refresh token is not valid; log in again."),
+        RefreshTokenReused = (
+            "refresh_token_reused",
+            "This refresh token was already used; the session has been revoked."
+        ),
+    }
+}
+
+codes! {
+    /// Why a request is 403.
+    pub enum Forbidden {
+        Role = ("forbidden", "Your role may not perform this action."),
+        AccountSuspended = ("account_suspended", "This account is suspended."),
+        AccountTerminated = ("account_terminated", "This account has been terminated."),
+        AccountPending = ("account_pending", "This account has not been activated yet."),
+        AccountInactive = ("account_inactive", "This account is not active."),
+        FacilitySuspended = ("facility_suspended", "This facility is suspended."),
+    }
+}
+
+codes! {
+    /// Why a request is 409.
+    pub enum Conflict {
+        Duplicate = ("duplicate", "A record with these values already exists."),
+        EmailTaken = ("email_taken", "Another account already uses this email."),
+        PhoneTaken = ("phone_taken", "Another account already uses this phone number."),
+        FacilitySlugTaken = ("facility_slug_taken", "A facility with this slug already exists."),
+        MrnTaken = ("mrn_taken", "Another patient of this facility has this MRN."),
+        AlreadyAssigned = ("already_assigned", "This staff member is already assigned to the patient."),
+        PatientAlreadyRegistered = ("patient_already_registered", "The patient has already registered."),
+        RefreshTokenSuperseded = (
+            "refresh_token_superseded",
+            "This refresh token was just rotated by a concurrent request; use the newer tokens."
+        ),
+    }
+}
+
 /// Every way a request can fail. Each variant's doc names its status.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// 400: the input is well-formed but invalid.
+    /// 400 `validation_failed`: the input is invalid; `errors` lists every field.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
-    /// 400: the request could not be parsed (body, path or query).
+    /// 400 `malformed_request`: the body is not JSON at all.
     #[error("malformed request: {0}")]
     Malformed(String),
     /// 401: missing, invalid, expired or revoked credentials.
-    #[error("unauthenticated: {0}")]
-    Unauthenticated(&'static str),
+    #[error("unauthenticated: {0:?}")]
+    Unauthenticated(Unauthenticated),
     /// 403: authenticated, but this role or account may not do this.
-    #[error("forbidden: {0}")]
-    Forbidden(&'static str),
+    #[error("forbidden: {0:?}")]
+    Forbidden(Forbidden),
     /// 404: no such row, or not yours (never 403 for another tenant's row).
     #[error("not found")]
     NotFound,
     /// 409: conflicts with existing state (duplicate, already used, superseded).
-    #[error("conflict: {code}")]
-    Conflict { code: &'static str, detail: String },
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
     /// 422: an `Idempotency-Key` reused with a different request.
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
@@ -94,6 +165,12 @@ pub enum Error {
     Internal(#[source] anyhow::Error),
 }
 
+impl From<Conflict> for Error {
+    fn from(why: Conflict) -> Self {
+        Self::Conflict(why)
+    }
+}
+
 impl Error {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldError::new(field, message)])
@@ -102,10 +179,6 @@ impl Error {
     /// The one answer for every registration key that does not work.
     pub fn invalid_key() -> Self {
         Self::invalid("registrationKey", "is not a valid, unused registration key")
-    }
-
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Conflict { code, detail: detail.into() }
     }
 
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
@@ -118,7 +191,7 @@ impl Error {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -127,13 +200,14 @@ impl Error {
         }
     }
 
-    fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "validation_failed",
             Self::Malformed(_) => "malformed_request",
-            Self::Unauthenticated(code) | Self::Forbidden(code) => code,
+            Self::Unauthenticated(why) => why.code(),
+            Self::Forbidden(why) => why.code(),
             Self::NotFound => "not_found",
-            Self::Conflict { code, .. } => code,
+            Self::Conflict(why) => why.code(),
             Self::PayloadTooLarge => "payload_too_large",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::RateLimited { .. } => "rate_limited",
@@ -146,25 +220,10 @@ impl Error {
         match self {
             Self::Invalid(_) => "One or more fields are invalid.".into(),
             Self::Malformed(msg) => msg.clone(),
-            Self::Unauthenticated(code) => match *code {
-                "invalid_credentials" => "The email/phone or password is incorrect.".into(),
-                "token_expired" => "The access token has expired; refresh it.".into(),
-                "session_invalid" => "The session has ended; log in again.".into(),
-                "refresh_token_reused" => {
-                    "This refresh token was already used; the session has been revoked.".into()
-                }
-                _ => "Valid credentials are required.".into(),
-            },
-            Self::Forbidden(code) => match *code {
-                "account_suspended" => "This account is suspended.".into(),
-                "account_terminated" => "This account has been terminated.".into(),
-                "account_pending" => "This account has not been activated yet.".into(),
-                "account_inactive" => "This account is not active.".into(),
-                "facility_suspended" => "This facility is suspended.".into(),
-                _ => "Your role may not perform this action.".into(),
-            },
+            Self::Unauthenticated(why) => why.detail().into(),
+            Self::Forbidden(why) => why.detail().into(),
             Self::NotFound => "The resource does not exist or is not visible to you.".into(),
-            Self::Conflict { detail, .. } => detail.clone(),
+            Self::Conflict(why) => why.detail().into(),
             Self::PayloadTooLarge => "The request body exceeds the configured limit.".into(),
             Self::IdempotencyKeyReused => {
                 "This Idempotency-Key was already used with a different request.".into()
@@ -230,12 +289,6 @@ impl From<Error> for poem::Error {
     fn from(err: Error) -> Self {
         let status = err.status();
         poem::Error::new(err, status)
-    }
-}
-
-impl From<tokio_postgres::Error> for Error {
-    fn from(err: tokio_postgres::Error) -> Self {
-        crate::db::classify(err)
     }
 }
 
@@ -334,9 +387,20 @@ pub async fn problem_for_poem_error(err: poem::Error) -> Response {
         Ok(ours) => return ours.into_response(),
         Err(theirs) => theirs,
     };
+    // A query, path or header parameter that did not parse or validate: the
+    // same shape as every other 400, naming the parameter.
+    if let Some(param) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
+        return Error::invalid(param.name, parse_reason(&param.reason)).into_response();
+    }
+    // poem-openapi names path parameters `param0`...; every path of this API
+    // has exactly one, `{id}` (the spec test holds it to that).
+    if let Some(path) = err.downcast_ref::<poem_openapi::error::ParsePathError>() {
+        tracing::debug!(reason = %path.reason, "bad path parameter");
+        return Error::invalid("id", "is not a valid id (a UUID)").into_response();
+    }
     let status = err.status();
     let mapped = match status {
-        StatusCode::UNAUTHORIZED => Error::Unauthenticated("unauthenticated"),
+        StatusCode::UNAUTHORIZED => Error::Unauthenticated(Unauthenticated::Missing),
         StatusCode::NOT_FOUND => Error::NotFound,
         StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
         StatusCode::METHOD_NOT_ALLOWED => {
@@ -361,6 +425,25 @@ fn plain_problem(status: StatusCode, code: &str, detail: &str) -> Response {
         errors: None,
     };
     Response::builder().status(status).content_type("application/problem+json").body(problem.to_json_string())
+}
+
+/// The innermost message of a poem-openapi parse error, without its
+/// "failed to parse \"Type\": " prefixes and "(occurred while parsing ...)"
+/// suffixes, and bounded in length.
+pub fn parse_reason(reason: &str) -> String {
+    let mut msg = reason;
+    while let Some((_, rest)) = msg.strip_prefix("failed to parse ").and_then(|m| m.split_once("\": ")) {
+        msg = rest;
+    }
+    while let Some(cut) = msg.rfind(" (occurred while parsing") {
+        msg = &msg[..cut];
+    }
+    let msg = msg.trim();
+    let mut out: String = msg.chars().take(200).collect();
+    if out.len() < msg.len() {
+        out.push('…');
+    }
+    out
 }
 
 /// poem's parse errors describe the input ("missing field `email`"); keep that,
@@ -398,6 +481,19 @@ impl Validator {
     /// The value, or `None` with the message recorded against `field`.
     pub fn ok<T>(&mut self, result: std::result::Result<T, &'static str>, field: &str) -> Option<T> {
         result.map_err(|msg| self.0.push(FieldError::new(field, msg))).ok()
+    }
+
+    /// A time a client reports must not be ahead of the server (a minute of
+    /// clock skew is tolerated, as in the tables' check constraints).
+    pub fn not_in_future(&mut self, field: &str, at: Option<chrono::DateTime<chrono::Utc>>) {
+        let limit = chrono::Utc::now() + chrono::Duration::minutes(1);
+        self.check(at.is_none_or(|t| t <= limit), field, "must not be in the future");
+    }
+
+    /// A date must not be after today (UTC).
+    pub fn not_after_today(&mut self, field: &str, date: Option<chrono::NaiveDate>) {
+        let today = chrono::Utc::now().date_naive();
+        self.check(date.is_none_or(|d| d <= today), field, "must not be in the future");
     }
 
     pub fn finish(self) -> Result<()> {

@@ -22,11 +22,15 @@ use crate::{
     auth::{Role, password},
     db::{
         Db,
-        assignments::{self, AssignmentRole},
-        care_logs::{self, CareLogKind, NewCareLog},
-        facilities::{self, FacilityKind, FacilityPatch, NewFacility},
-        patients::{self, NewPatient, PatientPatch, PatientStatus},
-        users::{self, NewUser, UserPatch, UserStatus},
+        accounts::{
+            facilities::{self, FacilityKind, FacilityPatch, NewFacility},
+            users::{self, NewUser, UserPatch, UserStatus},
+        },
+        clinical::{
+            care_logs::{self, CareLogKind, NewCareLog},
+            caseloads::{self, AssignmentRole},
+            patients::{self, NewPatient, PatientPatch, PatientStatus},
+        },
     },
     domain::contact::{Email, Phone},
 };
@@ -220,7 +224,7 @@ async fn apply_one(
                 );
                 let patch = UserPatch {
                     email: None,
-                    phone: Some(phone.as_ref()),
+                    phone: Some(phone.clone()),
                     first_name: Some(&spec.first_name),
                     last_name: Some(&spec.last_name),
                     job_title: Some(spec.job_title.as_deref()),
@@ -296,12 +300,11 @@ async fn apply_one(
                 patients::insert(&mut tx, &new).await?.id
             }
         };
-        let open: Vec<_> =
-            assignments::list(&mut tx, patient, false).await?.into_iter().map(|a| a.staff_id).collect();
+        let open = caseloads::open_staff(&mut tx, patient).await?;
         for a in &p.assignments {
             let (staff_id, _) = staff(&a.staff)?;
             if !open.contains(&staff_id) {
-                assignments::insert(&mut tx, patient, staff_id, a.role, None).await?;
+                caseloads::insert(&mut tx, patient, staff_id, a.role, None).await?;
                 report.assignments_created += 1;
             }
         }

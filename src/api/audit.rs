@@ -3,19 +3,19 @@
 //! roles have no grant on the table).
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
+use poem_openapi::{OpenApi, param::Query, payload::Json};
 use uuid::Uuid;
 
-use super::{ApiTags, pagination::PageRequest};
 use crate::{
+    api::{ApiTags, page::Page},
     auth::BearerAuth,
     db::{
         Db,
         audit::{self, AuditEntry, AuditFilter, Verification},
-        facilities,
     },
     domain::{
         ids::{FacilityId, UserId},
+        page::{Cursor, Limit, PageRequest},
         text::Text,
     },
     error::Result,
@@ -23,14 +23,6 @@ use crate::{
 
 pub struct AuditApi {
     pub db: Db,
-}
-
-/// A page of audit entries, newest first.
-#[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
-pub struct AuditPage {
-    pub items: Vec<AuditEntry>,
-    pub next_cursor: Option<String>,
 }
 
 #[OpenApi(prefix_path = "/api/v1/audit-logs", tag = "ApiTags::Audit")]
@@ -41,21 +33,29 @@ impl AuditApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        #[oai(name = "facilityId")] facility_id: Query<Option<FacilityId>>,
-        #[oai(name = "actorId")] actor_id: Query<Option<UserId>>,
+        /// Super admins: one facility's entries.
+        #[oai(name = "facilityId")]
+        facility_id: Query<Option<FacilityId>>,
+        /// Only what this user did.
+        #[oai(name = "actorId")]
+        actor_id: Query<Option<UserId>>,
         /// `create`, `update`, `delete` or `read`.
         #[oai(validator(max_length = 20))]
         action: Query<Option<Text>>,
         /// A table name: `patients`, `care_logs`, `users`...
         #[oai(name = "entityType", validator(max_length = 64))]
         entity_type: Query<Option<Text>>,
-        #[oai(name = "entityId")] entity_id: Query<Option<Uuid>>,
+        /// Only entries about this record.
+        #[oai(name = "entityId")]
+        entity_id: Query<Option<Uuid>>,
+        /// Entries at or after this time.
         from: Query<Option<DateTime<Utc>>>,
+        /// Entries at or before this time.
         to: Query<Option<DateTime<Utc>>>,
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
-        #[oai(validator(max_length = 200))] cursor: Query<Option<String>>,
-    ) -> Result<Json<AuditPage>> {
-        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<AuditEntry>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
         let filter = AuditFilter {
             facility_id: facility_id.0,
             actor_id: actor_id.0,
@@ -65,11 +65,8 @@ impl AuditApi {
             from: from.0,
             to: to.0,
         };
-        let mut tx = self.db.begin(&auth.0).await?;
-        let rows = audit::list(&mut tx, &filter, &page).await?;
-        tx.commit().await?;
-        let (items, next_cursor) = page.finish(rows, |e| (e.created_at, e.id));
-        Ok(Json(AuditPage { items, next_cursor }))
+        let rows = self.db.run(&auth.0, async |tx| audit::list(tx, &filter, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
     }
 
     /// Recompute a facility's hash chain (default: your facility; super
@@ -78,15 +75,11 @@ impl AuditApi {
     async fn verify(
         &self,
         auth: BearerAuth,
-        #[oai(name = "facilityId")] facility_id: Query<Option<FacilityId>>,
+        /// The facility whose chain to check (super admins).
+        #[oai(name = "facilityId")]
+        facility_id: Query<Option<FacilityId>>,
     ) -> Result<Json<Verification>> {
         let facility = facility_id.0.or(auth.0.facility_id);
-        let mut tx = self.db.begin(&auth.0).await?;
-        if let Some(id) = facility {
-            facilities::get(&mut tx, id).await?; // another tenant's facility: 404
-        }
-        let result = audit::verify(&mut tx, facility).await?;
-        tx.commit().await?;
-        Ok(Json(result))
+        self.db.run(&auth.0, async |tx| audit::verify_facility(tx, facility).await).await.map(Json)
     }
 }

@@ -4,17 +4,21 @@
 //! 422. The claim, the creation and the stored response share one
 //! transaction (see `db::idempotency`).
 
+use std::borrow::Cow;
+
 use poem_openapi::{
     payload::Json,
-    types::{ParseFromJSON, ToJSON},
+    registry::{MetaSchema, MetaSchemaRef, Registry},
+    types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type},
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::Created;
 use crate::{
+    auth::Principal,
     db::{
-        TenantTx,
+        Db, TenantTx,
         idempotency::{self, Claim},
     },
     error::{Error, Result},
@@ -45,89 +49,129 @@ fn drop_passwords(value: &mut Value) {
     }
 }
 
-/// How a creating request starts.
-pub enum Start<T: ToJSON + Send + Sync> {
-    /// Seen before: answer this (commit first; nothing else to do).
-    Replayed(Created<T>),
-    /// Do the work, then [`Pending::finish`] in the same transaction.
-    Fresh(Pending),
+/// The `Idempotency-Key` request header: 1 to 200 visible ASCII characters
+/// the client chooses per logical request (a UUID is a good choice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl Type for IdempotencyKey {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "IdempotencyKey".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference(Self::name().into_owned())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>(Self::name().into_owned(), |_| MetaSchema {
+            description: Some(
+                "Makes a create safe to retry: the same caller, key and request within 24 hours \
+                 get the first response again (with `Idempotent-Replayed: true`) and nothing is \
+                 created twice; the same key with a different request is a 422.",
+            ),
+            min_length: Some(1),
+            max_length: Some(MAX_KEY_LEN),
+            pattern: Some("^[!-~]+$".into()),
+            example: Some(Value::from("6f1c2a4e-2b8d-4c52-9a43-1f0e7d3b9c10")),
+            ..MetaSchema::new("string")
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
 }
 
-/// A claimed key (or none) awaiting the response to store.
-pub struct Pending(Option<String>);
+const MAX_KEY_LEN: usize = 200;
 
-/// Claims the request's `Idempotency-Key`, if it has one. `scope` names the
-/// operation and its path ids, so one key cannot mean two different things.
-pub async fn start<T>(
-    tx: &mut TenantTx,
-    key: Option<&str>,
+impl ParseFromParameter for IdempotencyKey {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        if (1..=MAX_KEY_LEN).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic()) {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(ParseError::custom("must be 1 to 200 visible ASCII characters"))
+        }
+    }
+}
+
+impl ToJSON for IdempotencyKey {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::from(self.0.clone()))
+    }
+}
+
+/// Creates something once per `Idempotency-Key`: claims the key, runs
+/// `work`, stores the answer and commits, all in the caller's one tenant
+/// transaction. A retry with the same key and request gets the stored
+/// answer (`Idempotent-Replayed: true`); without a key, `work` just runs.
+/// `scope` names the operation and its path ids, so one key cannot mean
+/// two different things.
+pub async fn create<T>(
+    db: &Db,
+    principal: &Principal,
+    key: Option<IdempotencyKey>,
     scope: &str,
-    body: &impl ToJSON,
-) -> Result<Start<T>>
+    request: &impl ToJSON,
+    work: impl AsyncFnOnce(&mut TenantTx) -> Result<T>,
+) -> Result<Created<T>>
 where
     T: ToJSON + ParseFromJSON + Send + Sync,
 {
-    let Some(key) = key else {
-        return Ok(Start::Fresh(Pending(None)));
-    };
-    let hash = request_hash(scope, &body.to_json().unwrap_or_default());
-    match idempotency::claim(tx, key, &hash).await? {
-        Claim::Replay { response, .. } => {
-            let value = T::parse_from_json(Some(response)).map_err(|e| {
-                Error::internal(anyhow::anyhow!("stored response unreadable: {}", e.into_message()))
-            })?;
-            Ok(Start::Replayed(Created::Created(Json(value), Some("true".into()))))
-        }
-        Claim::Mismatch => Err(Error::IdempotencyKeyReused),
-        Claim::Fresh => Ok(Start::Fresh(Pending(Some(key.to_owned())))),
-    }
+    create_redacting(db, principal, key, scope, request, &[], work).await
 }
 
-impl Pending {
-    /// Stores the response for replays and answers it. `redact` names
-    /// top-level fields that are secrets shown once (a registration key):
-    /// they are not stored, so a replay answers them as `null`.
-    pub async fn finish<T>(self, tx: &mut TenantTx, value: T, redact: &[&str]) -> Result<Created<T>>
-    where
-        T: ToJSON + Send + Sync,
-    {
-        if let Some(key) = self.0 {
-            let mut stored = value.to_json().unwrap_or_default();
-            if let Value::Object(map) = &mut stored {
-                for field in redact {
-                    if let Some(v) = map.get_mut(*field) {
-                        *v = Value::Null;
+/// [`create`] for an answer holding secrets shown once (a registration
+/// key): the top-level fields named in `redact` are not stored, so a replay
+/// omits them.
+pub async fn create_redacting<T>(
+    db: &Db,
+    principal: &Principal,
+    key: Option<IdempotencyKey>,
+    scope: &str,
+    request: &impl ToJSON,
+    redact: &[&str],
+    work: impl AsyncFnOnce(&mut TenantTx) -> Result<T>,
+) -> Result<Created<T>>
+where
+    T: ToJSON + ParseFromJSON + Send + Sync,
+{
+    let hash = key.as_ref().map(|_| request_hash(scope, &request.to_json().unwrap_or_default()));
+    db.run(principal, async |tx| {
+        let Some((IdempotencyKey(key), hash)) = key.zip(hash) else {
+            return Ok(Created::Created(Json(work(tx).await?), None));
+        };
+        match idempotency::claim(tx, &key, &hash).await? {
+            Claim::Replay { response, .. } => {
+                let value = T::parse_from_json(Some(response)).map_err(|e| {
+                    Error::internal(anyhow::anyhow!("stored response unreadable: {}", e.into_message()))
+                })?;
+                Ok(Created::Created(Json(value), Some("true".into())))
+            }
+            Claim::Mismatch => Err(Error::IdempotencyKeyReused),
+            Claim::Fresh => {
+                let value = work(tx).await?;
+                let mut stored = value.to_json().unwrap_or_default();
+                if let Value::Object(map) = &mut stored {
+                    for field in redact {
+                        map.remove(*field);
                     }
                 }
+                idempotency::complete(tx, &key, 201, &stored).await?;
+                Ok(Created::Created(Json(value), None))
             }
-            idempotency::complete(tx, &key, 201, &stored).await?;
         }
-        Ok(Created::Created(Json(value), None))
-    }
+    })
+    .await
 }
-
-/// The one path every idempotent create takes: claim the key, do the work
-/// (`$work` evaluates to the created value), store the answer, commit — all
-/// in the transaction `$tx`. Returns from the handler on a replay.
-macro_rules! create_idempotently {
-    ($tx:ident, $key:expr, $scope:expr, $body:expr, redact = $redact:expr, $work:expr) => {{
-        let pending = match $crate::api::idempotency::start(&mut $tx, $key, &$scope, $body).await? {
-            $crate::api::idempotency::Start::Replayed(done) => {
-                return $tx.commit().await.map(|()| done).map_err(Into::into);
-            }
-            $crate::api::idempotency::Start::Fresh(pending) => pending,
-        };
-        let value = $work;
-        let created = pending.finish(&mut $tx, value, $redact).await?;
-        $tx.commit().await?;
-        Ok(created)
-    }};
-    ($tx:ident, $key:expr, $scope:expr, $body:expr, $work:expr) => {
-        create_idempotently!($tx, $key, $scope, $body, redact = &[], $work)
-    };
-}
-
-pub(crate) use create_idempotently;
 
 #[cfg(test)]
 mod tests {

@@ -3,16 +3,12 @@
 //! `db::*` inside a tenant transaction, map the result. Who may do what is
 //! decided by the Postgres role and RLS, not by `if`s here.
 
-pub mod assignments;
+pub mod accounts;
 pub mod audit;
-pub mod auth;
-pub mod care_records;
-pub mod facilities;
+pub mod clinical;
 pub mod health;
 pub mod idempotency;
-pub mod pagination;
-pub mod patients;
-pub mod users;
+pub mod page;
 
 use std::sync::Arc;
 
@@ -74,20 +70,26 @@ pub enum ApiTags {
     Patients,
     /// Which staff care for which patient.
     Caseloads,
-    /// Append-only care logs, vitals and attendance, with amendments.
-    CareRecords,
+    /// Append-only notes, observations and incidents about a patient, with amendments.
+    CareLogs,
+    /// Append-only vital-sign readings, with amendments.
+    Vitals,
+    /// Append-only check-ins and check-outs of staff, with amendments.
+    Attendance,
     /// The tamper-evident audit log.
     Audit,
 }
 
 pub type Apis = (
     health::HealthApi,
-    auth::AuthApi,
-    facilities::FacilitiesApi,
-    users::UsersApi,
-    patients::PatientsApi,
-    assignments::AssignmentsApi,
-    care_records::CareRecordsApi,
+    accounts::auth::AuthApi,
+    accounts::facilities::FacilitiesApi,
+    accounts::users::UsersApi,
+    clinical::patients::PatientsApi,
+    clinical::caseloads::CaseloadsApi,
+    clinical::care_logs::CareLogsApi,
+    clinical::vitals::VitalsApi,
+    clinical::attendance::AttendanceApi,
     audit::AuditApi,
 );
 
@@ -96,12 +98,14 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             health::HealthApi { db: state.db.clone() },
-            auth::AuthApi { state: state.clone() },
-            facilities::FacilitiesApi { db: state.db.clone() },
-            users::UsersApi { db: state.db.clone() },
-            patients::PatientsApi { state: state.clone() },
-            assignments::AssignmentsApi { db: state.db.clone() },
-            care_records::CareRecordsApi { db: state.db.clone() },
+            accounts::auth::AuthApi { state: state.clone() },
+            accounts::facilities::FacilitiesApi { db: state.db.clone() },
+            accounts::users::UsersApi { db: state.db.clone() },
+            clinical::patients::PatientsApi { state: state.clone() },
+            clinical::caseloads::CaseloadsApi { db: state.db.clone() },
+            clinical::care_logs::CareLogsApi { db: state.db.clone() },
+            clinical::vitals::VitalsApi { db: state.db.clone() },
+            clinical::attendance::AttendanceApi { db: state.db.clone() },
             audit::AuditApi { db: state.db.clone() },
         ),
         "Carego API",

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::Role;
 use crate::domain::ids::{FacilityId, SessionId, UserId};
-use crate::error::Error;
+use crate::error::{Error, Unauthenticated};
 
 const ALGORITHM: Algorithm = Algorithm::HS256;
 const MIN_SECRET_BYTES: usize = 32;
@@ -130,23 +130,27 @@ impl JwtKeys {
 
     /// Verifies signature, algorithm, kid and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims, Error> {
-        let invalid = Error::Unauthenticated("invalid_token");
+        let invalid = Error::Unauthenticated(Unauthenticated::InvalidToken);
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid)?;
         if header.alg != ALGORITHM {
-            return Err(Error::Unauthenticated("invalid_token"));
+            return Err(Error::Unauthenticated(Unauthenticated::InvalidToken));
         }
-        let kid = header.kid.ok_or(Error::Unauthenticated("invalid_token"))?;
-        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(Error::Unauthenticated("invalid_token"))?;
+        let kid = header.kid.ok_or(Error::Unauthenticated(Unauthenticated::InvalidToken))?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(Error::Unauthenticated(Unauthenticated::InvalidToken))?;
         let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
-                ErrorKind::ExpiredSignature => Error::Unauthenticated("token_expired"),
-                _ => Error::Unauthenticated("invalid_token"),
+                ErrorKind::ExpiredSignature => Error::Unauthenticated(Unauthenticated::TokenExpired),
+                _ => Error::Unauthenticated(Unauthenticated::InvalidToken),
             })?;
         // jsonwebtoken checks `nbf` but not `iat`: a token "issued" in the
         // future was not issued by us.
         if claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECS as i64 {
-            return Err(Error::Unauthenticated("invalid_token"));
+            return Err(Error::Unauthenticated(Unauthenticated::InvalidToken));
         }
         Ok(claims)
     }
@@ -190,7 +194,10 @@ mod tests {
             Some(new.split(':').next().unwrap())
         );
         let after = JwtKeys::parse(&new).unwrap();
-        assert!(matches!(after.verify(&old_token), Err(Error::Unauthenticated("invalid_token"))));
+        assert!(matches!(
+            after.verify(&old_token),
+            Err(Error::Unauthenticated(Unauthenticated::InvalidToken))
+        ));
         assert!(after.verify(&fresh).is_ok());
     }
 

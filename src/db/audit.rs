@@ -7,10 +7,10 @@ use serde_json::Value;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::TenantTx;
+use crate::db::TenantTx;
 use crate::{
-    api::pagination::PageRequest,
     domain::ids::{FacilityId, UserId},
+    domain::page::{Keyed, PageRequest},
     error::{Error, Result},
 };
 
@@ -76,6 +76,13 @@ pub struct AuditFilter<'a> {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// Lists are newest first.
+impl Keyed for AuditEntry {
+    fn key(&self) -> (DateTime<Utc>, Uuid) {
+        (self.created_at, self.id)
+    }
+}
+
 pub const LIST: &str = "select id, facility_id, chain_seq, actor_id, actor_role, action, entity_type,
             entity_id, old_values, new_values, reason, request_id, ip, created_at, hash
      from audit_log
@@ -134,6 +141,15 @@ pub async fn verify(tx: &mut TenantTx, facility: Option<FacilityId>) -> Result<V
         checked: row.try_get("checked")?,
         first_broken_id: row.try_get("first_broken_id")?,
     })
+}
+
+/// [`verify`] of a facility the caller can see (404 for another tenant's),
+/// or of the platform chain when `facility` is `None`.
+pub async fn verify_facility(tx: &mut TenantTx, facility: Option<FacilityId>) -> Result<Verification> {
+    if let Some(id) = facility {
+        crate::db::accounts::facilities::get(tx, id).await?;
+    }
+    verify(tx, facility).await
 }
 
 pub const FACILITIES: &str = "select id from facilities order by created_at, id";

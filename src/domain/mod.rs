@@ -2,6 +2,7 @@
 
 pub mod contact;
 pub mod ids;
+pub mod page;
 pub mod text;
 
 /// Declares an enum stored as `text` (with a check constraint) in PostgreSQL

@@ -64,16 +64,22 @@ async fn bad_bodies_are_rejected_and_nothing_is_written() {
 async fn bad_paths_and_queries_are_400_and_unknown_routes_404() {
     let app = TestApp::spawn().await;
     let sa = app.super_admin().await;
-    for (path, status, code) in [
-        ("/api/v1/users/not-a-uuid", 400, "malformed_request"),
-        ("/api/v1/users?limit=0", 400, "malformed_request"),
-        ("/api/v1/users?limit=101", 400, "malformed_request"),
-        ("/api/v1/users?role=owner", 400, "malformed_request"),
-        ("/api/v1/users?cursor=garbage", 400, "validation_failed"),
-        ("/api/v1/no-such-thing", 404, "not_found"),
+    for (path, field) in [
+        ("/api/v1/users/not-a-uuid", "id"),
+        ("/api/v1/users?limit=0", "limit"),
+        ("/api/v1/users?limit=101", "limit"),
+        ("/api/v1/users?limit=ten", "limit"),
+        ("/api/v1/users?role=owner", "role"),
+        ("/api/v1/users?cursor=garbage", "cursor"),
+        ("/api/v1/patients?search=", "search"),
     ] {
-        app.get(&sa, path).await.assert_problem(status, code);
+        let res = app.get(&sa, path).await;
+        res.assert_problem(400, "validation_failed");
+        assert_eq!(res.body["errors"][0]["field"], field, "{path}: {}", res.body);
+        let message = res.body["errors"][0]["message"].as_str().unwrap();
+        assert!(!message.contains("occurred while parsing"), "{path}: {message}");
     }
+    app.get(&sa, "/api/v1/no-such-thing").await.assert_problem(404, "not_found");
     let res = app.call(Method::PUT, "/api/v1/users", Some(&sa.token), None).await;
     res.assert_problem(405, "method_not_allowed");
 }
@@ -143,7 +149,9 @@ async fn a_data_exception_that_slips_past_validation_is_a_400() {
     let app = TestApp::spawn().await;
     let mut tx = app.db.begin_system("test").await.unwrap();
     // Out of range for PostgreSQL (class 22), whatever the statement.
-    let err = tx.query("select '294277-01-01'::timestamptz as t", &[]).await.unwrap_err();
+    let err = carego::error::Error::from(
+        tx.query("select '294277-01-01'::timestamptz as t", &[]).await.unwrap_err(),
+    );
     let problem = err.to_problem();
     assert_eq!((problem.status, problem.code.as_str()), (400, "validation_failed"), "{err:?}");
     assert!(!problem.detail.contains("294277"), "no database text in the answer");

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use carego::db::doctor;
+use carego::db::infra::doctor;
 
 use crate::helpers::TestApp;
 

@@ -13,8 +13,10 @@ use carego::{
     config::AppSettings,
     db::{
         Db, PoolSettings,
-        embedded::{Durability, EmbeddedCluster, SUPERUSER},
-        migrate::{self, APP_ROLE, OWNER_ROLE},
+        infra::{
+            embedded::{Durability, EmbeddedCluster, SUPERUSER},
+            migrate::{self, APP_ROLE, OWNER_ROLE},
+        },
     },
     server,
 };
@@ -53,12 +55,12 @@ async fn postgres_stopped_under_load_means_503s_then_recovery_and_nothing_half_w
     let hash = carego::auth::password::hash(PASSWORD.into()).await.unwrap();
     drop(su);
     let mut tx = db.begin_system("fault test").await.unwrap();
-    let f = carego::db::facilities::insert(
+    let f = carego::db::accounts::facilities::insert(
         &mut tx,
-        &carego::db::facilities::NewFacility {
+        &carego::db::accounts::facilities::NewFacility {
             slug: "faults",
             name: "Faults",
-            kind: carego::db::facilities::FacilityKind::Clinic,
+            kind: carego::db::accounts::facilities::FacilityKind::Clinic,
             timezone: "UTC",
             city: None,
             phone: None,
@@ -68,9 +70,9 @@ async fn postgres_stopped_under_load_means_503s_then_recovery_and_nothing_half_w
     .await
     .unwrap();
     let email = carego::domain::contact::Email::parse("nurse@faults.example").unwrap();
-    carego::db::users::insert(
+    carego::db::accounts::users::insert(
         &mut tx,
-        &carego::db::users::NewUser {
+        &carego::db::accounts::users::NewUser {
             facility_id: Some(f.id),
             email: Some(&email),
             phone: None,
@@ -211,7 +213,7 @@ async fn the_statement_timeout_set_in_the_prologue_bounds_every_request() {
     let principal = crate::pool::principal(&admin, carego::auth::Role::FacilityAdmin);
     let mut tx = short.begin(&principal).await.unwrap();
     let started = Instant::now();
-    let err = tx.query("select pg_sleep(3)", &[]).await.unwrap_err();
+    let err = carego::error::Error::from(tx.query("select pg_sleep(3)", &[]).await.unwrap_err());
     assert!(matches!(err, carego::error::Error::Unavailable(_)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     drop(tx);

@@ -14,8 +14,10 @@ use carego::{
     config::AppSettings,
     db::{
         Db, PoolSettings,
-        embedded::{Durability, EmbeddedCluster, SUPERUSER},
-        migrate::{self, APP_ROLE, OWNER_ROLE},
+        infra::{
+            embedded::{Durability, EmbeddedCluster, SUPERUSER},
+            migrate::{self, APP_ROLE, OWNER_ROLE},
+        },
     },
     server,
 };
@@ -322,9 +324,9 @@ impl TestApp {
         let hash = carego::auth::password::hash(PASSWORD.to_owned()).await.unwrap();
         let mut tx = self.db.begin_system("test setup").await.unwrap();
         let email_v = carego::domain::contact::Email::parse(&email).unwrap();
-        carego::db::users::insert(
+        carego::db::accounts::users::insert(
             &mut tx,
-            &carego::db::users::NewUser {
+            &carego::db::accounts::users::NewUser {
                 facility_id: None,
                 email: Some(&email_v),
                 phone: None,

@@ -3,7 +3,11 @@
 //! index condition on `facility_id`, and the context functions (and the
 //! caseload) are computed once per statement in an InitPlan, never per row.
 
-use carego::db::{audit, care_logs, patients, users};
+use carego::db::{
+    accounts::users,
+    audit,
+    clinical::{care_logs, patients},
+};
 use serde_json::Value;
 use tokio_postgres::{Client, types::ToSql};
 use uuid::Uuid;

@@ -32,6 +32,15 @@ fn every_operation_is_documented() {
     for (path, ops) in spec["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
             let name = format!("{method} {path}");
+            // A bad path parameter is reported as field `id` (see error.rs).
+            let in_path: Vec<_> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            assert!(in_path.is_empty() || in_path == ["id"], "{name}: path parameters {in_path:?}");
             assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{name}: summary");
             assert!(op["operationId"].is_string(), "{name}: operationId");
             assert_eq!(op["tags"].as_array().map(Vec::len), Some(1), "{name}: one tag");

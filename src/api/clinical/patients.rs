@@ -11,16 +11,19 @@ use poem_openapi::{
     types::MaybeUndefined,
 };
 
-use super::{
-    ApiTags, AppState, Created, NoContent, idempotency::create_idempotently, pagination::PageRequest,
-};
 use crate::{
-    auth::{BearerAuth, Role},
-    db::patients::{
+    api::{
+        ApiTags, AppState, Created, NoContent,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
+    auth::{BearerAuth, Principal, Role},
+    db::clinical::patients::{
         self, Dashboard, EmergencyContact, NewPatient, Patient, PatientFilter, PatientPatch, PatientStatus,
     },
     domain::{
         ids::{FacilityId, PatientId, UserId},
+        page::{Cursor, Limit, PageRequest},
         text::{Opt, Text},
     },
     error::{BodyResult, Error, Result, Validator},
@@ -102,40 +105,93 @@ pub struct UpdatePatientRequest {
     pub notes: MaybeUndefined<Text>,
 }
 
-/// A page of patients.
-#[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
-pub struct PatientPage {
-    pub items: Vec<Patient>,
-    pub next_cursor: Option<String>,
+impl NewPatientRequest {
+    /// The patient to insert: dates checked, the facility (the caller's, or
+    /// the one a super admin names), the counsellor (staff who create a
+    /// patient counsel them unless another is named) and the status.
+    fn validate(&self, caller: &Principal) -> Result<NewPatient<'_>> {
+        let mut v = Validator::default();
+        v.not_after_today("dateOfBirth", Some(self.date_of_birth));
+        v.not_after_today("admissionDate", self.admission_date.0);
+        v.not_after_today("sobrietyDate", self.sobriety_date.0);
+        let facility_id = self.facility_id.or(caller.facility_id);
+        v.check(facility_id.is_some(), "facilityId", "is required for super admins");
+        v.finish()?;
+        let counsellor = (caller.role == Role::Staff).then_some(caller.user_id);
+        let status = self.status.unwrap_or(match self.admission_date.0 {
+            Some(_) => PatientStatus::Active,
+            None => PatientStatus::PreAdmission,
+        });
+        Ok(NewPatient {
+            facility_id: facility_id.ok_or(Error::NotFound)?,
+            mrn: self.mrn.as_deref(),
+            first_name: &self.first_name,
+            last_name: &self.last_name,
+            date_of_birth: self.date_of_birth,
+            status,
+            admission_date: self.admission_date.0,
+            sobriety_date: self.sobriety_date.0,
+            primary_counsellor_id: self.primary_counsellor_id.or(counsellor),
+            room: self.room.as_deref(),
+            emergency_contact: self.emergency_contact.as_ref(),
+            notes: self.notes.as_deref(),
+        })
+    }
 }
 
-fn not_in_future(v: &mut Validator, field: &str, date: Option<NaiveDate>) {
-    let today = Utc::now().date_naive();
-    v.check(date.is_none_or(|d| d <= today), field, "must not be in the future");
+impl UpdatePatientRequest {
+    fn validate(&self) -> Result<PatientPatch<'_>> {
+        let mut v = Validator::default();
+        v.not_after_today("dateOfBirth", self.date_of_birth.0);
+        v.not_after_today("admissionDate", self.admission_date.value().copied());
+        v.not_after_today("dischargeDate", self.discharge_date.value().copied());
+        v.not_after_today("sobrietyDate", self.sobriety_date.value().copied());
+        v.finish()?;
+        Ok(PatientPatch {
+            mrn: self.mrn.as_opt_deref(),
+            first_name: self.first_name.as_deref(),
+            last_name: self.last_name.as_deref(),
+            date_of_birth: self.date_of_birth.0,
+            status: self.status.0,
+            admission_date: self.admission_date.as_opt_ref().map(|d| d.copied()),
+            discharge_date: self.discharge_date.as_opt_ref().map(|d| d.copied()),
+            sobriety_date: self.sobriety_date.as_opt_ref().map(|d| d.copied()),
+            primary_counsellor_id: self.primary_counsellor_id.as_opt_ref().map(|d| d.copied()),
+            room: self.room.as_opt_deref(),
+            emergency_contact: self.emergency_contact.as_opt_ref(),
+            notes: self.notes.as_opt_deref(),
+        })
+    }
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Patients")]
 impl PatientsApi {
-    /// List the patients you can see.
+    /// List the patients you can see, oldest record first.
     #[oai(path = "/patients", method = "get", operation_id = "listPatients")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         auth: BearerAuth,
+        /// Only patients in this stage of their stay.
         status: Query<Option<PatientStatus>>,
         /// Case-insensitive match on "first last".
         #[oai(validator(min_length = 1, max_length = 100))]
         search: Query<Option<Text>>,
-        #[oai(name = "counsellorId")] counsellor_id: Query<Option<UserId>>,
-        #[oai(name = "admittedFrom")] admitted_from: Query<Option<NaiveDate>>,
-        #[oai(name = "admittedTo")] admitted_to: Query<Option<NaiveDate>>,
-        /// Facility admins: list soft-deleted patients instead.
+        /// Only patients this staff member counsels.
+        #[oai(name = "counsellorId")]
+        counsellor_id: Query<Option<UserId>>,
+        /// Admitted on or after this date.
+        #[oai(name = "admittedFrom")]
+        admitted_from: Query<Option<NaiveDate>>,
+        /// Admitted on or before this date.
+        #[oai(name = "admittedTo")]
+        admitted_to: Query<Option<NaiveDate>>,
+        /// Facility admins: list soft-deleted patients instead. Default false.
         deleted: Query<Option<bool>>,
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
-        #[oai(validator(max_length = 200))] cursor: Query<Option<String>>,
-    ) -> Result<Json<PatientPage>> {
-        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Patient>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
         let filter = PatientFilter {
             status: status.0,
             search: search.0.as_deref(),
@@ -144,11 +200,8 @@ impl PatientsApi {
             admitted_to: admitted_to.0,
             deleted: deleted.0.unwrap_or(false),
         };
-        let mut tx = self.state.db.begin(&auth.0).await?;
-        let rows = patients::list(&mut tx, &filter, &page).await?;
-        tx.commit().await?;
-        let (items, next_cursor) = page.finish(rows, |p| (p.created_at, p.id.0));
-        Ok(Json(PatientPage { items, next_cursor }))
+        let rows = self.state.db.run(&auth.0, async |tx| patients::list(tx, &filter, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
     }
 
     /// Create a patient and their one-time registration key (valid 48 hours).
@@ -156,59 +209,24 @@ impl PatientsApi {
     async fn create(
         &self,
         auth: BearerAuth,
-        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 200))] key: Header<
-            Option<String>,
-        >,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: Json<NewPatientRequest>,
     ) -> BodyResult<Created<PatientCreated>> {
-        let b = &body.0;
-        let mut v = Validator::default();
-        not_in_future(&mut v, "dateOfBirth", Some(b.date_of_birth));
-        not_in_future(&mut v, "admissionDate", b.admission_date.0);
-        not_in_future(&mut v, "sobrietyDate", b.sobriety_date.0);
-        v.check(
-            auth.0.facility_id.is_some() || b.facility_id.is_some(),
-            "facilityId",
-            "is required for super admins",
-        );
-        v.finish()?;
-        let facility_id = b.facility_id.or(auth.0.facility_id).ok_or(Error::NotFound)?;
-        let counsellor = b.primary_counsellor_id.or((auth.0.role == Role::Staff).then_some(auth.0.user_id));
-        let status = b.status.unwrap_or(match b.admission_date.0 {
-            Some(_) => PatientStatus::Active,
-            None => PatientStatus::PreAdmission,
-        });
+        let new = body.0.validate(&auth.0)?;
         let (plain_key, key_hash) = self.state.key_hasher.new_key();
-
-        let new = NewPatient {
-            facility_id,
-            mrn: b.mrn.as_deref(),
-            first_name: &b.first_name,
-            last_name: &b.last_name,
-            date_of_birth: b.date_of_birth,
-            status,
-            admission_date: b.admission_date.0,
-            sobriety_date: b.sobriety_date.0,
-            primary_counsellor_id: counsellor,
-            room: b.room.as_deref(),
-            emergency_contact: b.emergency_contact.as_ref(),
-            notes: b.notes.as_deref(),
+        let work = async |tx: &mut _| {
+            let patient = patients::insert(tx, &new).await?;
+            let key_expires_at = patients::issue_key(tx, patient.id, &key_hash).await?;
+            Ok(PatientCreated { patient, registration_key: Some(plain_key), key_expires_at })
         };
-        let mut tx = self.state.db.begin(&auth.0).await?;
-        create_idempotently!(tx, key.0.as_deref(), "createPatient", b, redact = &["registrationKey"], {
-            let patient = patients::insert(&mut tx, &new).await?;
-            let key_expires_at = patients::issue_key(&mut tx, patient.id, &key_hash).await?;
-            PatientCreated { patient, registration_key: Some(plain_key), key_expires_at }
-        })
+        let (db, secret) = (&self.state.db, &["registrationKey"]);
+        Ok(idempotency::create_redacting(db, &auth.0, key.0, "createPatient", &body.0, secret, work).await?)
     }
 
     /// Get a patient (404 if not visible to you). Audited as a read.
     #[oai(path = "/patients/:id", method = "get", operation_id = "getPatient")]
     async fn get(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<Json<Patient>> {
-        let mut tx = self.state.db.begin(&auth.0).await?;
-        let patient = patients::get(&mut tx, id.0).await?;
-        tx.commit().await?;
-        Ok(Json(patient))
+        self.state.db.run(&auth.0, async |tx| patients::get(tx, id.0).await).await.map(Json)
     }
 
     /// Update a patient's details or status.
@@ -219,59 +237,29 @@ impl PatientsApi {
         id: Path<PatientId>,
         body: Json<UpdatePatientRequest>,
     ) -> BodyResult<Json<Patient>> {
-        let b = &body.0;
-        let mut v = Validator::default();
-        not_in_future(&mut v, "dateOfBirth", b.date_of_birth.0);
-        not_in_future(&mut v, "admissionDate", b.admission_date.value().copied());
-        not_in_future(&mut v, "dischargeDate", b.discharge_date.value().copied());
-        not_in_future(&mut v, "sobrietyDate", b.sobriety_date.value().copied());
-        v.finish()?;
-        let patch = PatientPatch {
-            mrn: b.mrn.as_opt_deref(),
-            first_name: b.first_name.as_deref(),
-            last_name: b.last_name.as_deref(),
-            date_of_birth: b.date_of_birth.0,
-            status: b.status.0,
-            admission_date: b.admission_date.as_opt_ref().map(|d| d.copied()),
-            discharge_date: b.discharge_date.as_opt_ref().map(|d| d.copied()),
-            sobriety_date: b.sobriety_date.as_opt_ref().map(|d| d.copied()),
-            primary_counsellor_id: b.primary_counsellor_id.as_opt_ref().map(|d| d.copied()),
-            room: b.room.as_opt_deref(),
-            emergency_contact: b.emergency_contact.as_opt_ref(),
-            notes: b.notes.as_opt_deref(),
-        };
-        let mut tx = self.state.db.begin(&auth.0).await?;
-        let patient = patients::update(&mut tx, id.0, &patch).await?;
-        tx.commit().await?;
-        Ok(Json(patient))
+        let patch = body.0.validate()?;
+        Ok(self.state.db.run(&auth.0, async |tx| patients::update(tx, id.0, &patch).await).await.map(Json)?)
     }
 
-    /// Soft-delete a patient (facility admins): hidden everywhere, kept, audited.
+    /// Soft-delete a patient (facility admins): hidden everywhere, with their
+    /// whole chart, but kept and audited.
     #[oai(path = "/patients/:id", method = "delete", operation_id = "deletePatient")]
     async fn delete(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<NoContent> {
-        let mut tx = self.state.db.begin(&auth.0).await?;
-        patients::soft_delete(&mut tx, id.0).await?;
-        tx.commit().await?;
+        self.state.db.run(&auth.0, async |tx| patients::soft_delete(tx, id.0).await).await?;
         Ok(NoContent::NoContent)
     }
 
     /// Restore a soft-deleted patient (facility admins).
     #[oai(path = "/patients/:id/restore", method = "post", operation_id = "restorePatient")]
     async fn restore(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<Json<Patient>> {
-        let mut tx = self.state.db.begin(&auth.0).await?;
-        let patient = patients::restore(&mut tx, id.0).await?;
-        tx.commit().await?;
-        Ok(Json(patient))
+        self.state.db.run(&auth.0, async |tx| patients::restore(tx, id.0).await).await.map(Json)
     }
 
     /// A patient at a glance: days sober, latest records, open assignments,
     /// counts of the last 7 days. Audited as a read.
     #[oai(path = "/patients/:id/dashboard", method = "get", operation_id = "getPatientDashboard")]
     async fn dashboard(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<Json<Dashboard>> {
-        let mut tx = self.state.db.begin(&auth.0).await?;
-        let dashboard = patients::dashboard(&mut tx, id.0).await?;
-        tx.commit().await?;
-        Ok(Json(dashboard))
+        self.state.db.run(&auth.0, async |tx| patients::dashboard(tx, id.0).await).await.map(Json)
     }
 
     /// Issue a new registration key; the previous one stops working. 409 once
@@ -283,18 +271,15 @@ impl PatientsApi {
     )]
     async fn regenerate_key(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<Json<RegistrationKey>> {
         let (registration_key, key_hash) = self.state.key_hasher.new_key();
-        let mut tx = self.state.db.begin(&auth.0).await?;
-        let key_expires_at = patients::issue_key(&mut tx, id.0, &key_hash).await?;
-        tx.commit().await?;
+        let key_expires_at =
+            self.state.db.run(&auth.0, async |tx| patients::issue_key(tx, id.0, &key_hash).await).await?;
         Ok(Json(RegistrationKey { registration_key, key_expires_at }))
     }
 
     /// Revoke the patient's unused registration key (404 if there is none).
     #[oai(path = "/patients/:id/registration-key", method = "delete", operation_id = "revokeRegistrationKey")]
     async fn revoke_key(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<NoContent> {
-        let mut tx = self.state.db.begin(&auth.0).await?;
-        patients::revoke_key(&mut tx, id.0).await?;
-        tx.commit().await?;
+        self.state.db.run(&auth.0, async |tx| patients::revoke_key(tx, id.0).await).await?;
         Ok(NoContent::NoContent)
     }
 }

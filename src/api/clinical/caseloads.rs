@@ -8,19 +8,26 @@ use poem_openapi::{
     payload::Json,
 };
 
-use super::{ApiTags, Created, idempotency::create_idempotently};
 use crate::{
+    api::{
+        ApiTags, Created,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
     auth::BearerAuth,
     db::{
         Db,
-        assignments::{self, Assignment, AssignmentRole},
+        clinical::caseloads::{self, Assignment, AssignmentRole},
     },
-    domain::ids::{AssignmentId, PatientId, UserId},
-    domain::text::Opt,
+    domain::{
+        ids::{AssignmentId, PatientId, UserId},
+        page::{Cursor, Limit, PageRequest},
+        text::Opt,
+    },
     error::{BodyResult, Result},
 };
 
-pub struct AssignmentsApi {
+pub struct CaseloadsApi {
     pub db: Db,
 }
 
@@ -28,33 +35,31 @@ pub struct AssignmentsApi {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewAssignmentRequest {
+    /// A staff member of the patient's facility.
     pub staff_id: UserId,
     pub role: AssignmentRole,
     /// Default: now.
     pub starts_at: Opt<DateTime<Utc>>,
 }
 
-/// A patient's assignments.
-#[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct AssignmentList {
-    pub items: Vec<Assignment>,
-}
-
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Caseloads")]
-impl AssignmentsApi {
-    /// A patient's care team (open assignments; `all=true` includes ended ones).
+impl CaseloadsApi {
+    /// A patient's care team, oldest assignment first: open assignments, or
+    /// all of them with `all=true`.
     #[oai(path = "/patients/:id/assignments", method = "get", operation_id = "listAssignments")]
     async fn list(
         &self,
         auth: BearerAuth,
         id: Path<PatientId>,
+        /// Include ended assignments. Default false.
         all: Query<Option<bool>>,
-    ) -> Result<Json<AssignmentList>> {
-        let mut tx = self.db.begin(&auth.0).await?;
-        let items = assignments::list(&mut tx, id.0, all.0.unwrap_or(false)).await?;
-        tx.commit().await?;
-        Ok(Json(AssignmentList { items }))
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Assignment>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let all = all.0.unwrap_or(false);
+        let rows = self.db.run(&auth.0, async |tx| caseloads::list(tx, id.0, all, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
     }
 
     /// Assign a staff member to a patient (facility admins). Staff of another
@@ -64,24 +69,18 @@ impl AssignmentsApi {
         &self,
         auth: BearerAuth,
         id: Path<PatientId>,
-        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 200))] key: Header<
-            Option<String>,
-        >,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: Json<NewAssignmentRequest>,
     ) -> BodyResult<Created<Assignment>> {
         let b = &body.0;
-        let mut tx = self.db.begin(&auth.0).await?;
-        create_idempotently!(tx, key.0.as_deref(), format!("createAssignment {}", id.0), b, {
-            assignments::insert(&mut tx, id.0, b.staff_id, b.role, b.starts_at.0).await?
-        })
+        let scope = format!("createAssignment {}", id.0);
+        let work = async |tx: &mut _| caseloads::insert(tx, id.0, b.staff_id, b.role, b.starts_at.0).await;
+        Ok(idempotency::create(&self.db, &auth.0, key.0, &scope, b, work).await?)
     }
 
     /// End an assignment (facility admins).
     #[oai(path = "/assignments/:id/end", method = "post", operation_id = "endAssignment")]
     async fn end(&self, auth: BearerAuth, id: Path<AssignmentId>) -> Result<Json<Assignment>> {
-        let mut tx = self.db.begin(&auth.0).await?;
-        let assignment = assignments::end(&mut tx, id.0).await?;
-        tx.commit().await?;
-        Ok(Json(assignment))
+        self.db.run(&auth.0, async |tx| caseloads::end(tx, id.0).await).await.map(Json)
     }
 }

@@ -7,15 +7,15 @@ use poem_openapi::Object;
 use serde_json::Value;
 use tokio_postgres::Row;
 
-use super::TenantTx;
 use crate::{
-    api::pagination::PageRequest,
+    db::{DbError, OnConstraint, TenantTx},
+    domain::page::{Keyed, PageRequest},
     domain::text::{Opt, Text},
     domain::{
         ids::{CareLogId, FacilityId, PatientId, UserId, VitalsId},
         text_enum,
     },
-    error::{Error, Result},
+    error::{Conflict, Error, Result},
 };
 
 text_enum! {
@@ -152,8 +152,32 @@ pub async fn insert(tx: &mut TenantTx, p: &NewPatient<'_>) -> Result<Patient> {
                 &p.notes,
             ],
         )
-        .await?;
-    Patient::try_from(&row)
+        .await
+        .on_constraint("patients_facility_mrn_key", Conflict::MrnTaken)
+        .on_constraint("patients_primary_counsellor_fkey", counsellor_unknown());
+    Patient::try_from(&date_rules(row)?)
+}
+
+fn counsellor_unknown() -> Error {
+    Error::invalid("primaryCounsellorId", "is not a staff member of this facility")
+}
+
+/// The table's date rules the request checks cannot see alone (they need
+/// the stored row).
+fn date_rules(result: Result<Row, DbError>) -> Result<Row, DbError> {
+    result
+        .on_constraint(
+            "patients_discharge_date_check",
+            Error::invalid("dischargeDate", "must not be before the admission date"),
+        )
+        .on_constraint(
+            "patients_admission_date_check",
+            Error::invalid("admissionDate", "is required once the patient is admitted"),
+        )
+        .on_constraint(
+            "patients_status_check",
+            Error::invalid("status", "moves pre_admission → active → discharged (→ active on readmission)"),
+        )
 }
 
 // Reading one record is a read of the patient's chart: audited, once.
@@ -181,7 +205,8 @@ pub const EXISTS: &str = "select facility_id from patients where id = $1 and del
 /// a patient's records call it only when they come back empty, to tell "no
 /// records yet" from "not your patient" without a round trip on every read.
 pub async fn ensure_visible(tx: &mut TenantTx, id: PatientId) -> Result<()> {
-    tx.query_one(EXISTS, &[&id]).await.map(drop)
+    tx.query_one(EXISTS, &[&id]).await?;
+    Ok(())
 }
 
 /// Optional list filters.
@@ -195,6 +220,13 @@ pub struct PatientFilter<'a> {
     pub admitted_to: Option<NaiveDate>,
     /// Soft-deleted patients instead of live ones (facility admins).
     pub deleted: bool,
+}
+
+/// Lists are oldest record first.
+impl Keyed for Patient {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.created_at, self.id.0)
+    }
 }
 
 pub const LIST: &str = concat!(
@@ -306,8 +338,10 @@ pub async fn update(tx: &mut TenantTx, id: PatientId, p: &PatientPatch<'_>) -> R
                 &p.notes.flatten(),
             ],
         )
-        .await?;
-    Patient::try_from(&row)
+        .await
+        .on_constraint("patients_facility_mrn_key", Conflict::MrnTaken)
+        .on_constraint("patients_primary_counsellor_fkey", counsellor_unknown());
+    Patient::try_from(&date_rules(row)?)
 }
 
 pub const SOFT_DELETE: &str = concat!(
@@ -347,7 +381,7 @@ pub const REGISTERED: &str =
 pub async fn issue_key(tx: &mut TenantTx, patient: PatientId, key_hash: &[u8]) -> Result<DateTime<Utc>> {
     let registered: bool = tx.query_one(REGISTERED, &[&patient]).await?.try_get("registered")?;
     if registered {
-        return Err(Error::conflict("patient_already_registered", "The patient has already registered."));
+        return Err(Error::Conflict(Conflict::PatientAlreadyRegistered));
     }
     tx.execute(REVOKE_LIVE_KEYS, &[&patient]).await?;
     Ok(tx.query_one(ISSUE_KEY, &[&patient, &key_hash]).await?.try_get("expires_at")?)

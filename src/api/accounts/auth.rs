@@ -3,20 +3,22 @@
 use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 
-use super::{ApiTags, AppState, Created, NoContent, users::parse_contact};
 use crate::{
+    api::{ApiTags, AppState, Created, NoContent, accounts::users::parse_contact},
     auth::{BearerAuth, Principal, RequestMeta, Role, password, tokens},
     db::{
         TenantTx,
-        sessions::{self, Revoke, Rotation, Session},
-        users::{self, User},
+        accounts::{
+            sessions::{self, Revoke, Rotation, Session},
+            users::{self, User},
+        },
     },
     domain::{
         contact::{Email, Phone},
         ids::{SessionId, UserId},
         text::{Opt, Text},
     },
-    error::{BodyResult, Error, Result, Validator},
+    error::{BodyResult, Conflict, Error, Forbidden, Result, Unauthenticated, Validator},
 };
 
 pub struct AuthApi {
@@ -131,46 +133,8 @@ impl AuthApi {
     /// password is verified). Rate limited per IP and per account (429).
     #[oai(path = "/login", method = "post", operation_id = "login")]
     async fn login(&self, req: &Request, body: Json<LoginRequest>) -> BodyResult<Json<LoginResponse>> {
-        let meta = RequestMeta::from_request(req);
         let id = LoginId::parse(&body)?;
-        let s = &self.state;
-        s.login_ip_limiter.check(meta.ip.as_deref().unwrap_or("unknown"))?;
-        s.login_account_limiter.check(id.key())?;
-
-        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
-        let (email, phone) = match &id {
-            LoginId::Email(e) => (Some(e.as_str()), None),
-            LoginId::Phone(p) => (None, Some(p.as_str())),
-        };
-        let candidate = sessions::login_lookup(&mut tx, email, phone).await?;
-        tx.commit().await?;
-
-        let stored = candidate.as_ref().and_then(|c| c.password_hash.clone());
-        if !password::verify(body.0.password.into(), stored).await? {
-            return Err(Error::Unauthenticated("invalid_credentials").into());
-        }
-        let c = candidate.ok_or(Error::Unauthenticated("invalid_credentials"))?;
-        match c.status.as_str() {
-            "active" => {}
-            "suspended" => return Err(Error::Forbidden("account_suspended").into()),
-            "terminated" => return Err(Error::Forbidden("account_terminated").into()),
-            _ => return Err(Error::Forbidden("account_pending").into()),
-        }
-        if c.facility_id.is_some() && c.facility_status.as_deref() != Some("active") {
-            return Err(Error::Forbidden("facility_suspended").into());
-        }
-
-        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
-        let (session, refresh_token) = self.open_session(&mut tx, c.user_id, &meta).await?;
-        tx.commit().await?;
-        let principal = Principal {
-            user_id: c.user_id,
-            session_id: session,
-            facility_id: c.facility_id,
-            role: c.role,
-            meta,
-        };
-        Ok(Json(self.logged_in(&principal, refresh_token).await?))
+        Ok(self.log_in(RequestMeta::from_request(req), id, body.0.password).await.map(Json)?)
     }
 
     /// Register as a patient with a one-time registration key.
@@ -184,43 +148,8 @@ impl AuthApi {
         req: &Request,
         body: Json<PatientRegisterRequest>,
     ) -> BodyResult<Created<LoginResponse>> {
-        let meta = RequestMeta::from_request(req);
-        let s = &self.state;
-        s.register_ip_limiter.check(meta.ip.as_deref().unwrap_or("unknown"))?;
-        let b = body.0;
-        let mut v = Validator::default();
-        let contact = parse_contact(&mut v, "", b.email.as_deref(), b.phone.as_deref());
-        v.check(b.email.is_some() || b.phone.is_some(), "email", "give an email or a phone number (or both)");
-        if let Err(msg) = password::validate(&b.password) {
-            v.check(false, "password", msg);
-        }
-        v.finish()?;
-        let invalid = || Error::invalid_key();
-        let key_hash = s.key_hasher.hash(&b.registration_key).ok_or_else(invalid)?;
-        let hash = password::hash(b.password.into()).await?;
-
-        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
-        let registered = sessions::register_patient(
-            &mut tx,
-            &key_hash,
-            &hash,
-            contact.email.as_ref().map(|e| e.as_str()),
-            contact.phone.as_ref().map(|p| p.as_str()),
-        )
-        .await?
-        .ok_or_else(invalid)?;
-        // The session opens in the registration's own transaction: an account
-        // is never created without the tokens that come back for it.
-        let (session, refresh_token) = self.open_session(&mut tx, registered.0, &meta).await?;
-        tx.commit().await?;
-        let principal = Principal {
-            user_id: registered.0,
-            session_id: session,
-            facility_id: Some(registered.1),
-            role: Role::Patient,
-            meta,
-        };
-        Ok(Created::Created(Json(self.logged_in(&principal, refresh_token).await?), None))
+        let answer = self.register(RequestMeta::from_request(req), body.0).await?;
+        Ok(Created::Created(Json(answer), None))
     }
 
     /// Exchange a refresh token for a new pair (rotation).
@@ -245,15 +174,11 @@ impl AuthApi {
                     Principal { user_id: user, session_id: session, facility_id: facility, role, meta };
                 Ok(Json(self.issue(&principal, new_token)?))
             }
-            Rotation::Superseded => Err(Error::conflict(
-                "refresh_token_superseded",
-                "This refresh token was just rotated by a concurrent request; use the newer tokens.",
-            )
-            .into()),
-            Rotation::Reused => Err(Error::Unauthenticated("refresh_token_reused").into()),
-            Rotation::Invalid => Err(Error::Unauthenticated("invalid_refresh_token").into()),
-            Rotation::Inactive => Err(Error::Forbidden("account_inactive").into()),
-            Rotation::FacilitySuspended => Err(Error::Forbidden("facility_suspended").into()),
+            Rotation::Superseded => Err(Error::Conflict(Conflict::RefreshTokenSuperseded).into()),
+            Rotation::Reused => Err(Error::Unauthenticated(Unauthenticated::RefreshTokenReused).into()),
+            Rotation::Invalid => Err(Error::Unauthenticated(Unauthenticated::InvalidRefreshToken).into()),
+            Rotation::Inactive => Err(Error::Forbidden(Forbidden::AccountInactive).into()),
+            Rotation::FacilitySuspended => Err(Error::Forbidden(Forbidden::FacilitySuspended).into()),
         }
     }
 
@@ -274,18 +199,13 @@ impl AuthApi {
     /// My account.
     #[oai(path = "/me", method = "get", operation_id = "me")]
     async fn me(&self, auth: BearerAuth) -> Result<Json<User>> {
-        let mut tx = self.state.db.begin(&auth.0).await?;
-        let user = users::me(&mut tx).await?;
-        tx.commit().await?;
-        Ok(Json(user))
+        self.state.db.run(&auth.0, async |tx| users::me(tx).await).await.map(Json)
     }
 
     /// My active sessions, newest first.
     #[oai(path = "/sessions", method = "get", operation_id = "listSessions")]
     async fn sessions(&self, auth: BearerAuth) -> Result<Json<SessionList>> {
-        let mut tx = self.state.db.begin(&auth.0).await?;
-        let items = sessions::list_mine(&mut tx).await?;
-        tx.commit().await?;
+        let items = self.state.db.run(&auth.0, async |tx| sessions::list_mine(tx).await).await?;
         Ok(Json(SessionList { items }))
     }
 
@@ -305,36 +225,104 @@ impl AuthApi {
         auth: BearerAuth,
         body: Json<ChangePasswordRequest>,
     ) -> BodyResult<NoContent> {
-        let mut v = Validator::default();
-        if let Err(msg) = password::validate(&body.new_password) {
-            v.check(false, "newPassword", msg);
-        }
-        v.check(
-            body.new_password != body.current_password,
-            "newPassword",
-            "must differ from the current password",
-        );
-        v.finish()?;
-        let db = &self.state.db;
-
-        let mut tx = db.begin(&auth.0).await?;
-        let current = users::current_password_hash(&mut tx).await?;
-        tx.commit().await?;
-        let ChangePasswordRequest { current_password, new_password } = body.0;
-        if !password::verify(current_password.into(), current).await? {
-            return Err(Error::invalid("currentPassword", "is incorrect").into());
-        }
-        let hash = password::hash(new_password.into()).await?;
-
-        let mut tx = db.begin(&auth.0).await?;
-        users::set_own_password(&mut tx, &hash).await?;
-        sessions::revoke(&mut tx, Revoke::AllButCurrent, "password_changed").await?;
-        tx.commit().await?;
+        self.set_password(&auth.0, body.0).await?;
         Ok(NoContent::NoContent)
     }
 }
 
 impl AuthApi {
+    /// Login: rate limits, the account looked up and its password verified
+    /// (a dummy hash when there is none, so timing tells nothing), its status
+    /// and facility checked, then a session opened.
+    async fn log_in(&self, meta: RequestMeta, id: LoginId, password: Text) -> Result<LoginResponse> {
+        let s = &self.state;
+        s.login_ip_limiter.check(meta.ip.as_deref().unwrap_or("unknown"))?;
+        s.login_account_limiter.check(id.key())?;
+
+        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
+        let (email, phone) = match &id {
+            LoginId::Email(e) => (Some(e.as_str()), None),
+            LoginId::Phone(p) => (None, Some(p.as_str())),
+        };
+        let candidate = sessions::login_lookup(&mut tx, email, phone).await?;
+        tx.commit().await?;
+
+        let stored = candidate.as_ref().and_then(|c| c.password_hash.clone());
+        if !password::verify(password.into(), stored).await? {
+            return Err(Error::Unauthenticated(Unauthenticated::InvalidCredentials));
+        }
+        let c = candidate.ok_or(Error::Unauthenticated(Unauthenticated::InvalidCredentials))?;
+        match c.status.as_str() {
+            "active" => {}
+            "suspended" => return Err(Error::Forbidden(Forbidden::AccountSuspended)),
+            "terminated" => return Err(Error::Forbidden(Forbidden::AccountTerminated)),
+            _ => return Err(Error::Forbidden(Forbidden::AccountPending)),
+        }
+        if c.facility_id.is_some() && c.facility_status.as_deref() != Some("active") {
+            return Err(Error::Forbidden(Forbidden::FacilitySuspended));
+        }
+
+        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
+        let (session, refresh_token) = self.open_session(&mut tx, c.user_id, &meta).await?;
+        tx.commit().await?;
+        let (user_id, facility_id, role) = (c.user_id, c.facility_id, c.role);
+        let principal = Principal { user_id, session_id: session, facility_id, role, meta };
+        self.logged_in(&principal, refresh_token).await
+    }
+
+    /// Patient registration: the key consumed, the account created and a
+    /// session opened, in one transaction.
+    async fn register(&self, meta: RequestMeta, b: PatientRegisterRequest) -> Result<LoginResponse> {
+        let s = &self.state;
+        s.register_ip_limiter.check(meta.ip.as_deref().unwrap_or("unknown"))?;
+        let mut v = Validator::default();
+        let contact = parse_contact(&mut v, "", b.email.as_deref(), b.phone.as_deref());
+        v.check(b.email.is_some() || b.phone.is_some(), "email", "give an email or a phone number (or both)");
+        if let Err(msg) = password::validate(&b.password) {
+            v.check(false, "password", msg);
+        }
+        v.finish()?;
+        let key_hash = s.key_hasher.hash(&b.registration_key).ok_or_else(Error::invalid_key)?;
+        let hash = password::hash(b.password.into()).await?;
+
+        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
+        let email = contact.email.as_ref().map(|e| e.as_str());
+        let phone = contact.phone.as_ref().map(|p| p.as_str());
+        let (user_id, facility) = sessions::register_patient(&mut tx, &key_hash, &hash, email, phone)
+            .await?
+            .ok_or_else(Error::invalid_key)?;
+        // The session opens in the registration's own transaction: an account
+        // is never created without the tokens that come back for it.
+        let (session_id, refresh_token) = self.open_session(&mut tx, user_id, &meta).await?;
+        tx.commit().await?;
+        let principal =
+            Principal { user_id, session_id, facility_id: Some(facility), role: Role::Patient, meta };
+        self.logged_in(&principal, refresh_token).await
+    }
+
+    /// A password change: the current one verified, the new one set, every
+    /// other session of the caller revoked.
+    async fn set_password(&self, p: &Principal, body: ChangePasswordRequest) -> Result<()> {
+        let mut v = Validator::default();
+        if let Err(msg) = password::validate(&body.new_password) {
+            v.check(false, "newPassword", msg);
+        }
+        let differs = body.new_password != body.current_password;
+        v.check(differs, "newPassword", "must differ from the current password");
+        v.finish()?;
+        let current = self.state.db.run(p, async |tx| users::current_password_hash(tx).await).await?;
+        let ChangePasswordRequest { current_password, new_password } = body;
+        if !password::verify(current_password.into(), current).await? {
+            return Err(Error::invalid("currentPassword", "is incorrect"));
+        }
+        let hash = password::hash(new_password.into()).await?;
+        let work = async |tx: &mut TenantTx| {
+            users::set_own_password(tx, &hash).await?;
+            sessions::revoke(tx, Revoke::AllButCurrent, "password_changed").await
+        };
+        self.state.db.run(p, work).await.map(drop)
+    }
+
     /// Opens a session with its first refresh token, in the caller's
     /// platform-level transaction.
     async fn open_session(
@@ -353,16 +341,14 @@ impl AuthApi {
             meta.ip.as_deref(),
         )
         .await?
-        .ok_or(Error::Forbidden("account_inactive"))?;
+        .ok_or(Error::Forbidden(Forbidden::AccountInactive))?;
         Ok((session, refresh_token))
     }
 
     /// The answer to a successful login: tokens and the account, read
     /// through the new session (so the prologue checks it once).
     async fn logged_in(&self, p: &Principal, refresh_token: String) -> Result<LoginResponse> {
-        let mut tx = self.state.db.begin(p).await?;
-        let user = users::me(&mut tx).await?;
-        tx.commit().await?;
+        let user = self.state.db.run(p, async |tx| users::me(tx).await).await?;
         Ok(LoginResponse { tokens: self.issue(p, refresh_token)?, user })
     }
 
@@ -373,9 +359,6 @@ impl AuthApi {
     }
 
     async fn revoke(&self, p: &Principal, which: Revoke, reason: &str) -> Result<u64> {
-        let mut tx = self.state.db.begin(p).await?;
-        let n = sessions::revoke(&mut tx, which, reason).await?;
-        tx.commit().await?;
-        Ok(n)
+        self.state.db.run(p, async |tx| sessions::revoke(tx, which, reason).await).await
     }
 }

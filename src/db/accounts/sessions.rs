@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use tokio_postgres::Row;
 
-use super::TenantTx;
+use crate::db::TenantTx;
 use crate::{
     auth::Role,
     domain::ids::{FacilityId, SessionId, UserId},
@@ -196,5 +196,5 @@ pub async fn revoke(tx: &mut TenantTx, which: Revoke, reason: &str) -> Result<u6
         Revoke::All => ("all", None),
         Revoke::AllButCurrent => ("others", None),
     };
-    tx.execute(REVOKE, &[&mode, &reason, &id]).await
+    Ok(tx.execute(REVOKE, &[&mode, &reason, &id]).await?)
 }

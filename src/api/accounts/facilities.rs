@@ -9,17 +9,24 @@ use poem_openapi::{
     types::MaybeUndefined,
 };
 
-use super::{ApiTags, Created, idempotency::create_idempotently, pagination::PageRequest};
 use crate::{
-    api::users::{NewUserRequest, parse_contact},
+    api::{
+        ApiTags, Created,
+        accounts::users::{Contact, NewUserRequest, ValidNewUser, parse_contact},
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
     auth::{BearerAuth, Role},
     db::{
         Db,
-        facilities::{self, Facility, FacilityKind, FacilityPatch, FacilityStatus, NewFacility},
-        users::{self, User},
+        accounts::{
+            facilities::{self, Facility, FacilityKind, FacilityPatch, FacilityStatus, NewFacility},
+            users::{self, User},
+        },
     },
     domain::{
         ids::FacilityId,
+        page::{Cursor, Limit, PageRequest},
         text::{Opt, Text},
     },
     error::{BodyResult, Result, Validator},
@@ -102,32 +109,84 @@ pub struct StatusChangeReason {
     pub reason: Opt<Text>,
 }
 
-/// A page of facilities.
-#[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
-pub struct FacilityPage {
-    pub items: Vec<Facility>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
+impl CreateFacilityRequest {
+    /// The facility's contact details and its first admin, checked.
+    fn validate(&self) -> Result<(Contact, ValidNewUser)> {
+        let mut v = Validator::default();
+        let contact = parse_contact(&mut v, "", self.email.as_deref(), self.phone.as_deref());
+        let admin = NewUserRequest {
+            facility_id: Opt(None),
+            email: self.admin.email.clone(),
+            phone: self.admin.phone.clone(),
+            password: self.admin.password.clone(),
+            role: Role::FacilityAdmin,
+            first_name: self.admin.first_name.clone(),
+            last_name: self.admin.last_name.clone(),
+            job_title: Opt(None),
+        }
+        .validate(&mut v, "admin.");
+        v.finish()?;
+        Ok((contact, admin))
+    }
+
+    fn to_new<'a>(&'a self, contact: &'a Contact) -> NewFacility<'a> {
+        NewFacility {
+            slug: &self.slug,
+            name: &self.name,
+            kind: self.kind,
+            timezone: self.timezone.as_deref().unwrap_or("UTC"),
+            city: self.city.as_deref(),
+            phone: contact.phone.as_ref().map(|p| p.as_str()),
+            email: contact.email.as_ref().map(|e| e.as_str()),
+        }
+    }
+}
+
+/// The checked patch and the contact details it borrows.
+struct ValidPatch<'a> {
+    body: &'a UpdateFacilityRequest,
+    contact: Contact,
+}
+
+impl UpdateFacilityRequest {
+    fn validate(&self) -> Result<ValidPatch<'_>> {
+        let mut v = Validator::default();
+        let contact =
+            parse_contact(&mut v, "", self.email.value().map(|t| &**t), self.phone.value().map(|t| &**t));
+        v.finish()?;
+        Ok(ValidPatch { body: self, contact })
+    }
+}
+
+impl ValidPatch<'_> {
+    fn patch(&self) -> FacilityPatch<'_> {
+        let b = self.body;
+        FacilityPatch {
+            name: b.name.as_deref(),
+            kind: b.kind.0,
+            timezone: b.timezone.as_deref(),
+            city: b.city.as_opt_deref(),
+            phone: b.phone.as_opt_ref().map(|_| self.contact.phone.as_ref().map(|p| p.as_str())),
+            email: b.email.as_opt_ref().map(|_| self.contact.email.as_ref().map(|e| e.as_str())),
+        }
+    }
 }
 
 #[OpenApi(prefix_path = "/api/v1/facilities", tag = "ApiTags::Facilities")]
 impl FacilitiesApi {
-    /// List facilities (super admins: all; others: their own).
+    /// List facilities, oldest first (super admins: all; others: their own).
     #[oai(path = "/", method = "get", operation_id = "listFacilities")]
     async fn list(
         &self,
         auth: BearerAuth,
+        /// Only facilities with this status.
         status: Query<Option<FacilityStatus>>,
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
-        #[oai(validator(max_length = 200))] cursor: Query<Option<String>>,
-    ) -> Result<Json<FacilityPage>> {
-        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
-        let mut tx = self.db.begin(&auth.0).await?;
-        let rows = facilities::list(&mut tx, status.0, &page).await?;
-        tx.commit().await?;
-        let (items, next_cursor) = page.finish(rows, |f| (f.created_at, f.id.0));
-        Ok(Json(FacilityPage { items, next_cursor }))
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Facility>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| facilities::list(tx, status.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
     }
 
     /// Create a facility and its first facility admin (super admin).
@@ -135,53 +194,23 @@ impl FacilitiesApi {
     async fn create(
         &self,
         auth: BearerAuth,
-        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 200))] key: Header<
-            Option<String>,
-        >,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: Json<CreateFacilityRequest>,
     ) -> BodyResult<Created<FacilityCreated>> {
-        let request = poem_openapi::types::ToJSON::to_json(&body.0).unwrap_or_default();
-        let b = body.0;
-        let mut v = Validator::default();
-        let contact = parse_contact(&mut v, "", b.email.as_deref(), b.phone.as_deref());
-        let admin_req = NewUserRequest {
-            facility_id: Opt(None),
-            email: b.admin.email,
-            phone: b.admin.phone,
-            password: b.admin.password,
-            role: Role::FacilityAdmin,
-            first_name: b.admin.first_name,
-            last_name: b.admin.last_name,
-            job_title: Opt(None),
-        };
-        let mut admin = admin_req.validate(&mut v, "admin.");
-        v.finish()?;
+        let (contact, mut admin) = body.0.validate()?;
         let admin_hash = admin.hash_password().await?;
-
-        let new = NewFacility {
-            slug: &b.slug,
-            name: &b.name,
-            kind: b.kind,
-            timezone: b.timezone.as_deref().unwrap_or("UTC"),
-            city: b.city.as_deref(),
-            phone: contact.phone.as_ref().map(|p| p.as_str()),
-            email: contact.email.as_ref().map(|e| e.as_str()),
+        let work = async |tx: &mut _| {
+            let facility = facilities::insert(tx, &body.0.to_new(&contact)).await?;
+            let admin = users::insert(tx, &admin.to_new_user(Some(facility.id), admin_hash)).await?;
+            Ok(FacilityCreated { facility, admin })
         };
-        let mut tx = self.db.begin(&auth.0).await?;
-        create_idempotently!(tx, key.0.as_deref(), "createFacility", &request, {
-            let facility = facilities::insert(&mut tx, &new).await?;
-            let admin = users::insert(&mut tx, &admin.to_new_user(Some(facility.id), admin_hash)).await?;
-            FacilityCreated { facility, admin }
-        })
+        Ok(idempotency::create(&self.db, &auth.0, key.0, "createFacility", &body.0, work).await?)
     }
 
     /// Get a facility (404 if it is not visible to you).
     #[oai(path = "/:id", method = "get", operation_id = "getFacility")]
     async fn get(&self, auth: BearerAuth, id: Path<FacilityId>) -> Result<Json<Facility>> {
-        let mut tx = self.db.begin(&auth.0).await?;
-        let facility = facilities::get(&mut tx, id.0).await?;
-        tx.commit().await?;
-        Ok(Json(facility))
+        self.db.run(&auth.0, async |tx| facilities::get(tx, id.0).await).await.map(Json)
     }
 
     /// Update a facility's details (super admin).
@@ -192,24 +221,12 @@ impl FacilitiesApi {
         id: Path<FacilityId>,
         body: Json<UpdateFacilityRequest>,
     ) -> BodyResult<Json<Facility>> {
-        let b = body.0;
-        let mut v = Validator::default();
-        let phone = b.phone.value().map(|t| &**t);
-        let email = b.email.value().map(|t| &**t);
-        let contact = parse_contact(&mut v, "", email, phone);
-        v.finish()?;
-        let patch = FacilityPatch {
-            name: b.name.as_deref(),
-            kind: b.kind.0,
-            timezone: b.timezone.as_deref(),
-            city: b.city.as_opt_deref(),
-            phone: b.phone.as_opt_ref().map(|_| contact.phone.as_ref().map(|p| p.as_str())),
-            email: b.email.as_opt_ref().map(|_| contact.email.as_ref().map(|e| e.as_str())),
-        };
-        let mut tx = self.db.begin(&auth.0).await?;
-        let facility = facilities::update(&mut tx, id.0, &patch).await?;
-        tx.commit().await?;
-        Ok(Json(facility))
+        let valid = body.0.validate()?;
+        Ok(self
+            .db
+            .run(&auth.0, async |tx| facilities::update(tx, id.0, &valid.patch()).await)
+            .await
+            .map(Json)?)
     }
 
     /// Suspend a facility: its users are refused (403) from their next request.
@@ -220,9 +237,7 @@ impl FacilitiesApi {
         id: Path<FacilityId>,
         body: Json<StatusChangeReason>,
     ) -> BodyResult<Json<Facility>> {
-        self.set_status(auth, id.0, FacilityStatus::Suspended, body.0.reason.0.map(String::from))
-            .await
-            .map_err(Into::into)
+        Ok(self.set_status(&auth, id.0, FacilityStatus::Suspended, body.0).await?)
     }
 
     /// Reactivate a suspended facility.
@@ -233,24 +248,19 @@ impl FacilitiesApi {
         id: Path<FacilityId>,
         body: Json<StatusChangeReason>,
     ) -> BodyResult<Json<Facility>> {
-        self.set_status(auth, id.0, FacilityStatus::Active, body.0.reason.0.map(String::from))
-            .await
-            .map_err(Into::into)
+        Ok(self.set_status(&auth, id.0, FacilityStatus::Active, body.0).await?)
     }
 }
 
 impl FacilitiesApi {
     async fn set_status(
         &self,
-        auth: BearerAuth,
+        auth: &BearerAuth,
         id: FacilityId,
         status: FacilityStatus,
-        reason: Option<String>,
+        why: StatusChangeReason,
     ) -> Result<Json<Facility>> {
-        let principal = auth.0.with_reason(reason);
-        let mut tx = self.db.begin(&principal).await?;
-        let facility = facilities::set_status(&mut tx, id, status).await?;
-        tx.commit().await?;
-        Ok(Json(facility))
+        let principal = auth.0.clone().with_reason(why.reason.0.map(String::from));
+        self.db.run(&principal, async |tx| facilities::set_status(tx, id, status).await).await.map(Json)
     }
 }

@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use tokio_postgres::Row;
 
-use super::{
+use crate::db::{
     TenantTx,
     amendments::{self, Versioned},
 };
 use crate::{
-    api::pagination::PageRequest,
     domain::ids::{PatientId, UserId, VitalsId},
+    domain::page::{Keyed, PageRequest},
     error::{Error, Result},
 };
 
@@ -61,6 +61,13 @@ pub struct Vitals {
     pub patient_id: PatientId,
     pub original: VitalsVersion,
     pub amendments: Vec<VitalsVersion>,
+}
+
+/// Lists are newest first by the time it happened.
+impl Keyed for Vitals {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.original.measured_at, self.id.0)
+    }
 }
 
 macro_rules! columns {
@@ -122,7 +129,7 @@ amendments::versioned!(
 /// current version's values).
 pub struct VitalsInput<'a> {
     pub measured_at: Option<DateTime<Utc>>,
-    pub m: &'a Measurements,
+    pub m: Measurements,
     pub note: Option<&'a str>,
     pub visible_to_patient: Option<bool>,
 }
@@ -139,7 +146,7 @@ pub const INSERT: &str = concat!(
 
 /// Records a reading for a visible patient (404 otherwise).
 pub async fn insert(tx: &mut TenantTx, patient: PatientId, v: &VitalsInput<'_>) -> Result<Vitals> {
-    let m = v.m;
+    let m = &v.m;
     let row = tx
         .query_one(
             INSERT,
@@ -187,7 +194,7 @@ pub const AMEND: &str = concat!(
 
 /// Records a correction of a visible reading (404 otherwise).
 pub async fn amend(tx: &mut TenantTx, id: VitalsId, v: &VitalsInput<'_>, reason: &str) -> Result<Vitals> {
-    let m = v.m;
+    let m = &v.m;
     let row = tx
         .query_one(
             AMEND,

@@ -6,16 +6,16 @@ use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use tokio_postgres::Row;
 
-use super::TenantTx;
+use crate::db::{OnConstraint, TenantTx};
 use crate::{
-    api::pagination::PageRequest,
     auth::Role,
+    domain::page::{Keyed, PageRequest},
     domain::{
         contact::{Email, Phone},
         ids::{FacilityId, UserId},
         text_enum,
     },
-    error::{Error, Result},
+    error::{Conflict, Error, Result},
 };
 
 text_enum! {
@@ -118,7 +118,9 @@ pub async fn insert(tx: &mut TenantTx, u: &NewUser<'_>) -> Result<User> {
                 &u.job_title,
             ],
         )
-        .await?;
+        .await
+        .on_constraint("users_email_key", Conflict::EmailTaken)
+        .on_constraint("users_phone_key", Conflict::PhoneTaken)?;
     User::try_from(&row)
 }
 
@@ -149,6 +151,13 @@ pub struct UserFilter {
     pub status: Option<UserStatus>,
 }
 
+/// Lists are oldest first.
+impl Keyed for User {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.created_at, self.id.0)
+    }
+}
+
 pub const LIST: &str = concat!(
     "select ",
     columns!(),
@@ -174,8 +183,8 @@ pub async fn list(tx: &mut TenantTx, f: &UserFilter, page: &PageRequest) -> Resu
 /// A partial update; `None` leaves a field as it is, `Some(None)` clears it.
 #[derive(Default)]
 pub struct UserPatch<'a> {
-    pub email: Option<Option<&'a Email>>,
-    pub phone: Option<Option<&'a Phone>>,
+    pub email: Option<Option<Email>>,
+    pub phone: Option<Option<Phone>>,
     pub first_name: Option<&'a str>,
     pub last_name: Option<&'a str>,
     pub job_title: Option<Option<&'a str>>,
@@ -202,9 +211,9 @@ pub async fn update(tx: &mut TenantTx, id: UserId, p: &UserPatch<'_>) -> Result<
             &[
                 &id,
                 &p.email.is_some(),
-                &p.email.flatten().map(Email::as_str),
+                &p.email.as_ref().and_then(|e| e.as_ref().map(Email::as_str)),
                 &p.phone.is_some(),
-                &p.phone.flatten().map(Phone::as_str),
+                &p.phone.as_ref().and_then(|e| e.as_ref().map(Phone::as_str)),
                 &p.first_name,
                 &p.last_name,
                 &p.job_title.is_some(),
@@ -212,7 +221,9 @@ pub async fn update(tx: &mut TenantTx, id: UserId, p: &UserPatch<'_>) -> Result<
                 &p.role,
             ],
         )
-        .await?;
+        .await
+        .on_constraint("users_email_key", Conflict::EmailTaken)
+        .on_constraint("users_phone_key", Conflict::PhoneTaken)?;
     User::try_from(&row)
 }
 

@@ -6,12 +6,12 @@ use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use tokio_postgres::Row;
 
-use super::{
+use crate::db::{
     TenantTx,
     amendments::{self, Versioned},
 };
 use crate::{
-    api::pagination::PageRequest,
+    domain::page::{Keyed, PageRequest},
     domain::{
         ids::{AttendanceId, PatientId, UserId},
         text_enum,
@@ -52,6 +52,13 @@ pub struct Attendance {
     pub staff_id: UserId,
     pub original: AttendanceVersion,
     pub amendments: Vec<AttendanceVersion>,
+}
+
+/// Lists are newest first by the time it happened.
+impl Keyed for Attendance {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.original.at, self.id.0)
+    }
 }
 
 macro_rules! columns {

@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use tokio_postgres::Row;
 
-use super::TenantTx;
+use crate::db::{OnConstraint, TenantTx};
 use crate::{
-    api::pagination::PageRequest,
+    domain::page::{Keyed, PageRequest},
     domain::{ids::FacilityId, text_enum},
-    error::{Error, Result},
+    error::{Conflict, Error, Result},
 };
 
 text_enum! {
@@ -100,8 +100,10 @@ pub const INSERT: &str = concat!(
 );
 
 pub async fn insert(tx: &mut TenantTx, f: &NewFacility<'_>) -> Result<Facility> {
-    let row =
-        tx.query_one(INSERT, &[&f.slug, &f.name, &f.kind, &f.timezone, &f.city, &f.phone, &f.email]).await?;
+    let row = tx
+        .query_one(INSERT, &[&f.slug, &f.name, &f.kind, &f.timezone, &f.city, &f.phone, &f.email])
+        .await
+        .on_constraint("facilities_slug_key", Conflict::FacilitySlugTaken)?;
     Facility::try_from(&row)
 }
 
@@ -129,6 +131,13 @@ pub const GET_BY_SLUG: &str = concat!(
 
 pub async fn find_by_slug(tx: &mut TenantTx, slug: &str) -> Result<Option<Facility>> {
     tx.query_opt(GET_BY_SLUG, &[&slug]).await?.as_ref().map(Facility::try_from).transpose()
+}
+
+/// Lists are oldest first.
+impl Keyed for Facility {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.created_at, self.id.0)
+    }
 }
 
 pub const LIST: &str = concat!(
@@ -192,7 +201,8 @@ pub async fn update(tx: &mut TenantTx, id: FacilityId, p: &FacilityPatch<'_>) ->
                 &p.email.flatten(),
             ],
         )
-        .await?;
+        .await
+        .on_constraint("facilities_slug_key", Conflict::FacilitySlugTaken)?;
     Facility::try_from(&row)
 }
 

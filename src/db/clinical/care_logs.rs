@@ -6,12 +6,12 @@ use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use tokio_postgres::Row;
 
-use super::{
+use crate::db::{
     TenantTx,
     amendments::{self, Versioned},
 };
 use crate::{
-    api::pagination::PageRequest,
+    domain::page::{Keyed, PageRequest},
     domain::{
         ids::{CareLogId, PatientId, UserId},
         text_enum,
@@ -59,6 +59,13 @@ pub struct CareLog {
     pub patient_id: PatientId,
     pub original: CareLogVersion,
     pub amendments: Vec<CareLogVersion>,
+}
+
+/// Lists are newest first by the time it happened.
+impl Keyed for CareLog {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.original.occurred_at, self.id.0)
+    }
 }
 
 macro_rules! columns {
@@ -151,7 +158,7 @@ pub async fn insert_unless_recorded(
     c: &NewCareLog<'_>,
 ) -> Result<bool> {
     let occurred_at = c.occurred_at.ok_or_else(|| Error::invalid("occurredAt", "is required here"))?;
-    let params: super::Params = &[&patient, &c.kind, &c.body, &occurred_at, &c.visible_to_patient];
+    let params: crate::db::Params = &[&patient, &c.kind, &c.body, &occurred_at, &c.visible_to_patient];
     if tx.query_opt(INSERT_UNLESS_RECORDED, params).await?.is_some() {
         return Ok(true);
     }

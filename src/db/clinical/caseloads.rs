@@ -7,13 +7,15 @@ use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use tokio_postgres::Row;
 
-use super::TenantTx;
+use crate::db::TenantTx;
 use crate::{
+    db::OnConstraint,
     domain::{
         ids::{AssignmentId, PatientId, UserId},
+        page::{Keyed, PageRequest},
         text_enum,
     },
-    error::{Error, Result},
+    error::{Conflict, Error, Result},
 };
 
 text_enum! {
@@ -81,25 +83,57 @@ pub async fn insert(
     role: AssignmentRole,
     starts_at: Option<DateTime<Utc>>,
 ) -> Result<Assignment> {
-    Assignment::try_from(&tx.query_one(INSERT, &[&patient, &staff, &role, &starts_at]).await?)
+    let row = tx
+        .query_one(INSERT, &[&patient, &staff, &role, &starts_at])
+        .await
+        .on_constraint("assignments_open_key", Conflict::AlreadyAssigned)
+        .on_constraint(
+            "assignments_staff_fkey",
+            Error::invalid("staffId", "is not a staff member of this facility"),
+        )?;
+    Assignment::try_from(&row)
 }
+
+/// The open assignments of a patient, all of them (manifests compare).
+pub async fn open_staff(tx: &mut TenantTx, patient: PatientId) -> Result<Vec<UserId>> {
+    let rows = tx.query(OPEN_STAFF, &[&patient]).await?;
+    rows.iter().map(|r| Ok(r.try_get("staff_id")?)).collect()
+}
+
+pub const OPEN_STAFF: &str = "select staff_id from assignments where patient_id = $1 and ended_at is null";
 
 pub const LIST: &str = concat!(
     "select ",
     columns!(),
-    " from assignments where patient_id = $1 and ($2 or ended_at is null)
+    " from assignments
+     where patient_id = $1 and ($2 or ended_at is null)
        and exists (select from patients p where p.id = $1 and p.deleted_at is null)
-     order by created_at, id limit 200"
+       and ($3::timestamptz is null or (created_at, id) > ($3, $4::uuid))
+     order by created_at, id
+     limit $5"
 );
 
-/// A patient's assignments, oldest first (open ones only unless `all`);
-/// `NotFound` when the patient is hidden.
-pub async fn list(tx: &mut TenantTx, patient: PatientId, all: bool) -> Result<Vec<Assignment>> {
-    let rows = tx.query(LIST, &[&patient, &all]).await?;
+/// A patient's assignments, oldest first (open ones only unless `all`), a
+/// page at a time; `NotFound` when the patient is hidden.
+pub async fn list(
+    tx: &mut TenantTx,
+    patient: PatientId,
+    all: bool,
+    page: &PageRequest,
+) -> Result<Vec<Assignment>> {
+    let rows =
+        tx.query(LIST, &[&patient, &all, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
     if rows.is_empty() {
         super::patients::ensure_visible(tx, patient).await?;
     }
     rows.iter().map(Assignment::try_from).collect()
+}
+
+/// Lists are oldest first by creation.
+impl Keyed for Assignment {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.created_at, self.id.0)
+    }
 }
 
 pub const END: &str = concat!(

@@ -10,19 +10,24 @@ use poem_openapi::{
     types::MaybeUndefined,
 };
 
-use super::{ApiTags, Created, idempotency::create_idempotently, pagination::PageRequest};
 use crate::{
+    api::{
+        ApiTags, Created,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
     auth::{BearerAuth, Role, password},
     db::{
         Db,
-        users::{self, NewUser, User, UserFilter, UserPatch, UserStatus},
+        accounts::users::{self, NewUser, User, UserFilter, UserPatch, UserStatus},
     },
     domain::{
         contact::{Email, Phone},
         ids::{FacilityId, UserId},
+        page::{Cursor, Limit, PageRequest},
         text::{Opt, Text},
     },
-    error::{BodyResult, Error, Result, Validator},
+    error::{BodyResult, Result, Validator},
 };
 
 pub struct UsersApi {
@@ -79,17 +84,8 @@ pub struct StatusChangeRequest {
     pub reason: Opt<Text>,
 }
 
-/// A page of users.
-#[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
-pub struct UserPage {
-    pub items: Vec<User>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
 /// Normalised contact details.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Contact {
     pub email: Option<Email>,
     pub phone: Option<Phone>,
@@ -115,7 +111,7 @@ pub struct ValidNewUser {
 
 impl NewUserRequest {
     /// Checks the fields; errors are named `{prefix}field`.
-    pub fn validate(self, v: &mut Validator, prefix: &str) -> ValidNewUser {
+    pub fn validate(&self, v: &mut Validator, prefix: &str) -> ValidNewUser {
         let contact = parse_contact(v, prefix, self.email.as_deref(), self.phone.as_deref());
         v.check(
             self.email.is_some() || self.phone.is_some(),
@@ -133,12 +129,30 @@ impl NewUserRequest {
         ValidNewUser {
             facility_id: self.facility_id.0,
             contact,
-            password: self.password.0.map(String::from),
+            password: self.password.as_deref().map(str::to_owned),
             role: self.role,
-            first_name: self.first_name.into(),
-            last_name: self.last_name.into(),
-            job_title: self.job_title.0.map(String::from),
+            first_name: self.first_name.0.clone(),
+            last_name: self.last_name.0.clone(),
+            job_title: self.job_title.as_deref().map(str::to_owned),
         }
+    }
+}
+
+impl UpdateUserRequest {
+    fn validate(&self) -> Result<UserPatch<'_>> {
+        let mut v = Validator::default();
+        let contact =
+            parse_contact(&mut v, "", self.email.value().map(|t| &**t), self.phone.value().map(|t| &**t));
+        v.check(self.role.0 != Some(Role::Patient), "role", "cannot make a user a patient");
+        v.finish()?;
+        Ok(UserPatch {
+            email: self.email.as_opt_ref().map(|_| contact.email),
+            phone: self.phone.as_opt_ref().map(|_| contact.phone),
+            first_name: self.first_name.as_deref(),
+            last_name: self.last_name.as_deref(),
+            job_title: self.job_title.as_opt_deref(),
+            role: self.role.0,
+        })
     }
 }
 
@@ -167,25 +181,26 @@ impl ValidNewUser {
 
 #[OpenApi(prefix_path = "/api/v1/users", tag = "ApiTags::Users")]
 impl UsersApi {
-    /// List users you can see (facility admins: their facility; super admins: all,
-    /// optionally one facility; staff: themselves).
+    /// List users you can see, oldest first (facility admins: their facility;
+    /// super admins: all, optionally one facility; staff: themselves).
     #[oai(path = "/", method = "get", operation_id = "listUsers")]
     async fn list(
         &self,
         auth: BearerAuth,
-        #[oai(name = "facilityId")] facility_id: Query<Option<FacilityId>>,
+        /// Super admins: only this facility's users.
+        #[oai(name = "facilityId")]
+        facility_id: Query<Option<FacilityId>>,
+        /// Only users with this role.
         role: Query<Option<Role>>,
+        /// Only users with this account status.
         status: Query<Option<UserStatus>>,
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
-        #[oai(validator(max_length = 200))] cursor: Query<Option<String>>,
-    ) -> Result<Json<UserPage>> {
-        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<User>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
         let filter = UserFilter { facility_id: facility_id.0, role: role.0, status: status.0 };
-        let mut tx = self.db.begin(&auth.0).await?;
-        let rows = users::list(&mut tx, &filter, &page).await?;
-        tx.commit().await?;
-        let (items, next_cursor) = page.finish(rows, |u| (u.created_at, u.id.0));
-        Ok(Json(UserPage { items, next_cursor }))
+        let rows = self.db.run(&auth.0, async |tx| users::list(tx, &filter, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
     }
 
     /// Create a user in your facility (facility admin) or any (super admin).
@@ -193,33 +208,24 @@ impl UsersApi {
     async fn create(
         &self,
         auth: BearerAuth,
-        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 200))] key: Header<
-            Option<String>,
-        >,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: Json<NewUserRequest>,
     ) -> BodyResult<Created<User>> {
-        let request = poem_openapi::types::ToJSON::to_json(&body.0).unwrap_or_default();
         let mut v = Validator::default();
         let mut new = body.0.validate(&mut v, "");
         v.finish()?;
         // A facility admin's users join the admin's facility unless one is named;
         // a super admin belongs to none (a facility named for one is refused).
-        let own = auth.0.facility_id.filter(|_| new.role != Role::SuperAdmin);
-        let facility = new.facility_id.or(own);
+        let facility = new.facility_id.or(auth.0.facility_id.filter(|_| new.role != Role::SuperAdmin));
         let hash = new.hash_password().await?;
-        let mut tx = self.db.begin(&auth.0).await?;
-        create_idempotently!(tx, key.0.as_deref(), "createUser", &request, {
-            users::insert(&mut tx, &new.to_new_user(facility, hash)).await?
-        })
+        let work = async |tx: &mut _| users::insert(tx, &new.to_new_user(facility, hash)).await;
+        Ok(idempotency::create(&self.db, &auth.0, key.0, "createUser", &body.0, work).await?)
     }
 
     /// Get a user (404 if not visible to you).
     #[oai(path = "/:id", method = "get", operation_id = "getUser")]
     async fn get(&self, auth: BearerAuth, id: Path<UserId>) -> Result<Json<User>> {
-        let mut tx = self.db.begin(&auth.0).await?;
-        let user = users::get(&mut tx, id.0).await?;
-        tx.commit().await?;
-        Ok(Json(user))
+        self.db.run(&auth.0, async |tx| users::get(tx, id.0).await).await.map(Json)
     }
 
     /// Update a user's details or role.
@@ -230,26 +236,12 @@ impl UsersApi {
         id: Path<UserId>,
         body: Json<UpdateUserRequest>,
     ) -> BodyResult<Json<User>> {
-        let b = body.0;
-        let mut v = Validator::default();
-        let contact = parse_contact(&mut v, "", b.email.value().map(|t| &**t), b.phone.value().map(|t| &**t));
-        v.check(b.role.0 != Some(Role::Patient), "role", "cannot make a user a patient");
-        v.finish()?;
-        let patch = UserPatch {
-            email: b.email.as_opt_ref().map(|_| contact.email.as_ref()),
-            phone: b.phone.as_opt_ref().map(|_| contact.phone.as_ref()),
-            first_name: b.first_name.as_deref(),
-            last_name: b.last_name.as_deref(),
-            job_title: b.job_title.as_opt_deref(),
-            role: b.role.0,
-        };
-        let mut tx = self.db.begin(&auth.0).await?;
-        let user = users::update(&mut tx, id.0, &patch).await?;
-        tx.commit().await?;
-        Ok(Json(user))
+        let patch = body.0.validate()?;
+        Ok(self.db.run(&auth.0, async |tx| users::update(tx, id.0, &patch).await).await.map(Json)?)
     }
 
-    /// Change a user's status; suspending or terminating revokes their sessions.
+    /// Change a user's status; suspending or terminating revokes their
+    /// sessions at once. The reason is kept and audited.
     #[oai(path = "/:id/status", method = "post", operation_id = "setUserStatus")]
     async fn set_status(
         &self,
@@ -257,15 +249,13 @@ impl UsersApi {
         id: Path<UserId>,
         body: Json<StatusChangeRequest>,
     ) -> BodyResult<Json<User>> {
-        let status = body.0.status;
-        let reason = body.0.reason.0.map(String::from);
-        if status == UserStatus::Pending {
-            return Err(Error::invalid("status", "an account cannot be set back to pending").into());
-        }
+        let StatusChangeRequest { status, reason } = body.0;
+        let mut v = Validator::default();
+        v.check(status != UserStatus::Pending, "status", "an account cannot be set back to pending");
+        v.finish()?;
+        let reason = reason.0.map(String::from);
         let principal = auth.0.with_reason(reason.clone());
-        let mut tx = self.db.begin(&principal).await?;
-        let user = users::set_status(&mut tx, id.0, status, reason.as_deref()).await?;
-        tx.commit().await?;
-        Ok(Json(user))
+        let work = async |tx: &mut _| users::set_status(tx, id.0, status, reason.as_deref()).await;
+        Ok(self.db.run(&principal, work).await.map(Json)?)
     }
 }

@@ -1,0 +1,5 @@
+//! Accounts: authentication and sessions, facilities, users.
+
+pub mod auth;
+pub mod facilities;
+pub mod users;

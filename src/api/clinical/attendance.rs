@@ -1,0 +1,127 @@
+//! Attendance: staff check in and out for a shift or a visit to a patient,
+//! append-only. Staff see their own; facility admins everyone's.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+
+use crate::{
+    api::{
+        ApiTags, Created,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
+    auth::BearerAuth,
+    db::{
+        Db,
+        clinical::attendance::{self, Attendance, AttendanceEvent},
+    },
+    domain::{
+        ids::{AttendanceId, PatientId, UserId},
+        page::{Cursor, Limit, PageRequest},
+        text::{Opt, Text},
+    },
+    error::{BodyResult, Result, Validator},
+};
+
+pub struct AttendanceApi {
+    pub db: Db,
+}
+
+/// Checking in or out, for a shift or a visit to a patient.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewAttendanceRequest {
+    pub event: AttendanceEvent,
+    /// The patient visited (home care); they must be in your caseload.
+    pub patient_id: Opt<PatientId>,
+    /// Default now; never in the future.
+    pub at: Opt<DateTime<Utc>>,
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub note: Opt<Text>,
+}
+
+/// A correction of an attendance event: the reason and the corrected fields.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttendanceAmendmentRequest {
+    #[oai(validator(min_length = 1, max_length = 1000))]
+    pub reason: Text,
+    pub event: Opt<AttendanceEvent>,
+    /// Never in the future.
+    pub at: Opt<DateTime<Utc>>,
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub note: Opt<Text>,
+}
+
+fn check_time(at: Option<DateTime<Utc>>) -> Result<()> {
+    let mut v = Validator::default();
+    v.not_in_future("at", at);
+    v.finish()
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Attendance")]
+impl AttendanceApi {
+    /// Check in or out (your own attendance), optionally for a patient visit.
+    #[oai(path = "/attendance", method = "post", operation_id = "createAttendance")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: Json<NewAttendanceRequest>,
+    ) -> BodyResult<Created<Attendance>> {
+        let b = &body.0;
+        check_time(b.at.0)?;
+        let work = async |tx: &mut _| {
+            attendance::insert(tx, b.event, b.patient_id.0, b.at.0, b.note.as_deref()).await
+        };
+        Ok(idempotency::create(&self.db, &auth.0, key.0, "createAttendance", b, work).await?)
+    }
+
+    /// Attendance, newest first: your own (staff) or anyone's in your facility
+    /// (admins), optionally one staff member's and a time range.
+    #[oai(path = "/attendance", method = "get", operation_id = "listAttendance")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        /// Only this staff member's events.
+        #[oai(name = "staffId")]
+        staff_id: Query<Option<UserId>>,
+        /// Events at or after this time.
+        from: Query<Option<DateTime<Utc>>>,
+        /// Events at or before this time.
+        to: Query<Option<DateTime<Utc>>>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Attendance>>> {
+        let mut v = Validator::default();
+        v.check(from.0.zip(to.0).is_none_or(|(f, t)| f <= t), "from", "must not be after `to`");
+        v.finish()?;
+        let page = PageRequest::new(limit.0, cursor.0);
+        let work = async |tx: &mut _| attendance::list(tx, staff_id.0, from.0, to.0, &page).await;
+        Ok(Json(Page::of(&page, self.db.run(&auth.0, work).await?)))
+    }
+
+    /// Correct an attendance event: appends an amendment; the original never
+    /// changes. The reason is recorded in the audit log.
+    #[oai(path = "/attendance/:id/amendments", method = "post", operation_id = "amendAttendance")]
+    async fn amend(
+        &self,
+        auth: BearerAuth,
+        id: Path<AttendanceId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: Json<AttendanceAmendmentRequest>,
+    ) -> BodyResult<Created<Attendance>> {
+        let b = &body.0;
+        check_time(b.at.0)?;
+        let principal = auth.0.with_reason(Some(b.reason.0.clone()));
+        let scope = format!("amendAttendance {}", id.0);
+        let work = async |tx: &mut _| {
+            attendance::amend(tx, id.0, b.event.0, b.at.0, b.note.as_deref(), &b.reason).await
+        };
+        Ok(idempotency::create(&self.db, &principal, key.0, &scope, b, work).await?)
+    }
+}

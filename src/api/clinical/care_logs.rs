@@ -1,0 +1,148 @@
+//! Care logs: append-only notes, observations, incidents and medication
+//! records about a patient. There is no PUT, PATCH or DELETE; a correction is
+//! an amendment that points at the original, with a reason, and every read
+//! returns the original with its amendments.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+
+use crate::{
+    api::{
+        ApiTags, Created,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
+    auth::BearerAuth,
+    db::{
+        Db,
+        clinical::care_logs::{self, Amendment, CareLog, CareLogKind, NewCareLog},
+    },
+    domain::{
+        ids::{CareLogId, PatientId},
+        page::{Cursor, Limit, PageRequest},
+        text::{Opt, Text},
+    },
+    error::{BodyResult, Result, Validator},
+};
+
+pub struct CareLogsApi {
+    pub db: Db,
+}
+
+/// A care log to append. The author is the caller; the recording time is
+/// the server's.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewCareLogRequest {
+    pub kind: CareLogKind,
+    #[oai(validator(min_length = 1, max_length = 20000))]
+    pub body: Text,
+    /// When it happened; default now; never in the future.
+    pub occurred_at: Opt<DateTime<Utc>>,
+    /// Whether the patient sees it in their app. Default false.
+    pub visible_to_patient: Opt<bool>,
+}
+
+impl NewCareLogRequest {
+    fn validate(&self) -> Result<NewCareLog<'_>> {
+        let mut v = Validator::default();
+        v.not_in_future("occurredAt", self.occurred_at.0);
+        v.finish()?;
+        Ok(NewCareLog {
+            kind: self.kind,
+            body: &self.body,
+            occurred_at: self.occurred_at.0,
+            visible_to_patient: self.visible_to_patient.unwrap_or(false),
+        })
+    }
+}
+
+/// A correction of a care log: the reason, and the corrected fields (absent
+/// ones keep the current version's values).
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct CareLogAmendmentRequest {
+    #[oai(validator(min_length = 1, max_length = 1000))]
+    pub reason: Text,
+    pub kind: Opt<CareLogKind>,
+    #[oai(validator(min_length = 1, max_length = 20000))]
+    pub body: Opt<Text>,
+    pub occurred_at: Opt<DateTime<Utc>>,
+    pub visible_to_patient: Opt<bool>,
+}
+
+impl CareLogAmendmentRequest {
+    fn validate(&self) -> Result<Amendment<'_>> {
+        let mut v = Validator::default();
+        v.not_in_future("occurredAt", self.occurred_at.0);
+        v.finish()?;
+        Ok(Amendment {
+            reason: &self.reason,
+            kind: self.kind.0,
+            body: self.body.as_deref(),
+            occurred_at: self.occurred_at.0,
+            visible_to_patient: self.visible_to_patient.0,
+        })
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::CareLogs")]
+impl CareLogsApi {
+    /// A patient's care logs, newest first, each with its amendments. Audited
+    /// as a read of the patient's record.
+    #[oai(path = "/patients/:id/care-logs", method = "get", operation_id = "listCareLogs")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        kind: Query<Option<CareLogKind>>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<CareLog>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| care_logs::list(tx, id.0, kind.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Append a care log about a patient in your care.
+    #[oai(path = "/patients/:id/care-logs", method = "post", operation_id = "createCareLog")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: Json<NewCareLogRequest>,
+    ) -> BodyResult<Created<CareLog>> {
+        let new = body.0.validate()?;
+        let scope = format!("createCareLog {}", id.0);
+        let work = async |tx: &mut _| care_logs::insert(tx, id.0, &new).await;
+        Ok(idempotency::create(&self.db, &auth.0, key.0, &scope, &body.0, work).await?)
+    }
+
+    /// A care log with its amendments (an amendment's id finds its original).
+    #[oai(path = "/care-logs/:id", method = "get", operation_id = "getCareLog")]
+    async fn get(&self, auth: BearerAuth, id: Path<CareLogId>) -> Result<Json<CareLog>> {
+        self.db.run(&auth.0, async |tx| care_logs::get(tx, id.0).await).await.map(Json)
+    }
+
+    /// Correct a care log: appends an amendment; the original never changes.
+    /// The reason is recorded in the audit log.
+    #[oai(path = "/care-logs/:id/amendments", method = "post", operation_id = "amendCareLog")]
+    async fn amend(
+        &self,
+        auth: BearerAuth,
+        id: Path<CareLogId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: Json<CareLogAmendmentRequest>,
+    ) -> BodyResult<Created<CareLog>> {
+        let amendment = body.0.validate()?;
+        let principal = auth.0.with_reason(Some(body.0.reason.0.clone()));
+        let scope = format!("amendCareLog {}", id.0);
+        let work = async |tx: &mut _| care_logs::amend(tx, id.0, &amendment).await;
+        Ok(idempotency::create(&self.db, &principal, key.0, &scope, &body.0, work).await?)
+    }
+}

@@ -1,0 +1,187 @@
+//! Vitals: append-only readings of a patient's measurements. A correction
+//! is an amendment with a reason; reads return each original with its
+//! amendments.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+
+use crate::{
+    api::{
+        ApiTags, Created,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
+    auth::BearerAuth,
+    db::{
+        Db,
+        clinical::vitals::{self, Measurements, Vitals, VitalsInput},
+    },
+    domain::{
+        ids::{PatientId, VitalsId},
+        page::{Cursor, Limit, PageRequest},
+        text::{Opt, Text},
+    },
+    error::{BodyResult, Result, Validator},
+};
+
+pub struct VitalsApi {
+    pub db: Db,
+}
+
+/// Declares a vitals request body: the given leading fields, then every
+/// measurement with its range (the same ranges as the table's checks).
+macro_rules! vitals_request {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Object)]
+        #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            /// Default now; never in the future.
+            pub measured_at: Opt<DateTime<Utc>>,
+            /// mmHg; give it with `diastolic`.
+            #[oai(validator(minimum(value = "50"), maximum(value = "300")))]
+            pub systolic: Opt<i16>,
+            /// mmHg; below `systolic`.
+            #[oai(validator(minimum(value = "20"), maximum(value = "200")))]
+            pub diastolic: Opt<i16>,
+            /// Beats per minute.
+            #[oai(validator(minimum(value = "20"), maximum(value = "250")))]
+            pub pulse: Opt<i16>,
+            /// Degrees Celsius.
+            #[oai(validator(minimum(value = "30"), maximum(value = "45")))]
+            pub temperature_c: Opt<f64>,
+            /// Oxygen saturation, %.
+            #[oai(validator(minimum(value = "50"), maximum(value = "100")))]
+            pub spo2: Opt<i16>,
+            /// Blood glucose, mg/dL.
+            #[oai(validator(minimum(value = "10"), maximum(value = "1000")))]
+            pub glucose_mg_dl: Opt<i16>,
+            /// Kilograms.
+            #[oai(validator(minimum(value = "0.5"), maximum(value = "500")))]
+            pub weight_kg: Opt<f64>,
+            /// Breaths per minute.
+            #[oai(validator(minimum(value = "4"), maximum(value = "80")))]
+            pub respiration: Opt<i16>,
+            #[oai(validator(min_length = 1, max_length = 2000))]
+            pub note: Opt<Text>,
+            /// Whether the patient sees it in their app. Default false.
+            pub visible_to_patient: Opt<bool>,
+        }
+
+        impl $name {
+            /// The reading, checked; a new one needs at least one measurement.
+            fn validate(&self, new_reading: bool) -> Result<VitalsInput<'_>> {
+                let m = Measurements {
+                    systolic: self.systolic.0,
+                    diastolic: self.diastolic.0,
+                    pulse: self.pulse.0,
+                    temperature_c: self.temperature_c.0,
+                    spo2: self.spo2.0,
+                    glucose_mg_dl: self.glucose_mg_dl.0,
+                    weight_kg: self.weight_kg.0,
+                    respiration: self.respiration.0,
+                };
+                let mut v = Validator::default();
+                v.not_in_future("measuredAt", self.measured_at.0);
+                check_measurements(&mut v, &m, new_reading);
+                v.finish()?;
+                Ok(VitalsInput {
+                    measured_at: self.measured_at.0,
+                    m,
+                    note: self.note.as_deref(),
+                    visible_to_patient: self.visible_to_patient.0,
+                })
+            }
+        }
+    };
+}
+
+vitals_request! {
+    /// A vitals reading to record (at least one measurement).
+    NewVitalsRequest {}
+}
+
+vitals_request! {
+    /// A correction of a reading: the reason and the corrected fields (absent
+    /// ones keep the current version's values).
+    VitalsAmendmentRequest {
+        #[oai(validator(min_length = 1, max_length = 1000))]
+        reason: Text,
+    }
+}
+
+fn check_measurements(v: &mut Validator, m: &Measurements, new_reading: bool) {
+    let any = m.systolic.is_some()
+        || m.pulse.is_some()
+        || m.temperature_c.is_some()
+        || m.spo2.is_some()
+        || m.glucose_mg_dl.is_some()
+        || m.weight_kg.is_some()
+        || m.respiration.is_some();
+    v.check(!new_reading || any, "systolic", "give at least one measurement");
+    if new_reading {
+        v.check(
+            m.systolic.is_some() == m.diastolic.is_some(),
+            "diastolic",
+            "give systolic and diastolic together",
+        );
+    }
+    if let (Some(s), Some(d)) = (m.systolic, m.diastolic) {
+        v.check(d < s, "diastolic", "must be below systolic");
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Vitals")]
+impl VitalsApi {
+    /// A patient's vitals, newest first, each with its amendments. Audited as
+    /// a read of the patient's record.
+    #[oai(path = "/patients/:id/vitals", method = "get", operation_id = "listVitals")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Vitals>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| vitals::list(tx, id.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Record a vitals reading for a patient in your care.
+    #[oai(path = "/patients/:id/vitals", method = "post", operation_id = "createVitals")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: Json<NewVitalsRequest>,
+    ) -> BodyResult<Created<Vitals>> {
+        let input = body.0.validate(true)?;
+        let scope = format!("createVitals {}", id.0);
+        let work = async |tx: &mut _| vitals::insert(tx, id.0, &input).await;
+        Ok(idempotency::create(&self.db, &auth.0, key.0, &scope, &body.0, work).await?)
+    }
+
+    /// Correct a vitals reading: appends an amendment; the original never
+    /// changes. The reason is recorded in the audit log.
+    #[oai(path = "/vitals/:id/amendments", method = "post", operation_id = "amendVitals")]
+    async fn amend(
+        &self,
+        auth: BearerAuth,
+        id: Path<VitalsId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: Json<VitalsAmendmentRequest>,
+    ) -> BodyResult<Created<Vitals>> {
+        let input = body.0.validate(false)?;
+        let principal = auth.0.with_reason(Some(body.0.reason.0.clone()));
+        let scope = format!("amendVitals {}", id.0);
+        let work = async |tx: &mut _| vitals::amend(tx, id.0, &input, &body.0.reason).await;
+        Ok(idempotency::create(&self.db, &principal, key.0, &scope, &body.0, work).await?)
+    }
+}

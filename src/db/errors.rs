@@ -1,0 +1,124 @@
+//! From PostgreSQL's errors to the API's. Statements return [`DbError`];
+//! the function that runs one translates the named constraints it can
+//! violate where its SQL is written (`.on_constraint("users_email_key",
+//! Conflict::EmailTaken)`), and `?` classifies the rest here: the session
+//! checks of the prologue, privileges, timeouts, lost connections, data
+//! exceptions. A constraint nobody translated is logged, so it gets one.
+
+use tokio_postgres::error::SqlState;
+
+use crate::error::Error;
+
+/// A failed statement: the driver's error, or one already translated.
+#[derive(Debug)]
+pub enum DbError {
+    Pg(tokio_postgres::Error),
+    Api(Error),
+}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        Self::Pg(err)
+    }
+}
+
+impl From<Error> for DbError {
+    fn from(err: Error) -> Self {
+        Self::Api(err)
+    }
+}
+
+impl From<DbError> for Error {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Pg(err) => classify(err),
+            DbError::Api(err) => err,
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(err: tokio_postgres::Error) -> Self {
+        classify(err)
+    }
+}
+
+/// Translation of a named constraint's violation, beside the SQL.
+pub trait OnConstraint<T> {
+    fn on_constraint(self, name: &str, err: impl Into<Error>) -> Result<T, DbError>;
+}
+
+impl<T> OnConstraint<T> for Result<T, DbError> {
+    fn on_constraint(self, name: &str, err: impl Into<Error>) -> Result<T, DbError> {
+        match self {
+            Err(DbError::Pg(pg)) if pg.as_db_error().and_then(|db| db.constraint()) == Some(name) => {
+                Err(DbError::Api(err.into()))
+            }
+            other => other,
+        }
+    }
+}
+
+/// Maps a driver error to the API's error: the fallback for what the SQL's
+/// own function did not translate.
+fn classify(err: tokio_postgres::Error) -> Error {
+    use crate::error::{Conflict, Forbidden, Unauthenticated};
+    let Some(db) = err.as_db_error() else {
+        if err.is_closed() || std::error::Error::source(&err).is_some_and(|s| s.is::<std::io::Error>()) {
+            return Error::Unavailable(format!("database connection: {}", with_causes(&err)));
+        }
+        return Error::internal(err);
+    };
+    let code = db.code();
+    let untranslated = || {
+        tracing::warn!(
+            constraint = db.constraint(),
+            sqlstate = code.code(),
+            "untranslated constraint violation"
+        );
+    };
+    match code.code() {
+        // Raised by the prologue (`carego.begin_request`).
+        "CG401" => Error::Unauthenticated(Unauthenticated::SessionInvalid),
+        "CG403" if db.message() == "facility_suspended" => Error::Forbidden(Forbidden::FacilitySuspended),
+        "CG403" => Error::Forbidden(Forbidden::AccountInactive),
+        _ if *code == SqlState::INSUFFICIENT_PRIVILEGE => Error::Forbidden(Forbidden::Role),
+        _ if *code == SqlState::UNIQUE_VIOLATION => {
+            untranslated();
+            Error::Conflict(Conflict::Duplicate)
+        }
+        _ if *code == SqlState::FOREIGN_KEY_VIOLATION => {
+            untranslated();
+            Error::invalid("request", "refers to a record that does not exist")
+        }
+        _ if *code == SqlState::CHECK_VIOLATION => {
+            untranslated();
+            Error::invalid("request", "is not an allowed value")
+        }
+        _ if *code == SqlState::QUERY_CANCELED => Error::Unavailable("statement timeout".into()),
+        // Data exceptions (out of range, bad encoding, ...): bad input that
+        // validation should have caught first. A 400, and a warning so the
+        // missing check gets written.
+        _ if code.code().starts_with("22") => {
+            tracing::warn!(sqlstate = code.code(), "data exception reached the database");
+            Error::invalid("request", "holds a value the database cannot store (out of range or malformed)")
+        }
+        _ if code.code().starts_with("08") || code.code().starts_with("57P") => {
+            Error::Unavailable(format!("database: {}", db.message()))
+        }
+        _ => Error::internal(err),
+    }
+}
+
+/// An error and its causes, `outer: inner: innermost`, for the log (the
+/// driver's own message stops at "error connecting to server").
+pub(super) fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,7 @@
+//! Infrastructure under the database layer, apart from any domain's SQL: the
+//! embedded cluster, migrations, TLS to PostgreSQL, and `carego doctor`.
+
+pub mod doctor;
+pub mod embedded;
+pub mod migrate;
+pub mod tls;

@@ -1,0 +1,253 @@
+//! The tenant transaction: one pooled connection, BEGIN and the prologue
+//! pipelined with the first statement, rolled back if dropped. The only way
+//! request code reaches PostgreSQL (see the module docs of `db`).
+
+use std::future::Future;
+
+use deadpool_postgres::{ClientWrapper, Object};
+use tokio_postgres::{
+    Row, Statement,
+    types::{ToSql, Type},
+};
+
+use super::{DbError, Params};
+use crate::{
+    auth::{Principal, Role},
+    domain::ids::{FacilityId, SessionId, UserId},
+    error::Error,
+};
+
+/// The Postgres role a transaction runs as. The pool's login role is a member
+/// of each (and NOINHERIT), so it can switch into them and do nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbRole {
+    Public,
+    Patient,
+    Staff,
+    FacilityAdmin,
+    SuperAdmin,
+}
+
+impl DbRole {
+    pub fn pg_name(self) -> &'static str {
+        match self {
+            Self::Public => "carego_public",
+            Self::Patient => "carego_patient",
+            Self::Staff => "carego_staff",
+            Self::FacilityAdmin => "carego_facility_admin",
+            Self::SuperAdmin => "carego_super_admin",
+        }
+    }
+}
+
+impl From<Role> for DbRole {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::SuperAdmin => Self::SuperAdmin,
+            Role::FacilityAdmin => Self::FacilityAdmin,
+            Role::Staff => Self::Staff,
+            Role::Patient => Self::Patient,
+        }
+    }
+}
+
+/// Who is asking, as the prologue writes it into the transaction.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub db_role: DbRole,
+    /// `carego.role`: the application role (`staff`, `super_admin`, `system`...).
+    pub app_role: &'static str,
+    pub facility_id: Option<FacilityId>,
+    pub user_id: Option<UserId>,
+    /// Set for authenticated callers; the prologue then checks the session.
+    pub session_id: Option<SessionId>,
+    pub request_id: String,
+    pub ip: Option<String>,
+    /// `carego.change_reason`, recorded by the audit trigger.
+    pub reason: Option<String>,
+}
+
+impl Context {
+    pub fn for_principal(p: &Principal) -> Self {
+        Self {
+            db_role: p.role.into(),
+            app_role: p.role.as_str(),
+            facility_id: p.facility_id,
+            user_id: Some(p.user_id),
+            session_id: Some(p.session_id),
+            request_id: p.meta.request_id.clone(),
+            ip: p.meta.ip.clone(),
+            reason: p.meta.change_reason.clone(),
+        }
+    }
+}
+
+/// The request prologue: one statement; see `carego.begin_request` in
+/// `sql/migrations/V5__sessions.sql`.
+pub const PROLOGUE: &str = "select carego.begin_request($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const PROLOGUE_TYPES: &[Type] = &[
+    Type::TEXT,
+    Type::TEXT,
+    Type::UUID,
+    Type::UUID,
+    Type::UUID,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+];
+
+/// One request's transaction. BEGIN and the prologue are not sent until the
+/// first statement, and then all three go out pipelined in one round trip.
+/// Dropped without [`commit`](Self::commit): rolled back before the
+/// connection can serve anyone else.
+pub struct TenantTx {
+    conn: Option<Object>,
+    state: TxState,
+    statement_timeout: String,
+}
+
+/// Where a [`TenantTx`] stands. No statement runs outside `Open`, so nothing
+/// can ever run on the connection without the prologue before it.
+enum TxState {
+    /// Nothing sent yet; the context goes out with the first statement.
+    Pending(Context),
+    /// BEGIN and the prologue have been sent.
+    Open,
+    /// Starting failed (a prepare, BEGIN or the prologue): every further
+    /// statement and the commit fail too.
+    Failed,
+    /// Committed; the connection is clean.
+    Committed,
+}
+
+impl TenantTx {
+    pub(super) fn new(conn: Object, ctx: Context, statement_timeout: String) -> Self {
+        Self { conn: Some(conn), state: TxState::Pending(ctx), statement_timeout }
+    }
+
+    /// Rows of a statement.
+    pub async fn query(&mut self, sql: &'static str, params: Params<'_>) -> Result<Vec<Row>, DbError> {
+        self.run(sql, |client, stmt| async move { client.query(&stmt, params).await }).await
+    }
+
+    /// Exactly one row, or `NotFound` (the caller's 404 when RLS hides it).
+    pub async fn query_one(&mut self, sql: &'static str, params: Params<'_>) -> Result<Row, DbError> {
+        self.query_opt(sql, params).await?.ok_or(DbError::Api(Error::NotFound))
+    }
+
+    /// At most one row.
+    pub async fn query_opt(&mut self, sql: &'static str, params: Params<'_>) -> Result<Option<Row>, DbError> {
+        let mut rows = self.query(sql, params).await?;
+        match rows.len() {
+            0 => Ok(None),
+            1 => Ok(rows.pop()),
+            n => Err(Error::internal(anyhow::anyhow!("expected at most one row, got {n}")).into()),
+        }
+    }
+
+    /// Number of rows a statement affected.
+    pub async fn execute(&mut self, sql: &'static str, params: Params<'_>) -> Result<u64, DbError> {
+        self.run(sql, |client, stmt| async move { client.execute(&stmt, params).await }).await
+    }
+
+    /// Commits. A transaction that never ran a statement has nothing to commit.
+    pub async fn commit(mut self) -> Result<(), Error> {
+        match self.state {
+            TxState::Pending(_) | TxState::Committed => Ok(()),
+            TxState::Failed => Err(failed_earlier()),
+            TxState::Open => {
+                let client = self.conn.as_ref().expect("connection held until drop");
+                client.batch_execute("COMMIT").await?;
+                self.state = TxState::Committed;
+                Ok(())
+            }
+        }
+    }
+
+    async fn run<'a, T, F, Fut>(&'a mut self, sql: &'static str, op: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&'a ClientWrapper, Statement) -> Fut,
+        Fut: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let ctx = match std::mem::replace(&mut self.state, TxState::Failed) {
+            TxState::Failed | TxState::Committed => return Err(failed_earlier().into()),
+            TxState::Open => {
+                self.state = TxState::Open;
+                let client: &'a ClientWrapper = self.conn.as_deref().expect("connection held until drop");
+                let stmt = client.prepare_cached(sql).await?;
+                return Ok(op(client, stmt).await?);
+            }
+            // Until BEGIN and the prologue have both succeeded, the state
+            // stays `Failed`: an error on the way leaves nothing usable.
+            TxState::Pending(ctx) => ctx,
+        };
+        let client: &'a ClientWrapper = self.conn.as_deref().expect("connection held until drop");
+        // Both are cached per connection after the first time; when they are
+        // not, the two prepares share one round trip.
+        let (stmt, prologue) = tokio::try_join!(
+            client.prepare_cached(sql),
+            client.prepare_typed_cached(PROLOGUE, PROLOGUE_TYPES)
+        )?;
+        let db_role = ctx.db_role.pg_name();
+        let params: [&(dyn ToSql + Sync); 9] = [
+            &db_role,
+            &ctx.app_role,
+            &ctx.facility_id,
+            &ctx.user_id,
+            &ctx.session_id,
+            &ctx.request_id,
+            &ctx.ip,
+            &ctx.reason,
+            &self.statement_timeout,
+        ];
+        // Sent in this order on one connection (a future sends its request when
+        // first polled; `biased` polls in order), answered in one round trip.
+        // If the prologue raises, the transaction is aborted and `op` fails
+        // too; the prologue's error is the one that explains why.
+        let (begin, prologue, out) = tokio::join!(
+            biased;
+            client.batch_execute("BEGIN"),
+            client.execute(&prologue, &params),
+            op(client, stmt),
+        );
+        begin?;
+        prologue?;
+        self.state = TxState::Open;
+        Ok(out?)
+    }
+
+    /// Whether BEGIN may have gone out without a COMMIT, so dropping must
+    /// roll back (a ROLLBACK outside a transaction is harmless).
+    fn begun(&self) -> bool {
+        matches!(self.state, TxState::Open | TxState::Failed)
+    }
+}
+
+fn failed_earlier() -> Error {
+    Error::internal(anyhow::anyhow!("the transaction failed to start; it cannot be used"))
+}
+
+impl Drop for TenantTx {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if !self.begun() {
+            return; // nothing was sent (or it was committed): the connection is clean
+        }
+        // Roll back before the connection can return to the pool. Until the
+        // task finishes, the connection stays checked out.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    if let Err(err) = conn.batch_execute("ROLLBACK").await {
+                        tracing::warn!(error = %err, "rollback failed; discarding connection");
+                        let _ = Object::take(conn);
+                    }
+                });
+            }
+            Err(_) => {
+                let _ = Object::take(conn); // closing the connection rolls back
+            }
+        }
+    }
+}
