@@ -130,12 +130,10 @@ codes! {
 /// Every way a request can fail. Each variant's doc names its status.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// 400 `validation_failed`: the input is invalid; `errors` lists every field.
+    /// 400 `validation_failed`: the input is invalid or does not parse;
+    /// `errors` lists every field (`body` for a body that is not JSON).
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
-    /// 400 `malformed_request`: the body is not JSON at all.
-    #[error("malformed request: {0}")]
-    Malformed(String),
     /// 401: missing, invalid, expired or revoked credentials.
     #[error("unauthenticated: {0:?}")]
     Unauthenticated(Unauthenticated),
@@ -187,7 +185,7 @@ impl Error {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Invalid(_) | Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -203,7 +201,6 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "validation_failed",
-            Self::Malformed(_) => "malformed_request",
             Self::Unauthenticated(why) => why.code(),
             Self::Forbidden(why) => why.code(),
             Self::NotFound => "not_found",
@@ -219,7 +216,6 @@ impl Error {
     fn detail(&self) -> String {
         match self {
             Self::Invalid(_) => "One or more fields are invalid.".into(),
-            Self::Malformed(msg) => msg.clone(),
             Self::Unauthenticated(why) => why.detail().into(),
             Self::Forbidden(why) => why.detail().into(),
             Self::NotFound => "The resource does not exist or is not visible to you.".into(),
@@ -409,7 +405,7 @@ pub async fn problem_for_poem_error(err: poem::Error) -> Response {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             return plain_problem(status, "unsupported_media_type", "Send application/json.");
         }
-        s if s.is_client_error() => Error::Malformed(sanitize(&err)),
+        s if s.is_client_error() => Error::invalid("request", parse_reason(&err.to_string())),
         _ => Error::Internal(anyhow::anyhow!("{err}")),
     };
     mapped.into_response()
@@ -444,21 +440,6 @@ pub fn parse_reason(reason: &str) -> String {
         out.push('…');
     }
     out
-}
-
-/// poem's parse errors describe the input ("missing field `email`"); keep that,
-/// but bound its length so a hostile body cannot be echoed back at length.
-fn sanitize(err: &poem::Error) -> String {
-    let mut msg = err.to_string();
-    if msg.len() > 300 {
-        let mut cut = 300;
-        while !msg.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        msg.truncate(cut);
-        msg.push('…');
-    }
-    msg
 }
 
 impl fmt::Display for Problem {

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod body;
 pub mod clinical;
 pub mod health;
 pub mod idempotency;

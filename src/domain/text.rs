@@ -7,8 +7,8 @@
 use std::{borrow::Cow, ops::Deref};
 
 use poem_openapi::{
-    registry::MetaSchemaRef,
-    types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type},
+    registry::{MetaSchema, MetaSchemaRef},
+    types::{MaybeUndefined, ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type},
 };
 use serde_json::Value;
 
@@ -196,6 +196,76 @@ impl<T> Deref for Opt<T> {
     type Target = Option<T>;
 
     fn deref(&self) -> &Option<T> {
+        &self.0
+    }
+}
+
+/// An optional field of a partial update: absent leaves it as it is, `null`
+/// clears it, a value sets it. poem-openapi's `MaybeUndefined` parses the
+/// same, but its schema does not say `nullable`; this one does, so clients
+/// and the request validator know `null` is allowed here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Nullable<T>(pub MaybeUndefined<T>);
+
+impl<T: Type> Type for Nullable<T> {
+    const IS_REQUIRED: bool = false;
+    type RawValueType = T::RawValueType;
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> Cow<'static, str> {
+        format!("nullable_{}", T::name()).into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        match T::schema_ref() {
+            MetaSchemaRef::Inline(schema) => {
+                MetaSchemaRef::Inline(Box::new(MetaSchema { nullable: true, ..*schema }))
+            }
+            reference => MetaSchemaRef::Inline(Box::new(MetaSchema {
+                nullable: true,
+                all_of: vec![reference],
+                ..MetaSchema::ANY
+            })),
+        }
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        self.0.as_raw_value()
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        self.0.raw_element_iter()
+    }
+
+    fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        MaybeUndefined::parse_from_json(value).map(Self).map_err(ParseError::propagate)
+    }
+}
+
+impl<T: ToJSON> ToJSON for Nullable<T> {
+    fn to_json(&self) -> Option<Value> {
+        match &self.0 {
+            MaybeUndefined::Value(v) => v.to_json(),
+            MaybeUndefined::Null => Some(Value::Null),
+            MaybeUndefined::Undefined => None,
+        }
+    }
+}
+
+impl<T> Deref for Nullable<T> {
+    type Target = MaybeUndefined<T>;
+
+    fn deref(&self) -> &MaybeUndefined<T> {
         &self.0
     }
 }

@@ -13,23 +13,24 @@ async fn bad_bodies_are_rejected_and_nothing_is_written() {
     let facilities = "/api/v1/facilities";
     let valid_user = r#"{"email":"new@x.example","password":"long enough pw","role":"staff","firstName":"N","lastName":"U"}"#;
     let big = format!(r#"{{"email":"a@b.example","password":"{}"}}"#, "x".repeat(70 * 1024));
+    // Every 400 has one shape: `validation_failed`, naming each field at fault.
     let cases: Vec<(&str, &str, String, u16, &str)> = vec![
-        ("malformed JSON", users, "{not json".into(), 400, "malformed_request"),
-        ("truncated JSON", users, valid_user[..30].into(), 400, "malformed_request"),
-        ("JSON array", users, "[]".into(), 400, "malformed_request"),
-        ("missing fields", users, r#"{"email":"x@y.example"}"#.into(), 400, "malformed_request"),
-        ("unknown field", users, valid_user.replace("\"role\"", "\"isAdmin\":true,\"role\""), 400, "malformed_request"),
-        ("unknown role", users, valid_user.replace("\"staff\"", "\"owner\""), 400, "malformed_request"),
-        ("null for an optional field", users, valid_user.replace("\"role\"", "\"jobTitle\":null,\"role\""), 400, "malformed_request"),
-        ("wrong type", users, valid_user.replace("\"N\"", "42"), 400, "malformed_request"),
-        ("empty first name", users, valid_user.replace("\"N\"", "\"\""), 400, "malformed_request"),
+        ("malformed JSON", users, "{not json".into(), 400, "validation_failed"),
+        ("truncated JSON", users, valid_user[..30].into(), 400, "validation_failed"),
+        ("JSON array", users, "[]".into(), 400, "validation_failed"),
+        ("missing fields", users, r#"{"email":"x@y.example"}"#.into(), 400, "validation_failed"),
+        ("unknown field", users, valid_user.replace("\"role\"", "\"isAdmin\":true,\"role\""), 400, "validation_failed"),
+        ("unknown role", users, valid_user.replace("\"staff\"", "\"owner\""), 400, "validation_failed"),
+        ("null for an optional field", users, valid_user.replace("\"role\"", "\"jobTitle\":null,\"role\""), 400, "validation_failed"),
+        ("wrong type", users, valid_user.replace("\"N\"", "42"), 400, "validation_failed"),
+        ("empty first name", users, valid_user.replace("\"N\"", "\"\""), 400, "validation_failed"),
         ("invalid email", users, valid_user.replace("new@x.example", "not-an-email"), 400, "validation_failed"),
         ("invalid phone", users, valid_user.replace("\"email\":\"new@x.example\"", "\"phone\":\"12ab\""), 400, "validation_failed"),
         ("no email or phone", users, valid_user.replace("\"email\":\"new@x.example\",", ""), 400, "validation_failed"),
-        ("short password", users, valid_user.replace("long enough pw", "short"), 400, "malformed_request"),
+        ("short password", users, valid_user.replace("long enough pw", "short"), 400, "validation_failed"),
         ("patient via users", users, valid_user.replace("\"staff\"", "\"patient\""), 400, "validation_failed"),
-        ("bad slug", facilities, r#"{"slug":"Bad Slug!","name":"X","kind":"clinic","admin":{"email":"a@b.example","firstName":"A","lastName":"B"}}"#.into(), 400, "malformed_request"),
-        ("unknown kind", facilities, r#"{"slug":"ok-slug","name":"X","kind":"spa","admin":{"email":"a@b.example","firstName":"A","lastName":"B"}}"#.into(), 400, "malformed_request"),
+        ("bad slug", facilities, r#"{"slug":"Bad Slug!","name":"X","kind":"clinic","admin":{"email":"a@b.example","firstName":"A","lastName":"B"}}"#.into(), 400, "validation_failed"),
+        ("unknown kind", facilities, r#"{"slug":"ok-slug","name":"X","kind":"spa","admin":{"email":"a@b.example","firstName":"A","lastName":"B"}}"#.into(), 400, "validation_failed"),
         ("admin email invalid", facilities, r#"{"slug":"ok-slug","name":"X","kind":"clinic","admin":{"email":"nope","firstName":"A","lastName":"B"}}"#.into(), 400, "validation_failed"),
         ("oversized body", users, big, 413, "payload_too_large"),
     ];
@@ -58,6 +59,41 @@ async fn bad_bodies_are_rejected_and_nothing_is_written() {
     }
     let after = (app.count("users").await, app.count("facilities").await, app.count("audit_log").await);
     assert_eq!(before, after, "nothing was written");
+}
+
+#[tokio::test]
+async fn a_body_with_several_faults_names_every_one() {
+    let app = TestApp::spawn().await;
+    let w = app.two_facilities().await;
+    let body = r#"{"email": 42, "role": "owner", "firstName": "", "lastName": null, "isAdmin": true,
+                   "password": "x"}"#;
+    let res = app
+        .client
+        .post("/api/v1/users")
+        .header("authorization", format!("Bearer {}", w.admin_a.token))
+        .content_type("application/json")
+        .body(body)
+        .send()
+        .await;
+    let res = crate::helpers::read(res).await;
+    res.assert_problem(400, "validation_failed");
+    let mut fields: Vec<&str> =
+        res.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["email", "firstName", "isAdmin", "lastName", "password", "role"], "{}", res.body);
+    // Nested fields are named by their path.
+    let res = app
+        .client
+        .post("/api/v1/facilities")
+        .header("authorization", format!("Bearer {}", w.sa.token))
+        .content_type("application/json")
+        .body(r#"{"slug":"ok-slug","name":"X","kind":"clinic","admin":{"email":"a@b.example","firstName":7,"lastName":"B"}}"#)
+        .send()
+        .await;
+    let res = crate::helpers::read(res).await;
+    res.assert_problem(400, "validation_failed");
+    assert_eq!(res.body["errors"][0]["field"], "admin.firstName", "{}", res.body);
+    assert_eq!(res.body["errors"][0]["message"], "must be a string");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 
 use crate::{
-    api::{ApiTags, AppState, Created, NoContent, accounts::users::parse_contact},
+    api::{ApiTags, AppState, Created, NoContent, accounts::users::parse_contact, body::JsonBody},
     auth::{BearerAuth, Principal, RequestMeta, Role, password, tokens},
     db::{
         TenantTx,
@@ -132,8 +132,8 @@ impl AuthApi {
     /// terminated accounts and suspended facilities get 403 (only after the
     /// password is verified). Rate limited per IP and per account (429).
     #[oai(path = "/login", method = "post", operation_id = "login")]
-    async fn login(&self, req: &Request, body: Json<LoginRequest>) -> BodyResult<Json<LoginResponse>> {
-        let id = LoginId::parse(&body)?;
+    async fn login(&self, req: &Request, body: JsonBody<LoginRequest>) -> BodyResult<Json<LoginResponse>> {
+        let id = LoginId::parse(&body.0)?;
         Ok(self.log_in(RequestMeta::from_request(req), id, body.0.password).await.map(Json)?)
     }
 
@@ -146,7 +146,7 @@ impl AuthApi {
     async fn register_patient(
         &self,
         req: &Request,
-        body: Json<PatientRegisterRequest>,
+        body: JsonBody<PatientRegisterRequest>,
     ) -> BodyResult<Created<LoginResponse>> {
         let answer = self.register(RequestMeta::from_request(req), body.0).await?;
         Ok(Created::Created(Json(answer), None))
@@ -160,11 +160,11 @@ impl AuthApi {
     /// client won: that gets 409 `refresh_token_superseded` and the session
     /// stays valid (use the tokens from the winning response).
     #[oai(path = "/refresh", method = "post", operation_id = "refresh")]
-    async fn refresh(&self, req: &Request, body: Json<RefreshRequest>) -> BodyResult<Json<TokenPair>> {
+    async fn refresh(&self, req: &Request, body: JsonBody<RefreshRequest>) -> BodyResult<Json<TokenPair>> {
         let meta = RequestMeta::from_request(req);
         let s = &self.state;
         let (new_token, new_hash) = tokens::new_refresh_token();
-        let old_hash = tokens::hash_token(&body.refresh_token);
+        let old_hash = tokens::hash_token(&body.0.refresh_token);
         let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
         let rotation = sessions::rotate(&mut tx, &old_hash, &new_hash, s.settings.refresh_grace).await?;
         tx.commit().await?; // also when refused: a reuse revocation must stick
@@ -223,7 +223,7 @@ impl AuthApi {
     async fn change_password(
         &self,
         auth: BearerAuth,
-        body: Json<ChangePasswordRequest>,
+        body: JsonBody<ChangePasswordRequest>,
     ) -> BodyResult<NoContent> {
         self.set_password(&auth.0, body.0).await?;
         Ok(NoContent::NoContent)

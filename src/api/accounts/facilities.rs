@@ -6,13 +6,13 @@ use poem_openapi::{
     Object, OpenApi,
     param::{Header, Path, Query},
     payload::Json,
-    types::MaybeUndefined,
 };
 
 use crate::{
     api::{
         ApiTags, Created,
         accounts::users::{Contact, NewUserRequest, ValidNewUser, parse_contact},
+        body::JsonBody,
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
@@ -27,7 +27,7 @@ use crate::{
     domain::{
         ids::FacilityId,
         page::{Cursor, Limit, PageRequest},
-        text::{Opt, Text},
+        text::{Nullable, Opt, Text},
     },
     error::{BodyResult, Result, Validator},
 };
@@ -94,11 +94,11 @@ pub struct UpdateFacilityRequest {
     #[oai(validator(min_length = 1, max_length = 64))]
     pub timezone: Opt<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub city: MaybeUndefined<Text>,
+    pub city: Nullable<Text>,
     #[oai(validator(max_length = 32))]
-    pub phone: MaybeUndefined<Text>,
+    pub phone: Nullable<Text>,
     #[oai(validator(max_length = 254))]
-    pub email: MaybeUndefined<Text>,
+    pub email: Nullable<Text>,
 }
 
 /// Why a facility's status changes (recorded in the audit log).
@@ -195,7 +195,7 @@ impl FacilitiesApi {
         &self,
         auth: BearerAuth,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
-        body: Json<CreateFacilityRequest>,
+        body: JsonBody<CreateFacilityRequest>,
     ) -> BodyResult<Created<FacilityCreated>> {
         let (contact, mut admin) = body.0.validate()?;
         let admin_hash = admin.hash_password().await?;
@@ -219,7 +219,7 @@ impl FacilitiesApi {
         &self,
         auth: BearerAuth,
         id: Path<FacilityId>,
-        body: Json<UpdateFacilityRequest>,
+        body: JsonBody<UpdateFacilityRequest>,
     ) -> BodyResult<Json<Facility>> {
         let valid = body.0.validate()?;
         Ok(self
@@ -235,7 +235,7 @@ impl FacilitiesApi {
         &self,
         auth: BearerAuth,
         id: Path<FacilityId>,
-        body: Json<StatusChangeReason>,
+        body: JsonBody<StatusChangeReason>,
     ) -> BodyResult<Json<Facility>> {
         Ok(self.set_status(&auth, id.0, FacilityStatus::Suspended, body.0).await?)
     }
@@ -246,7 +246,7 @@ impl FacilitiesApi {
         &self,
         auth: BearerAuth,
         id: Path<FacilityId>,
-        body: Json<StatusChangeReason>,
+        body: JsonBody<StatusChangeReason>,
     ) -> BodyResult<Json<Facility>> {
         Ok(self.set_status(&auth, id.0, FacilityStatus::Active, body.0).await?)
     }

@@ -7,12 +7,12 @@ use poem_openapi::{
     Object, OpenApi,
     param::{Header, Path, Query},
     payload::Json,
-    types::MaybeUndefined,
 };
 
 use crate::{
     api::{
         ApiTags, Created,
+        body::JsonBody,
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
@@ -25,7 +25,7 @@ use crate::{
         contact::{Email, Phone},
         ids::{FacilityId, UserId},
         page::{Cursor, Limit, PageRequest},
-        text::{Opt, Text},
+        text::{Nullable, Opt, Text},
     },
     error::{BodyResult, Result, Validator},
 };
@@ -62,15 +62,15 @@ pub struct NewUserRequest {
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateUserRequest {
     #[oai(validator(max_length = 254))]
-    pub email: MaybeUndefined<Text>,
+    pub email: Nullable<Text>,
     #[oai(validator(max_length = 32))]
-    pub phone: MaybeUndefined<Text>,
+    pub phone: Nullable<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: Opt<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub last_name: Opt<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub job_title: MaybeUndefined<Text>,
+    pub job_title: Nullable<Text>,
     pub role: Opt<Role>,
 }
 
@@ -209,7 +209,7 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
-        body: Json<NewUserRequest>,
+        body: JsonBody<NewUserRequest>,
     ) -> BodyResult<Created<User>> {
         let mut v = Validator::default();
         let mut new = body.0.validate(&mut v, "");
@@ -234,7 +234,7 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         id: Path<UserId>,
-        body: Json<UpdateUserRequest>,
+        body: JsonBody<UpdateUserRequest>,
     ) -> BodyResult<Json<User>> {
         let patch = body.0.validate()?;
         Ok(self.db.run(&auth.0, async |tx| users::update(tx, id.0, &patch).await).await.map(Json)?)
@@ -247,7 +247,7 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         id: Path<UserId>,
-        body: Json<StatusChangeRequest>,
+        body: JsonBody<StatusChangeRequest>,
     ) -> BodyResult<Json<User>> {
         let StatusChangeRequest { status, reason } = body.0;
         let mut v = Validator::default();

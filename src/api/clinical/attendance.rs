@@ -11,6 +11,7 @@ use poem_openapi::{
 use crate::{
     api::{
         ApiTags, Created,
+        body::JsonBody,
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
@@ -71,7 +72,7 @@ impl AttendanceApi {
         &self,
         auth: BearerAuth,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
-        body: Json<NewAttendanceRequest>,
+        body: JsonBody<NewAttendanceRequest>,
     ) -> BodyResult<Created<Attendance>> {
         let b = &body.0;
         check_time(b.at.0)?;
@@ -113,7 +114,7 @@ impl AttendanceApi {
         auth: BearerAuth,
         id: Path<AttendanceId>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
-        body: Json<AttendanceAmendmentRequest>,
+        body: JsonBody<AttendanceAmendmentRequest>,
     ) -> BodyResult<Created<Attendance>> {
         let b = &body.0;
         check_time(b.at.0)?;

@@ -13,6 +13,7 @@ use poem_openapi::{
 use crate::{
     api::{
         ApiTags, Created,
+        body::JsonBody,
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
@@ -115,7 +116,7 @@ impl CareLogsApi {
         auth: BearerAuth,
         id: Path<PatientId>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
-        body: Json<NewCareLogRequest>,
+        body: JsonBody<NewCareLogRequest>,
     ) -> BodyResult<Created<CareLog>> {
         let new = body.0.validate()?;
         let scope = format!("createCareLog {}", id.0);
@@ -137,7 +138,7 @@ impl CareLogsApi {
         auth: BearerAuth,
         id: Path<CareLogId>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
-        body: Json<CareLogAmendmentRequest>,
+        body: JsonBody<CareLogAmendmentRequest>,
     ) -> BodyResult<Created<CareLog>> {
         let amendment = body.0.validate()?;
         let principal = auth.0.with_reason(Some(body.0.reason.0.clone()));

@@ -11,6 +11,7 @@ use poem_openapi::{
 use crate::{
     api::{
         ApiTags, Created,
+        body::JsonBody,
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
@@ -70,7 +71,7 @@ impl CaseloadsApi {
         auth: BearerAuth,
         id: Path<PatientId>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
-        body: Json<NewAssignmentRequest>,
+        body: JsonBody<NewAssignmentRequest>,
     ) -> BodyResult<Created<Assignment>> {
         let b = &body.0;
         let scope = format!("createAssignment {}", id.0);

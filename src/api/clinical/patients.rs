@@ -8,12 +8,12 @@ use poem_openapi::{
     Object, OpenApi,
     param::{Header, Path, Query},
     payload::Json,
-    types::MaybeUndefined,
 };
 
 use crate::{
     api::{
         ApiTags, AppState, Created, NoContent,
+        body::JsonBody,
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
@@ -24,7 +24,7 @@ use crate::{
     domain::{
         ids::{FacilityId, PatientId, UserId},
         page::{Cursor, Limit, PageRequest},
-        text::{Opt, Text},
+        text::{Nullable, Opt, Text},
     },
     error::{BodyResult, Error, Result, Validator},
 };
@@ -87,22 +87,22 @@ pub struct RegistrationKey {
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdatePatientRequest {
     #[oai(validator(min_length = 1, max_length = 64))]
-    pub mrn: MaybeUndefined<Text>,
+    pub mrn: Nullable<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: Opt<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub last_name: Opt<Text>,
     pub date_of_birth: Opt<NaiveDate>,
     pub status: Opt<PatientStatus>,
-    pub admission_date: MaybeUndefined<NaiveDate>,
-    pub discharge_date: MaybeUndefined<NaiveDate>,
-    pub sobriety_date: MaybeUndefined<NaiveDate>,
-    pub primary_counsellor_id: MaybeUndefined<UserId>,
+    pub admission_date: Nullable<NaiveDate>,
+    pub discharge_date: Nullable<NaiveDate>,
+    pub sobriety_date: Nullable<NaiveDate>,
+    pub primary_counsellor_id: Nullable<UserId>,
     #[oai(validator(min_length = 1, max_length = 50))]
-    pub room: MaybeUndefined<Text>,
-    pub emergency_contact: MaybeUndefined<EmergencyContact>,
+    pub room: Nullable<Text>,
+    pub emergency_contact: Nullable<EmergencyContact>,
     #[oai(validator(max_length = 10000))]
-    pub notes: MaybeUndefined<Text>,
+    pub notes: Nullable<Text>,
 }
 
 impl NewPatientRequest {
@@ -210,7 +210,7 @@ impl PatientsApi {
         &self,
         auth: BearerAuth,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
-        body: Json<NewPatientRequest>,
+        body: JsonBody<NewPatientRequest>,
     ) -> BodyResult<Created<PatientCreated>> {
         let new = body.0.validate(&auth.0)?;
         let (plain_key, key_hash) = self.state.key_hasher.new_key();
@@ -235,7 +235,7 @@ impl PatientsApi {
         &self,
         auth: BearerAuth,
         id: Path<PatientId>,
-        body: Json<UpdatePatientRequest>,
+        body: JsonBody<UpdatePatientRequest>,
     ) -> BodyResult<Json<Patient>> {
         let patch = body.0.validate()?;
         Ok(self.state.db.run(&auth.0, async |tx| patients::update(tx, id.0, &patch).await).await.map(Json)?)

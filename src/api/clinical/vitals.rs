@@ -12,6 +12,7 @@ use poem_openapi::{
 use crate::{
     api::{
         ApiTags, Created,
+        body::JsonBody,
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
@@ -160,7 +161,7 @@ impl VitalsApi {
         auth: BearerAuth,
         id: Path<PatientId>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
-        body: Json<NewVitalsRequest>,
+        body: JsonBody<NewVitalsRequest>,
     ) -> BodyResult<Created<Vitals>> {
         let input = body.0.validate(true)?;
         let scope = format!("createVitals {}", id.0);
@@ -176,7 +177,7 @@ impl VitalsApi {
         auth: BearerAuth,
         id: Path<VitalsId>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
-        body: Json<VitalsAmendmentRequest>,
+        body: JsonBody<VitalsAmendmentRequest>,
     ) -> BodyResult<Created<Vitals>> {
         let input = body.0.validate(false)?;
         let principal = auth.0.with_reason(Some(body.0.reason.0.clone()));
