@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod cli;
 mod client;
+mod coverage;
 mod doctor;
 mod facilities_users;
 mod faults;

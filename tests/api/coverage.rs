@@ -1,0 +1,649 @@
+//! The isolation and authorization matrix, driven by the spec: every
+//! `operationId` in `openapi/openapi.json` has a row here (or sits in
+//! `EXEMPT` with its reason), so a new operation without one fails this test.
+//!
+//! Each row names facility A's target, the actor who may act on it and the
+//! status they get, and what each outsider gets: facility B's admin, B's
+//! staff and B's patient; and, inside A, a staff member who does not care
+//! for the patient and another patient. 404 means the row is invisible to them; 403 means
+//! their role may never do this, whatever the id (a grant, not a row, says
+//! no, so it tells nothing about what exists). Rows about a patient also run against a
+//! soft-deleted patient of A, whose whole chart must be gone (404) even for
+//! the actor who may otherwise act. Outsiders' writes must change nothing.
+
+use std::collections::BTreeSet;
+
+use poem::http::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{Actor, Clinic, Res, TestApp};
+
+/// Operations outside the matrix, and why.
+const EXEMPT: &[(&str, &str)] = &[
+    ("health", "public probe; names no tenant's row"),
+    ("ready", "public probe; names no tenant's row"),
+    ("login", "public; answers only for the credentials given (tests/api/auth.rs)"),
+    ("refresh", "public; answers only for the refresh token given (tests/api/tokens.rs)"),
+    ("registerPatient", "public; answers only for the key given (tests/api/registration.rs)"),
+    ("me", "acts on the caller's own account only: there is no other tenant's row to name"),
+    ("listSessions", "acts on the caller's own sessions only (tests/api/auth.rs)"),
+    ("logout", "acts on the caller's own session only (tests/api/tokens.rs)"),
+    ("logoutAll", "acts on the caller's own sessions only (tests/api/tokens.rs)"),
+    ("changePassword", "acts on the caller's own account only (tests/api/auth.rs)"),
+];
+
+/// What an outsider gets.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// Exactly this status, and nothing written.
+    Status(u16),
+    /// 200 with a list holding nothing of facility A.
+    NoneOfA,
+    /// A member of facility A whose role may do this: exactly this status
+    /// (their own facility, themselves, a patient they create and counsel).
+    Member(u16),
+}
+
+use Expect::{Member, NoneOfA, Status};
+
+/// Facility A's ids for a patient and the records about them.
+struct Chart {
+    patient: Uuid,
+    log: Uuid,
+    vitals: Uuid,
+    assignment: Uuid,
+}
+
+struct Fixture {
+    c: Clinic,
+    live: Chart,
+    /// Soft-deleted, with records.
+    deleted: Chart,
+    attendance: Uuid,
+    /// A staff member of A whom rows may assign, suspend and so on.
+    spare: Actor,
+    /// Another session of A's nurse, for revokeSession.
+    nurse_session: Uuid,
+    /// A patient of A that deletePatient deletes and restorePatient restores.
+    doomed: Uuid,
+    /// A third facility for the super admin's facility-level writes.
+    third: Uuid,
+}
+
+/// Which of A's charts a row targets.
+#[derive(Clone, Copy)]
+enum Target {
+    Live,
+    Deleted,
+}
+
+impl Fixture {
+    fn chart(&self, t: Target) -> &Chart {
+        match t {
+            Target::Live => &self.live,
+            Target::Deleted => &self.deleted,
+        }
+    }
+}
+
+type PathFn = fn(&Fixture, Target) -> String;
+type BodyFn = fn(&Fixture) -> Option<Value>;
+type ActorFn = fn(&Fixture) -> &Actor;
+
+struct Row {
+    op: &'static str,
+    method: Method,
+    path: PathFn,
+    body: BodyFn,
+    /// Who may act, and the status they get.
+    actor: ActorFn,
+    ok: u16,
+    /// Facility B's admin, staff and patient; A's staff member who does
+    /// not care for the patient; A's other patient.
+    outsiders: [Expect; 5],
+    /// Whether the row runs against the soft-deleted chart too (404).
+    about_a_patient: bool,
+}
+
+fn none(_: &Fixture) -> Option<Value> {
+    None
+}
+
+fn admin_a(f: &Fixture) -> &Actor {
+    &f.c.w.admin_a
+}
+
+fn nurse_a(f: &Fixture) -> &Actor {
+    &f.c.w.staff_a
+}
+
+fn patient_a(f: &Fixture) -> &Actor {
+    &f.c.patient1
+}
+
+fn super_admin(f: &Fixture) -> &Actor {
+    &f.c.w.sa
+}
+
+macro_rules! row {
+    ($op:literal, $method:ident, $path:expr, $body:expr, $actor:expr, $ok:literal,
+     [$a:expr, $s:expr, $p:expr, $us:expr, $op2:expr], $patient:literal) => {
+        Row {
+            op: $op,
+            method: Method::$method,
+            path: $path,
+            body: $body,
+            actor: $actor,
+            ok: $ok,
+            outsiders: [$a, $s, $p, $us, $op2],
+            about_a_patient: $patient,
+        }
+    };
+}
+
+/// The matrix. Rows run in this order; the ones that end or remove
+/// something come last.
+fn rows() -> Vec<Row> {
+    vec![
+        // Facilities.
+        row!(
+            "listFacilities",
+            GET,
+            |_, _| "/api/v1/facilities".into(),
+            none,
+            admin_a,
+            200,
+            [NoneOfA, NoneOfA, NoneOfA, Member(200), Member(200)],
+            false
+        ),
+        row!(
+            "getFacility",
+            GET,
+            |f, _| format!("/api/v1/facilities/{}", f.c.w.a),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(404), Member(200), Member(200)],
+            false
+        ),
+        row!(
+            "createFacility",
+            POST,
+            |_, _| "/api/v1/facilities".into(),
+            |_| Some(json!({"slug": "matrix-new", "name": "New", "kind": "clinic",
+                             "admin": {"email": "boss@matrix-new.example", "firstName": "B", "lastName": "S"}})),
+            super_admin,
+            201,
+            [Status(403), Status(403), Status(403), Status(403), Status(403)],
+            false
+        ),
+        row!(
+            "updateFacility",
+            PATCH,
+            |f, _| format!("/api/v1/facilities/{}", f.third),
+            |_| Some(json!({"city": "Pune"})),
+            super_admin,
+            200,
+            [Status(403), Status(403), Status(403), Status(403), Status(403)],
+            false
+        ),
+        row!(
+            "suspendFacility",
+            POST,
+            |f, _| format!("/api/v1/facilities/{}/suspend", f.third),
+            |_| Some(json!({})),
+            super_admin,
+            200,
+            [Status(403), Status(403), Status(403), Status(403), Status(403)],
+            false
+        ),
+        row!(
+            "reactivateFacility",
+            POST,
+            |f, _| format!("/api/v1/facilities/{}/reactivate", f.third),
+            |_| Some(json!({})),
+            super_admin,
+            200,
+            [Status(403), Status(403), Status(403), Status(403), Status(403)],
+            false
+        ),
+        // Users.
+        row!(
+            "listUsers",
+            GET,
+            |f, _| format!("/api/v1/users?facilityId={}", f.c.w.a),
+            none,
+            admin_a,
+            200,
+            [NoneOfA, NoneOfA, NoneOfA, Member(200), Member(200)],
+            false
+        ),
+        row!(
+            "getUser",
+            GET,
+            |f, _| format!("/api/v1/users/{}", f.c.w.staff_a.id),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            false
+        ),
+        row!(
+            "createUser",
+            POST,
+            |_, _| "/api/v1/users".into(),
+            |f| Some(json!({"facilityId": f.c.w.a, "email": "made@matrix.example", "role": "staff",
+                             "firstName": "M", "lastName": "Ade"})),
+            admin_a,
+            201,
+            [Status(403), Status(403), Status(403), Status(403), Status(403)],
+            false
+        ),
+        row!(
+            "updateUser",
+            PATCH,
+            |f, _| format!("/api/v1/users/{}", f.spare.id),
+            |_| Some(json!({"jobTitle": "cook"})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            false
+        ),
+        row!(
+            "revokeSession",
+            DELETE,
+            |f, _| format!("/api/v1/auth/sessions/{}", f.nurse_session),
+            none,
+            nurse_a,
+            204,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            false
+        ),
+        // Patients.
+        row!(
+            "listPatients",
+            GET,
+            |_, _| "/api/v1/patients".into(),
+            none,
+            admin_a,
+            200,
+            [NoneOfA, NoneOfA, NoneOfA, NoneOfA, Member(200)],
+            false
+        ),
+        row!(
+            "getPatient",
+            GET,
+            |f, t| format!("/api/v1/patients/{}", f.chart(t).patient),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "getPatientDashboard",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/dashboard", f.chart(t).patient),
+            none,
+            patient_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "createPatient",
+            POST,
+            |_, _| "/api/v1/patients".into(),
+            |f| Some(json!({"facilityId": f.c.w.a, "firstName": "New", "lastName": "Comer",
+                             "dateOfBirth": "1990-01-01"})),
+            admin_a,
+            201,
+            [Status(403), Status(403), Status(403), Member(201), Status(403)],
+            false
+        ),
+        row!(
+            "updatePatient",
+            PATCH,
+            |f, t| format!("/api/v1/patients/{}", f.chart(t).patient),
+            |_| Some(json!({"room": "X1"})),
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
+            "regenerateRegistrationKey",
+            POST,
+            |f, _| format!("/api/v1/patients/{}/registration-key", f.doomed),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            false
+        ),
+        row!(
+            "revokeRegistrationKey",
+            DELETE,
+            |f, _| format!("/api/v1/patients/{}/registration-key", f.doomed),
+            none,
+            admin_a,
+            204,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            false
+        ),
+        // Caseloads.
+        row!(
+            "listAssignments",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/assignments", f.chart(t).patient),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "createAssignment",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/assignments", f.chart(t).patient),
+            |f| Some(json!({"staffId": f.spare.id, "role": "caregiver"})),
+            admin_a,
+            201,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            true
+        ),
+        // Care logs, vitals, attendance.
+        row!(
+            "listCareLogs",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/care-logs", f.chart(t).patient),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "createCareLog",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/care-logs", f.chart(t).patient),
+            |_| Some(json!({"kind": "note", "body": "matrix"})),
+            nurse_a,
+            201,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
+            "getCareLog",
+            GET,
+            |f, t| format!("/api/v1/care-logs/{}", f.chart(t).log),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "amendCareLog",
+            POST,
+            |f, t| format!("/api/v1/care-logs/{}/amendments", f.chart(t).log),
+            |_| Some(json!({"reason": "typo", "body": "matrix"})),
+            nurse_a,
+            201,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
+            "listVitals",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/vitals", f.chart(t).patient),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "createVitals",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/vitals", f.chart(t).patient),
+            |_| Some(json!({"pulse": 71})),
+            nurse_a,
+            201,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
+            "amendVitals",
+            POST,
+            |f, t| format!("/api/v1/vitals/{}/amendments", f.chart(t).vitals),
+            |_| Some(json!({"reason": "typo", "pulse": 72})),
+            nurse_a,
+            201,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
+            "listAttendance",
+            GET,
+            |f, _| format!("/api/v1/attendance?staffId={}", f.c.w.staff_a.id),
+            none,
+            admin_a,
+            200,
+            [NoneOfA, NoneOfA, Status(403), NoneOfA, Status(403)],
+            false
+        ),
+        row!(
+            "createAttendance",
+            POST,
+            |_, _| "/api/v1/attendance".into(),
+            |f| Some(json!({"event": "check_in", "patientId": f.live.patient})),
+            nurse_a,
+            201,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            false
+        ),
+        row!(
+            "amendAttendance",
+            POST,
+            |f, _| format!("/api/v1/attendance/{}/amendments", f.attendance),
+            |_| Some(json!({"reason": "late", "note": "matrix"})),
+            admin_a,
+            201,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            false
+        ),
+        // Audit.
+        row!(
+            "listAuditLogs",
+            GET,
+            |f, _| format!("/api/v1/audit-logs?facilityId={}", f.c.w.a),
+            none,
+            admin_a,
+            200,
+            [NoneOfA, Status(403), Status(403), Status(403), Status(403)],
+            false
+        ),
+        row!(
+            "verifyAuditLog",
+            GET,
+            |f, _| format!("/api/v1/audit-logs/verify?facilityId={}", f.c.w.a),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(403), Status(403)],
+            false
+        ),
+        // Last: what ends or removes something.
+        row!(
+            "endAssignment",
+            POST,
+            |f, t| format!("/api/v1/assignments/{}/end", f.chart(t).assignment),
+            |_| Some(json!({})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            true
+        ),
+        row!(
+            "setUserStatus",
+            POST,
+            |f, _| format!("/api/v1/users/{}/status", f.spare.id),
+            |_| Some(json!({"status": "suspended", "reason": "matrix"})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            false
+        ),
+        row!(
+            "deletePatient",
+            DELETE,
+            |f, _| format!("/api/v1/patients/{}", f.doomed),
+            none,
+            admin_a,
+            204,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            false
+        ),
+        row!(
+            "restorePatient",
+            POST,
+            |f, _| format!("/api/v1/patients/{}/restore", f.doomed),
+            |_| Some(json!({})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            false
+        ),
+    ]
+}
+
+async fn fixture(app: &TestApp) -> Fixture {
+    let c = app.clinic().await;
+    let (admin, nurse) = (&c.w.admin_a, &c.w.staff_a);
+    let spare = app.staff(admin, "caregiver").await;
+    let chart = |patient: Uuid| async move {
+        let path = format!("/api/v1/patients/{patient}/care-logs");
+        let log = app.post(nurse, &path, json!({"kind": "note", "body": "x"})).await;
+        let log = log.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+        let vit = app.post(nurse, &format!("/api/v1/patients/{patient}/vitals"), json!({"pulse": 70})).await;
+        let vitals = vit.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+        let team = app.get(admin, &format!("/api/v1/patients/{patient}/assignments")).await;
+        let assignment = team.items()[0]["id"].as_str().unwrap().parse().unwrap();
+        Chart { patient, log, vitals, assignment }
+    };
+    let live = chart(c.p1).await;
+    let (gone, _) = app.patient(admin).await;
+    app.assign(admin, gone, nurse).await;
+    let deleted = chart(gone).await;
+    app.delete(admin, &format!("/api/v1/patients/{gone}")).await.assert_status(204);
+    let att = app.post(nurse, "/api/v1/attendance", json!({"event": "check_in", "patientId": c.p1})).await;
+    let attendance = att.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+    let other_device = app.login_actor(&nurse.email).await;
+    let nurse_session = session_of(&other_device);
+    let (doomed, _) = app.patient(admin).await;
+    let (third, _) = app.facility(&c.w.sa).await;
+    Fixture { c, live, deleted, attendance, spare, nurse_session, doomed, third }
+}
+
+fn session_of(actor: &Actor) -> Uuid {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let payload = actor.token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["sid"].as_str().unwrap().parse().unwrap()
+}
+
+/// Rows of the tables that hold tenant data: an outsider's refused write
+/// must leave every count as it was.
+const TABLES: &[&str] = &[
+    "facilities",
+    "users",
+    "patients",
+    "assignments",
+    "care_logs",
+    "vitals",
+    "attendance",
+    "registration_keys",
+    "sessions",
+];
+
+async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {
+    let sql = TABLES.iter().map(|t| format!("(select count(*) from {t})")).collect::<Vec<_>>().join(", ");
+    let row = su.query_one(&format!("select {sql}"), &[]).await.unwrap();
+    (0..TABLES.len()).map(|i| row.get(i)).collect()
+}
+
+fn holds_facility_a(res: &Res, f: &Fixture) -> bool {
+    let a = f.c.w.a.to_string();
+    res.items().iter().any(|item| item["facilityId"] == a.as_str() || item["id"] == a.as_str())
+}
+
+#[tokio::test]
+async fn every_operation_has_a_row_and_every_row_holds_for_every_audience() {
+    // Every operation of the spec is in the matrix or exempt, and no row is stale.
+    let spec: Value = serde_json::from_str(&carego::api::spec_json()).unwrap();
+    let in_spec: BTreeSet<String> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|ops| {
+            ops.as_object().unwrap().values().map(|op| op["operationId"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let rows = rows();
+    let covered: BTreeSet<String> =
+        rows.iter().map(|r| r.op.to_owned()).chain(EXEMPT.iter().map(|(op, _)| op.to_string())).collect();
+    let missing: Vec<_> = in_spec.difference(&covered).collect();
+    assert!(missing.is_empty(), "operations without a row in the isolation matrix: {missing:?}");
+    let stale: Vec<_> = covered.difference(&in_spec).collect();
+    assert!(stale.is_empty(), "rows for operations the spec does not have: {stale:?}");
+
+    let app = TestApp::spawn().await;
+    let f = fixture(&app).await;
+    let outsiders = [
+        ("B's admin", &f.c.w.admin_b),
+        ("B's staff", &f.c.w.staff_b),
+        ("B's patient", &f.c.patient_b),
+        ("A's unassigned staff", &f.c.nurse_a2),
+        ("A's other patient", &f.c.patient2),
+    ];
+    let su = app.superuser().await;
+    let mut wrong = Vec::new();
+    for row in &rows {
+        let path = (row.path)(&f, Target::Live);
+        let body = (row.body)(&f);
+        for ((who, actor), expect) in outsiders.iter().zip(row.outsiders) {
+            let before = counts(&su).await;
+            let res = app.call(row.method.clone(), &path, Some(&actor.token), body.clone()).await;
+            let ok = match expect {
+                Status(status) | Member(status) => res.status.as_u16() == status,
+                NoneOfA => res.status.as_u16() == 200 && !holds_facility_a(&res, &f),
+            };
+            if !matches!(expect, Member(_)) && counts(&su).await != before {
+                wrong.push(format!("{}: {who} changed something", row.op));
+            }
+            if !ok {
+                wrong.push(format!("{}: {who} expected {expect:?}, got {} {}", row.op, res.status, res.body));
+            } else if let Status(status) = expect {
+                res.assert_problem(status, res.body["code"].as_str().unwrap_or("?"));
+            }
+        }
+        let actor = (row.actor)(&f);
+        if row.about_a_patient {
+            let gone = (row.path)(&f, Target::Deleted);
+            let res = app.call(row.method.clone(), &gone, Some(&actor.token), body.clone()).await;
+            if res.status.as_u16() != 404 {
+                wrong.push(format!("{} on a soft-deleted patient: {} {}", row.op, res.status, res.body));
+            }
+        }
+        let res = app.call(row.method.clone(), &path, Some(&actor.token), body).await;
+        if res.status.as_u16() != row.ok {
+            wrong.push(format!(
+                "{} by {}: expected {}, got {} {}",
+                row.op, actor.email, row.ok, res.status, res.body
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{} cell(s) of the matrix do not hold:\n{}", wrong.len(), wrong.join("\n"));
+}
