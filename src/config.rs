@@ -1,7 +1,11 @@
 //! Typed settings from flags and environment variables, validated at start-up
 //! so a misconfigured server fails fast instead of at its first request.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use clap::Args;
 
@@ -91,6 +95,34 @@ pub struct ServeSettings {
     /// Facility manifests applied at start-up with the embedded cluster.
     #[arg(long, env = "CAREGO_TENANTS_DIR", default_value = "tenants")]
     pub tenants_dir: PathBuf,
+
+    /// Browser origins allowed to call the API (CORS), comma-separated, e.g.
+    /// `https://app.example.org`. Unset: no CORS headers, browsers on other
+    /// origins are refused by their own same-origin rule.
+    #[arg(long, env = "CAREGO_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose
+    /// `X-Forwarded-For` is believed; the client is the nearest address in it
+    /// that is not a listed proxy. Unset: the peer address is the client.
+    #[arg(long, env = "CAREGO_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// Seconds a client has to send a request's headers once it starts.
+    #[arg(long, env = "CAREGO_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "CAREGO_BODY_READ_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_read_timeout_secs: u64,
+
+    /// Seconds a connection may stay quiet (keep-alive) before it is closed.
+    #[arg(long, env = "CAREGO_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, env = "CAREGO_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
 }
 
 /// The validated runtime settings the HTTP layer uses.
@@ -103,6 +135,69 @@ pub struct AppSettings {
     pub login_limit_per_ip: u32,
     pub login_limit_per_account: u32,
     pub register_limit_per_ip: u32,
+    pub cors_origins: Vec<String>,
+    pub trusted_proxies: TrustedProxies,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// Addresses and CIDR ranges of the proxies in front of the server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+
+impl TrustedProxies {
+    pub fn parse(specs: &[String]) -> anyhow::Result<Self> {
+        let mut nets = Vec::new();
+        for spec in specs.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            let (addr, bits) = match spec.split_once('/') {
+                Some((addr, bits)) => (addr, Some(bits)),
+                None => (spec, None),
+            };
+            let addr: IpAddr = addr
+                .parse()
+                .map_err(|_| anyhow::anyhow!("CAREGO_TRUSTED_PROXIES: `{spec}` is not an address"))?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                Some(b) => b.parse::<u8>().ok().filter(|b| *b <= max),
+                None => Some(max),
+            }
+            .ok_or_else(|| anyhow::anyhow!("CAREGO_TRUSTED_PROXIES: `{spec}` has a bad prefix length"))?;
+            nets.push((addr, bits));
+        }
+        Ok(Self(nets))
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.iter().any(|(net, bits)| match (net, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(*bits)).unwrap_or(0);
+                u32::from(*net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(*bits)).unwrap_or(0);
+                u128::from(*net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        })
+    }
+
+    /// The client of a request that reached us from `peer` with this
+    /// `X-Forwarded-For`: the peer itself unless it is a trusted proxy; else
+    /// the nearest forwarded address that is not one.
+    pub fn client(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        if !self.contains(peer) {
+            return peer;
+        }
+        let hops: Vec<IpAddr> =
+            forwarded_for.unwrap_or_default().split(',').filter_map(|hop| hop.trim().parse().ok()).collect();
+        hops.iter().rev().copied().find(|hop| !self.contains(*hop)).or(hops.first().copied()).unwrap_or(peer)
+    }
 }
 
 impl AppSettings {
@@ -121,8 +216,32 @@ impl AppSettings {
             login_limit_per_ip: s.login_limit_per_ip,
             login_limit_per_account: s.login_limit_per_account,
             register_limit_per_ip: s.register_limit_per_ip,
+            cors_origins: cors_origins(&s.cors_origins)?,
+            trusted_proxies: TrustedProxies::parse(&s.trusted_proxies)?,
+            header_read_timeout: Duration::from_secs(s.header_read_timeout_secs.max(1)),
+            body_read_timeout: Duration::from_secs(s.body_read_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(s.idle_timeout_secs.max(1)),
+            max_connections: s.max_connections.max(1),
         })
     }
+}
+
+/// Origins as browsers send them: `scheme://host[:port]`, no path, never `*`.
+fn cors_origins(specs: &[String]) -> anyhow::Result<Vec<String>> {
+    specs
+        .iter()
+        .map(|s| s.trim().trim_end_matches('/'))
+        .filter(|s| !s.is_empty())
+        .map(|origin| {
+            let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
+                && !origin.split_once("://").is_some_and(|(_, rest)| rest.contains('/') || rest.is_empty());
+            anyhow::ensure!(
+                ok,
+                "CAREGO_CORS_ORIGINS: `{origin}` is not an origin like https://app.example.org"
+            );
+            Ok(origin.to_owned())
+        })
+        .collect()
 }
 
 impl Default for AppSettings {
@@ -135,6 +254,44 @@ impl Default for AppSettings {
             login_limit_per_ip: 30,
             login_limit_per_account: 10,
             register_limit_per_ip: 10,
+            cors_origins: Vec::new(),
+            trusted_proxies: TrustedProxies::default(),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_proxies_see_through_their_own_hops_only() {
+        let proxies = TrustedProxies::parse(&["10.0.0.0/8".into(), "192.0.2.7".into()]).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Straight from a client: X-Forwarded-For is the client's own word, ignored.
+        assert_eq!(proxies.client(ip("203.0.113.9"), Some("1.2.3.4")), ip("203.0.113.9"));
+        // Through our proxies: the nearest hop that is not ours.
+        assert_eq!(
+            proxies.client(ip("10.1.2.3"), Some("1.2.3.4, 198.51.100.5, 192.0.2.7")),
+            ip("198.51.100.5")
+        );
+        assert_eq!(proxies.client(ip("::ffff:10.1.2.3"), Some("198.51.100.5")), ip("198.51.100.5"));
+        // A proxy that forwarded nothing parsable: the proxy itself.
+        assert_eq!(proxies.client(ip("10.1.2.3"), Some("garbage")), ip("10.1.2.3"));
+        for bad in ["nope", "10.0.0.0/33", "::1/129"] {
+            assert!(TrustedProxies::parse(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cors_origins_are_origins() {
+        assert_eq!(cors_origins(&["https://app.example.org/".into()]).unwrap(), ["https://app.example.org"]);
+        for bad in ["*", "app.example.org", "https://app.example.org/path", "https://"] {
+            assert!(cors_origins(&[bad.into()]).is_err(), "{bad}");
         }
     }
 }

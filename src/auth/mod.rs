@@ -59,11 +59,20 @@ impl RequestMeta {
         };
         Self {
             request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default(),
-            ip: req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()),
+            ip: client_ip(req).map(|ip| ip.to_string()),
             user_agent: header("user-agent", MAX_USER_AGENT_LEN),
             change_reason: header("x-change-reason", MAX_REASON_LEN),
         }
     }
+}
+
+/// The client's address: the peer's, or behind a trusted proxy the nearest
+/// address in `X-Forwarded-For` that is not one (see `config::TrustedProxies`).
+fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
+    let peer = req.remote_addr().as_socket_addr()?.ip();
+    let Some(proxies) = req.data::<Arc<crate::config::TrustedProxies>>() else { return Some(peer) };
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    Some(proxies.client(peer, forwarded))
 }
 
 /// An authenticated caller, from a verified access token. Whether its session

@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod coverage;
 mod doctor;
+mod edges;
 mod facilities_users;
 mod faults;
 mod helpers;

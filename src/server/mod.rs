@@ -1,5 +1,9 @@
 //! The HTTP server: middleware, the route table, and `serve` with graceful
-//! shutdown.
+//! shutdown. `edge` holds what every response carries (security headers,
+//! CORS, compression); `conn` the connection limits below HTTP.
+
+mod conn;
+mod edge;
 
 use std::time::{Duration, Instant};
 
@@ -24,13 +28,18 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let service = api::service(&state);
     let docs = service.swagger_ui();
     let spec = service.spec_endpoint();
+    let settings = &state.settings;
     Route::new()
         .nest("/", service)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .data(state.keys.clone())
-        .with(BodyLimit(state.settings.body_limit_bytes))
+        .data(std::sync::Arc::new(settings.trusted_proxies.clone()))
+        .with(BodyLimit { limit: settings.body_limit_bytes, timeout: settings.body_read_timeout })
+        .with_if(!settings.cors_origins.is_empty(), edge::cors(&settings.cors_origins).unwrap_or_default())
         .catch_all_error(problem_for_poem_error)
+        .with(edge::Compress)
+        .with(edge::SecurityHeaders)
         .with(RequestTrace)
 }
 
@@ -84,21 +93,26 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestTraceEndpoint<E> {
     }
 }
 
-/// Refuses bodies over the limit with 413: by `Content-Length` up front, or
-/// while reading a body that did not announce its length.
-struct BodyLimit(usize);
+/// Reads the whole body before the handler runs: over the limit is 413 (by
+/// `Content-Length` up front, or while reading one that did not announce
+/// it), slower than the read timeout is 408.
+struct BodyLimit {
+    limit: usize,
+    timeout: Duration,
+}
 
 impl<E: Endpoint> Middleware<E> for BodyLimit {
     type Output = BodyLimitEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        BodyLimitEndpoint { inner: ep, limit: self.0 }
+        BodyLimitEndpoint { inner: ep, limit: self.limit, timeout: self.timeout }
     }
 }
 
 struct BodyLimitEndpoint<E> {
     inner: E,
     limit: usize,
+    timeout: Duration,
 }
 
 impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
@@ -110,16 +124,16 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        match declared {
-            Some(len) if len > self.limit as u64 => return Err(Error::PayloadTooLarge.into()),
-            Some(_) => {}
-            None => {
-                // Chunked (or unannounced) body: read it, but never past the limit.
-                let body =
-                    req.take_body().into_bytes_limit(self.limit).await.map_err(|_| Error::PayloadTooLarge)?;
-                req.set_body(body);
-            }
+        if declared.is_some_and(|len| len > self.limit as u64) {
+            return Err(Error::PayloadTooLarge.into());
         }
+        let read = req.take_body().into_bytes_limit(self.limit);
+        let body = match tokio::time::timeout(self.timeout, read).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(_)) => return Err(Error::PayloadTooLarge.into()),
+            Err(_) => return Err(poem::Error::from_status(poem::http::StatusCode::REQUEST_TIMEOUT)),
+        };
+        req.set_body(body);
         self.inner.call(req).await
     }
 }
@@ -133,10 +147,14 @@ pub async fn serve(
     grace: Duration,
     on_ready: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
+    let settings = &state.settings;
     let acceptor = TcpListener::bind(listen).into_acceptor().await?;
     let local = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()).unwrap_or(listen);
+    let acceptor = conn::Limited::new(acceptor, settings.max_connections, settings.header_read_timeout);
+    let idle = settings.idle_timeout;
     on_ready(local);
     poem::Server::new_with_acceptor(acceptor)
+        .idle_timeout(idle)
         .run_with_graceful_shutdown(app(state), shutdown, Some(grace))
         .await?;
     Ok(())
