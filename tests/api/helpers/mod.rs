@@ -1,0 +1,170 @@
+//! The test harness, by concern: `cluster` (the private PostgreSQL and a
+//! database per test), `res` (responses and their assertions), `world`
+//! (actors, facilities, patients built through the API). The app under test
+//! connects as `carego_app`, never as a superuser.
+
+mod cluster;
+mod res;
+mod world;
+
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+use carego::{
+    api::AppState,
+    auth::{jwt::JwtKeys, registration::KeyHasher},
+    config::AppSettings,
+    db::{
+        Db, PoolSettings,
+        infra::migrate::{APP_ROLE, OWNER_ROLE},
+    },
+    server,
+};
+use poem::{EndpointExt, Response, endpoint::BoxEndpoint, http::Method, test::TestClient};
+use serde_json::{Value, json};
+use tokio_postgres::Client;
+
+use self::cluster::{CREATE_DB, Cluster, NEXT_DB, TEMPLATE, cluster, config_string, connect};
+pub use self::{
+    res::{Res, read},
+    world::{Actor, Clinic, World},
+};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// One test's application and database.
+pub struct TestApp {
+    pub client: TestClient<BoxEndpoint<'static, Response>>,
+    pub state: AppState,
+    pub db: Db,
+    pub keys_spec: String,
+    pub database: String,
+    cluster: &'static Cluster,
+    next: AtomicUsize,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(
+            AppSettings {
+                login_limit_per_ip: 10_000,
+                login_limit_per_account: 10_000,
+                ..AppSettings::default()
+            },
+            8,
+            Duration::from_secs(5),
+        )
+        .await
+    }
+
+    pub async fn spawn_with(settings: AppSettings, pool_size: usize, checkout_timeout: Duration) -> Self {
+        // Server logs (warnings and errors by default) show with a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let cluster = cluster().await;
+        let database =
+            format!("carego_test_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst));
+        {
+            let _guard = CREATE_DB.lock().await;
+            let su = connect(&cluster.config(&cluster.superuser, "postgres")).await;
+            su.batch_execute(&format!("create database {database} template {TEMPLATE} owner {OWNER_ROLE}"))
+                .await
+                .expect("create the test database");
+        }
+        let db = Db::connect(
+            &config_string(&cluster.config(APP_ROLE, &database)),
+            &PoolSettings {
+                max_size: pool_size,
+                checkout_timeout,
+                statement_timeout: Duration::from_secs(10),
+            },
+        )
+        .unwrap();
+        let keys_spec = JwtKeys::generate_spec();
+        let hasher = KeyHasher::parse(&KeyHasher::generate_spec()).unwrap();
+        let state = AppState::new(db.clone(), JwtKeys::parse(&keys_spec).unwrap(), hasher, settings);
+        let client = TestClient::new(server::app(state.clone()).boxed());
+        Self { client, state, db, keys_spec, database, cluster, next: AtomicUsize::new(0) }
+    }
+
+    /// Serves the app over real HTTP on a loopback port until the returned
+    /// sender is dropped; returns the base URL.
+    pub async fn serve_http(&self) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop_rx.await;
+            };
+            server::serve(state, "127.0.0.1:0".parse().unwrap(), shutdown, Duration::from_secs(5), |addr| {
+                let _ = addr_tx.send(addr);
+            })
+            .await
+            .unwrap();
+        });
+        (format!("http://{}", addr_rx.await.unwrap()), stop_tx)
+    }
+
+    /// A libpq connection string for the app role on this test's database.
+    pub fn app_conn_str(&self) -> String {
+        config_string(&self.cluster.config(APP_ROLE, &self.database))
+    }
+
+    /// A direct connection as `role` to this test's database.
+    pub async fn connect_as(&self, role: &str) -> Client {
+        connect(&self.cluster.config(role, &self.database)).await
+    }
+
+    pub async fn superuser(&self) -> Client {
+        self.connect_as(&self.cluster.superuser.clone()).await
+    }
+
+    /// A unique suffix for emails and slugs.
+    pub fn unique(&self, prefix: &str) -> String {
+        format!("{prefix}{}", self.next.fetch_add(1, Ordering::SeqCst))
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Res {
+        let mut req = self.client.request(method, path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(b) = body {
+            req = req.body_json(&b);
+        }
+        read(req.send().await).await
+    }
+
+    pub async fn get(&self, actor: &Actor, path: &str) -> Res {
+        self.call(Method::GET, path, Some(&actor.token), None).await
+    }
+
+    pub async fn post(&self, actor: &Actor, path: &str, body: Value) -> Res {
+        self.call(Method::POST, path, Some(&actor.token), Some(body)).await
+    }
+
+    pub async fn patch(&self, actor: &Actor, path: &str, body: Value) -> Res {
+        self.call(Method::PATCH, path, Some(&actor.token), Some(body)).await
+    }
+
+    pub async fn delete(&self, actor: &Actor, path: &str) -> Res {
+        self.call(Method::DELETE, path, Some(&actor.token), None).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Res {
+        self.call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+}
