@@ -7,13 +7,14 @@ pub mod accounts;
 pub mod audit;
 pub mod body;
 pub mod clinical;
+mod contract;
 pub mod health;
 pub mod idempotency;
 pub mod page;
 
 use std::sync::Arc;
 
-use poem_openapi::{ApiResponse, OpenApiService, Tags, payload::Json};
+use poem_openapi::{ApiResponse, OpenApiService, ServerObject, Tags, payload::Json};
 
 use crate::{
     auth::{jwt::JwtKeys, rate_limit::RateLimiter, registration::KeyHasher},
@@ -115,8 +116,29 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
     .description(
         "Multi-tenant backend for care facilities. Every tenant-scoped operation is \
          isolated by PostgreSQL row-level security: another facility's records answer 404. \
-         Errors are RFC 9457 `application/problem+json` with a stable `code`.",
+         Errors are RFC 9457 `application/problem+json` with a stable `code`; every 400 is \
+         `validation_failed` with `errors: [{field, message}]`. Lists take `limit` and \
+         `cursor` and answer `{items, nextCursor}`, `nextCursor` omitted on the last page. \
+         Creates accept an `Idempotency-Key`. Every response carries `X-Request-Id`; send \
+         your own (1–64 of `A-Z a-z 0-9 - _ . :`) to find a request in the server log.",
     )
+    .server(ServerObject::new("/").description("The server that serves this document"))
+}
+
+/// The served documents: the contract and the Swagger UI page showing it.
+pub struct Documents {
+    pub spec: String,
+    pub docs_html: String,
+}
+
+impl Documents {
+    pub fn of(service: &OpenApiService<Apis, ()>) -> Self {
+        let generated = service.spec();
+        let spec = contract::finish(&generated);
+        // The page embeds the document verbatim; show the finished one.
+        let docs_html = service.swagger_ui_html().replacen(&generated, &spec, 1);
+        Self { spec, docs_html }
+    }
 }
 
 /// The OpenAPI document, exactly as served at `/openapi.json`.
@@ -133,9 +155,7 @@ pub fn spec_json() -> String {
     .expect("a static connection string parses");
     let keys = JwtKeys::parse(&JwtKeys::generate_spec()).expect("a generated key parses");
     let hasher = KeyHasher::parse(&KeyHasher::generate_spec()).expect("a generated secret parses");
-    let mut spec = service(&AppState::new(db, keys, hasher, AppSettings::default())).spec();
-    spec.push('\n');
-    spec
+    Documents::of(&service(&AppState::new(db, keys, hasher, AppSettings::default()))).spec
 }
 
 /// 201 with the created resource.

@@ -26,13 +26,17 @@ const REQUEST_ID: &str = "x-request-id";
 /// The whole application as one endpoint.
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let service = api::service(&state);
-    let docs = service.swagger_ui();
-    let spec = service.spec_endpoint();
+    let documents = api::Documents::of(&service);
+    let (spec, html) = (documents.spec, documents.docs_html);
+    let spec = poem::endpoint::make_sync(move |_| {
+        Response::builder().content_type("application/json").body(spec.clone())
+    });
+    let docs = poem::endpoint::make_sync(move |_| poem::web::Html(html.clone()));
     let settings = &state.settings;
     Route::new()
         .nest("/", service)
         .at("/openapi.json", spec)
-        .nest("/docs", docs)
+        .at("/docs", docs)
         .data(state.keys.clone())
         .data(std::sync::Arc::new(settings.trusted_proxies.clone()))
         .with(BodyLimit { limit: settings.body_limit_bytes, timeout: settings.body_read_timeout })

@@ -36,6 +36,7 @@ async fn a_generated_client_drives_the_whole_story() {
     let created = root
         .create_facility(
             Some(&"facility-once".parse().unwrap()),
+            None,
             &types::CreateFacilityRequest {
                 slug: "generated-client".parse().unwrap(),
                 name: "Generated Client Clinic".parse().unwrap(),
@@ -65,6 +66,7 @@ async fn a_generated_client_drives_the_whole_story() {
     let nurse = admin
         .create_user(
             None,
+            None,
             &types::NewUserRequest {
                 facility_id: None,
                 email: Some("nurse@generated.example".parse().unwrap()),
@@ -81,6 +83,7 @@ async fn a_generated_client_drives_the_whole_story() {
         .into_inner();
     let patient = admin
         .create_patient(
+            None,
             None,
             &types::NewPatientRequest {
                 facility_id: None,
@@ -123,6 +126,7 @@ async fn a_generated_client_drives_the_whole_story() {
         .create_care_log(
             &patient.patient.id,
             None,
+            None,
             &types::NewCareLogRequest {
                 kind: types::CareLogKind::Observation,
                 body: "Calm evening.".parse().unwrap(),
@@ -136,6 +140,7 @@ async fn a_generated_client_drives_the_whole_story() {
     let amended = nurse_client
         .amend_care_log(
             &log.id,
+            None,
             None,
             &types::CareLogAmendmentRequest {
                 reason: "typo".parse().unwrap(),

@@ -46,23 +46,63 @@ fn every_operation_is_documented() {
             assert_eq!(op["tags"].as_array().map(Vec::len), Some(1), "{name}: one tag");
             let responses = op["responses"].as_object().unwrap();
             if op["operationId"] != "health" {
-                for status in ["500", "503"] {
-                    assert!(responses.contains_key(status), "{name}: documents {status}");
-                }
+                assert!(responses.contains_key("503"), "{name}: documents 503");
             }
-            if op.get("requestBody").is_some() || op.get("parameters").is_some() {
+            assert!(responses.contains_key("500"), "{name}: documents 500");
+            // Input that can fail to parse: a body, or a parameter other than
+            // the audit reason (which is recorded, never refused).
+            let parsed =
+                op["parameters"].as_array().into_iter().flatten().any(|p| p["name"] != "X-Change-Reason");
+            if op.get("requestBody").is_some() || parsed {
                 assert!(responses.contains_key("400"), "{name}: documents 400");
             }
             if op.get("security").is_some() {
-                assert!(
-                    responses.contains_key("401")
-                        && responses.contains_key("403")
-                        && responses.contains_key("404"),
-                    "{name}"
-                );
+                assert!(responses.contains_key("401") && responses.contains_key("403"), "{name}");
+            }
+            // Every error names the codes it can carry, with an example problem.
+            for (status, response) in responses.iter().filter(|(s, _)| !s.starts_with('2')) {
+                let description = response["description"].as_str().unwrap_or_default();
+                assert!(description.contains("`code`: `"), "{name} {status}: {description}");
+                let example = &response["content"]["application/problem+json"]["example"];
+                assert_eq!(example["status"].as_u64(), status.parse().ok(), "{name} {status}");
+            }
+            // Every parameter is described, and the request id is declared.
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                assert!(param["description"].as_str().is_some_and(|d| !d.is_empty()), "{name}: {param}");
+            }
+            for (status, response) in responses {
+                assert!(response["headers"]["X-Request-Id"].is_object(), "{name} {status}: X-Request-Id");
+            }
+            if method != "get" && op.get("security").is_some() {
+                let params = op["parameters"].as_array().unwrap();
+                assert!(params.iter().any(|p| p["name"] == "X-Change-Reason"), "{name}: X-Change-Reason");
             }
         }
     }
+}
+
+#[test]
+fn error_statuses_are_only_those_an_operation_can_answer() {
+    let spec = spec();
+    let op = |path: &str, method: &str| spec["paths"][path][method]["responses"].as_object().unwrap().clone();
+    let statuses = |path: &str, method: &str| op(path, method).keys().cloned().collect::<Vec<_>>();
+    // A read by id: no body, no conflict, no idempotency, no rate limit.
+    assert_eq!(statuses("/api/v1/patients/{id}", "get"), ["200", "400", "401", "403", "404", "500", "503"]);
+    // A create with a body and a key, and its conflicts.
+    let create = statuses("/api/v1/users", "post");
+    assert_eq!(create, ["201", "400", "401", "403", "408", "409", "413", "415", "422", "500", "503"]);
+    let conflict = op("/api/v1/users", "post")["409"]["description"].as_str().unwrap().to_owned();
+    assert!(conflict.contains("`email_taken`") && conflict.contains("`phone_taken`"), "{conflict}");
+    // Login: its own 401 and 403 codes, and 429.
+    let login = op("/api/v1/auth/login", "post");
+    assert!(login["401"]["description"].as_str().unwrap().contains("`invalid_credentials`"));
+    assert!(login["403"]["description"].as_str().unwrap().contains("`account_suspended`"));
+    assert!(login.contains_key("429") && !login.contains_key("404"));
+    // The replay header has its real name, and dates are dates.
+    assert!(op("/api/v1/users", "post")["201"]["headers"]["Idempotent-Replayed"].is_object());
+    assert_eq!(spec["components"]["schemas"]["Patient"]["properties"]["dateOfBirth"]["format"], "date");
+    assert_eq!(spec["components"]["schemas"]["User"]["properties"]["email"]["format"], "email");
+    assert_eq!(spec["servers"][0]["url"], "/");
 }
 
 #[tokio::test]

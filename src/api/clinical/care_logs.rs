@@ -100,6 +100,7 @@ impl CareLogsApi {
         &self,
         auth: BearerAuth,
         id: Path<PatientId>,
+        /// Only care logs of this kind.
         kind: Query<Option<CareLogKind>>,
         limit: Query<Option<Limit>>,
         cursor: Query<Option<Cursor>>,

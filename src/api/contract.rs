@@ -1,0 +1,368 @@
+//! The last pass over the generated spec, so it says what the server really
+//! does where poem-openapi's types cannot say it per operation:
+//!
+//! - each operation lists only the error statuses it can answer, each with
+//!   the stable `code` values it can produce (derived from the operation's
+//!   shape: credentials, path id, body, idempotency key; plus the few facts
+//!   in the tables below);
+//! - `X-Request-Id` (on every response; a client may send its own, see the
+//!   document's description), `X-Change-Reason` (on every write) and
+//!   `Idempotent-Replayed` are declared;
+//! - dates are `format: date`, emails `format: email`;
+//! - the `servers` entry.
+//!
+//! The served `/openapi.json`, `/docs` and the committed file are all this
+//! output (a test holds them equal).
+
+use serde_json::{Value, json};
+
+use crate::error::{Conflict, Forbidden, Unauthenticated};
+
+/// Operations whose 409 codes are known, beyond none.
+const CONFLICTS: &[(&str, &[Conflict])] = &[
+    ("createFacility", &[Conflict::FacilitySlugTaken, Conflict::EmailTaken, Conflict::PhoneTaken]),
+    ("createUser", &[Conflict::EmailTaken, Conflict::PhoneTaken]),
+    ("updateUser", &[Conflict::EmailTaken, Conflict::PhoneTaken]),
+    ("registerPatient", &[Conflict::EmailTaken, Conflict::PhoneTaken]),
+    ("createPatient", &[Conflict::MrnTaken]),
+    ("updatePatient", &[Conflict::MrnTaken]),
+    ("createAssignment", &[Conflict::AlreadyAssigned]),
+    ("regenerateRegistrationKey", &[Conflict::PatientAlreadyRegistered]),
+    ("refresh", &[Conflict::RefreshTokenSuperseded]),
+];
+
+/// Operations without a path id that can still answer 404: they name a
+/// record in the body or the query (a facility, a patient).
+const NOT_FOUND_WITHOUT_PATH_ID: &[&str] = &["createPatient", "createAttendance", "verifyAuditLog"];
+
+/// Operations that are rate limited (429).
+const RATE_LIMITED: &[&str] = &["login", "registerPatient"];
+
+/// Authenticated operations that act on the caller's own account only, so
+/// no role is refused them (403 only for an inactive account or facility).
+const SELF_SERVICE: &[&str] =
+    &["me", "listSessions", "logout", "logoutAll", "changePassword", "revokeSession"];
+
+/// The public operations' own 401 and 403 codes.
+const PUBLIC_AUTH: &[(&str, &[Unauthenticated], &[Forbidden])] = &[
+    (
+        "login",
+        &[Unauthenticated::InvalidCredentials],
+        &[
+            Forbidden::AccountSuspended,
+            Forbidden::AccountTerminated,
+            Forbidden::AccountPending,
+            Forbidden::FacilitySuspended,
+        ],
+    ),
+    (
+        "refresh",
+        &[Unauthenticated::InvalidRefreshToken, Unauthenticated::RefreshTokenReused],
+        &[Forbidden::AccountInactive, Forbidden::FacilitySuspended],
+    ),
+];
+
+fn error_response(description: &str, codes: &[&str], retry_after: bool) -> Value {
+    let listed = codes.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+    let mut response = json!({
+        "description": format!("{description} `code`: {listed}."),
+        "content": {"application/problem+json": {
+            "schema": {"$ref": "#/components/schemas/Problem"},
+            "example": example_problem(codes[0]),
+        }},
+        "headers": request_id_header(),
+    });
+    if retry_after {
+        response["headers"]["Retry-After"] = json!({
+            "description": "Seconds to wait before retrying.",
+            "required": true,
+            "schema": {"type": "integer", "minimum": 0},
+        });
+    }
+    response
+}
+
+fn example_problem(code: &str) -> Value {
+    let status = match code {
+        "validation_failed" => 400,
+        "not_found" => 404,
+        "payload_too_large" => 413,
+        "unsupported_media_type" => 415,
+        "request_timeout" => 408,
+        "idempotency_key_reused" => 422,
+        "rate_limited" => 429,
+        "internal_error" => 500,
+        "service_unavailable" => 503,
+        c if Unauthenticated::ALL.iter().any(|u| u.code() == c) => 401,
+        c if Forbidden::ALL.iter().any(|f| f.code() == c) => 403,
+        _ => 409,
+    };
+    let detail = Unauthenticated::ALL
+        .iter()
+        .find(|u| u.code() == code)
+        .map(|u| u.detail())
+        .or_else(|| Forbidden::ALL.iter().find(|f| f.code() == code).map(|f| f.detail()))
+        .or_else(|| Conflict::ALL.iter().find(|c| c.code() == code).map(|c| c.detail()))
+        .unwrap_or(match code {
+            "validation_failed" => "One or more fields are invalid.",
+            "not_found" => "The resource does not exist or is not visible to you.",
+            "rate_limited" => "Too many attempts; retry after 60 seconds.",
+            "service_unavailable" => "The service is temporarily unavailable; retry shortly.",
+            "internal_error" => "An unexpected error occurred.",
+            _ => "See `code`.",
+        });
+    let mut problem = json!({
+        "type": format!("urn:carego:problem:{code}"),
+        "title": poem::http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or(""),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    });
+    if code == "validation_failed" {
+        problem["errors"] = json!([{"field": "firstName", "message": "must not be empty"}]);
+    }
+    problem
+}
+
+fn request_id_header() -> Value {
+    json!({"X-Request-Id": {
+        "description": "The request's id (the client's own, if it sent a sane one); the server log \
+                        has every line of the request under it.",
+        "schema": {"type": "string"},
+    }})
+}
+
+fn codes<T: Copy>(items: &[T], code: fn(T) -> &'static str) -> Vec<&'static str> {
+    items.iter().map(|i| code(*i)).collect()
+}
+
+/// The error responses `op` can answer.
+fn errors_of(id: &str, op: &Value) -> Vec<(u16, Value)> {
+    let params = op["parameters"].as_array().cloned().unwrap_or_default();
+    let has_path_id = params.iter().any(|p| p["in"] == "path");
+    let has_key = params.iter().any(|p| p["name"] == "Idempotency-Key");
+    let has_input = !params.is_empty() || op.get("requestBody").is_some();
+    let has_body = op.get("requestBody").is_some();
+    let authenticated = op.get("security").is_some();
+    let mut out = Vec::new();
+    if has_input {
+        out.push((
+            400,
+            error_response(
+                "Invalid input; `errors` lists every field at fault.",
+                &["validation_failed"],
+                false,
+            ),
+        ));
+    }
+    if authenticated {
+        let why = [
+            Unauthenticated::Missing,
+            Unauthenticated::InvalidToken,
+            Unauthenticated::TokenExpired,
+            Unauthenticated::SessionInvalid,
+        ];
+        out.push((
+            401,
+            error_response(
+                "Missing, invalid, expired or revoked credentials.",
+                &codes(&why, Unauthenticated::code),
+                false,
+            ),
+        ));
+        let mut forbidden = vec![Forbidden::AccountInactive, Forbidden::FacilitySuspended];
+        if !SELF_SERVICE.contains(&id) {
+            forbidden.insert(0, Forbidden::Role);
+        }
+        out.push((
+            403,
+            error_response(
+                "Your role, account or facility may not do this.",
+                &codes(&forbidden, Forbidden::code),
+                false,
+            ),
+        ));
+    } else if let Some((_, unauthenticated, forbidden)) = PUBLIC_AUTH.iter().find(|(op, ..)| *op == id) {
+        out.push((
+            401,
+            error_response(
+                "The credentials are not valid.",
+                &codes(unauthenticated, Unauthenticated::code),
+                false,
+            ),
+        ));
+        out.push((
+            403,
+            error_response(
+                "The account or its facility may not log in.",
+                &codes(forbidden, Forbidden::code),
+                false,
+            ),
+        ));
+    }
+    if has_path_id || NOT_FOUND_WITHOUT_PATH_ID.contains(&id) {
+        out.push((
+            404,
+            error_response(
+                "Not found, or not visible to you (never 403 for another facility's record).",
+                &["not_found"],
+                false,
+            ),
+        ));
+    }
+    if has_body {
+        out.push((408, error_response("The body was not received in time.", &["request_timeout"], false)));
+    }
+    if let Some((_, conflicts)) = CONFLICTS.iter().find(|(op, _)| *op == id) {
+        out.push((
+            409,
+            error_response("Conflicts with existing state.", &codes(conflicts, Conflict::code), false),
+        ));
+    }
+    if has_body {
+        out.push((
+            413,
+            error_response("The body is over the configured limit.", &["payload_too_large"], false),
+        ));
+        out.push((
+            415,
+            error_response("The body is not `application/json`.", &["unsupported_media_type"], false),
+        ));
+    }
+    if has_key {
+        out.push((
+            422,
+            error_response(
+                "This `Idempotency-Key` was used with a different request.",
+                &["idempotency_key_reused"],
+                false,
+            ),
+        ));
+    }
+    if RATE_LIMITED.contains(&id) {
+        out.push((429, error_response("Too many attempts.", &["rate_limited"], true)));
+    }
+    out.push((
+        500,
+        error_response(
+            "Unexpected; the server log has the cause under the request id.",
+            &["internal_error"],
+            false,
+        ),
+    ));
+    if id != "health" {
+        out.push((
+            503,
+            error_response("The database is unavailable or busy.", &["service_unavailable"], true),
+        ));
+    }
+    out
+}
+
+/// Applies the pass to the document poem-openapi generated.
+pub fn finish(generated: &str) -> String {
+    let mut spec: Value = serde_json::from_str(generated).expect("poem-openapi writes valid JSON");
+    let schemas = spec["components"]["schemas"].clone();
+    if let Some(paths) = spec["paths"].as_object_mut() {
+        for ops in paths.values_mut().filter_map(Value::as_object_mut) {
+            for (method, op) in ops.iter_mut() {
+                finish_operation(method, op, &schemas);
+            }
+        }
+    }
+    if let Some(schemas) = spec["components"]["schemas"].as_object_mut() {
+        for schema in schemas.values_mut() {
+            fix_formats(schema);
+        }
+    }
+    spec["components"]["schemas"]["Problem"]["example"] = example_problem("not_found");
+    spec["components"]["schemas"]["ChangeReason"] = json!({
+        "type": "string",
+        "maxLength": 500,
+        "description": "Why a change is made; the audit log's `reason` for the request's changes.",
+    });
+    let mut text = serde_json::to_string_pretty(&spec).expect("a Value serializes");
+    text.push('\n');
+    text
+}
+
+fn finish_operation(method: &str, op: &mut Value, schemas: &Value) {
+    let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+    let errors = errors_of(&id, op);
+    let responses = op["responses"].as_object_mut().expect("every operation has responses");
+    responses.retain(|status, _| status.starts_with('2'));
+    for response in responses.values_mut() {
+        let headers =
+            response.as_object_mut().expect("a response object").entry("headers").or_insert(json!({}));
+        if headers.as_object_mut().and_then(|h| h.remove("IDEMPOTENT-REPLAYED")).is_some() {
+            headers["Idempotent-Replayed"] = json!({
+                "description": "`true` when this is the stored answer to an earlier request with the \
+                                same `Idempotency-Key` (nothing was created this time).",
+                "schema": {"type": "string", "enum": ["true"]},
+            });
+        }
+        headers["X-Request-Id"] = request_id_header()["X-Request-Id"].clone();
+    }
+    for (status, response) in errors {
+        responses.insert(status.to_string(), response);
+    }
+    op.as_object_mut().expect("an operation object").entry("parameters").or_insert(json!([]));
+    let writes = ["post", "patch", "put", "delete"].iter().any(|m| method == *m);
+    if writes && op.get("security").is_some() {
+        op["parameters"].as_array_mut().expect("a list").push(json!({
+            "name": "X-Change-Reason",
+            "in": "header",
+            "required": false,
+            "description": "Why you make this change (up to 500 characters); recorded as the audit \
+                            log's reason for every row the request changes.",
+            "schema": {"$ref": "#/components/schemas/ChangeReason"},
+        }));
+    }
+    for param in op["parameters"].as_array_mut().expect("a list") {
+        // Shared parameter types describe themselves in their schema; an id
+        // type names what it identifies in its title.
+        if param.get("description").is_none() {
+            let referenced = param["schema"]["$ref"]
+                .as_str()
+                .and_then(|r| r.rsplit('/').next())
+                .and_then(|name| schemas[name]["description"].as_str());
+            let described = param["schema"]["description"].as_str().or(referenced).map(str::to_owned);
+            let id_of = param["schema"]["title"].as_str().map(|title| {
+                let mut chars = title.chars();
+                let first = chars.next().map(|c| c.to_lowercase().collect::<String>()).unwrap_or_default();
+                format!("The id of {first}{}", chars.as_str())
+            });
+            if let Some(description) = described.or(id_of) {
+                param["description"] = Value::String(description);
+            }
+        }
+        fix_formats(&mut param["schema"]);
+    }
+    if op["parameters"].as_array().is_some_and(Vec::is_empty) {
+        op.as_object_mut().expect("an operation object").remove("parameters");
+    }
+}
+
+/// `naive-date` (poem-openapi's name) is OpenAPI's `date`; a string field
+/// called `email` is `format: email`.
+fn fix_formats(schema: &mut Value) {
+    if schema["format"] == "naive-date" {
+        schema["format"] = json!("date");
+    }
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (name, property) in properties.iter_mut() {
+            if name == "email" && property["type"] == "string" {
+                property["format"] = json!("email");
+            }
+            fix_formats(property);
+        }
+    }
+    if let Some(items) = schema.get_mut("items") {
+        fix_formats(items);
+    }
+    for key in ["allOf", "anyOf", "oneOf"] {
+        if let Some(parts) = schema.get_mut(key).and_then(Value::as_array_mut) {
+            parts.iter_mut().for_each(fix_formats);
+        }
+    }
+}
