@@ -307,7 +307,7 @@ fn finish_operation(method: &str, op: &mut Value, schemas: &Value) {
         responses.insert(status.to_string(), response);
     }
     op.as_object_mut().expect("an operation object").entry("parameters").or_insert(json!([]));
-    let writes = ["post", "patch", "put", "delete"].iter().any(|m| method == *m);
+    let writes = ["post", "patch", "put", "delete"].contains(&method);
     if writes && op.get("security").is_some() {
         op["parameters"].as_array_mut().expect("a list").push(json!({
             "name": "X-Change-Reason",
