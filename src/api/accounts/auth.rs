@@ -161,25 +161,7 @@ impl AuthApi {
     /// stays valid (use the tokens from the winning response).
     #[oai(path = "/refresh", method = "post", operation_id = "refresh")]
     async fn refresh(&self, req: &Request, body: JsonBody<RefreshRequest>) -> BodyResult<Json<TokenPair>> {
-        let meta = RequestMeta::from_request(req);
-        let s = &self.state;
-        let (new_token, new_hash) = tokens::new_refresh_token();
-        let old_hash = tokens::hash_token(&body.0.refresh_token);
-        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
-        let rotation = sessions::rotate(&mut tx, &old_hash, &new_hash, s.settings.refresh_grace).await?;
-        tx.commit().await?; // also when refused: a reuse revocation must stick
-        match rotation {
-            Rotation::Rotated { session, user, role, facility } => {
-                let principal =
-                    Principal { user_id: user, session_id: session, facility_id: facility, role, meta };
-                Ok(Json(self.issue(&principal, new_token)?))
-            }
-            Rotation::Superseded => Err(Error::Conflict(Conflict::RefreshTokenSuperseded).into()),
-            Rotation::Reused => Err(Error::Unauthenticated(Unauthenticated::RefreshTokenReused).into()),
-            Rotation::Invalid => Err(Error::Unauthenticated(Unauthenticated::InvalidRefreshToken).into()),
-            Rotation::Inactive => Err(Error::Forbidden(Forbidden::AccountInactive).into()),
-            Rotation::FacilitySuspended => Err(Error::Forbidden(Forbidden::FacilitySuspended).into()),
-        }
+        Ok(self.rotate(RequestMeta::from_request(req), &body.0.refresh_token).await.map(Json)?)
     }
 
     /// End this session. Its access token stops working at once.
@@ -298,6 +280,29 @@ impl AuthApi {
         let principal =
             Principal { user_id, session_id, facility_id: Some(facility), role: Role::Patient, meta };
         self.logged_in(&principal, refresh_token).await
+    }
+
+    /// A refresh: the token rotated (or refused, and a reuse revokes the
+    /// session: that commits too), then a new access token.
+    async fn rotate(&self, meta: RequestMeta, refresh_token: &str) -> Result<TokenPair> {
+        let s = &self.state;
+        let (new_token, new_hash) = tokens::new_refresh_token();
+        let old_hash = tokens::hash_token(refresh_token);
+        let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
+        let rotation = sessions::rotate(&mut tx, &old_hash, &new_hash, s.settings.refresh_grace).await?;
+        tx.commit().await?; // also when refused: a reuse revocation must stick
+        match rotation {
+            Rotation::Rotated { session, user, role, facility } => {
+                let principal =
+                    Principal { user_id: user, session_id: session, facility_id: facility, role, meta };
+                self.issue(&principal, new_token)
+            }
+            Rotation::Superseded => Err(Error::Conflict(Conflict::RefreshTokenSuperseded)),
+            Rotation::Reused => Err(Error::Unauthenticated(Unauthenticated::RefreshTokenReused)),
+            Rotation::Invalid => Err(Error::Unauthenticated(Unauthenticated::InvalidRefreshToken)),
+            Rotation::Inactive => Err(Error::Forbidden(Forbidden::AccountInactive)),
+            Rotation::FacilitySuspended => Err(Error::Forbidden(Forbidden::FacilitySuspended)),
+        }
     }
 
     /// A password change: the current one verified, the new one set, every
