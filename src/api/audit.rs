@@ -27,7 +27,11 @@ pub struct AuditApi {
 
 #[OpenApi(prefix_path = "/api/v1/audit-logs", tag = "ApiTags::Audit")]
 impl AuditApi {
-    /// Audit entries you may read, newest first.
+    /// Read the audit log.
+    ///
+    /// Facility admins read their facility's trail, super admins any facility's. Every change and
+    /// every read of a chart is here: who, role, action, record, old and new values, reason,
+    /// request id. Newest first, a page at a time.
     #[oai(path = "/", method = "get", operation_id = "listAuditLogs")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -69,8 +73,10 @@ impl AuditApi {
         Ok(Json(Page::of(&page, rows)))
     }
 
-    /// Recompute a facility's hash chain (default: your facility; super
-    /// admins without one: the platform chain) and report the first broken row.
+    /// Verify the audit chain.
+    ///
+    /// Recomputes a facility's hash chain (default: yours; super admins without a facility: the
+    /// platform chain) and reports the first row whose link or hash does not match.
     #[oai(path = "/verify", method = "get", operation_id = "verifyAuditLog")]
     async fn verify(
         &self,

@@ -21,12 +21,19 @@ pub struct Health {
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Health")]
 impl HealthApi {
     /// Liveness: the process is serving requests.
+    ///
+    /// Answers 200 while the process runs, without touching the database. Use it as a liveness
+    /// probe; use `ready` for readiness.
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<Health> {
         Json(Health { status: "ok".into() })
     }
 
-    /// Readiness: the database is reachable (503 otherwise).
+    /// Readiness: the database is reachable.
+    ///
+    /// Checks out a pooled connection and runs an empty statement. 503 with `Retry-After` when the
+    /// database is down or the pool is exhausted; take the instance out of rotation until it
+    /// answers 200.
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self) -> Result<Json<Health>> {
         self.db.ping().await?;

@@ -18,23 +18,33 @@ use crate::{
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct AuditEntry {
+    /// This entry's id.
     pub id: Uuid,
     /// The facility's chain this row belongs to; absent for platform rows.
     pub facility_id: Option<FacilityId>,
     /// Position in the facility's hash chain.
     pub chain_seq: i64,
+    /// Who acted (absent for the operator's CLI).
     pub actor_id: Option<UserId>,
+    /// The actor's role: `staff`, `facility_admin`, `super_admin`, `patient`, `system`...
     pub actor_role: Option<String>,
     /// `create`, `update`, `delete` or `read`.
     pub action: String,
     /// The table: `patients`, `care_logs`, `users`...
     pub entity_type: String,
+    /// The record acted on.
     pub entity_id: Option<Uuid>,
+    /// The record before the change (updates and deletes).
     pub old_values: Option<Value>,
+    /// The record after the change (creates and updates).
     pub new_values: Option<Value>,
+    /// Why, as given by `X-Change-Reason` or the request.
     pub reason: Option<String>,
+    /// The request's `X-Request-Id`.
     pub request_id: Option<String>,
+    /// The client's address.
     pub ip: Option<String>,
+    /// When it happened (server time).
     pub created_at: DateTime<Utc>,
     /// sha256(previous hash ‖ canonical row), hex.
     pub hash: String,

@@ -32,6 +32,7 @@ fn every_operation_is_documented() {
     for (path, ops) in spec["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
             let name = format!("{method} {path}");
+            assert!(op["description"].as_str().is_some_and(|d| d.len() > 20), "{name}: a description");
             // A bad path parameter is reported as field `id` (see error.rs).
             let in_path: Vec<_> = op["parameters"]
                 .as_array()
@@ -79,6 +80,23 @@ fn every_operation_is_documented() {
             }
         }
     }
+}
+
+#[test]
+fn every_schema_property_is_described() {
+    let spec = spec();
+    let mut undescribed = Vec::new();
+    for (name, schema) in spec["components"]["schemas"].as_object().unwrap() {
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            // An id type's doc is its title ("A patient ..."); enums and objects describe themselves.
+            let described =
+                ["description", "title"].iter().any(|k| property[*k].as_str().is_some_and(|d| !d.is_empty()));
+            if !described {
+                undescribed.push(format!("{name}.{field}"));
+            }
+        }
+    }
+    assert!(undescribed.is_empty(), "properties without a description: {undescribed:?}");
 }
 
 #[test]

@@ -29,10 +29,13 @@ pub struct AuthApi {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoginRequest {
+    /// Log in by email (or by phone; give one of the two).
     #[oai(validator(max_length = 254))]
     pub email: Opt<Text>,
+    /// Log in by phone number (or by email; give one of the two).
     #[oai(validator(max_length = 32))]
     pub phone: Opt<Text>,
+    /// The account's password.
     #[oai(validator(min_length = 1, max_length = 128))]
     pub password: Text,
 }
@@ -57,12 +60,14 @@ pub struct TokenPair {
 pub struct LoginResponse {
     #[oai(flatten)]
     pub tokens: TokenPair,
+    /// The account that logged in.
     pub user: User,
 }
 
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh; it works once.
     #[oai(validator(min_length = 1, max_length = 200))]
     pub refresh_token: Text,
 }
@@ -70,6 +75,7 @@ pub struct RefreshRequest {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChangePasswordRequest {
+    /// The password in use now.
     #[oai(validator(min_length = 1, max_length = 128))]
     pub current_password: Text,
     /// 10–128 characters.
@@ -90,6 +96,7 @@ pub struct PatientRegisterRequest {
     /// To log in with later (email or phone, at least one).
     #[oai(validator(max_length = 254))]
     pub email: Opt<Text>,
+    /// Phone number to log in with (or email; give at least one).
     #[oai(validator(max_length = 32))]
     pub phone: Opt<Text>,
 }
@@ -98,6 +105,7 @@ pub struct PatientRegisterRequest {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct SessionList {
+    /// The sessions, newest first.
     pub items: Vec<Session>,
 }
 
@@ -164,14 +172,19 @@ impl AuthApi {
         Ok(self.rotate(RequestMeta::from_request(req), &body.0.refresh_token).await.map(Json)?)
     }
 
-    /// End this session. Its access token stops working at once.
+    /// End this session.
+    ///
+    /// Revokes the session of the access token used; that token (and its refresh token) stop
+    /// working on the very next request. Other sessions of the account stay.
     #[oai(path = "/logout", method = "post", operation_id = "logout")]
     async fn logout(&self, auth: BearerAuth) -> Result<NoContent> {
         self.revoke(&auth.0, Revoke::Current, "logout").await?;
         Ok(NoContent::NoContent)
     }
 
-    /// End every session of mine, on every device.
+    /// End every session of mine.
+    ///
+    /// Revokes all sessions of the caller's account, on every device, including this one.
     #[oai(path = "/logout-all", method = "post", operation_id = "logoutAll")]
     async fn logout_all(&self, auth: BearerAuth) -> Result<NoContent> {
         self.revoke(&auth.0, Revoke::All, "logout_all").await?;
@@ -179,19 +192,27 @@ impl AuthApi {
     }
 
     /// My account.
+    ///
+    /// The caller's own user record, read through the current session.
     #[oai(path = "/me", method = "get", operation_id = "me")]
     async fn me(&self, auth: BearerAuth) -> Result<Json<User>> {
         self.state.db.run(&auth.0, async |tx| users::me(tx).await).await.map(Json)
     }
 
-    /// My active sessions, newest first.
+    /// My active sessions.
+    ///
+    /// The caller's sessions that are neither revoked nor expired, newest first, with the device's
+    /// user agent and address, so a user can spot and end one they do not recognise.
     #[oai(path = "/sessions", method = "get", operation_id = "listSessions")]
     async fn sessions(&self, auth: BearerAuth) -> Result<Json<SessionList>> {
         let items = self.state.db.run(&auth.0, async |tx| sessions::list_mine(tx).await).await?;
         Ok(Json(SessionList { items }))
     }
 
-    /// End one of my sessions (404 if it is not mine or already ended).
+    /// End one of my sessions.
+    ///
+    /// Revokes one session of the caller's own account (for example a lost phone). 404 if it is not
+    /// the caller's or has already ended.
     #[oai(path = "/sessions/:id", method = "delete", operation_id = "revokeSession")]
     async fn revoke_session(&self, auth: BearerAuth, id: Path<SessionId>) -> Result<NoContent> {
         match self.revoke(&auth.0, Revoke::One(id.0), "revoked_by_user").await? {
@@ -200,7 +221,10 @@ impl AuthApi {
         }
     }
 
-    /// Change my password. My other sessions are revoked; this one stays.
+    /// Change my password.
+    ///
+    /// Verifies the current password, sets the new one (at least 10 characters, different from the
+    /// current) and revokes every other session of the account; this session stays.
     #[oai(path = "/password", method = "post", operation_id = "changePassword")]
     async fn change_password(
         &self,

@@ -43,16 +43,21 @@ pub struct CreateFacilityRequest {
     /// Lower-case letters, digits and dashes; 2–63 characters; unique.
     #[oai(validator(pattern = r"^[a-z0-9][a-z0-9-]{1,62}$"))]
     pub slug: Text,
+    /// Display name (1–200 characters).
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: Text,
+    /// What the facility does.
     pub kind: FacilityKind,
     /// IANA time zone; default `UTC`.
     #[oai(validator(min_length = 1, max_length = 64))]
     pub timezone: Opt<Text>,
+    /// City (1–100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub city: Opt<Text>,
+    /// The facility's contact phone number (10–15 digits, optional `+`).
     #[oai(validator(max_length = 32))]
     pub phone: Opt<Text>,
+    /// The facility's contact email.
     #[oai(validator(max_length = 254))]
     pub email: Opt<Text>,
     /// The facility's first admin (role is always `facility_admin`).
@@ -64,14 +69,19 @@ pub struct CreateFacilityRequest {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewAdmin {
+    /// Email address (stored lower-case); unique across the platform.
     #[oai(validator(max_length = 254))]
     pub email: Opt<Text>,
+    /// Phone number: 10–15 digits, optionally starting with `+` (spaces, dashes, dots and parentheses are dropped); unique across the platform.
     #[oai(validator(max_length = 32))]
     pub phone: Opt<Text>,
+    /// At least 10 characters; without one the account is `pending`.
     #[oai(validator(min_length = 10, max_length = 128))]
     pub password: Opt<Text>,
+    /// Given name (1–100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: Text,
+    /// Family name (1–100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub last_name: Text,
 }
@@ -80,7 +90,9 @@ pub struct NewAdmin {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct FacilityCreated {
+    /// The new facility.
     pub facility: Facility,
+    /// The facility's first admin.
     pub admin: User,
 }
 
@@ -88,15 +100,21 @@ pub struct FacilityCreated {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateFacilityRequest {
+    /// Display name (1–200 characters).
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: Opt<Text>,
+    /// What the facility does.
     pub kind: Opt<FacilityKind>,
+    /// IANA time zone, e.g. `Asia/Kolkata`.
     #[oai(validator(min_length = 1, max_length = 64))]
     pub timezone: Opt<Text>,
+    /// City; `null` clears it.
     #[oai(validator(min_length = 1, max_length = 100))]
     pub city: Nullable<Text>,
+    /// The facility's contact phone number; `null` clears it.
     #[oai(validator(max_length = 32))]
     pub phone: Nullable<Text>,
+    /// The facility's contact email; `null` clears it.
     #[oai(validator(max_length = 254))]
     pub email: Nullable<Text>,
 }
@@ -105,6 +123,7 @@ pub struct UpdateFacilityRequest {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct StatusChangeReason {
+    /// Why (1–500 characters); recorded in the audit log.
     #[oai(validator(min_length = 1, max_length = 500))]
     pub reason: Opt<Text>,
 }
@@ -174,7 +193,10 @@ impl ValidPatch<'_> {
 
 #[OpenApi(prefix_path = "/api/v1/facilities", tag = "ApiTags::Facilities")]
 impl FacilitiesApi {
-    /// List facilities, oldest first (super admins: all; others: their own).
+    /// List facilities.
+    ///
+    /// Super admins see every facility; everyone else sees only their own. Oldest first, a page at
+    /// a time.
     #[oai(path = "/", method = "get", operation_id = "listFacilities")]
     async fn list(
         &self,
@@ -189,7 +211,10 @@ impl FacilitiesApi {
         Ok(Json(Page::of(&page, rows)))
     }
 
-    /// Create a facility and its first facility admin (super admin).
+    /// Create a facility and its first admin.
+    ///
+    /// Super admins only. The facility and its first facility admin are created in one transaction;
+    /// without a password the admin's account is `pending`. Retry-safe with an `Idempotency-Key`.
     #[oai(path = "/", method = "post", operation_id = "createFacility")]
     async fn create(
         &self,
@@ -207,13 +232,18 @@ impl FacilitiesApi {
         Ok(idempotency::create(&self.db, &auth.0, key.0, "createFacility", &body.0, work).await?)
     }
 
-    /// Get a facility (404 if it is not visible to you).
+    /// Get a facility.
+    ///
+    /// A facility the caller belongs to (or any, for super admins); 404 for any other.
     #[oai(path = "/:id", method = "get", operation_id = "getFacility")]
     async fn get(&self, auth: BearerAuth, id: Path<FacilityId>) -> Result<Json<Facility>> {
         self.db.run(&auth.0, async |tx| facilities::get(tx, id.0).await).await.map(Json)
     }
 
-    /// Update a facility's details (super admin).
+    /// Update a facility's details.
+    ///
+    /// Super admins only. Absent fields stay as they are; `null` clears an optional one. The slug
+    /// never changes.
     #[oai(path = "/:id", method = "patch", operation_id = "updateFacility")]
     async fn update(
         &self,
@@ -229,7 +259,10 @@ impl FacilitiesApi {
             .map(Json)?)
     }
 
-    /// Suspend a facility: its users are refused (403) from their next request.
+    /// Suspend a facility.
+    ///
+    /// Super admins only. Every user of the facility is refused (403 `facility_suspended`) from
+    /// their next request; nothing is deleted. The reason is audited.
     #[oai(path = "/:id/suspend", method = "post", operation_id = "suspendFacility")]
     async fn suspend(
         &self,
@@ -241,6 +274,8 @@ impl FacilitiesApi {
     }
 
     /// Reactivate a suspended facility.
+    ///
+    /// Super admins only. The facility's users can log in and work again. The reason is audited.
     #[oai(path = "/:id/reactivate", method = "post", operation_id = "reactivateFacility")]
     async fn reactivate(
         &self,

@@ -41,15 +41,21 @@ pub struct UsersApi {
 pub struct NewUserRequest {
     /// Super admins name the facility; facility admins may omit it (their own).
     pub facility_id: Opt<FacilityId>,
+    /// Email address (stored lower-case); unique across the platform.
     #[oai(validator(max_length = 254))]
     pub email: Opt<Text>,
+    /// Phone number: 10–15 digits, optionally starting with `+` (spaces, dashes, dots and parentheses are dropped); unique across the platform.
     #[oai(validator(max_length = 32))]
     pub phone: Opt<Text>,
+    /// At least 10 characters; without one the account is `pending`.
     #[oai(validator(min_length = 10, max_length = 128))]
     pub password: Opt<Text>,
+    /// `staff`, `facility_admin`, or (super admins only) `super_admin`.
     pub role: Role,
+    /// Given name (1–100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: Text,
+    /// Family name (1–100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub last_name: Text,
     /// counsellor, nurse, caregiver, therapist, teacher...
@@ -61,16 +67,22 @@ pub struct NewUserRequest {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateUserRequest {
+    /// Email address; `null` clears it (a phone number must remain).
     #[oai(validator(max_length = 254))]
     pub email: Nullable<Text>,
+    /// Phone number; `null` clears it (an email must remain).
     #[oai(validator(max_length = 32))]
     pub phone: Nullable<Text>,
+    /// Given name (1–100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: Opt<Text>,
+    /// Family name (1–100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub last_name: Opt<Text>,
+    /// Job title; `null` clears it.
     #[oai(validator(min_length = 1, max_length = 100))]
     pub job_title: Nullable<Text>,
+    /// The new role (not `patient`).
     pub role: Opt<Role>,
 }
 
@@ -78,6 +90,7 @@ pub struct UpdateUserRequest {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct StatusChangeRequest {
+    /// The new status (not `pending`).
     pub status: UserStatus,
     /// Why (kept on the user and in the audit log).
     #[oai(validator(min_length = 1, max_length = 500))]
@@ -181,8 +194,10 @@ impl ValidNewUser {
 
 #[OpenApi(prefix_path = "/api/v1/users", tag = "ApiTags::Users")]
 impl UsersApi {
-    /// List users you can see, oldest first (facility admins: their facility;
-    /// super admins: all, optionally one facility; staff: themselves).
+    /// List users.
+    ///
+    /// Facility admins see their facility's users, super admins everyone's (optionally one
+    /// facility's), staff only themselves. Oldest first, a page at a time.
     #[oai(path = "/", method = "get", operation_id = "listUsers")]
     async fn list(
         &self,
@@ -203,7 +218,11 @@ impl UsersApi {
         Ok(Json(Page::of(&page, rows)))
     }
 
-    /// Create a user in your facility (facility admin) or any (super admin).
+    /// Create a user.
+    ///
+    /// A facility admin creates staff and admins of their own facility; a super admin creates users
+    /// of any facility, or other super admins. Without a password the account is `pending`.
+    /// Patients are created through the patients API. Retry-safe with an `Idempotency-Key`.
     #[oai(path = "/", method = "post", operation_id = "createUser")]
     async fn create(
         &self,
@@ -222,13 +241,19 @@ impl UsersApi {
         Ok(idempotency::create(&self.db, &auth.0, key.0, "createUser", &body.0, work).await?)
     }
 
-    /// Get a user (404 if not visible to you).
+    /// Get a user.
+    ///
+    /// A user the caller may see (their facility's, for facility admins; themselves, for staff);
+    /// 404 for any other.
     #[oai(path = "/:id", method = "get", operation_id = "getUser")]
     async fn get(&self, auth: BearerAuth, id: Path<UserId>) -> Result<Json<User>> {
         self.db.run(&auth.0, async |tx| users::get(tx, id.0).await).await.map(Json)
     }
 
-    /// Update a user's details or role.
+    /// Update a user.
+    ///
+    /// Contact details, names, job title or role. Absent fields stay; `null` clears an optional
+    /// one. A user cannot be made a patient.
     #[oai(path = "/:id", method = "patch", operation_id = "updateUser")]
     async fn update(
         &self,
@@ -240,8 +265,11 @@ impl UsersApi {
         Ok(self.db.run(&auth.0, async |tx| users::update(tx, id.0, &patch).await).await.map(Json)?)
     }
 
-    /// Change a user's status; suspending or terminating revokes their
-    /// sessions at once. The reason is kept and audited.
+    /// Change a user's status.
+    ///
+    /// `suspended` or `terminated` revokes every session of the account at once; `active` lets it
+    /// log in again. An account cannot go back to `pending`. The reason is kept on the user and
+    /// audited.
     #[oai(path = "/:id/status", method = "post", operation_id = "setUserStatus")]
     async fn set_status(
         &self,

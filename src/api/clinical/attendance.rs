@@ -36,11 +36,13 @@ pub struct AttendanceApi {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewAttendanceRequest {
+    /// Check-in or check-out.
     pub event: AttendanceEvent,
     /// The patient visited (home care); they must be in your caseload.
     pub patient_id: Opt<PatientId>,
     /// Default now; never in the future.
     pub at: Opt<DateTime<Utc>>,
+    /// A free-text note (1–2000 characters).
     #[oai(validator(min_length = 1, max_length = 2000))]
     pub note: Opt<Text>,
 }
@@ -49,11 +51,14 @@ pub struct NewAttendanceRequest {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct AttendanceAmendmentRequest {
+    /// Why (1–1000 characters); recorded in the audit log.
     #[oai(validator(min_length = 1, max_length = 1000))]
     pub reason: Text,
+    /// Check-in or check-out.
     pub event: Opt<AttendanceEvent>,
     /// Never in the future.
     pub at: Opt<DateTime<Utc>>,
+    /// A free-text note (1–2000 characters).
     #[oai(validator(min_length = 1, max_length = 2000))]
     pub note: Opt<Text>,
 }
@@ -66,7 +71,10 @@ fn check_time(at: Option<DateTime<Utc>>) -> Result<()> {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Attendance")]
 impl AttendanceApi {
-    /// Check in or out (your own attendance), optionally for a patient visit.
+    /// Check in or out.
+    ///
+    /// Your own attendance, for a shift or a visit to a patient in your care. Append-only. Retry-
+    /// safe with an `Idempotency-Key`.
     #[oai(path = "/attendance", method = "post", operation_id = "createAttendance")]
     async fn create(
         &self,
@@ -82,8 +90,10 @@ impl AttendanceApi {
         Ok(idempotency::create(&self.db, &auth.0, key.0, "createAttendance", b, work).await?)
     }
 
-    /// Attendance, newest first: your own (staff) or anyone's in your facility
-    /// (admins), optionally one staff member's and a time range.
+    /// List attendance.
+    ///
+    /// Staff see their own events; facility admins everyone's in the facility, optionally one staff
+    /// member's and a time range. Newest first, a page at a time.
     #[oai(path = "/attendance", method = "get", operation_id = "listAttendance")]
     async fn list(
         &self,
@@ -106,8 +116,10 @@ impl AttendanceApi {
         Ok(Json(Page::of(&page, self.db.run(&auth.0, work).await?)))
     }
 
-    /// Correct an attendance event: appends an amendment; the original never
-    /// changes. The reason is recorded in the audit log.
+    /// Correct an attendance event.
+    ///
+    /// Appends an amendment with the reason; the original never changes. The reason is recorded in
+    /// the audit log.
     #[oai(path = "/attendance/:id/amendments", method = "post", operation_id = "amendAttendance")]
     async fn amend(
         &self,

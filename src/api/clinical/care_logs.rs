@@ -39,7 +39,9 @@ pub struct CareLogsApi {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewCareLogRequest {
+    /// What it records.
     pub kind: CareLogKind,
+    /// The text (1–20000 characters).
     #[oai(validator(min_length = 1, max_length = 20000))]
     pub body: Text,
     /// When it happened; default now; never in the future.
@@ -67,12 +69,17 @@ impl NewCareLogRequest {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct CareLogAmendmentRequest {
+    /// Why (1–1000 characters); recorded in the audit log.
     #[oai(validator(min_length = 1, max_length = 1000))]
     pub reason: Text,
+    /// The corrected kind.
     pub kind: Opt<CareLogKind>,
+    /// The corrected text (1–20000 characters).
     #[oai(validator(min_length = 1, max_length = 20000))]
     pub body: Opt<Text>,
+    /// The corrected time (never in the future).
     pub occurred_at: Opt<DateTime<Utc>>,
+    /// Whether the patient sees it from now on.
     pub visible_to_patient: Opt<bool>,
 }
 
@@ -93,8 +100,10 @@ impl CareLogAmendmentRequest {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::CareLogs")]
 impl CareLogsApi {
-    /// A patient's care logs, newest first, each with its amendments. Audited
-    /// as a read of the patient's record.
+    /// A patient's care logs.
+    ///
+    /// Newest first, each with its amendments; a patient sees only the logs marked visible to them.
+    /// Audited as a read of the chart.
     #[oai(path = "/patients/:id/care-logs", method = "get", operation_id = "listCareLogs")]
     async fn list(
         &self,
@@ -110,7 +119,11 @@ impl CareLogsApi {
         Ok(Json(Page::of(&page, rows)))
     }
 
-    /// Append a care log about a patient in your care.
+    /// Append a care log.
+    ///
+    /// About a patient in your care. The author is the caller and the recording time the server's;
+    /// `occurredAt` may be earlier, never later. Care logs are append-only: correct one with an
+    /// amendment. Retry-safe with an `Idempotency-Key`.
     #[oai(path = "/patients/:id/care-logs", method = "post", operation_id = "createCareLog")]
     async fn create(
         &self,
@@ -125,14 +138,18 @@ impl CareLogsApi {
         Ok(idempotency::create(&self.db, &auth.0, key.0, &scope, &body.0, work).await?)
     }
 
-    /// A care log with its amendments (an amendment's id finds its original).
+    /// Get a care log.
+    ///
+    /// The original and its amendments, oldest first; an amendment's id finds its original.
     #[oai(path = "/care-logs/:id", method = "get", operation_id = "getCareLog")]
     async fn get(&self, auth: BearerAuth, id: Path<CareLogId>) -> Result<Json<CareLog>> {
         self.db.run(&auth.0, async |tx| care_logs::get(tx, id.0).await).await.map(Json)
     }
 
-    /// Correct a care log: appends an amendment; the original never changes.
-    /// The reason is recorded in the audit log.
+    /// Correct a care log.
+    ///
+    /// Appends an amendment with the reason and the corrected fields; the original never changes,
+    /// and reads show both. The reason is recorded in the audit log.
     #[oai(path = "/care-logs/:id/amendments", method = "post", operation_id = "amendCareLog")]
     async fn amend(
         &self,

@@ -38,6 +38,7 @@ pub struct CaseloadsApi {
 pub struct NewAssignmentRequest {
     /// A staff member of the patient's facility.
     pub staff_id: UserId,
+    /// What the staff member does for the patient.
     pub role: AssignmentRole,
     /// Default: now.
     pub starts_at: Opt<DateTime<Utc>>,
@@ -45,8 +46,9 @@ pub struct NewAssignmentRequest {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Caseloads")]
 impl CaseloadsApi {
-    /// A patient's care team, oldest assignment first: open assignments, or
-    /// all of them with `all=true`.
+    /// A patient's care team.
+    ///
+    /// Open assignments, or all of them with `all=true`, oldest first, a page at a time.
     #[oai(path = "/patients/:id/assignments", method = "get", operation_id = "listAssignments")]
     async fn list(
         &self,
@@ -63,8 +65,11 @@ impl CaseloadsApi {
         Ok(Json(Page::of(&page, rows)))
     }
 
-    /// Assign a staff member to a patient (facility admins). Staff of another
-    /// facility cannot be assigned.
+    /// Assign a staff member to a patient.
+    ///
+    /// Facility admins only. The staff member must be active staff of the patient's facility; they
+    /// see the patient from their next request. 409 if already assigned. Retry-safe with an
+    /// `Idempotency-Key`.
     #[oai(path = "/patients/:id/assignments", method = "post", operation_id = "createAssignment")]
     async fn create(
         &self,
@@ -79,7 +84,10 @@ impl CaseloadsApi {
         Ok(idempotency::create(&self.db, &auth.0, key.0, &scope, b, work).await?)
     }
 
-    /// End an assignment (facility admins).
+    /// End an assignment.
+    ///
+    /// Facility admins only. The staff member stops seeing the patient (unless they counsel them)
+    /// from their next request.
     #[oai(path = "/assignments/:id/end", method = "post", operation_id = "endAssignment")]
     async fn end(&self, auth: BearerAuth, id: Path<AssignmentId>) -> Result<Json<Assignment>> {
         self.db.run(&auth.0, async |tx| caseloads::end(tx, id.0).await).await.map(Json)

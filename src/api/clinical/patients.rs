@@ -40,21 +40,31 @@ pub struct PatientsApi {
 pub struct NewPatientRequest {
     /// Super admins name the facility; everyone else creates in their own.
     pub facility_id: Opt<FacilityId>,
+    /// The facility's medical record number; unique in the facility.
     #[oai(validator(min_length = 1, max_length = 64))]
     pub mrn: Opt<Text>,
+    /// Given name (1–100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: Text,
+    /// Family name (1–100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub last_name: Text,
+    /// Date of birth (not in the future).
     pub date_of_birth: NaiveDate,
     /// Default `pre_admission`, or `active` when an admission date is given.
     pub status: Opt<PatientStatus>,
+    /// When the patient was admitted (not in the future); sets status `active` unless one is given.
     pub admission_date: Opt<NaiveDate>,
+    /// The day sobriety began (not in the future).
     pub sobriety_date: Opt<NaiveDate>,
+    /// The staff member who counsels the patient; they see the patient's chart.
     pub primary_counsellor_id: Opt<UserId>,
+    /// Room or bed (1–50 characters).
     #[oai(validator(min_length = 1, max_length = 50))]
     pub room: Opt<Text>,
+    /// Whom to call in an emergency.
     pub emergency_contact: Opt<EmergencyContact>,
+    /// Free-text notes (up to 10000 characters).
     #[oai(validator(max_length = 10000))]
     pub notes: Opt<Text>,
 }
@@ -65,10 +75,12 @@ pub struct NewPatientRequest {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct PatientCreated {
+    /// The new patient.
     pub patient: Patient,
     /// e.g. `K9M2-P4N8-REC7-X3Y4`; give it to the patient. Absent on an
     /// idempotent replay.
     pub registration_key: Option<String>,
+    /// When the registration key stops working (48 hours).
     pub key_expires_at: DateTime<Utc>,
 }
 
@@ -76,7 +88,9 @@ pub struct PatientCreated {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct RegistrationKey {
+    /// The new one-time key, e.g. `K9M2-P4N8-REC7-X3Y4`; give it to the patient.
     pub registration_key: String,
+    /// When it stops working (48 hours).
     pub key_expires_at: DateTime<Utc>,
 }
 
@@ -86,21 +100,33 @@ pub struct RegistrationKey {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdatePatientRequest {
+    /// Medical record number; `null` clears it.
     #[oai(validator(min_length = 1, max_length = 64))]
     pub mrn: Nullable<Text>,
+    /// Given name (1–100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: Opt<Text>,
+    /// Family name (1–100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub last_name: Opt<Text>,
+    /// Date of birth (not in the future).
     pub date_of_birth: Opt<NaiveDate>,
+    /// The next stage of the stay.
     pub status: Opt<PatientStatus>,
+    /// When the patient was admitted; `null` clears it.
     pub admission_date: Nullable<NaiveDate>,
+    /// When the patient was discharged; `null` clears it.
     pub discharge_date: Nullable<NaiveDate>,
+    /// The day sobriety began; `null` clears it.
     pub sobriety_date: Nullable<NaiveDate>,
+    /// The counselling staff member; `null` clears it.
     pub primary_counsellor_id: Nullable<UserId>,
+    /// Room or bed; `null` clears it.
     #[oai(validator(min_length = 1, max_length = 50))]
     pub room: Nullable<Text>,
+    /// Whom to call in an emergency; `null` clears it.
     pub emergency_contact: Nullable<EmergencyContact>,
+    /// Free-text notes; `null` clears them.
     #[oai(validator(max_length = 10000))]
     pub notes: Nullable<Text>,
 }
@@ -166,7 +192,11 @@ impl UpdatePatientRequest {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Patients")]
 impl PatientsApi {
-    /// List the patients you can see, oldest record first.
+    /// List the patients you can see.
+    ///
+    /// Facility admins see their facility's patients, staff their caseload (patients they counsel
+    /// or are assigned to), a patient only themself. Filters combine; oldest record first, a page
+    /// at a time.
     #[oai(path = "/patients", method = "get", operation_id = "listPatients")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -204,7 +234,11 @@ impl PatientsApi {
         Ok(Json(Page::of(&page, rows)))
     }
 
-    /// Create a patient and their one-time registration key (valid 48 hours).
+    /// Admit a patient.
+    ///
+    /// Creates the patient and a one-time registration key (valid 48 hours) for their app; the key
+    /// is shown only in this answer. Staff who create a patient become their primary counsellor
+    /// unless another is named. Retry-safe with an `Idempotency-Key` (a replay omits the key).
     #[oai(path = "/patients", method = "post", operation_id = "createPatient")]
     async fn create(
         &self,
@@ -223,13 +257,20 @@ impl PatientsApi {
         Ok(idempotency::create_redacting(db, &auth.0, key.0, "createPatient", &body.0, secret, work).await?)
     }
 
-    /// Get a patient (404 if not visible to you). Audited as a read.
+    /// Get a patient.
+    ///
+    /// 404 unless the patient is visible to you (your facility, your caseload, or yourself).
+    /// Audited as a read of the patient's chart.
     #[oai(path = "/patients/:id", method = "get", operation_id = "getPatient")]
     async fn get(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<Json<Patient>> {
         self.state.db.run(&auth.0, async |tx| patients::get(tx, id.0).await).await.map(Json)
     }
 
-    /// Update a patient's details or status.
+    /// Update a patient.
+    ///
+    /// Details or status. Status moves pre_admission → active → discharged (→ active on
+    /// readmission); admission and discharge dates default to today. Absent fields stay; `null`
+    /// clears an optional one.
     #[oai(path = "/patients/:id", method = "patch", operation_id = "updatePatient")]
     async fn update(
         &self,
@@ -241,29 +282,37 @@ impl PatientsApi {
         Ok(self.state.db.run(&auth.0, async |tx| patients::update(tx, id.0, &patch).await).await.map(Json)?)
     }
 
-    /// Soft-delete a patient (facility admins): hidden everywhere, with their
-    /// whole chart, but kept and audited.
+    /// Soft-delete a patient.
+    ///
+    /// Facility admins only. The patient and their whole chart (care logs, vitals, caseload) are
+    /// hidden from every reader but kept, and can be restored. Audited.
     #[oai(path = "/patients/:id", method = "delete", operation_id = "deletePatient")]
     async fn delete(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<NoContent> {
         self.state.db.run(&auth.0, async |tx| patients::soft_delete(tx, id.0).await).await?;
         Ok(NoContent::NoContent)
     }
 
-    /// Restore a soft-deleted patient (facility admins).
+    /// Restore a soft-deleted patient.
+    ///
+    /// Facility admins only. The patient and their chart are visible again. Audited.
     #[oai(path = "/patients/:id/restore", method = "post", operation_id = "restorePatient")]
     async fn restore(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<Json<Patient>> {
         self.state.db.run(&auth.0, async |tx| patients::restore(tx, id.0).await).await.map(Json)
     }
 
-    /// A patient at a glance: days sober, latest records, open assignments,
-    /// counts of the last 7 days. Audited as a read.
+    /// A patient at a glance.
+    ///
+    /// Days sober, the latest care log and vitals, open assignments and counts of the last 7 days,
+    /// in one call. Audited as a read of the chart.
     #[oai(path = "/patients/:id/dashboard", method = "get", operation_id = "getPatientDashboard")]
     async fn dashboard(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<Json<Dashboard>> {
         self.state.db.run(&auth.0, async |tx| patients::dashboard(tx, id.0).await).await.map(Json)
     }
 
-    /// Issue a new registration key; the previous one stops working. 409 once
-    /// the patient has registered.
+    /// Issue a new registration key.
+    ///
+    /// For a patient who has not registered yet: a new one-time key (valid 48 hours); the previous
+    /// one stops working. 409 once the patient has registered.
     #[oai(
         path = "/patients/:id/registration-key",
         method = "post",
@@ -276,7 +325,9 @@ impl PatientsApi {
         Ok(Json(RegistrationKey { registration_key, key_expires_at }))
     }
 
-    /// Revoke the patient's unused registration key (404 if there is none).
+    /// Revoke the registration key.
+    ///
+    /// The patient's unused key stops working; 404 if there is none.
     #[oai(path = "/patients/:id/registration-key", method = "delete", operation_id = "revokeRegistrationKey")]
     async fn revoke_key(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<NoContent> {
         self.state.db.run(&auth.0, async |tx| patients::revoke_key(tx, id.0).await).await?;

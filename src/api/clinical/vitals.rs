@@ -68,6 +68,7 @@ macro_rules! vitals_request {
             /// Breaths per minute.
             #[oai(validator(minimum(value = "4"), maximum(value = "80")))]
             pub respiration: Opt<i16>,
+            /// A free-text note (1–2000 characters).
             #[oai(validator(min_length = 1, max_length = 2000))]
             pub note: Opt<Text>,
             /// Whether the patient sees it in their app. Default false.
@@ -111,6 +112,7 @@ vitals_request! {
     /// A correction of a reading: the reason and the corrected fields (absent
     /// ones keep the current version's values).
     VitalsAmendmentRequest {
+        /// Why (1–1000 characters); recorded in the audit log.
         #[oai(validator(min_length = 1, max_length = 1000))]
         reason: Text,
     }
@@ -139,8 +141,10 @@ fn check_measurements(v: &mut Validator, m: &Measurements, new_reading: bool) {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Vitals")]
 impl VitalsApi {
-    /// A patient's vitals, newest first, each with its amendments. Audited as
-    /// a read of the patient's record.
+    /// A patient's vitals.
+    ///
+    /// Newest first, each with its amendments; a patient sees only the readings marked visible to
+    /// them. Audited as a read of the chart.
     #[oai(path = "/patients/:id/vitals", method = "get", operation_id = "listVitals")]
     async fn list(
         &self,
@@ -154,7 +158,10 @@ impl VitalsApi {
         Ok(Json(Page::of(&page, rows)))
     }
 
-    /// Record a vitals reading for a patient in your care.
+    /// Record a vitals reading.
+    ///
+    /// For a patient in your care: at least one measurement, systolic and diastolic together.
+    /// Append-only: correct a reading with an amendment. Retry-safe with an `Idempotency-Key`.
     #[oai(path = "/patients/:id/vitals", method = "post", operation_id = "createVitals")]
     async fn create(
         &self,
@@ -169,7 +176,9 @@ impl VitalsApi {
         Ok(idempotency::create(&self.db, &auth.0, key.0, &scope, &body.0, work).await?)
     }
 
-    /// Correct a vitals reading: appends an amendment; the original never
+    /// Correct a vitals reading.
+    ///
+    /// Appends an amendment with the reason and the corrected measurements; the original never
     /// changes. The reason is recorded in the audit log.
     #[oai(path = "/vitals/:id/amendments", method = "post", operation_id = "amendVitals")]
     async fn amend(

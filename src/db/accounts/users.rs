@@ -34,21 +34,31 @@ text_enum! {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct User {
+    /// The user's id.
     pub id: UserId,
     /// The user's facility; absent for super admins.
     pub facility_id: Option<FacilityId>,
+    /// Email address (lower-case).
     pub email: Option<String>,
+    /// Phone number.
     pub phone: Option<String>,
+    /// The account's role.
     pub role: Role,
+    /// Whether the account may log in.
     pub status: UserStatus,
     /// Why the status was last changed.
     pub status_reason: Option<String>,
+    /// Given name (1–100 characters).
     pub first_name: String,
+    /// Family name (1–100 characters).
     pub last_name: String,
     /// For staff: counsellor, nurse, caregiver, therapist, teacher...
     pub job_title: Option<String>,
+    /// When the password was last set.
     pub password_changed_at: Option<DateTime<Utc>>,
+    /// When it was created (server time).
     pub created_at: DateTime<Utc>,
+    /// When it last changed (server time).
     pub updated_at: DateTime<Utc>,
 }
 

@@ -31,15 +31,21 @@ text_enum! {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct AttendanceVersion {
+    /// This version's id.
     pub id: AttendanceId,
+    /// Check-in or check-out.
     pub event: AttendanceEvent,
     /// When it happened (never in the future).
     pub at: DateTime<Utc>,
     /// The patient visited, for a home visit.
     pub patient_id: Option<PatientId>,
+    /// A free-text note.
     pub note: Option<String>,
+    /// Who recorded it (always the caller who did).
     pub recorded_by: UserId,
+    /// When it was recorded (server time).
     pub recorded_at: DateTime<Utc>,
+    /// Why this amendment was made (amendments only).
     pub amendment_reason: Option<String>,
 }
 
@@ -47,10 +53,13 @@ pub struct AttendanceVersion {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Attendance {
+    /// This event's id (its original's).
     pub id: AttendanceId,
     /// Whose attendance this is.
     pub staff_id: UserId,
+    /// The event as first recorded; never changes.
     pub original: AttendanceVersion,
+    /// Its corrections, oldest first; the last is the current version.
     pub amendments: Vec<AttendanceVersion>,
 }
 

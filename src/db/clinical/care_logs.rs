@@ -36,11 +36,15 @@ text_enum! {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct CareLogVersion {
+    /// This version's id.
     pub id: CareLogId,
+    /// What it records.
     pub kind: CareLogKind,
+    /// The text.
     pub body: String,
     /// When it happened (never in the future).
     pub occurred_at: DateTime<Utc>,
+    /// Whether the patient sees it in their app.
     pub visible_to_patient: bool,
     /// Who wrote it: always the caller who recorded it.
     pub author_id: UserId,
@@ -55,9 +59,13 @@ pub struct CareLogVersion {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct CareLog {
+    /// This care log's id (its original's).
     pub id: CareLogId,
+    /// The patient it is about.
     pub patient_id: PatientId,
+    /// The entry as first recorded; never changes.
     pub original: CareLogVersion,
+    /// Its corrections, oldest first; the last is the current version.
     pub amendments: Vec<CareLogVersion>,
 }
 

@@ -32,10 +32,13 @@ text_enum! {
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct EmergencyContact {
+    /// Who to call (1–200 characters).
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: Text,
+    /// Their phone number (1–32 characters).
     #[oai(validator(min_length = 1, max_length = 32))]
     pub phone: Text,
+    /// How they relate to the patient, e.g. `sister` (1–100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub relationship: Opt<Text>,
 }
@@ -44,26 +47,41 @@ pub struct EmergencyContact {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Patient {
+    /// The patient's id.
     pub id: PatientId,
+    /// The patient's facility.
     pub facility_id: FacilityId,
     /// The facility's own medical record number.
     pub mrn: Option<String>,
     /// The patient's account, once they have registered.
     pub user_id: Option<UserId>,
+    /// Given name (1–100 characters).
     pub first_name: String,
+    /// Family name (1–100 characters).
     pub last_name: String,
+    /// Date of birth.
     pub date_of_birth: NaiveDate,
+    /// Where the patient is in their stay.
     pub status: PatientStatus,
+    /// When the patient was admitted.
     pub admission_date: Option<NaiveDate>,
+    /// When the patient was discharged.
     pub discharge_date: Option<NaiveDate>,
+    /// The day sobriety began.
     pub sobriety_date: Option<NaiveDate>,
+    /// The staff member who counsels the patient.
     pub primary_counsellor_id: Option<UserId>,
+    /// Room or bed.
     pub room: Option<String>,
+    /// Whom to call in an emergency.
     pub emergency_contact: Option<EmergencyContact>,
+    /// Free-text notes.
     pub notes: Option<String>,
     /// Set when soft-deleted (visible to facility admins only).
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When it was created (server time).
     pub created_at: DateTime<Utc>,
+    /// When it last changed (server time).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -399,8 +417,11 @@ pub async fn revoke_key(tx: &mut TenantTx, patient: PatientId) -> Result<()> {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct CareLogBrief {
+    /// The care log's id.
     pub id: CareLogId,
+    /// What it records.
     pub kind: String,
+    /// When it happened.
     pub occurred_at: DateTime<Utc>,
 }
 
@@ -408,11 +429,17 @@ pub struct CareLogBrief {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct VitalsBrief {
+    /// The reading's id.
     pub id: VitalsId,
+    /// When it was measured.
     pub measured_at: DateTime<Utc>,
+    /// Systolic pressure, mmHg.
     pub systolic: Option<i16>,
+    /// Diastolic pressure, mmHg.
     pub diastolic: Option<i16>,
+    /// Beats per minute.
     pub pulse: Option<i16>,
+    /// Oxygen saturation, %.
     pub spo2: Option<i16>,
 }
 
@@ -420,8 +447,11 @@ pub struct VitalsBrief {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct WeekCounts {
+    /// Care logs written.
     pub care_logs: i64,
+    /// Care logs of kind `incident`.
     pub incidents: i64,
+    /// Vitals readings taken.
     pub vitals: i64,
 }
 
@@ -429,13 +459,19 @@ pub struct WeekCounts {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Dashboard {
+    /// The patient.
     pub patient_id: PatientId,
+    /// Where the patient is in their stay.
     pub status: PatientStatus,
     /// Days since the sobriety date, if one is recorded.
     pub days_sober: Option<i32>,
+    /// The newest care log the caller may see.
     pub last_care_log: Option<CareLogBrief>,
+    /// The newest vitals reading the caller may see.
     pub last_vitals: Option<VitalsBrief>,
+    /// How many staff are assigned now.
     pub open_assignments: i64,
+    /// Counts of the last 7 days.
     pub last_7_days: WeekCounts,
 }
 

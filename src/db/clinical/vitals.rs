@@ -42,14 +42,21 @@ pub struct Measurements {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct VitalsVersion {
+    /// This version's id.
     pub id: VitalsId,
+    /// When it was measured.
     pub measured_at: DateTime<Utc>,
     #[oai(flatten)]
     pub measurements: Measurements,
+    /// A free-text note.
     pub note: Option<String>,
+    /// Whether the patient sees it in their app.
     pub visible_to_patient: bool,
+    /// Who recorded it (always the caller who did).
     pub recorded_by: UserId,
+    /// When it was recorded (server time).
     pub recorded_at: DateTime<Utc>,
+    /// Why this amendment was made (amendments only).
     pub amendment_reason: Option<String>,
 }
 
@@ -57,9 +64,13 @@ pub struct VitalsVersion {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Vitals {
+    /// This reading's id (its original's).
     pub id: VitalsId,
+    /// The patient it is about.
     pub patient_id: PatientId,
+    /// The entry as first recorded; never changes.
     pub original: VitalsVersion,
+    /// Its corrections, oldest first; the last is the current version.
     pub amendments: Vec<VitalsVersion>,
 }
 
