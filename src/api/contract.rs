@@ -9,7 +9,8 @@
 //!   document's description), `X-Change-Reason` (on every write) and
 //!   `Idempotent-Replayed` are declared;
 //! - dates are `format: date`, emails `format: email`;
-//! - the `servers` entry.
+//! - the `servers` entry, and an example on every request and main response
+//!   schema (`examples.rs`).
 //!
 //! The served `/openapi.json`, `/docs` and the committed file are all this
 //! output (a test holds them equal).
@@ -33,7 +34,8 @@ const CONFLICTS: &[(&str, &[Conflict])] = &[
 
 /// Operations without a path id that can still answer 404: they name a
 /// record in the body or the query (a facility, a patient).
-const NOT_FOUND_WITHOUT_PATH_ID: &[&str] = &["createPatient", "createAttendance", "verifyAuditLog"];
+const NOT_FOUND_WITHOUT_PATH_ID: &[&str] =
+    &["createPatient", "createUser", "createAttendance", "verifyAuditLog"];
 
 /// Operations that are rate limited (429).
 const RATE_LIMITED: &[&str] = &["login", "registerPatient"];
@@ -276,6 +278,9 @@ pub fn finish(generated: &str) -> String {
         }
     }
     spec["components"]["schemas"]["Problem"]["example"] = example_problem("not_found");
+    for (name, example) in super::examples::all() {
+        spec["components"]["schemas"][name]["example"] = example;
+    }
     spec["components"]["schemas"]["ChangeReason"] = json!({
         "type": "string",
         "maxLength": 500,

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod body;
 pub mod clinical;
 mod contract;
+mod examples;
 pub mod health;
 pub mod idempotency;
 pub mod page;

@@ -130,6 +130,8 @@ pub async fn insert(tx: &mut TenantTx, u: &NewUser<'_>) -> Result<User> {
         )
         .await
         .on_constraint("users_email_key", Conflict::EmailTaken)
+        // A super admin naming a facility that does not exist.
+        .on_constraint("users_facility_fkey", Error::NotFound)
         .on_constraint("users_phone_key", Conflict::PhoneTaken)?;
     User::try_from(&row)
 }

@@ -172,7 +172,9 @@ pub async fn insert(tx: &mut TenantTx, p: &NewPatient<'_>) -> Result<Patient> {
         )
         .await
         .on_constraint("patients_facility_mrn_key", Conflict::MrnTaken)
-        .on_constraint("patients_primary_counsellor_fkey", counsellor_unknown());
+        .on_constraint("patients_primary_counsellor_fkey", counsellor_unknown())
+        // A super admin naming a facility that does not exist.
+        .on_constraint("patients_facility_fkey", Error::NotFound);
     Patient::try_from(&date_rules(row)?)
 }
 

@@ -1,0 +1,188 @@
+//! Examples for the contract: every request body and every main response,
+//! as an integrator would send and receive them. `contract::finish` puts
+//! each on its schema; a test sends every request example to the server and
+//! checks it passes validation, and schemathesis replays them in its
+//! examples phase.
+
+use serde_json::{Value, json};
+
+const FACILITY: &str = "3f0b9a52-6c1e-4d0a-9a4f-2b6f1c7d8e90";
+const NURSE: &str = "9b8a7c6d-5e4f-4321-8fed-cba987654321";
+const PATIENT: &str = "5c3d1e2f-0a9b-4c8d-9e7f-6a5b4c3d2e1f";
+const PATIENT_USER: &str = "2d4e6f80-1a3b-4c5d-8e9f-a0b1c2d3e4f5";
+const CARE_LOG: &str = "8e7d6c5b-4a39-4281-9706-f5e4d3c2b1a0";
+const VITALS: &str = "1f2e3d4c-5b6a-4798-8675-a4b3c2d1e0f9";
+const ATTENDANCE: &str = "6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d";
+const ASSIGNMENT: &str = "4d3c2b1a-0f9e-48d7-b6c5-a4f3e2d1c0b9";
+const SESSION: &str = "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
+const AUDIT: &str = "c0ffee00-1234-4abc-8def-0123456789ab";
+const AT: &str = "2026-11-20T08:30:00Z";
+
+fn user() -> Value {
+    json!({"id": NURSE, "facilityId": FACILITY, "email": "nina.rao@sunrise.example", "role": "staff",
+           "status": "active", "firstName": "Nina", "lastName": "Rao", "jobTitle": "nurse",
+           "passwordChangedAt": AT, "createdAt": AT, "updatedAt": AT})
+}
+
+fn facility() -> Value {
+    json!({"id": FACILITY, "slug": "sunrise-rehab", "name": "Sunrise Recovery Centre", "kind": "rehab_centre",
+           "status": "active", "timezone": "Asia/Kolkata", "city": "Pune", "createdAt": AT, "updatedAt": AT})
+}
+
+fn patient() -> Value {
+    json!({"id": PATIENT, "facilityId": FACILITY, "mrn": "SR-0042", "userId": PATIENT_USER, "firstName": "Kiran",
+           "lastName": "Bose", "dateOfBirth": "1990-05-17", "status": "active", "admissionDate": "2026-11-02",
+           "sobrietyDate": "2026-10-30", "primaryCounsellorId": NURSE, "room": "B-12",
+           "emergencyContact": {"name": "Ravi Bose", "phone": "+919800000000", "relationship": "brother"},
+           "createdAt": AT, "updatedAt": AT})
+}
+
+fn care_log() -> Value {
+    let version = |id: &str, body: &str, reason: Option<&str>| {
+        let mut v = json!({"id": id, "kind": "medication_administered", "body": body, "occurredAt": AT,
+                           "visibleToPatient": false, "authorId": NURSE, "recordedAt": AT});
+        if let Some(reason) = reason {
+            v["amendmentReason"] = json!(reason);
+        }
+        v
+    };
+    json!({"id": CARE_LOG, "patientId": PATIENT, "original": version(CARE_LOG, "Paracetamol 1 g", None),
+           "amendments": [version("8e7d6c5b-4a39-4281-9706-f5e4d3c2b1a1", "Paracetamol 500 mg",
+                                  Some("wrong dose recorded"))]})
+}
+
+fn vitals() -> Value {
+    json!({"id": VITALS, "patientId": PATIENT, "amendments": [],
+           "original": {"id": VITALS, "measuredAt": AT, "systolic": 122, "diastolic": 78, "pulse": 72,
+                        "temperatureC": 36.8, "spo2": 98, "visibleToPatient": true, "recordedBy": NURSE,
+                        "recordedAt": AT}})
+}
+
+fn attendance() -> Value {
+    json!({"id": ATTENDANCE, "staffId": NURSE, "amendments": [],
+           "original": {"id": ATTENDANCE, "event": "check_in", "at": AT, "patientId": PATIENT,
+                        "recordedBy": NURSE, "recordedAt": AT}})
+}
+
+fn assignment() -> Value {
+    json!({"id": ASSIGNMENT, "patientId": PATIENT, "staffId": NURSE, "role": "nurse", "startsAt": AT,
+           "createdAt": AT})
+}
+
+fn audit_entry() -> Value {
+    json!({"id": AUDIT, "facilityId": FACILITY, "chainSeq": 1042, "actorId": NURSE, "actorRole": "staff",
+           "action": "create", "entityType": "care_logs", "entityId": CARE_LOG,
+           "newValues": {"kind": "medication_administered", "body": "Paracetamol 1 g"},
+           "requestId": "6f1c2a4e-2b8d-4c52-9a43-1f0e7d3b9c10", "ip": "203.0.113.7", "createdAt": AT,
+           "hash": "9f2c4b7e1d0a8c6e5b3f2a1d0c9e8b7a6f5e4d3c2b1a09f8e7d6c5b4a3f2e1d0"})
+}
+
+fn tokens() -> Value {
+    json!({"accessToken": "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsyMDI2MTEyMiJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl",
+           "refreshToken": "Zm9yLWV4YW1wbGUtb25seS1yZWZyZXNoLXRva2Vu", "tokenType": "Bearer", "expiresIn": 900})
+}
+
+fn page(item: Value) -> Value {
+    json!({"items": [item], "nextCursor": "MTc2MzYyNzQwMDAwMDAwMHw4ZTdkNmM1Yg"})
+}
+
+/// `(schema name, example)` for every request body and main response.
+pub fn all() -> Vec<(&'static str, Value)> {
+    let mut login = tokens();
+    login["user"] = user();
+    vec![
+        // Requests.
+        ("LoginRequest", json!({"email": "nina.rao@sunrise.example", "password": "a long passphrase"})),
+        (
+            "PatientRegisterRequest",
+            json!({"registrationKey": "K9M2-P4N8-REC7-X3Y4", "password": "a long passphrase",
+                   "email": "kiran@patients.example"}),
+        ),
+        ("RefreshRequest", json!({"refreshToken": "Zm9yLWV4YW1wbGUtb25seS1yZWZyZXNoLXRva2Vu"})),
+        (
+            "ChangePasswordRequest",
+            json!({"currentPassword": "a long passphrase", "newPassword": "an even longer one"}),
+        ),
+        (
+            "CreateFacilityRequest",
+            json!({"slug": "harbor-home-care", "name": "Harbor Home Care", "kind": "home_care",
+                   "timezone": "Europe/Lisbon", "city": "Lisbon", "email": "office@harbor.example",
+                   "admin": {"email": "admin@harbor.example", "firstName": "Ines", "lastName": "Costa"}}),
+        ),
+        (
+            "UpdateFacilityRequest",
+            json!({"name": "Harbor Home Care Lisbon", "city": "Lisbon", "phone": null}),
+        ),
+        ("StatusChangeReason", json!({"reason": "contract paused"})),
+        (
+            "NewUserRequest",
+            json!({"facilityId": FACILITY, "email": "nina.rao@sunrise.example", "password": "a long passphrase",
+                   "role": "staff", "firstName": "Nina", "lastName": "Rao", "jobTitle": "nurse"}),
+        ),
+        ("UpdateUserRequest", json!({"jobTitle": "senior nurse", "phone": "+91 98765 43210"})),
+        ("StatusChangeRequest", json!({"status": "suspended", "reason": "on leave until review"})),
+        (
+            "NewPatientRequest",
+            json!({"facilityId": FACILITY, "firstName": "Kiran", "lastName": "Bose", "dateOfBirth": "1990-05-17",
+                   "admissionDate": "2026-11-02", "mrn": "SR-0042", "room": "B-12",
+                   "emergencyContact": {"name": "Ravi Bose", "phone": "+919800000000", "relationship": "brother"}}),
+        ),
+        ("UpdatePatientRequest", json!({"room": "C-3", "notes": null})),
+        ("NewAssignmentRequest", json!({"staffId": NURSE, "role": "nurse"})),
+        (
+            "NewCareLogRequest",
+            json!({"kind": "medication_administered", "body": "Paracetamol 1 g", "occurredAt": AT}),
+        ),
+        ("CareLogAmendmentRequest", json!({"reason": "wrong dose recorded", "body": "Paracetamol 500 mg"})),
+        (
+            "NewVitalsRequest",
+            json!({"systolic": 122, "diastolic": 78, "pulse": 72, "temperatureC": 36.8, "spo2": 98,
+                   "visibleToPatient": true}),
+        ),
+        (
+            "VitalsAmendmentRequest",
+            json!({"reason": "cuff too small; re-measured", "systolic": 118, "diastolic": 76}),
+        ),
+        ("NewAttendanceRequest", json!({"event": "check_in", "patientId": PATIENT, "note": "morning visit"})),
+        ("AttendanceAmendmentRequest", json!({"reason": "forgot to check in", "at": AT})),
+        // Responses.
+        ("Health", json!({"status": "ok"})),
+        ("TokenPair", tokens()),
+        ("LoginResponse", login),
+        ("User", user()),
+        ("Facility", facility()),
+        ("FacilityCreated", json!({"facility": facility(), "admin": user()})),
+        ("Patient", patient()),
+        (
+            "PatientCreated",
+            json!({"patient": patient(), "registrationKey": "K9M2-P4N8-REC7-X3Y4", "keyExpiresAt": AT}),
+        ),
+        ("RegistrationKey", json!({"registrationKey": "P4N8-K9M2-X3Y4-REC7", "keyExpiresAt": AT})),
+        (
+            "Dashboard",
+            json!({"patientId": PATIENT, "status": "active", "daysSober": 23, "openAssignments": 2,
+                   "lastCareLog": {"id": CARE_LOG, "kind": "progress", "occurredAt": AT},
+                   "lastVitals": {"id": VITALS, "measuredAt": AT, "systolic": 122, "diastolic": 78, "pulse": 72},
+                   "last7Days": {"careLogs": 9, "incidents": 0, "vitals": 5}}),
+        ),
+        ("Assignment", assignment()),
+        ("CareLog", care_log()),
+        ("Vitals", vitals()),
+        ("Attendance", attendance()),
+        ("AuditEntry", audit_entry()),
+        ("Verification", json!({"ok": true, "checked": 1042})),
+        (
+            "SessionList",
+            json!({"items": [{"id": SESSION, "current": true, "createdAt": AT, "expiresAt": "2026-11-27T08:30:00Z",
+                              "userAgent": "Carego/2.3 (Android 15)", "ip": "203.0.113.7"}]}),
+        ),
+        ("Page_User", page(user())),
+        ("Page_Facility", page(facility())),
+        ("Page_Patient", page(patient())),
+        ("Page_Assignment", page(assignment())),
+        ("Page_CareLog", page(care_log())),
+        ("Page_Vitals", page(vitals())),
+        ("Page_Attendance", page(attendance())),
+        ("Page_AuditEntry", page(audit_entry())),
+    ]
+}
