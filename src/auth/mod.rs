@@ -45,7 +45,8 @@ pub struct RequestMeta {
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-const MAX_REASON_LEN: usize = 500;
+/// The longest `X-Change-Reason` accepted (longer ones are refused at the edge).
+pub const MAX_REASON_LEN: usize = 500;
 const MAX_USER_AGENT_LEN: usize = 300;
 
 impl RequestMeta {

@@ -97,7 +97,8 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestTraceEndpoint<E> {
     }
 }
 
-/// Reads the whole body before the handler runs: over the limit is 413 (by
+/// Checks `X-Change-Reason`, then reads the whole body before the handler
+/// runs: over the limit is 413 (by
 /// `Content-Length` up front, or while reading one that did not announce
 /// it), slower than the read timeout is 408.
 struct BodyLimit {
@@ -123,6 +124,7 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = E::Output;
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
+        check_change_reason(&req)?;
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -141,6 +143,18 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
         self.inner.call(req).await
     }
 }
+
+/// `X-Change-Reason` becomes the audit log's reason: up to 500 characters of
+/// text, or the request is refused (never silently cut).
+fn check_change_reason(req: &Request) -> Result<(), Error> {
+    let Some(value) = req.headers().get(CHANGE_REASON) else { return Ok(()) };
+    let ok = value.to_str().is_ok_and(|v| {
+        v.chars().count() <= crate::auth::MAX_REASON_LEN && !v.chars().any(|c| c.is_control() && c != '\t')
+    });
+    if ok { Ok(()) } else { Err(Error::invalid("X-Change-Reason", "must be at most 500 characters of text")) }
+}
+
+const CHANGE_REASON: &str = "x-change-reason";
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish
 /// (up to `grace`).

@@ -223,3 +223,23 @@ async fn connections_beyond_the_cap_wait_for_a_free_one() {
     let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf)).await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
 }
+
+#[tokio::test]
+async fn an_overlong_change_reason_is_refused_not_cut() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let path = format!("/api/v1/patients/{}/care-logs", c.p1);
+    let send = |reason: String| {
+        app.client
+            .post(&path)
+            .header("authorization", format!("Bearer {}", c.w.staff_a.token))
+            .header("x-change-reason", reason)
+            .body_json(&json!({"kind": "note", "body": "x"}))
+            .send()
+    };
+    let res = crate::helpers::read(send("r".repeat(501)).await).await;
+    res.assert_problem(400, "validation_failed");
+    assert_eq!(res.body["errors"][0]["field"], "X-Change-Reason");
+    let res = crate::helpers::read(send("r".repeat(500)).await).await;
+    res.assert_status(201);
+}
