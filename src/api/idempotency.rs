@@ -91,7 +91,7 @@ impl Type for IdempotencyKey {
     }
 }
 
-const MAX_KEY_LEN: usize = 200;
+pub const MAX_KEY_LEN: usize = 200;
 
 impl ParseFromParameter for IdempotencyKey {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {

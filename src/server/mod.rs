@@ -97,7 +97,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestTraceEndpoint<E> {
     }
 }
 
-/// Checks `X-Change-Reason`, then reads the whole body before the handler
+/// Checks the headers that matter, then reads the whole body before the handler
 /// runs: over the limit is 413 (by
 /// `Content-Length` up front, or while reading one that did not announce
 /// it), slower than the read timeout is 408.
@@ -124,7 +124,7 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = E::Output;
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
-        check_change_reason(&req)?;
+        check_headers(&req)?;
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -144,17 +144,32 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     }
 }
 
-/// `X-Change-Reason` becomes the audit log's reason: up to 500 characters of
-/// text, or the request is refused (never silently cut).
-fn check_change_reason(req: &Request) -> Result<(), Error> {
-    let Some(value) = req.headers().get(CHANGE_REASON) else { return Ok(()) };
-    let ok = value.to_str().is_ok_and(|v| {
-        v.chars().count() <= crate::auth::MAX_REASON_LEN && !v.chars().any(|c| c.is_control() && c != '\t')
-    });
-    if ok { Ok(()) } else { Err(Error::invalid("X-Change-Reason", "must be at most 500 characters of text")) }
+/// Headers whose value matters are refused when malformed, never ignored or
+/// cut: `X-Change-Reason` becomes the audit log's reason (up to 500
+/// characters of text); an `Idempotency-Key` that is not 1–200 visible ASCII
+/// characters would otherwise be dropped by the parameter parser (a value
+/// that is not visible ASCII reads as absent) and the create would run
+/// unprotected.
+fn check_headers(req: &Request) -> Result<(), Error> {
+    if let Some(value) = req.headers().get("x-change-reason") {
+        let ok = value.to_str().is_ok_and(|v| {
+            v.chars().count() <= crate::auth::MAX_REASON_LEN
+                && !v.chars().any(|c| c.is_control() && c != '\t')
+        });
+        if !ok {
+            return Err(Error::invalid("X-Change-Reason", "must be at most 500 characters of text"));
+        }
+    }
+    if let Some(value) = req.headers().get("idempotency-key") {
+        let bytes = value.as_bytes();
+        if !(1..=api::idempotency::MAX_KEY_LEN).contains(&bytes.len())
+            || !bytes.iter().all(u8::is_ascii_graphic)
+        {
+            return Err(Error::invalid("Idempotency-Key", "must be 1 to 200 visible ASCII characters"));
+        }
+    }
+    Ok(())
 }
-
-const CHANGE_REASON: &str = "x-change-reason";
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish
 /// (up to `grace`).

@@ -243,3 +243,25 @@ async fn an_overlong_change_reason_is_refused_not_cut() {
     let res = crate::helpers::read(send("r".repeat(500)).await).await;
     res.assert_status(201);
 }
+
+#[tokio::test]
+async fn an_idempotency_key_that_is_not_visible_ascii_is_refused_not_ignored() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let path = format!("/api/v1/patients/{}/care-logs", c.p1);
+    let before = app.count("care_logs").await;
+    for key in [&b"caf\xe9"[..], b"a b", &[b'k'; 201][..]] {
+        let res = app
+            .client
+            .post(&path)
+            .header("authorization", format!("Bearer {}", c.w.staff_a.token))
+            .header("idempotency-key", poem::http::HeaderValue::from_bytes(key).unwrap())
+            .body_json(&json!({"kind": "note", "body": "x"}))
+            .send()
+            .await;
+        let res = crate::helpers::read(res).await;
+        res.assert_problem(400, "validation_failed");
+        assert_eq!(res.body["errors"][0]["field"], "Idempotency-Key");
+    }
+    assert_eq!(app.count("care_logs").await, before, "nothing created without its key");
+}
