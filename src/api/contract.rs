@@ -139,11 +139,12 @@ fn codes<T: Copy>(items: &[T], code: fn(T) -> &'static str) -> Vec<&'static str>
 }
 
 /// The error responses `op` can answer.
-fn errors_of(id: &str, op: &Value) -> Vec<(u16, Value)> {
+fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
     let params = op["parameters"].as_array().cloned().unwrap_or_default();
     let has_path_id = params.iter().any(|p| p["in"] == "path");
     let has_key = params.iter().any(|p| p["name"] == "Idempotency-Key");
-    let has_input = !params.is_empty() || op.get("requestBody").is_some();
+    // Authenticated writes also take `X-Change-Reason`, which can be refused.
+    let has_input = !params.is_empty() || op.get("requestBody").is_some() || takes_reason(method, op);
     let has_body = op.get("requestBody").is_some();
     let authenticated = op.get("security").is_some();
     let mut out = Vec::new();
@@ -261,6 +262,11 @@ fn errors_of(id: &str, op: &Value) -> Vec<(u16, Value)> {
     out
 }
 
+/// Authenticated writes take `X-Change-Reason`.
+fn takes_reason(method: &str, op: &Value) -> bool {
+    ["post", "patch", "put", "delete"].contains(&method) && op.get("security").is_some()
+}
+
 /// Applies the pass to the document poem-openapi generated.
 pub fn finish(generated: &str) -> String {
     let mut spec: Value = serde_json::from_str(generated).expect("poem-openapi writes valid JSON");
@@ -293,7 +299,7 @@ pub fn finish(generated: &str) -> String {
 
 fn finish_operation(method: &str, op: &mut Value, schemas: &Value) {
     let id = op["operationId"].as_str().unwrap_or_default().to_owned();
-    let errors = errors_of(&id, op);
+    let errors = errors_of(&id, method, op);
     let responses = op["responses"].as_object_mut().expect("every operation has responses");
     responses.retain(|status, _| status.starts_with('2'));
     for response in responses.values_mut() {
@@ -312,8 +318,7 @@ fn finish_operation(method: &str, op: &mut Value, schemas: &Value) {
         responses.insert(status.to_string(), response);
     }
     op.as_object_mut().expect("an operation object").entry("parameters").or_insert(json!([]));
-    let writes = ["post", "patch", "put", "delete"].contains(&method);
-    if writes && op.get("security").is_some() {
+    if takes_reason(method, op) {
         op["parameters"].as_array_mut().expect("a list").push(json!({
             "name": "X-Change-Reason",
             "in": "header",
