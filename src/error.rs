@@ -14,7 +14,7 @@ use poem::{
 };
 use poem_openapi::{
     ApiResponse, Object,
-    registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry},
+    registry::{MetaResponses, Registry},
     types::{ToJSON, Type},
 };
 
@@ -288,91 +288,16 @@ impl From<Error> for poem::Error {
     }
 }
 
-/// The statuses an authenticated operation can answer besides its success.
-/// Documented on every such operation so SDKs and conformance checks see them.
-const DOCUMENTED: &[(u16, &str)] = &[
-    (400, "Malformed or invalid input (`errors` lists the fields)."),
-    (401, "Missing, invalid, expired or revoked credentials."),
-    (403, "Authenticated, but the role, account or facility may not do this."),
-    (404, "Not found, or not visible to the caller."),
-    (409, "Conflicts with existing state."),
-    (413, "Request body too large."),
-    (422, "`Idempotency-Key` reused with a different request."),
-    (429, "Rate limited; see `Retry-After`."),
-    (500, "Unexpected error; details are in the server log under the request id."),
-    (503, "Database unavailable or busy; see `Retry-After`."),
-];
-
+/// The error responses of every operation are written by the contract pass
+/// (`api/contract.rs`), which knows per operation which statuses and codes it
+/// can answer; the type itself only registers the `Problem` schema.
 impl ApiResponse for Error {
     fn meta() -> MetaResponses {
-        MetaResponses {
-            responses: DOCUMENTED
-                .iter()
-                .map(|(status, description)| MetaResponse {
-                    description,
-                    status: Some(*status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: "application/problem+json",
-                        schema: Problem::schema_ref(),
-                    }],
-                    headers: match status {
-                        429 | 503 => vec![MetaHeader {
-                            name: "Retry-After".into(),
-                            description: Some("Seconds to wait before retrying.".into()),
-                            required: true,
-                            deprecated: false,
-                            schema: u64::schema_ref(),
-                        }],
-                        _ => Vec::new(),
-                    },
-                })
-                .collect(),
-        }
+        MetaResponses { responses: Vec::new() }
     }
 
     fn register(registry: &mut Registry) {
         Problem::register(registry);
-    }
-}
-
-/// The errors of an operation that takes a request body: all of [`Error`]'s,
-/// and 415 for a body that is not `application/json`.
-#[derive(Debug)]
-pub struct BodyError(pub Error);
-
-pub type BodyResult<T> = std::result::Result<T, BodyError>;
-
-impl From<Error> for BodyError {
-    fn from(err: Error) -> Self {
-        Self(err)
-    }
-}
-
-impl From<BodyError> for poem::Error {
-    fn from(err: BodyError) -> Self {
-        err.0.into()
-    }
-}
-
-impl ApiResponse for BodyError {
-    fn meta() -> MetaResponses {
-        let mut meta = Error::meta();
-        meta.responses.push(MetaResponse {
-            description: "The request body is not `application/json`.",
-            status: Some(415),
-            status_range: None,
-            content: vec![MetaMediaType {
-                content_type: "application/problem+json",
-                schema: Problem::schema_ref(),
-            }],
-            headers: Vec::new(),
-        });
-        meta
-    }
-
-    fn register(registry: &mut Registry) {
-        Error::register(registry);
     }
 }
 

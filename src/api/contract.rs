@@ -283,6 +283,13 @@ pub fn finish(generated: &str) -> String {
             fix_formats(schema);
         }
     }
+    // Every error response refers to `Problem`; poem-openapi dropped it (and
+    // `FieldError`) as unreferenced, since the types no longer list errors.
+    let mut registry = poem_openapi::registry::Registry::new();
+    <crate::error::Problem as poem_openapi::types::Type>::register(&mut registry);
+    for (name, schema) in &registry.schemas {
+        spec["components"]["schemas"][name] = serde_json::to_value(schema).expect("a schema serializes");
+    }
     spec["components"]["schemas"]["Problem"]["example"] = example_problem("not_found");
     for (name, example) in super::examples::all() {
         spec["components"]["schemas"][name]["example"] = example;

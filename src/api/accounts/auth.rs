@@ -18,7 +18,7 @@ use crate::{
         ids::{SessionId, UserId},
         text::{Opt, Text},
     },
-    error::{BodyResult, Conflict, Error, Forbidden, Result, Unauthenticated, Validator},
+    error::{Conflict, Error, Forbidden, Result, Unauthenticated, Validator},
 };
 
 pub struct AuthApi {
@@ -140,9 +140,9 @@ impl AuthApi {
     /// terminated accounts and suspended facilities get 403 (only after the
     /// password is verified). Rate limited per IP and per account (429).
     #[oai(path = "/login", method = "post", operation_id = "login")]
-    async fn login(&self, req: &Request, body: JsonBody<LoginRequest>) -> BodyResult<Json<LoginResponse>> {
+    async fn login(&self, req: &Request, body: JsonBody<LoginRequest>) -> Result<Json<LoginResponse>> {
         let id = LoginId::parse(&body.0)?;
-        Ok(self.log_in(RequestMeta::from_request(req), id, body.0.password).await.map(Json)?)
+        self.log_in(RequestMeta::from_request(req), id, body.0.password).await.map(Json)
     }
 
     /// Register as a patient with a one-time registration key.
@@ -155,7 +155,7 @@ impl AuthApi {
         &self,
         req: &Request,
         body: JsonBody<PatientRegisterRequest>,
-    ) -> BodyResult<Created<LoginResponse>> {
+    ) -> Result<Created<LoginResponse>> {
         let answer = self.register(RequestMeta::from_request(req), body.0).await?;
         Ok(Created::Created(Json(answer), None))
     }
@@ -168,8 +168,8 @@ impl AuthApi {
     /// client won: that gets 409 `refresh_token_superseded` and the session
     /// stays valid (use the tokens from the winning response).
     #[oai(path = "/refresh", method = "post", operation_id = "refresh")]
-    async fn refresh(&self, req: &Request, body: JsonBody<RefreshRequest>) -> BodyResult<Json<TokenPair>> {
-        Ok(self.rotate(RequestMeta::from_request(req), &body.0.refresh_token).await.map(Json)?)
+    async fn refresh(&self, req: &Request, body: JsonBody<RefreshRequest>) -> Result<Json<TokenPair>> {
+        self.rotate(RequestMeta::from_request(req), &body.0.refresh_token).await.map(Json)
     }
 
     /// End this session.
@@ -230,7 +230,7 @@ impl AuthApi {
         &self,
         auth: BearerAuth,
         body: JsonBody<ChangePasswordRequest>,
-    ) -> BodyResult<NoContent> {
+    ) -> Result<NoContent> {
         self.set_password(&auth.0, body.0).await?;
         Ok(NoContent::NoContent)
     }

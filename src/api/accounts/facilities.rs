@@ -29,7 +29,7 @@ use crate::{
         page::{Cursor, Limit, PageRequest},
         text::{Nullable, Opt, Text},
     },
-    error::{BodyResult, Result, Validator},
+    error::{Result, Validator},
 };
 
 pub struct FacilitiesApi {
@@ -221,7 +221,7 @@ impl FacilitiesApi {
         auth: BearerAuth,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<CreateFacilityRequest>,
-    ) -> BodyResult<Created<FacilityCreated>> {
+    ) -> Result<Created<FacilityCreated>> {
         let (contact, mut admin) = body.0.validate()?;
         let admin_hash = admin.hash_password().await?;
         let work = async |tx: &mut _| {
@@ -229,7 +229,7 @@ impl FacilitiesApi {
             let admin = users::insert(tx, &admin.to_new_user(Some(facility.id), admin_hash)).await?;
             Ok(FacilityCreated { facility, admin })
         };
-        Ok(idempotency::create(&self.db, &auth.0, key.0, "createFacility", &body.0, work).await?)
+        idempotency::create(&self.db, &auth.0, key.0, "createFacility", &body.0, work).await
     }
 
     /// Get a facility.
@@ -250,13 +250,9 @@ impl FacilitiesApi {
         auth: BearerAuth,
         id: Path<FacilityId>,
         body: JsonBody<UpdateFacilityRequest>,
-    ) -> BodyResult<Json<Facility>> {
+    ) -> Result<Json<Facility>> {
         let valid = body.0.validate()?;
-        Ok(self
-            .db
-            .run(&auth.0, async |tx| facilities::update(tx, id.0, &valid.patch()).await)
-            .await
-            .map(Json)?)
+        self.db.run(&auth.0, async |tx| facilities::update(tx, id.0, &valid.patch()).await).await.map(Json)
     }
 
     /// Suspend a facility.
@@ -269,8 +265,8 @@ impl FacilitiesApi {
         auth: BearerAuth,
         id: Path<FacilityId>,
         body: JsonBody<StatusChangeReason>,
-    ) -> BodyResult<Json<Facility>> {
-        Ok(self.set_status(&auth, id.0, FacilityStatus::Suspended, body.0).await?)
+    ) -> Result<Json<Facility>> {
+        self.set_status(&auth, id.0, FacilityStatus::Suspended, body.0).await
     }
 
     /// Reactivate a suspended facility.
@@ -282,8 +278,8 @@ impl FacilitiesApi {
         auth: BearerAuth,
         id: Path<FacilityId>,
         body: JsonBody<StatusChangeReason>,
-    ) -> BodyResult<Json<Facility>> {
-        Ok(self.set_status(&auth, id.0, FacilityStatus::Active, body.0).await?)
+    ) -> Result<Json<Facility>> {
+        self.set_status(&auth, id.0, FacilityStatus::Active, body.0).await
     }
 }
 

@@ -27,7 +27,7 @@ use crate::{
         page::{Cursor, Limit, PageRequest},
         text::{Nullable, Opt, Text},
     },
-    error::{BodyResult, Result, Validator},
+    error::{Result, Validator},
 };
 
 pub struct UsersApi {
@@ -229,7 +229,7 @@ impl UsersApi {
         auth: BearerAuth,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<NewUserRequest>,
-    ) -> BodyResult<Created<User>> {
+    ) -> Result<Created<User>> {
         let mut v = Validator::default();
         let mut new = body.0.validate(&mut v, "");
         v.finish()?;
@@ -238,7 +238,7 @@ impl UsersApi {
         let facility = new.facility_id.or(auth.0.facility_id.filter(|_| new.role != Role::SuperAdmin));
         let hash = new.hash_password().await?;
         let work = async |tx: &mut _| users::insert(tx, &new.to_new_user(facility, hash)).await;
-        Ok(idempotency::create(&self.db, &auth.0, key.0, "createUser", &body.0, work).await?)
+        idempotency::create(&self.db, &auth.0, key.0, "createUser", &body.0, work).await
     }
 
     /// Get a user.
@@ -260,9 +260,9 @@ impl UsersApi {
         auth: BearerAuth,
         id: Path<UserId>,
         body: JsonBody<UpdateUserRequest>,
-    ) -> BodyResult<Json<User>> {
+    ) -> Result<Json<User>> {
         let patch = body.0.validate()?;
-        Ok(self.db.run(&auth.0, async |tx| users::update(tx, id.0, &patch).await).await.map(Json)?)
+        self.db.run(&auth.0, async |tx| users::update(tx, id.0, &patch).await).await.map(Json)
     }
 
     /// Change a user's status.
@@ -276,7 +276,7 @@ impl UsersApi {
         auth: BearerAuth,
         id: Path<UserId>,
         body: JsonBody<StatusChangeRequest>,
-    ) -> BodyResult<Json<User>> {
+    ) -> Result<Json<User>> {
         let StatusChangeRequest { status, reason } = body.0;
         let mut v = Validator::default();
         v.check(status != UserStatus::Pending, "status", "an account cannot be set back to pending");
@@ -284,6 +284,6 @@ impl UsersApi {
         let reason = reason.0.map(String::from);
         let principal = auth.0.with_reason(reason.clone());
         let work = async |tx: &mut _| users::set_status(tx, id.0, status, reason.as_deref()).await;
-        Ok(self.db.run(&principal, work).await.map(Json)?)
+        self.db.run(&principal, work).await.map(Json)
     }
 }

@@ -25,7 +25,7 @@ use crate::{
         page::{Cursor, Limit, PageRequest},
         text::{Opt, Text},
     },
-    error::{BodyResult, Result, Validator},
+    error::{Result, Validator},
 };
 
 pub struct AttendanceApi {
@@ -81,13 +81,13 @@ impl AttendanceApi {
         auth: BearerAuth,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<NewAttendanceRequest>,
-    ) -> BodyResult<Created<Attendance>> {
+    ) -> Result<Created<Attendance>> {
         let b = &body.0;
         check_time(b.at.0)?;
         let work = async |tx: &mut _| {
             attendance::insert(tx, b.event, b.patient_id.0, b.at.0, b.note.as_deref()).await
         };
-        Ok(idempotency::create(&self.db, &auth.0, key.0, "createAttendance", b, work).await?)
+        idempotency::create(&self.db, &auth.0, key.0, "createAttendance", b, work).await
     }
 
     /// List attendance.
@@ -127,7 +127,7 @@ impl AttendanceApi {
         id: Path<AttendanceId>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<AttendanceAmendmentRequest>,
-    ) -> BodyResult<Created<Attendance>> {
+    ) -> Result<Created<Attendance>> {
         let b = &body.0;
         check_time(b.at.0)?;
         let principal = auth.0.with_reason(Some(b.reason.0.clone()));
@@ -135,6 +135,6 @@ impl AttendanceApi {
         let work = async |tx: &mut _| {
             attendance::amend(tx, id.0, b.event.0, b.at.0, b.note.as_deref(), &b.reason).await
         };
-        Ok(idempotency::create(&self.db, &principal, key.0, &scope, b, work).await?)
+        idempotency::create(&self.db, &principal, key.0, &scope, b, work).await
     }
 }

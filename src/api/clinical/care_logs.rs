@@ -27,7 +27,7 @@ use crate::{
         page::{Cursor, Limit, PageRequest},
         text::{Opt, Text},
     },
-    error::{BodyResult, Result, Validator},
+    error::{Result, Validator},
 };
 
 pub struct CareLogsApi {
@@ -131,11 +131,11 @@ impl CareLogsApi {
         id: Path<PatientId>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<NewCareLogRequest>,
-    ) -> BodyResult<Created<CareLog>> {
+    ) -> Result<Created<CareLog>> {
         let new = body.0.validate()?;
         let scope = format!("createCareLog {}", id.0);
         let work = async |tx: &mut _| care_logs::insert(tx, id.0, &new).await;
-        Ok(idempotency::create(&self.db, &auth.0, key.0, &scope, &body.0, work).await?)
+        idempotency::create(&self.db, &auth.0, key.0, &scope, &body.0, work).await
     }
 
     /// Get a care log.
@@ -157,11 +157,11 @@ impl CareLogsApi {
         id: Path<CareLogId>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<CareLogAmendmentRequest>,
-    ) -> BodyResult<Created<CareLog>> {
+    ) -> Result<Created<CareLog>> {
         let amendment = body.0.validate()?;
         let principal = auth.0.with_reason(Some(body.0.reason.0.clone()));
         let scope = format!("amendCareLog {}", id.0);
         let work = async |tx: &mut _| care_logs::amend(tx, id.0, &amendment).await;
-        Ok(idempotency::create(&self.db, &principal, key.0, &scope, &body.0, work).await?)
+        idempotency::create(&self.db, &principal, key.0, &scope, &body.0, work).await
     }
 }

@@ -25,7 +25,7 @@ use crate::{
         page::{Cursor, Limit, PageRequest},
         text::Opt,
     },
-    error::{BodyResult, Result},
+    error::Result,
 };
 
 pub struct CaseloadsApi {
@@ -77,11 +77,11 @@ impl CaseloadsApi {
         id: Path<PatientId>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<NewAssignmentRequest>,
-    ) -> BodyResult<Created<Assignment>> {
+    ) -> Result<Created<Assignment>> {
         let b = &body.0;
         let scope = format!("createAssignment {}", id.0);
         let work = async |tx: &mut _| caseloads::insert(tx, id.0, b.staff_id, b.role, b.starts_at.0).await;
-        Ok(idempotency::create(&self.db, &auth.0, key.0, &scope, b, work).await?)
+        idempotency::create(&self.db, &auth.0, key.0, &scope, b, work).await
     }
 
     /// End an assignment.

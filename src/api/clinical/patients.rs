@@ -26,7 +26,7 @@ use crate::{
         page::{Cursor, Limit, PageRequest},
         text::{Nullable, Opt, Text},
     },
-    error::{BodyResult, Error, Result, Validator},
+    error::{Error, Result, Validator},
 };
 
 pub struct PatientsApi {
@@ -245,7 +245,7 @@ impl PatientsApi {
         auth: BearerAuth,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<NewPatientRequest>,
-    ) -> BodyResult<Created<PatientCreated>> {
+    ) -> Result<Created<PatientCreated>> {
         let new = body.0.validate(&auth.0)?;
         let (plain_key, key_hash) = self.state.key_hasher.new_key();
         let work = async |tx: &mut _| {
@@ -254,7 +254,7 @@ impl PatientsApi {
             Ok(PatientCreated { patient, registration_key: Some(plain_key), key_expires_at })
         };
         let (db, secret) = (&self.state.db, &["registrationKey"]);
-        Ok(idempotency::create_redacting(db, &auth.0, key.0, "createPatient", &body.0, secret, work).await?)
+        idempotency::create_redacting(db, &auth.0, key.0, "createPatient", &body.0, secret, work).await
     }
 
     /// Get a patient.
@@ -277,9 +277,9 @@ impl PatientsApi {
         auth: BearerAuth,
         id: Path<PatientId>,
         body: JsonBody<UpdatePatientRequest>,
-    ) -> BodyResult<Json<Patient>> {
+    ) -> Result<Json<Patient>> {
         let patch = body.0.validate()?;
-        Ok(self.state.db.run(&auth.0, async |tx| patients::update(tx, id.0, &patch).await).await.map(Json)?)
+        self.state.db.run(&auth.0, async |tx| patients::update(tx, id.0, &patch).await).await.map(Json)
     }
 
     /// Soft-delete a patient.

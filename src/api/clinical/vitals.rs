@@ -26,7 +26,7 @@ use crate::{
         page::{Cursor, Limit, PageRequest},
         text::{Opt, Text},
     },
-    error::{BodyResult, Result, Validator},
+    error::{Result, Validator},
 };
 
 pub struct VitalsApi {
@@ -169,11 +169,11 @@ impl VitalsApi {
         id: Path<PatientId>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<NewVitalsRequest>,
-    ) -> BodyResult<Created<Vitals>> {
+    ) -> Result<Created<Vitals>> {
         let input = body.0.validate(true)?;
         let scope = format!("createVitals {}", id.0);
         let work = async |tx: &mut _| vitals::insert(tx, id.0, &input).await;
-        Ok(idempotency::create(&self.db, &auth.0, key.0, &scope, &body.0, work).await?)
+        idempotency::create(&self.db, &auth.0, key.0, &scope, &body.0, work).await
     }
 
     /// Correct a vitals reading.
@@ -187,11 +187,11 @@ impl VitalsApi {
         id: Path<VitalsId>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<VitalsAmendmentRequest>,
-    ) -> BodyResult<Created<Vitals>> {
+    ) -> Result<Created<Vitals>> {
         let input = body.0.validate(false)?;
         let principal = auth.0.with_reason(Some(body.0.reason.0.clone()));
         let scope = format!("amendVitals {}", id.0);
         let work = async |tx: &mut _| vitals::amend(tx, id.0, &input, &body.0.reason).await;
-        Ok(idempotency::create(&self.db, &principal, key.0, &scope, &body.0, work).await?)
+        idempotency::create(&self.db, &principal, key.0, &scope, &body.0, work).await
     }
 }
