@@ -51,9 +51,9 @@ impl<A: Acceptor> Acceptor for Limited<A> {
     }
 }
 
-/// A connection holding its permit, watching for the end of each request's
-/// headers (`\r\n\r\n`) within the deadline. The HTTP/2 preface holds that
-/// sequence too, so an HTTP/2 connection is through at once.
+/// A connection holding its permit, watching for the end of each HTTP/1
+/// request's headers (`\r\n\r\n`) within the deadline. An HTTP/2
+/// connection (its preface) is left to HTTP/2's own flow control.
 pub struct Guarded<Io> {
     io: Io,
     _permit: OwnedSemaphorePermit,
@@ -65,16 +65,46 @@ pub struct Guarded<Io> {
     /// Headers of the current request are complete; the next read after a
     /// write starts a new request.
     in_body: bool,
+    /// Bytes read so far, while fewer than the HTTP/2 preface.
+    seen: usize,
+    /// The connection speaks HTTP/2: no header deadline.
+    http2: bool,
 }
+
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
 
 const END_OF_HEADERS: &[u8] = b"\r\n\r\n";
 
 impl<Io> Guarded<Io> {
     fn new(io: Io, permit: OwnedSemaphorePermit, timeout: Duration) -> Self {
-        Self { io, _permit: permit, timeout, deadline: None, matched: 0, in_body: false }
+        Self {
+            io,
+            _permit: permit,
+            timeout,
+            deadline: None,
+            matched: 0,
+            in_body: false,
+            seen: 0,
+            http2: false,
+        }
     }
 
     fn scan(&mut self, bytes: &[u8]) {
+        if self.seen < HTTP2_PREFACE.len() {
+            let n = bytes.len().min(HTTP2_PREFACE.len() - self.seen);
+            if bytes[..n] == HTTP2_PREFACE[self.seen..self.seen + n] {
+                self.seen += n;
+                if self.seen == HTTP2_PREFACE.len() {
+                    self.http2 = true;
+                    self.deadline = None;
+                }
+            } else {
+                self.seen = HTTP2_PREFACE.len(); // not HTTP/2; stop looking
+            }
+        }
+        if self.http2 {
+            return;
+        }
         for &b in bytes {
             if self.in_body {
                 return;
@@ -107,7 +137,7 @@ impl<Io: AsyncRead + Unpin> AsyncRead for Guarded<Io> {
         let polled = Pin::new(&mut this.io).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = polled {
             let read = &buf.filled()[before..];
-            if !read.is_empty() && !this.in_body && this.deadline.is_none() {
+            if !read.is_empty() && !this.in_body && !this.http2 && this.deadline.is_none() {
                 let mut sleep = Box::pin(tokio::time::sleep_until(Instant::now() + this.timeout));
                 // Register the timer with this task's waker.
                 let _ = sleep.as_mut().poll(cx);
@@ -168,6 +198,17 @@ mod tests {
         assert!(!g.in_body);
         g.scan(b"\nbody");
         assert!(g.in_body);
+    }
+
+    #[test]
+    fn http2_is_left_alone() {
+        let mut g = guarded();
+        g.scan(b"PRI * HTTP/2.0\r\n");
+        g.scan(b"\r\nSM\r\n\r\n\x00\x00");
+        assert!(g.http2);
+        let mut g = guarded();
+        g.scan(b"PRI * HTTP/1.1\r\n");
+        assert!(!g.http2);
     }
 
     #[test]
