@@ -18,7 +18,7 @@ use poem_openapi::{
 use serde_json::Value;
 
 use crate::{
-    domain::text::CONTROL_CHARACTERS,
+    domain::text::{CONTROL_CHARACTERS, has_control_characters},
     error::{Error, FieldError, parse_reason},
 };
 
@@ -57,9 +57,12 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
             };
             Error::Invalid(vec![FieldError::new("body", message)])
         })?;
-        match T::parse_from_json(Some(value.clone())) {
+        match T::parse_from_json(Some(value)) {
             Ok(parsed) => Ok(Self(parsed)),
             Err(err) => {
+                // The error path only: parse the bytes again (the value was
+                // consumed), rather than clone every body up front.
+                let value: Value = serde_json::from_slice(&data).unwrap_or_default();
                 let mut registry = Registry::new();
                 T::register(&mut registry);
                 let mut errors = Vec::new();
@@ -159,7 +162,7 @@ fn check(
                 );
             } else if let Some(max) = schema.max_length.filter(|max| chars > *max) {
                 push(out, here, format!("must be at most {max} characters"));
-            } else if s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+            } else if has_control_characters(s) {
                 push(out, here, CONTROL_CHARACTERS.into());
             } else if let Some(pattern) = &schema.pattern {
                 if !regex::Regex::new(pattern).is_ok_and(|re| re.is_match(s)) {

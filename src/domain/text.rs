@@ -43,11 +43,17 @@ impl Type for Text {
 
 pub const CONTROL_CHARACTERS: &str = "must not contain control characters";
 
+/// Whether `s` holds a control character other than tab, line feed and
+/// carriage return: the one rule for text the API accepts.
+pub fn has_control_characters(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
 impl Text {
     /// The string, unless it holds a control character other than tab, line
     /// feed or carriage return.
     pub fn parse(s: String) -> Result<Self, &'static str> {
-        if s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+        if has_control_characters(&s) {
             return Err(CONTROL_CHARACTERS);
         }
         Ok(Self(s))

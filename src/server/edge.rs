@@ -13,27 +13,22 @@ use poem::{
 const MIN_COMPRESS_BYTES: usize = 1024;
 
 /// CORS for the configured origins only (never `*`; credentials are never
-/// allowed: the API takes bearer tokens, not cookies). `None` without
-/// origins: no CORS headers at all.
-pub fn cors(origins: &[String]) -> Option<Cors> {
-    if origins.is_empty() {
-        return None;
-    }
-    Some(
-        Cors::new()
-            .allow_origins(origins.iter().map(String::as_str))
-            .allow_methods(["GET", "POST", "PATCH", "DELETE"])
-            .allow_headers([
-                "authorization",
-                "content-type",
-                "idempotency-key",
-                "x-change-reason",
-                "x-request-id",
-            ])
-            .expose_headers(["x-request-id", "idempotent-replayed", "retry-after", "www-authenticate"])
-            .allow_credentials(false)
-            .max_age(600),
-    )
+/// allowed: the API takes bearer tokens, not cookies). Installed only when
+/// origins are configured; without them there are no CORS headers at all.
+pub fn cors(origins: &[String]) -> Cors {
+    Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allow_headers([
+            "authorization",
+            "content-type",
+            "idempotency-key",
+            "x-change-reason",
+            "x-request-id",
+        ])
+        .expose_headers(["x-request-id", "idempotent-replayed", "retry-after", "www-authenticate"])
+        .allow_credentials(false)
+        .max_age(600)
 }
 
 /// `X-Content-Type-Options`, `Referrer-Policy`, framing forbidden, and

@@ -40,7 +40,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .data(state.keys.clone())
         .data(std::sync::Arc::new(settings.trusted_proxies.clone()))
         .with(BodyLimit { limit: settings.body_limit_bytes, timeout: settings.body_read_timeout })
-        .with_if(!settings.cors_origins.is_empty(), edge::cors(&settings.cors_origins).unwrap_or_default())
+        .with_if(!settings.cors_origins.is_empty(), edge::cors(&settings.cors_origins))
         .catch_all_error(problem_for_poem_error)
         .with(edge::Compress)
         .with(edge::SecurityHeaders)
@@ -154,7 +154,7 @@ fn check_headers(req: &Request) -> Result<(), Error> {
     if let Some(value) = req.headers().get("x-change-reason") {
         let ok = value.to_str().is_ok_and(|v| {
             v.chars().count() <= crate::auth::MAX_REASON_LEN
-                && !v.chars().any(|c| c.is_control() && c != '\t')
+                && !crate::domain::text::has_control_characters(v)
         });
         if !ok {
             return Err(Error::invalid("X-Change-Reason", "must be at most 500 characters of text"));
