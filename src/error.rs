@@ -120,6 +120,10 @@ codes! {
         MrnTaken = ("mrn_taken", "Another patient of this facility has this MRN."),
         AlreadyAssigned = ("already_assigned", "This staff member is already assigned to the patient."),
         PatientAlreadyRegistered = ("patient_already_registered", "The patient has already registered."),
+        RecordIdTaken = (
+            "record_id_taken",
+            "Another record already has this id; a new record needs a new id."
+        ),
         RefreshTokenSuperseded = (
             "refresh_token_superseded",
             "This refresh token was just rotated by a concurrent request; use the newer tokens."

@@ -63,21 +63,28 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
                 // The error path only: parse the bytes again (the value was
                 // consumed), rather than clone every body up front.
                 let value: Value = serde_json::from_slice(&data).unwrap_or_default();
-                let mut registry = Registry::new();
-                T::register(&mut registry);
-                let mut errors = Vec::new();
-                check(&registry, &T::schema_ref(), Some(&value), "", &mut errors);
-                if errors.is_empty() {
-                    // A rule the walk does not model: poem-openapi's own words.
-                    errors.push(FieldError::new("body", parse_reason(err.message())));
-                }
-                Err(Error::Invalid(errors).into())
+                Err(Error::Invalid(faults::<T>(&value, err.message())).into())
             }
         }
     }
 }
 
 impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
+
+/// Every fault of `value` against `T`'s schema, each field named from the
+/// value's root (`body` for the value itself). `reason` is poem-openapi's
+/// account of the failure, used when the walk finds nothing (a rule it does
+/// not model).
+pub fn faults<T: Type>(value: &Value, reason: &str) -> Vec<FieldError> {
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    let mut errors = Vec::new();
+    check(&registry, &T::schema_ref(), Some(value), "", &mut errors);
+    if errors.is_empty() {
+        errors.push(FieldError::new("body", parse_reason(reason)));
+    }
+    errors
+}
 
 fn resolve<'a>(registry: &'a Registry, schema: &'a MetaSchemaRef) -> Option<&'a MetaSchema> {
     match schema {

@@ -30,6 +30,10 @@ const CONFLICTS: &[(&str, &[Conflict])] = &[
     ("createAssignment", &[Conflict::AlreadyAssigned]),
     ("regenerateRegistrationKey", &[Conflict::PatientAlreadyRegistered]),
     ("refresh", &[Conflict::RefreshTokenSuperseded]),
+    ("createCheckIn", &[Conflict::RecordIdTaken]),
+    ("createCraving", &[Conflict::RecordIdTaken]),
+    ("createMeeting", &[Conflict::RecordIdTaken]),
+    ("createSobrietyReset", &[Conflict::RecordIdTaken]),
 ];
 
 /// Operations without a path id that can still answer 404: they name a

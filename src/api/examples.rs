@@ -16,7 +16,52 @@ const ATTENDANCE: &str = "6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d";
 const ASSIGNMENT: &str = "4d3c2b1a-0f9e-48d7-b6c5-a4f3e2d1c0b9";
 const SESSION: &str = "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
 const AUDIT: &str = "c0ffee00-1234-4abc-8def-0123456789ab";
+const CHECK_IN: &str = "7e1a2b3c-4d5e-4f60-8172-93a4b5c6d7e8";
+const CRAVING: &str = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d";
+const MEETING: &str = "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e";
+const RESET: &str = "c3d4e5f6-a7b8-4c9d-8e1f-2a3b4c5d6e7f";
+const PATIENT_B: &str = "d4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f70";
 const AT: &str = "2026-11-20T08:30:00Z";
+
+fn check_in_request() -> Value {
+    json!({"id": CHECK_IN, "checkedInAt": AT, "mood": 6, "tired": true, "sleepHours": 6.5,
+           "cravingIntensity": 3, "notes": "Slept badly, better after breakfast."})
+}
+
+fn check_in() -> Value {
+    json!({"id": CHECK_IN, "patientId": PATIENT, "checkedInAt": AT, "mood": 6, "hungry": false, "angry": false,
+           "lonely": false, "tired": true, "sleepHours": 6.5, "cravingIntensity": 3,
+           "notes": "Slept badly, better after breakfast.", "recordedBy": PATIENT_USER, "recordedAt": AT})
+}
+
+fn craving_request() -> Value {
+    json!({"id": CRAVING, "occurredAt": AT, "intensity": 7, "trigger": "passed my old bar",
+           "copingStrategy": "called my sponsor", "outcome": "resisted"})
+}
+
+fn craving() -> Value {
+    json!({"id": CRAVING, "patientId": PATIENT, "occurredAt": AT, "intensity": 7, "trigger": "passed my old bar",
+           "copingStrategy": "called my sponsor", "outcome": "resisted", "recordedBy": PATIENT_USER,
+           "recordedAt": AT})
+}
+
+fn meeting_request() -> Value {
+    json!({"id": MEETING, "kind": "na", "attendedOn": "2026-11-19", "place": "Community hall, Baner"})
+}
+
+fn meeting() -> Value {
+    json!({"id": MEETING, "patientId": PATIENT, "kind": "na", "attendedOn": "2026-11-19",
+           "place": "Community hall, Baner", "recordedBy": PATIENT_USER, "recordedAt": AT})
+}
+
+fn reset_request() -> Value {
+    json!({"id": RESET, "since": "2026-11-18", "reason": "Drank at a family wedding on the 17th."})
+}
+
+fn reset() -> Value {
+    json!({"id": RESET, "patientId": PATIENT, "since": "2026-11-18", "previousSince": "2026-10-30",
+           "reason": "Drank at a family wedding on the 17th.", "recordedBy": PATIENT_USER, "recordedAt": AT})
+}
 
 fn user() -> Value {
     json!({"id": NURSE, "facilityId": FACILITY, "email": "nina.rao@sunrise.example", "role": "staff",
@@ -145,6 +190,18 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ),
         ("NewAttendanceRequest", json!({"event": "check_in", "patientId": PATIENT, "note": "morning visit"})),
         ("AttendanceAmendmentRequest", json!({"reason": "forgot to check in", "at": AT})),
+        ("NewCheckInRequest", check_in_request()),
+        ("NewCravingRequest", craving_request()),
+        ("NewMeetingRequest", meeting_request()),
+        ("NewSobrietyResetRequest", reset_request()),
+        (
+            "SyncBatchRequest",
+            json!({"records": [
+                {"type": "check_in", "patientId": PATIENT, "checkIn": check_in_request()},
+                {"type": "craving", "patientId": PATIENT, "craving": craving_request()},
+                {"type": "meeting", "patientId": PATIENT, "meeting": meeting_request()},
+            ]}),
+        ),
         // Responses.
         ("Health", json!({"status": "ok"})),
         ("TokenPair", tokens()),
@@ -176,6 +233,40 @@ pub fn all() -> Vec<(&'static str, Value)> {
             json!({"items": [{"id": SESSION, "current": true, "createdAt": AT, "expiresAt": "2026-11-27T08:30:00Z",
                               "userAgent": "Carego/2.3 (Android 15)", "ip": "203.0.113.7"}]}),
         ),
+        ("CheckIn", check_in()),
+        ("Craving", craving()),
+        ("Meeting", meeting()),
+        ("SobrietyReset", reset()),
+        (
+            "Sobriety",
+            json!({"patientId": PATIENT, "since": "2026-11-18", "daysSober": 4, "longestDays": 19, "resets": 1,
+                   "lastResetAt": AT}),
+        ),
+        (
+            "SyncBatchResult",
+            json!({"results": [
+                {"index": 0, "type": "check_in", "id": CHECK_IN, "status": "created"},
+                {"index": 1, "type": "craving", "id": CRAVING, "status": "replayed"},
+                {"index": 2, "type": "meeting", "id": MEETING, "status": "rejected",
+                 "problem": {"type": "urn:carego:problem:validation_failed", "title": "Bad Request", "status": 400,
+                             "detail": "One or more fields are invalid.", "code": "validation_failed",
+                             "errors": [{"field": "records[2].meeting.attendedOn",
+                                         "message": "must not be in the future"}]}},
+            ], "created": 1, "replayed": 1, "rejected": 1}),
+        ),
+        (
+            "Changes",
+            json!({"items": [
+                {"type": "check_in", "action": "upsert", "id": CHECK_IN, "patientId": PATIENT, "checkIn": check_in()},
+                {"type": "sobriety_reset", "action": "upsert", "id": RESET, "patientId": PATIENT,
+                 "sobrietyReset": reset()},
+                {"type": "patient", "action": "tombstone", "id": PATIENT_B, "patientId": PATIENT_B},
+            ], "nextCursor": "1187", "hasMore": false}),
+        ),
+        ("Page_CheckIn", page(check_in())),
+        ("Page_Craving", page(craving())),
+        ("Page_Meeting", page(meeting())),
+        ("Page_SobrietyReset", page(reset())),
         ("Page_User", page(user())),
         ("Page_Facility", page(facility())),
         ("Page_Patient", page(patient())),

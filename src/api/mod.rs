@@ -12,6 +12,7 @@ mod examples;
 pub mod health;
 pub mod idempotency;
 pub mod page;
+pub mod recovery;
 
 use std::sync::Arc;
 
@@ -79,6 +80,16 @@ pub enum ApiTags {
     Vitals,
     /// Append-only check-ins and check-outs of staff, with amendments.
     Attendance,
+    /// Daily check-ins: mood, HALT, sleep, cravings; from the patient's app or their care team.
+    CheckIns,
+    /// Cravings: intensity, trigger, coping strategy and outcome.
+    Cravings,
+    /// Meetings attended: AA, NA, SMART, group therapy, counselling.
+    Meetings,
+    /// Sobriety: days sober and the resets that move the start date.
+    Sobriety,
+    /// Offline sync for the mobile app: queued records in one batch, and changes since a cursor.
+    Sync,
     /// The tamper-evident audit log.
     Audit,
 }
@@ -93,6 +104,11 @@ pub type Apis = (
     clinical::care_logs::CareLogsApi,
     clinical::vitals::VitalsApi,
     clinical::attendance::AttendanceApi,
+    recovery::check_ins::CheckInsApi,
+    recovery::cravings::CravingsApi,
+    recovery::meetings::MeetingsApi,
+    recovery::sobriety::SobrietyApi,
+    recovery::sync::SyncApi,
     audit::AuditApi,
 );
 
@@ -109,6 +125,11 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             clinical::care_logs::CareLogsApi { db: state.db.clone() },
             clinical::vitals::VitalsApi { db: state.db.clone() },
             clinical::attendance::AttendanceApi { db: state.db.clone() },
+            recovery::check_ins::CheckInsApi { db: state.db.clone() },
+            recovery::cravings::CravingsApi { db: state.db.clone() },
+            recovery::meetings::MeetingsApi { db: state.db.clone() },
+            recovery::sobriety::SobrietyApi { db: state.db.clone() },
+            recovery::sync::SyncApi { db: state.db.clone() },
             audit::AuditApi { db: state.db.clone() },
         ),
         "Carego API",

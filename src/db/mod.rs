@@ -19,6 +19,7 @@ pub mod clinical;
 mod errors;
 pub mod idempotency;
 pub mod infra;
+pub mod recovery;
 mod tx;
 
 use std::time::Duration;

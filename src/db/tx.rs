@@ -151,6 +151,26 @@ impl TenantTx {
         self.run(sql, |client, stmt| async move { client.execute(&stmt, params).await }).await
     }
 
+    /// Runs `work` inside a savepoint: when it fails, what it did is rolled
+    /// back and the transaction stays usable for the next piece of work (a
+    /// sync batch records each item this way).
+    pub async fn savepoint<T>(
+        &mut self,
+        work: impl AsyncFnOnce(&mut TenantTx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.execute("savepoint carego_item", &[]).await?;
+        match work(self).await {
+            Ok(value) => {
+                self.execute("release savepoint carego_item", &[]).await?;
+                Ok(value)
+            }
+            Err(err) => {
+                self.execute("rollback to savepoint carego_item", &[]).await?;
+                Err(err)
+            }
+        }
+    }
+
     /// Commits. A transaction that never ran a statement has nothing to commit.
     pub async fn commit(mut self) -> Result<(), Error> {
         match self.state {

@@ -78,3 +78,19 @@ id_type!(
     /// An attendance event.
     AttendanceId
 );
+id_type!(
+    /// A daily check-in (the client may choose it).
+    CheckInId
+);
+id_type!(
+    /// A logged craving (the client may choose it).
+    CravingId
+);
+id_type!(
+    /// A meeting attended (the client may choose it).
+    MeetingId
+);
+id_type!(
+    /// A sobriety reset (the client may choose it).
+    SobrietyResetId
+);

@@ -149,6 +149,40 @@ param_type!(
     }
 );
 
+/// `?since=`: where an offline-sync pull starts, the `nextCursor` of the
+/// previous pull: a position in the caller's facility's change numbering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncCursor(pub i64);
+
+param_type!(
+    SyncCursor,
+    "SyncCursor",
+    MetaSchema {
+        description: Some(
+            "Opaque: the `nextCursor` of your previous pull. Absent (or `0`) for everything from \
+             the beginning.",
+        ),
+        max_length: Some(19),
+        pattern: Some("^[0-9]{1,19}$".into()),
+        ..MetaSchema::new("string")
+    }
+);
+
+impl ParseFromParameter for SyncCursor {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        match value.parse::<i64>() {
+            Ok(n) if n >= 0 && value.bytes().all(|b| b.is_ascii_digit()) => Ok(Self(n)),
+            _ => Err(ParseError::custom("is not a cursor returned by this endpoint")),
+        }
+    }
+}
+
+impl ToJSON for SyncCursor {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::from(self.0.to_string()))
+    }
+}
+
 impl ParseFromParameter for Limit {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
         match value.parse::<u32>() {
@@ -200,5 +234,14 @@ mod tests {
         }
         assert_eq!(Limit::parse_from_parameter("100").unwrap(), Limit(100));
         assert_eq!(PageRequest::new(None, None).limit, 20);
+    }
+
+    #[test]
+    fn a_sync_cursor_is_a_non_negative_whole_number() {
+        for bad in ["", "-1", "+1", "1.0", "9223372036854775808", "abc", " 1"] {
+            assert!(SyncCursor::parse_from_parameter(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(SyncCursor::parse_from_parameter("0").unwrap(), SyncCursor(0));
+        assert_eq!(SyncCursor::parse_from_parameter("42").unwrap(), SyncCursor(42));
     }
 }

@@ -5,7 +5,8 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
-const TABLES: &[&str] = &["care_logs", "vitals", "attendance"];
+const TABLES: &[&str] =
+    &["care_logs", "vitals", "attendance", "check_ins", "cravings", "meetings", "sobriety_resets"];
 const REQUEST_ROLES: &[&str] =
     &["carego_public", "carego_patient", "carego_staff", "carego_facility_admin", "carego_super_admin"];
 
@@ -13,7 +14,9 @@ const REQUEST_ROLES: &[&str] =
 async fn the_api_has_no_way_to_change_a_care_record() {
     let spec: serde_json::Value = serde_json::from_str(&carego::api::spec_json()).unwrap();
     for (path, ops) in spec["paths"].as_object().unwrap() {
-        if ["/care-logs", "/vitals", "/attendance"].iter().any(|p| path.contains(p)) {
+        let records =
+            ["/care-logs", "/vitals", "/attendance", "/check-ins", "/cravings", "/meetings", "/sobriety"];
+        if records.iter().any(|p| path.contains(p)) {
             for method in ops.as_object().unwrap().keys() {
                 assert!(matches!(method.as_str(), "get" | "post"), "{method} {path}");
             }
@@ -49,6 +52,16 @@ async fn no_request_role_can_update_delete_truncate_or_upsert_care_records() {
         .await
         .assert_status(201);
     app.post(nurse, "/api/v1/attendance", json!({"event": "check_in"})).await.assert_status(201);
+    let id = || uuid::Uuid::new_v4();
+    for (what, body) in [
+        ("check-ins", json!({"id": id(), "mood": 5})),
+        ("cravings", json!({"id": id(), "intensity": 5, "outcome": "resisted"})),
+        ("meetings", json!({"id": id(), "kind": "aa", "attendedOn": "2026-11-01"})),
+        ("sobriety/resets", json!({"id": id(), "since": "2026-11-01", "reason": "relapse"})),
+    ] {
+        let path = format!("/api/v1/patients/{}/{what}", c.p1);
+        app.post(&c.patient1, &path, body).await.assert_status(201);
+    }
 
     let client = app.connect_as("carego_app").await;
     for role in REQUEST_ROLES {

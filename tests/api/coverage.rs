@@ -43,9 +43,14 @@ enum Expect {
     /// A member of facility A whose role may do this: exactly this status
     /// (their own facility, themselves, a patient they create and counsel).
     Member(u16),
+    /// A batch: 200, with every record rejected with this status, and
+    /// nothing written.
+    Rejected(u16),
+    /// 200, and not one mention of A's live patient.
+    Unseen,
 }
 
-use Expect::{Member, NoneOfA, Status};
+use Expect::{Member, NoneOfA, Rejected, Status, Unseen};
 
 /// Facility A's ids for a patient and the records about them.
 struct Chart {
@@ -454,6 +459,121 @@ fn rows() -> Vec<Row> {
             [Status(404), Status(404), Status(403), Status(404), Status(403)],
             false
         ),
+        // The recovery programme: what patients log, and offline sync.
+        row!(
+            "listCheckIns",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/check-ins", f.chart(t).patient),
+            none,
+            patient_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "createCheckIn",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/check-ins", f.chart(t).patient),
+            |_| Some(json!({"id": Uuid::new_v4(), "mood": 7})),
+            patient_a,
+            201,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "listCravings",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/cravings", f.chart(t).patient),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "createCraving",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/cravings", f.chart(t).patient),
+            |_| Some(json!({"id": Uuid::new_v4(), "intensity": 6, "outcome": "resisted"})),
+            nurse_a,
+            201,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "listMeetings",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/meetings", f.chart(t).patient),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "createMeeting",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/meetings", f.chart(t).patient),
+            |_| Some(json!({"id": Uuid::new_v4(), "kind": "aa", "attendedOn": "2026-11-01"})),
+            patient_a,
+            201,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "getSobriety",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/sobriety", f.chart(t).patient),
+            none,
+            patient_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "listSobrietyResets",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/sobriety/resets", f.chart(t).patient),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "createSobrietyReset",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/sobriety/resets", f.chart(t).patient),
+            |_| Some(json!({"id": Uuid::new_v4(), "since": "2026-11-01", "reason": "relapse"})),
+            nurse_a,
+            201,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "syncBatch",
+            POST,
+            |_, _| "/api/v1/sync/batch".into(),
+            |f| Some(json!({"records": [
+                {"type": "check_in", "patientId": f.live.patient, "checkIn": {"id": Uuid::new_v4(), "mood": 5}},
+                {"type": "meeting", "patientId": f.live.patient,
+                 "meeting": {"id": Uuid::new_v4(), "kind": "na", "attendedOn": "2026-11-02"}},
+            ]})),
+            patient_a,
+            200,
+            [Rejected(404), Rejected(404), Rejected(404), Rejected(404), Rejected(404)],
+            false
+        ),
+        row!(
+            "listChanges",
+            GET,
+            |_, _| "/api/v1/sync/changes?limit=100".into(),
+            none,
+            patient_a,
+            200,
+            [Unseen, Unseen, Unseen, Unseen, Unseen],
+            false
+        ),
         // Audit.
         row!(
             "listAuditLogs",
@@ -541,17 +661,10 @@ async fn fixture(app: &TestApp) -> Fixture {
     let att = app.post(nurse, "/api/v1/attendance", json!({"event": "check_in", "patientId": c.p1})).await;
     let attendance = att.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
     let other_device = app.login_actor(&nurse.email).await;
-    let nurse_session = session_of(&other_device);
+    let nurse_session = other_device.session_id();
     let (doomed, _) = app.patient(admin).await;
     let (third, _) = app.facility(&c.w.sa).await;
     Fixture { c, live, deleted, attendance, spare, nurse_session, doomed, third }
-}
-
-fn session_of(actor: &Actor) -> Uuid {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    let payload = actor.token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    claims["sid"].as_str().unwrap().parse().unwrap()
 }
 
 /// Rows of the tables that hold tenant data: an outsider's refused write
@@ -566,6 +679,10 @@ const TABLES: &[&str] = &[
     "attendance",
     "registration_keys",
     "sessions",
+    "check_ins",
+    "cravings",
+    "meetings",
+    "sobriety_resets",
 ];
 
 async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {
@@ -577,6 +694,12 @@ async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {
 fn holds_facility_a(res: &Res, f: &Fixture) -> bool {
     let a = f.c.w.a.to_string();
     res.items().iter().any(|item| item["facilityId"] == a.as_str() || item["id"] == a.as_str())
+}
+
+fn all_rejected(res: &Res, status: u16) -> bool {
+    let results = res.body["results"].as_array().cloned().unwrap_or_default();
+    !results.is_empty()
+        && results.iter().all(|r| r["status"] == "rejected" && r["problem"]["status"] == status)
 }
 
 #[tokio::test]
@@ -619,6 +742,10 @@ async fn every_operation_has_a_row_and_every_row_holds_for_every_audience() {
             let ok = match expect {
                 Status(status) | Member(status) => res.status.as_u16() == status,
                 NoneOfA => res.status.as_u16() == 200 && !holds_facility_a(&res, &f),
+                Rejected(status) => res.status.as_u16() == 200 && all_rejected(&res, status),
+                Unseen => {
+                    res.status.as_u16() == 200 && !res.body.to_string().contains(&f.live.patient.to_string())
+                }
             };
             if !matches!(expect, Member(_)) && counts(&su).await != before {
                 wrong.push(format!("{}: {who} changed something", row.op));

@@ -212,6 +212,15 @@ pub async fn get(tx: &mut TenantTx, id: PatientId) -> Result<Patient> {
     Patient::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
+pub const BY_IDS: &str =
+    concat!("select ", columns!(), " from patients where id = any($1) and deleted_at is null");
+
+/// The visible live patients among `ids`, unaudited: the caller audits the
+/// read (the sync feed does, once per patient).
+pub async fn by_ids(tx: &mut TenantTx, ids: &[PatientId]) -> Result<Vec<Patient>> {
+    tx.query(BY_IDS, &[&ids]).await?.iter().map(Patient::try_from).collect()
+}
+
 pub const FIND_BY_MRN: &str = "select id from patients where facility_id = $1 and mrn = $2";
 
 /// A patient by the facility's MRN (manifests match on it).

@@ -222,6 +222,12 @@ const APP_SQL_SOURCES: &[(&str, &str)] = &[
     ("src/db/clinical/caseloads.rs", include_str!("../clinical/caseloads.rs")),
     ("src/db/clinical/patients.rs", include_str!("../clinical/patients.rs")),
     ("src/db/clinical/vitals.rs", include_str!("../clinical/vitals.rs")),
+    ("src/db/recovery/mod.rs", include_str!("../recovery/mod.rs")),
+    ("src/db/recovery/check_ins.rs", include_str!("../recovery/check_ins.rs")),
+    ("src/db/recovery/cravings.rs", include_str!("../recovery/cravings.rs")),
+    ("src/db/recovery/meetings.rs", include_str!("../recovery/meetings.rs")),
+    ("src/db/recovery/sobriety.rs", include_str!("../recovery/sobriety.rs")),
+    ("src/db/recovery/sync.rs", include_str!("../recovery/sync.rs")),
 ];
 
 /// Statements in `text` that set something for the whole session: a `SET`

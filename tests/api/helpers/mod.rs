@@ -122,6 +122,32 @@ impl TestApp {
         connect(&self.cluster.config(role, &self.database)).await
     }
 
+    /// A connection as the app role inside an open request transaction of a
+    /// staff member (`db_role`, `app_role`: as the prologue sets them), for
+    /// tests that must hold a transaction open between requests.
+    pub async fn open_as(&self, actor: &Actor, db_role: &str, app_role: &str) -> Client {
+        let client = self.connect_as(APP_ROLE).await;
+        client.batch_execute("begin").await.unwrap();
+        client
+            .execute(
+                carego::db::PROLOGUE,
+                &[
+                    &db_role,
+                    &app_role,
+                    &actor.facility_id,
+                    &actor.id,
+                    &actor.session_id(),
+                    &"test-open-as",
+                    &None::<String>,
+                    &None::<String>,
+                    &"10s",
+                ],
+            )
+            .await
+            .unwrap();
+        client
+    }
+
     pub async fn superuser(&self) -> Client {
         self.connect_as(&self.cluster.superuser.clone()).await
     }

@@ -17,6 +17,17 @@ pub struct Actor {
     pub refresh: String,
 }
 
+impl Actor {
+    /// The session their access token names (its `sid` claim).
+    pub fn session_id(&self) -> Uuid {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        let payload = self.token.split('.').nth(1).unwrap();
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        claims["sid"].as_str().unwrap().parse().unwrap()
+    }
+}
+
 impl TestApp {
     pub async fn login_actor(&self, email: &str) -> Actor {
         let res = self.login(email, PASSWORD).await;

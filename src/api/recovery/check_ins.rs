@@ -1,0 +1,117 @@
+//! Daily check-ins from the patient's app, or recorded by their care team.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use super::{Recorded, record, reported_at};
+use crate::{
+    api::{ApiTags, body::JsonBody, page::Page},
+    auth::BearerAuth,
+    db::{
+        Db, recovery,
+        recovery::{
+            check_ins::{CheckIn, NewCheckIn},
+            tenths,
+        },
+    },
+    domain::{
+        ids::{CheckInId, PatientId},
+        page::{Cursor, Limit, PageRequest},
+        text::{Opt, Text},
+    },
+    error::{Result, Validator},
+};
+
+pub struct CheckInsApi {
+    pub db: Db,
+}
+
+/// A check-in to record.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewCheckInRequest {
+    /// A new UUID the client makes for this check-in, so that sending it again
+    /// (after a timeout, or from an offline queue) is a harmless replay.
+    pub id: CheckInId,
+    /// When the patient checked in; default now; never in the future.
+    pub checked_in_at: Opt<DateTime<Utc>>,
+    /// Mood, 1 (worst) to 10 (best).
+    #[oai(validator(minimum(value = "1"), maximum(value = "10")))]
+    pub mood: i16,
+    /// HALT: hungry. Default false.
+    pub hungry: Opt<bool>,
+    /// HALT: angry. Default false.
+    pub angry: Opt<bool>,
+    /// HALT: lonely. Default false.
+    pub lonely: Opt<bool>,
+    /// HALT: tired. Default false.
+    pub tired: Opt<bool>,
+    /// Hours slept last night, 0–24 (kept to a tenth).
+    #[oai(validator(minimum(value = "0"), maximum(value = "24")))]
+    pub sleep_hours: Opt<f64>,
+    /// How strong cravings are right now, 0 (none) to 10.
+    #[oai(validator(minimum(value = "0"), maximum(value = "10")))]
+    pub craving_intensity: Opt<i16>,
+    /// The patient's own words (1–2000 characters).
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub notes: Opt<Text>,
+}
+
+impl NewCheckInRequest {
+    pub fn validate(&self) -> Result<NewCheckIn> {
+        let mut v = Validator::default();
+        let checked_in_at = reported_at(&mut v, "checkedInAt", self.checked_in_at.0);
+        v.finish()?;
+        Ok(NewCheckIn {
+            checked_in_at,
+            mood: self.mood,
+            hungry: self.hungry.unwrap_or(false),
+            angry: self.angry.unwrap_or(false),
+            lonely: self.lonely.unwrap_or(false),
+            tired: self.tired.unwrap_or(false),
+            sleep_hours: self.sleep_hours.map(tenths),
+            craving_intensity: self.craving_intensity.0,
+            notes: self.notes.as_deref().map(str::to_owned),
+        })
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::CheckIns")]
+impl CheckInsApi {
+    /// A patient's check-ins.
+    ///
+    /// Newest first. Patients see their own; staff their caseload's. Audited as a read of the
+    /// chart.
+    #[oai(path = "/patients/:id/check-ins", method = "get", operation_id = "listCheckIns")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<CheckIn>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| recovery::list(tx, id.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Record a check-in.
+    ///
+    /// By the patient, or by staff for a patient in their care. Append-only. The client makes the
+    /// id: sending the same id and content again answers 200 with the stored check-in; the same
+    /// id with other content is a 409.
+    #[oai(path = "/patients/:id/check-ins", method = "post", operation_id = "createCheckIn")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        body: JsonBody<NewCheckInRequest>,
+    ) -> Result<Recorded<CheckIn>> {
+        let input = body.0.validate()?;
+        record(&self.db, &auth.0, id.0, body.0.id.0, &input).await
+    }
+}

@@ -1,0 +1,97 @@
+//! Meetings attended, from the patient's app or recorded by their care team.
+
+use chrono::NaiveDate;
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use super::{Recorded, record};
+use crate::{
+    api::{ApiTags, body::JsonBody, page::Page},
+    auth::BearerAuth,
+    db::{
+        Db, recovery,
+        recovery::meetings::{Meeting, MeetingKind, NewMeeting},
+    },
+    domain::{
+        ids::{MeetingId, PatientId},
+        page::{Cursor, Limit, PageRequest},
+        text::{Opt, Text},
+    },
+    error::{Result, Validator},
+};
+
+pub struct MeetingsApi {
+    pub db: Db,
+}
+
+/// A meeting to record.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewMeetingRequest {
+    /// A new UUID the client makes for this meeting, so that sending it again
+    /// is a harmless replay.
+    pub id: MeetingId,
+    /// What kind of meeting.
+    pub kind: MeetingKind,
+    /// The day it took place; at most a day past today (UTC), for patients whose day has begun.
+    pub attended_on: NaiveDate,
+    /// Where (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub place: Opt<Text>,
+    /// The patient's own words (1–2000 characters).
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub notes: Opt<Text>,
+}
+
+impl NewMeetingRequest {
+    pub fn validate(&self) -> Result<NewMeeting> {
+        let mut v = Validator::default();
+        super::reported_day(&mut v, "attendedOn", self.attended_on);
+        v.finish()?;
+        Ok(NewMeeting {
+            kind: self.kind,
+            attended_on: self.attended_on,
+            place: self.place.as_deref().map(str::to_owned),
+            notes: self.notes.as_deref().map(str::to_owned),
+        })
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Meetings")]
+impl MeetingsApi {
+    /// A patient's meetings.
+    ///
+    /// Newest first by the day attended. Patients see their own; staff their caseload's. Audited
+    /// as a read of the chart.
+    #[oai(path = "/patients/:id/meetings", method = "get", operation_id = "listMeetings")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Meeting>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| recovery::list(tx, id.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Record a meeting attended.
+    ///
+    /// By the patient, or by staff for a patient in their care. Append-only. The client makes the
+    /// id: sending the same id and content again answers 200 with the stored meeting; the same id
+    /// with other content is a 409.
+    #[oai(path = "/patients/:id/meetings", method = "post", operation_id = "createMeeting")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        body: JsonBody<NewMeetingRequest>,
+    ) -> Result<Recorded<Meeting>> {
+        let input = body.0.validate()?;
+        record(&self.db, &auth.0, id.0, body.0.id.0, &input).await
+    }
+}

@@ -1,0 +1,392 @@
+//! Offline sync for the mobile app: a batch of queued records in one
+//! request, each with its own result, and the change feed since a cursor.
+
+use std::borrow::Cow;
+
+use poem_openapi::{
+    Object, OpenApi,
+    param::Query,
+    payload::Json,
+    registry::{MetaSchemaRef, Registry},
+    types::{ParseFromJSON, ParseResult, ToJSON, Type},
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{
+    check_ins::NewCheckInRequest, cravings::NewCravingRequest, meetings::NewMeetingRequest,
+    sobriety::NewSobrietyResetRequest,
+};
+use crate::{
+    api::{
+        ApiTags,
+        body::{JsonBody, faults},
+    },
+    auth::BearerAuth,
+    db::{
+        Db, TenantTx,
+        recovery::{
+            self, Outcome,
+            check_ins::CheckIn,
+            cravings::Craving,
+            meetings::Meeting,
+            sobriety::SobrietyReset,
+            sync::{self, Changes},
+        },
+    },
+    domain::{
+        ids::PatientId,
+        page::{Limit, SyncCursor},
+        text::Opt,
+        text_enum,
+    },
+    error::{Error, FieldError, Problem, Result},
+};
+
+/// The most records one batch may carry (the body limit applies too).
+pub const MAX_BATCH: usize = 100;
+
+pub struct SyncApi {
+    pub db: Db,
+}
+
+text_enum! {
+    /// What kind of record a queued entry holds.
+    pub enum RecordType {
+        CheckIn = "check_in",
+        Craving = "craving",
+        Meeting = "meeting",
+        SobrietyReset = "sobriety_reset",
+    }
+}
+
+/// One queued record: its type, its patient, and the record, in the field
+/// `type` names (the same body as the record's own create operation).
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncRecord {
+    /// Which field holds the record.
+    #[oai(rename = "type")]
+    pub kind: RecordType,
+    /// The patient it is about.
+    pub patient_id: PatientId,
+    /// With `type: check_in`.
+    pub check_in: Opt<NewCheckInRequest>,
+    /// With `type: craving`.
+    pub craving: Opt<NewCravingRequest>,
+    /// With `type: meeting`.
+    pub meeting: Opt<NewMeetingRequest>,
+    /// With `type: sobriety_reset`.
+    pub sobriety_reset: Opt<NewSobrietyResetRequest>,
+}
+
+/// A queued record as received: parsed, or its faults. One bad record is
+/// rejected on its own; it never costs the rest of the batch.
+#[derive(Debug, Clone)]
+pub struct SyncEntry(std::result::Result<SyncRecord, (Value, Vec<FieldError>)>);
+
+impl Type for SyncEntry {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        SyncRecord::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        SyncRecord::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        SyncRecord::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromJSON for SyncEntry {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        let value = value.unwrap_or_default();
+        Ok(Self(SyncRecord::parse_from_json(Some(value.clone())).map_err(|err| {
+            let errors = faults::<SyncRecord>(&value, err.message());
+            (value, errors)
+        })))
+    }
+}
+
+impl ToJSON for SyncEntry {
+    fn to_json(&self) -> Option<Value> {
+        match &self.0 {
+            Ok(record) => record.to_json(),
+            Err((value, _)) => Some(value.clone()),
+        }
+    }
+}
+
+/// Records queued offline, sent in one request.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncBatchRequest {
+    /// 1–100 records, recorded in this order.
+    #[oai(validator(min_items = 1, max_items = 100))]
+    pub records: Vec<SyncEntry>,
+}
+
+text_enum! {
+    /// What became of a queued record.
+    pub enum SyncStatus {
+        /// Recorded now.
+        Created = "created",
+        /// Already recorded under this id with this content: nothing written.
+        Replayed = "replayed",
+        /// Not recorded; `problem` says why. Retrying the same record will not help
+        /// unless the problem is fixed.
+        Rejected = "rejected",
+    }
+}
+
+/// The result for one queued record.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct SyncResult {
+    /// Its place in `records`, from 0.
+    pub index: u32,
+    /// Its type, when it could be read.
+    #[oai(rename = "type")]
+    pub kind: Option<RecordType>,
+    /// Its id, when it could be read.
+    pub id: Option<Uuid>,
+    /// What became of it.
+    pub status: SyncStatus,
+    /// Why it was rejected (the problem its own create operation would answer).
+    pub problem: Option<Problem>,
+}
+
+/// One result per queued record, in order, and the totals.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SyncBatchResult {
+    /// One per record, in the order sent.
+    pub results: Vec<SyncResult>,
+    /// How many were recorded now.
+    pub created: u32,
+    /// How many had been recorded already.
+    pub replayed: u32,
+    /// How many were rejected.
+    pub rejected: u32,
+}
+
+/// A queued record, checked and ready to record.
+enum Item {
+    CheckIn(recovery::check_ins::NewCheckIn),
+    Craving(recovery::cravings::NewCraving),
+    Meeting(recovery::meetings::NewMeeting),
+    SobrietyReset(recovery::sobriety::NewSobrietyReset),
+}
+
+struct Valid {
+    patient: PatientId,
+    id: Uuid,
+    item: Item,
+}
+
+/// A queued record after checking: what could be read of it, and either
+/// the record to write or the problem that rejects it.
+struct Checked {
+    kind: Option<RecordType>,
+    id: Option<Uuid>,
+    valid: std::result::Result<Valid, Problem>,
+}
+
+/// Names a record's field errors from the batch's root.
+fn nested(err: Error, prefix: &str) -> Error {
+    match err {
+        Error::Invalid(errors) => Error::Invalid(
+            errors
+                .into_iter()
+                .map(|e| {
+                    let field =
+                        if e.field == "body" { prefix.to_owned() } else { format!("{prefix}.{}", e.field) };
+                    FieldError { field, message: e.message }
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+impl SyncRecord {
+    fn validate(&self) -> Result<Valid> {
+        let fields = [
+            (RecordType::CheckIn, "checkIn", self.check_in.is_some()),
+            (RecordType::Craving, "craving", self.craving.is_some()),
+            (RecordType::Meeting, "meeting", self.meeting.is_some()),
+            (RecordType::SobrietyReset, "sobrietyReset", self.sobriety_reset.is_some()),
+        ];
+        let mut errors = Vec::new();
+        for (kind, field, present) in fields {
+            if kind == self.kind && !present {
+                errors.push(FieldError::new(field, format!("is required with type {}", kind.as_str())));
+            } else if kind != self.kind && present {
+                errors
+                    .push(FieldError::new(field, format!("must be absent with type {}", self.kind.as_str())));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Invalid(errors));
+        }
+        let patient = self.patient_id;
+        let valid = match (&self.check_in.0, &self.craving.0, &self.meeting.0, &self.sobriety_reset.0) {
+            (Some(r), ..) => Valid {
+                patient,
+                id: r.id.0,
+                item: Item::CheckIn(r.validate().map_err(|e| nested(e, "checkIn"))?),
+            },
+            (_, Some(r), ..) => Valid {
+                patient,
+                id: r.id.0,
+                item: Item::Craving(r.validate().map_err(|e| nested(e, "craving"))?),
+            },
+            (_, _, Some(r), _) => Valid {
+                patient,
+                id: r.id.0,
+                item: Item::Meeting(r.validate().map_err(|e| nested(e, "meeting"))?),
+            },
+            (.., Some(r)) => Valid {
+                patient,
+                id: r.id.0,
+                item: Item::SobrietyReset(r.validate().map_err(|e| nested(e, "sobrietyReset"))?),
+            },
+            _ => return Err(Error::invalid("type", "names no record")),
+        };
+        Ok(valid)
+    }
+
+    /// The record's id, when it parsed.
+    fn id(&self) -> Option<Uuid> {
+        self.check_in
+            .as_ref()
+            .map(|r| r.id.0)
+            .or(self.craving.as_ref().map(|r| r.id.0))
+            .or(self.meeting.as_ref().map(|r| r.id.0))
+            .or(self.sobriety_reset.as_ref().map(|r| r.id.0))
+    }
+}
+
+impl Valid {
+    /// Records it; whether it was a replay.
+    async fn record(&self, tx: &mut TenantTx) -> Result<bool> {
+        fn replayed<R>(o: Outcome<R>) -> bool {
+            matches!(o, Outcome::Replayed(_))
+        }
+        let (p, id) = (self.patient, self.id);
+        Ok(match &self.item {
+            Item::CheckIn(input) => replayed(recovery::log::<CheckIn>(tx, p, id, input).await?),
+            Item::Craving(input) => replayed(recovery::log::<Craving>(tx, p, id, input).await?),
+            Item::Meeting(input) => replayed(recovery::log::<Meeting>(tx, p, id, input).await?),
+            Item::SobrietyReset(input) => replayed(recovery::log::<SobrietyReset>(tx, p, id, input).await?),
+        })
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Sync")]
+impl SyncApi {
+    /// Send records queued offline.
+    ///
+    /// Up to 100 check-ins, cravings, meetings and sobriety resets, each with the id the client
+    /// made for it, recorded in order. Each gets its own result: `created`, `replayed` (it was
+    /// recorded before: sending a batch again is safe) or `rejected` with the problem its own
+    /// create operation would have answered; one rejected record never costs the others. The
+    /// request itself fails only as a whole (401, 403, a body that is not a batch, or a server
+    /// fault, after which nothing of it was recorded).
+    #[oai(path = "/sync/batch", method = "post", operation_id = "syncBatch")]
+    async fn batch(
+        &self,
+        auth: BearerAuth,
+        body: JsonBody<SyncBatchRequest>,
+    ) -> Result<Json<SyncBatchResult>> {
+        // Checked before the transaction: a record that cannot be valid
+        // never reaches the database.
+        let checked: Vec<Checked> = body
+            .0
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let at = format!("records[{i}]");
+                match &entry.0 {
+                    Ok(record) => Checked {
+                        kind: Some(record.kind),
+                        id: record.id(),
+                        valid: record.validate().map_err(|e| nested(e, &at).to_problem()),
+                    },
+                    Err((_, errors)) => Checked {
+                        kind: None,
+                        id: None,
+                        valid: Err(nested(Error::Invalid(errors.clone()), &at).to_problem()),
+                    },
+                }
+            })
+            .collect();
+        let results = self
+            .db
+            .run(&auth.0, async |tx| {
+                let mut results = Vec::with_capacity(checked.len());
+                for (index, Checked { kind, id, valid }) in checked.iter().enumerate() {
+                    let (status, problem) = match valid {
+                        Err(problem) => (SyncStatus::Rejected, Some(problem.clone())),
+                        Ok(valid) => match tx.savepoint(async |tx| valid.record(tx).await).await {
+                            Ok(false) => (SyncStatus::Created, None),
+                            Ok(true) => (SyncStatus::Replayed, None),
+                            // A fault of the server or the database fails the
+                            // whole batch (rolled back): the client sends it again.
+                            Err(err) if err.status().is_server_error() => return Err(err),
+                            Err(err) => (SyncStatus::Rejected, Some(err.to_problem())),
+                        },
+                    };
+                    let index = u32::try_from(index).unwrap_or(u32::MAX);
+                    results.push(SyncResult { index, kind: *kind, id: *id, status, problem });
+                }
+                Ok(results)
+            })
+            .await?;
+        let count =
+            |s: SyncStatus| u32::try_from(results.iter().filter(|r| r.status == s).count()).unwrap_or(0);
+        Ok(Json(SyncBatchResult {
+            created: count(SyncStatus::Created),
+            replayed: count(SyncStatus::Replayed),
+            rejected: count(SyncStatus::Rejected),
+            results,
+        }))
+    }
+
+    /// Changes since a cursor.
+    ///
+    /// Everything you may see that changed after `since`, oldest first: patients and their
+    /// check-ins, cravings, meetings and sobriety resets, each at its current version and at most
+    /// once a page (apply items in order). A `tombstone` for a patient means you no longer see them (your assignment
+    /// ended, you are no longer their counsellor, or they were removed): forget them and their
+    /// records. An `upsert` of a patient you had forgotten means you see them again: fetch their
+    /// records with the list operations. Store `nextCursor` with the items and pass it as `since`
+    /// next time; while `hasMore`, pull again. The cursor counts your facility's changes in commit
+    /// order, so a pull never steps past a change that commits late. Types may be added: skip
+    /// what you do not know. Audited as a read of each patient's chart it returns.
+    #[oai(path = "/sync/changes", method = "get", operation_id = "listChanges")]
+    async fn changes(
+        &self,
+        auth: BearerAuth,
+        since: Query<Option<SyncCursor>>,
+        limit: Query<Option<Limit>>,
+    ) -> Result<Json<Changes>> {
+        let since = since.0.map_or(0, |c| c.0);
+        let limit = limit.0.map_or(crate::domain::page::DEFAULT_LIMIT, |l| l.0);
+        self.db.run(&auth.0, async |tx| sync::changes(tx, since, limit).await).await.map(Json)
+    }
+}

@@ -1,0 +1,162 @@
+//! Daily check-ins: mood, HALT (hungry, angry, lonely, tired), sleep,
+//! craving intensity and a note. One or more a day, append-only.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use tokio_postgres::{Row, types::ToSql};
+
+use super::{Logged, same};
+use crate::{
+    domain::{
+        ids::{CheckInId, PatientId, UserId},
+        page::Keyed,
+    },
+    error::{Error, Result},
+};
+
+/// A check-in as stored.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct CheckIn {
+    /// Its id (chosen by the client that created it).
+    pub id: CheckInId,
+    /// The patient it is about.
+    pub patient_id: PatientId,
+    /// When the patient checked in.
+    pub checked_in_at: DateTime<Utc>,
+    /// Mood, 1 (worst) to 10 (best).
+    pub mood: i16,
+    /// HALT: hungry.
+    pub hungry: bool,
+    /// HALT: angry.
+    pub angry: bool,
+    /// HALT: lonely.
+    pub lonely: bool,
+    /// HALT: tired.
+    pub tired: bool,
+    /// Hours slept last night, to a tenth.
+    pub sleep_hours: Option<f64>,
+    /// How strong cravings are right now, 0 (none) to 10.
+    pub craving_intensity: Option<i16>,
+    /// The patient's own words.
+    pub notes: Option<String>,
+    /// Who recorded it (the patient, or a member of their care team).
+    pub recorded_by: UserId,
+    /// When it reached the server.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Lists are newest first by the time of the check-in.
+impl Keyed for CheckIn {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.checked_in_at, self.id.0)
+    }
+}
+
+macro_rules! columns {
+    () => {
+        "id, patient_id, checked_in_at, mood, hungry, angry, lonely, tired, sleep_hours::float8 as sleep_hours, \
+         craving_intensity, notes, recorded_by, recorded_at"
+    };
+}
+
+impl TryFrom<&Row> for CheckIn {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            patient_id: row.try_get("patient_id")?,
+            checked_in_at: row.try_get("checked_in_at")?,
+            mood: row.try_get("mood")?,
+            hungry: row.try_get("hungry")?,
+            angry: row.try_get("angry")?,
+            lonely: row.try_get("lonely")?,
+            tired: row.try_get("tired")?,
+            sleep_hours: row.try_get("sleep_hours")?,
+            craving_intensity: row.try_get("craving_intensity")?,
+            notes: row.try_get("notes")?,
+            recorded_by: row.try_get("recorded_by")?,
+            recorded_at: row.try_get("recorded_at")?,
+        })
+    }
+}
+
+/// A validated check-in: times to the microsecond and sleep to the tenth,
+/// as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCheckIn {
+    pub checked_in_at: Option<DateTime<Utc>>,
+    pub mood: i16,
+    pub hungry: bool,
+    pub angry: bool,
+    pub lonely: bool,
+    pub tired: bool,
+    pub sleep_hours: Option<f64>,
+    pub craving_intensity: Option<i16>,
+    pub notes: Option<String>,
+}
+
+impl Logged for CheckIn {
+    type Input = NewCheckIn;
+
+    const INSERT: &'static str = concat!(
+        "insert into check_ins (id, patient_id, facility_id, checked_in_at, mood, hungry, angry, lonely, tired,
+                                sleep_hours, craving_intensity, notes)
+         select $1, p.id, p.facility_id, coalesce($3, now()), $4, $5, $6, $7, $8, $9::float8::numeric(3, 1), $10, $11
+           from patients p where p.id = $2 and p.deleted_at is null
+         on conflict (facility_id, id) do nothing
+         returning ",
+        columns!()
+    );
+    const BY_IDS: &'static str = concat!(
+        "select ",
+        columns!(),
+        " from check_ins c where id = any($1)
+           and exists (select from patients p
+                        where p.facility_id = c.facility_id and p.id = c.patient_id and p.deleted_at is null)"
+    );
+    const LIST: &'static str = concat!(
+        "select ",
+        columns!(),
+        ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
+         from check_ins
+         where patient_id = $1
+           and exists (select from patients p where p.id = $1 and p.deleted_at is null)
+           and ($2::timestamptz is null or (checked_in_at, id) < ($2, $3::uuid))
+         order by checked_in_at desc, id desc
+         limit $4"
+    );
+
+    fn params(c: &NewCheckIn) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &c.checked_in_at,
+            &c.mood,
+            &c.hungry,
+            &c.angry,
+            &c.lonely,
+            &c.tired,
+            &c.sleep_hours,
+            &c.craving_intensity,
+            &c.notes,
+        ]
+    }
+
+    fn id(&self) -> uuid::Uuid {
+        self.id.0
+    }
+
+    fn patient_id(&self) -> PatientId {
+        self.patient_id
+    }
+
+    fn matches(&self, patient: PatientId, c: &NewCheckIn) -> bool {
+        self.patient_id == patient
+            && same(c.checked_in_at, self.checked_in_at)
+            && c.mood == self.mood
+            && (c.hungry, c.angry, c.lonely, c.tired) == (self.hungry, self.angry, self.lonely, self.tired)
+            && c.sleep_hours == self.sleep_hours
+            && c.craving_intensity == self.craving_intensity
+            && c.notes == self.notes
+    }
+}

@@ -1,0 +1,147 @@
+//! Cravings: when one struck, how strong, its trigger, the coping strategy
+//! used and whether the patient resisted. Append-only.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use tokio_postgres::{Row, types::ToSql};
+
+use super::{Logged, same};
+use crate::{
+    domain::{
+        ids::{CravingId, PatientId, UserId},
+        page::Keyed,
+        text_enum,
+    },
+    error::{Error, Result},
+};
+
+text_enum! {
+    /// How a craving ended.
+    pub enum CravingOutcome {
+        Resisted = "resisted",
+        Used = "used",
+    }
+}
+
+/// A craving as stored.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Craving {
+    /// Its id (chosen by the client that created it).
+    pub id: CravingId,
+    /// The patient it is about.
+    pub patient_id: PatientId,
+    /// When it struck.
+    pub occurred_at: DateTime<Utc>,
+    /// How strong, 1 to 10.
+    pub intensity: i16,
+    /// What set it off.
+    pub trigger: Option<String>,
+    /// What the patient did about it.
+    pub coping_strategy: Option<String>,
+    /// Whether they resisted.
+    pub outcome: CravingOutcome,
+    /// The patient's own words.
+    pub notes: Option<String>,
+    /// Who recorded it (the patient, or a member of their care team).
+    pub recorded_by: UserId,
+    /// When it reached the server.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Lists are newest first by when it struck.
+impl Keyed for Craving {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.occurred_at, self.id.0)
+    }
+}
+
+macro_rules! columns {
+    () => {
+        "id, patient_id, occurred_at, intensity, trigger, coping_strategy, outcome, notes, recorded_by, recorded_at"
+    };
+}
+
+impl TryFrom<&Row> for Craving {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            patient_id: row.try_get("patient_id")?,
+            occurred_at: row.try_get("occurred_at")?,
+            intensity: row.try_get("intensity")?,
+            trigger: row.try_get("trigger")?,
+            coping_strategy: row.try_get("coping_strategy")?,
+            outcome: row.try_get("outcome")?,
+            notes: row.try_get("notes")?,
+            recorded_by: row.try_get("recorded_by")?,
+            recorded_at: row.try_get("recorded_at")?,
+        })
+    }
+}
+
+/// A validated craving (times to the microsecond, as stored).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCraving {
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub intensity: i16,
+    pub trigger: Option<String>,
+    pub coping_strategy: Option<String>,
+    pub outcome: CravingOutcome,
+    pub notes: Option<String>,
+}
+
+impl Logged for Craving {
+    type Input = NewCraving;
+
+    const INSERT: &'static str = concat!(
+        "insert into cravings (id, patient_id, facility_id, occurred_at, intensity, trigger, coping_strategy,
+                               outcome, notes)
+         select $1, p.id, p.facility_id, coalesce($3, now()), $4, $5, $6, $7, $8
+           from patients p where p.id = $2 and p.deleted_at is null
+         on conflict (facility_id, id) do nothing
+         returning ",
+        columns!()
+    );
+    const BY_IDS: &'static str = concat!(
+        "select ",
+        columns!(),
+        " from cravings c where id = any($1)
+           and exists (select from patients p
+                        where p.facility_id = c.facility_id and p.id = c.patient_id and p.deleted_at is null)"
+    );
+    const LIST: &'static str = concat!(
+        "select ",
+        columns!(),
+        ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
+         from cravings
+         where patient_id = $1
+           and exists (select from patients p where p.id = $1 and p.deleted_at is null)
+           and ($2::timestamptz is null or (occurred_at, id) < ($2, $3::uuid))
+         order by occurred_at desc, id desc
+         limit $4"
+    );
+
+    fn params(c: &NewCraving) -> Vec<&(dyn ToSql + Sync)> {
+        vec![&c.occurred_at, &c.intensity, &c.trigger, &c.coping_strategy, &c.outcome, &c.notes]
+    }
+
+    fn id(&self) -> uuid::Uuid {
+        self.id.0
+    }
+
+    fn patient_id(&self) -> PatientId {
+        self.patient_id
+    }
+
+    fn matches(&self, patient: PatientId, c: &NewCraving) -> bool {
+        self.patient_id == patient
+            && same(c.occurred_at, self.occurred_at)
+            && c.intensity == self.intensity
+            && c.trigger == self.trigger
+            && c.coping_strategy == self.coping_strategy
+            && c.outcome == self.outcome
+            && c.notes == self.notes
+    }
+}

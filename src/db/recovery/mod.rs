@@ -1,0 +1,120 @@
+//! The recovery programme: what patients log from their app and their care
+//! team logs for them (check-ins, cravings, meetings, sobriety resets), and
+//! the offline-sync feed over it all.
+//!
+//! Every record here is append-only and carries an id the client chose, so
+//! an app that queued it offline can send it again without fear: the same
+//! id with the same content is a replay that answers the stored row, the
+//! same id with other content is a 409, and nothing is ever stored twice.
+
+pub mod check_ins;
+pub mod cravings;
+pub mod meetings;
+pub mod sobriety;
+pub mod sync;
+
+use tokio_postgres::{Row, types::ToSql};
+
+use super::{Params, TenantTx, clinical::patients};
+use crate::{
+    domain::{
+        ids::PatientId,
+        page::{Keyed, PageRequest},
+    },
+    error::{Conflict, Error, Result},
+};
+
+/// A patient-logged record type: its SQL and how a stored row compares with
+/// a request.
+pub trait Logged: Sized + Keyed + for<'r> TryFrom<&'r Row, Error = Error> {
+    /// The validated request.
+    type Input;
+    /// `insert … select …, p.facility_id, p.id from patients p where p.id =
+    /// $2 and p.deleted_at is null on conflict (facility_id, id) do nothing
+    /// returning …`: `$1` is the record's id, `$2` its patient, then the
+    /// input's [`params`](Self::params).
+    const INSERT: &'static str;
+    /// The rows whose `id = any($1)`, only while their patient is visible
+    /// and live.
+    const BY_IDS: &'static str;
+    /// A patient's rows (`$1`), newest first, after the cursor (`$2`, `$3`),
+    /// at most `$4`, auditing the read of the chart once.
+    const LIST: &'static str;
+
+    fn params(input: &Self::Input) -> Vec<&(dyn ToSql + Sync)>;
+    fn id(&self) -> uuid::Uuid;
+    fn patient_id(&self) -> PatientId;
+    /// Whether this stored row is what `input` would have created for
+    /// `patient` (fields the request left out are not compared).
+    fn matches(&self, patient: PatientId, input: &Self::Input) -> bool;
+}
+
+/// What a create did.
+#[derive(Debug)]
+pub enum Outcome<R> {
+    Created(R),
+    /// The row already existed with this id and content.
+    Replayed(R),
+}
+
+impl<R> Outcome<R> {
+    pub fn into_inner(self) -> (R, bool) {
+        match self {
+            Self::Created(r) => (r, false),
+            Self::Replayed(r) => (r, true),
+        }
+    }
+}
+
+/// Records `input` for a visible patient under the client's `id`, once.
+pub async fn log<R: Logged>(
+    tx: &mut TenantTx,
+    patient: PatientId,
+    id: uuid::Uuid,
+    input: &R::Input,
+) -> Result<Outcome<R>> {
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&id, &patient];
+    params.extend(R::params(input));
+    let params: Params = &params;
+    if let Some(row) = tx.query_opt(R::INSERT, params).await? {
+        return Ok(Outcome::Created(R::try_from(&row)?));
+    }
+    // Nothing inserted: the id is taken, or the patient is not visible.
+    match tx.query_opt(R::BY_IDS, &[&vec![id]]).await? {
+        Some(row) => {
+            let stored = R::try_from(&row)?;
+            if stored.matches(patient, input) {
+                Ok(Outcome::Replayed(stored))
+            } else {
+                Err(Conflict::RecordIdTaken.into())
+            }
+        }
+        None => {
+            patients::ensure_visible(tx, patient).await?;
+            // A row the caller cannot see holds the id.
+            Err(Conflict::RecordIdTaken.into())
+        }
+    }
+}
+
+/// A patient's records, newest first; `NotFound` when the patient is
+/// hidden. Reading them is audited once.
+pub async fn list<R: Logged>(tx: &mut TenantTx, patient: PatientId, page: &PageRequest) -> Result<Vec<R>> {
+    let rows =
+        tx.query(R::LIST, &[&patient, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    if rows.is_empty() {
+        patients::ensure_visible(tx, patient).await?;
+    }
+    rows.iter().map(R::try_from).collect()
+}
+
+/// Rounds to what a `numeric(3, 1)` column keeps, so a replay compares
+/// what was stored.
+pub fn tenths(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Whether a field the request may leave out matches the stored value.
+fn same<T: PartialEq>(given: Option<T>, stored: T) -> bool {
+    given.is_none_or(|g| g == stored)
+}

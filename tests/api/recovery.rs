@@ -1,0 +1,183 @@
+//! What patients log from their app and their care team logs for them:
+//! check-ins, cravings, meetings and sobriety resets. Each record carries the
+//! client's id, so a retry is a replay and never a second row.
+
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn a_record_sent_twice_is_stored_once_and_the_same_id_with_other_content_is_refused() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let path = format!("/api/v1/patients/{}/check-ins", c.p1);
+    let id = Uuid::new_v4();
+    // Nanoseconds and a sleep figure past a tenth: stored as PostgreSQL keeps
+    // them, and a retry with the very same body still compares equal.
+    let body = json!({"id": id, "checkedInAt": "2026-11-20T08:30:00.123456789Z", "mood": 6, "tired": true,
+                      "sleepHours": 7.25, "cravingIntensity": 2, "notes": "ok"});
+    let first = app.post(&c.patient1, &path, body.clone()).await;
+    first.assert_status(201);
+    assert_eq!(first.body["id"], id.to_string());
+    assert_eq!(first.body["recordedBy"], c.patient1.id.to_string(), "the author is the caller");
+    assert_eq!(first.body["sleepHours"], 7.3);
+    assert_eq!(first.body["hungry"], false, "HALT fields default to false");
+    first.assert_absent("patient");
+
+    let again = app.post(&c.patient1, &path, body.clone()).await;
+    again.assert_status(200);
+    assert_eq!(again.body, first.body, "a replay answers the stored row");
+    assert_eq!(app.count("check_ins").await, 1);
+
+    let mut changed = body.clone();
+    changed["mood"] = json!(2);
+    app.post(&c.patient1, &path, changed).await.assert_problem(409, "record_id_taken");
+    // The same id and content for another patient is another record.
+    let mut elsewhere = body.clone();
+    elsewhere["checkedInAt"] = json!("2026-11-20T08:30:00.123456Z");
+    let other = format!("/api/v1/patients/{}/check-ins", c.p2);
+    app.post(&c.w.admin_a, &other, elsewhere).await.assert_problem(409, "record_id_taken");
+    assert_eq!(app.count("check_ins").await, 1);
+
+    // An id held by a row the caller cannot see is refused without showing it.
+    let hidden = Uuid::new_v4();
+    let p2 = format!("/api/v1/patients/{}/check-ins", c.p2);
+    app.post(&c.patient2, &p2, json!({"id": hidden, "mood": 4})).await.assert_status(201);
+    let res = app.post(&c.patient1, &path, json!({"id": hidden, "mood": 4})).await;
+    res.assert_problem(409, "record_id_taken");
+    assert!(!res.body.to_string().contains(&c.p2.to_string()));
+    // Another facility has ids of its own: the same uuid is no conflict there.
+    let b = format!("/api/v1/patients/{}/check-ins", c.pb);
+    app.post(&c.patient_b, &b, json!({"id": hidden, "mood": 4})).await.assert_status(201);
+}
+
+#[tokio::test]
+async fn patients_and_their_care_team_log_every_kind_and_read_them_back_newest_first() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let p = |what: &str| format!("/api/v1/patients/{}/{what}", c.p1);
+    let earlier = (Utc::now() - Duration::hours(3)).to_rfc3339();
+    let later = (Utc::now() - Duration::hours(1)).to_rfc3339();
+    for (who, at, mood) in [(&c.patient1, &earlier, 4), (&c.w.staff_a, &later, 7)] {
+        let res = app
+            .post(who, &p("check-ins"), json!({"id": Uuid::new_v4(), "checkedInAt": at, "mood": mood}))
+            .await;
+        assert_eq!(res.assert_status(201).body["recordedBy"], who.id.to_string());
+    }
+    let page = app.get(&c.patient1, &format!("{}?limit=1", p("check-ins"))).await;
+    assert_eq!(page.items().len(), 1);
+    assert_eq!(page.items()[0]["mood"], 7, "newest first");
+    let cursor = page.body["nextCursor"].as_str().unwrap();
+    let rest = app.get(&c.patient1, &format!("{}?limit=1&cursor={cursor}", p("check-ins"))).await;
+    assert_eq!(rest.items()[0]["mood"], 4);
+    rest.assert_absent("nextCursor");
+
+    let craving = json!({"id": Uuid::new_v4(), "intensity": 8, "trigger": "payday", "copingStrategy": "walked",
+                         "outcome": "resisted"});
+    app.post(&c.patient1, &p("cravings"), craving).await.assert_status(201);
+    let meeting = json!({"id": Uuid::new_v4(), "kind": "smart", "attendedOn": Utc::now().date_naive()});
+    app.post(&c.w.staff_a, &p("meetings"), meeting).await.assert_status(201);
+    let cravings = app.get(&c.w.staff_a, &p("cravings")).await;
+    assert_eq!(cravings.items()[0]["outcome"], "resisted");
+    let meetings = app.get(&c.patient1, &p("meetings")).await;
+    assert_eq!(meetings.items()[0]["kind"], "smart");
+
+    // Staff who do not care for the patient, and other patients, see none of it.
+    for outsider in [&c.nurse_a2, &c.patient2, &c.w.staff_b] {
+        app.get(outsider, &p("check-ins")).await.assert_problem(404, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn a_sobriety_reset_moves_the_start_date_and_keeps_the_one_it_replaced() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let path = format!("/api/v1/patients/{}/sobriety", c.p1);
+    let before = app.get(&c.patient1, &path).await;
+    assert_eq!(before.assert_status(200).body["since"], "2026-01-01");
+    assert_eq!(before.body["resets"], 0);
+    before.assert_absent("lastResetAt");
+    let today = Utc::now().date_naive();
+    let days = |d: i64| today - Duration::days(d);
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    assert_eq!(before.body["daysSober"], (today - start).num_days());
+
+    let resets = format!("{path}/resets");
+    let first = app
+        .post(
+            &c.patient1,
+            &resets,
+            json!({"id": Uuid::new_v4(), "since": days(10), "reason": "drank on my birthday"}),
+        )
+        .await;
+    assert_eq!(first.assert_status(201).body["previousSince"], "2026-01-01");
+    let second = app
+        .post(
+            &c.w.staff_a,
+            &resets,
+            json!({"id": Uuid::new_v4(), "since": days(3), "reason": "relapse reported"}),
+        )
+        .await;
+    assert_eq!(second.assert_status(201).body["previousSince"], days(10).to_string());
+
+    let now = app.get(&c.w.staff_a, &path).await;
+    assert_eq!(now.body["since"], days(3).to_string());
+    assert_eq!(now.body["daysSober"], 3);
+    assert_eq!(now.body["resets"], 2);
+    let longest = (days(10) - start).num_days();
+    assert_eq!(now.body["longestDays"], longest, "the stretch the first reset ended");
+    let patient = app.get(&c.w.staff_a, &format!("/api/v1/patients/{}", c.p1)).await;
+    assert_eq!(patient.body["sobrietyDate"], days(3).to_string(), "the chart follows the reset");
+    let list = app.get(&c.patient1, &resets).await;
+    let reasons: Vec<&Value> = list.items().iter().map(|r| &r["reason"]).collect();
+    assert_eq!(reasons, [&json!("relapse reported"), &json!("drank on my birthday")]);
+    // The date change is audited with the caller as its actor.
+    let su = app.superuser().await;
+    let actor: Uuid = su
+        .query_one(
+            "select actor_id from audit_log where entity_type = 'patients' and entity_id = $1 and action = 'update'
+              order by chain_seq desc limit 1",
+            &[&c.p1],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(actor, c.w.staff_a.id);
+}
+
+#[tokio::test]
+async fn bad_records_are_refused_field_by_field_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let p = |what: &str| format!("/api/v1/patients/{}/{what}", c.p1);
+    let id = Uuid::new_v4();
+    let future = (Utc::now() + Duration::hours(2)).to_rfc3339();
+    let far_day = Utc::now().date_naive() + Duration::days(3);
+    for (what, body, field) in [
+        ("check-ins", json!({"id": id, "mood": 11}), "mood"),
+        ("check-ins", json!({"id": id, "mood": 0}), "mood"),
+        ("check-ins", json!({"mood": 5}), "id"),
+        ("check-ins", json!({"id": "not-a-uuid", "mood": 5}), "id"),
+        ("check-ins", json!({"id": id, "mood": 5, "checkedInAt": future}), "checkedInAt"),
+        ("check-ins", json!({"id": id, "mood": 5, "sleepHours": 25}), "sleepHours"),
+        ("check-ins", json!({"id": id, "mood": 5, "notes": "a\u{0}b"}), "notes"),
+        ("check-ins", json!({"id": id, "mood": 5, "recordedBy": c.w.staff_a.id}), "recordedBy"),
+        ("cravings", json!({"id": id, "intensity": 5, "outcome": "maybe"}), "outcome"),
+        ("cravings", json!({"id": id, "intensity": 5}), "outcome"),
+        ("meetings", json!({"id": id, "kind": "aa", "attendedOn": far_day}), "attendedOn"),
+        ("meetings", json!({"id": id, "kind": "book_club", "attendedOn": "2026-11-01"}), "kind"),
+        ("sobriety/resets", json!({"id": id, "since": "2026-11-01", "reason": ""}), "reason"),
+        ("sobriety/resets", json!({"id": id, "since": far_day, "reason": "x"}), "since"),
+    ] {
+        let res = app.post(&c.patient1, &p(what), body.clone()).await;
+        res.assert_problem(400, "validation_failed");
+        let fields: Vec<&str> =
+            res.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert!(fields.contains(&field), "{what} {body}: {fields:?}");
+    }
+    for table in ["check_ins", "cravings", "meetings", "sobriety_resets"] {
+        assert_eq!(app.count(table).await, 0, "{table}");
+    }
+}
