@@ -27,6 +27,7 @@ use carego::{
         PROLOGUE, audit,
         clinical::{care_logs, patients},
         infra::{embedded, migrate},
+        recovery::{Logged, check_ins::CheckIn, sync},
     },
     domain::ids::{FacilityId, SessionId, UserId},
 };
@@ -52,6 +53,9 @@ struct Principal {
     patient: Uuid,
     email: String,
     token: String,
+    /// The statements the server runs for this principal's sync pull
+    /// (`since=0`), learnt from one pull once the data stands still.
+    pull: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -61,6 +65,8 @@ enum Scenario {
     AppendCareLog,
     AuditList,
     Login,
+    CheckInWrite,
+    SyncPull,
 }
 
 impl Scenario {
@@ -71,6 +77,8 @@ impl Scenario {
             Self::AppendCareLog => "3 append care log",
             Self::AuditList => "4 audit list",
             Self::Login => "5 login (argon2id)",
+            Self::CheckInWrite => "6 check-in write",
+            Self::SyncPull => "7 sync pull",
         }
     }
 }
@@ -159,7 +167,7 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
             counts.get::<_, i64>(2),
             started.elapsed()
         );
-        let staff = principals(&su, &keys, facilities, Role::Staff).await?;
+        let mut staff = principals(&su, &keys, facilities, Role::Staff).await?;
         let admins = principals(&su, &keys, facilities, Role::FacilityAdmin).await?;
 
         for scenario in [
@@ -168,7 +176,12 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
             Scenario::AppendCareLog,
             Scenario::AuditList,
             Scenario::Login,
+            Scenario::CheckInWrite,
+            Scenario::SyncPull,
         ] {
+            if scenario == Scenario::SyncPull {
+                learn_pulls(&base, &mut staff).await?;
+            }
             let who = if scenario == Scenario::AuditList { &admins } else { &staff };
             let (server_side, rss) =
                 drive_server(&base, scenario, who, concurrency, warmup, seconds, server_pid).await?;
@@ -294,7 +307,7 @@ async fn principals(
             Duration::from_secs(3600),
         )?;
         let email = format!("u{f}-{s}@bench.example");
-        out.push(Principal { role, facility, user, session, patient, email, token });
+        out.push(Principal { role, facility, user, session, patient, email, token, pull: Vec::new() });
     }
     Ok(out)
 }
@@ -394,6 +407,13 @@ async fn request(client: &reqwest::Client, base: &str, scenario: Scenario, p: &P
         Scenario::Login => client
             .post(format!("{base}/api/v1/auth/login"))
             .json(&json!({"email": p.email, "password": BENCH_PASSWORD})),
+        Scenario::CheckInWrite => client
+            .post(format!("{base}/api/v1/patients/{}/check-ins", p.patient))
+            .header("authorization", auth)
+            .json(&json!({"id": Uuid::new_v4(), "mood": 1 + i % 10, "tired": i % 2 == 0})),
+        Scenario::SyncPull => {
+            client.get(format!("{base}/api/v1/sync/changes?since=0&limit=20")).header("authorization", auth)
+        }
     };
     match req.send().await {
         Ok(resp) => {
@@ -411,6 +431,8 @@ enum Lit<'a> {
     Text(&'a str),
     Bool(bool),
     Int(i64),
+    /// An SQL expression, for a value the client would have made (an id).
+    Raw(&'a str),
 }
 
 /// `sql` with `$n` replaced by literals: the server's statement, verbatim
@@ -424,6 +446,7 @@ fn bind(sql: &str, args: &[Lit]) -> String {
             Lit::Text(s) => format!("'{}'", s.replace('\'', "''")),
             Lit::Bool(b) => b.to_string(),
             Lit::Int(n) => n.to_string(),
+            Lit::Raw(sql) => (*sql).to_owned(),
         };
         out = out.replace(&format!("${}", i + 1), &lit);
     }
@@ -493,6 +516,23 @@ fn script(scenario: Scenario, p: &Principal, mode: Mode) -> String {
             ],
         ),
         Scenario::Login => unreachable!("login is the server's own work"),
+        Scenario::CheckInWrite => bind(
+            CheckIn::INSERT,
+            &[
+                Lit::Raw("gen_random_uuid()"),
+                Lit::Text(&patient),
+                Lit::Null,
+                Lit::Int(6),
+                Lit::Bool(true),
+                Lit::Bool(false),
+                Lit::Bool(false),
+                Lit::Bool(false),
+                Lit::Null,
+                Lit::Null,
+                Lit::Null,
+            ],
+        ),
+        Scenario::SyncPull => p.pull.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(";\n"),
     };
     match mode {
         Mode::Plain => format!("BEGIN;\n{prologue};\n{statement};\nCOMMIT;\n"),
@@ -500,6 +540,41 @@ fn script(scenario: Scenario, p: &Principal, mode: Mode) -> String {
             format!("\\startpipeline\nBEGIN;\n{prologue};\n{statement};\nCOMMIT;\n\\endpipeline\n")
         }
     }
+}
+
+/// Pulls once per principal (the check-ins written before now stand still)
+/// and writes down the statements the server runs for that pull, in its
+/// order: the feed, the records of each type found, the audited reads.
+async fn learn_pulls(base: &str, who: &mut [Principal]) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    for p in who.iter_mut() {
+        let res: Value = client
+            .get(format!("{base}/api/v1/sync/changes?since=0&limit=20"))
+            .header("authorization", format!("Bearer {}", p.token))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let items = res["items"].as_array().cloned().unwrap_or_default();
+        anyhow::ensure!(
+            items.iter().all(|i| i["type"] == "check_in"),
+            "the bench's feed holds only check-ins"
+        );
+        let array = |ids: Vec<&str>| format!("{{{}}}", ids.join(","));
+        let check_ins: Vec<&str> = items.iter().filter_map(|i| i["id"].as_str()).collect();
+        let mut read: Vec<&str> = items.iter().filter_map(|i| i["patientId"].as_str()).collect();
+        read.sort_unstable();
+        read.dedup();
+        p.pull = vec![bind(sync::CHANGES, &[Lit::Int(0), Lit::Int(21)])];
+        if !check_ins.is_empty() {
+            p.pull.push(bind(CheckIn::BY_IDS, &[Lit::Text(&array(check_ins))]));
+        }
+        if !read.is_empty() {
+            p.pull.push(bind(sync::AUDIT_READS, &[Lit::Text(&array(read))]));
+        }
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

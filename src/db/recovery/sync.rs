@@ -165,8 +165,11 @@ pub async fn changes(tx: &mut TenantTx, since: i64, limit: u32) -> Result<Change
         numbered.iter().filter(|n| n.visible && n.kind == kind).map(|n| n.id).collect()
     };
     let patient_ids: Vec<PatientId> = ids(ChangeType::Patient).into_iter().map(PatientId).collect();
-    let mut patients: HashMap<Uuid, Patient> =
-        patients::by_ids(tx, &patient_ids).await?.into_iter().map(|p| (p.id.0, p)).collect();
+    let mut patients: HashMap<Uuid, Patient> = if patient_ids.is_empty() {
+        HashMap::new()
+    } else {
+        patients::by_ids(tx, &patient_ids).await?.into_iter().map(|p| (p.id.0, p)).collect()
+    };
     let mut check_ins = by_ids::<CheckIn>(tx, ids(ChangeType::CheckIn)).await?;
     let mut cravings = by_ids::<Craving>(tx, ids(ChangeType::Craving)).await?;
     let mut meetings = by_ids::<Meeting>(tx, ids(ChangeType::Meeting)).await?;
