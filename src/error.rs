@@ -120,6 +120,10 @@ codes! {
         MrnTaken = ("mrn_taken", "Another patient of this facility has this MRN."),
         AlreadyAssigned = ("already_assigned", "This staff member is already assigned to the patient."),
         PatientAlreadyRegistered = ("patient_already_registered", "The patient has already registered."),
+        PrescriptionStopped = (
+            "prescription_stopped",
+            "This prescription is stopped and cannot change; prescribe anew."
+        ),
         RecordIdTaken = (
             "record_id_taken",
             "Another record already has this id; a new record needs a new id."

@@ -34,6 +34,11 @@ const CONFLICTS: &[(&str, &[Conflict])] = &[
     ("createCraving", &[Conflict::RecordIdTaken]),
     ("createMeeting", &[Conflict::RecordIdTaken]),
     ("createSobrietyReset", &[Conflict::RecordIdTaken]),
+    ("createDoseEvent", &[Conflict::RecordIdTaken]),
+    ("updatePrescription", &[Conflict::PrescriptionStopped]),
+    ("stopPrescription", &[Conflict::PrescriptionStopped]),
+    ("createGoal", &[Conflict::RecordIdTaken]),
+    ("createGoalProgress", &[Conflict::RecordIdTaken]),
 ];
 
 /// Operations without a path id that can still answer 404: they name a

@@ -21,6 +21,10 @@ const CRAVING: &str = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d";
 const MEETING: &str = "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e";
 const RESET: &str = "c3d4e5f6-a7b8-4c9d-8e1f-2a3b4c5d6e7f";
 const PATIENT_B: &str = "d4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f70";
+const PRESCRIPTION: &str = "e5f6a7b8-c9d0-4e1f-8a2b-3c4d5e6f7a80";
+const DOSE: &str = "f6a7b8c9-d0e1-4f2a-9b3c-4d5e6f7a8b91";
+const GOAL: &str = "a7b8c9d0-e1f2-4a3b-8c4d-5e6f7a8b9ca2";
+const PROGRESS: &str = "b8c9d0e1-f2a3-4b4c-9d5e-6f7a8b9cadb3";
 const AT: &str = "2026-11-20T08:30:00Z";
 
 fn check_in_request() -> Value {
@@ -61,6 +65,45 @@ fn reset_request() -> Value {
 fn reset() -> Value {
     json!({"id": RESET, "patientId": PATIENT, "since": "2026-11-18", "previousSince": "2026-10-30",
            "reason": "Drank at a family wedding on the 17th.", "recordedBy": PATIENT_USER, "recordedAt": AT})
+}
+
+fn prescription() -> Value {
+    json!({"id": PRESCRIPTION, "patientId": PATIENT, "drug": "Naltrexone", "dose": "50 mg", "route": "oral",
+           "schedule": "once daily, 08:00", "startsOn": "2026-11-02", "prescriber": "Dr. A. Menon",
+           "status": "active", "createdBy": NURSE, "createdAt": AT, "updatedAt": AT,
+           "adherence": {"taken": 17, "late": 2, "missed": 1, "refused": 0, "rate": 0.95}})
+}
+
+fn dose_request() -> Value {
+    json!({"id": DOSE, "prescriptionId": PRESCRIPTION, "status": "taken", "scheduledAt": "2026-11-20T08:00:00Z",
+           "takenAt": "2026-11-20T08:05:00Z"})
+}
+
+fn dose() -> Value {
+    json!({"id": DOSE, "patientId": PATIENT, "prescriptionId": PRESCRIPTION, "status": "taken",
+           "scheduledAt": "2026-11-20T08:00:00Z", "takenAt": "2026-11-20T08:05:00Z", "recordedBy": PATIENT_USER,
+           "recordedAt": AT})
+}
+
+fn goal_request() -> Value {
+    json!({"id": GOAL, "category": "sobriety", "description": "Go to NA meetings regularly",
+           "measurableTarget": "3 meetings a week for 8 weeks", "targetDate": "2027-01-15"})
+}
+
+fn goal() -> Value {
+    json!({"id": GOAL, "patientId": PATIENT, "category": "sobriety", "description": "Go to NA meetings regularly",
+           "measurableTarget": "3 meetings a week for 8 weeks", "targetDate": "2027-01-15", "status": "active",
+           "origin": "patient", "createdBy": PATIENT_USER, "createdAt": AT, "updatedAt": AT, "progressEntries": 2,
+           "progressPct": 40, "lastProgressAt": AT})
+}
+
+fn progress_request() -> Value {
+    json!({"id": PROGRESS, "goalId": GOAL, "note": "Three meetings this week.", "progressPct": 40})
+}
+
+fn progress() -> Value {
+    json!({"id": PROGRESS, "patientId": PATIENT, "goalId": GOAL, "note": "Three meetings this week.",
+           "progressPct": 40, "recordedBy": PATIENT_USER, "recordedAt": AT})
 }
 
 fn user() -> Value {
@@ -195,11 +238,26 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("NewMeetingRequest", meeting_request()),
         ("NewSobrietyResetRequest", reset_request()),
         (
+            "NewPrescriptionRequest",
+            json!({"drug": "Naltrexone", "dose": "50 mg", "route": "oral", "schedule": "once daily, 08:00",
+                   "startsOn": "2026-11-02", "prescriber": "Dr. A. Menon", "notes": "Take with food."}),
+        ),
+        ("UpdatePrescriptionRequest", json!({"dose": "25 mg", "endsOn": "2027-02-01"})),
+        (
+            "StopPrescriptionRequest",
+            json!({"reason": "Liver function tests raised; reviewed with Dr. Menon."}),
+        ),
+        ("NewDoseEventRequest", dose_request()),
+        ("NewGoalRequest", goal_request()),
+        ("UpdateGoalRequest", json!({"status": "achieved"})),
+        ("NewGoalProgressRequest", progress_request()),
+        (
             "SyncBatchRequest",
             json!({"records": [
                 {"type": "check_in", "patientId": PATIENT, "checkIn": check_in_request()},
                 {"type": "craving", "patientId": PATIENT, "craving": craving_request()},
                 {"type": "meeting", "patientId": PATIENT, "meeting": meeting_request()},
+                {"type": "dose_event", "patientId": PATIENT, "doseEvent": dose_request()},
             ]}),
         ),
         // Responses.
@@ -260,9 +318,18 @@ pub fn all() -> Vec<(&'static str, Value)> {
                 {"type": "check_in", "action": "upsert", "id": CHECK_IN, "patientId": PATIENT, "checkIn": check_in()},
                 {"type": "sobriety_reset", "action": "upsert", "id": RESET, "patientId": PATIENT,
                  "sobrietyReset": reset()},
+                {"type": "goal", "action": "upsert", "id": GOAL, "patientId": PATIENT, "goal": goal()},
                 {"type": "patient", "action": "tombstone", "id": PATIENT_B, "patientId": PATIENT_B},
             ], "nextCursor": "1187", "hasMore": false}),
         ),
+        ("Prescription", prescription()),
+        ("DoseEvent", dose()),
+        ("Goal", goal()),
+        ("GoalProgress", progress()),
+        ("Page_Prescription", page(prescription())),
+        ("Page_DoseEvent", page(dose())),
+        ("Page_Goal", page(goal())),
+        ("Page_GoalProgress", page(progress())),
         ("Page_CheckIn", page(check_in())),
         ("Page_Craving", page(craving())),
         ("Page_Meeting", page(meeting())),

@@ -86,6 +86,10 @@ pub enum ApiTags {
     Cravings,
     /// Meetings attended: AA, NA, SMART, group therapy, counselling.
     Meetings,
+    /// Goals: set by the care team or proposed by the patient, with progress entries.
+    Goals,
+    /// Medications: prescriptions, dose events and adherence.
+    Medications,
     /// Sobriety: days sober and the resets that move the start date.
     Sobriety,
     /// Offline sync for the mobile app: queued records in one batch, and changes since a cursor.
@@ -94,6 +98,8 @@ pub enum ApiTags {
     Audit,
 }
 
+/// The operations, by area (an area is a tuple of its own: poem-openapi
+/// composes at most 16 in one).
 pub type Apis = (
     health::HealthApi,
     accounts::auth::AuthApi,
@@ -104,11 +110,15 @@ pub type Apis = (
     clinical::care_logs::CareLogsApi,
     clinical::vitals::VitalsApi,
     clinical::attendance::AttendanceApi,
-    recovery::check_ins::CheckInsApi,
-    recovery::cravings::CravingsApi,
-    recovery::meetings::MeetingsApi,
-    recovery::sobriety::SobrietyApi,
-    recovery::sync::SyncApi,
+    (
+        recovery::check_ins::CheckInsApi,
+        recovery::cravings::CravingsApi,
+        recovery::meetings::MeetingsApi,
+        recovery::goals::GoalsApi,
+        recovery::medications::MedicationsApi,
+        recovery::sobriety::SobrietyApi,
+        recovery::sync::SyncApi,
+    ),
     audit::AuditApi,
 );
 
@@ -125,11 +135,15 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             clinical::care_logs::CareLogsApi { db: state.db.clone() },
             clinical::vitals::VitalsApi { db: state.db.clone() },
             clinical::attendance::AttendanceApi { db: state.db.clone() },
-            recovery::check_ins::CheckInsApi { db: state.db.clone() },
-            recovery::cravings::CravingsApi { db: state.db.clone() },
-            recovery::meetings::MeetingsApi { db: state.db.clone() },
-            recovery::sobriety::SobrietyApi { db: state.db.clone() },
-            recovery::sync::SyncApi { db: state.db.clone() },
+            (
+                recovery::check_ins::CheckInsApi { db: state.db.clone() },
+                recovery::cravings::CravingsApi { db: state.db.clone() },
+                recovery::meetings::MeetingsApi { db: state.db.clone() },
+                recovery::goals::GoalsApi { db: state.db.clone() },
+                recovery::medications::MedicationsApi { db: state.db.clone() },
+                recovery::sobriety::SobrietyApi { db: state.db.clone() },
+                recovery::sync::SyncApi { db: state.db.clone() },
+            ),
             audit::AuditApi { db: state.db.clone() },
         ),
         "Carego API",

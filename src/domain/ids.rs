@@ -94,3 +94,19 @@ id_type!(
     /// A sobriety reset (the client may choose it).
     SobrietyResetId
 );
+id_type!(
+    /// A prescription.
+    PrescriptionId
+);
+id_type!(
+    /// A dose event (the client may choose it).
+    DoseEventId
+);
+id_type!(
+    /// A goal (the client may choose it).
+    GoalId
+);
+id_type!(
+    /// A progress entry of a goal (the client may choose it).
+    GoalProgressId
+);

@@ -5,8 +5,17 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
-const TABLES: &[&str] =
-    &["care_logs", "vitals", "attendance", "check_ins", "cravings", "meetings", "sobriety_resets"];
+const TABLES: &[&str] = &[
+    "care_logs",
+    "vitals",
+    "attendance",
+    "check_ins",
+    "cravings",
+    "meetings",
+    "sobriety_resets",
+    "dose_events",
+    "goal_progress",
+];
 const REQUEST_ROLES: &[&str] =
     &["carego_public", "carego_patient", "carego_staff", "carego_facility_admin", "carego_super_admin"];
 
@@ -62,6 +71,14 @@ async fn no_request_role_can_update_delete_truncate_or_upsert_care_records() {
         let path = format!("/api/v1/patients/{}/{what}", c.p1);
         app.post(&c.patient1, &path, body).await.assert_status(201);
     }
+    let (rx, goal) = prescription_and_goal(&app, &c).await;
+    let dose =
+        json!({"id": id(), "prescriptionId": rx, "status": "missed", "scheduledAt": "2026-11-20T08:00:00Z"});
+    app.post(&c.patient1, &format!("/api/v1/patients/{}/doses", c.p1), dose).await.assert_status(201);
+    let entry = json!({"id": id(), "goalId": goal, "note": "on track"});
+    app.post(&c.patient1, &format!("/api/v1/patients/{}/goal-progress", c.p1), entry)
+        .await
+        .assert_status(201);
 
     let client = app.connect_as("carego_app").await;
     for role in REQUEST_ROLES {
@@ -108,6 +125,50 @@ async fn no_request_role_can_update_delete_truncate_or_upsert_care_records() {
     let err = su.batch_execute("update care_logs set body = 'rewritten'").await.unwrap_err();
     assert!(err.as_db_error().unwrap().message().contains("append-only"));
     assert_eq!(app.count("care_logs").await, 1);
+}
+
+/// A prescription and a goal of patient 1, entered by their nurse.
+async fn prescription_and_goal(app: &TestApp, c: &crate::helpers::Clinic) -> (String, uuid::Uuid) {
+    let rx = json!({"drug": "Naltrexone", "dose": "50 mg", "route": "oral", "schedule": "daily",
+                    "startsOn": "2026-11-01", "prescriber": "Dr. M"});
+    let rx = app.post(&c.w.staff_a, &format!("/api/v1/patients/{}/prescriptions", c.p1), rx).await;
+    let rx = rx.assert_status(201).body["id"].as_str().unwrap().to_owned();
+    let goal = uuid::Uuid::new_v4();
+    let body = json!({"id": goal, "category": "health", "description": "Walk daily"});
+    app.post(&c.w.staff_a, &format!("/api/v1/patients/{}/goals", c.p1), body).await.assert_status(201);
+    (rx, goal)
+}
+
+/// Prescriptions and goals change (under audit) but are never deleted: a
+/// stopped prescription and an abandoned goal keep their rows.
+#[tokio::test]
+async fn no_request_role_can_delete_a_prescription_or_a_goal() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    prescription_and_goal(&app, &c).await;
+    let client = app.connect_as("carego_app").await;
+    for role in REQUEST_ROLES {
+        for table in ["prescriptions", "goals"] {
+            for sql in [format!("delete from {table}"), format!("truncate {table}")] {
+                client
+                    .batch_execute(&format!(
+                        "begin; set local role {role}; set local carego.role = 'facility_admin'; \
+                         set local carego.facility_id = '{}'; set local carego.user_id = '{}'",
+                        c.w.a, c.w.admin_a.id
+                    ))
+                    .await
+                    .unwrap();
+                let err = client.batch_execute(&sql).await.expect_err(&format!("{role}: {sql}"));
+                assert_eq!(
+                    err.code(),
+                    Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+                    "{role}: {sql}: {err}"
+                );
+                client.batch_execute("rollback").await.unwrap();
+            }
+        }
+    }
+    assert_eq!((app.count("prescriptions").await, app.count("goals").await), (1, 1));
 }
 
 #[tokio::test]

@@ -58,6 +58,8 @@ struct Chart {
     log: Uuid,
     vitals: Uuid,
     assignment: Uuid,
+    prescription: Uuid,
+    goal: Uuid,
 }
 
 struct Fixture {
@@ -551,6 +553,122 @@ fn rows() -> Vec<Row> {
             true
         ),
         row!(
+            "listPrescriptions",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/prescriptions", f.chart(t).patient),
+            none,
+            patient_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "createPrescription",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/prescriptions", f.chart(t).patient),
+            |_| Some(
+                json!({"drug": "Acamprosate", "dose": "666 mg", "route": "oral", "schedule": "three times daily",
+                             "startsOn": "2026-11-01", "prescriber": "Dr. M"})
+            ),
+            nurse_a,
+            201,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
+            "getPrescription",
+            GET,
+            |f, t| format!("/api/v1/prescriptions/{}", f.chart(t).prescription),
+            none,
+            patient_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "updatePrescription",
+            PATCH,
+            |f, t| format!("/api/v1/prescriptions/{}", f.chart(t).prescription),
+            |_| Some(json!({"dose": "25 mg"})),
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
+            "listDoseEvents",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/doses", f.chart(t).patient),
+            none,
+            patient_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "createDoseEvent",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/doses", f.chart(t).patient),
+            |f| Some(json!({"id": Uuid::new_v4(), "prescriptionId": f.live.prescription, "status": "missed",
+                             "scheduledAt": "2026-11-20T08:00:00Z"})),
+            patient_a,
+            201,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "listGoals",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/goals", f.chart(t).patient),
+            none,
+            patient_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "createGoal",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/goals", f.chart(t).patient),
+            |_| Some(json!({"id": Uuid::new_v4(), "category": "work", "description": "Find a job"})),
+            patient_a,
+            201,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "updateGoal",
+            PATCH,
+            |f, t| format!("/api/v1/goals/{}", f.chart(t).goal),
+            |_| Some(json!({"status": "achieved"})),
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
+            "listGoalProgress",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/goal-progress", f.chart(t).patient),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "createGoalProgress",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/goal-progress", f.chart(t).patient),
+            |f| Some(
+                json!({"id": Uuid::new_v4(), "goalId": f.live.goal, "note": "Walked 3 km", "progressPct": 20})
+            ),
+            patient_a,
+            201,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
             "syncBatch",
             POST,
             |_, _| "/api/v1/sync/batch".into(),
@@ -596,6 +714,16 @@ fn rows() -> Vec<Row> {
             false
         ),
         // Last: what ends or removes something.
+        row!(
+            "stopPrescription",
+            POST,
+            |f, t| format!("/api/v1/prescriptions/{}/stop", f.chart(t).prescription),
+            |_| Some(json!({"reason": "course complete"})),
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
         row!(
             "endAssignment",
             POST,
@@ -651,7 +779,14 @@ async fn fixture(app: &TestApp) -> Fixture {
         let vitals = vit.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
         let team = app.get(admin, &format!("/api/v1/patients/{patient}/assignments")).await;
         let assignment = team.items()[0]["id"].as_str().unwrap().parse().unwrap();
-        Chart { patient, log, vitals, assignment }
+        let rx = json!({"drug": "Naltrexone", "dose": "50 mg", "route": "oral", "schedule": "daily",
+                        "startsOn": "2026-11-01", "prescriber": "Dr. M"});
+        let rx = app.post(nurse, &format!("/api/v1/patients/{patient}/prescriptions"), rx).await;
+        let prescription = rx.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+        let goal = Uuid::new_v4();
+        let body = json!({"id": goal, "category": "health", "description": "Walk daily"});
+        app.post(nurse, &format!("/api/v1/patients/{patient}/goals"), body).await.assert_status(201);
+        Chart { patient, log, vitals, assignment, prescription, goal }
     };
     let live = chart(c.p1).await;
     let (gone, _) = app.patient(admin).await;
@@ -683,6 +818,10 @@ const TABLES: &[&str] = &[
     "cravings",
     "meetings",
     "sobriety_resets",
+    "prescriptions",
+    "dose_events",
+    "goals",
+    "goal_progress",
 ];
 
 async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {

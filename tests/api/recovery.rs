@@ -181,3 +181,168 @@ async fn bad_records_are_refused_field_by_field_and_nothing_is_stored() {
         assert_eq!(app.count(table).await, 0, "{table}");
     }
 }
+
+#[tokio::test]
+async fn prescriptions_change_under_audit_stop_for_good_and_doses_give_adherence() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let nurse = &c.w.staff_a;
+    let rx = json!({"drug": "Naltrexone", "dose": "50 mg", "route": "oral", "schedule": "once daily, 08:00",
+                    "startsOn": "2026-11-01", "prescriber": "Dr. Menon"});
+    let created = app.post(nurse, &format!("/api/v1/patients/{}/prescriptions", c.p1), rx.clone()).await;
+    let id = created.assert_status(201).body["id"].as_str().unwrap().to_owned();
+    assert_eq!(created.body["adherence"]["taken"], 0);
+    let adherence = created.body["adherence"].as_object().unwrap();
+    assert!(!adherence.contains_key("rate"), "no rate without doses");
+    // Patients read their prescriptions but never write them.
+    app.post(&c.patient1, &format!("/api/v1/patients/{}/prescriptions", c.p1), rx)
+        .await
+        .assert_problem(403, "forbidden");
+    app.patch(&c.patient1, &format!("/api/v1/prescriptions/{id}"), json!({"dose": "1 g"}))
+        .await
+        .assert_problem(403, "forbidden");
+
+    // The patient records doses: taken, late, missed, refused.
+    let doses = format!("/api/v1/patients/{}/doses", c.p1);
+    let at = |h: i64| (Utc::now() - Duration::hours(h)).to_rfc3339();
+    for (status, taken) in
+        [("taken", true), ("taken", true), ("late", true), ("missed", false), ("refused", false)]
+    {
+        let mut body =
+            json!({"id": Uuid::new_v4(), "prescriptionId": id, "status": status, "scheduledAt": at(5)});
+        if taken {
+            body["takenAt"] = json!(at(4));
+        }
+        app.post(&c.patient1, &doses, body).await.assert_status(201);
+    }
+    let read = app.get(&c.patient1, &format!("/api/v1/prescriptions/{id}")).await;
+    let adherence = &read.assert_status(200).body["adherence"];
+    assert_eq!((adherence["taken"].clone(), adherence["late"].clone()), (json!(2), json!(1)));
+    assert_eq!((adherence["missed"].clone(), adherence["refused"].clone()), (json!(1), json!(1)));
+    assert_eq!(adherence["rate"], 0.6, "taken or late, out of all recorded");
+    for (body, field) in [
+        (
+            json!({"id": Uuid::new_v4(), "prescriptionId": id, "status": "taken", "scheduledAt": at(2)}),
+            "takenAt",
+        ),
+        (
+            json!({"id": Uuid::new_v4(), "prescriptionId": id, "status": "missed", "scheduledAt": at(2), "takenAt": at(1)}),
+            "takenAt",
+        ),
+        (
+            json!({"id": Uuid::new_v4(), "prescriptionId": id, "status": "missed", "scheduledAt": at(-48)}),
+            "scheduledAt",
+        ),
+    ] {
+        let res = app.post(&c.patient1, &doses, body).await;
+        res.assert_problem(400, "validation_failed");
+        assert_eq!(res.body["errors"][0]["field"], field);
+    }
+    // Another patient's prescription is not there for this patient.
+    let other_rx = json!({"drug": "X", "dose": "1", "route": "oral", "schedule": "daily", "startsOn": "2026-11-01",
+                          "prescriber": "Dr. M"});
+    let other = app.post(&c.w.admin_a, &format!("/api/v1/patients/{}/prescriptions", c.p2), other_rx).await;
+    let other = other.assert_status(201).body["id"].as_str().unwrap().to_owned();
+    let body =
+        json!({"id": Uuid::new_v4(), "prescriptionId": other, "status": "missed", "scheduledAt": at(1)});
+    app.post(&c.patient1, &doses, body).await.assert_problem(404, "not_found");
+    assert_eq!(app.count("dose_events").await, 5);
+
+    // A change is audited with the value it replaced; a stop is for good.
+    let changed = app
+        .patch(
+            nurse,
+            &format!("/api/v1/prescriptions/{id}"),
+            json!({"dose": "25 mg", "endsOn": "2027-01-01"}),
+        )
+        .await;
+    assert_eq!(changed.assert_status(200).body["dose"], "25 mg");
+    let bad = app.patch(nurse, &format!("/api/v1/prescriptions/{id}"), json!({"endsOn": "2026-10-01"})).await;
+    bad.assert_problem(400, "validation_failed");
+    let su = app.superuser().await;
+    let old: String = su
+        .query_one(
+            "select old_values ->> 'dose' from audit_log where entity_type = 'prescriptions' and action = 'update'
+              order by chain_seq limit 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(old, "50 mg");
+    let stopped =
+        app.post(nurse, &format!("/api/v1/prescriptions/{id}/stop"), json!({"reason": "side effects"})).await;
+    assert_eq!(stopped.assert_status(200).body["status"], "stopped");
+    assert_eq!(stopped.body["stopReason"], "side effects");
+    assert!(stopped.body["stoppedAt"].is_string());
+    app.post(nurse, &format!("/api/v1/prescriptions/{id}/stop"), json!({"reason": "again"}))
+        .await
+        .assert_problem(409, "prescription_stopped");
+    app.patch(nurse, &format!("/api/v1/prescriptions/{id}"), json!({"dose": "1 mg"}))
+        .await
+        .assert_problem(409, "prescription_stopped");
+    // Kept, and listed with the stopped ones.
+    let list = app.get(nurse, &format!("/api/v1/patients/{}/prescriptions?status=stopped", c.p1)).await;
+    assert_eq!(list.items().len(), 1);
+    let active = app.get(nurse, &format!("/api/v1/patients/{}/prescriptions?status=active", c.p1)).await;
+    assert!(active.items().is_empty());
+}
+
+#[tokio::test]
+async fn patients_propose_goals_staff_set_and_close_them_and_progress_is_appended() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let nurse = &c.w.staff_a;
+    let goals = format!("/api/v1/patients/{}/goals", c.p1);
+    let proposed = Uuid::new_v4();
+    let proposal = json!({"id": proposed, "category": "sobriety", "description": "Go to NA meetings",
+                          "measurableTarget": "3 a week for 8 weeks", "targetDate": "2027-01-15"});
+    let res = app.post(&c.patient1, &goals, proposal.clone()).await;
+    assert_eq!(res.assert_status(201).body["origin"], "patient");
+    assert_eq!(res.body["status"], "active");
+    app.post(&c.patient1, &goals, proposal.clone()).await.assert_status(200);
+    let mut other = proposal.clone();
+    other["description"] = json!("Something else");
+    app.post(&c.patient1, &goals, other.clone()).await.assert_problem(409, "record_id_taken");
+    let set = app
+        .post(nurse, &goals, json!({"id": Uuid::new_v4(), "category": "health", "description": "Sleep 7 h"}))
+        .await;
+    assert_eq!(set.assert_status(201).body["origin"], "staff");
+
+    let progress = format!("/api/v1/patients/{}/goal-progress", c.p1);
+    let entry =
+        json!({"id": Uuid::new_v4(), "goalId": proposed, "note": "Three this week", "progressPct": 40});
+    app.post(&c.patient1, &progress, entry).await.assert_status(201);
+    let entry = json!({"id": Uuid::new_v4(), "goalId": proposed, "note": "Missed one"});
+    app.post(nurse, &progress, entry).await.assert_status(201);
+    let list = app.get(&c.patient1, &goals).await;
+    let goal = list.items().iter().find(|g| g["id"] == proposed.to_string()).unwrap();
+    assert_eq!((goal["progressEntries"].clone(), goal["progressPct"].clone()), (json!(2), json!(40)));
+    // A goal of another patient takes no progress from this one.
+    let theirs = Uuid::new_v4();
+    let body = json!({"id": theirs, "category": "work", "description": "Find work"});
+    app.post(&c.patient2, &format!("/api/v1/patients/{}/goals", c.p2), body).await.assert_status(201);
+    let entry = json!({"id": Uuid::new_v4(), "goalId": theirs, "note": "sneaky"});
+    app.post(&c.patient1, &progress, entry).await.assert_problem(404, "not_found");
+
+    // Staff close a goal; the patient cannot; the audit log keeps the change.
+    app.patch(&c.patient1, &format!("/api/v1/goals/{proposed}"), json!({"status": "achieved"}))
+        .await
+        .assert_problem(403, "forbidden");
+    let done = app
+        .patch(nurse, &format!("/api/v1/goals/{proposed}"), json!({"status": "achieved", "targetDate": null}))
+        .await;
+    assert_eq!(done.assert_status(200).body["status"], "achieved");
+    done.assert_absent("targetDate");
+    // Once edited, a late retry of the create answers the goal as it stands.
+    let late = app.post(&c.patient1, &goals, proposal).await;
+    assert_eq!(late.assert_status(200).body["status"], "achieved");
+    let su = app.superuser().await;
+    let n: i64 = su
+        .query_one("select count(*) from audit_log where entity_type = 'goals' and action = 'update'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+    assert_eq!(app.count("goal_progress").await, 2);
+}

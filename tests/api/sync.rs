@@ -288,3 +288,41 @@ async fn each_record_of_a_batch_stands_alone() {
     app.get(&c.patient1, "/api/v1/sync/changes?since=-1").await.assert_problem(400, "validation_failed");
     assert_eq!(app.count("check_ins").await, 2);
 }
+
+#[tokio::test]
+async fn goals_progress_and_doses_sync_both_ways_and_a_batch_may_build_on_itself() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let rx = json!({"drug": "Naltrexone", "dose": "50 mg", "route": "oral", "schedule": "daily",
+                    "startsOn": "2026-11-01", "prescriber": "Dr. M"});
+    let rx = app.post(&c.w.staff_a, &format!("/api/v1/patients/{}/prescriptions", c.p1), rx).await;
+    let rx = rx.assert_status(201).body["id"].as_str().unwrap().to_owned();
+    let (goal, entry, dose) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    // The progress entry refers to the goal the same batch creates first.
+    let batch = json!({"records": [
+        {"type": "goal", "patientId": c.p1, "goal": {"id": goal, "category": "health", "description": "Walk daily"}},
+        {"type": "goal_progress", "patientId": c.p1,
+         "goalProgress": {"id": entry, "goalId": goal, "note": "2 km", "progressPct": 10}},
+        {"type": "dose_event", "patientId": c.p1,
+         "doseEvent": {"id": dose, "prescriptionId": rx, "status": "refused", "scheduledAt": "2026-11-20T08:00:00Z",
+                       "notes": "felt sick"}},
+    ]});
+    let res = app.post(&c.patient1, "/api/v1/sync/batch", batch.clone()).await;
+    assert_eq!(res.assert_status(200).body["created"], 3, "{}", res.body);
+    let again = app.post(&c.patient1, "/api/v1/sync/batch", batch).await;
+    assert_eq!(again.body["replayed"], 3);
+
+    for who in [&c.patient1, &c.w.staff_a] {
+        let (items, _) = pull(&app, who, "0").await;
+        assert_eq!(ids_of(&items, "prescription"), [rx.as_str()]);
+        assert_eq!(ids_of(&items, "goal"), [goal.to_string()]);
+        assert_eq!(ids_of(&items, "goal_progress"), [entry.to_string()]);
+        assert_eq!(ids_of(&items, "dose_event"), [dose.to_string()]);
+        let g = items.iter().find(|i| i["type"] == "goal").unwrap();
+        assert_eq!(g["goal"]["progressPct"], 10);
+        let d = items.iter().find(|i| i["type"] == "dose_event").unwrap();
+        assert_eq!(d["doseEvent"]["notes"], "felt sick");
+    }
+    let (items, _) = pull(&app, &c.patient2, "0").await;
+    assert!(ids_of(&items, "goal").is_empty() && ids_of(&items, "prescription").is_empty());
+}

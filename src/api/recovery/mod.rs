@@ -3,6 +3,8 @@
 
 pub mod check_ins;
 pub mod cravings;
+pub mod goals;
+pub mod medications;
 pub mod meetings;
 pub mod sobriety;
 pub mod sync;

@@ -14,7 +14,11 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{
-    check_ins::NewCheckInRequest, cravings::NewCravingRequest, meetings::NewMeetingRequest,
+    check_ins::NewCheckInRequest,
+    cravings::NewCravingRequest,
+    goals::{NewGoalProgressRequest, NewGoalRequest},
+    medications::NewDoseEventRequest,
+    meetings::NewMeetingRequest,
     sobriety::NewSobrietyResetRequest,
 };
 use crate::{
@@ -29,6 +33,8 @@ use crate::{
             self, Outcome,
             check_ins::CheckIn,
             cravings::Craving,
+            goals::{Goal, GoalProgress},
+            medications::DoseEvent,
             meetings::Meeting,
             sobriety::SobrietyReset,
             sync::{self, Changes},
@@ -57,6 +63,9 @@ text_enum! {
         Craving = "craving",
         Meeting = "meeting",
         SobrietyReset = "sobriety_reset",
+        DoseEvent = "dose_event",
+        Goal = "goal",
+        GoalProgress = "goal_progress",
     }
 }
 
@@ -78,6 +87,12 @@ pub struct SyncRecord {
     pub meeting: Opt<NewMeetingRequest>,
     /// With `type: sobriety_reset`.
     pub sobriety_reset: Opt<NewSobrietyResetRequest>,
+    /// With `type: dose_event`.
+    pub dose_event: Opt<NewDoseEventRequest>,
+    /// With `type: goal`.
+    pub goal: Opt<NewGoalRequest>,
+    /// With `type: goal_progress`.
+    pub goal_progress: Opt<NewGoalProgressRequest>,
 }
 
 /// A queued record as received: parsed, or its faults. One bad record is
@@ -189,6 +204,9 @@ enum Item {
     Craving(recovery::cravings::NewCraving),
     Meeting(recovery::meetings::NewMeeting),
     SobrietyReset(recovery::sobriety::NewSobrietyReset),
+    DoseEvent(recovery::medications::NewDoseEvent),
+    Goal(recovery::goals::NewGoal),
+    GoalProgress(recovery::goals::NewGoalProgress),
 }
 
 struct Valid {
@@ -229,6 +247,9 @@ impl SyncRecord {
             (RecordType::Craving, "craving", self.craving.is_some()),
             (RecordType::Meeting, "meeting", self.meeting.is_some()),
             (RecordType::SobrietyReset, "sobrietyReset", self.sobriety_reset.is_some()),
+            (RecordType::DoseEvent, "doseEvent", self.dose_event.is_some()),
+            (RecordType::Goal, "goal", self.goal.is_some()),
+            (RecordType::GoalProgress, "goalProgress", self.goal_progress.is_some()),
         ];
         let mut errors = Vec::new();
         for (kind, field, present) in fields {
@@ -242,41 +263,41 @@ impl SyncRecord {
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
         }
-        let patient = self.patient_id;
-        let valid = match (&self.check_in.0, &self.craving.0, &self.meeting.0, &self.sobriety_reset.0) {
-            (Some(r), ..) => Valid {
-                patient,
-                id: r.id.0,
-                item: Item::CheckIn(r.validate().map_err(|e| nested(e, "checkIn"))?),
-            },
-            (_, Some(r), ..) => Valid {
-                patient,
-                id: r.id.0,
-                item: Item::Craving(r.validate().map_err(|e| nested(e, "craving"))?),
-            },
-            (_, _, Some(r), _) => Valid {
-                patient,
-                id: r.id.0,
-                item: Item::Meeting(r.validate().map_err(|e| nested(e, "meeting"))?),
-            },
-            (.., Some(r)) => Valid {
-                patient,
-                id: r.id.0,
-                item: Item::SobrietyReset(r.validate().map_err(|e| nested(e, "sobrietyReset"))?),
-            },
-            _ => return Err(Error::invalid("type", "names no record")),
-        };
-        Ok(valid)
+        let (id, field, item) = self.named().ok_or_else(|| Error::invalid("type", "names no record"))?;
+        Ok(Valid { patient: self.patient_id, id, item: item.map_err(|e| nested(e, field))? })
+    }
+
+    /// The record `type` names, if present: its id, its field, and the
+    /// record checked.
+    fn named(&self) -> Option<(Uuid, &'static str, Result<Item>)> {
+        Some(match self.kind {
+            RecordType::CheckIn => {
+                self.check_in.as_ref().map(|r| (r.id.0, "checkIn", r.validate().map(Item::CheckIn)))?
+            }
+            RecordType::Craving => {
+                self.craving.as_ref().map(|r| (r.id.0, "craving", r.validate().map(Item::Craving)))?
+            }
+            RecordType::Meeting => {
+                self.meeting.as_ref().map(|r| (r.id.0, "meeting", r.validate().map(Item::Meeting)))?
+            }
+            RecordType::SobrietyReset => self
+                .sobriety_reset
+                .as_ref()
+                .map(|r| (r.id.0, "sobrietyReset", r.validate().map(Item::SobrietyReset)))?,
+            RecordType::DoseEvent => {
+                self.dose_event.as_ref().map(|r| (r.id.0, "doseEvent", r.validate().map(Item::DoseEvent)))?
+            }
+            RecordType::Goal => self.goal.as_ref().map(|r| (r.id.0, "goal", r.validate().map(Item::Goal)))?,
+            RecordType::GoalProgress => self
+                .goal_progress
+                .as_ref()
+                .map(|r| (r.id.0, "goalProgress", r.validate().map(Item::GoalProgress)))?,
+        })
     }
 
     /// The record's id, when it parsed.
     fn id(&self) -> Option<Uuid> {
-        self.check_in
-            .as_ref()
-            .map(|r| r.id.0)
-            .or(self.craving.as_ref().map(|r| r.id.0))
-            .or(self.meeting.as_ref().map(|r| r.id.0))
-            .or(self.sobriety_reset.as_ref().map(|r| r.id.0))
+        self.named().map(|(id, ..)| id)
     }
 }
 
@@ -292,6 +313,9 @@ impl Valid {
             Item::Craving(input) => replayed(recovery::log::<Craving>(tx, p, id, input).await?),
             Item::Meeting(input) => replayed(recovery::log::<Meeting>(tx, p, id, input).await?),
             Item::SobrietyReset(input) => replayed(recovery::log::<SobrietyReset>(tx, p, id, input).await?),
+            Item::DoseEvent(input) => replayed(recovery::log::<DoseEvent>(tx, p, id, input).await?),
+            Item::Goal(input) => replayed(recovery::log::<Goal>(tx, p, id, input).await?),
+            Item::GoalProgress(input) => replayed(recovery::log::<GoalProgress>(tx, p, id, input).await?),
         })
     }
 }
@@ -300,8 +324,8 @@ impl Valid {
 impl SyncApi {
     /// Send records queued offline.
     ///
-    /// Up to 100 check-ins, cravings, meetings and sobriety resets, each with the id the client
-    /// made for it, recorded in order. Each gets its own result: `created`, `replayed` (it was
+    /// Up to 100 check-ins, cravings, meetings, sobriety resets, dose events, goals and goal
+    /// progress entries, each with the id the client made for it, recorded in order. Each gets its own result: `created`, `replayed` (it was
     /// recorded before: sending a batch again is safe) or `rejected` with the problem its own
     /// create operation would have answered; one rejected record never costs the others. The
     /// request itself fails only as a whole (401, 403, a body that is not a batch, or a server
@@ -370,7 +394,8 @@ impl SyncApi {
     /// Changes since a cursor.
     ///
     /// Everything you may see that changed after `since`, oldest first: patients and their
-    /// check-ins, cravings, meetings and sobriety resets, each at its current version and at most
+    /// check-ins, cravings, meetings, sobriety resets, prescriptions, dose events, goals and goal
+    /// progress, each at its current version and at most
     /// once a page (apply items in order). A `tombstone` for a patient means you no longer see them (your assignment
     /// ended, you are no longer their counsellor, or they were removed): forget them and their
     /// records. An `upsert` of a patient you had forgotten means you see them again: fetch their

@@ -225,6 +225,8 @@ const APP_SQL_SOURCES: &[(&str, &str)] = &[
     ("src/db/recovery/mod.rs", include_str!("../recovery/mod.rs")),
     ("src/db/recovery/check_ins.rs", include_str!("../recovery/check_ins.rs")),
     ("src/db/recovery/cravings.rs", include_str!("../recovery/cravings.rs")),
+    ("src/db/recovery/goals.rs", include_str!("../recovery/goals.rs")),
+    ("src/db/recovery/medications.rs", include_str!("../recovery/medications.rs")),
     ("src/db/recovery/meetings.rs", include_str!("../recovery/meetings.rs")),
     ("src/db/recovery/sobriety.rs", include_str!("../recovery/sobriety.rs")),
     ("src/db/recovery/sync.rs", include_str!("../recovery/sync.rs")),

@@ -9,6 +9,8 @@
 
 pub mod check_ins;
 pub mod cravings;
+pub mod goals;
+pub mod medications;
 pub mod meetings;
 pub mod sobriety;
 pub mod sync;
@@ -28,7 +30,7 @@ use crate::{
 /// a request.
 pub trait Logged: Sized + Keyed + for<'r> TryFrom<&'r Row, Error = Error> {
     /// The validated request.
-    type Input;
+    type Input: Sync;
     /// `insert … select …, p.facility_id, p.id from patients p where p.id =
     /// $2 and p.deleted_at is null on conflict (facility_id, id) do nothing
     /// returning …`: `$1` is the record's id, `$2` its patient, then the
@@ -47,6 +49,16 @@ pub trait Logged: Sized + Keyed + for<'r> TryFrom<&'r Row, Error = Error> {
     /// Whether this stored row is what `input` would have created for
     /// `patient` (fields the request left out are not compared).
     fn matches(&self, patient: PatientId, input: &Self::Input) -> bool;
+
+    /// `NotFound` unless what the record hangs on is visible: its patient,
+    /// and for some records more (a dose event's prescription).
+    fn ensure_parent<'a>(
+        tx: &'a mut TenantTx,
+        patient: PatientId,
+        _input: &'a Self::Input,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        patients::ensure_visible(tx, patient)
+    }
 }
 
 /// What a create did.
@@ -90,7 +102,7 @@ pub async fn log<R: Logged>(
             }
         }
         None => {
-            patients::ensure_visible(tx, patient).await?;
+            R::ensure_parent(tx, patient, input).await?;
             // A row the caller cannot see holds the id.
             Err(Conflict::RecordIdTaken.into())
         }

@@ -11,7 +11,15 @@ use std::collections::HashMap;
 use poem_openapi::Object;
 use uuid::Uuid;
 
-use super::{Logged, check_ins::CheckIn, cravings::Craving, meetings::Meeting, sobriety::SobrietyReset};
+use super::{
+    Logged,
+    check_ins::CheckIn,
+    cravings::Craving,
+    goals::{Goal, GoalProgress},
+    medications::{self, DoseEvent, Prescription},
+    meetings::Meeting,
+    sobriety::SobrietyReset,
+};
 use crate::{
     db::{
         TenantTx,
@@ -29,6 +37,10 @@ text_enum! {
         Craving = "craving",
         Meeting = "meeting",
         SobrietyReset = "sobriety_reset",
+        Prescription = "prescription",
+        DoseEvent = "dose_event",
+        Goal = "goal",
+        GoalProgress = "goal_progress",
     }
 }
 
@@ -52,6 +64,10 @@ impl ChangeType {
             "cravings" => Self::Craving,
             "meetings" => Self::Meeting,
             "sobriety_resets" => Self::SobrietyReset,
+            "prescriptions" => Self::Prescription,
+            "dose_events" => Self::DoseEvent,
+            "goals" => Self::Goal,
+            "goal_progress" => Self::GoalProgress,
             _ => return None,
         })
     }
@@ -80,6 +96,14 @@ pub struct Change {
     pub meeting: Option<Meeting>,
     /// With `type: sobriety_reset`.
     pub sobriety_reset: Option<SobrietyReset>,
+    /// With `type: prescription`.
+    pub prescription: Option<Prescription>,
+    /// With `type: dose_event`.
+    pub dose_event: Option<DoseEvent>,
+    /// With `type: goal`.
+    pub goal: Option<Goal>,
+    /// With `type: goal_progress`.
+    pub goal_progress: Option<GoalProgress>,
 }
 
 impl Change {
@@ -94,6 +118,10 @@ impl Change {
             craving: None,
             meeting: None,
             sobriety_reset: None,
+            prescription: None,
+            dose_event: None,
+            goal: None,
+            goal_progress: None,
         }
     }
 }
@@ -174,6 +202,15 @@ pub async fn changes(tx: &mut TenantTx, since: i64, limit: u32) -> Result<Change
     let mut cravings = by_ids::<Craving>(tx, ids(ChangeType::Craving)).await?;
     let mut meetings = by_ids::<Meeting>(tx, ids(ChangeType::Meeting)).await?;
     let mut resets = by_ids::<SobrietyReset>(tx, ids(ChangeType::SobrietyReset)).await?;
+    let prescription_ids = ids(ChangeType::Prescription);
+    let mut prescriptions: HashMap<Uuid, Prescription> = if prescription_ids.is_empty() {
+        HashMap::new()
+    } else {
+        medications::by_ids(tx, &prescription_ids).await?.into_iter().map(|p| (p.id.0, p)).collect()
+    };
+    let mut doses = by_ids::<DoseEvent>(tx, ids(ChangeType::DoseEvent)).await?;
+    let mut goals = by_ids::<Goal>(tx, ids(ChangeType::Goal)).await?;
+    let mut progress = by_ids::<GoalProgress>(tx, ids(ChangeType::GoalProgress)).await?;
 
     let mut read: Vec<PatientId> = numbered.iter().filter(|n| n.visible).map(|n| n.patient).collect();
     read.sort_by_key(|p| p.0);
@@ -196,6 +233,10 @@ pub async fn changes(tx: &mut TenantTx, since: i64, limit: u32) -> Result<Change
             ChangeType::Craving => cravings.remove(&n.id).map(|r| change.craving = Some(r)),
             ChangeType::Meeting => meetings.remove(&n.id).map(|r| change.meeting = Some(r)),
             ChangeType::SobrietyReset => resets.remove(&n.id).map(|r| change.sobriety_reset = Some(r)),
+            ChangeType::Prescription => prescriptions.remove(&n.id).map(|r| change.prescription = Some(r)),
+            ChangeType::DoseEvent => doses.remove(&n.id).map(|r| change.dose_event = Some(r)),
+            ChangeType::Goal => goals.remove(&n.id).map(|r| change.goal = Some(r)),
+            ChangeType::GoalProgress => progress.remove(&n.id).map(|r| change.goal_progress = Some(r)),
         };
         if found.is_some() {
             items.push(change);

@@ -1,0 +1,280 @@
+//! Medications: prescriptions managed by the care team, dose events recorded
+//! by the patient or a nurse, and adherence.
+
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+
+use super::{Recorded, record, reported_at};
+use crate::{
+    api::{
+        ApiTags, Created,
+        body::JsonBody,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
+    auth::BearerAuth,
+    db::{
+        Db, recovery,
+        recovery::medications::{
+            self, DoseEvent, DoseStatus, NewDoseEvent, NewPrescription, Prescription, PrescriptionPatch,
+            PrescriptionStatus, Route,
+        },
+    },
+    domain::{
+        ids::{DoseEventId, PatientId, PrescriptionId},
+        page::{Cursor, Limit, PageRequest},
+        text::{Nullable, Opt, Text},
+    },
+    error::{Result, Validator},
+};
+
+pub struct MedicationsApi {
+    pub db: Db,
+}
+
+/// A prescription to enter.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewPrescriptionRequest {
+    /// The drug (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub drug: Text,
+    /// The dose as prescribed, e.g. "50 mg" (1–100 characters).
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub dose: Text,
+    /// How it is given.
+    pub route: Route,
+    /// When it is given, e.g. "twice daily, 08:00 and 20:00" (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub schedule: Text,
+    /// The first day.
+    pub starts_on: NaiveDate,
+    /// The last day; not before `startsOn`.
+    pub ends_on: Opt<NaiveDate>,
+    /// Who prescribed it (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub prescriber: Text,
+    /// Instructions and remarks (1–2000 characters).
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub notes: Opt<Text>,
+}
+
+impl NewPrescriptionRequest {
+    fn validate(&self) -> Result<NewPrescription<'_>> {
+        let mut v = Validator::default();
+        v.check(
+            self.ends_on.is_none_or(|end| end >= self.starts_on),
+            "endsOn",
+            "must not be before startsOn",
+        );
+        v.finish()?;
+        Ok(NewPrescription {
+            drug: &self.drug,
+            dose: &self.dose,
+            route: self.route,
+            schedule: &self.schedule,
+            starts_on: self.starts_on,
+            ends_on: self.ends_on.0,
+            prescriber: &self.prescriber,
+            notes: self.notes.as_deref(),
+        })
+    }
+}
+
+/// Changes to an active prescription; absent fields stay as they are.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdatePrescriptionRequest {
+    /// The dose (1–100 characters).
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub dose: Opt<Text>,
+    /// How it is given.
+    pub route: Opt<Route>,
+    /// When it is given (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub schedule: Opt<Text>,
+    /// The last day; `null` clears it.
+    pub ends_on: Nullable<NaiveDate>,
+    /// Who prescribed it (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub prescriber: Opt<Text>,
+    /// Instructions and remarks; `null` clears them.
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub notes: Nullable<Text>,
+}
+
+impl UpdatePrescriptionRequest {
+    fn patch(&self) -> PrescriptionPatch<'_> {
+        PrescriptionPatch {
+            dose: self.dose.as_deref(),
+            route: self.route.0,
+            schedule: self.schedule.as_deref(),
+            ends_on: self.ends_on.as_opt_ref().map(|d| d.copied()),
+            prescriber: self.prescriber.as_deref(),
+            notes: self.notes.as_opt_deref(),
+        }
+    }
+}
+
+/// Why a prescription stops.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StopPrescriptionRequest {
+    /// Why (1–1000 characters); kept with the prescription and in the audit log.
+    #[oai(validator(min_length = 1, max_length = 1000))]
+    pub reason: Text,
+}
+
+/// A dose event to record.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewDoseEventRequest {
+    /// A new UUID the client makes for this event, so that sending it again
+    /// is a harmless replay.
+    pub id: DoseEventId,
+    /// The patient's prescription it is for.
+    pub prescription_id: PrescriptionId,
+    /// What happened.
+    pub status: DoseStatus,
+    /// When the dose was due; at most a day ahead.
+    pub scheduled_at: DateTime<Utc>,
+    /// When it was taken: required for `taken` and `late`, absent otherwise; never in the future.
+    pub taken_at: Opt<DateTime<Utc>>,
+    /// Remarks (1–2000 characters), e.g. why a dose was refused.
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub notes: Opt<Text>,
+}
+
+impl NewDoseEventRequest {
+    pub fn validate(&self) -> Result<NewDoseEvent> {
+        let mut v = Validator::default();
+        let taken = matches!(self.status, DoseStatus::Taken | DoseStatus::Late);
+        v.check(!taken || self.taken_at.is_some(), "takenAt", "is required when the dose was taken");
+        v.check(taken || self.taken_at.is_none(), "takenAt", "must be absent when the dose was not taken");
+        let taken_at = reported_at(&mut v, "takenAt", self.taken_at.0);
+        let latest = Utc::now() + chrono::Duration::days(1);
+        v.check(self.scheduled_at <= latest, "scheduledAt", "must be at most a day ahead");
+        v.finish()?;
+        Ok(NewDoseEvent {
+            prescription_id: self.prescription_id,
+            status: self.status,
+            scheduled_at: self.scheduled_at.trunc_subsecs(6),
+            taken_at,
+            notes: self.notes.as_deref().map(str::to_owned),
+        })
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Medications")]
+impl MedicationsApi {
+    /// A patient's prescriptions.
+    ///
+    /// Newest first, active and stopped (filter with `status`), each with its adherence over the
+    /// last 30 days. Audited as a read of the chart.
+    #[oai(path = "/patients/:id/prescriptions", method = "get", operation_id = "listPrescriptions")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        status: Query<Option<PrescriptionStatus>>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Prescription>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows =
+            self.db.run(&auth.0, async |tx| medications::list(tx, id.0, status.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Prescribe.
+    ///
+    /// Staff for a patient in their care, or a facility admin. Every later change is in the audit
+    /// log. Retry-safe with an `Idempotency-Key`.
+    #[oai(path = "/patients/:id/prescriptions", method = "post", operation_id = "createPrescription")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: JsonBody<NewPrescriptionRequest>,
+    ) -> Result<Created<Prescription>> {
+        let input = body.0.validate()?;
+        let scope = format!("createPrescription {}", id.0);
+        let work = async |tx: &mut _| medications::insert(tx, id.0, &input).await;
+        idempotency::create(&self.db, &auth.0, key.0, &scope, &body.0, work).await
+    }
+
+    /// A prescription.
+    ///
+    /// With its adherence over the last 30 days. Audited as a read of the chart.
+    #[oai(path = "/prescriptions/:id", method = "get", operation_id = "getPrescription")]
+    async fn get(&self, auth: BearerAuth, id: Path<PrescriptionId>) -> Result<Json<Prescription>> {
+        self.db.run(&auth.0, async |tx| medications::get(tx, id.0).await).await.map(Json)
+    }
+
+    /// Change a prescription.
+    ///
+    /// The dose, route, schedule, end date, prescriber or notes of an active prescription; the
+    /// audit log keeps every earlier value. A stopped prescription is a 409.
+    #[oai(path = "/prescriptions/:id", method = "patch", operation_id = "updatePrescription")]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        id: Path<PrescriptionId>,
+        body: JsonBody<UpdatePrescriptionRequest>,
+    ) -> Result<Json<Prescription>> {
+        let patch = body.0.patch();
+        self.db.run(&auth.0, async |tx| medications::update(tx, id.0, &patch).await).await.map(Json)
+    }
+
+    /// Stop a prescription.
+    ///
+    /// With the reason. It is kept, with when and why it stopped; a new course is a new
+    /// prescription. Stopping a stopped prescription is a 409.
+    #[oai(path = "/prescriptions/:id/stop", method = "post", operation_id = "stopPrescription")]
+    async fn stop(
+        &self,
+        auth: BearerAuth,
+        id: Path<PrescriptionId>,
+        body: JsonBody<StopPrescriptionRequest>,
+    ) -> Result<Json<Prescription>> {
+        let principal = auth.0.with_reason(Some(body.0.reason.0.clone()));
+        self.db.run(&principal, async |tx| medications::stop(tx, id.0, &body.0.reason).await).await.map(Json)
+    }
+
+    /// A patient's dose events.
+    ///
+    /// Newest first by when the dose was due. Audited as a read of the chart.
+    #[oai(path = "/patients/:id/doses", method = "get", operation_id = "listDoseEvents")]
+    async fn list_doses(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<DoseEvent>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| recovery::list(tx, id.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Record a dose event.
+    ///
+    /// Taken, late, missed or refused, against one of the patient's prescriptions; by the patient
+    /// or by staff in their care. Append-only. The client makes the id: sending the same id and
+    /// content again answers 200 with the stored event; the same id with other content is a 409.
+    #[oai(path = "/patients/:id/doses", method = "post", operation_id = "createDoseEvent")]
+    async fn create_dose(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        body: JsonBody<NewDoseEventRequest>,
+    ) -> Result<Recorded<DoseEvent>> {
+        let input = body.0.validate()?;
+        record(&self.db, &auth.0, id.0, body.0.id.0, &input).await
+    }
+}
