@@ -276,9 +276,18 @@ pub fn all() -> Vec<(&'static str, Value)> {
         (
             "Dashboard",
             json!({"patientId": PATIENT, "status": "active", "daysSober": 23, "openAssignments": 2,
-                   "lastCareLog": {"id": CARE_LOG, "kind": "progress", "occurredAt": AT},
-                   "lastVitals": {"id": VITALS, "measuredAt": AT, "systolic": 122, "diastolic": 78, "pulse": 72},
-                   "last7Days": {"careLogs": 9, "incidents": 0, "vitals": 5}}),
+            "lastCareLog": {"id": CARE_LOG, "kind": "progress", "occurredAt": AT},
+            "lastVitals": {"id": VITALS, "measuredAt": AT, "systolic": 122, "diastolic": 78, "pulse": 72},
+            "last7Days": {"careLogs": 9, "incidents": 0, "vitals": 5},
+            "recovery": {
+                "checkInStreak": 6, "lastCheckInAt": AT,
+                "mood": {"average7d": 5.2, "average30d": 6.4, "change7d": -1.3},
+                "cravings": {"last7d": 5, "previous7d": 2, "used7d": 1},
+                "doseAdherence30d": 0.9,
+                "goals": {"active": 2, "achieved": 1, "averageProgressPct": 35.0},
+                "attention": {"needed": true, "factors": [
+                    {"code": "craving_spike", "detail": "4 cravings in the last 3 days against 2 in the 14 days before."}
+                ]}}}),
         ),
         ("Assignment", assignment()),
         ("CareLog", care_log()),

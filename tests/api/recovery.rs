@@ -346,3 +346,82 @@ async fn patients_propose_goals_staff_set_and_close_them_and_progress_is_appende
     assert_eq!(n, 1);
     assert_eq!(app.count("goal_progress").await, 2);
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_streak_trends_adherence_goals_and_why_the_patient_needs_attention() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let p = |what: &str| format!("/api/v1/patients/{}/{what}", c.p1);
+    let today = Utc::now().date_naive();
+    let noon = |days_ago: i64| (today - Duration::days(days_ago)).and_hms_opt(12, 0, 0).unwrap().and_utc();
+    let first_second = today.and_hms_opt(0, 0, 1).unwrap().and_utc();
+    // Low mood on each of the last 3 days (a streak of 3), good mood a week and more before.
+    for (at, mood) in [
+        (first_second, 4),
+        (noon(1), 4),
+        (noon(2), 4),
+        (noon(5), 8),
+        (noon(6), 8),
+        (noon(8), 8),
+        (noon(9), 8),
+        (noon(10), 8),
+    ] {
+        let body = json!({"id": Uuid::new_v4(), "checkedInAt": at, "mood": mood});
+        app.post(&c.patient1, &p("check-ins"), body).await.assert_status(201);
+    }
+    for (h, outcome) in [(1, "resisted"), (2, "used"), (3, "resisted")] {
+        let at = Utc::now() - Duration::hours(h);
+        let body = json!({"id": Uuid::new_v4(), "occurredAt": at, "intensity": 5, "outcome": outcome});
+        app.post(&c.patient1, &p("cravings"), body).await.assert_status(201);
+    }
+    let rx = json!({"drug": "Naltrexone", "dose": "50 mg", "route": "oral", "schedule": "daily",
+                    "startsOn": "2026-11-01", "prescriber": "Dr. M"});
+    let rx = app.post(&c.w.staff_a, &p("prescriptions"), rx).await.body["id"].clone();
+    for (h, status) in [(24, "missed"), (30, "refused"), (48, "taken")] {
+        let at = Utc::now() - Duration::hours(h);
+        let mut body =
+            json!({"id": Uuid::new_v4(), "prescriptionId": rx, "status": status, "scheduledAt": at});
+        if status == "taken" {
+            body["takenAt"] = json!(at);
+        }
+        app.post(&c.patient1, &p("doses"), body).await.assert_status(201);
+    }
+    let (active, done) = (Uuid::new_v4(), Uuid::new_v4());
+    for id in [active, done] {
+        let body = json!({"id": id, "category": "health", "description": "Walk"});
+        app.post(&c.patient1, &p("goals"), body).await.assert_status(201);
+    }
+    let entry = json!({"id": Uuid::new_v4(), "goalId": active, "note": "ok", "progressPct": 40});
+    app.post(&c.patient1, &p("goal-progress"), entry).await.assert_status(201);
+    app.patch(&c.w.staff_a, &format!("/api/v1/goals/{done}"), json!({"status": "achieved"}))
+        .await
+        .assert_status(200);
+
+    let dash = app.get(&c.patient1, &p("dashboard")).await;
+    let r = &dash.assert_status(200).body["recovery"];
+    assert_eq!(r["checkInStreak"], 3, "{r}");
+    assert_eq!(r["mood"]["average7d"], 5.6);
+    assert_eq!(r["mood"]["average30d"], 6.5);
+    assert_eq!(r["mood"]["change7d"], -2.4);
+    assert_eq!(r["cravings"], json!({"last7d": 3, "previous7d": 0, "used7d": 1}));
+    assert_eq!(r["doseAdherence30d"].as_f64().unwrap(), 1.0 / 3.0);
+    assert_eq!(r["goals"], json!({"active": 1, "achieved": 1, "averageProgressPct": 40.0}));
+    assert_eq!(r["attention"]["needed"], true);
+    let codes: Vec<&str> =
+        r["attention"]["factors"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["mood_drop", "craving_spike", "missed_doses"]);
+    let detail = r["attention"]["factors"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("4.0") && detail.contains("8.0"), "{detail}");
+
+    // A patient who never checked in is a prompt too, and nothing else of them shows.
+    let quiet = app.get(&c.w.admin_a, &format!("/api/v1/patients/{}/dashboard", c.p2)).await;
+    let r = &quiet.assert_status(200).body["recovery"];
+    assert_eq!(r["checkInStreak"], 0);
+    assert_eq!(
+        r["attention"]["factors"],
+        json!([{"code": "no_recent_check_in", "detail": "No check-in recorded yet."}])
+    );
+    assert_eq!(r["cravings"]["last7d"], 0);
+    let mood = r["mood"].as_object().unwrap();
+    assert!(mood.is_empty(), "no averages without check-ins: {mood:?}");
+}

@@ -302,8 +302,10 @@ impl PatientsApi {
 
     /// A patient at a glance.
     ///
-    /// Days sober, the latest care log and vitals, open assignments and counts of the last 7 days,
-    /// in one call. Audited as a read of the chart.
+    /// Days sober, the latest care log and vitals, open assignments and counts of the last 7 days;
+    /// and the recovery figures: check-in streak, mood and craving trends, dose adherence, goals,
+    /// and whether the care team should look at the patient now, with the factors that say why (a
+    /// prompt from plain rules, never a prediction). In one call; audited as a read of the chart.
     #[oai(path = "/patients/:id/dashboard", method = "get", operation_id = "getPatientDashboard")]
     async fn dashboard(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<Json<Dashboard>> {
         self.state.db.run(&auth.0, async |tx| patients::dashboard(tx, id.0).await).await.map(Json)

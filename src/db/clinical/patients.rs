@@ -484,12 +484,14 @@ pub struct Dashboard {
     pub open_assignments: i64,
     /// Counts of the last 7 days.
     pub last_7_days: WeekCounts,
+    /// Check-ins, mood, cravings, doses, goals, and whether the care team should look now.
+    pub recovery: crate::db::recovery::progress::RecoverySummary,
 }
 
 // One statement, under the caller's RLS (each sub-select sees only what the
 // caller may see), and one read-audit row.
 pub const DASHBOARD: &str = "
-    select p.id, p.status, current_date - p.sobriety_date as days_sober,
+    select p.id, p.facility_id, p.status, current_date - p.sobriety_date as days_sober,
            carego.audit_read('patients', p.id, p.facility_id) as audited,
            cl.id as cl_id, cl.kind as cl_kind, cl.occurred_at as cl_occurred_at,
            v.id as v_id, v.measured_at as v_measured_at, v.systolic, v.diastolic, v.pulse, v.spo2,
@@ -534,7 +536,9 @@ pub async fn dashboard(tx: &mut TenantTx, id: PatientId) -> Result<Dashboard> {
         }),
         None => None,
     };
+    let recovery = crate::db::recovery::progress::summary(tx, id, r.try_get("facility_id")?).await?;
     Ok(Dashboard {
+        recovery,
         patient_id: r.try_get("id")?,
         status: r.try_get("status")?,
         days_sober: r.try_get("days_sober")?,

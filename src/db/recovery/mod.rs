@@ -12,6 +12,7 @@ pub mod cravings;
 pub mod goals;
 pub mod medications;
 pub mod meetings;
+pub mod progress;
 pub mod sobriety;
 pub mod sync;
 

@@ -1,0 +1,236 @@
+//! How a patient is doing: the recovery figures of the dashboard, and the
+//! explainable "needs attention" prompt with the factors that raised it.
+//!
+//! The prompt is a rule a clinician can read, never a prediction: each
+//! factor names what was seen and its numbers, so the care team can judge it.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use tokio_postgres::Row;
+
+use super::tenths;
+use crate::{
+    db::TenantTx,
+    domain::{ids::PatientId, text_enum},
+    error::Result,
+};
+
+text_enum! {
+    /// What raised a "needs attention" prompt.
+    pub enum AttentionFactorCode {
+        /// No check-in for 48 hours (or none at all yet).
+        NoRecentCheckIn = "no_recent_check_in",
+        /// The mood of the last 3 days is 2 or more points below the 14 days before.
+        MoodDrop = "mood_drop",
+        /// 3 or more cravings in the last 3 days, at least twice the daily rate of the 14 days
+        /// before, or one of intensity 8 or more in the last 48 hours.
+        CravingSpike = "craving_spike",
+        /// 2 or more doses missed or refused in the last 7 days.
+        MissedDoses = "missed_doses",
+    }
+}
+
+/// One factor, with what was seen.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AttentionFactor {
+    /// Which rule.
+    pub code: AttentionFactorCode,
+    /// What was seen, in words, with the numbers.
+    pub detail: String,
+}
+
+/// A prompt for the care team to look at the patient, with its reasons.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Attention {
+    /// Whether any factor holds.
+    pub needed: bool,
+    /// The factors that hold (empty when none).
+    pub factors: Vec<AttentionFactor>,
+}
+
+/// Average mood.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct MoodTrend {
+    /// Over the last 7 days; absent with no check-in.
+    pub average_7d: Option<f64>,
+    /// Over the last 30 days; absent with no check-in.
+    pub average_30d: Option<f64>,
+    /// The last 7 days' average less the 7 days' before; absent unless both have check-ins.
+    pub change_7d: Option<f64>,
+}
+
+/// Cravings counted.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CravingTrend {
+    /// In the last 7 days.
+    pub last_7d: i64,
+    /// In the 7 days before.
+    pub previous_7d: i64,
+    /// Of the last 7 days', how many ended in use.
+    pub used_7d: i64,
+}
+
+/// Goals counted.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct GoalSummary {
+    /// Active goals.
+    pub active: i64,
+    /// Achieved goals.
+    pub achieved: i64,
+    /// The average newest progress percentage of active goals that have one.
+    pub average_progress_pct: Option<f64>,
+}
+
+/// The recovery part of a patient's dashboard.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct RecoverySummary {
+    /// Consecutive days with a check-in, up to today (or yesterday, before today's).
+    pub check_in_streak: i64,
+    /// The newest check-in.
+    pub last_check_in_at: Option<DateTime<Utc>>,
+    /// Mood from check-ins.
+    pub mood: MoodTrend,
+    /// Cravings logged.
+    pub cravings: CravingTrend,
+    /// Doses taken (on time or late) out of all recorded over the last 30 days, 0–1; absent with
+    /// none recorded.
+    pub dose_adherence_30d: Option<f64>,
+    /// Goals.
+    pub goals: GoalSummary,
+    /// Whether the care team should look at the patient now, and why.
+    pub attention: Attention,
+}
+
+// Under the caller's RLS: each sub-select sees only what the caller may see.
+pub const SUMMARY: &str = "
+    with c as (
+        select checked_in_at, mood from check_ins
+         where facility_id = $2 and patient_id = $1 and checked_in_at > now() - interval '400 days'),
+    days as (select distinct (checked_in_at at time zone 'UTC')::date as d from c),
+    anchor as (
+        select case when exists (select from days where d = (now() at time zone 'UTC')::date)
+                    then (now() at time zone 'UTC')::date else (now() at time zone 'UTC')::date - 1 end as a),
+    cr as (
+        select occurred_at, intensity, outcome from cravings
+         where facility_id = $2 and patient_id = $1 and occurred_at > now() - interval '17 days'),
+    dz as (
+        select status, scheduled_at from dose_events
+         where facility_id = $2 and patient_id = $1 and scheduled_at > now() - interval '30 days')
+    select
+        (select count(*) from (select d, row_number() over (order by d desc) as rn from days) x, anchor
+          where x.d = anchor.a - (x.rn - 1)::int) as streak,
+        (select max(checked_in_at) from c) as last_check_in_at,
+        (select avg(mood)::float8 from c where checked_in_at > now() - interval '7 days') as mood_7d,
+        (select avg(mood)::float8 from c where checked_in_at > now() - interval '30 days') as mood_30d,
+        (select avg(mood)::float8 from c
+          where checked_in_at <= now() - interval '7 days' and checked_in_at > now() - interval '14 days') as mood_prev_7d,
+        (select avg(mood)::float8 from c where checked_in_at > now() - interval '3 days') as mood_3d,
+        (select avg(mood)::float8 from c
+          where checked_in_at <= now() - interval '3 days' and checked_in_at > now() - interval '17 days') as mood_prev_14d,
+        (select count(*) from cr where occurred_at > now() - interval '7 days') as cravings_7d,
+        (select count(*) from cr
+          where occurred_at <= now() - interval '7 days' and occurred_at > now() - interval '14 days') as cravings_prev_7d,
+        (select count(*) from cr where occurred_at > now() - interval '7 days' and outcome = 'used') as used_7d,
+        (select count(*) from cr where occurred_at > now() - interval '3 days') as cravings_3d,
+        (select count(*) from cr where occurred_at <= now() - interval '3 days') as cravings_prev_14d,
+        (select max(intensity) from cr where occurred_at > now() - interval '48 hours') as max_intensity_48h,
+        (select count(*) filter (where status in ('taken', 'late')) from dz) as doses_taken,
+        (select count(*) from dz) as doses_all,
+        (select count(*) from dz
+          where status in ('missed', 'refused') and scheduled_at > now() - interval '7 days') as doses_missed_7d,
+        (select count(*) from goals g where g.facility_id = $2 and g.patient_id = $1 and g.status = 'active') as goals_active,
+        (select count(*) from goals g where g.facility_id = $2 and g.patient_id = $1 and g.status = 'achieved') as goals_achieved,
+        (select avg(pct)::float8 from (
+            select (select e.progress_pct from goal_progress e
+                     where e.facility_id = g.facility_id and e.goal_id = g.id and e.progress_pct is not null
+                     order by e.recorded_at desc, e.id desc limit 1) as pct
+              from goals g where g.facility_id = $2 and g.patient_id = $1 and g.status = 'active') x) as goals_pct";
+
+/// The recovery figures of a patient the caller sees (the caller has
+/// already found the patient, in `facility`).
+pub async fn summary(
+    tx: &mut TenantTx,
+    patient: PatientId,
+    facility: crate::domain::ids::FacilityId,
+) -> Result<RecoverySummary> {
+    let r = tx.query_one(SUMMARY, &[&patient, &facility]).await?;
+    let doses_all: i64 = r.try_get("doses_all")?;
+    let doses_taken: i64 = r.try_get("doses_taken")?;
+    let mood_7d: Option<f64> = r.try_get("mood_7d")?;
+    let mood_prev_7d: Option<f64> = r.try_get("mood_prev_7d")?;
+    Ok(RecoverySummary {
+        check_in_streak: r.try_get("streak")?,
+        last_check_in_at: r.try_get("last_check_in_at")?,
+        mood: MoodTrend {
+            average_7d: mood_7d.map(tenths),
+            average_30d: r.try_get::<_, Option<f64>>("mood_30d")?.map(tenths),
+            change_7d: mood_7d.zip(mood_prev_7d).map(|(now, before)| tenths(now - before)),
+        },
+        cravings: CravingTrend {
+            last_7d: r.try_get("cravings_7d")?,
+            previous_7d: r.try_get("cravings_prev_7d")?,
+            used_7d: r.try_get("used_7d")?,
+        },
+        dose_adherence_30d: (doses_all > 0).then(|| doses_taken as f64 / doses_all as f64),
+        goals: GoalSummary {
+            active: r.try_get("goals_active")?,
+            achieved: r.try_get("goals_achieved")?,
+            average_progress_pct: r.try_get::<_, Option<f64>>("goals_pct")?.map(tenths),
+        },
+        attention: attention(&r)?,
+    })
+}
+
+/// The rules, each with the numbers that made it hold.
+fn attention(r: &Row) -> Result<Attention> {
+    let mut factors = Vec::new();
+    let mut add = |code: AttentionFactorCode, detail: String| factors.push(AttentionFactor { code, detail });
+
+    let last: Option<DateTime<Utc>> = r.try_get("last_check_in_at")?;
+    match last {
+        None => add(AttentionFactorCode::NoRecentCheckIn, "No check-in recorded yet.".into()),
+        Some(at) if Utc::now() - at > chrono::Duration::hours(48) => {
+            let hours = (Utc::now() - at).num_hours();
+            add(AttentionFactorCode::NoRecentCheckIn, format!("Last check-in {hours} hours ago."));
+        }
+        Some(_) => {}
+    }
+    let (recent, before): (Option<f64>, Option<f64>) = (r.try_get("mood_3d")?, r.try_get("mood_prev_14d")?);
+    if let (Some(recent), Some(before)) = (recent, before) {
+        if before - recent >= 2.0 {
+            add(
+                AttentionFactorCode::MoodDrop,
+                format!(
+                    "Mood averaged {:.1} over the last 3 days, down from {:.1} the 14 days before.",
+                    recent, before
+                ),
+            );
+        }
+    }
+    let (c3, c14): (i64, i64) = (r.try_get("cravings_3d")?, r.try_get("cravings_prev_14d")?);
+    let max48: Option<i16> = r.try_get("max_intensity_48h")?;
+    // Daily rates: the last 3 days against the 14 before.
+    let spike = c3 >= 3 && (c3 as f64 / 3.0) >= 2.0 * (c14 as f64 / 14.0);
+    if spike {
+        add(
+            AttentionFactorCode::CravingSpike,
+            format!("{c3} cravings in the last 3 days against {c14} in the 14 days before."),
+        );
+    } else if let Some(max) = max48.filter(|m| *m >= 8) {
+        add(AttentionFactorCode::CravingSpike, format!("A craving of intensity {max} in the last 48 hours."));
+    }
+    let missed: i64 = r.try_get("doses_missed_7d")?;
+    if missed >= 2 {
+        add(
+            AttentionFactorCode::MissedDoses,
+            format!("{missed} doses missed or refused in the last 7 days."),
+        );
+    }
+    Ok(Attention { needed: !factors.is_empty(), factors })
+}
