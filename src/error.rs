@@ -124,6 +124,12 @@ codes! {
             "prescription_stopped",
             "This prescription is stopped and cannot change; prescribe anew."
         ),
+        TemplateNameTaken = ("template_name_taken", "This facility already has a template of this name."),
+        NoDraft = ("no_draft", "The plan has no draft version to sign."),
+        NothingToAcknowledge = (
+            "nothing_to_acknowledge",
+            "The plan has no signed version waiting for your acknowledgement."
+        ),
         RecordIdTaken = (
             "record_id_taken",
             "Another record already has this id; a new record needs a new id."

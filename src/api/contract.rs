@@ -38,6 +38,10 @@ const CONFLICTS: &[(&str, &[Conflict])] = &[
     ("updatePrescription", &[Conflict::PrescriptionStopped]),
     ("stopPrescription", &[Conflict::PrescriptionStopped]),
     ("createGoal", &[Conflict::RecordIdTaken]),
+    ("createPlanTemplate", &[Conflict::TemplateNameTaken]),
+    ("editTreatmentPlanDraft", &[Conflict::Duplicate]),
+    ("signTreatmentPlan", &[Conflict::NoDraft]),
+    ("acknowledgeTreatmentPlan", &[Conflict::NothingToAcknowledge]),
     ("createGoalProgress", &[Conflict::RecordIdTaken]),
 ];
 

@@ -25,6 +25,9 @@ const PRESCRIPTION: &str = "e5f6a7b8-c9d0-4e1f-8a2b-3c4d5e6f7a80";
 const DOSE: &str = "f6a7b8c9-d0e1-4f2a-9b3c-4d5e6f7a8b91";
 const GOAL: &str = "a7b8c9d0-e1f2-4a3b-8c4d-5e6f7a8b9ca2";
 const PROGRESS: &str = "b8c9d0e1-f2a3-4b4c-9d5e-6f7a8b9cadb3";
+const TEMPLATE: &str = "c9d0e1f2-a3b4-4c5d-8e6f-7a8b9cadbec4";
+const PLAN: &str = "d0e1f2a3-b4c5-4d6e-9f7a-8b9cadbecfd5";
+const PLAN_V1: &str = "e1f2a3b4-c5d6-4e7f-8a8b-9cadbecfd0e6";
 const AT: &str = "2026-11-20T08:30:00Z";
 
 fn check_in_request() -> Value {
@@ -104,6 +107,22 @@ fn progress_request() -> Value {
 fn progress() -> Value {
     json!({"id": PROGRESS, "patientId": PATIENT, "goalId": GOAL, "note": "Three meetings this week.",
            "progressPct": 40, "recordedBy": PATIENT_USER, "recordedAt": AT})
+}
+
+fn plan_template() -> Value {
+    json!({"id": TEMPLATE, "name": "Alcohol use disorder, residential", "problems": ["Alcohol use disorder"],
+           "goals": ["90 days sober"], "interventions": ["CBT twice weekly", "NA meetings"],
+           "reviewIntervalDays": 30, "createdBy": NURSE, "createdAt": AT})
+}
+
+fn treatment_plan() -> Value {
+    json!({"id": PLAN, "patientId": PATIENT, "title": "Residential programme", "createdBy": NURSE,
+           "createdAt": AT, "reviewOverdue": false,
+           "versions": [{"id": PLAN_V1, "version": 1, "problems": ["Alcohol use disorder", "Insomnia"],
+                         "goals": ["90 days sober"], "interventions": ["CBT twice weekly", "NA meetings"],
+                         "reviewDate": "2026-12-20", "templateId": TEMPLATE, "status": "signed", "createdBy": NURSE,
+                         "createdAt": AT, "updatedAt": AT, "signedBy": NURSE, "signedAt": AT,
+                         "acknowledgedBy": PATIENT_USER, "acknowledgedAt": AT}]})
 }
 
 fn user() -> Value {
@@ -252,6 +271,20 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("UpdateGoalRequest", json!({"status": "achieved"})),
         ("NewGoalProgressRequest", progress_request()),
         (
+            "NewPlanTemplateRequest",
+            json!({"name": "Alcohol use disorder, residential", "problems": ["Alcohol use disorder"],
+                   "goals": ["90 days sober"], "interventions": ["CBT twice weekly", "NA meetings"],
+                   "reviewIntervalDays": 30}),
+        ),
+        (
+            "NewTreatmentPlanRequest",
+            json!({"title": "Residential programme", "templateId": TEMPLATE, "problems": ["Insomnia"]}),
+        ),
+        (
+            "TreatmentPlanDraftRequest",
+            json!({"interventions": ["CBT weekly", "NA meetings"], "reviewDate": "2027-01-20"}),
+        ),
+        (
             "SyncBatchRequest",
             json!({"records": [
                 {"type": "check_in", "patientId": PATIENT, "checkIn": check_in_request()},
@@ -339,6 +372,11 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("Page_DoseEvent", page(dose())),
         ("Page_Goal", page(goal())),
         ("Page_GoalProgress", page(progress())),
+        ("PlanTemplate", plan_template()),
+        ("TreatmentPlan", treatment_plan()),
+        ("OverdueReviews", json!({"items": [treatment_plan()]})),
+        ("Page_PlanTemplate", page(plan_template())),
+        ("Page_TreatmentPlan", page(treatment_plan())),
         ("Page_CheckIn", page(check_in())),
         ("Page_Craving", page(craving())),
         ("Page_Meeting", page(meeting())),

@@ -92,6 +92,8 @@ pub enum ApiTags {
     Medications,
     /// Sobriety: days sober and the resets that move the start date.
     Sobriety,
+    /// Treatment plans: templates, versions signed off by a clinician and acknowledged by the patient.
+    TreatmentPlans,
     /// Offline sync for the mobile app: queued records in one batch, and changes since a cursor.
     Sync,
     /// The tamper-evident audit log.
@@ -117,6 +119,7 @@ pub type Apis = (
         recovery::goals::GoalsApi,
         recovery::medications::MedicationsApi,
         recovery::sobriety::SobrietyApi,
+        recovery::treatment_plans::TreatmentPlansApi,
         recovery::sync::SyncApi,
     ),
     audit::AuditApi,
@@ -142,6 +145,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
                 recovery::goals::GoalsApi { db: state.db.clone() },
                 recovery::medications::MedicationsApi { db: state.db.clone() },
                 recovery::sobriety::SobrietyApi { db: state.db.clone() },
+                recovery::treatment_plans::TreatmentPlansApi { db: state.db.clone() },
                 recovery::sync::SyncApi { db: state.db.clone() },
             ),
             audit::AuditApi { db: state.db.clone() },

@@ -110,3 +110,15 @@ id_type!(
     /// A progress entry of a goal (the client may choose it).
     GoalProgressId
 );
+id_type!(
+    /// A facility's treatment plan template.
+    PlanTemplateId
+);
+id_type!(
+    /// A treatment plan.
+    TreatmentPlanId
+);
+id_type!(
+    /// A version of a treatment plan.
+    PlanVersionId
+);

@@ -41,12 +41,14 @@ enum Expect {
     /// 200 with a list holding nothing of facility A.
     NoneOfA,
     /// A member of facility A whose role may do this: exactly this status
-    /// (their own facility, themselves, a patient they create and counsel).
+    /// (their own facility, themselves, a patient they create and counsel);
+    /// or, for an operation that names no facility, anyone acting in their
+    /// own (B's admin making a template for B).
     Member(u16),
     /// A batch: 200, with every record rejected with this status, and
     /// nothing written.
     Rejected(u16),
-    /// 200, and not one mention of A's live patient.
+    /// 200, and not one mention of A's live patient or A's plan template.
     Unseen,
 }
 
@@ -60,6 +62,8 @@ struct Chart {
     assignment: Uuid,
     prescription: Uuid,
     goal: Uuid,
+    /// A signed plan whose review is overdue.
+    plan: Uuid,
 }
 
 struct Fixture {
@@ -76,6 +80,8 @@ struct Fixture {
     doomed: Uuid,
     /// A third facility for the super admin's facility-level writes.
     third: Uuid,
+    /// A treatment plan template of A.
+    template: Uuid,
 }
 
 /// Which of A's charts a row targets.
@@ -669,6 +675,96 @@ fn rows() -> Vec<Row> {
             true
         ),
         row!(
+            "listPlanTemplates",
+            GET,
+            |_, _| "/api/v1/treatment-plan-templates".into(),
+            none,
+            nurse_a,
+            200,
+            [Unseen, Unseen, Status(403), Member(200), Status(403)],
+            false
+        ),
+        row!(
+            "createPlanTemplate",
+            POST,
+            |_, _| "/api/v1/treatment-plan-templates".into(),
+            |_| Some(json!({"name": "Detox, 7 days", "goals": ["Complete detox"], "reviewIntervalDays": 7})),
+            admin_a,
+            201,
+            [Member(201), Status(403), Status(403), Status(403), Status(403)],
+            false
+        ),
+        row!(
+            "listTreatmentPlans",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/treatment-plans", f.chart(t).patient),
+            none,
+            patient_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "createTreatmentPlan",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/treatment-plans", f.chart(t).patient),
+            |f| Some(json!({"title": "Aftercare", "templateId": f.template})),
+            nurse_a,
+            201,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
+            "listOverdueReviews",
+            GET,
+            |_, _| "/api/v1/treatment-plans/overdue-reviews".into(),
+            none,
+            nurse_a,
+            200,
+            [Unseen, Unseen, Unseen, Unseen, Unseen],
+            false
+        ),
+        row!(
+            "getTreatmentPlan",
+            GET,
+            |f, t| format!("/api/v1/treatment-plans/{}", f.chart(t).plan),
+            none,
+            patient_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "editTreatmentPlanDraft",
+            PATCH,
+            |f, t| format!("/api/v1/treatment-plans/{}/draft", f.chart(t).plan),
+            |_| Some(json!({"interventions": ["CBT weekly"]})),
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
+            "signTreatmentPlan",
+            POST,
+            |f, t| format!("/api/v1/treatment-plans/{}/sign", f.chart(t).plan),
+            |_| Some(json!({})),
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
+            "acknowledgeTreatmentPlan",
+            POST,
+            |f, t| format!("/api/v1/treatment-plans/{}/acknowledge", f.chart(t).plan),
+            |_| Some(json!({})),
+            patient_a,
+            200,
+            [Status(403), Status(403), Status(404), Status(403), Status(404)],
+            true
+        ),
+        row!(
             "syncBatch",
             POST,
             |_, _| "/api/v1/sync/batch".into(),
@@ -786,7 +882,11 @@ async fn fixture(app: &TestApp) -> Fixture {
         let goal = Uuid::new_v4();
         let body = json!({"id": goal, "category": "health", "description": "Walk daily"});
         app.post(nurse, &format!("/api/v1/patients/{patient}/goals"), body).await.assert_status(201);
-        Chart { patient, log, vitals, assignment, prescription, goal }
+        let body = json!({"title": "Plan", "problems": ["AUD"], "reviewDate": "2026-01-01"});
+        let plan = app.post(nurse, &format!("/api/v1/patients/{patient}/treatment-plans"), body).await;
+        let plan = plan.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+        app.post(nurse, &format!("/api/v1/treatment-plans/{plan}/sign"), json!({})).await.assert_status(200);
+        Chart { patient, log, vitals, assignment, prescription, goal, plan }
     };
     let live = chart(c.p1).await;
     let (gone, _) = app.patient(admin).await;
@@ -799,7 +899,10 @@ async fn fixture(app: &TestApp) -> Fixture {
     let nurse_session = other_device.session_id();
     let (doomed, _) = app.patient(admin).await;
     let (third, _) = app.facility(&c.w.sa).await;
-    Fixture { c, live, deleted, attendance, spare, nurse_session, doomed, third }
+    let body = json!({"name": "Matrix template", "problems": ["AUD"]});
+    let template = app.post(admin, "/api/v1/treatment-plan-templates", body).await;
+    let template = template.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+    Fixture { c, live, deleted, attendance, spare, nurse_session, doomed, third, template }
 }
 
 /// Rows of the tables that hold tenant data: an outsider's refused write
@@ -822,6 +925,8 @@ const TABLES: &[&str] = &[
     "dose_events",
     "goals",
     "goal_progress",
+    "treatment_plans",
+    "treatment_plan_versions",
 ];
 
 async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {

@@ -425,3 +425,96 @@ async fn the_dashboard_shows_streak_trends_adherence_goals_and_why_the_patient_n
     let mood = r["mood"].as_object().unwrap();
     assert!(mood.is_empty(), "no averages without check-ins: {mood:?}");
 }
+
+#[tokio::test]
+async fn a_signed_plan_version_never_changes_the_patient_acknowledges_it_and_a_change_is_a_new_version() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let (admin, nurse) = (&c.w.admin_a, &c.w.staff_a);
+    let template = json!({"name": "AUD residential", "problems": ["Alcohol use disorder"], "goals": ["90 days sober"],
+                          "interventions": ["CBT"], "reviewIntervalDays": 14});
+    let t = app.post(admin, "/api/v1/treatment-plan-templates", template.clone()).await;
+    let template_id = t.assert_status(201).body["id"].clone();
+    app.post(admin, "/api/v1/treatment-plan-templates", template.clone())
+        .await
+        .assert_problem(409, "template_name_taken");
+    app.post(nurse, "/api/v1/treatment-plan-templates", template).await.assert_problem(403, "forbidden");
+
+    let body = json!({"title": "Residential", "templateId": template_id, "problems": ["Insomnia"]});
+    let plan = app.post(nurse, &format!("/api/v1/patients/{}/treatment-plans", c.p1), body).await;
+    let plan = plan.assert_status(201).body.clone();
+    let v1 = &plan["versions"][0];
+    assert_eq!(v1["problems"], json!(["Alcohol use disorder", "Insomnia"]), "the template's items first");
+    assert_eq!(v1["status"], "draft");
+    assert_eq!(v1["reviewDate"], (Utc::now().date_naive() + Duration::days(14)).to_string());
+    let id = plan["id"].as_str().unwrap().to_owned();
+    let path = |what: &str| format!("/api/v1/treatment-plans/{id}{what}");
+
+    // The patient sees no draft and has nothing to acknowledge yet.
+    let theirs = app.get(&c.patient1, &path("")).await;
+    assert_eq!(theirs.assert_status(200).body["versions"], json!([]));
+    app.post(&c.patient1, &path("/acknowledge"), json!({}))
+        .await
+        .assert_problem(409, "nothing_to_acknowledge");
+
+    app.patch(nurse, &path("/draft"), json!({"goals": ["60 days sober"]})).await.assert_status(200);
+    let signed = app.post(nurse, &path("/sign"), json!({})).await;
+    let v1 = &signed.assert_status(200).body["versions"][0];
+    assert_eq!((v1["status"].clone(), v1["signedBy"].clone()), (json!("signed"), json!(nurse.id)));
+    assert_eq!(v1["goals"], json!(["60 days sober"]));
+    app.post(nurse, &path("/sign"), json!({})).await.assert_problem(409, "no_draft");
+    let acked = app.post(&c.patient1, &path("/acknowledge"), json!({})).await;
+    assert_eq!(acked.assert_status(200).body["versions"][0]["acknowledgedBy"], json!(c.patient1.id));
+    app.post(&c.patient1, &path("/acknowledge"), json!({}))
+        .await
+        .assert_problem(409, "nothing_to_acknowledge");
+
+    // A change after signing is version 2; version 1 stays as signed.
+    let edited = app.patch(nurse, &path("/draft"), json!({"interventions": ["CBT", "NA meetings"]})).await;
+    let versions = edited.assert_status(200).body["versions"].as_array().unwrap().clone();
+    assert_eq!(versions.len(), 2);
+    assert_eq!((versions[1]["version"].clone(), versions[1]["status"].clone()), (json!(2), json!("draft")));
+    assert_eq!(versions[1]["goals"], json!(["60 days sober"]), "copied from the version in force");
+    assert_eq!(versions[0]["interventions"], json!(["CBT"]));
+    app.post(&c.patient1, &path("/sign"), json!({})).await.assert_problem(403, "forbidden");
+
+    // In SQL too: not even a superuser (past every policy) changes a signed
+    // version, or deletes one.
+    let owner = app.superuser().await;
+    let v1_id: Uuid = versions[0]["id"].as_str().unwrap().parse().unwrap();
+    for sql in [
+        "update treatment_plan_versions set goals = '{}' where id = $1",
+        "update treatment_plan_versions set acknowledged_at = now() where id = $1",
+        "delete from treatment_plan_versions where id = $1",
+    ] {
+        let err = owner.execute(sql, &[&v1_id]).await.expect_err(sql);
+        let message = err.as_db_error().unwrap().message().to_owned();
+        assert!(message.contains("cannot change") || message.contains("append-only"), "{sql}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn overdue_reviews_are_listed_only_to_those_who_see_the_plan() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let nurse = &c.w.staff_a;
+    let body = json!({"title": "Old plan", "problems": ["AUD"], "reviewDate": "2026-01-01"});
+    let plan = app.post(nurse, &format!("/api/v1/patients/{}/treatment-plans", c.p1), body).await;
+    let id = plan.assert_status(201).body["id"].clone();
+    let fresh = json!({"title": "New plan", "reviewDate": (Utc::now().date_naive() + Duration::days(30))});
+    app.post(nurse, &format!("/api/v1/patients/{}/treatment-plans", c.p1), fresh).await.assert_status(201);
+    // A draft is not in force: nothing is overdue until it is signed.
+    assert!(app.get(nurse, "/api/v1/treatment-plans/overdue-reviews").await.items().is_empty());
+    app.post(nurse, &format!("/api/v1/treatment-plans/{}/sign", id.as_str().unwrap()), json!({}))
+        .await
+        .assert_status(200);
+    let overdue = app.get(nurse, "/api/v1/treatment-plans/overdue-reviews").await;
+    assert_eq!(overdue.items().len(), 1);
+    assert_eq!(
+        (overdue.items()[0]["id"].clone(), overdue.items()[0]["reviewOverdue"].clone()),
+        (id.clone(), json!(true))
+    );
+    for outsider in [&c.nurse_a2, &c.w.staff_b, &c.patient2] {
+        assert!(app.get(outsider, "/api/v1/treatment-plans/overdue-reviews").await.items().is_empty());
+    }
+}

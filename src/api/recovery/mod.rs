@@ -8,6 +8,7 @@ pub mod medications;
 pub mod meetings;
 pub mod sobriety;
 pub mod sync;
+pub mod treatment_plans;
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use poem_openapi::{ApiResponse, payload::Json, types::ToJSON};

@@ -229,7 +229,9 @@ const APP_SQL_SOURCES: &[(&str, &str)] = &[
     ("src/db/recovery/medications.rs", include_str!("../recovery/medications.rs")),
     ("src/db/recovery/meetings.rs", include_str!("../recovery/meetings.rs")),
     ("src/db/recovery/sobriety.rs", include_str!("../recovery/sobriety.rs")),
+    ("src/db/recovery/progress.rs", include_str!("../recovery/progress.rs")),
     ("src/db/recovery/sync.rs", include_str!("../recovery/sync.rs")),
+    ("src/db/recovery/treatment_plans.rs", include_str!("../recovery/treatment_plans.rs")),
 ];
 
 /// Statements in `text` that set something for the whole session: a `SET`

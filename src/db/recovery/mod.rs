@@ -15,6 +15,7 @@ pub mod meetings;
 pub mod progress;
 pub mod sobriety;
 pub mod sync;
+pub mod treatment_plans;
 
 use tokio_postgres::{Row, types::ToSql};
 

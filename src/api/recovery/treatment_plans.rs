@@ -1,0 +1,274 @@
+//! Treatment plans: templates per facility, plans written by the care team,
+//! signed off by a clinician, acknowledged by the patient; a signed version
+//! never changes, a change is a new version.
+
+use chrono::NaiveDate;
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+
+use crate::{
+    api::{
+        ApiTags, Created,
+        body::JsonBody,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
+    auth::BearerAuth,
+    db::{
+        Db,
+        recovery::treatment_plans::{self, DraftPatch, NewPlan, PlanContent, PlanTemplate, TreatmentPlan},
+    },
+    domain::{
+        ids::{PatientId, PlanTemplateId, TreatmentPlanId},
+        page::{Cursor, Limit, PageRequest},
+        text::{Opt, Text},
+    },
+    error::{Result, Validator},
+};
+
+pub struct TreatmentPlansApi {
+    pub db: Db,
+}
+
+/// At most 50 items of 1–2000 characters each.
+fn check_items(v: &mut Validator, field: &str, items: Option<&[Text]>) {
+    if let Some(items) = items {
+        v.check(items.len() <= 50, field, "must have at most 50 items");
+        v.check(
+            items.iter().all(|i| (1..=2000).contains(&i.chars().count())),
+            field,
+            "each item must be 1–2000 characters",
+        );
+    }
+}
+
+fn strings(items: &Opt<Vec<Text>>) -> Option<Vec<String>> {
+    items.as_ref().map(|items| items.iter().map(|i| i.0.clone()).collect())
+}
+
+/// A template for the facility's new plans.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewPlanTemplateRequest {
+    /// Its name, unique in the facility (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Text,
+    /// Problems a plan starts with (at most 50).
+    pub problems: Opt<Vec<Text>>,
+    /// Goals a plan starts with (at most 50).
+    pub goals: Opt<Vec<Text>>,
+    /// Interventions a plan starts with (at most 50).
+    pub interventions: Opt<Vec<Text>>,
+    /// Days from a plan's start to its first review, 1–366 (default 30).
+    #[oai(validator(minimum(value = "1"), maximum(value = "366")))]
+    pub review_interval_days: Opt<i32>,
+}
+
+/// A plan to start for a patient.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewTreatmentPlanRequest {
+    /// Its title (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub title: Text,
+    /// A template of the facility to start from: its items come first.
+    pub template_id: Opt<PlanTemplateId>,
+    /// Problems (at most 50, with the template's).
+    pub problems: Opt<Vec<Text>>,
+    /// Goals (at most 50, with the template's).
+    pub goals: Opt<Vec<Text>>,
+    /// Interventions (at most 50, with the template's).
+    pub interventions: Opt<Vec<Text>>,
+    /// The first review; default the template's interval from today (30 days without one).
+    pub review_date: Opt<NaiveDate>,
+}
+
+/// Changes to a plan's draft; absent fields keep the current version's.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct TreatmentPlanDraftRequest {
+    /// Problems (at most 50; replaces the list).
+    pub problems: Opt<Vec<Text>>,
+    /// Goals (at most 50; replaces the list).
+    pub goals: Opt<Vec<Text>>,
+    /// Interventions (at most 50; replaces the list).
+    pub interventions: Opt<Vec<Text>>,
+    /// The next review.
+    pub review_date: Opt<NaiveDate>,
+}
+
+/// Plans due for review.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct OverdueReviews {
+    /// Most overdue first, at most 200.
+    pub items: Vec<TreatmentPlan>,
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::TreatmentPlans")]
+impl TreatmentPlansApi {
+    /// The facility's plan templates.
+    ///
+    /// Newest first. Staff and facility admins.
+    #[oai(path = "/treatment-plan-templates", method = "get", operation_id = "listPlanTemplates")]
+    async fn list_templates(
+        &self,
+        auth: BearerAuth,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<PlanTemplate>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| treatment_plans::list_templates(tx, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Make a plan template.
+    ///
+    /// For the caller's facility; facility admins. Retry-safe with an `Idempotency-Key`.
+    #[oai(path = "/treatment-plan-templates", method = "post", operation_id = "createPlanTemplate")]
+    async fn create_template(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: JsonBody<NewPlanTemplateRequest>,
+    ) -> Result<Created<PlanTemplate>> {
+        let b = &body.0;
+        let mut v = Validator::default();
+        check_items(&mut v, "problems", b.problems.as_deref());
+        check_items(&mut v, "goals", b.goals.as_deref());
+        check_items(&mut v, "interventions", b.interventions.as_deref());
+        v.finish()?;
+        let (problems, goals, interventions) = (
+            strings(&b.problems).unwrap_or_default(),
+            strings(&b.goals).unwrap_or_default(),
+            strings(&b.interventions).unwrap_or_default(),
+        );
+        let content = PlanContent { problems: &problems, goals: &goals, interventions: &interventions };
+        let days = b.review_interval_days.unwrap_or(30);
+        let work = async |tx: &mut _| treatment_plans::insert_template(tx, &b.name, &content, days).await;
+        idempotency::create(&self.db, &auth.0, key.0, "createPlanTemplate", b, work).await
+    }
+
+    /// A patient's treatment plans.
+    ///
+    /// Newest first, each with its versions (a patient sees the signed ones). Audited as a read
+    /// of the chart.
+    #[oai(path = "/patients/:id/treatment-plans", method = "get", operation_id = "listTreatmentPlans")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<TreatmentPlan>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| treatment_plans::list(tx, id.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Start a treatment plan.
+    ///
+    /// Staff for a patient in their care, or a facility admin; from a template of the facility or
+    /// from scratch. The first version is a draft. Retry-safe with an `Idempotency-Key`.
+    #[oai(path = "/patients/:id/treatment-plans", method = "post", operation_id = "createTreatmentPlan")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: JsonBody<NewTreatmentPlanRequest>,
+    ) -> Result<Created<TreatmentPlan>> {
+        let b = &body.0;
+        let mut v = Validator::default();
+        check_items(&mut v, "problems", b.problems.as_deref());
+        check_items(&mut v, "goals", b.goals.as_deref());
+        check_items(&mut v, "interventions", b.interventions.as_deref());
+        v.finish()?;
+        let (problems, goals, interventions) = (
+            strings(&b.problems).unwrap_or_default(),
+            strings(&b.goals).unwrap_or_default(),
+            strings(&b.interventions).unwrap_or_default(),
+        );
+        let plan = NewPlan {
+            title: &b.title,
+            template: b.template_id.0,
+            content: PlanContent { problems: &problems, goals: &goals, interventions: &interventions },
+            review_date: b.review_date.0,
+        };
+        let scope = format!("createTreatmentPlan {}", id.0);
+        let work = async |tx: &mut _| treatment_plans::insert(tx, id.0, &plan).await;
+        idempotency::create(&self.db, &auth.0, key.0, &scope, b, work).await
+    }
+
+    /// Treatment plans due for review.
+    ///
+    /// The plans you see whose version in force has a review date in the past, most overdue first
+    /// (at most 200).
+    #[oai(path = "/treatment-plans/overdue-reviews", method = "get", operation_id = "listOverdueReviews")]
+    async fn overdue(&self, auth: BearerAuth) -> Result<Json<OverdueReviews>> {
+        let items = self.db.run(&auth.0, async |tx| treatment_plans::overdue(tx).await).await?;
+        Ok(Json(OverdueReviews { items }))
+    }
+
+    /// A treatment plan.
+    ///
+    /// With its versions, oldest first (a patient sees the signed ones). Audited as a read of the
+    /// chart.
+    #[oai(path = "/treatment-plans/:id", method = "get", operation_id = "getTreatmentPlan")]
+    async fn get(&self, auth: BearerAuth, id: Path<TreatmentPlanId>) -> Result<Json<TreatmentPlan>> {
+        self.db.run(&auth.0, async |tx| treatment_plans::get(tx, id.0).await).await.map(Json)
+    }
+
+    /// Edit a plan's draft.
+    ///
+    /// Changes the draft, or, when the newest version is signed, starts a new draft from it (a
+    /// signed version never changes). The care team and facility admins.
+    #[oai(path = "/treatment-plans/:id/draft", method = "patch", operation_id = "editTreatmentPlanDraft")]
+    async fn edit_draft(
+        &self,
+        auth: BearerAuth,
+        id: Path<TreatmentPlanId>,
+        body: JsonBody<TreatmentPlanDraftRequest>,
+    ) -> Result<Json<TreatmentPlan>> {
+        let b = &body.0;
+        let mut v = Validator::default();
+        check_items(&mut v, "problems", b.problems.as_deref());
+        check_items(&mut v, "goals", b.goals.as_deref());
+        check_items(&mut v, "interventions", b.interventions.as_deref());
+        v.finish()?;
+        let (problems, goals, interventions) =
+            (strings(&b.problems), strings(&b.goals), strings(&b.interventions));
+        let patch = DraftPatch {
+            problems: problems.as_deref(),
+            goals: goals.as_deref(),
+            interventions: interventions.as_deref(),
+            review_date: b.review_date.0,
+        };
+        self.db.run(&auth.0, async |tx| treatment_plans::edit_draft(tx, id.0, &patch).await).await.map(Json)
+    }
+
+    /// Sign a plan's draft.
+    ///
+    /// A clinician's sign-off (staff of the care team or a facility admin): the version is in
+    /// force and never changes. 409 `no_draft` when there is nothing to sign.
+    #[oai(path = "/treatment-plans/:id/sign", method = "post", operation_id = "signTreatmentPlan")]
+    async fn sign(&self, auth: BearerAuth, id: Path<TreatmentPlanId>) -> Result<Json<TreatmentPlan>> {
+        self.db.run(&auth.0, async |tx| treatment_plans::sign(tx, id.0).await).await.map(Json)
+    }
+
+    /// Acknowledge a plan.
+    ///
+    /// The patient confirms they have seen the version in force; recorded with the time, once.
+    /// 409 `nothing_to_acknowledge` when there is no signed version waiting.
+    #[oai(
+        path = "/treatment-plans/:id/acknowledge",
+        method = "post",
+        operation_id = "acknowledgeTreatmentPlan"
+    )]
+    async fn acknowledge(&self, auth: BearerAuth, id: Path<TreatmentPlanId>) -> Result<Json<TreatmentPlan>> {
+        self.db.run(&auth.0, async |tx| treatment_plans::acknowledge(tx, id.0).await).await.map(Json)
+    }
+}
