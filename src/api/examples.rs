@@ -374,6 +374,11 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("Page_GoalProgress", page(progress())),
         ("PlanTemplate", plan_template()),
         ("TreatmentPlan", treatment_plan()),
+        (
+            "StaffWorkload",
+            json!({"staffId": NURSE, "caseload": 14, "overdueReviews": 2, "withoutCheckIn48h": [PATIENT],
+                   "missedDoses7d": []}),
+        ),
         ("OverdueReviews", json!({"items": [treatment_plan()]})),
         ("Page_PlanTemplate", page(plan_template())),
         ("Page_TreatmentPlan", page(treatment_plan())),

@@ -94,6 +94,8 @@ pub enum ApiTags {
     Sobriety,
     /// Treatment plans: templates, versions signed off by a clinician and acknowledged by the patient.
     TreatmentPlans,
+    /// A staff member's caseload at a glance.
+    Workload,
     /// Offline sync for the mobile app: queued records in one batch, and changes since a cursor.
     Sync,
     /// The tamper-evident audit log.
@@ -120,6 +122,7 @@ pub type Apis = (
         recovery::medications::MedicationsApi,
         recovery::sobriety::SobrietyApi,
         recovery::treatment_plans::TreatmentPlansApi,
+        recovery::workload::WorkloadApi,
         recovery::sync::SyncApi,
     ),
     audit::AuditApi,
@@ -146,6 +149,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
                 recovery::medications::MedicationsApi { db: state.db.clone() },
                 recovery::sobriety::SobrietyApi { db: state.db.clone() },
                 recovery::treatment_plans::TreatmentPlansApi { db: state.db.clone() },
+                recovery::workload::WorkloadApi { db: state.db.clone() },
                 recovery::sync::SyncApi { db: state.db.clone() },
             ),
             audit::AuditApi { db: state.db.clone() },

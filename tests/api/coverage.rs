@@ -765,6 +765,16 @@ fn rows() -> Vec<Row> {
             true
         ),
         row!(
+            "getStaffWorkload",
+            GET,
+            |f, _| format!("/api/v1/users/{}/workload", f.c.w.staff_a.id),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            false
+        ),
+        row!(
             "syncBatch",
             POST,
             |_, _| "/api/v1/sync/batch".into(),

@@ -518,3 +518,42 @@ async fn overdue_reviews_are_listed_only_to_those_who_see_the_plan() {
         assert!(app.get(outsider, "/api/v1/treatment-plans/overdue-reviews").await.items().is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_nurse_sees_her_workload_and_her_admin_sees_it_too() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let nurse = &c.w.staff_a;
+    let path = format!("/api/v1/users/{}/workload", nurse.id);
+    let before = app.get(nurse, &path).await;
+    assert_eq!(before.assert_status(200).body["caseload"], 1);
+    assert_eq!(before.body["withoutCheckIn48h"], json!([c.p1]), "no check-in yet");
+    assert_eq!(before.body["overdueReviews"], 0);
+
+    let p = |what: &str| format!("/api/v1/patients/{}/{what}", c.p1);
+    app.post(&c.patient1, &p("check-ins"), json!({"id": Uuid::new_v4(), "mood": 6})).await.assert_status(201);
+    let rx = json!({"drug": "X", "dose": "1", "route": "oral", "schedule": "daily", "startsOn": "2026-11-01",
+                    "prescriber": "Dr. M"});
+    let rx = app.post(nurse, &p("prescriptions"), rx).await.body["id"].clone();
+    for h in [10, 34] {
+        let at = Utc::now() - Duration::hours(h);
+        let body = json!({"id": Uuid::new_v4(), "prescriptionId": rx, "status": "missed", "scheduledAt": at});
+        app.post(&c.patient1, &p("doses"), body).await.assert_status(201);
+    }
+    let plan = json!({"title": "Old", "reviewDate": "2026-01-01"});
+    let plan = app.post(nurse, &p("treatment-plans"), plan).await.body["id"].as_str().unwrap().to_owned();
+    app.post(nurse, &format!("/api/v1/treatment-plans/{plan}/sign"), json!({})).await.assert_status(200);
+
+    let after = app.get(&c.w.admin_a, &path).await;
+    assert_eq!(after.assert_status(200).body["withoutCheckIn48h"], json!([]));
+    assert_eq!(after.body["missedDoses7d"], json!([c.p1]));
+    assert_eq!(after.body["overdueReviews"], 1);
+    // Another nurse, another facility, a patient: no one else's workload.
+    app.get(&c.nurse_a2, &path).await.assert_problem(404, "not_found");
+    app.get(&c.w.admin_b, &path).await.assert_problem(404, "not_found");
+    app.get(&c.patient1, &path).await.assert_problem(404, "not_found");
+    // A patient's account has no workload.
+    app.get(&c.w.admin_a, &format!("/api/v1/users/{}/workload", c.patient1.id))
+        .await
+        .assert_problem(404, "not_found");
+}

@@ -9,6 +9,7 @@ pub mod meetings;
 pub mod sobriety;
 pub mod sync;
 pub mod treatment_plans;
+pub mod workload;
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use poem_openapi::{ApiResponse, payload::Json, types::ToJSON};

@@ -234,3 +234,72 @@ fn attention(r: &Row) -> Result<Attention> {
     }
     Ok(Attention { needed: !factors.is_empty(), factors })
 }
+
+/// A staff member's caseload at a glance.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct StaffWorkload {
+    /// The staff member.
+    pub staff_id: crate::domain::ids::UserId,
+    /// Patients they care for now (open assignments and those they counsel).
+    pub caseload: i64,
+    /// Of those, the treatment plans whose review is overdue.
+    pub overdue_reviews: i64,
+    /// Patients of the caseload without a check-in for 48 hours.
+    pub without_check_in_48h: Vec<PatientId>,
+    /// Patients of the caseload with 2 or more doses missed or refused in the last 7 days.
+    pub missed_doses_7d: Vec<PatientId>,
+}
+
+// Under the caller's RLS: staff find only themselves among users and see
+// only their caseload; facility admins see their facility's staff and
+// patients. Patients see no staff member's workload.
+pub const WORKLOAD: &str = "
+    with staff as (
+        select u.id, u.facility_id from users u
+         where u.id = $1 and u.role = 'staff' and carego.current_app_role() in ('staff', 'facility_admin')),
+    caseload as (
+        select p.facility_id, p.id from patients p, staff s
+         where p.facility_id = s.facility_id and p.deleted_at is null
+           and (p.primary_counsellor_id = s.id
+                or exists (select from assignments a
+                            where a.facility_id = p.facility_id and a.patient_id = p.id and a.staff_id = s.id
+                              and a.ended_at is null)))
+    select (select id from staff) as staff_id,
+           (select count(*) from caseload) as caseload,
+           (select count(*) from caseload c
+              join treatment_plans tp on tp.facility_id = c.facility_id and tp.patient_id = c.id
+              cross join lateral (
+                    select v.review_date from treatment_plan_versions v
+                     where v.facility_id = tp.facility_id and v.plan_id = tp.id and v.status = 'signed'
+                     order by v.version desc limit 1) in_force
+             where in_force.review_date < current_date) as overdue_reviews,
+           array(select c.id from caseload c
+                  where not exists (select from check_ins ci
+                                     where ci.facility_id = c.facility_id and ci.patient_id = c.id
+                                       and ci.checked_in_at > now() - interval '48 hours')
+                  order by c.id) as without_check_in,
+           array(select c.id from caseload c
+                  where (select count(*) from dose_events d
+                          where d.facility_id = c.facility_id and d.patient_id = c.id
+                            and d.status in ('missed', 'refused') and d.scheduled_at > now() - interval '7 days') >= 2
+                  order by c.id) as missed_doses";
+
+/// The workload of a staff member the caller sees (404 otherwise).
+pub async fn workload(tx: &mut TenantTx, staff: crate::domain::ids::UserId) -> Result<StaffWorkload> {
+    let row = tx.query_one(WORKLOAD, &[&staff]).await?;
+    let Some(staff_id) = row.try_get("staff_id")? else {
+        return Err(crate::error::Error::NotFound);
+    };
+    let ids = |column: &str| -> Result<Vec<PatientId>> {
+        let ids: Vec<uuid::Uuid> = row.try_get(column)?;
+        Ok(ids.into_iter().map(PatientId).collect())
+    };
+    Ok(StaffWorkload {
+        staff_id,
+        caseload: row.try_get("caseload")?,
+        overdue_reviews: row.try_get("overdue_reviews")?,
+        without_check_in_48h: ids("without_check_in")?,
+        missed_doses_7d: ids("missed_doses")?,
+    })
+}
