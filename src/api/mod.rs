@@ -94,6 +94,8 @@ pub enum ApiTags {
     Sobriety,
     /// Treatment plans: templates, versions signed off by a clinician and acknowledged by the patient.
     TreatmentPlans,
+    /// Reports: the patient progress report (PDF).
+    Reports,
     /// A staff member's caseload at a glance.
     Workload,
     /// Offline sync for the mobile app: queued records in one batch, and changes since a cursor.
@@ -123,6 +125,7 @@ pub type Apis = (
         recovery::sobriety::SobrietyApi,
         recovery::treatment_plans::TreatmentPlansApi,
         recovery::workload::WorkloadApi,
+        recovery::reports::ReportsApi,
         recovery::sync::SyncApi,
     ),
     audit::AuditApi,
@@ -150,6 +153,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
                 recovery::sobriety::SobrietyApi { db: state.db.clone() },
                 recovery::treatment_plans::TreatmentPlansApi { db: state.db.clone() },
                 recovery::workload::WorkloadApi { db: state.db.clone() },
+                recovery::reports::ReportsApi { db: state.db.clone() },
                 recovery::sync::SyncApi { db: state.db.clone() },
             ),
             audit::AuditApi { db: state.db.clone() },

@@ -765,6 +765,16 @@ fn rows() -> Vec<Row> {
             true
         ),
         row!(
+            "getProgressReport",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/reports/progress", f.chart(t).patient),
+            none,
+            patient_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
             "getStaffWorkload",
             GET,
             |f, _| format!("/api/v1/users/{}/workload", f.c.w.staff_a.id),

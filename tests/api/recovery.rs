@@ -557,3 +557,82 @@ async fn a_nurse_sees_her_workload_and_her_admin_sees_it_too() {
         .await
         .assert_problem(404, "not_found");
 }
+
+#[tokio::test]
+async fn the_progress_report_is_a_printable_pdf_with_the_patients_figures_and_records() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let p = |what: &str| format!("/api/v1/patients/{}/{what}", c.p1);
+    // Enough check-ins to run past the first page; notes that are only ever text.
+    for i in 0..70 {
+        let at = Utc::now() - Duration::hours(8 * i);
+        let notes = match i {
+            0 => "Felt strong today (walked to the lake)".to_owned(),
+            1 => ") Tj ET BT /F1 99 Tf (injected".to_owned(),
+            2 => "Кирилл wrote this".to_owned(),
+            _ => format!("entry {i}"),
+        };
+        let body = json!({"id": Uuid::new_v4(), "checkedInAt": at, "mood": 1 + i % 10, "notes": notes});
+        app.post(&c.patient1, &p("check-ins"), body).await.assert_status(201);
+    }
+    let craving =
+        json!({"id": Uuid::new_v4(), "intensity": 7, "trigger": "payday at the pub", "outcome": "resisted"});
+    app.post(&c.patient1, &p("cravings"), craving).await.assert_status(201);
+    let meeting =
+        json!({"id": Uuid::new_v4(), "kind": "group_therapy", "attendedOn": Utc::now().date_naive()});
+    app.post(&c.patient1, &p("meetings"), meeting).await.assert_status(201);
+
+    let from = Utc::now().date_naive() - Duration::days(20);
+    let path = format!("{}?from={from}", p("reports/progress"));
+    let res =
+        app.client.get(&path).header("authorization", format!("Bearer {}", c.w.staff_a.token)).send().await;
+    let res = res.0;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    let disposition = res.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(disposition.starts_with("attachment; filename=\"progress-report-"), "{disposition}");
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let bytes = res.into_body().into_bytes().await.unwrap();
+    assert!(bytes.starts_with(b"%PDF-"));
+
+    let pdf = printpdf::lopdf::Document::load_mem(&bytes).expect("a PDF that parses");
+    let pages: Vec<u32> = pdf.get_pages().keys().copied().collect();
+    assert!(pages.len() >= 2, "70 check-ins run past a page: {} page(s)", pages.len());
+    let text = pdf.extract_text(&pages).unwrap();
+    let patient = app.get(&c.w.staff_a, &format!("/api/v1/patients/{}", c.p1)).await;
+    for expected in [
+        "Recovery progress report",
+        patient.body["lastName"].as_str().unwrap(),
+        "Key figures",
+        "Days sober",
+        "Mood and cravings by day",
+        "Felt strong today",
+        "payday at the pub",
+        "group therapy",
+        ") Tj ET BT /F1 99 Tf (injected",
+        "?????? wrote this",
+        "page 2",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in the report:\n{text}");
+    }
+    // Only the period: 20 days of 3 check-ins a day, and no more.
+    assert!(!text.contains("entry 69"), "a check-in before `from` is in the report");
+
+    for (query, field) in
+        [("from=2026-11-10&to=2026-11-01", "from"), ("from=2024-01-01&to=2026-01-01", "from")]
+    {
+        let res = app.get(&c.patient1, &format!("{}?{query}", p("reports/progress"))).await;
+        res.assert_problem(400, "validation_failed");
+        assert_eq!(res.body["errors"][0]["field"], field);
+    }
+    let su = app.superuser().await;
+    let reads: i64 = su
+        .query_one(
+            "select count(*) from audit_log where action = 'read' and entity_id = $1 and actor_id = $2",
+            &[&c.p1, &c.w.staff_a.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(reads >= 1, "the report is audited as a read of the chart");
+}

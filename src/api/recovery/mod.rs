@@ -6,6 +6,7 @@ pub mod cravings;
 pub mod goals;
 pub mod medications;
 pub mod meetings;
+pub mod reports;
 pub mod sobriety;
 pub mod sync;
 pub mod treatment_plans;

@@ -230,6 +230,7 @@ const APP_SQL_SOURCES: &[(&str, &str)] = &[
     ("src/db/recovery/meetings.rs", include_str!("../recovery/meetings.rs")),
     ("src/db/recovery/sobriety.rs", include_str!("../recovery/sobriety.rs")),
     ("src/db/recovery/progress.rs", include_str!("../recovery/progress.rs")),
+    ("src/db/recovery/report.rs", include_str!("../recovery/report.rs")),
     ("src/db/recovery/sync.rs", include_str!("../recovery/sync.rs")),
     ("src/db/recovery/treatment_plans.rs", include_str!("../recovery/treatment_plans.rs")),
 ];

@@ -13,6 +13,7 @@ pub mod goals;
 pub mod medications;
 pub mod meetings;
 pub mod progress;
+pub mod report;
 pub mod sobriety;
 pub mod sync;
 pub mod treatment_plans;
