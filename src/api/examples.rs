@@ -379,6 +379,12 @@ pub fn all() -> Vec<(&'static str, Value)> {
             json!({"staffId": NURSE, "caseload": 14, "overdueReviews": 2, "withoutCheckIn48h": [PATIENT],
                    "missedDoses7d": []}),
         ),
+        (
+            "WeeklyMetricsList",
+            json!({"items": [{"weekStart": "2026-11-16", "occupancy": 42, "admissions": 3, "discharges": 2,
+                              "checkInCompliance": 0.87, "doseAdherence": 0.93, "averageMood": 6.4,
+                              "checkIns": 256, "refreshedAt": AT}]}),
+        ),
         ("OverdueReviews", json!({"items": [treatment_plan()]})),
         ("Page_PlanTemplate", page(plan_template())),
         ("Page_TreatmentPlan", page(treatment_plan())),

@@ -775,6 +775,16 @@ fn rows() -> Vec<Row> {
             true
         ),
         row!(
+            "getWeeklyMetrics",
+            GET,
+            |f, _| format!("/api/v1/facilities/{}/metrics/weekly?weeks=4", f.c.w.a),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(403), Status(403)],
+            false
+        ),
+        row!(
             "getStaffWorkload",
             GET,
             |f, _| format!("/api/v1/users/{}/workload", f.c.w.staff_a.id),

@@ -636,3 +636,62 @@ async fn the_progress_report_is_a_printable_pdf_with_the_patients_figures_and_re
         .get(0);
     assert!(reads >= 1, "the report is audited as a read of the chart");
 }
+
+#[tokio::test]
+async fn weekly_metrics_roll_up_and_a_late_record_refreshes_only_its_week() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let admin = &c.w.admin_a;
+    let p = |what: &str| format!("/api/v1/patients/{}/{what}", c.p1);
+    let now = Utc::now();
+    for mood in [4, 8] {
+        let body = json!({"id": Uuid::new_v4(), "checkedInAt": now - Duration::minutes(5), "mood": mood});
+        app.post(&c.patient1, &p("check-ins"), body).await.assert_status(201);
+    }
+    let rx = json!({"drug": "X", "dose": "1", "route": "oral", "schedule": "daily", "startsOn": "2026-01-10",
+                    "prescriber": "Dr. M"});
+    let rx = app.post(&c.w.staff_a, &p("prescriptions"), rx).await.body["id"].clone();
+    for status in ["taken", "missed"] {
+        let at = now - Duration::minutes(3);
+        let mut body =
+            json!({"id": Uuid::new_v4(), "prescriptionId": rx, "status": status, "scheduledAt": at});
+        if status == "taken" {
+            body["takenAt"] = json!(at);
+        }
+        app.post(&c.patient1, &p("doses"), body).await.assert_status(201);
+    }
+    let path = format!("/api/v1/facilities/{}/metrics/weekly?weeks=6", c.w.a);
+    let first = app.get(admin, &path).await;
+    let weeks = first.assert_status(200).items().clone();
+    assert_eq!(weeks.len(), 6, "newest first, this week included");
+    let this = &weeks[0];
+    assert_eq!((this["checkIns"].clone(), this["averageMood"].clone()), (json!(2), json!(6.0)));
+    assert_eq!(this["doseAdherence"], 0.5);
+    assert_eq!(this["occupancy"], 2, "both of A's admitted patients");
+    assert!(weeks[3]["checkIns"] == 0);
+
+    // A check-in synced late into week 3 recomputes that week, and not week 4.
+    let back = now - Duration::weeks(3);
+    let body = json!({"id": Uuid::new_v4(), "checkedInAt": back, "mood": 2});
+    app.post(&c.patient1, &p("check-ins"), body).await.assert_status(201);
+    let second = app.get(admin, &path).await;
+    let later = second.items();
+    let week_of = |w: &Value| w["weekStart"].as_str().unwrap().to_owned();
+    let hit = later.iter().find(|w| {
+        week_of(w) <= back.date_naive().to_string() && {
+            let start: chrono::NaiveDate = week_of(w).parse().unwrap();
+            back.date_naive() < start + Duration::days(7)
+        }
+    });
+    let hit = hit.expect("the late check-in's week");
+    assert_eq!((hit["checkIns"].clone(), hit["averageMood"].clone()), (json!(1), json!(2.0)));
+    let before: Vec<(String, Value)> = weeks.iter().map(|w| (week_of(w), w["refreshedAt"].clone())).collect();
+    let untouched = later.iter().filter(|w| before.contains(&(week_of(w), w["refreshedAt"].clone()))).count();
+    assert_eq!(untouched, 4, "only this week and the late record's week are recomputed");
+
+    app.get(&c.w.staff_a, &path).await.assert_problem(403, "forbidden");
+    app.get(&c.w.admin_b, &path).await.assert_problem(404, "not_found");
+    app.get(admin, &format!("/api/v1/facilities/{}/metrics/weekly?weeks=53", c.w.a))
+        .await
+        .assert_problem(400, "validation_failed");
+}

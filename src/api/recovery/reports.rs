@@ -4,14 +4,20 @@ use chrono::{Duration, NaiveDate, Utc};
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Path, Query},
-    payload::Binary,
+    payload::{Binary, Json},
 };
 
 use crate::{
     api::ApiTags,
     auth::BearerAuth,
-    db::{Db, recovery::report},
-    domain::ids::PatientId,
+    db::{
+        Db,
+        recovery::{
+            metrics::{self, WeeklyMetrics},
+            report,
+        },
+    },
+    domain::ids::{FacilityId, PatientId},
     error::{Error, Result, Validator},
 };
 
@@ -20,6 +26,14 @@ pub const MAX_DAYS: i64 = 366;
 
 pub struct ReportsApi {
     pub db: Db,
+}
+
+/// A facility's weeks, newest first.
+#[derive(Debug, poem_openapi::Object)]
+#[oai(rename_all = "camelCase")]
+pub struct WeeklyMetricsList {
+    /// One per week, newest first (the current week so far included).
+    pub items: Vec<WeeklyMetrics>,
 }
 
 /// A PDF document.
@@ -64,5 +78,26 @@ impl ReportsApi {
             .map_err(Error::internal)?;
         let name = format!("attachment; filename=\"progress-report-{from}-to-{to}.pdf\"");
         Ok(Pdf::Pdf(Binary(pdf), name))
+    }
+
+    /// A facility's weekly metrics.
+    ///
+    /// Per ISO week (UTC): occupancy, admissions and discharges, check-in compliance, dose
+    /// adherence, average mood. A rollup brought up to date incrementally on each read (only the
+    /// weeks that changed since the last are recomputed). The facility's admins and super admins.
+    #[oai(path = "/facilities/:id/metrics/weekly", method = "get", operation_id = "getWeeklyMetrics")]
+    async fn weekly(
+        &self,
+        auth: BearerAuth,
+        id: Path<FacilityId>,
+        /// How many weeks back, 1–52 (default 12).
+        weeks: Query<Option<i32>>,
+    ) -> Result<Json<WeeklyMetricsList>> {
+        let weeks = weeks.0.unwrap_or(12);
+        if !(1..=52).contains(&weeks) {
+            return Err(Error::invalid("weeks", "must be a whole number from 1 to 52"));
+        }
+        let items = self.db.run(&auth.0, async |tx| metrics::weekly(tx, id.0, weeks).await).await?;
+        Ok(Json(WeeklyMetricsList { items }))
     }
 }

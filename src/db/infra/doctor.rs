@@ -228,6 +228,7 @@ const APP_SQL_SOURCES: &[(&str, &str)] = &[
     ("src/db/recovery/goals.rs", include_str!("../recovery/goals.rs")),
     ("src/db/recovery/medications.rs", include_str!("../recovery/medications.rs")),
     ("src/db/recovery/meetings.rs", include_str!("../recovery/meetings.rs")),
+    ("src/db/recovery/metrics.rs", include_str!("../recovery/metrics.rs")),
     ("src/db/recovery/sobriety.rs", include_str!("../recovery/sobriety.rs")),
     ("src/db/recovery/progress.rs", include_str!("../recovery/progress.rs")),
     ("src/db/recovery/report.rs", include_str!("../recovery/report.rs")),

@@ -12,6 +12,7 @@ pub mod cravings;
 pub mod goals;
 pub mod medications;
 pub mod meetings;
+pub mod metrics;
 pub mod progress;
 pub mod report;
 pub mod sobriety;
