@@ -130,6 +130,7 @@ codes! {
             "nothing_to_acknowledge",
             "The plan has no signed version waiting for your acknowledgement."
         ),
+        NoAttentionNeeded = ("no_attention_needed", "Nothing about this patient needs attention now."),
         RecordIdTaken = (
             "record_id_taken",
             "Another record already has this id; a new record needs a new id."

@@ -42,6 +42,7 @@ const CONFLICTS: &[(&str, &[Conflict])] = &[
     ("editTreatmentPlanDraft", &[Conflict::Duplicate]),
     ("signTreatmentPlan", &[Conflict::NoDraft]),
     ("acknowledgeTreatmentPlan", &[Conflict::NothingToAcknowledge]),
+    ("acknowledgeAttention", &[Conflict::NoAttentionNeeded]),
     ("createGoalProgress", &[Conflict::RecordIdTaken]),
 ];
 

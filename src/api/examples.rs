@@ -318,7 +318,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
                 "cravings": {"last7d": 5, "previous7d": 2, "used7d": 1},
                 "doseAdherence30d": 0.9,
                 "goals": {"active": 2, "achieved": 1, "averageProgressPct": 35.0},
-                "attention": {"needed": true, "factors": [
+                "attention": {"needed": true, "acknowledged": false, "factors": [
                     {"code": "craving_spike", "detail": "4 cravings in the last 3 days against 2 in the 14 days before."}
                 ]}}}),
         ),
@@ -377,13 +377,21 @@ pub fn all() -> Vec<(&'static str, Value)> {
         (
             "StaffWorkload",
             json!({"staffId": NURSE, "caseload": 14, "overdueReviews": 2, "withoutCheckIn48h": [PATIENT],
-                   "missedDoses7d": []}),
+                   "missedDoses7d": [], "unacknowledgedAttention": [PATIENT]}),
         ),
         (
             "WeeklyMetricsList",
             json!({"items": [{"weekStart": "2026-11-16", "occupancy": 42, "admissions": 3, "discharges": 2,
                               "checkInCompliance": 0.87, "doseAdherence": 0.93, "averageMood": 6.4,
                               "checkIns": 256, "refreshedAt": AT}]}),
+        ),
+        ("AcknowledgeAttentionRequest", json!({"note": "Called her; moved the next session to tomorrow."})),
+        (
+            "Attention",
+            json!({"needed": true, "acknowledged": true,
+                   "factors": [{"code": "missed_doses", "detail": "3 doses missed or refused in the last 7 days."}],
+                   "lastAcknowledgement": {"by": NURSE, "at": AT, "factors": ["missed_doses"],
+                                           "note": "Called her; moved the next session to tomorrow."}}),
         ),
         ("OverdueReviews", json!({"items": [treatment_plan()]})),
         ("Page_PlanTemplate", page(plan_template())),

@@ -96,7 +96,7 @@ pub enum ApiTags {
     TreatmentPlans,
     /// Reports: the patient progress report (PDF).
     Reports,
-    /// A staff member's caseload at a glance.
+    /// The care team's view: a staff member's workload, and acknowledging a patient's prompt.
     Workload,
     /// Offline sync for the mobile app: queued records in one batch, and changes since a cursor.
     Sync,

@@ -15,6 +15,7 @@ const TABLES: &[&str] = &[
     "sobriety_resets",
     "dose_events",
     "goal_progress",
+    "attention_acknowledgements",
 ];
 const REQUEST_ROLES: &[&str] =
     &["carego_public", "carego_patient", "carego_staff", "carego_facility_admin", "carego_super_admin"];
@@ -79,6 +80,14 @@ async fn no_request_role_can_update_delete_truncate_or_upsert_care_records() {
     app.post(&c.patient1, &format!("/api/v1/patients/{}/goal-progress", c.p1), entry)
         .await
         .assert_status(201);
+    // A missed and a refused dose raise the "needs attention" prompt; the nurse acknowledges it.
+    for status in ["missed", "refused"] {
+        let dose =
+            json!({"id": id(), "prescriptionId": rx, "status": status, "scheduledAt": chrono::Utc::now()});
+        app.post(&c.patient1, &format!("/api/v1/patients/{}/doses", c.p1), dose).await.assert_status(201);
+    }
+    let path = format!("/api/v1/patients/{}/attention/acknowledgements", c.p1);
+    app.post(nurse, &path, json!({"note": "seen"})).await.assert_status(201);
 
     let client = app.connect_as("carego_app").await;
     for role in REQUEST_ROLES {

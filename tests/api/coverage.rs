@@ -785,6 +785,16 @@ fn rows() -> Vec<Row> {
             false
         ),
         row!(
+            "acknowledgeAttention",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/attention/acknowledgements", f.chart(t).patient),
+            |_| Some(json!({"note": "seen"})),
+            nurse_a,
+            201,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
             "getStaffWorkload",
             GET,
             |f, _| format!("/api/v1/users/{}/workload", f.c.w.staff_a.id),
@@ -919,6 +929,9 @@ async fn fixture(app: &TestApp) -> Fixture {
         Chart { patient, log, vitals, assignment, prescription, goal, plan }
     };
     let live = chart(c.p1).await;
+    // A strong craving keeps patient 1's "needs attention" prompt up all through the matrix.
+    let craving = json!({"id": Uuid::new_v4(), "intensity": 9, "outcome": "resisted"});
+    app.post(&c.patient1, &format!("/api/v1/patients/{}/cravings", c.p1), craving).await.assert_status(201);
     let (gone, _) = app.patient(admin).await;
     app.assign(admin, gone, nurse).await;
     let deleted = chart(gone).await;
@@ -957,6 +970,7 @@ const TABLES: &[&str] = &[
     "goal_progress",
     "treatment_plans",
     "treatment_plan_versions",
+    "attention_acknowledgements",
 ];
 
 async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {

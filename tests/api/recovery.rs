@@ -695,3 +695,50 @@ async fn weekly_metrics_roll_up_and_a_late_record_refreshes_only_its_week() {
         .await
         .assert_problem(400, "validation_failed");
 }
+
+#[tokio::test]
+async fn the_care_team_acknowledges_a_prompt_until_a_new_factor_raises_it_again() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let nurse = &c.w.staff_a;
+    let p = |what: &str| format!("/api/v1/patients/{}/{what}", c.p1);
+    app.post(&c.patient1, &p("check-ins"), json!({"id": Uuid::new_v4(), "mood": 6})).await.assert_status(201);
+    let craving = json!({"id": Uuid::new_v4(), "intensity": 9, "outcome": "resisted"});
+    app.post(&c.patient1, &p("cravings"), craving).await.assert_status(201);
+    let workload = format!("/api/v1/users/{}/workload", nurse.id);
+    assert_eq!(app.get(nurse, &workload).await.body["unacknowledgedAttention"], json!([c.p1]));
+
+    let acks = p("attention/acknowledgements");
+    app.post(&c.patient1, &acks, json!({})).await.assert_problem(403, "forbidden");
+    let acked = app.post(nurse, &acks, json!({"note": "Called; session moved up"})).await;
+    let a = &acked.assert_status(201).body;
+    assert_eq!((a["needed"].clone(), a["acknowledged"].clone()), (json!(true), json!(true)));
+    assert_eq!(a["lastAcknowledgement"]["factors"], json!(["craving_spike"]));
+    assert_eq!(a["lastAcknowledgement"]["by"], json!(nurse.id));
+    assert_eq!(app.get(nurse, &workload).await.body["unacknowledgedAttention"], json!([]));
+    let dash = app.get(&c.patient1, &p("dashboard")).await;
+    assert_eq!(dash.body["recovery"]["attention"]["lastAcknowledgement"]["note"], "Called; session moved up");
+
+    // Missed doses are a new factor: the prompt is up again.
+    let rx = json!({"drug": "X", "dose": "1", "route": "oral", "schedule": "daily", "startsOn": "2026-01-10",
+                    "prescriber": "Dr. M"});
+    let rx = app.post(nurse, &p("prescriptions"), rx).await.body["id"].clone();
+    for h in [5, 29] {
+        let body = json!({"id": Uuid::new_v4(), "prescriptionId": rx, "status": "missed",
+                          "scheduledAt": Utc::now() - Duration::hours(h)});
+        app.post(&c.patient1, &p("doses"), body).await.assert_status(201);
+    }
+    let dash = app.get(nurse, &p("dashboard")).await;
+    assert_eq!(dash.body["recovery"]["attention"]["acknowledged"], false);
+    assert_eq!(app.get(nurse, &workload).await.body["unacknowledgedAttention"], json!([c.p1]));
+
+    // Nothing to acknowledge for a patient doing fine.
+    let p2 = format!("/api/v1/patients/{}", c.p2);
+    app.post(&c.patient2, &format!("{p2}/check-ins"), json!({"id": Uuid::new_v4(), "mood": 7}))
+        .await
+        .assert_status(201);
+    app.post(&c.w.admin_a, &format!("{p2}/attention/acknowledgements"), json!({}))
+        .await
+        .assert_problem(409, "no_attention_needed");
+    assert_eq!(app.count("attention_acknowledgements").await, 1);
+}

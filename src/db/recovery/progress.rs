@@ -48,6 +48,24 @@ pub struct Attention {
     pub needed: bool,
     /// The factors that hold (empty when none).
     pub factors: Vec<AttentionFactor>,
+    /// Whether the care team has acknowledged every factor that holds (within the last 7 days).
+    pub acknowledged: bool,
+    /// The newest acknowledgement of the last 7 days.
+    pub last_acknowledgement: Option<Acknowledgement>,
+}
+
+/// A member of the care team saw the prompt.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Acknowledgement {
+    /// Who.
+    pub by: crate::domain::ids::UserId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The factors they saw.
+    pub factors: Vec<AttentionFactorCode>,
+    /// What they did, if they said.
+    pub note: Option<String>,
 }
 
 /// Average mood.
@@ -121,8 +139,14 @@ pub const SUMMARY: &str = "
          where facility_id = $2 and patient_id = $1 and occurred_at > now() - interval '17 days'),
     dz as (
         select status, scheduled_at from dose_events
-         where facility_id = $2 and patient_id = $1 and scheduled_at > now() - interval '30 days')
+         where facility_id = $2 and patient_id = $1 and scheduled_at > now() - interval '30 days'),
+    ack as (
+        select recorded_by, recorded_at, factors, note from attention_acknowledgements
+         where facility_id = $2 and patient_id = $1 and recorded_at > now() - interval '7 days'
+         order by recorded_at desc, id desc limit 1)
     select
+        (select recorded_by from ack) as ack_by, (select recorded_at from ack) as ack_at,
+        (select factors from ack) as ack_factors, (select note from ack) as ack_note,
         (select count(*) from (select d, row_number() over (order by d desc) as rn from days) x, anchor
           where x.d = anchor.a - (x.rn - 1)::int) as streak,
         (select max(checked_in_at) from c) as last_check_in_at,
@@ -232,7 +256,41 @@ fn attention(r: &Row) -> Result<Attention> {
             format!("{missed} doses missed or refused in the last 7 days."),
         );
     }
-    Ok(Attention { needed: !factors.is_empty(), factors })
+    let last_acknowledgement = match r.try_get::<_, Option<crate::domain::ids::UserId>>("ack_by")? {
+        Some(by) => {
+            let codes: Vec<String> = r.try_get("ack_factors")?;
+            Some(Acknowledgement {
+                by,
+                at: r.try_get("ack_at")?,
+                factors: codes.iter().filter_map(|c| AttentionFactorCode::parse(c)).collect(),
+                note: r.try_get("ack_note")?,
+            })
+        }
+        None => None,
+    };
+    let acknowledged = !factors.is_empty()
+        && last_acknowledgement.as_ref().is_some_and(|a| factors.iter().all(|f| a.factors.contains(&f.code)));
+    Ok(Attention { needed: !factors.is_empty(), factors, acknowledged, last_acknowledgement })
+}
+
+pub const FACILITY_OF: &str = "select facility_id from patients where id = $1 and deleted_at is null";
+
+pub const ACKNOWLEDGE: &str = "
+    insert into attention_acknowledgements (facility_id, patient_id, factors, note)
+    values ($1, $2, $3, $4)";
+
+/// The care team acknowledges the factors that hold now (409 when none
+/// does); the prompt as it then stands.
+pub async fn acknowledge(tx: &mut TenantTx, patient: PatientId, note: Option<&str>) -> Result<Attention> {
+    let facility: crate::domain::ids::FacilityId =
+        tx.query_one(FACILITY_OF, &[&patient]).await?.try_get(0)?;
+    let now = summary(tx, patient, facility).await?;
+    if !now.attention.needed {
+        return Err(crate::error::Conflict::NoAttentionNeeded.into());
+    }
+    let codes: Vec<&str> = now.attention.factors.iter().map(|f| f.code.as_str()).collect();
+    tx.execute(ACKNOWLEDGE, &[&facility, &patient, &codes, &note]).await?;
+    Ok(summary(tx, patient, facility).await?.attention)
 }
 
 /// A staff member's caseload at a glance.
@@ -249,6 +307,8 @@ pub struct StaffWorkload {
     pub without_check_in_48h: Vec<PatientId>,
     /// Patients of the caseload with 2 or more doses missed or refused in the last 7 days.
     pub missed_doses_7d: Vec<PatientId>,
+    /// Patients of the caseload whose "needs attention" prompt nobody has acknowledged.
+    pub unacknowledged_attention: Vec<PatientId>,
 }
 
 // Under the caller's RLS: staff find only themselves among users and see
@@ -266,6 +326,8 @@ pub const WORKLOAD: &str = "
                             where a.facility_id = p.facility_id and a.patient_id = p.id and a.staff_id = s.id
                               and a.ended_at is null)))
     select (select id from staff) as staff_id,
+           array(select c.facility_id from caseload c order by c.id) as caseload_facilities,
+           array(select c.id from caseload c order by c.id) as caseload_ids,
            (select count(*) from caseload) as caseload,
            (select count(*) from caseload c
               join treatment_plans tp on tp.facility_id = c.facility_id and tp.patient_id = c.id
@@ -295,7 +357,17 @@ pub async fn workload(tx: &mut TenantTx, staff: crate::domain::ids::UserId) -> R
         let ids: Vec<uuid::Uuid> = row.try_get(column)?;
         Ok(ids.into_iter().map(PatientId).collect())
     };
+    let facilities: Vec<uuid::Uuid> = row.try_get("caseload_facilities")?;
+    let mut unacknowledged_attention = Vec::new();
+    // One summary per patient of the caseload: a caseload is tens of patients.
+    for (patient, facility) in ids("caseload_ids")?.into_iter().zip(facilities) {
+        let a = summary(tx, patient, crate::domain::ids::FacilityId(facility)).await?.attention;
+        if a.needed && !a.acknowledged {
+            unacknowledged_attention.push(patient);
+        }
+    }
     Ok(StaffWorkload {
+        unacknowledged_attention,
         staff_id,
         caseload: row.try_get("caseload")?,
         overdue_reviews: row.try_get("overdue_reviews")?,
