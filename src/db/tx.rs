@@ -153,22 +153,21 @@ impl TenantTx {
 
     /// Runs `work` inside a savepoint: when it fails, what it did is rolled
     /// back and the transaction stays usable for the next piece of work (a
-    /// sync batch records each item this way).
+    /// sync batch records each item this way). The outer error is the
+    /// transaction's own (it could not start — the prologue refused the
+    /// session — or the savepoint could not be set or undone): nothing more
+    /// can run, and the caller must give up. The inner result is `work`'s.
     pub async fn savepoint<T>(
         &mut self,
         work: impl AsyncFnOnce(&mut TenantTx) -> Result<T, Error>,
-    ) -> Result<T, Error> {
+    ) -> Result<Result<T, Error>, Error> {
         self.execute("savepoint carego_item", &[]).await?;
-        match work(self).await {
-            Ok(value) => {
-                self.execute("release savepoint carego_item", &[]).await?;
-                Ok(value)
-            }
-            Err(err) => {
-                self.execute("rollback to savepoint carego_item", &[]).await?;
-                Err(err)
-            }
-        }
+        let out = work(self).await;
+        match out {
+            Ok(_) => self.execute("release savepoint carego_item", &[]).await?,
+            Err(_) => self.execute("rollback to savepoint carego_item", &[]).await?,
+        };
+        Ok(out)
     }
 
     /// Commits. A transaction that never ran a statement has nothing to commit.

@@ -326,3 +326,17 @@ async fn goals_progress_and_doses_sync_both_ways_and_a_batch_may_build_on_itself
     let (items, _) = pull(&app, &c.patient2, "0").await;
     assert!(ids_of(&items, "goal").is_empty() && ids_of(&items, "prescription").is_empty());
 }
+
+#[tokio::test]
+async fn a_batch_whose_session_has_ended_fails_whole_with_401() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let record = |mood: i64| json!({"type": "check_in", "patientId": c.p1, "checkIn": {"id": Uuid::new_v4(), "mood": mood}});
+    let batch = json!({"records": [record(5), record(6), record(7)]});
+    // The token still verifies; the prologue finds the session gone. That is
+    // the request's failure, not the first record's.
+    app.post(&c.patient1, "/api/v1/auth/logout", json!({})).await;
+    let res = app.post(&c.patient1, "/api/v1/sync/batch", batch).await;
+    res.assert_problem(401, "session_invalid");
+    assert_eq!(app.count("check_ins").await, 0);
+}

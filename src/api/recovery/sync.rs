@@ -366,11 +366,12 @@ impl SyncApi {
                 for (index, Checked { kind, id, valid }) in checked.iter().enumerate() {
                     let (status, problem) = match valid {
                         Err(problem) => (SyncStatus::Rejected, Some(problem.clone())),
-                        Ok(valid) => match tx.savepoint(async |tx| valid.record(tx).await).await {
+                        Ok(valid) => match tx.savepoint(async |tx| valid.record(tx).await).await? {
                             Ok(false) => (SyncStatus::Created, None),
                             Ok(true) => (SyncStatus::Replayed, None),
                             // A fault of the server or the database fails the
                             // whole batch (rolled back): the client sends it again.
+                            // So does a transaction that could not start (`?` above).
                             Err(err) if err.status().is_server_error() => return Err(err),
                             Err(err) => (SyncStatus::Rejected, Some(err.to_problem())),
                         },
