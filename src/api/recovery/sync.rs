@@ -1,16 +1,7 @@
 //! Offline sync for the mobile app: a batch of queued records in one
 //! request, each with its own result, and the change feed since a cursor.
 
-use std::borrow::Cow;
-
-use poem_openapi::{
-    Object, OpenApi,
-    param::Query,
-    payload::Json,
-    registry::{MetaSchemaRef, Registry},
-    types::{ParseFromJSON, ParseResult, ToJSON, Type},
-};
-use serde_json::Value;
+use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
 use uuid::Uuid;
 
 use super::{
@@ -22,10 +13,7 @@ use super::{
     sobriety::NewSobrietyResetRequest,
 };
 use crate::{
-    api::{
-        ApiTags,
-        body::{JsonBody, faults},
-    },
+    api::{ApiTags, body::JsonBody},
     auth::BearerAuth,
     db::{
         Db, TenantTx,
@@ -95,63 +83,13 @@ pub struct SyncRecord {
     pub goal_progress: Opt<NewGoalProgressRequest>,
 }
 
-/// A queued record as received: parsed, or its faults. One bad record is
-/// rejected on its own; it never costs the rest of the batch.
-#[derive(Debug, Clone)]
-pub struct SyncEntry(std::result::Result<SyncRecord, (Value, Vec<FieldError>)>);
-
-impl Type for SyncEntry {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        SyncRecord::name()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        SyncRecord::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        SyncRecord::register(registry);
-    }
-
-    fn as_raw_value(&self) -> Option<&Self> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
-        Box::new(std::iter::once(self))
-    }
-}
-
-impl ParseFromJSON for SyncEntry {
-    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
-        let value = value.unwrap_or_default();
-        Ok(Self(SyncRecord::parse_from_json(Some(value.clone())).map_err(|err| {
-            let errors = faults::<SyncRecord>(&value, err.message());
-            (value, errors)
-        })))
-    }
-}
-
-impl ToJSON for SyncEntry {
-    fn to_json(&self) -> Option<Value> {
-        match &self.0 {
-            Ok(record) => record.to_json(),
-            Err((value, _)) => Some(value.clone()),
-        }
-    }
-}
-
 /// Records queued offline, sent in one request.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncBatchRequest {
     /// 1–100 records, recorded in this order.
     #[oai(validator(min_items = 1, max_items = 100))]
-    pub records: Vec<SyncEntry>,
+    pub records: Vec<SyncRecord>,
 }
 
 text_enum! {
@@ -325,11 +263,14 @@ impl SyncApi {
     /// Send records queued offline.
     ///
     /// Up to 100 check-ins, cravings, meetings, sobriety resets, dose events, goals and goal
-    /// progress entries, each with the id the client made for it, recorded in order. Each gets its own result: `created`, `replayed` (it was
-    /// recorded before: sending a batch again is safe) or `rejected` with the problem its own
-    /// create operation would have answered; one rejected record never costs the others. The
-    /// request itself fails only as a whole (401, 403, a body that is not a batch, or a server
-    /// fault, after which nothing of it was recorded).
+    /// progress entries, each with the id the client made for it, recorded in order. The body
+    /// must fit the schema: a record that does not (a mood of 11, an unknown `type`) fails the
+    /// whole request with 400 naming it (`records[3].checkIn.mood`), a client bug to fix rather
+    /// than data to retry. Each record that fits gets its own result: `created`, `replayed` (it
+    /// was recorded before: sending a batch again is safe) or `rejected` with the problem its own
+    /// create operation would have answered (its patient is not yours, its id is taken, a date
+    /// in the future, its type and field disagree); one rejected record never costs the others.
+    /// On 401, 403 or a server fault nothing of the batch is recorded.
     #[oai(path = "/sync/batch", method = "post", operation_id = "syncBatch")]
     async fn batch(
         &self,
@@ -343,20 +284,10 @@ impl SyncApi {
             .records
             .iter()
             .enumerate()
-            .map(|(i, entry)| {
-                let at = format!("records[{i}]");
-                match &entry.0 {
-                    Ok(record) => Checked {
-                        kind: Some(record.kind),
-                        id: record.id(),
-                        valid: record.validate().map_err(|e| nested(e, &at).to_problem()),
-                    },
-                    Err((_, errors)) => Checked {
-                        kind: None,
-                        id: None,
-                        valid: Err(nested(Error::Invalid(errors.clone()), &at).to_problem()),
-                    },
-                }
+            .map(|(i, record)| Checked {
+                kind: Some(record.kind),
+                id: record.id(),
+                valid: record.validate().map_err(|e| nested(e, &format!("records[{i}]")).to_problem()),
             })
             .collect();
         let results = self
