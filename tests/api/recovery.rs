@@ -407,6 +407,8 @@ async fn the_dashboard_shows_streak_trends_adherence_goals_and_why_the_patient_n
     assert_eq!(r["doseAdherence30d"].as_f64().unwrap(), 1.0 / 3.0);
     assert_eq!(r["goals"], json!({"active": 1, "achieved": 1, "averageProgressPct": 40.0}));
     assert_eq!(r["attention"]["needed"], true);
+    let attention = r["attention"].as_object().unwrap();
+    assert!(!attention.contains_key("lastAcknowledgement"), "absent, never null: {attention:?}");
     let codes: Vec<&str> =
         r["attention"]["factors"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
     assert_eq!(codes, ["mood_drop", "craving_spike", "missed_doses"]);

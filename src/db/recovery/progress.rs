@@ -42,7 +42,7 @@ pub struct AttentionFactor {
 
 /// A prompt for the care team to look at the patient, with its reasons.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct Attention {
     /// Whether any factor holds.
     pub needed: bool,
