@@ -33,20 +33,24 @@ pub struct TreatmentPlansApi {
     pub db: Db,
 }
 
-/// At most 50 items of 1–2000 characters each.
-fn check_items(v: &mut Validator, field: &str, items: Option<&[Text]>) {
-    if let Some(items) = items {
-        v.check(items.len() <= 50, field, "must have at most 50 items");
-        v.check(
-            items.iter().all(|i| (1..=2000).contains(&i.chars().count())),
-            field,
-            "each item must be 1–2000 characters",
-        );
+/// The problems, goals and interventions a request gives, checked: at most
+/// 50 items of 1–2000 characters each.
+fn plan_items(
+    problems: &Opt<Vec<Text>>,
+    goals: &Opt<Vec<Text>>,
+    interventions: &Opt<Vec<Text>>,
+) -> Result<[Option<Vec<String>>; 3]> {
+    let mut v = Validator::default();
+    let lists = [("problems", problems), ("goals", goals), ("interventions", interventions)];
+    for (field, items) in lists {
+        if let Some(items) = items.as_deref() {
+            v.check(items.len() <= 50, field, "must have at most 50 items");
+            let sized = items.iter().all(|i| (1..=2000).contains(&i.chars().count()));
+            v.check(sized, field, "each item must be 1–2000 characters");
+        }
     }
-}
-
-fn strings(items: &Opt<Vec<Text>>) -> Option<Vec<String>> {
-    items.as_ref().map(|items| items.iter().map(|i| i.0.clone()).collect())
+    v.finish()?;
+    Ok(lists.map(|(_, items)| items.as_ref().map(|items| items.iter().map(|i| i.0.clone()).collect())))
 }
 
 /// A template for the facility's new plans.
@@ -136,16 +140,8 @@ impl TreatmentPlansApi {
         body: JsonBody<NewPlanTemplateRequest>,
     ) -> Result<Created<PlanTemplate>> {
         let b = &body.0;
-        let mut v = Validator::default();
-        check_items(&mut v, "problems", b.problems.as_deref());
-        check_items(&mut v, "goals", b.goals.as_deref());
-        check_items(&mut v, "interventions", b.interventions.as_deref());
-        v.finish()?;
-        let (problems, goals, interventions) = (
-            strings(&b.problems).unwrap_or_default(),
-            strings(&b.goals).unwrap_or_default(),
-            strings(&b.interventions).unwrap_or_default(),
-        );
+        let [problems, goals, interventions] =
+            plan_items(&b.problems, &b.goals, &b.interventions)?.map(Option::unwrap_or_default);
         let content = PlanContent { problems: &problems, goals: &goals, interventions: &interventions };
         let days = b.review_interval_days.unwrap_or(30);
         let work = async |tx: &mut _| treatment_plans::insert_template(tx, &b.name, &content, days).await;
@@ -182,16 +178,8 @@ impl TreatmentPlansApi {
         body: JsonBody<NewTreatmentPlanRequest>,
     ) -> Result<Created<TreatmentPlan>> {
         let b = &body.0;
-        let mut v = Validator::default();
-        check_items(&mut v, "problems", b.problems.as_deref());
-        check_items(&mut v, "goals", b.goals.as_deref());
-        check_items(&mut v, "interventions", b.interventions.as_deref());
-        v.finish()?;
-        let (problems, goals, interventions) = (
-            strings(&b.problems).unwrap_or_default(),
-            strings(&b.goals).unwrap_or_default(),
-            strings(&b.interventions).unwrap_or_default(),
-        );
+        let [problems, goals, interventions] =
+            plan_items(&b.problems, &b.goals, &b.interventions)?.map(Option::unwrap_or_default);
         let plan = NewPlan {
             title: &b.title,
             template: b.template_id.0,
@@ -234,13 +222,7 @@ impl TreatmentPlansApi {
         body: JsonBody<TreatmentPlanDraftRequest>,
     ) -> Result<Json<TreatmentPlan>> {
         let b = &body.0;
-        let mut v = Validator::default();
-        check_items(&mut v, "problems", b.problems.as_deref());
-        check_items(&mut v, "goals", b.goals.as_deref());
-        check_items(&mut v, "interventions", b.interventions.as_deref());
-        v.finish()?;
-        let (problems, goals, interventions) =
-            (strings(&b.problems), strings(&b.goals), strings(&b.interventions));
+        let [problems, goals, interventions] = plan_items(&b.problems, &b.goals, &b.interventions)?;
         let patch = DraftPatch {
             problems: problems.as_deref(),
             goals: goals.as_deref(),

@@ -109,23 +109,11 @@ impl Logged for CheckIn {
          returning ",
         columns!()
     );
-    const BY_IDS: &'static str = concat!(
-        "select ",
-        columns!(),
-        " from check_ins c where id = any($1)
-           and exists (select from patients p
-                        where p.facility_id = c.facility_id and p.id = c.patient_id and p.deleted_at is null)"
-    );
-    const LIST: &'static str = concat!(
-        "select ",
-        columns!(),
-        ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
-         from check_ins
-         where patient_id = $1
-           and exists (select from patients p where p.id = $1 and p.deleted_at is null)
-           and ($2::timestamptz is null or (checked_in_at, id) < ($2, $3::uuid))
-         order by checked_in_at desc, id desc
-         limit $4"
+    super::patient_record_sql!(
+        table = "check_ins",
+        columns = columns!(),
+        key = "checked_in_at",
+        cursor = "$2"
     );
 
     fn params(c: &NewCheckIn) -> Vec<&(dyn ToSql + Sync)> {

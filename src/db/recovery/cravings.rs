@@ -104,24 +104,7 @@ impl Logged for Craving {
          returning ",
         columns!()
     );
-    const BY_IDS: &'static str = concat!(
-        "select ",
-        columns!(),
-        " from cravings c where id = any($1)
-           and exists (select from patients p
-                        where p.facility_id = c.facility_id and p.id = c.patient_id and p.deleted_at is null)"
-    );
-    const LIST: &'static str = concat!(
-        "select ",
-        columns!(),
-        ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
-         from cravings
-         where patient_id = $1
-           and exists (select from patients p where p.id = $1 and p.deleted_at is null)
-           and ($2::timestamptz is null or (occurred_at, id) < ($2, $3::uuid))
-         order by occurred_at desc, id desc
-         limit $4"
-    );
+    super::patient_record_sql!(table = "cravings", columns = columns!(), key = "occurred_at", cursor = "$2");
 
     fn params(c: &NewCraving) -> Vec<&(dyn ToSql + Sync)> {
         vec![&c.occurred_at, &c.intensity, &c.trigger, &c.coping_strategy, &c.outcome, &c.notes]

@@ -320,23 +320,11 @@ impl Logged for GoalProgress {
          returning ",
         progress_columns!()
     );
-    const BY_IDS: &'static str = concat!(
-        "select ",
-        progress_columns!(),
-        " from goal_progress e where id = any($1)
-           and exists (select from patients p
-                        where p.facility_id = e.facility_id and p.id = e.patient_id and p.deleted_at is null)"
-    );
-    const LIST: &'static str = concat!(
-        "select ",
-        progress_columns!(),
-        ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
-         from goal_progress
-         where patient_id = $1
-           and exists (select from patients p where p.id = $1 and p.deleted_at is null)
-           and ($2::timestamptz is null or (recorded_at, id) < ($2, $3::uuid))
-         order by recorded_at desc, id desc
-         limit $4"
+    super::patient_record_sql!(
+        table = "goal_progress",
+        columns = progress_columns!(),
+        key = "recorded_at",
+        cursor = "$2"
     );
 
     fn params(e: &NewGoalProgress) -> Vec<&(dyn ToSql + Sync)> {

@@ -431,23 +431,11 @@ impl Logged for DoseEvent {
          returning ",
         dose_columns!()
     );
-    const BY_IDS: &'static str = concat!(
-        "select ",
-        dose_columns!(),
-        " from dose_events d where id = any($1)
-           and exists (select from patients p
-                        where p.facility_id = d.facility_id and p.id = d.patient_id and p.deleted_at is null)"
-    );
-    const LIST: &'static str = concat!(
-        "select ",
-        dose_columns!(),
-        ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
-         from dose_events
-         where patient_id = $1
-           and exists (select from patients p where p.id = $1 and p.deleted_at is null)
-           and ($2::timestamptz is null or (scheduled_at, id) < ($2, $3::uuid))
-         order by scheduled_at desc, id desc
-         limit $4"
+    super::patient_record_sql!(
+        table = "dose_events",
+        columns = dose_columns!(),
+        key = "scheduled_at",
+        cursor = "$2"
     );
 
     fn params(d: &NewDoseEvent) -> Vec<&(dyn ToSql + Sync)> {

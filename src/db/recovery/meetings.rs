@@ -99,23 +99,11 @@ impl Logged for Meeting {
          returning ",
         columns!()
     );
-    const BY_IDS: &'static str = concat!(
-        "select ",
-        columns!(),
-        " from meetings m where id = any($1)
-           and exists (select from patients p
-                        where p.facility_id = m.facility_id and p.id = m.patient_id and p.deleted_at is null)"
-    );
-    const LIST: &'static str = concat!(
-        "select ",
-        columns!(),
-        ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
-         from meetings
-         where patient_id = $1
-           and exists (select from patients p where p.id = $1 and p.deleted_at is null)
-           and ($2::timestamptz is null or (attended_on, id) < (($2 at time zone 'UTC')::date, $3::uuid))
-         order by attended_on desc, id desc
-         limit $4"
+    super::patient_record_sql!(
+        table = "meetings",
+        columns = columns!(),
+        key = "attended_on",
+        cursor = "($2 at time zone 'UTC')::date"
     );
 
     fn params(m: &NewMeeting) -> Vec<&(dyn ToSql + Sync)> {

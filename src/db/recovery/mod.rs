@@ -30,6 +30,43 @@ use crate::{
     error::{Conflict, Error, Result},
 };
 
+/// The `BY_IDS` and `LIST` statements of a simple patient-record table:
+/// its columns, and the sort key of a patient's list (newest first) with
+/// the cursor's time as that key compares (`$2`, or `($2 at time zone
+/// 'UTC')::date` for a date).
+macro_rules! patient_record_sql {
+    (table = $table:literal, columns = $columns:expr, key = $key:literal, cursor = $cursor:literal) => {
+        const BY_IDS: &'static str = concat!(
+            "select ",
+            $columns,
+            " from ",
+            $table,
+            " r where id = any($1)
+               and exists (select from patients p
+                            where p.facility_id = r.facility_id and p.id = r.patient_id and p.deleted_at is null)"
+        );
+        const LIST: &'static str = concat!(
+            "select ",
+            $columns,
+            ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
+             from ",
+            $table,
+            " where patient_id = $1
+               and exists (select from patients p where p.id = $1 and p.deleted_at is null)
+               and ($2::timestamptz is null or (",
+            $key,
+            ", id) < (",
+            $cursor,
+            ", $3::uuid))
+             order by ",
+            $key,
+            " desc, id desc
+             limit $4"
+        );
+    };
+}
+pub(crate) use patient_record_sql;
+
 /// A patient-logged record type: its SQL and how a stored row compares with
 /// a request.
 pub trait Logged: Sized + Keyed + for<'r> TryFrom<&'r Row, Error = Error> {

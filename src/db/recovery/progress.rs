@@ -277,7 +277,8 @@ pub const FACILITY_OF: &str = "select facility_id from patients where id = $1 an
 
 pub const ACKNOWLEDGE: &str = "
     insert into attention_acknowledgements (facility_id, patient_id, factors, note)
-    values ($1, $2, $3, $4)";
+    values ($1, $2, $3, $4)
+    returning recorded_by, recorded_at";
 
 /// The care team acknowledges the factors that hold now (409 when none
 /// does); the prompt as it then stands.
@@ -288,9 +289,18 @@ pub async fn acknowledge(tx: &mut TenantTx, patient: PatientId, note: Option<&st
     if !now.attention.needed {
         return Err(crate::error::Conflict::NoAttentionNeeded.into());
     }
-    let codes: Vec<&str> = now.attention.factors.iter().map(|f| f.code.as_str()).collect();
-    tx.execute(ACKNOWLEDGE, &[&facility, &patient, &codes, &note]).await?;
-    Ok(summary(tx, patient, facility).await?.attention)
+    let mut attention = now.attention;
+    let codes: Vec<&str> = attention.factors.iter().map(|f| f.code.as_str()).collect();
+    let row = tx.query_one(ACKNOWLEDGE, &[&facility, &patient, &codes, &note]).await?;
+    // It covers every factor that holds: no need to compute them again.
+    attention.acknowledged = true;
+    attention.last_acknowledgement = Some(Acknowledgement {
+        by: row.try_get("recorded_by")?,
+        at: row.try_get("recorded_at")?,
+        factors: attention.factors.iter().map(|f| f.code).collect(),
+        note: note.map(str::to_owned),
+    });
+    Ok(attention)
 }
 
 /// A staff member's caseload at a glance.

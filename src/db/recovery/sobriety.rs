@@ -83,23 +83,11 @@ impl Logged for SobrietyReset {
          returning ",
         columns!()
     );
-    const BY_IDS: &'static str = concat!(
-        "select ",
-        columns!(),
-        " from sobriety_resets s where id = any($1)
-           and exists (select from patients p
-                        where p.facility_id = s.facility_id and p.id = s.patient_id and p.deleted_at is null)"
-    );
-    const LIST: &'static str = concat!(
-        "select ",
-        columns!(),
-        ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
-         from sobriety_resets
-         where patient_id = $1
-           and exists (select from patients p where p.id = $1 and p.deleted_at is null)
-           and ($2::timestamptz is null or (recorded_at, id) < ($2, $3::uuid))
-         order by recorded_at desc, id desc
-         limit $4"
+    super::patient_record_sql!(
+        table = "sobriety_resets",
+        columns = columns!(),
+        key = "recorded_at",
+        cursor = "$2"
     );
 
     fn params(r: &NewSobrietyReset) -> Vec<&(dyn ToSql + Sync)> {
