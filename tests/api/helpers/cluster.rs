@@ -54,6 +54,7 @@ pub async fn cluster() -> &'static Cluster {
                 (None, base, su)
             }
             Err(_) => {
+                sweep_dead_clusters();
                 let dir = std::env::temp_dir().join(format!("carego-test-{}", std::process::id()));
                 let _ = std::fs::remove_dir_all(&dir);
                 let embedded = EmbeddedCluster::start(&dir, Durability::Throwaway).await.expect("start the test cluster");
@@ -74,6 +75,28 @@ pub async fn cluster() -> &'static Cluster {
         cluster
     })
     .await
+}
+
+/// The cluster lives in a static, which is never dropped, so a test process
+/// leaves its data directory behind (a test runner that starts one process
+/// per test leaves one per test). Each process removes those of processes
+/// that are gone.
+fn sweep_dead_clusters() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) =
+            name.to_str().and_then(|n| n.strip_prefix("carego-test-")).and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// tokio-postgres has no Config → string; build the key=value form.
