@@ -421,6 +421,8 @@ async fn serve_command(db_settings: DbSettings, serve: ServeSettings) -> anyhow:
 
     password::warm_up();
     let state = AppState::new(opened.db.clone(), keys, key_hasher, settings);
+    // The LISTEN connection and the job worker, for as long as we serve.
+    let _background = crate::jobs::Background::start(&state.db, &state.hub, state.settings.job_poll_interval);
     let banner_logins = logins.join("\n  ");
     server::serve(state, serve.listen, shutdown_signal(), Duration::from_secs(20), |addr| {
         eprintln!("Carego is listening on http://{addr}");

@@ -141,6 +141,12 @@ pub struct AppSettings {
     pub body_read_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// How often the job worker looks for due jobs without being woken
+    /// (the backstop for NOTIFY, and what runs scheduled work on time).
+    pub job_poll_interval: Duration,
+    /// How often an idle event stream sends a heartbeat and re-checks its
+    /// session.
+    pub stream_heartbeat: Duration,
 }
 
 /// Addresses and CIDR ranges of the proxies in front of the server.
@@ -222,6 +228,7 @@ impl AppSettings {
             body_read_timeout: Duration::from_secs(s.body_read_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(s.idle_timeout_secs.max(1)),
             max_connections: s.max_connections.max(1),
+            ..Self::default()
         })
     }
 }
@@ -260,6 +267,8 @@ impl Default for AppSettings {
             body_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            job_poll_interval: Duration::from_secs(5),
+            stream_heartbeat: Duration::from_secs(15),
         }
     }
 }

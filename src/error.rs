@@ -89,6 +89,10 @@ codes! {
         InvalidToken = ("invalid_token", "The access token is not valid."),
         TokenExpired = ("token_expired", "The access token has expired; refresh it."),
         SessionInvalid = ("session_invalid", "The session has ended; log in again."),
+        InvalidTicket = (
+            "invalid_ticket",
+            "The stream ticket is unknown, used or expired; get a new one."
+        ),
         InvalidCredentials = ("invalid_credentials", "The email/phone or password is incorrect."),
         InvalidRefreshToken = ("invalid_refresh_token", "The refresh token is not valid; log in again."),
         RefreshTokenReused = (

@@ -196,6 +196,7 @@ async fn apply_one(
                 city: Some(f.city.as_deref()),
                 phone: Some(phone.as_ref().map(Phone::as_str)),
                 email: Some(email.as_ref().map(Email::as_str)),
+                crisis_escalation_minutes: None,
             };
             facilities::update(&mut tx, existing.id, &patch).await?
         }
@@ -229,6 +230,7 @@ async fn apply_one(
                     last_name: Some(&spec.last_name),
                     job_title: Some(spec.job_title.as_deref()),
                     role: Some(role),
+                    on_call: None,
                 };
                 users::update(&mut tx, existing.id, &patch).await?;
                 staff_ids.insert(email.as_str().to_owned(), (existing.id, role));

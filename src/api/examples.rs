@@ -28,7 +28,12 @@ const PROGRESS: &str = "b8c9d0e1-f2a3-4b4c-9d5e-6f7a8b9cadb3";
 const TEMPLATE: &str = "c9d0e1f2-a3b4-4c5d-8e6f-7a8b9cadbec4";
 const PLAN: &str = "d0e1f2a3-b4c5-4d6e-9f7a-8b9cadbecfd5";
 const PLAN_V1: &str = "e1f2a3b4-c5d6-4e7f-8a8b-9cadbecfd0e6";
+const CONVERSATION: &str = "f2a3b4c5-d6e7-4f8a-9b9c-adbecfd0e1f7";
+const MESSAGE: &str = "a3b4c5d6-e7f8-4a9b-8cad-becfd0e1f2a8";
+const ANNOUNCEMENT: &str = "b4c5d6e7-f8a9-4bac-9dbe-cfd0e1f2a3b9";
+const ALERT: &str = "c5d6e7f8-a9ba-4cbd-8ecf-d0e1f2a3b4ca";
 const AT: &str = "2026-11-20T08:30:00Z";
+const LATER: &str = "2026-11-20T08:34:00Z";
 
 fn check_in_request() -> Value {
     json!({"id": CHECK_IN, "checkedInAt": AT, "mood": 6, "tired": true, "sleepHours": 6.5,
@@ -128,12 +133,13 @@ fn treatment_plan() -> Value {
 fn user() -> Value {
     json!({"id": NURSE, "facilityId": FACILITY, "email": "nina.rao@sunrise.example", "role": "staff",
            "status": "active", "firstName": "Nina", "lastName": "Rao", "jobTitle": "nurse",
-           "passwordChangedAt": AT, "createdAt": AT, "updatedAt": AT})
+           "onCall": false, "passwordChangedAt": AT, "createdAt": AT, "updatedAt": AT})
 }
 
 fn facility() -> Value {
     json!({"id": FACILITY, "slug": "sunrise-rehab", "name": "Sunrise Recovery Centre", "kind": "rehab_centre",
-           "status": "active", "timezone": "Asia/Kolkata", "city": "Pune", "createdAt": AT, "updatedAt": AT})
+           "status": "active", "timezone": "Asia/Kolkata", "city": "Pune", "crisisEscalationMinutes": 10,
+           "createdAt": AT, "updatedAt": AT})
 }
 
 fn patient() -> Value {
@@ -187,6 +193,30 @@ fn audit_entry() -> Value {
 fn tokens() -> Value {
     json!({"accessToken": "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsyMDI2MTEyMiJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl",
            "refreshToken": "Zm9yLWV4YW1wbGUtb25seS1yZWZyZXNoLXRva2Vu", "tokenType": "Bearer", "expiresIn": 900})
+}
+
+fn conversation() -> Value {
+    json!({"id": CONVERSATION, "kind": "direct", "createdBy": PATIENT_USER, "createdAt": AT,
+           "lastMessageAt": LATER, "unread": 1,
+           "members": [{"userId": PATIENT_USER, "name": "Kiran Bose", "role": "patient", "lastReadAt": LATER},
+                       {"userId": NURSE, "name": "Nina Rao", "role": "staff", "lastReadAt": AT}]})
+}
+
+fn message() -> Value {
+    json!({"id": MESSAGE, "conversationId": CONVERSATION, "senderId": PATIENT_USER, "kind": "message",
+           "body": "Can we talk before group today?", "createdAt": LATER})
+}
+
+fn announcement() -> Value {
+    json!({"id": ANNOUNCEMENT, "audience": "everyone", "title": "Fire drill on Friday",
+           "body": "At 3 pm; meet in the garden.", "createdBy": NURSE, "createdAt": AT,
+           "acknowledgedAt": LATER, "audienceSize": 58, "acknowledgements": 31})
+}
+
+fn crisis_alert() -> Value {
+    json!({"id": ALERT, "patientId": PATIENT, "raisedBy": PATIENT_USER, "severity": "high",
+           "location": "Garden, by the gate", "note": "Panicking, need someone.", "raisedAt": AT,
+           "acknowledgedAt": LATER, "acknowledgedBy": NURSE})
 }
 
 fn page(item: Value) -> Value {
@@ -408,5 +438,28 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("Page_Vitals", page(vitals())),
         ("Page_Attendance", page(attendance())),
         ("Page_AuditEntry", page(audit_entry())),
+        // Communication.
+        ("NewConversationRequest", json!({"kind": "direct", "members": [NURSE]})),
+        ("Conversation", conversation()),
+        ("Page_Conversation", page(conversation())),
+        ("NewMessageRequest", json!({"id": MESSAGE, "body": "Can we talk before group today?"})),
+        ("Message", message()),
+        ("Page_Message", page(message())),
+        (
+            "NewAnnouncementRequest",
+            json!({"audience": "everyone", "title": "Fire drill on Friday", "body": "At 3 pm; meet in the garden."}),
+        ),
+        ("Announcement", announcement()),
+        ("Page_Announcement", page(announcement())),
+        ("Page_AnnouncementAcknowledgement", page(json!({"userId": PATIENT_USER, "acknowledgedAt": LATER}))),
+        (
+            "NewCrisisAlertRequest",
+            json!({"id": ALERT, "severity": "high", "location": "Garden, by the gate",
+                   "note": "Panicking, need someone."}),
+        ),
+        ("ResolveCrisisAlertRequest", json!({"resolution": "Sat with her; calm; counsellor informed."})),
+        ("CrisisAlert", crisis_alert()),
+        ("Page_CrisisAlert", page(crisis_alert())),
+        ("Ticket", json!({"ticket": "cgst_Zm9yLWV4YW1wbGUtb25seS1zdHJlYW0tdGlja2V0", "expiresAt": AT})),
     ]
 }

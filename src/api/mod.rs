@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod audit;
 pub mod body;
 pub mod clinical;
+pub mod communication;
 mod contract;
 mod examples;
 pub mod health;
@@ -21,7 +22,7 @@ use poem_openapi::{ApiResponse, OpenApiService, ServerObject, Tags, payload::Jso
 use crate::{
     auth::{jwt::JwtKeys, rate_limit::RateLimiter, registration::KeyHasher},
     config::AppSettings,
-    db::{Db, PoolSettings},
+    db::{Db, PoolSettings, infra::listen::Hub},
 };
 
 /// What the handlers share.
@@ -34,6 +35,8 @@ pub struct AppState {
     pub login_account_limiter: Arc<RateLimiter>,
     pub register_ip_limiter: Arc<RateLimiter>,
     pub key_hasher: Arc<KeyHasher>,
+    /// Wake-ups from this process's LISTEN connection (see `jobs::Background`).
+    pub hub: Arc<Hub>,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
                 Duration::from_secs(15 * 60),
             )),
             key_hasher: Arc::new(key_hasher),
+            hub: Arc::default(),
             login_ip_limiter: Arc::new(RateLimiter::new(
                 settings.login_limit_per_ip,
                 Duration::from_secs(60),
@@ -100,6 +104,14 @@ pub enum ApiTags {
     Workload,
     /// Offline sync for the mobile app: queued records in one batch, and changes since a cursor.
     Sync,
+    /// Conversations and messages: staff and patients, staff among themselves, care-team groups.
+    Messaging,
+    /// Announcements from facility admins, and who has acknowledged them.
+    Announcements,
+    /// Crisis alerts: raised by or for a patient, acknowledged, escalated when nobody does, resolved.
+    CrisisAlerts,
+    /// The live event stream (Server-Sent Events) and its tickets.
+    Events,
     /// The tamper-evident audit log.
     Audit,
 }
@@ -128,6 +140,12 @@ pub type Apis = (
         recovery::reports::ReportsApi,
         recovery::sync::SyncApi,
     ),
+    (
+        communication::conversations::ConversationsApi,
+        communication::announcements::AnnouncementsApi,
+        communication::crisis::CrisisAlertsApi,
+        communication::events::EventsApi,
+    ),
     audit::AuditApi,
 );
 
@@ -155,6 +173,16 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
                 recovery::workload::WorkloadApi { db: state.db.clone() },
                 recovery::reports::ReportsApi { db: state.db.clone() },
                 recovery::sync::SyncApi { db: state.db.clone() },
+            ),
+            (
+                communication::conversations::ConversationsApi { db: state.db.clone() },
+                communication::announcements::AnnouncementsApi { db: state.db.clone() },
+                communication::crisis::CrisisAlertsApi { db: state.db.clone() },
+                communication::events::EventsApi {
+                    db: state.db.clone(),
+                    hub: state.hub.clone(),
+                    heartbeat: state.settings.stream_heartbeat,
+                },
             ),
             audit::AuditApi { db: state.db.clone() },
         ),

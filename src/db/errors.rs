@@ -82,6 +82,11 @@ fn classify(err: tokio_postgres::Error) -> Error {
         "CG401" => Error::Unauthenticated(Unauthenticated::SessionInvalid),
         "CG403" if db.message() == "facility_suspended" => Error::Forbidden(Forbidden::FacilitySuspended),
         "CG403" => Error::Forbidden(Forbidden::AccountInactive),
+        // Raised by SECURITY DEFINER functions that check a reference the
+        // caller's RLS cannot (someone they may not reach is as absent as
+        // someone who does not exist), and by their shape checks.
+        "CG404" => Error::NotFound,
+        "CG422" => Error::invalid("request", "is not allowed here"),
         _ if *code == SqlState::INSUFFICIENT_PRIVILEGE => Error::Forbidden(Forbidden::Role),
         _ if *code == SqlState::UNIQUE_VIOLATION => {
             untranslated();

@@ -16,9 +16,11 @@ pub mod accounts;
 pub mod amendments;
 pub mod audit;
 pub mod clinical;
+pub mod communication;
 mod errors;
 pub mod idempotency;
 pub mod infra;
+pub mod jobs;
 pub mod recovery;
 mod tx;
 
@@ -55,6 +57,9 @@ pub struct PoolSettings {
 pub struct Db {
     pool: Pool,
     statement_timeout: String,
+    /// For the LISTEN connection, made apart from the pool.
+    config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
 impl Db {
@@ -68,7 +73,9 @@ impl Db {
         // Fast is safe: a TenantTx never returns its connection to the pool
         // inside an open transaction (see its Drop).
         let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
-        let manager = match tls::connector_for(&pg)? {
+        let tls = tls::connector_for(&pg)?;
+        let config = pg.clone();
+        let manager = match tls.clone() {
             Some(tls) => Manager::from_config(pg, tls, manager_config),
             None => Manager::from_config(pg, NoTls, manager_config),
         };
@@ -79,7 +86,21 @@ impl Db {
             .create_timeout(Some(settings.checkout_timeout))
             .recycle_timeout(Some(settings.checkout_timeout))
             .build()?;
-        Ok(Self { pool, statement_timeout: format!("{}ms", settings.statement_timeout.as_millis()) })
+        Ok(Self {
+            pool,
+            statement_timeout: format!("{}ms", settings.statement_timeout.as_millis()),
+            config,
+            tls,
+        })
+    }
+
+    /// Keeps this process's LISTEN connection up and feeds `hub`, until the
+    /// future is dropped (see [`infra::listen`]).
+    pub fn listen(
+        &self,
+        hub: std::sync::Arc<infra::listen::Hub>,
+    ) -> impl std::future::Future<Output = ()> + use<> {
+        infra::listen::run(self.config.clone(), self.tls.clone(), hub)
     }
 
     /// The tenant transaction for an authenticated caller.

@@ -122,3 +122,19 @@ id_type!(
     /// A version of a treatment plan.
     PlanVersionId
 );
+id_type!(
+    /// A conversation (the client may choose it).
+    ConversationId
+);
+id_type!(
+    /// A message (the client may choose it).
+    MessageId
+);
+id_type!(
+    /// An announcement.
+    AnnouncementId
+);
+id_type!(
+    /// A crisis alert (the client may choose it).
+    CrisisAlertId
+);

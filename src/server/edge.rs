@@ -130,7 +130,9 @@ impl Encoding {
 
 fn compressible(resp: &Response) -> bool {
     let content_type = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    // An event stream never ends: buffering it to compress would hold every event back.
     !resp.headers().contains_key(header::CONTENT_ENCODING)
+        && !content_type.starts_with("text/event-stream")
         && ["json", "text/", "javascript", "html", "css"].iter().any(|t| content_type.contains(t))
 }
 

@@ -31,6 +31,12 @@ const EXEMPT: &[(&str, &str)] = &[
     ("logout", "acts on the caller's own session only (tests/api/tokens.rs)"),
     ("logoutAll", "acts on the caller's own sessions only (tests/api/tokens.rs)"),
     ("changePassword", "acts on the caller's own account only (tests/api/auth.rs)"),
+    ("createStreamTicket", "acts on the caller's own session only (tests/api/communication.rs)"),
+    (
+        "streamEvents",
+        "a stream that never ends; reads only the caller's own events, and another facility's \
+         subscriber receiving nothing is tested in tests/api/communication.rs",
+    ),
 ];
 
 /// What an outsider gets.
@@ -48,7 +54,8 @@ enum Expect {
     /// A batch: 200, with every record rejected with this status, and
     /// nothing written.
     Rejected(u16),
-    /// 200, and not one mention of A's live patient or A's plan template.
+    /// 200, and not one mention of A's live patient, its alert, A's conversation or A's
+    /// announcement.
     Unseen,
 }
 
@@ -64,6 +71,8 @@ struct Chart {
     goal: Uuid,
     /// A signed plan whose review is overdue.
     plan: Uuid,
+    /// A crisis alert raised for the patient.
+    alert: Uuid,
 }
 
 struct Fixture {
@@ -82,6 +91,10 @@ struct Fixture {
     third: Uuid,
     /// A treatment plan template of A.
     template: Uuid,
+    /// A's nurse and patient 1 talking, with a message.
+    conversation: Uuid,
+    /// An announcement of A's admin to everyone in A.
+    announcement: Uuid,
 }
 
 /// Which of A's charts a row targets.
@@ -219,6 +232,179 @@ fn rows() -> Vec<Row> {
             super_admin,
             200,
             [Status(403), Status(403), Status(403), Status(403), Status(403)],
+            false
+        ),
+        // Communication: crisis alerts.
+        row!(
+            "raiseCrisisAlert",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/crisis-alerts", f.chart(t).patient),
+            |_| Some(json!({"id": Uuid::new_v4(), "severity": "critical", "location": "Room 12"})),
+            patient_a,
+            201,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "listPatientCrisisAlerts",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/crisis-alerts", f.chart(t).patient),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "listOpenCrisisAlerts",
+            GET,
+            |_, _| "/api/v1/crisis-alerts".into(),
+            none,
+            nurse_a,
+            200,
+            [Unseen, Unseen, Unseen, Unseen, Unseen],
+            false
+        ),
+        row!(
+            "getCrisisAlert",
+            GET,
+            |f, t| format!("/api/v1/crisis-alerts/{}", f.chart(t).alert),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "acknowledgeCrisisAlert",
+            POST,
+            |f, t| format!("/api/v1/crisis-alerts/{}/acknowledgement", f.chart(t).alert),
+            |_| Some(json!({})),
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
+            "resolveCrisisAlert",
+            POST,
+            |f, t| format!("/api/v1/crisis-alerts/{}/resolution", f.chart(t).alert),
+            |_| Some(json!({"resolution": "Talked it through; safe."})),
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        // Communication: conversations.
+        row!(
+            "listConversations",
+            GET,
+            |_, _| "/api/v1/conversations".into(),
+            none,
+            nurse_a,
+            200,
+            [Unseen, Unseen, Unseen, Unseen, Unseen],
+            false
+        ),
+        row!(
+            "openConversation",
+            POST,
+            |_, _| "/api/v1/conversations".into(),
+            |f| Some(json!({"kind": "direct", "members": [f.c.patient1.id]})),
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            false
+        ),
+        row!(
+            "getConversation",
+            GET,
+            |f, _| format!("/api/v1/conversations/{}", f.conversation),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            false
+        ),
+        row!(
+            "listMessages",
+            GET,
+            |f, _| format!("/api/v1/conversations/{}/messages", f.conversation),
+            none,
+            patient_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            false
+        ),
+        row!(
+            "sendMessage",
+            POST,
+            |f, _| format!("/api/v1/conversations/{}/messages", f.conversation),
+            |_| Some(json!({"id": Uuid::new_v4(), "body": "On my way."})),
+            patient_a,
+            201,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            false
+        ),
+        row!(
+            "markConversationRead",
+            POST,
+            |f, _| format!("/api/v1/conversations/{}/read", f.conversation),
+            |_| Some(json!({})),
+            patient_a,
+            204,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            false
+        ),
+        // Communication: announcements (A's unassigned staff and other patient are its audience).
+        row!(
+            "listAnnouncements",
+            GET,
+            |_, _| "/api/v1/announcements".into(),
+            none,
+            admin_a,
+            200,
+            [Unseen, Unseen, Unseen, Member(200), Member(200)],
+            false
+        ),
+        row!(
+            "publishAnnouncement",
+            POST,
+            |_, _| "/api/v1/announcements".into(),
+            |_| Some(json!({"audience": "staff", "title": "Rota", "body": "New rota from Monday."})),
+            admin_a,
+            201,
+            [Member(201), Status(403), Status(403), Status(403), Status(403)],
+            false
+        ),
+        row!(
+            "getAnnouncement",
+            GET,
+            |f, _| format!("/api/v1/announcements/{}", f.announcement),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(404), Member(200), Member(200)],
+            false
+        ),
+        row!(
+            "acknowledgeAnnouncement",
+            POST,
+            |f, _| format!("/api/v1/announcements/{}/acknowledgement", f.announcement),
+            |_| Some(json!({})),
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(404), Member(200), Member(200)],
+            false
+        ),
+        row!(
+            "listAnnouncementAcknowledgements",
+            GET,
+            |f, _| format!("/api/v1/announcements/{}/acknowledgements", f.announcement),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(404), Member(200), Member(200)],
             false
         ),
         // Users.
@@ -926,7 +1112,10 @@ async fn fixture(app: &TestApp) -> Fixture {
         let plan = app.post(nurse, &format!("/api/v1/patients/{patient}/treatment-plans"), body).await;
         let plan = plan.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
         app.post(nurse, &format!("/api/v1/treatment-plans/{plan}/sign"), json!({})).await.assert_status(200);
-        Chart { patient, log, vitals, assignment, prescription, goal, plan }
+        let alert = Uuid::new_v4();
+        let body = json!({"id": alert, "severity": "high", "note": "matrix"});
+        app.post(nurse, &format!("/api/v1/patients/{patient}/crisis-alerts"), body).await.assert_status(201);
+        Chart { patient, log, vitals, assignment, prescription, goal, plan, alert }
     };
     let live = chart(c.p1).await;
     // A strong craving keeps patient 1's "needs attention" prompt up all through the matrix.
@@ -945,7 +1134,35 @@ async fn fixture(app: &TestApp) -> Fixture {
     let body = json!({"name": "Matrix template", "problems": ["AUD"]});
     let template = app.post(admin, "/api/v1/treatment-plan-templates", body).await;
     let template = template.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
-    Fixture { c, live, deleted, attendance, spare, nurse_session, doomed, third, template }
+    let body = json!({"kind": "direct", "members": [c.patient1.id]});
+    let conversation = app.post(nurse, "/api/v1/conversations", body).await;
+    let conversation: Uuid = conversation.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+    let body = json!({"id": Uuid::new_v4(), "body": "See you at 10."});
+    app.post(nurse, &format!("/api/v1/conversations/{conversation}/messages"), body).await.assert_status(201);
+    let body = json!({"audience": "everyone", "title": "Fire drill", "body": "Friday at 3 pm."});
+    let announcement = app.post(admin, "/api/v1/announcements", body).await;
+    let announcement = announcement.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+    Fixture {
+        c,
+        live,
+        deleted,
+        attendance,
+        spare,
+        nurse_session,
+        doomed,
+        third,
+        template,
+        conversation,
+        announcement,
+    }
+}
+
+/// Whether a response mentions any of A's records that outsiders must not see.
+fn mentions_a(res: &Res, f: &Fixture) -> bool {
+    let text = res.body.to_string();
+    [f.live.patient, f.live.alert, f.conversation, f.announcement]
+        .iter()
+        .any(|id| text.contains(&id.to_string()))
 }
 
 /// Rows of the tables that hold tenant data: an outsider's refused write
@@ -971,6 +1188,13 @@ const TABLES: &[&str] = &[
     "treatment_plans",
     "treatment_plan_versions",
     "attention_acknowledgements",
+    "conversations",
+    "conversation_members",
+    "messages",
+    "announcements",
+    "announcement_acknowledgements",
+    "crisis_alerts",
+    "events",
 ];
 
 async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {
@@ -1031,9 +1255,7 @@ async fn every_operation_has_a_row_and_every_row_holds_for_every_audience() {
                 Status(status) | Member(status) => res.status.as_u16() == status,
                 NoneOfA => res.status.as_u16() == 200 && !holds_facility_a(&res, &f),
                 Rejected(status) => res.status.as_u16() == 200 && all_rejected(&res, status),
-                Unseen => {
-                    res.status.as_u16() == 200 && !res.body.to_string().contains(&f.live.patient.to_string())
-                }
+                Unseen => res.status.as_u16() == 200 && !mentions_a(&res, &f),
             };
             if !matches!(expect, Member(_)) && counts(&su).await != before {
                 wrong.push(format!("{}: {who} changed something", row.op));

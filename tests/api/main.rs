@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod cli;
 mod client;
+mod communication;
 mod coverage;
 mod doctor;
 mod edges;

@@ -117,6 +117,10 @@ pub struct UpdateFacilityRequest {
     /// The facility's contact email; `null` clears it.
     #[oai(validator(max_length = 254))]
     pub email: Nullable<Text>,
+    /// Minutes a crisis alert may wait unacknowledged before it is escalated to the facility
+    /// admins (1–240).
+    #[oai(validator(minimum(value = "1"), maximum(value = "240")))]
+    pub crisis_escalation_minutes: Opt<i32>,
 }
 
 /// Why a facility's status changes (recorded in the audit log).
@@ -187,6 +191,7 @@ impl ValidPatch<'_> {
             city: b.city.as_opt_deref(),
             phone: b.phone.as_opt_ref().map(|_| self.contact.phone.as_ref().map(|p| p.as_str())),
             email: b.email.as_opt_ref().map(|_| self.contact.email.as_ref().map(|e| e.as_str())),
+            crisis_escalation_minutes: b.crisis_escalation_minutes.0,
         }
     }
 }

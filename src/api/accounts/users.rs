@@ -84,6 +84,9 @@ pub struct UpdateUserRequest {
     pub job_title: Nullable<Text>,
     /// The new role (not `patient`).
     pub role: Opt<Role>,
+    /// On call: receives every crisis alert of the facility (staff and facility admins; set by
+    /// facility admins).
+    pub on_call: Opt<bool>,
 }
 
 /// A status change. Anything but `active` revokes the user's sessions at once.
@@ -165,6 +168,7 @@ impl UpdateUserRequest {
             last_name: self.last_name.as_deref(),
             job_title: self.job_title.as_opt_deref(),
             role: self.role.0,
+            on_call: self.on_call.0,
         })
     }
 }
@@ -252,8 +256,8 @@ impl UsersApi {
 
     /// Update a user.
     ///
-    /// Contact details, names, job title or role. Absent fields stay; `null` clears an optional
-    /// one. A user cannot be made a patient.
+    /// Contact details, names, job title, role, or whether they are on call (facility admins).
+    /// Absent fields stay; `null` clears an optional one. A user cannot be made a patient.
     #[oai(path = "/:id", method = "patch", operation_id = "updateUser")]
     async fn update(
         &self,

@@ -47,7 +47,7 @@ impl<T: ToJSON + Send + Sync> From<Outcome<T>> for Recorded<T> {
 }
 
 /// Records one client-identified record in its own tenant transaction.
-async fn record<R: Logged + ToJSON + Send + Sync>(
+pub(crate) async fn record<R: Logged + ToJSON + Send + Sync>(
     db: &Db,
     principal: &Principal,
     patient: PatientId,

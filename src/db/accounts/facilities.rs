@@ -52,6 +52,9 @@ pub struct Facility {
     pub phone: Option<String>,
     /// Contact email.
     pub email: Option<String>,
+    /// Minutes a crisis alert may wait unacknowledged before it is escalated to the facility
+    /// admins.
+    pub crisis_escalation_minutes: i32,
     /// When it was created (server time).
     pub created_at: DateTime<Utc>,
     /// When it last changed (server time).
@@ -61,7 +64,7 @@ pub struct Facility {
 /// The columns every query returns, in `Facility::try_from` order.
 macro_rules! columns {
     () => {
-        "id, slug, name, kind, status, timezone, city, phone, email, created_at, updated_at"
+        "id, slug, name, kind, status, timezone, city, phone, email, crisis_escalation_minutes, created_at, updated_at"
     };
 }
 
@@ -79,6 +82,7 @@ impl TryFrom<&Row> for Facility {
             city: row.try_get("city")?,
             phone: row.try_get("phone")?,
             email: row.try_get("email")?,
+            crisis_escalation_minutes: row.try_get("crisis_escalation_minutes")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
@@ -177,6 +181,7 @@ pub struct FacilityPatch<'a> {
     pub city: Option<Option<&'a str>>,
     pub phone: Option<Option<&'a str>>,
     pub email: Option<Option<&'a str>>,
+    pub crisis_escalation_minutes: Option<i32>,
 }
 
 pub const UPDATE: &str = concat!(
@@ -186,7 +191,8 @@ pub const UPDATE: &str = concat!(
        timezone = coalesce($4::text, timezone),
        city = case when $5::bool then $6::text else city end,
        phone = case when $7::bool then $8::text else phone end,
-       email = case when $9::bool then $10::text else email end
+       email = case when $9::bool then $10::text else email end,
+       crisis_escalation_minutes = coalesce($11::int4, crisis_escalation_minutes)
      where id = $1
      returning ",
     columns!(),
@@ -208,6 +214,7 @@ pub async fn update(tx: &mut TenantTx, id: FacilityId, p: &FacilityPatch<'_>) ->
                 &p.phone.flatten(),
                 &p.email.is_some(),
                 &p.email.flatten(),
+                &p.crisis_escalation_minutes,
             ],
         )
         .await

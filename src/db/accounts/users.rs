@@ -54,6 +54,8 @@ pub struct User {
     pub last_name: String,
     /// For staff: counsellor, nurse, caregiver, therapist, teacher...
     pub job_title: Option<String>,
+    /// Staff and facility admins on call receive every crisis alert of the facility.
+    pub on_call: bool,
     /// When the password was last set.
     pub password_changed_at: Option<DateTime<Utc>>,
     /// When it was created (server time).
@@ -66,7 +68,7 @@ pub struct User {
 macro_rules! columns {
     () => {
         "id, facility_id, email, phone, role, status, status_reason, first_name, last_name, \
-         job_title, password_changed_at, created_at, updated_at"
+         job_title, on_call, password_changed_at, created_at, updated_at"
     };
 }
 
@@ -85,6 +87,7 @@ impl TryFrom<&Row> for User {
             first_name: row.try_get("first_name")?,
             last_name: row.try_get("last_name")?,
             job_title: row.try_get("job_title")?,
+            on_call: row.try_get("on_call")?,
             password_changed_at: row.try_get("password_changed_at")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -201,7 +204,12 @@ pub struct UserPatch<'a> {
     pub last_name: Option<&'a str>,
     pub job_title: Option<Option<&'a str>>,
     pub role: Option<Role>,
+    /// Facility admins only (its own column grant): staff and admins.
+    pub on_call: Option<bool>,
 }
+
+pub const SET_ON_CALL: &str =
+    "update users set on_call = $2 where id = $1 and role in ('staff', 'facility_admin')";
 
 pub const UPDATE: &str = concat!(
     "update users set
@@ -236,7 +244,16 @@ pub async fn update(tx: &mut TenantTx, id: UserId, p: &UserPatch<'_>) -> Result<
         .await
         .on_constraint("users_email_key", Conflict::EmailTaken)
         .on_constraint("users_phone_key", Conflict::PhoneTaken)?;
-    User::try_from(&row)
+    match p.on_call {
+        // A separate statement: only facility and super admins hold its grant.
+        Some(on_call) => {
+            if tx.execute(SET_ON_CALL, &[&id, &on_call]).await? == 0 {
+                return Err(Error::invalid("onCall", "only staff and facility admins go on call"));
+            }
+            get(tx, id).await
+        }
+        None => User::try_from(&row),
+    }
 }
 
 pub const SET_STATUS: &str =

@@ -20,6 +20,7 @@ use carego::{
         Db, PoolSettings,
         infra::migrate::{APP_ROLE, OWNER_ROLE},
     },
+    jobs::Background,
     server,
 };
 use poem::{EndpointExt, Response, endpoint::BoxEndpoint, http::Method, test::TestClient};
@@ -43,6 +44,8 @@ pub struct TestApp {
     pub database: String,
     cluster: &'static Cluster,
     next: AtomicUsize,
+    /// The LISTEN connection and the job worker, as `serve` runs them.
+    _background: Background,
 }
 
 impl TestApp {
@@ -90,7 +93,17 @@ impl TestApp {
         let hasher = KeyHasher::parse(&KeyHasher::generate_spec()).unwrap();
         let state = AppState::new(db.clone(), JwtKeys::parse(&keys_spec).unwrap(), hasher, settings);
         let client = TestClient::new(server::app(state.clone()).boxed());
-        Self { client, state, db, keys_spec, database, cluster, next: AtomicUsize::new(0) }
+        let background = Background::start(&db, &state.hub, state.settings.job_poll_interval);
+        Self {
+            client,
+            state,
+            db,
+            keys_spec,
+            database,
+            cluster,
+            next: AtomicUsize::new(0),
+            _background: background,
+        }
     }
 
     /// Serves the app over real HTTP on a loopback port until the returned

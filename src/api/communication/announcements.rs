@@ -1,0 +1,119 @@
+//! Announcements from facility admins, and their acknowledgements.
+
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use crate::{
+    api::{ApiTags, Created, body::JsonBody, page::Page},
+    auth::BearerAuth,
+    db::{
+        Db,
+        communication::announcements::{self, Announcement, AnnouncementAcknowledgement, Audience},
+    },
+    domain::{
+        ids::AnnouncementId,
+        page::{Cursor, Limit, PageRequest},
+        text::Text,
+    },
+    error::Result,
+};
+
+/// An announcement to publish.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewAnnouncementRequest {
+    /// Who it addresses.
+    pub audience: Audience,
+    /// Its title (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub title: Text,
+    /// Its text (1–10000 characters).
+    #[oai(validator(min_length = 1, max_length = 10000))]
+    pub body: Text,
+}
+
+pub struct AnnouncementsApi {
+    pub db: Db,
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Announcements")]
+impl AnnouncementsApi {
+    /// Announcements.
+    ///
+    /// Newest first: those addressed to the caller (facility admins: all of the facility's, with
+    /// how many of the audience have acknowledged each).
+    #[oai(path = "/announcements", method = "get", operation_id = "listAnnouncements")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Announcement>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| announcements::list(tx, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Publish an announcement.
+    ///
+    /// Facility admins, to the whole facility, its patients or its staff. Append-only: a
+    /// correction is a new announcement. Delivered over the event stream.
+    #[oai(path = "/announcements", method = "post", operation_id = "publishAnnouncement")]
+    async fn publish(
+        &self,
+        auth: BearerAuth,
+        body: JsonBody<NewAnnouncementRequest>,
+    ) -> Result<Created<Announcement>> {
+        let b = &body.0;
+        let a = self
+            .db
+            .run(&auth.0, async |tx| announcements::publish(tx, b.audience, &b.title, &b.body).await)
+            .await?;
+        Ok(Created::Created(Json(a), None))
+    }
+
+    /// An announcement.
+    ///
+    /// One addressed to the caller (facility admins: any of the facility's, with its
+    /// acknowledgement count).
+    #[oai(path = "/announcements/:id", method = "get", operation_id = "getAnnouncement")]
+    async fn get(&self, auth: BearerAuth, id: Path<AnnouncementId>) -> Result<Json<Announcement>> {
+        self.db.run(&auth.0, async |tx| announcements::get(tx, id.0).await).await.map(Json)
+    }
+
+    /// Acknowledge an announcement.
+    ///
+    /// "I have read this": once per reader; again is harmless.
+    #[oai(
+        path = "/announcements/:id/acknowledgement",
+        method = "post",
+        operation_id = "acknowledgeAnnouncement"
+    )]
+    async fn acknowledge(&self, auth: BearerAuth, id: Path<AnnouncementId>) -> Result<Json<Announcement>> {
+        self.db.run(&auth.0, async |tx| announcements::acknowledge(tx, id.0).await).await.map(Json)
+    }
+
+    /// Who has acknowledged an announcement.
+    ///
+    /// Newest first. Facility admins see everyone's; others only their own.
+    #[oai(
+        path = "/announcements/:id/acknowledgements",
+        method = "get",
+        operation_id = "listAnnouncementAcknowledgements"
+    )]
+    async fn acknowledgements(
+        &self,
+        auth: BearerAuth,
+        id: Path<AnnouncementId>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<AnnouncementAcknowledgement>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows =
+            self.db.run(&auth.0, async |tx| announcements::acknowledgements(tx, id.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+}

@@ -1,0 +1,156 @@
+//! Crisis alerts: "I need help", delivered at once, acknowledged, escalated
+//! when nobody does, resolved.
+
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use crate::{
+    api::{
+        ApiTags,
+        body::JsonBody,
+        page::Page,
+        recovery::{Recorded, record},
+    },
+    auth::BearerAuth,
+    db::{
+        Db,
+        communication::crisis::{self, CrisisAlert, NewCrisisAlert, Severity},
+        recovery,
+    },
+    domain::{
+        ids::{CrisisAlertId, PatientId},
+        page::{Cursor, Limit, PageRequest},
+        text::{Opt, Text},
+    },
+    error::Result,
+};
+
+/// An alert to raise.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewCrisisAlertRequest {
+    /// A new UUID the client makes for this alert, so that pressing the button again (or a
+    /// retry over a bad connection) raises it once.
+    pub id: CrisisAlertId,
+    /// How urgent it is.
+    pub severity: Severity,
+    /// Where the patient is (1–500 characters).
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub location: Opt<Text>,
+    /// What is happening (1–2000 characters).
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub note: Opt<Text>,
+}
+
+/// How an alert was resolved.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResolveCrisisAlertRequest {
+    /// What was done (1–2000 characters).
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub resolution: Text,
+}
+
+pub struct CrisisAlertsApi {
+    pub db: Db,
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::CrisisAlerts")]
+impl CrisisAlertsApi {
+    /// Raise a crisis alert.
+    ///
+    /// The patient for themselves ("I need help"), or staff of their care team and facility
+    /// admins for them. Delivered at once over the event stream to the patient's care team and
+    /// the facility's on-call staff. If nobody acknowledges it within the facility's
+    /// `crisisEscalationMinutes`, it is escalated to the facility admins. The client makes the
+    /// id: the same id and content again answers 200 with the alert; other content is a 409.
+    #[oai(path = "/patients/:id/crisis-alerts", method = "post", operation_id = "raiseCrisisAlert")]
+    async fn raise(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        body: JsonBody<NewCrisisAlertRequest>,
+    ) -> Result<Recorded<CrisisAlert>> {
+        let b = &body.0;
+        let input = NewCrisisAlert {
+            severity: b.severity,
+            location: b.location.as_deref().map(str::to_owned),
+            note: b.note.as_deref().map(str::to_owned),
+        };
+        record(&self.db, &auth.0, id.0, b.id.0, &input).await
+    }
+
+    /// A patient's crisis alerts.
+    ///
+    /// Newest first. Visible to the patient, their care team, on-call staff and facility admins.
+    /// Audited as a read of the chart.
+    #[oai(path = "/patients/:id/crisis-alerts", method = "get", operation_id = "listPatientCrisisAlerts")]
+    async fn list_for_patient(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<CrisisAlert>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| recovery::list(tx, id.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Open crisis alerts.
+    ///
+    /// Those not yet resolved that the caller may see, newest first: a care team's patients' and,
+    /// for on-call staff and facility admins, the facility's. A patient sees their own.
+    #[oai(path = "/crisis-alerts", method = "get", operation_id = "listOpenCrisisAlerts")]
+    async fn list_open(
+        &self,
+        auth: BearerAuth,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<CrisisAlert>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| crisis::open(tx, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// A crisis alert, with its timeline.
+    ///
+    /// Raised, acknowledged, escalated and resolved, each with who and when. For the patient,
+    /// their care team, on-call staff and facility admins.
+    #[oai(path = "/crisis-alerts/:id", method = "get", operation_id = "getCrisisAlert")]
+    async fn get(&self, auth: BearerAuth, id: Path<CrisisAlertId>) -> Result<Json<CrisisAlert>> {
+        self.db.run(&auth.0, async |tx| crisis::get(tx, id.0).await).await.map(Json)
+    }
+
+    /// Acknowledge a crisis alert.
+    ///
+    /// "I have it": staff who can see it and facility admins. The first acknowledgement stands
+    /// and stops the escalation; acknowledging again answers the alert as it is, showing who
+    /// acknowledged it. Everyone it was sent to, and the patient, are told.
+    #[oai(
+        path = "/crisis-alerts/:id/acknowledgement",
+        method = "post",
+        operation_id = "acknowledgeCrisisAlert"
+    )]
+    async fn acknowledge(&self, auth: BearerAuth, id: Path<CrisisAlertId>) -> Result<Json<CrisisAlert>> {
+        self.db.run(&auth.0, async |tx| crisis::acknowledge(tx, id.0).await).await.map(Json)
+    }
+
+    /// Resolve a crisis alert.
+    ///
+    /// With what was done; acknowledges it too if nobody had. Resolved once: resolving again
+    /// answers the alert as it is.
+    #[oai(path = "/crisis-alerts/:id/resolution", method = "post", operation_id = "resolveCrisisAlert")]
+    async fn resolve(
+        &self,
+        auth: BearerAuth,
+        id: Path<CrisisAlertId>,
+        body: JsonBody<ResolveCrisisAlertRequest>,
+    ) -> Result<Json<CrisisAlert>> {
+        let resolution = body.0.resolution.0.clone();
+        self.db.run(&auth.0, async |tx| crisis::resolve(tx, id.0, &resolution).await).await.map(Json)
+    }
+}

@@ -1,0 +1,320 @@
+//! Conversations and their messages. `carego.open_conversation` (V23)
+//! decides who may talk to whom; RLS decides every read (members only).
+//! Messages are append-only: a correction or retraction is a new message
+//! that refers to the sender's own earlier one.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use tokio_postgres::Row;
+
+use crate::{
+    db::{OnConstraint, TenantTx},
+    domain::{
+        ids::{ConversationId, MessageId, PatientId, UserId},
+        page::{Keyed, PageRequest},
+        text_enum,
+    },
+    error::{Conflict, Error, Result},
+};
+
+text_enum! {
+    /// Two people, or a group.
+    pub enum ConversationKind {
+        Direct = "direct",
+        Group = "group",
+    }
+}
+
+text_enum! {
+    /// A message, or a change to one of the sender's earlier messages.
+    pub enum MessageKind {
+        /// A message.
+        Message = "message",
+        /// Replaces the text of the message it refers to.
+        Correction = "correction",
+        /// Withdraws the message it refers to.
+        Retraction = "retraction",
+    }
+}
+
+/// A member and how far they have read.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Member {
+    /// The user.
+    pub user_id: UserId,
+    /// Their name.
+    pub name: String,
+    /// Their role: `patient`, `staff` or `facility_admin`.
+    pub role: String,
+    /// Up to when they have read (a read receipt); absent before their first read.
+    pub last_read_at: Option<DateTime<Utc>>,
+}
+
+/// A conversation the caller belongs to.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Conversation {
+    /// Its id.
+    pub id: ConversationId,
+    /// Two people, or a group.
+    pub kind: ConversationKind,
+    /// A group's title.
+    pub title: Option<String>,
+    /// The patient a care-team group is about.
+    pub patient_id: Option<PatientId>,
+    /// Who opened it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When its newest message was sent; absent while it has none.
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// Messages from others newer than the caller's read marker.
+    pub unread: i64,
+    /// Who is in it.
+    pub members: Vec<Member>,
+}
+
+/// Lists are ordered by latest activity.
+impl Keyed for Conversation {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.last_message_at.unwrap_or(self.created_at), self.id.0)
+    }
+}
+
+macro_rules! conversation_sql {
+    ($where:literal) => {
+        concat!(
+            "select c.id, c.kind, c.title, c.patient_id, c.created_by, c.created_at, lm.at as last_message_at,
+                    coalesce(greatest(lm.at, c.created_at), c.created_at) as active_at,
+                    (select count(*) from messages x
+                      where x.facility_id = c.facility_id and x.conversation_id = c.id
+                        and x.sender_id <> carego.current_user_id()
+                        and x.created_at > coalesce(me.last_read_at, '-infinity')) as unread,
+                    (select jsonb_agg(jsonb_build_object('userId', u.id, 'name', u.first_name || ' ' || u.last_name,
+                                                         'role', u.role, 'lastReadAt', m.last_read_at)
+                                      order by u.last_name, u.first_name, u.id)
+                       from conversation_members m
+                       join carego.conversation_member_names(c.id) u on u.id = m.user_id
+                      where m.facility_id = c.facility_id and m.conversation_id = c.id) as members
+               from conversations c
+               join conversation_members me on me.facility_id = c.facility_id and me.conversation_id = c.id
+                                           and me.user_id = carego.current_user_id()
+               cross join lateral (select max(x.created_at) as at from messages x
+                                    where x.facility_id = c.facility_id and x.conversation_id = c.id) lm ",
+            $where
+        )
+    };
+}
+
+pub const GET: &str = conversation_sql!("where c.id = $1");
+pub const LIST: &str = concat!(
+    "select * from (",
+    conversation_sql!(""),
+    ") v where ($1::timestamptz is null or (active_at, id) < ($1, $2::uuid))
+     order by active_at desc, id desc limit $3"
+);
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MemberJson {
+    user_id: UserId,
+    name: String,
+    role: String,
+    last_read_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<&Row> for Conversation {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        let members: serde_json::Value = row.try_get("members")?;
+        let members: Vec<MemberJson> = serde_json::from_value(members).map_err(Error::internal)?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            kind: row.try_get("kind")?,
+            title: row.try_get("title")?,
+            patient_id: row.try_get("patient_id")?,
+            created_by: row.try_get("created_by")?,
+            created_at: row.try_get("created_at")?,
+            last_message_at: row.try_get("last_message_at")?,
+            unread: row.try_get("unread")?,
+            members: members
+                .into_iter()
+                .map(|m| Member {
+                    user_id: m.user_id,
+                    name: m.name,
+                    role: m.role,
+                    last_read_at: m.last_read_at,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// A conversation to open.
+pub struct NewConversation<'a> {
+    pub id: Option<ConversationId>,
+    pub kind: ConversationKind,
+    pub title: Option<&'a str>,
+    pub patient_id: Option<PatientId>,
+    pub members: &'a [UserId],
+}
+
+pub const OPEN: &str = "select conversation_id, created from carego.open_conversation($1, $2, $3, $4, $5)";
+
+/// Opens it (or finds the direct conversation the two already have):
+/// the conversation, and whether it is new.
+pub async fn open(tx: &mut TenantTx, new: &NewConversation<'_>) -> Result<(Conversation, bool)> {
+    let members: Vec<uuid::Uuid> = new.members.iter().map(|m| m.0).collect();
+    let row = tx
+        .query_one(OPEN, &[&new.id, &new.kind, &new.title, &new.patient_id, &members])
+        .await
+        .on_constraint("conversations_pkey", Conflict::RecordIdTaken)?;
+    let id: ConversationId = row.try_get("conversation_id")?;
+    let created: bool = row.try_get("created")?;
+    Ok((get(tx, id).await?, created))
+}
+
+pub async fn get(tx: &mut TenantTx, id: ConversationId) -> Result<Conversation> {
+    Conversation::try_from(&tx.query_one(GET, &[&id]).await?)
+}
+
+/// The caller's conversations, latest activity first.
+pub async fn list(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Conversation>> {
+    let rows = tx.query(LIST, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    rows.iter().map(Conversation::try_from).collect()
+}
+
+/// One message.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Message {
+    /// Its id (chosen by the client that sent it).
+    pub id: MessageId,
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// Who sent it.
+    pub sender_id: UserId,
+    /// A message, a correction or a retraction.
+    pub kind: MessageKind,
+    /// The text; absent on a retraction.
+    pub body: Option<String>,
+    /// The message a correction or retraction changes.
+    pub refers_to: Option<MessageId>,
+    /// When it was sent.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Keyed for Message {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.created_at, self.id.0)
+    }
+}
+
+macro_rules! message_columns {
+    () => {
+        "id, conversation_id, sender_id, kind, body, refers_to, created_at"
+    };
+}
+
+impl TryFrom<&Row> for Message {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            conversation_id: row.try_get("conversation_id")?,
+            sender_id: row.try_get("sender_id")?,
+            kind: row.try_get("kind")?,
+            body: row.try_get("body")?,
+            refers_to: row.try_get("refers_to")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// A validated message to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    pub id: MessageId,
+    pub kind: MessageKind,
+    pub body: Option<String>,
+    pub refers_to: Option<MessageId>,
+}
+
+pub const SEND: &str = concat!(
+    "insert into messages (id, facility_id, conversation_id, kind, body, refers_to)
+     select $1, c.facility_id, c.id, $3, $4, $5 from conversations c where c.id = $2
+     on conflict (facility_id, id) do nothing
+     returning ",
+    message_columns!()
+);
+pub const MESSAGE: &str = concat!(
+    "select ",
+    message_columns!(),
+    ", sender_id = carego.current_user_id() as mine from messages where id = $1"
+);
+
+/// Sends a message as the caller, once per client id: the same id and
+/// content again answers the stored message (`false`: nothing new).
+pub async fn send(
+    tx: &mut TenantTx,
+    conversation: ConversationId,
+    m: &NewMessage,
+) -> Result<(Message, bool)> {
+    let inserted = tx
+        .query_opt(SEND, &[&m.id, &conversation, &m.kind, &m.body, &m.refers_to])
+        .await
+        .on_constraint("messages_refers_to_fkey", Error::NotFound)?;
+    if let Some(row) = inserted {
+        return Ok((Message::try_from(&row)?, true));
+    }
+    // The conversation is not the caller's, or the id is taken.
+    get(tx, conversation).await?;
+    match tx.query_opt(MESSAGE, &[&m.id]).await? {
+        Some(row) => {
+            let stored = Message::try_from(&row)?;
+            let mine: bool = row.try_get("mine")?;
+            let same = mine
+                && stored.conversation_id == conversation
+                && (stored.kind, &stored.body, stored.refers_to) == (m.kind, &m.body, m.refers_to);
+            if same { Ok((stored, false)) } else { Err(Conflict::RecordIdTaken.into()) }
+        }
+        None => Err(Conflict::RecordIdTaken.into()),
+    }
+}
+
+pub const MESSAGES: &str = concat!(
+    "select ",
+    message_columns!(),
+    " from messages where conversation_id = $1
+       and ($2::timestamptz is null or (created_at, id) < ($2, $3::uuid))
+     order by created_at desc, id desc limit $4"
+);
+
+/// A conversation's messages, newest first; `NotFound` unless the caller is in it.
+pub async fn messages(
+    tx: &mut TenantTx,
+    conversation: ConversationId,
+    page: &PageRequest,
+) -> Result<Vec<Message>> {
+    let rows =
+        tx.query(MESSAGES, &[&conversation, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    if rows.is_empty() {
+        get(tx, conversation).await?;
+    }
+    rows.iter().map(Message::try_from).collect()
+}
+
+pub const MARK_READ: &str = "
+    update conversation_members set last_read_at = greatest(last_read_at, now())
+     where conversation_id = $1 and user_id = carego.current_user_id()";
+
+/// Moves the caller's read marker to now (a read receipt).
+pub async fn mark_read(tx: &mut TenantTx, conversation: ConversationId) -> Result<()> {
+    if tx.execute(MARK_READ, &[&conversation]).await? == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}

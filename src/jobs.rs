@@ -1,0 +1,167 @@
+//! The background job worker: one per server process, any number of
+//! servers. It claims due jobs from the queue (V21, `FOR UPDATE SKIP
+//! LOCKED` under a lease), runs each in its facility's tenant context, and
+//! settles it: done, skipped (no longer applicable: its requester was
+//! suspended, its record is gone) or failed (retried with exponential
+//! backoff). It is woken by NOTIFY when a job is enqueued and polls as a
+//! backstop; once a minute it enqueues the periodic jobs, which the queue's
+//! dedupe keys run once per period across servers.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    db::{
+        Db,
+        communication::crisis,
+        infra::listen::Hub,
+        jobs::{Job, Settled},
+        recovery::metrics,
+    },
+    domain::ids::CrisisAlertId,
+    error::{Error, Result},
+};
+
+/// Jobs claimed at a time.
+const BATCH: i32 = 8;
+/// How long a claimed job is ours before another server may take it.
+const LEASE: Duration = Duration::from_secs(120);
+const SCHEDULE_EVERY: Duration = Duration::from_secs(60);
+
+/// The worker of one server process.
+pub struct Worker {
+    db: Db,
+    hub: Arc<Hub>,
+    id: String,
+    poll: Duration,
+}
+
+impl Worker {
+    pub fn new(db: Db, hub: Arc<Hub>, poll: Duration) -> Self {
+        let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        Self { db, hub, id, poll }
+    }
+
+    /// Runs until the future is dropped.
+    pub async fn run(self) {
+        let mut scheduled: Option<Instant> = None;
+        loop {
+            if scheduled.is_none_or(|at| at.elapsed() >= SCHEDULE_EVERY) {
+                match self.db.schedule_periodic_jobs().await {
+                    Ok(_) => scheduled = Some(Instant::now()),
+                    Err(e) => tracing::warn!(error = %e, "could not schedule the periodic jobs"),
+                }
+            }
+            // Listen before looking, so a job enqueued in between still wakes us.
+            let woken = self.hub.jobs_enqueued();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            match self.run_due().await {
+                Ok(0) => {
+                    tokio::select! {
+                        () = &mut woken => {}
+                        () = tokio::time::sleep(self.poll) => {}
+                    }
+                }
+                Ok(_) => {} // there may be more
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not claim jobs");
+                    tokio::time::sleep(self.poll).await;
+                }
+            }
+        }
+    }
+
+    /// Claims one batch of due jobs and runs them: how many there were.
+    pub async fn run_due(&self) -> Result<usize> {
+        let jobs = self.db.claim_jobs(&self.id, BATCH, LEASE).await?;
+        for job in &jobs {
+            let started = Instant::now();
+            let (how, error) = match self.perform(job).await {
+                Ok(()) => (Settled::Done, None),
+                // The requester was suspended, the record removed: nothing to do.
+                Err(e @ (Error::Forbidden(_) | Error::NotFound)) => (Settled::Skipped, Some(e.to_string())),
+                Err(e) => (Settled::Failed(backoff(job.attempts)), Some(e.to_string())),
+            };
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            match &error {
+                None => tracing::info!(job = job.id, kind = %job.kind, ms, "job done"),
+                Some(e) => {
+                    tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, ms, error = %e, ?how, "job not done")
+                }
+            }
+            if let Err(e) = self.db.settle_job(job, &self.id, how, error.as_deref()).await {
+                tracing::warn!(job = job.id, error = %e, "could not settle a job; its lease will run out");
+            }
+        }
+        Ok(jobs.len())
+    }
+
+    async fn perform(&self, job: &Job) -> Result<()> {
+        match job.kind.as_str() {
+            "crisis_escalation" => {
+                let alert: CrisisAlertId = serde_json::from_value(job.payload["alertId"].clone())
+                    .map_err(|e| Error::internal(anyhow::anyhow!("crisis_escalation payload: {e}")))?;
+                let mut tx = self.db.begin_job(job).await?;
+                if crisis::escalate(&mut tx, alert).await? {
+                    tracing::warn!(job = job.id, alert = %alert, "crisis alert escalated: nobody acknowledged it in time");
+                }
+                tx.commit().await
+            }
+            "weekly_metrics" => {
+                let mut tx = self.db.begin_job(job).await?;
+                tx.query_one(metrics::REFRESH, &[&job.facility_id]).await?;
+                tx.commit().await
+            }
+            "cleanup" => {
+                let (sessions, keys, jobs, events) = self.db.cleanup_expired().await?;
+                tracing::info!(sessions, registration_keys = keys, jobs, events, "daily cleanup");
+                Ok(())
+            }
+            other => Err(Error::internal(anyhow::anyhow!("no such job kind: {other}"))),
+        }
+    }
+}
+
+/// 2^attempts seconds, at most ten minutes.
+fn backoff(attempts: i32) -> Duration {
+    Duration::from_secs(1u64 << attempts.clamp(0, 10)).min(Duration::from_secs(600))
+}
+
+/// What runs beside the HTTP server: the LISTEN connection and the job
+/// worker. Stopped when dropped.
+pub struct Background {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    pub fn start(db: &Db, hub: &Arc<Hub>, poll: Duration) -> Self {
+        let listen = tokio::spawn(db.listen(hub.clone()));
+        let worker = tokio::spawn(Worker::new(db.clone(), hub.clone(), poll).run());
+        Self { tasks: vec![listen, worker] }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_ten_minutes() {
+        assert_eq!(backoff(1), Duration::from_secs(2));
+        assert_eq!(backoff(3), Duration::from_secs(8));
+        assert_eq!(backoff(9), Duration::from_secs(512));
+        assert_eq!(backoff(10), Duration::from_secs(600));
+        assert_eq!(backoff(40), Duration::from_secs(600));
+    }
+}
