@@ -189,9 +189,8 @@ impl ConversationsApi {
         body: JsonBody<NewMessageRequest>,
     ) -> Result<Recorded<Message>> {
         let input = body.0.validate()?;
-        let (message, created) =
-            self.db.run(&auth.0, async |tx| conversations::send(tx, id.0, &input).await).await?;
-        Ok(if created { Recorded::Created(Json(message)) } else { Recorded::Replayed(Json(message)) })
+        let outcome = self.db.run(&auth.0, async |tx| conversations::send(tx, id.0, &input).await).await?;
+        Ok(outcome.into())
     }
 
     /// Mark a conversation read.

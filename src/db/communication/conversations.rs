@@ -8,7 +8,7 @@ use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
-    db::{OnConstraint, TenantTx},
+    db::{OnConstraint, TenantTx, recovery::Outcome},
     domain::{
         ids::{ConversationId, MessageId, PatientId, UserId},
         page::{Keyed, PageRequest},
@@ -38,8 +38,9 @@ text_enum! {
 }
 
 /// A member and how far they have read.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Deserialize)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Member {
     /// The user.
     pub user_id: UserId,
@@ -115,21 +116,13 @@ pub const LIST: &str = concat!(
      order by active_at desc, id desc limit $3"
 );
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MemberJson {
-    user_id: UserId,
-    name: String,
-    role: String,
-    last_read_at: Option<DateTime<Utc>>,
-}
-
 impl TryFrom<&Row> for Conversation {
     type Error = Error;
 
     fn try_from(row: &Row) -> Result<Self> {
+        // Built by the statement as JSON, in the schema's own shape.
         let members: serde_json::Value = row.try_get("members")?;
-        let members: Vec<MemberJson> = serde_json::from_value(members).map_err(Error::internal)?;
+        let members: Vec<Member> = serde_json::from_value(members).map_err(Error::internal)?;
         Ok(Self {
             id: row.try_get("id")?,
             kind: row.try_get("kind")?,
@@ -257,32 +250,33 @@ pub const MESSAGE: &str = concat!(
 );
 
 /// Sends a message as the caller, once per client id: the same id and
-/// content again answers the stored message (`false`: nothing new).
+/// content again answers the stored message, other content is a 409.
 pub async fn send(
     tx: &mut TenantTx,
     conversation: ConversationId,
     m: &NewMessage,
-) -> Result<(Message, bool)> {
+) -> Result<Outcome<Message>> {
     let inserted = tx
         .query_opt(SEND, &[&m.id, &conversation, &m.kind, &m.body, &m.refers_to])
         .await
         .on_constraint("messages_refers_to_fkey", Error::NotFound)?;
     if let Some(row) = inserted {
-        return Ok((Message::try_from(&row)?, true));
+        return Ok(Outcome::Created(Message::try_from(&row)?));
     }
-    // The conversation is not the caller's, or the id is taken.
-    get(tx, conversation).await?;
-    match tx.query_opt(MESSAGE, &[&m.id]).await? {
-        Some(row) => {
-            let stored = Message::try_from(&row)?;
-            let mine: bool = row.try_get("mine")?;
-            let same = mine
-                && stored.conversation_id == conversation
-                && (stored.kind, &stored.body, stored.refers_to) == (m.kind, &m.body, m.refers_to);
-            if same { Ok((stored, false)) } else { Err(Conflict::RecordIdTaken.into()) }
+    // Nothing inserted: the id is taken, or the conversation is not the caller's.
+    if let Some(row) = tx.query_opt(MESSAGE, &[&m.id]).await? {
+        let stored = Message::try_from(&row)?;
+        let mine: bool = row.try_get("mine")?;
+        if mine
+            && stored.conversation_id == conversation
+            && (stored.kind, &stored.body, stored.refers_to) == (m.kind, &m.body, m.refers_to)
+        {
+            return Ok(Outcome::Replayed(stored));
         }
-        None => Err(Conflict::RecordIdTaken.into()),
+    } else {
+        get(tx, conversation).await?; // 404 unless the caller is in it
     }
+    Err(Conflict::RecordIdTaken.into())
 }
 
 pub const MESSAGES: &str = concat!(
