@@ -47,9 +47,13 @@ const CONFLICTS: &[(&str, &[Conflict])] = &[
 ];
 
 /// Operations without a path id that can still answer 404: they name a
-/// record in the body or the query (a facility, a patient).
+/// record in the body or the query (a facility, a patient, a conversation's
+/// members).
 const NOT_FOUND_WITHOUT_PATH_ID: &[&str] =
-    &["createPatient", "createUser", "createAttendance", "verifyAuditLog"];
+    &["createPatient", "createUser", "createAttendance", "verifyAuditLog", "openConversation"];
+
+/// Operations that also take a stream ticket, and so can refuse one (401).
+const TAKES_TICKET: &[&str] = &["streamEvents"];
 
 /// Operations that are rate limited (429).
 const RATE_LIMITED: &[&str] = &["login", "registerPatient"];
@@ -173,12 +177,15 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
         ));
     }
     if authenticated {
-        let why = [
+        let mut why = vec![
             Unauthenticated::Missing,
             Unauthenticated::InvalidToken,
             Unauthenticated::TokenExpired,
             Unauthenticated::SessionInvalid,
         ];
+        if TAKES_TICKET.contains(&id) {
+            why.push(Unauthenticated::InvalidTicket);
+        }
         out.push((
             401,
             error_response(
