@@ -44,6 +44,9 @@ const CONFLICTS: &[(&str, &[Conflict])] = &[
     ("acknowledgeTreatmentPlan", &[Conflict::NothingToAcknowledge]),
     ("acknowledgeAttention", &[Conflict::NoAttentionNeeded]),
     ("createGoalProgress", &[Conflict::RecordIdTaken]),
+    ("openConversation", &[Conflict::RecordIdTaken]),
+    ("sendMessage", &[Conflict::RecordIdTaken]),
+    ("raiseCrisisAlert", &[Conflict::RecordIdTaken]),
 ];
 
 /// Operations without a path id that can still answer 404: they name a

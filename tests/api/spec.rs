@@ -226,6 +226,19 @@ fn error_statuses_are_only_those_an_operation_can_answer() {
     assert!(login["401"]["description"].as_str().unwrap().contains("`invalid_credentials`"));
     assert!(login["403"]["description"].as_str().unwrap().contains("`account_suspended`"));
     assert!(login.contains_key("429") && !login.contains_key("404"));
+    // Every create with a client-made id declares the 409 of an id taken.
+    for (path, method) in [
+        ("/api/v1/patients/{id}/crisis-alerts", "post"),
+        ("/api/v1/conversations/{id}/messages", "post"),
+        ("/api/v1/conversations", "post"),
+        ("/api/v1/patients/{id}/check-ins", "post"),
+    ] {
+        let conflict = op(path, method)["409"]["description"].as_str().unwrap_or_default().to_owned();
+        assert!(conflict.contains("`record_id_taken`"), "{method} {path}: {conflict}");
+    }
+    // The stream declares the refusal of a bad ticket.
+    let stream = op("/api/v1/events", "get");
+    assert!(stream["401"]["description"].as_str().unwrap().contains("`invalid_ticket`"));
     // The replay header has its real name, and dates are dates.
     assert!(op("/api/v1/users", "post")["201"]["headers"]["Idempotent-Replayed"].is_object());
     assert_eq!(spec["components"]["schemas"]["Patient"]["properties"]["dateOfBirth"]["format"], "date");
