@@ -99,6 +99,7 @@ enum Mode {
 }
 
 fn main() -> anyhow::Result<()> {
+    carego::install_tls_provider();
     let args: Vec<String> = std::env::args().collect();
     let scales: Vec<&str> = match args.iter().position(|a| a == "--scale").and_then(|i| args.get(i + 1)) {
         Some(s) if s == "S" => vec!["S"],

@@ -30,7 +30,9 @@ use crate::{
         },
     },
     domain::{contact::Email, ids::FacilityId},
-    server, tenants,
+    server,
+    storage::Storage,
+    tenants,
 };
 
 /// The embedded cluster's database.
@@ -368,6 +370,13 @@ fn demo_password(data_dir: &Path) -> anyhow::Result<String> {
 
 async fn serve_command(db_settings: DbSettings, serve: ServeSettings) -> anyhow::Result<()> {
     let settings = AppSettings::from_serve(&serve)?;
+    let storage = match &serve.storage_url {
+        Some(url) => Storage::open(url)?,
+        None => {
+            let dir = std::path::absolute(db_settings.data_dir.join("documents"))?;
+            Storage::open(&format!("file://{}", dir.display()))?
+        }
+    };
     let opened = Opened::open(&db_settings, Durability::Durable).await?;
     let keys = match (&serve.jwt_keys, opened.embedded()) {
         (Some(spec), _) => JwtKeys::parse(spec)?,
@@ -420,9 +429,14 @@ async fn serve_command(db_settings: DbSettings, serve: ServeSettings) -> anyhow:
     };
 
     password::warm_up();
-    let state = AppState::new(opened.db.clone(), keys, key_hasher, settings);
+    let state = AppState::new(opened.db.clone(), keys, key_hasher, settings, storage);
     // The LISTEN connection and the job worker, for as long as we serve.
-    let _background = crate::jobs::Background::start(&state.db, &state.hub, state.settings.job_poll_interval);
+    let _background = crate::jobs::Background::start(
+        &state.db,
+        &state.hub,
+        &state.storage,
+        state.settings.job_poll_interval,
+    );
     let banner_logins = logins.join("\n  ");
     server::serve(state, serve.listen, shutdown_signal(), Duration::from_secs(20), |addr| {
         eprintln!("Carego is listening on http://{addr}");

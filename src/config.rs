@@ -80,6 +80,17 @@ pub struct ServeSettings {
     #[arg(long, env = "CAREGO_BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
     pub body_limit_bytes: usize,
 
+    /// Largest accepted document upload, in bytes (larger: 413, nothing stored).
+    #[arg(long, env = "CAREGO_DOCUMENT_LIMIT_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub document_limit_bytes: u64,
+
+    /// Where documents' bytes are kept: `file:///absolute/dir`, or `s3://bucket[/prefix]` with
+    /// the standard `AWS_*` variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, `AWS_ENDPOINT` for an S3-compatible service). Unset: `documents/` under
+    /// --data-dir.
+    #[arg(long, env = "CAREGO_STORAGE_URL")]
+    pub storage_url: Option<String>,
+
     /// Login attempts allowed per client IP per minute.
     #[arg(long, env = "CAREGO_LOGIN_LIMIT_PER_IP", default_value_t = 30)]
     pub login_limit_per_ip: u32,
@@ -132,6 +143,8 @@ pub struct AppSettings {
     pub refresh_ttl: Duration,
     pub refresh_grace: Duration,
     pub body_limit_bytes: usize,
+    /// Largest document upload; counted while it streams.
+    pub document_limit_bytes: u64,
     pub login_limit_per_ip: u32,
     pub login_limit_per_account: u32,
     pub register_limit_per_ip: u32,
@@ -214,11 +227,13 @@ impl AppSettings {
             "CAREGO_REFRESH_TTL_SECS must exceed CAREGO_ACCESS_TTL_SECS"
         );
         anyhow::ensure!(s.body_limit_bytes >= 1024, "CAREGO_BODY_LIMIT_BYTES must be at least 1024");
+        anyhow::ensure!(s.document_limit_bytes >= 1024, "CAREGO_DOCUMENT_LIMIT_BYTES must be at least 1024");
         Ok(Self {
             access_ttl: Duration::from_secs(s.access_ttl_secs),
             refresh_ttl: Duration::from_secs(s.refresh_ttl_secs),
             refresh_grace: Duration::from_secs(s.refresh_grace_secs),
             body_limit_bytes: s.body_limit_bytes,
+            document_limit_bytes: s.document_limit_bytes,
             login_limit_per_ip: s.login_limit_per_ip,
             login_limit_per_account: s.login_limit_per_account,
             register_limit_per_ip: s.register_limit_per_ip,
@@ -258,6 +273,7 @@ impl Default for AppSettings {
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
             refresh_grace: Duration::from_secs(10),
             body_limit_bytes: 64 * 1024,
+            document_limit_bytes: 20 * 1024 * 1024,
             login_limit_per_ip: 30,
             login_limit_per_account: 10,
             register_limit_per_ip: 10,

@@ -139,6 +139,11 @@ codes! {
             "record_id_taken",
             "Another record already has this id; a new record needs a new id."
         ),
+        DocumentContentStored = (
+            "document_content_stored",
+            "This document's content is already stored and never changes; create a new document."
+        ),
+        DocumentDeleted = ("document_deleted", "This document was deleted."),
         RefreshTokenSuperseded = (
             "refresh_token_superseded",
             "This refresh token was just rotated by a concurrent request; use the newer tokens."
@@ -171,6 +176,13 @@ pub enum Error {
     /// 413: request body over the configured limit.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// 415 `unsupported_media_type`: an uploaded document is not of a type
+    /// on the allowlist.
+    #[error("unsupported content")]
+    UnsupportedContent,
+    /// 408 `request_timeout`: a streamed body stalled.
+    #[error("request timeout")]
+    RequestTimeout,
     /// 429: rate limited; retry after the given seconds.
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
@@ -210,6 +222,8 @@ impl Error {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedContent => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -225,6 +239,8 @@ impl Error {
             Self::NotFound => "not_found",
             Self::Conflict(why) => why.code(),
             Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedContent => "unsupported_media_type",
+            Self::RequestTimeout => "request_timeout",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "service_unavailable",
@@ -240,6 +256,10 @@ impl Error {
             Self::NotFound => "The resource does not exist or is not visible to you.".into(),
             Self::Conflict(why) => why.detail().into(),
             Self::PayloadTooLarge => "The request body exceeds the configured limit.".into(),
+            Self::UnsupportedContent => "The content is not an accepted document type: PDF, PNG, JPEG, GIF, \
+                                         WebP, plain text or an office document."
+                .into(),
+            Self::RequestTimeout => "The request was not received in time.".into(),
             Self::IdempotencyKeyReused => {
                 "This Idempotency-Key was already used with a different request.".into()
             }

@@ -15,13 +15,14 @@ use std::{
 use crate::{
     db::{
         Db,
-        communication::crisis,
+        communication::{crisis, documents},
         infra::listen::Hub,
         jobs::{Job, Settled},
         recovery::metrics,
     },
-    domain::ids::CrisisAlertId,
+    domain::ids::{CrisisAlertId, DocumentId, FacilityId},
     error::{Error, Result},
+    storage::Storage,
 };
 
 /// Jobs claimed at a time.
@@ -29,19 +30,23 @@ const BATCH: i32 = 8;
 /// How long a claimed job is ours before another server may take it.
 const LEASE: Duration = Duration::from_secs(120);
 const SCHEDULE_EVERY: Duration = Duration::from_secs(60);
+/// An object younger than this may be an upload still being recorded: the
+/// sweep leaves it.
+const SWEEP_GRACE: Duration = Duration::from_secs(3600);
 
 /// The worker of one server process.
 pub struct Worker {
     db: Db,
     hub: Arc<Hub>,
+    storage: Storage,
     id: String,
     poll: Duration,
 }
 
 impl Worker {
-    pub fn new(db: Db, hub: Arc<Hub>, poll: Duration) -> Self {
+    pub fn new(db: Db, hub: Arc<Hub>, storage: Storage, poll: Duration) -> Self {
         let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        Self { db, hub, id, poll }
+        Self { db, hub, storage, id, poll }
     }
 
     /// Runs until the future is dropped.
@@ -115,6 +120,22 @@ impl Worker {
                 tx.query_one(metrics::REFRESH, &[&job.facility_id]).await?;
                 tx.commit().await
             }
+            "document_removal" => {
+                let document: DocumentId = serde_json::from_value(job.payload["documentId"].clone())
+                    .map_err(|e| Error::internal(anyhow::anyhow!("document_removal payload: {e}")))?;
+                let mut tx = self.db.begin_job(job).await?;
+                if let Some(key) = documents::removal_target(&mut tx, document).await? {
+                    // Removed before it is marked: a failure here retries the job.
+                    self.storage.delete(&key).await?;
+                    documents::mark_removed(&mut tx, document).await?;
+                }
+                tx.commit().await
+            }
+            "document_sweep" => {
+                let removed = self.sweep_documents(job).await?;
+                tracing::info!(removed, "document sweep");
+                Ok(())
+            }
             "cleanup" => {
                 let (sessions, keys, jobs, events) = self.db.cleanup_expired().await?;
                 tracing::info!(sessions, registration_keys = keys, jobs, events, "daily cleanup");
@@ -122,6 +143,41 @@ impl Worker {
             }
             other => Err(Error::internal(anyhow::anyhow!("no such job kind: {other}"))),
         }
+    }
+
+    /// Removes the objects no live document refers to that are older than
+    /// the grace period (uploads whose server died before recording them,
+    /// tombstones whose removal job gave up). Keys that are not ours are
+    /// left alone. How many it removed.
+    async fn sweep_documents(&self, job: &Job) -> Result<usize> {
+        let keys = self.storage.keys_older_than(SWEEP_GRACE).await?;
+        let mut removed = 0;
+        for chunk in keys.chunks(500) {
+            let (facilities, ours): (Vec<uuid::Uuid>, Vec<String>) =
+                chunk.iter().filter_map(|key| Some((facility_of(key)?.0, key.clone()))).unzip();
+            let mut tx = self.db.begin_job(job).await?;
+            let live = documents::referenced(&mut tx, &facilities, &ours).await?;
+            tx.commit().await?;
+            for key in ours.iter().filter(|k| !live.contains(*k)) {
+                self.storage.delete(key).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The facility of a key this server wrote
+/// (`facilities/{facility}/documents/{document}/{upload}`).
+fn facility_of(key: &str) -> Option<FacilityId> {
+    let parts: Vec<&str> = key.split('/').collect();
+    match parts.as_slice() {
+        ["facilities", facility, "documents", document, upload]
+            if document.parse::<uuid::Uuid>().is_ok() && !upload.is_empty() =>
+        {
+            facility.parse().ok().map(FacilityId)
+        }
+        _ => None,
     }
 }
 
@@ -137,9 +193,9 @@ pub struct Background {
 }
 
 impl Background {
-    pub fn start(db: &Db, hub: &Arc<Hub>, poll: Duration) -> Self {
+    pub fn start(db: &Db, hub: &Arc<Hub>, storage: &Storage, poll: Duration) -> Self {
         let listen = tokio::spawn(db.listen(hub.clone()));
-        let worker = tokio::spawn(Worker::new(db.clone(), hub.clone(), poll).run());
+        let worker = tokio::spawn(Worker::new(db.clone(), hub.clone(), storage.clone(), poll).run());
         Self { tasks: vec![listen, worker] }
     }
 }
@@ -155,6 +211,23 @@ impl Drop for Background {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sweep_touches_only_keys_it_wrote() {
+        let f = uuid::Uuid::new_v4();
+        let d = uuid::Uuid::new_v4();
+        assert_eq!(facility_of(&format!("facilities/{f}/documents/{d}/0a1b")), Some(FacilityId(f)));
+        for foreign in [
+            format!("facilities/{f}/documents/{d}"),
+            format!("facilities/{f}/documents/{d}/"),
+            format!("facilities/{f}/reports/{d}/0a1b"),
+            format!("facilities/not-a-uuid/documents/{d}/0a1b"),
+            format!("backups/{f}/documents/{d}/0a1b"),
+            format!("facilities/{f}/documents/{d}/0a1b/extra"),
+        ] {
+            assert_eq!(facility_of(&foreign), None, "{foreign}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_up_to_ten_minutes() {

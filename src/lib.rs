@@ -12,7 +12,15 @@ pub mod error;
 pub mod jobs;
 pub mod report;
 pub mod server;
+pub mod storage;
 pub mod tenants;
+
+/// Makes ring the process's TLS provider, for the HTTP client under the S3
+/// store (built without a provider of its own, so that aws-lc-rs is never
+/// compiled in). Idempotent; `main` calls it first.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 
 /// JSON logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {

@@ -2,6 +2,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     limit_retained_memory();
+    carego::install_tls_provider();
     carego::init_tracing();
     let cli = carego::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

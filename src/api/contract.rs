@@ -47,7 +47,13 @@ const CONFLICTS: &[(&str, &[Conflict])] = &[
     ("openConversation", &[Conflict::RecordIdTaken]),
     ("sendMessage", &[Conflict::RecordIdTaken]),
     ("raiseCrisisAlert", &[Conflict::RecordIdTaken]),
+    ("createDocument", &[Conflict::RecordIdTaken]),
+    ("uploadDocumentContent", &[Conflict::DocumentContentStored, Conflict::DocumentDeleted]),
 ];
+
+/// Operations whose body is raw bytes, refused (415) by what the bytes are,
+/// not by their declared type.
+const RAW_UPLOADS: &[&str] = &["uploadDocumentContent"];
 
 /// Operations without a path id that can still answer 404: they name a
 /// record in the body or the query (a facility, a patient, a conversation's
@@ -251,10 +257,13 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
             413,
             error_response("The body is over the configured limit.", &["payload_too_large"], false),
         ));
-        out.push((
-            415,
-            error_response("The body is not `application/json`.", &["unsupported_media_type"], false),
-        ));
+        let refused = if RAW_UPLOADS.contains(&id) {
+            "The content is not an accepted document type (PDF, PNG, JPEG, GIF, WebP, plain text, \
+             an office document); the server decides by the bytes."
+        } else {
+            "The body is not `application/json`."
+        };
+        out.push((415, error_response(refused, &["unsupported_media_type"], false)));
     }
     if has_key {
         out.push((

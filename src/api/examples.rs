@@ -32,8 +32,16 @@ const CONVERSATION: &str = "f2a3b4c5-d6e7-4f8a-9b9c-adbecfd0e1f7";
 const MESSAGE: &str = "a3b4c5d6-e7f8-4a9b-8cad-becfd0e1f2a8";
 const ANNOUNCEMENT: &str = "b4c5d6e7-f8a9-4bac-9dbe-cfd0e1f2a3b9";
 const ALERT: &str = "c5d6e7f8-a9ba-4cbd-8ecf-d0e1f2a3b4ca";
+const DOCUMENT: &str = "d6e7f8a9-bacb-4dce-9fd0-e1f2a3b4c5db";
 const AT: &str = "2026-11-20T08:30:00Z";
 const LATER: &str = "2026-11-20T08:34:00Z";
+
+fn document() -> Value {
+    json!({"id": DOCUMENT, "patientId": PATIENT, "kind": "lab_result", "title": "Blood panel 2026-11-19",
+           "visibleToPatient": true, "status": "ready", "contentType": "application/pdf", "sizeBytes": 48213,
+           "sha256": "9f2c5e1a7b3d4c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a",
+           "createdBy": NURSE, "createdAt": AT, "readyAt": LATER})
+}
 
 fn check_in_request() -> Value {
     json!({"id": CHECK_IN, "checkedInAt": AT, "mood": 6, "tired": true, "sleepHours": 6.5,
@@ -461,5 +469,11 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("CrisisAlert", crisis_alert()),
         ("Page_CrisisAlert", page(crisis_alert())),
         ("Ticket", json!({"ticket": "cgst_Zm9yLWV4YW1wbGUtb25seS1zdHJlYW0tdGlja2V0", "expiresAt": AT})),
+        (
+            "NewDocumentRequest",
+            json!({"id": DOCUMENT, "kind": "lab_result", "title": "Blood panel 2026-11-19", "visibleToPatient": true}),
+        ),
+        ("Document", document()),
+        ("Page_Document", page(document())),
     ]
 }

@@ -23,6 +23,7 @@ use crate::{
     auth::{jwt::JwtKeys, rate_limit::RateLimiter, registration::KeyHasher},
     config::AppSettings,
     db::{Db, PoolSettings, infra::listen::Hub},
+    storage::{Storage, UploadLimits},
 };
 
 /// What the handlers share.
@@ -37,10 +38,18 @@ pub struct AppState {
     pub key_hasher: Arc<KeyHasher>,
     /// Wake-ups from this process's LISTEN connection (see `jobs::Background`).
     pub hub: Arc<Hub>,
+    /// Where documents' bytes are kept.
+    pub storage: Storage,
 }
 
 impl AppState {
-    pub fn new(db: Db, keys: JwtKeys, key_hasher: KeyHasher, settings: AppSettings) -> Self {
+    pub fn new(
+        db: Db,
+        keys: JwtKeys,
+        key_hasher: KeyHasher,
+        settings: AppSettings,
+        storage: Storage,
+    ) -> Self {
         use std::time::Duration;
         Self {
             register_ip_limiter: Arc::new(RateLimiter::new(
@@ -60,6 +69,7 @@ impl AppState {
             db,
             keys: Arc::new(keys),
             settings,
+            storage,
         }
     }
 }
@@ -112,6 +122,8 @@ pub enum ApiTags {
     CrisisAlerts,
     /// The live event stream (Server-Sent Events) and its tickets.
     Events,
+    /// Documents about a patient: treatment plans, assessments, consents, lab results.
+    Documents,
     /// The tamper-evident audit log.
     Audit,
 }
@@ -145,6 +157,7 @@ pub type Apis = (
         communication::announcements::AnnouncementsApi,
         communication::crisis::CrisisAlertsApi,
         communication::events::EventsApi,
+        communication::documents::DocumentsApi,
     ),
     audit::AuditApi,
 );
@@ -182,6 +195,14 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
                     db: state.db.clone(),
                     hub: state.hub.clone(),
                     heartbeat: state.settings.stream_heartbeat,
+                },
+                communication::documents::DocumentsApi {
+                    db: state.db.clone(),
+                    storage: state.storage.clone(),
+                    limits: UploadLimits {
+                        limit: state.settings.document_limit_bytes,
+                        stall: state.settings.body_read_timeout,
+                    },
                 },
             ),
             audit::AuditApi { db: state.db.clone() },
@@ -231,7 +252,8 @@ pub fn spec_json() -> String {
     .expect("a static connection string parses");
     let keys = JwtKeys::parse(&JwtKeys::generate_spec()).expect("a generated key parses");
     let hasher = KeyHasher::parse(&KeyHasher::generate_spec()).expect("a generated secret parses");
-    Documents::of(&service(&AppState::new(db, keys, hasher, AppSettings::default()))).spec
+    let state = AppState::new(db, keys, hasher, AppSettings::default(), Storage::in_memory());
+    Documents::of(&service(&state)).spec
 }
 
 /// 201 with the created resource.

@@ -138,3 +138,7 @@ id_type!(
     /// A crisis alert (the client may choose it).
     CrisisAlertId
 );
+id_type!(
+    /// A document (the client chooses it).
+    DocumentId
+);

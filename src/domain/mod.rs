@@ -1,6 +1,7 @@
 //! Validated types shared by the API and the database layer.
 
 pub mod contact;
+pub mod documents;
 pub mod ids;
 pub mod page;
 pub mod text;

@@ -98,7 +98,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestTraceEndpoint<E> {
 }
 
 /// Checks the headers that matter, then reads the whole body before the handler
-/// runs: over the limit is 413 (by
+/// runs (but for a document upload, which streams): over the limit is 413 (by
 /// `Content-Length` up front, or while reading one that did not announce
 /// it), slower than the read timeout is 408.
 struct BodyLimit {
@@ -125,6 +125,11 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
         check_headers(&req)?;
+        // A document upload is streamed to its handler, which counts it
+        // against its own limit as it goes.
+        if api::communication::documents::streams_its_body(req.method(), req.uri().path()) {
+            return self.inner.call(req).await;
+        }
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)

@@ -73,6 +73,8 @@ struct Chart {
     plan: Uuid,
     /// A crisis alert raised for the patient.
     alert: Uuid,
+    /// A document about the patient, shared with them, still pending.
+    document: Uuid,
 }
 
 struct Fixture {
@@ -293,6 +295,58 @@ fn rows() -> Vec<Row> {
             nurse_a,
             200,
             [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        // Communication: documents. The content uploaded is the JSON string the
+        // matrix sends as every body: UTF-8 text, which the sniffer accepts.
+        row!(
+            "createDocument",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/documents", f.chart(t).patient),
+            |_| Some(json!({"id": Uuid::new_v4(), "kind": "consent", "title": "Consent form"})),
+            nurse_a,
+            201,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
+            "listPatientDocuments",
+            GET,
+            |f, t| format!("/api/v1/patients/{}/documents", f.chart(t).patient),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "getDocument",
+            GET,
+            |f, t| format!("/api/v1/documents/{}", f.chart(t).document),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            true
+        ),
+        row!(
+            "uploadDocumentContent",
+            PUT,
+            |f, t| format!("/api/v1/documents/{}/content", f.chart(t).document),
+            |_| Some(json!("Haemoglobin 14.1 g/dL, within range.")),
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
+            "downloadDocumentContent",
+            GET,
+            |f, t| format!("/api/v1/documents/{}/content", f.chart(t).document),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
             true
         ),
         // Communication: conversations.
@@ -1037,6 +1091,16 @@ fn rows() -> Vec<Row> {
         ),
         // Last: what ends or removes something.
         row!(
+            "deleteDocument",
+            DELETE,
+            |f, t| format!("/api/v1/documents/{}", f.chart(t).document),
+            none,
+            nurse_a,
+            204,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
             "stopPrescription",
             POST,
             |f, t| format!("/api/v1/prescriptions/{}/stop", f.chart(t).prescription),
@@ -1115,7 +1179,11 @@ async fn fixture(app: &TestApp) -> Fixture {
         let alert = Uuid::new_v4();
         let body = json!({"id": alert, "severity": "high", "note": "matrix"});
         app.post(nurse, &format!("/api/v1/patients/{patient}/crisis-alerts"), body).await.assert_status(201);
-        Chart { patient, log, vitals, assignment, prescription, goal, plan, alert }
+        let document = Uuid::new_v4();
+        let body =
+            json!({"id": document, "kind": "lab_result", "title": "Blood panel", "visibleToPatient": true});
+        app.post(nurse, &format!("/api/v1/patients/{patient}/documents"), body).await.assert_status(201);
+        Chart { patient, log, vitals, assignment, prescription, goal, plan, alert, document }
     };
     let live = chart(c.p1).await;
     // A strong craving keeps patient 1's "needs attention" prompt up all through the matrix.
@@ -1195,6 +1263,7 @@ const TABLES: &[&str] = &[
     "announcement_acknowledgements",
     "crisis_alerts",
     "events",
+    "documents",
 ];
 
 async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {

@@ -48,6 +48,7 @@ async fn postgres_stopped_under_load_means_503s_then_recovery_and_nothing_half_w
         JwtKeys::parse(&JwtKeys::generate_spec()).unwrap(),
         KeyHasher::parse(&KeyHasher::generate_spec()).unwrap(),
         AppSettings { login_limit_per_ip: 10_000, ..AppSettings::default() },
+        carego::storage::Storage::in_memory(),
     );
     let client = Arc::new(TestClient::new(server::app(state).boxed()));
 

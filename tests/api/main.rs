@@ -10,6 +10,7 @@ mod client;
 mod communication;
 mod coverage;
 mod doctor;
+mod documents;
 mod edges;
 mod facilities_users;
 mod faults;

@@ -195,7 +195,13 @@ async fn an_unreachable_database_answers_503_not_a_hang() {
     let hasher =
         carego::auth::registration::KeyHasher::parse(&carego::auth::registration::KeyHasher::generate_spec())
             .unwrap();
-    let state = carego::api::AppState::new(db, keys, hasher, Default::default());
+    let state = carego::api::AppState::new(
+        db,
+        keys,
+        hasher,
+        Default::default(),
+        carego::storage::Storage::in_memory(),
+    );
     let client = poem::test::TestClient::new(carego::server::app(state));
     let started = std::time::Instant::now();
     let res = crate::helpers::read(client.get("/api/v1/ready").send().await).await;

@@ -1,7 +1,8 @@
 //! Communication: conversations and messages, announcements, crisis alerts,
-//! and the live event stream that delivers them.
+//! documents, and the live event stream that delivers them.
 
 pub mod announcements;
 pub mod conversations;
 pub mod crisis;
+pub mod documents;
 pub mod events;

@@ -4,4 +4,5 @@
 pub mod announcements;
 pub mod conversations;
 pub mod crisis;
+pub mod documents;
 pub mod events;

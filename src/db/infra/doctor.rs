@@ -226,6 +226,7 @@ const APP_SQL_SOURCES: &[(&str, &str)] = &[
     ("src/db/communication/announcements.rs", include_str!("../communication/announcements.rs")),
     ("src/db/communication/conversations.rs", include_str!("../communication/conversations.rs")),
     ("src/db/communication/crisis.rs", include_str!("../communication/crisis.rs")),
+    ("src/db/communication/documents.rs", include_str!("../communication/documents.rs")),
     ("src/db/communication/events.rs", include_str!("../communication/events.rs")),
     ("src/db/recovery/mod.rs", include_str!("../recovery/mod.rs")),
     ("src/db/recovery/check_ins.rs", include_str!("../recovery/check_ins.rs")),

@@ -22,6 +22,7 @@ use carego::{
     },
     jobs::Background,
     server,
+    storage::Storage,
 };
 use poem::{EndpointExt, Response, endpoint::BoxEndpoint, http::Method, test::TestClient};
 use serde_json::{Value, json};
@@ -35,6 +36,12 @@ pub use self::{
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// A test's document store: under the test process's own temp directory,
+/// which the harness sweeps once the process is gone.
+fn documents_dir(database: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("carego-test-{}", std::process::id())).join("documents").join(database)
+}
+
 /// One test's application and database.
 pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static, Response>>,
@@ -42,6 +49,8 @@ pub struct TestApp {
     pub db: Db,
     pub keys_spec: String,
     pub database: String,
+    /// Where this test's documents are stored (the local-filesystem store).
+    pub documents_dir: std::path::PathBuf,
     cluster: &'static Cluster,
     next: AtomicUsize,
     /// The LISTEN connection and the job worker, as `serve` runs them.
@@ -63,6 +72,8 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: AppSettings, pool_size: usize, checkout_timeout: Duration) -> Self {
+        // As `main` does: the HTTP clients of the tests use the same provider.
+        carego::install_tls_provider();
         // Server logs (warnings and errors by default) show with a failing test.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
@@ -91,15 +102,18 @@ impl TestApp {
         .unwrap();
         let keys_spec = JwtKeys::generate_spec();
         let hasher = KeyHasher::parse(&KeyHasher::generate_spec()).unwrap();
-        let state = AppState::new(db.clone(), JwtKeys::parse(&keys_spec).unwrap(), hasher, settings);
+        let documents_dir = documents_dir(&database);
+        let storage = Storage::open(&format!("file://{}", documents_dir.display())).unwrap();
+        let state = AppState::new(db.clone(), JwtKeys::parse(&keys_spec).unwrap(), hasher, settings, storage);
         let client = TestClient::new(server::app(state.clone()).boxed());
-        let background = Background::start(&db, &state.hub, state.settings.job_poll_interval);
+        let background = Background::start(&db, &state.hub, &state.storage, state.settings.job_poll_interval);
         Self {
             client,
             state,
             db,
             keys_spec,
             database,
+            documents_dir,
             cluster,
             next: AtomicUsize::new(0),
             _background: background,
@@ -195,6 +209,30 @@ impl TestApp {
 
     pub async fn delete(&self, actor: &Actor, path: &str) -> Res {
         self.call(Method::DELETE, path, Some(&actor.token), None).await
+    }
+
+    /// `PUT` of raw bytes, as a document upload sends them.
+    pub async fn put_bytes(&self, actor: &Actor, path: &str, body: poem::Body) -> Res {
+        let req = self
+            .client
+            .put(path)
+            .header("authorization", format!("Bearer {}", actor.token))
+            .content_type("application/octet-stream")
+            .body(body);
+        read(req.send().await).await
+    }
+
+    /// The files in this test's document store (what is really stored).
+    pub fn stored_files(&self) -> Vec<std::path::PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() { walk(&path, out) } else { out.push(path) }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.documents_dir, &mut out);
+        out
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Res {
