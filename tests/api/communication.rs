@@ -1,7 +1,7 @@
 //! Communication: crisis alerts delivered live over SSE, escalated by the
 //! job worker when nobody acknowledges, isolated between facilities;
 //! resuming a stream with `Last-Event-ID`; tickets; the LISTEN connection
-//! dropped and restored.
+//! dropped and restored; two servers on one database.
 
 use std::time::Duration;
 
@@ -342,4 +342,64 @@ async fn the_daily_cleanup_job_removes_long_dead_sessions_and_nothing_live() {
     tokio::time::timeout(SOON, gone).await.expect("the cleanup job removed the dead session");
     // The live session of the same user still works.
     app.get(&c.w.staff_a, "/api/v1/auth/me").await.assert_status(200);
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_deliver_escalate_once_and_end_sessions_as_one() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let (nurse, admin) = (&c.w.staff_a, &c.w.admin_a);
+    // A second server process's worth: its own pool, LISTEN connection, job worker and hub.
+    let (_client2, second, _background2) = app.second_server().await;
+    let (base1, _stop1) = app.serve_http().await;
+    let (base2, _stop2) = crate::helpers::serve_http(second).await;
+
+    // The care team listens on server 2; the patient's alert goes through server 1.
+    let mut nurse_stream = Sse::connect(&base2, nurse, None).await;
+    let mut admin_stream = Sse::connect(&base2, admin, None).await;
+    let mut outsider = Sse::connect(&base2, &c.w.staff_b, None).await;
+    let alert = Uuid::new_v4();
+    let body = json!({"id": alert, "severity": "high", "note": "Help"});
+    app.post(&c.patient1, &format!("/api/v1/patients/{}/crisis-alerts", c.p1), body).await.assert_status(201);
+    let (name, raised_id, _) = nurse_stream.next(SOON).await.expect("delivered by the other server");
+    assert_eq!(name, "crisis_alert.raised");
+
+    // Both workers are woken for the escalation; it happens once.
+    let su = app.superuser().await;
+    su.batch_execute(&format!(
+        "update jobs set run_at = now() where kind = 'crisis_escalation' and payload ->> 'alertId' = '{alert}';
+         notify carego_jobs"
+    ))
+    .await
+    .unwrap();
+    let (name, _, _) = admin_stream.next(SOON).await.expect("the escalation");
+    assert_eq!(name, "crisis_alert.escalated");
+    assert!(admin_stream.next(QUIET).await.is_none(), "escalated once, not once per server");
+    let (attempts, outcome): (i32, String) = su
+        .query_one("select attempts, outcome from jobs where kind = 'crisis_escalation'", &[])
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!((attempts, outcome.as_str()), (1, "done"), "claimed by one server only");
+    // Each period's scheduled jobs exist once, however many servers scheduled them.
+    let cleanups: i64 =
+        su.query_one("select count(*) from jobs where kind = 'cleanup'", &[]).await.unwrap().get(0);
+    assert_eq!(cleanups, 1);
+
+    // The nurse's phone moves to server 1 and resumes where it was: nothing lost.
+    drop(nurse_stream);
+    let mut resumed = Sse::connect(&base1, nurse, Some(&raised_id)).await;
+    let (name, _, _) = resumed.next(SOON).await.expect("the missed escalation, from the other server");
+    assert_eq!(name, "crisis_alert.escalated");
+
+    // A logout through server 1 ends her stream on server 2.
+    let mut on_two = Sse::connect(&base2, nurse, None).await;
+    app.post(nurse, "/api/v1/auth/logout", json!({})).await.assert_status(204);
+    assert!(
+        on_two.ended(Duration::from_secs(5)).await,
+        "the stream on the other server outlived its session"
+    );
+    let res = Sse::open(&base2, Some(&nurse.token), "", None).await;
+    assert_eq!(res.status(), 401, "the other server refuses the ended session at once");
+    assert!(outsider.next(QUIET).await.is_none(), "facility B heard nothing on either server");
 }

@@ -1,6 +1,7 @@
-//! Faults: PostgreSQL stopped under load, statements that run too long. The
-//! server answers 503 quickly, recovers on its own, and never leaves a
-//! half-written record.
+//! Faults: PostgreSQL stopped under load, restarted under twenty open event
+//! streams, statements that run too long. The server answers 503 quickly,
+//! recovers on its own, never leaves a half-written record, and a client
+//! that resumes its stream loses no event.
 
 use std::{
     sync::{Arc, Mutex},
@@ -29,73 +30,121 @@ async fn start(root: &std::path::Path) -> EmbeddedCluster {
     EmbeddedCluster::start(root, Durability::Throwaway).await.expect("cluster starts")
 }
 
+/// A server on a PostgreSQL cluster of its own, which the test may stop and
+/// start: one facility, its users made as the operator's CLI makes them.
+struct Private {
+    root: std::path::PathBuf,
+    /// Absent only while it is being restarted.
+    cluster: Option<EmbeddedCluster>,
+    db: Db,
+    state: AppState,
+    client: Arc<TestClient<poem::endpoint::BoxEndpoint<'static, poem::Response>>>,
+    facility: carego::domain::ids::FacilityId,
+}
+
+impl Private {
+    async fn start(name: &str, settings: AppSettings, checkout: Duration) -> Self {
+        carego::install_tls_provider();
+        let root = std::env::temp_dir().join(format!("carego-fault-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let cluster = start(&root).await;
+        let su = migrate::connect(&cluster.conn_str(SUPERUSER, "postgres")).await.unwrap();
+        migrate::bootstrap(&su, "carego").await.unwrap();
+        migrate::run(&cluster.conn_str(OWNER_ROLE, "carego")).await.unwrap();
+        drop(su);
+        let db = Db::connect(
+            &cluster.conn_str(APP_ROLE, "carego"),
+            &PoolSettings {
+                max_size: 4,
+                checkout_timeout: checkout,
+                statement_timeout: Duration::from_secs(5),
+            },
+        )
+        .unwrap();
+        let state = AppState::new(
+            db.clone(),
+            JwtKeys::parse(&JwtKeys::generate_spec()).unwrap(),
+            KeyHasher::parse(&KeyHasher::generate_spec()).unwrap(),
+            AppSettings { login_limit_per_ip: 10_000, login_limit_per_account: 10_000, ..settings },
+            carego::storage::Storage::in_memory(),
+        );
+        let client = Arc::new(TestClient::new(server::app(state.clone()).boxed()));
+        let mut tx = db.begin_system("fault test").await.unwrap();
+        let f = carego::db::accounts::facilities::insert(
+            &mut tx,
+            &carego::db::accounts::facilities::NewFacility {
+                slug: "faults",
+                name: "Faults",
+                kind: carego::db::accounts::facilities::FacilityKind::Clinic,
+                timezone: "UTC",
+                city: None,
+                phone: None,
+                email: None,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        Self { root, cluster: Some(cluster), db, state, client, facility: f.id }
+    }
+
+    /// A user of the facility, logged in: their access token.
+    async fn user(&self, role: carego::auth::Role, email: &str) -> String {
+        let hash = carego::auth::password::hash(PASSWORD.into()).await.unwrap();
+        let mut tx = self.db.begin_system("fault test").await.unwrap();
+        let parsed = carego::domain::contact::Email::parse(email).unwrap();
+        carego::db::accounts::users::insert(
+            &mut tx,
+            &carego::db::accounts::users::NewUser {
+                facility_id: Some(self.facility),
+                email: Some(&parsed),
+                phone: None,
+                password_hash: Some(hash),
+                role,
+                first_name: "F",
+                last_name: "T",
+                job_title: None,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let login = read(
+            self.client
+                .post("/api/v1/auth/login")
+                .body_json(&json!({"email": email, "password": PASSWORD}))
+                .send()
+                .await,
+        )
+        .await;
+        login.body["accessToken"].as_str().unwrap().to_owned()
+    }
+
+    async fn restart(&mut self, down_for: Duration) {
+        self.cluster.take().expect("running").stop().await.unwrap();
+        tokio::time::sleep(down_for).await;
+        self.cluster = Some(start(&self.root).await);
+    }
+
+    async fn superuser(&self) -> tokio_postgres::Client {
+        let cluster = self.cluster.as_ref().expect("running");
+        migrate::connect(&cluster.conn_str(SUPERUSER, "carego")).await.unwrap()
+    }
+
+    async fn end(mut self) {
+        self.db.close();
+        self.cluster.take().expect("running").stop().await.unwrap();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_under_load_means_503s_then_recovery_and_nothing_half_written() {
-    let root = std::env::temp_dir().join(format!("carego-fault-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let cluster = start(&root).await;
-    let su = migrate::connect(&cluster.conn_str(SUPERUSER, "postgres")).await.unwrap();
-    migrate::bootstrap(&su, "carego").await.unwrap();
-    migrate::run(&cluster.conn_str(OWNER_ROLE, "carego")).await.unwrap();
     let checkout = Duration::from_millis(500);
-    let db = Db::connect(
-        &cluster.conn_str(APP_ROLE, "carego"),
-        &PoolSettings { max_size: 4, checkout_timeout: checkout, statement_timeout: Duration::from_secs(5) },
-    )
-    .unwrap();
-    let state = AppState::new(
-        db.clone(),
-        JwtKeys::parse(&JwtKeys::generate_spec()).unwrap(),
-        KeyHasher::parse(&KeyHasher::generate_spec()).unwrap(),
-        AppSettings { login_limit_per_ip: 10_000, ..AppSettings::default() },
-        carego::storage::Storage::in_memory(),
-    );
-    let client = Arc::new(TestClient::new(server::app(state).boxed()));
-
+    let mut private = Private::start("load", AppSettings::default(), checkout).await;
+    let client = private.client.clone();
     // A facility with a nurse and a patient in her caseload.
-    let hash = carego::auth::password::hash(PASSWORD.into()).await.unwrap();
-    drop(su);
-    let mut tx = db.begin_system("fault test").await.unwrap();
-    let f = carego::db::accounts::facilities::insert(
-        &mut tx,
-        &carego::db::accounts::facilities::NewFacility {
-            slug: "faults",
-            name: "Faults",
-            kind: carego::db::accounts::facilities::FacilityKind::Clinic,
-            timezone: "UTC",
-            city: None,
-            phone: None,
-            email: None,
-        },
-    )
-    .await
-    .unwrap();
-    let email = carego::domain::contact::Email::parse("nurse@faults.example").unwrap();
-    carego::db::accounts::users::insert(
-        &mut tx,
-        &carego::db::accounts::users::NewUser {
-            facility_id: Some(f.id),
-            email: Some(&email),
-            phone: None,
-            password_hash: Some(hash),
-            role: carego::auth::Role::Staff,
-            first_name: "N",
-            last_name: "N",
-            job_title: None,
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let login = read(
-        client
-            .post("/api/v1/auth/login")
-            .body_json(&json!({"email": "nurse@faults.example", "password": PASSWORD}))
-            .send()
-            .await,
-    )
-    .await;
-    let token = login.body["accessToken"].as_str().unwrap().to_owned();
+    let token = private.user(carego::auth::Role::Staff, "nurse@faults.example").await;
     let created = read(
         client
             .post("/api/v1/patients")
@@ -139,9 +188,7 @@ async fn postgres_stopped_under_load_means_503s_then_recovery_and_nothing_half_w
         }));
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
-    cluster.stop().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let cluster = start(&root).await;
+    private.restart(Duration::from_millis(700)).await;
     // Recovery without a restart of the server: wait for the first success.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -172,7 +219,7 @@ async fn postgres_stopped_under_load_means_503s_then_recovery_and_nothing_half_w
     assert!(slowest < checkout + Duration::from_secs(2), "no request hung: slowest {slowest:?}");
 
     // Every 201 is in the database; every row is whole (with its audit row).
-    let su = migrate::connect(&cluster.conn_str(SUPERUSER, "carego")).await.unwrap();
+    let su = private.superuser().await;
     let stored: std::collections::HashSet<String> =
         su.query("select body from care_logs", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
     for (body, status, _) in &outcomes {
@@ -190,11 +237,10 @@ async fn postgres_stopped_under_load_means_503s_then_recovery_and_nothing_half_w
         .unwrap()
         .get(0);
     assert_eq!(unaudited, 0, "no half-written record");
-    let chain: bool = su.query_one("select ok from carego.audit_verify($1)", &[&f.id]).await.unwrap().get(0);
+    let chain: bool =
+        su.query_one("select ok from carego.audit_verify($1)", &[&private.facility]).await.unwrap().get(0);
     assert!(chain);
-    db.close();
-    cluster.stop().await.unwrap();
-    let _ = std::fs::remove_dir_all(&root);
+    private.end().await;
 }
 
 #[tokio::test]
@@ -223,4 +269,151 @@ async fn the_statement_timeout_set_in_the_prologue_bounds_every_request() {
     let row = tx.query_one("select current_setting('statement_timeout') as t", &[]).await.unwrap();
     assert_eq!(row.get::<_, String>("t"), "200ms");
     tx.commit().await.unwrap();
+}
+
+/// What one subscriber received: `(seq, subject)` in order, across reconnects.
+type Received = Arc<Mutex<Vec<(i64, String)>>>;
+
+/// A subscriber as a browser's `EventSource` behaves: reads the stream; when
+/// it ends or breaks, reconnects with `Last-Event-ID` after a short pause.
+async fn subscribe_resuming(
+    base: String,
+    token: String,
+    received: Received,
+    until: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let client = reqwest::Client::new();
+    let mut last: Option<i64> = None;
+    while !until.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut req = client.get(format!("{base}/api/v1/events")).bearer_auth(&token);
+        if let Some(seq) = last {
+            req = req.header("Last-Event-ID", seq.to_string());
+        }
+        let mut res = match req.send().await {
+            Ok(res) if res.status() == 200 => res,
+            _ => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let mut buf = String::new();
+        loop {
+            let chunk = tokio::time::timeout(Duration::from_millis(500), res.chunk()).await;
+            match chunk {
+                Ok(Ok(Some(bytes))) => buf.push_str(std::str::from_utf8(&bytes).unwrap()),
+                Ok(_) => break, // ended or broken: resume
+                Err(_) if until.load(std::sync::atomic::Ordering::Relaxed) => return,
+                Err(_) => continue,
+            }
+            while let Some(end) = buf.find("\n\n") {
+                let block: String = buf.drain(..end + 2).collect();
+                let data = block.lines().find_map(|l| l.strip_prefix("data: "));
+                if let Some(data) = data {
+                    let event: serde_json::Value = serde_json::from_str(data).unwrap();
+                    let seq = event["seq"].as_i64().unwrap();
+                    received.lock().unwrap().push((seq, event["subjectId"].as_str().unwrap().to_owned()));
+                    last = Some(seq);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_under_sse_load_loses_no_event() {
+    let settings = AppSettings { stream_heartbeat: Duration::from_secs(1), ..AppSettings::default() };
+    let mut private = Private::start("sse", settings, Duration::from_secs(2)).await;
+    let _background = carego::jobs::Background::start(
+        &private.db,
+        &private.state.hub,
+        &private.state.storage,
+        Duration::from_secs(1),
+    );
+    let admin = private.user(carego::auth::Role::FacilityAdmin, "admin@faults.example").await;
+    let mut staff = Vec::new();
+    for i in 0..5 {
+        staff.push(private.user(carego::auth::Role::Staff, &format!("staff{i}@faults.example")).await);
+    }
+    let (base, _stop) = crate::helpers::serve_http(private.state.clone()).await;
+
+    // Twenty subscribers: four devices of each of five staff members.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut subscribers = Vec::new();
+    for token in staff.iter().cycle().take(20) {
+        let received = Received::default();
+        subscribers.push((
+            received.clone(),
+            tokio::spawn(subscribe_resuming(base.clone(), token.clone(), received, done.clone())),
+        ));
+    }
+    // Every stream is open (each has read the head) before the first announcement.
+    let subscribed = Instant::now();
+    while private.state.hub.subscribers() < 20 {
+        assert!(subscribed.elapsed() < Duration::from_secs(10), "the subscribers did not connect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Thirty announcements, each retried until it is accepted; PostgreSQL is restarted after
+    // the tenth, while the streams are open.
+    let listens = *private.state.hub.listening().borrow();
+    let mut published = Vec::new();
+    for i in 0..30 {
+        if i == 10 {
+            private.restart(Duration::from_millis(700)).await;
+        }
+        let body = json!({"audience": "staff", "title": format!("Notice {i}"), "body": "Read me."});
+        let started = Instant::now();
+        loop {
+            let res = read(
+                private
+                    .client
+                    .post("/api/v1/announcements")
+                    .header("authorization", format!("Bearer {admin}"))
+                    .body_json(&body)
+                    .send()
+                    .await,
+            )
+            .await;
+            match res.status.as_u16() {
+                201 => {
+                    published.push(res.body["id"].as_str().unwrap().to_owned());
+                    break;
+                }
+                503 => {
+                    assert!(started.elapsed() < Duration::from_secs(20), "the server did not recover");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => panic!("announcement {i}: {other} {}", res.body),
+            }
+        }
+    }
+
+    let mut listening = private.state.hub.listening();
+    tokio::time::timeout(Duration::from_secs(15), listening.wait_for(|n| *n > listens))
+        .await
+        .expect("the LISTEN connection, lost with PostgreSQL, is made again")
+        .unwrap();
+    // Every subscriber receives every announcement, once each, in order.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let complete = subscribers.iter().all(|(r, _)| r.lock().unwrap().len() >= published.len());
+        if complete || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    for (n, (received, task)) in subscribers.into_iter().enumerate() {
+        task.await.unwrap();
+        let received = received.lock().unwrap().clone();
+        let subjects: Vec<&String> = received.iter().map(|(_, s)| s).collect();
+        assert_eq!(
+            subjects,
+            published.iter().collect::<Vec<_>>(),
+            "subscriber {n}: lost, repeated or reordered"
+        );
+        assert!(received.windows(2).all(|w| w[0].0 < w[1].0), "subscriber {n}: seqs out of order");
+    }
+    private.end().await;
 }

@@ -120,23 +120,36 @@ impl TestApp {
         }
     }
 
+    /// A second server process's worth of state on this test's database: its
+    /// own pool, LISTEN connection, job worker, rate limiters and hub, but the
+    /// same signing keys and document store (as replicas behind one load
+    /// balancer share their configuration).
+    pub async fn second_server(&self) -> (TestClient<BoxEndpoint<'static, Response>>, AppState, Background) {
+        let db = Db::connect(
+            &self.app_conn_str(),
+            &PoolSettings {
+                max_size: 8,
+                checkout_timeout: Duration::from_secs(5),
+                statement_timeout: Duration::from_secs(10),
+            },
+        )
+        .unwrap();
+        let state = AppState::new(
+            db.clone(),
+            JwtKeys::parse(&self.keys_spec).unwrap(),
+            (*self.state.key_hasher).clone(),
+            self.state.settings.clone(),
+            self.state.storage.clone(),
+        );
+        let client = TestClient::new(server::app(state.clone()).boxed());
+        let background = Background::start(&db, &state.hub, &state.storage, state.settings.job_poll_interval);
+        (client, state, background)
+    }
+
     /// Serves the app over real HTTP on a loopback port until the returned
     /// sender is dropped; returns the base URL.
     pub async fn serve_http(&self) -> (String, tokio::sync::oneshot::Sender<()>) {
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-        let state = self.state.clone();
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop_rx.await;
-            };
-            server::serve(state, "127.0.0.1:0".parse().unwrap(), shutdown, Duration::from_secs(5), |addr| {
-                let _ = addr_tx.send(addr);
-            })
-            .await
-            .unwrap();
-        });
-        (format!("http://{}", addr_rx.await.unwrap()), stop_tx)
+        serve_http(self.state.clone()).await
     }
 
     /// A libpq connection string for the app role on this test's database.
@@ -244,4 +257,22 @@ impl TestApp {
         )
         .await
     }
+}
+
+/// Serves `state` over real HTTP on a loopback port until the returned
+/// sender is dropped; returns the base URL.
+pub async fn serve_http(state: AppState) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop_rx.await;
+        };
+        server::serve(state, "127.0.0.1:0".parse().unwrap(), shutdown, Duration::from_secs(5), |addr| {
+            let _ = addr_tx.send(addr);
+        })
+        .await
+        .unwrap();
+    });
+    (format!("http://{}", addr_rx.await.unwrap()), stop_tx)
 }
