@@ -131,6 +131,15 @@ pub struct ServeSettings {
     #[arg(long, env = "CAREGO_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     pub idle_timeout_secs: u64,
 
+    /// Seconds between the job worker's looks for due jobs when nothing woke it (the backstop for
+    /// NOTIFY, and what brings delayed jobs on time).
+    #[arg(long, env = "CAREGO_JOB_POLL_SECS", default_value_t = 5)]
+    pub job_poll_secs: u64,
+
+    /// Seconds between an idle event stream's heartbeats (each also re-checks the session).
+    #[arg(long, env = "CAREGO_STREAM_HEARTBEAT_SECS", default_value_t = 15)]
+    pub stream_heartbeat_secs: u64,
+
     /// Connections served at once; more wait until one closes.
     #[arg(long, env = "CAREGO_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
@@ -228,6 +237,11 @@ impl AppSettings {
         );
         anyhow::ensure!(s.body_limit_bytes >= 1024, "CAREGO_BODY_LIMIT_BYTES must be at least 1024");
         anyhow::ensure!(s.document_limit_bytes >= 1024, "CAREGO_DOCUMENT_LIMIT_BYTES must be at least 1024");
+        anyhow::ensure!((1..=300).contains(&s.job_poll_secs), "CAREGO_JOB_POLL_SECS must be 1 to 300");
+        anyhow::ensure!(
+            (1..=300).contains(&s.stream_heartbeat_secs),
+            "CAREGO_STREAM_HEARTBEAT_SECS must be 1 to 300"
+        );
         Ok(Self {
             access_ttl: Duration::from_secs(s.access_ttl_secs),
             refresh_ttl: Duration::from_secs(s.refresh_ttl_secs),
@@ -243,7 +257,8 @@ impl AppSettings {
             body_read_timeout: Duration::from_secs(s.body_read_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(s.idle_timeout_secs.max(1)),
             max_connections: s.max_connections.max(1),
-            ..Self::default()
+            job_poll_interval: Duration::from_secs(s.job_poll_secs),
+            stream_heartbeat: Duration::from_secs(s.stream_heartbeat_secs),
         })
     }
 }

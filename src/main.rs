@@ -2,6 +2,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     limit_retained_memory();
+    raise_open_file_limit();
     carego::install_tls_provider();
     carego::init_tracing();
     let cli = carego::cli::Cli::parse();
@@ -30,5 +31,19 @@ fn limit_retained_memory() {
     // SAFETY: mallopt is called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+/// Every open event stream is a socket: lift the soft limit on open files
+/// to the hard one (often 1024 against 524288 under systemd), so a server
+/// holding thousands of streams is not cut off at a thousand.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain system calls on a stack value.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
     }
 }
