@@ -54,8 +54,9 @@ pub enum Command {
     Serve {
         #[command(flatten)]
         db: DbSettings,
+        /// Boxed: the largest variant by far.
         #[command(flatten)]
-        serve: ServeSettings,
+        serve: Box<ServeSettings>,
     },
     /// Run pending migrations and exit.
     Migrate {
@@ -207,7 +208,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("doctor: no findings");
             Ok(())
         }
-        Command::Serve { db, serve } => serve_command(db, serve).await,
+        Command::Serve { db, serve } => serve_command(db, *serve).await,
     }
 }
 

@@ -18,9 +18,12 @@ use crate::{
         communication::{crisis, documents},
         infra::listen::Hub,
         jobs::{Job, Settled},
-        recovery::metrics,
+        recovery::{metrics, report},
     },
-    domain::ids::{CrisisAlertId, DocumentId, FacilityId},
+    domain::{
+        documents::DocumentStatus,
+        ids::{CrisisAlertId, DocumentId, FacilityId, PatientId},
+    },
     error::{Error, Result},
     storage::Storage,
 };
@@ -107,8 +110,7 @@ impl Worker {
     async fn perform(&self, job: &Job) -> Result<()> {
         match job.kind.as_str() {
             "crisis_escalation" => {
-                let alert: CrisisAlertId = serde_json::from_value(job.payload["alertId"].clone())
-                    .map_err(|e| Error::internal(anyhow::anyhow!("crisis_escalation payload: {e}")))?;
+                let alert: CrisisAlertId = payload(job, "alertId")?;
                 let mut tx = self.db.begin_job(job).await?;
                 if crisis::escalate(&mut tx, alert).await? {
                     tracing::warn!(job = job.id, alert = %alert, "crisis alert escalated: nobody acknowledged it in time");
@@ -121,8 +123,7 @@ impl Worker {
                 tx.commit().await
             }
             "document_removal" => {
-                let document: DocumentId = serde_json::from_value(job.payload["documentId"].clone())
-                    .map_err(|e| Error::internal(anyhow::anyhow!("document_removal payload: {e}")))?;
+                let document: DocumentId = payload(job, "documentId")?;
                 let mut tx = self.db.begin_job(job).await?;
                 if let Some(key) = documents::removal_target(&mut tx, document).await? {
                     // Removed before it is marked: a failure here retries the job.
@@ -131,6 +132,7 @@ impl Worker {
                 }
                 tx.commit().await
             }
+            "progress_report" => self.file_progress_report(job).await,
             "document_sweep" => {
                 let removed = self.sweep_documents(job).await?;
                 tracing::info!(removed, "document sweep");
@@ -143,6 +145,43 @@ impl Worker {
             }
             other => Err(Error::internal(anyhow::anyhow!("no such job kind: {other}"))),
         }
+    }
+
+    /// Renders a filed progress report and stores it as its document's
+    /// content. Read and recorded in two tenant transactions as the
+    /// requester (who must still see the patient); rendered between them
+    /// off the async threads, holding no connection.
+    async fn file_progress_report(&self, job: &Job) -> Result<()> {
+        let document: DocumentId = payload(job, "documentId")?;
+        let patient: PatientId = payload(job, "patientId")?;
+        let (from, to) = (payload(job, "from")?, payload(job, "to")?);
+        let mut tx = self.db.begin_job(job).await?;
+        let target = documents::upload_target(&mut tx, document).await?;
+        if target.status != DocumentStatus::Pending {
+            return Ok(()); // stored by an earlier attempt, or deleted meanwhile
+        }
+        let data = report::progress(&mut tx, patient, from, to).await?;
+        tx.commit().await?;
+        let pdf = tokio::task::spawn_blocking(move || crate::report::progress_pdf(&data))
+            .await
+            .map_err(Error::internal)?
+            .map_err(Error::internal)?;
+        let key = Storage::key_for(target.facility_id, document);
+        let stored = self.storage.put_bytes(&key, pdf.into()).await?;
+        let recorded = async {
+            let mut tx = self.db.begin_job(job).await?;
+            match documents::mark_ready(&mut tx, document, &stored).await? {
+                Some(_) => tx.commit().await.map(|()| true),
+                None => Ok(false), // deleted while it was rendered
+            }
+        }
+        .await;
+        // Not recorded (deleted meanwhile, the requester suspended, the
+        // database away): the object must not outlive the attempt.
+        if !matches!(recorded, Ok(true)) {
+            self.storage.delete(&key).await?;
+        }
+        recorded.map(|_| ())
     }
 
     /// Removes the objects no live document refers to that are older than
@@ -165,6 +204,12 @@ impl Worker {
         }
         Ok(removed)
     }
+}
+
+/// A field of a job's payload.
+fn payload<T: serde::de::DeserializeOwned>(job: &Job, field: &str) -> Result<T> {
+    serde_json::from_value(job.payload[field].clone())
+        .map_err(|e| Error::internal(anyhow::anyhow!("{} payload `{field}`: {e}", job.kind)))
 }
 
 /// The facility of a key this server wrote

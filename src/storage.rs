@@ -125,6 +125,13 @@ impl Storage {
         Ok(Stored { key: key.to_owned(), content_type, size, sha256 })
     }
 
+    /// Stores content the server made itself (a rendered report): sniffed
+    /// and hashed as an upload is.
+    pub async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<Stored> {
+        let body = futures_util::stream::once(async move { Ok(bytes) }).boxed();
+        self.put(key, body, UploadLimits { limit: u64::MAX, stall: Duration::from_secs(60) }).await
+    }
+
     /// Reads `body` as [`put`](Self::put) would, storing nothing: what a
     /// retried upload of a document already stored is compared by.
     pub async fn hash_only(

@@ -1,5 +1,5 @@
 -- Documents: files about a patient (treatment plans, assessments, consents,
--- lab results...). The bytes live in the object store (src/storage.rs: the
+-- lab results, progress reports the server renders...). The bytes live in the object store (src/storage.rs: the
 -- local filesystem under the data directory, or S3); this table holds what
 -- is known of them, under RLS like every chart record.
 --
@@ -38,7 +38,7 @@ create table documents (
     constraint documents_created_by_fkey foreign key (facility_id, created_by) references users (facility_id, id),
     constraint documents_deleted_by_fkey foreign key (facility_id, deleted_by) references users (facility_id, id),
     constraint documents_object_key_key unique (facility_id, object_key),
-    constraint documents_kind_check check (kind in ('treatment_plan', 'assessment', 'consent', 'lab_result', 'other')),
+    constraint documents_kind_check check (kind in ('treatment_plan', 'assessment', 'consent', 'lab_result', 'progress_report', 'other')),
     constraint documents_title_check check (length(title) between 1 and 200),
     constraint documents_status_check check (status in ('pending', 'ready', 'deleted')),
     constraint documents_content_check check (

@@ -48,6 +48,7 @@ const CONFLICTS: &[(&str, &[Conflict])] = &[
     ("sendMessage", &[Conflict::RecordIdTaken]),
     ("raiseCrisisAlert", &[Conflict::RecordIdTaken]),
     ("createDocument", &[Conflict::RecordIdTaken]),
+    ("fileProgressReport", &[Conflict::RecordIdTaken]),
     ("uploadDocumentContent", &[Conflict::DocumentContentStored, Conflict::DocumentDeleted]),
 ];
 

@@ -474,6 +474,10 @@ pub fn all() -> Vec<(&'static str, Value)> {
             json!({"id": DOCUMENT, "kind": "lab_result", "title": "Blood panel 2026-11-19", "visibleToPatient": true}),
         ),
         ("Document", document()),
+        (
+            "FileProgressReportRequest",
+            json!({"id": DOCUMENT, "from": "2026-10-22", "to": "2026-11-20", "visibleToPatient": true}),
+        ),
         ("Page_Document", page(document())),
     ]
 }

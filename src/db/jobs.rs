@@ -36,6 +36,21 @@ pub enum Settled {
     Failed(Duration),
 }
 
+pub const ENQUEUE: &str = "select carego.enqueue_job($1, $2, null, $3) as id";
+
+/// Enqueues a job of the caller's facility in the caller's transaction: it
+/// exists only if the change that needs it commits. `as_requester`: it runs
+/// as the caller, and only while they stay active.
+pub async fn enqueue(
+    tx: &mut super::TenantTx,
+    kind: &str,
+    payload: &serde_json::Value,
+    as_requester: bool,
+) -> Result<()> {
+    tx.query_one(ENQUEUE, &[&kind, payload, &as_requester]).await?;
+    Ok(())
+}
+
 impl Db {
     /// Claims up to `limit` due jobs for `lease`.
     pub async fn claim_jobs(&self, worker: &str, limit: i32, lease: Duration) -> Result<Vec<Job>> {

@@ -11,6 +11,8 @@ text_enum! {
         Assessment = "assessment",
         Consent = "consent",
         LabResult = "lab_result",
+        /// A progress report the server rendered (`POST /patients/{id}/reports/progress`).
+        ProgressReport = "progress_report",
         Other = "other",
     }
 }

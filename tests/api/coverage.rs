@@ -1005,6 +1005,16 @@ fn rows() -> Vec<Row> {
             true
         ),
         row!(
+            "fileProgressReport",
+            POST,
+            |f, t| format!("/api/v1/patients/{}/reports/progress", f.chart(t).patient),
+            |_| Some(json!({"id": Uuid::new_v4()})),
+            nurse_a,
+            202,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            true
+        ),
+        row!(
             "getProgressReport",
             GET,
             |f, t| format!("/api/v1/patients/{}/reports/progress", f.chart(t).patient),

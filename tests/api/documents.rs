@@ -404,3 +404,98 @@ async fn a_document_damaged_in_storage_is_never_served_whole() {
         read.map(|b| b.len()).unwrap_or(0)
     );
 }
+
+#[tokio::test]
+async fn a_filed_progress_report_is_rendered_by_a_job_as_the_requester_and_shared() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let nurse = &c.w.staff_a;
+    let id = Uuid::new_v4();
+    let body = json!({"id": id, "from": "2026-11-01", "to": "2026-11-20", "visibleToPatient": true});
+    let path = format!("/api/v1/patients/{}/reports/progress", c.p1);
+    let res = app.post(nurse, &path, body.clone()).await;
+    let doc = res.assert_status(202).body.clone();
+    assert_eq!(
+        (doc["kind"].as_str(), doc["title"].as_str()),
+        (Some("progress_report"), Some("Progress report 2026-11-01 to 2026-11-20"))
+    );
+    // A retry files it once; the same id for another period is refused.
+    app.post(nurse, &path, body).await.assert_status(200);
+    let other = json!({"id": id, "from": "2026-10-01", "to": "2026-11-20"});
+    app.post(nurse, &path, other).await.assert_problem(409, "record_id_taken");
+    let bad = json!({"id": Uuid::new_v4(), "from": "2026-11-20", "to": "2026-11-01"});
+    app.post(nurse, &path, bad).await.assert_problem(400, "validation_failed");
+
+    // The job renders it and stores it; the patient it is shared with downloads a PDF.
+    wait_for("the rendered report", async || {
+        app.get(nurse, &format!("/api/v1/documents/{id}")).await.body["status"] == "ready"
+    })
+    .await;
+    let (status, headers, pdf) = download(&app, &c.patient1, id).await;
+    assert_eq!((status, headers["content-type"].to_str().unwrap()), (200, "application/pdf"));
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"Progress report 2026-11-01 to 2026-11-20.pdf\""
+    );
+    let su = app.superuser().await;
+    let jobs: Vec<(String, i32)> = su
+        .query("select outcome, attempts from jobs where kind = 'progress_report'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(jobs, [("done".to_owned(), 1)], "one job for the retried request");
+    // It ran as the nurse who asked: her read of the chart is in the audit log under the job.
+    let reads: i64 = su
+        .query_one(
+            "select count(*) from audit_log where action = 'read' and entity_type = 'patients'
+               and entity_id = $1 and actor_id = $2 and request_id like 'job-%'",
+            &[&c.p1, &nurse.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(reads >= 1, "the job's read of the chart is audited as the requester's");
+}
+
+#[tokio::test]
+async fn a_report_whose_requester_was_suspended_is_not_rendered_in_their_name() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let (nurse, admin) = (&c.w.staff_a, &c.w.admin_a);
+    let body = json!({"id": Uuid::new_v4(), "kind": "progress_report", "title": "Progress report"});
+    let res = app.post(nurse, &format!("/api/v1/patients/{}/documents", c.p1), body).await;
+    let id: Uuid = res.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+    let res = app
+        .post(
+            admin,
+            &format!("/api/v1/users/{}/status", nurse.id),
+            json!({"status": "suspended", "reason": "test"}),
+        )
+        .await;
+    res.assert_status(200);
+    // Her rendering job, queued before the suspension, comes due now.
+    let su = app.superuser().await;
+    let payload = json!({"documentId": id, "patientId": c.p1, "from": "2026-11-01", "to": "2026-11-20"});
+    su.execute(
+        "insert into jobs (facility_id, kind, payload, requested_by) values ($1, 'progress_report', $2, $3)",
+        &[&c.w.a, &payload, &nurse.id],
+    )
+    .await
+    .unwrap();
+    su.batch_execute("notify carego_jobs").await.unwrap();
+    wait_for("the job to settle", async || {
+        su.query_one("select finished_at is not null from jobs where kind = 'progress_report'", &[])
+            .await
+            .unwrap()
+            .get(0)
+    })
+    .await;
+    let outcome: String =
+        su.query_one("select outcome from jobs where kind = 'progress_report'", &[]).await.unwrap().get(0);
+    assert_eq!(outcome, "skipped", "a suspended requester's queued work does not run in their name");
+    assert_eq!(app.get(admin, &format!("/api/v1/documents/{id}")).await.body["status"], "pending");
+    assert!(app.stored_files().is_empty());
+}

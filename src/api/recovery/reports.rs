@@ -1,23 +1,29 @@
-//! The patient progress report, as a PDF to print and hand to a clinician.
+//! The patient progress report, as a PDF to print and hand to a clinician:
+//! at once, or filed as one of the patient's documents, rendered by a job.
 
 use chrono::{Duration, NaiveDate, Utc};
 use poem_openapi::{
-    ApiResponse, OpenApi,
+    ApiResponse, Object, OpenApi,
     param::{Path, Query},
     payload::{Binary, Json},
 };
 
 use crate::{
-    api::ApiTags,
+    api::{ApiTags, body::JsonBody},
     auth::BearerAuth,
     db::{
         Db,
+        communication::documents::{self, Document},
         recovery::{
+            Outcome,
             metrics::{self, WeeklyMetrics},
             report,
         },
     },
-    domain::ids::{FacilityId, PatientId},
+    domain::{
+        ids::{DocumentId, FacilityId, PatientId},
+        text::Opt,
+    },
     error::{Error, Result, Validator},
 };
 
@@ -44,8 +50,76 @@ pub enum Pdf {
     Pdf(Binary<Vec<u8>>, #[oai(header = "Content-Disposition")] String),
 }
 
+/// A progress report to file as a document of the patient's.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileProgressReportRequest {
+    /// A new UUID the client makes for the document, so a retry files it once.
+    pub id: DocumentId,
+    /// The first day; default 29 days before `to`.
+    pub from: Opt<NaiveDate>,
+    /// The last day; default today (UTC).
+    pub to: Opt<NaiveDate>,
+    /// Whether the patient may read it once it is rendered (default false).
+    pub visible_to_patient: Opt<bool>,
+}
+
+/// What filing a report answers.
+#[derive(ApiResponse)]
+pub enum Filed {
+    /// Accepted: the document is `pending` until the report is rendered and stored, then
+    /// `ready` (poll `GET /documents/{id}`; the patient's stream says `document.shared` when it
+    /// is shared with them).
+    #[oai(status = 202)]
+    Accepted(Json<Document>),
+    /// Already filed under this id with this period (a retry): the document as it stands.
+    #[oai(status = 200)]
+    Replayed(Json<Document>),
+}
+
+/// The period of a report: `from` and `to` both included, by default the
+/// 30 days to today, at most [`MAX_DAYS`], not in the future.
+fn period(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(NaiveDate, NaiveDate)> {
+    let today = Utc::now().date_naive();
+    let to = to.unwrap_or(today);
+    let from = from.unwrap_or(to - Duration::days(29));
+    let mut v = Validator::default();
+    v.check(from <= to, "from", "must not be after to");
+    v.check((to - from).num_days() < MAX_DAYS, "from", "the period must be at most 366 days");
+    v.check(to <= today + Duration::days(1), "to", "must not be in the future");
+    v.finish()?;
+    Ok((from, to))
+}
+
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Reports")]
 impl ReportsApi {
+    /// File a progress report as a document.
+    ///
+    /// The same report as `GET /patients/{id}/reports/progress`, rendered in the background by
+    /// the job queue (as the caller, who must still see the patient when it runs) and kept as a
+    /// document of kind `progress_report`, to download later or share with the patient. The
+    /// client makes the document's id: the same id and period again answers 200 with it. For
+    /// the patient's care team and facility admins.
+    #[oai(path = "/patients/:id/reports/progress", method = "post", operation_id = "fileProgressReport")]
+    async fn file(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        body: JsonBody<FileProgressReportRequest>,
+    ) -> Result<Filed> {
+        let b = &body.0;
+        let period = period(b.from.0, b.to.0)?;
+        let visible = b.visible_to_patient.0.unwrap_or(false);
+        let outcome = self
+            .db
+            .run(&auth.0, async |tx| documents::file_progress_report(tx, id.0, b.id, period, visible).await)
+            .await?;
+        Ok(match outcome {
+            Outcome::Created(d) => Filed::Accepted(Json(d)),
+            Outcome::Replayed(d) => Filed::Replayed(Json(d)),
+        })
+    }
+
     /// A patient's progress report (PDF).
     ///
     /// The patient, key figures of the period (days sober, check-in days, average mood,
@@ -63,14 +137,7 @@ impl ReportsApi {
         /// The last day; default today (UTC).
         to: Query<Option<NaiveDate>>,
     ) -> Result<Pdf> {
-        let today = Utc::now().date_naive();
-        let to = to.0.unwrap_or(today);
-        let from = from.0.unwrap_or(to - Duration::days(29));
-        let mut v = Validator::default();
-        v.check(from <= to, "from", "must not be after to");
-        v.check((to - from).num_days() < MAX_DAYS, "from", "the period must be at most 366 days");
-        v.check(to <= today + Duration::days(1), "to", "must not be in the future");
-        v.finish()?;
+        let (from, to) = period(from.0, to.0)?;
         let data = self.db.run(&auth.0, async |tx| report::progress(tx, id.0, from, to).await).await?;
         let pdf = tokio::task::spawn_blocking(move || crate::report::progress_pdf(&data))
             .await

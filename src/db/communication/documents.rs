@@ -9,7 +9,10 @@ use poem_openapi::Object;
 use tokio_postgres::{Row, types::ToSql};
 
 use crate::{
-    db::{TenantTx, recovery::Logged},
+    db::{
+        TenantTx, jobs,
+        recovery::{self, Logged, Outcome},
+    },
     domain::{
         documents::{DocumentKind, DocumentStatus},
         ids::{DocumentId, FacilityId, PatientId, UserId},
@@ -142,6 +145,29 @@ impl Logged for Document {
             && self.title == d.title
             && self.visible_to_patient == d.visible_to_patient
     }
+}
+
+/// Files a progress report of `from`..=`to` as a document under the
+/// client's id, and enqueues its rendering (run as the caller): the document
+/// becomes ready when the job has stored the PDF. A replay enqueues nothing.
+pub async fn file_progress_report(
+    tx: &mut TenantTx,
+    patient: PatientId,
+    id: DocumentId,
+    (from, to): (chrono::NaiveDate, chrono::NaiveDate),
+    visible_to_patient: bool,
+) -> Result<Outcome<Document>> {
+    let input = NewDocument {
+        kind: DocumentKind::ProgressReport,
+        title: format!("Progress report {from} to {to}"),
+        visible_to_patient,
+    };
+    let outcome = recovery::log::<Document>(tx, patient, id.0, &input).await?;
+    if let Outcome::Created(_) = &outcome {
+        let payload = serde_json::json!({"documentId": id, "patientId": patient, "from": from, "to": to});
+        jobs::enqueue(tx, "progress_report", &payload, true).await?;
+    }
+    Ok(outcome)
 }
 
 pub const GET: &str = concat!("select ", columns!(), " from documents d where id = $1", live_patient!());
