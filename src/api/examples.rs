@@ -212,7 +212,7 @@ fn conversation() -> Value {
 
 fn message() -> Value {
     json!({"id": MESSAGE, "conversationId": CONVERSATION, "senderId": PATIENT_USER, "kind": "message",
-           "body": "Can we talk before group today?", "createdAt": LATER})
+           "body": "Can we talk before group today?", "attachments": [DOCUMENT], "createdAt": LATER})
 }
 
 fn announcement() -> Value {

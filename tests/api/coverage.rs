@@ -1274,6 +1274,7 @@ const TABLES: &[&str] = &[
     "crisis_alerts",
     "events",
     "documents",
+    "message_attachments",
 ];
 
 async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {

@@ -499,3 +499,44 @@ async fn a_report_whose_requester_was_suspended_is_not_rendered_in_their_name() 
     assert_eq!(app.get(admin, &format!("/api/v1/documents/{id}")).await.body["status"], "pending");
     assert!(app.stored_files().is_empty());
 }
+
+#[tokio::test]
+async fn an_attachment_refers_to_a_document_that_each_reader_opens_with_their_own_rights() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let nurse = &c.w.staff_a;
+    let (shared, private) = (create(&app, nurse, c.p1, true).await, create(&app, nurse, c.p1, false).await);
+    for id in [shared, private] {
+        let path = format!("/api/v1/documents/{id}/content");
+        app.put_bytes(nurse, &path, Body::from(pdf(2000, 1))).await.assert_status(200);
+    }
+    let res =
+        app.post(nurse, "/api/v1/conversations", json!({"kind": "direct", "members": [c.patient1.id]})).await;
+    let conversation = res.assert_status(201).body["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+
+    let message = json!({"id": Uuid::new_v4(), "body": "Your results.", "attachments": [shared, private]});
+    let sent = app.post(nurse, &path, message.clone()).await;
+    assert_eq!(sent.assert_status(201).body["attachments"], json!([shared, private]));
+    app.post(nurse, &path, message.clone()).await.assert_status(200);
+    let mut changed = message.clone();
+    changed["attachments"] = json!([shared]);
+    app.post(nurse, &path, changed).await.assert_problem(409, "record_id_taken");
+
+    // The patient sees both references; she opens only what is shared with her.
+    let read = app.get(&c.patient1, &path).await;
+    assert_eq!(read.assert_status(200).items()[0]["attachments"], json!([shared, private]));
+    assert_eq!(download(&app, &c.patient1, shared).await.0, 200);
+    assert_eq!(download(&app, &c.patient1, private).await.0, 404, "attaching widened nobody's rights");
+
+    // One can attach only what one can see; a retraction attaches nothing.
+    let b_doc = create(&app, &c.w.staff_b, c.pb, true).await;
+    for (who, actor, doc) in [("her", &c.patient1, private), ("facility B's", nurse, b_doc)] {
+        let body = json!({"id": Uuid::new_v4(), "body": "See this.", "attachments": [doc]});
+        let res = app.post(actor, &path, body).await;
+        assert_eq!(res.status.as_u16(), 404, "attaching {who} unseen document: {}", res.body);
+    }
+    let body = json!({"id": Uuid::new_v4(), "kind": "retraction", "refersTo": message["id"], "attachments": [shared]});
+    app.post(nurse, &path, body).await.assert_problem(400, "validation_failed");
+    assert_eq!(app.count("message_attachments").await, 2);
+}

@@ -16,7 +16,7 @@ use crate::{
         },
     },
     domain::{
-        ids::{ConversationId, MessageId, PatientId, UserId},
+        ids::{ConversationId, DocumentId, MessageId, PatientId, UserId},
         page::{Cursor, Limit, PageRequest},
         text::{Opt, Text},
     },
@@ -56,6 +56,10 @@ pub struct NewMessageRequest {
     pub body: Opt<Text>,
     /// The earlier message a correction or retraction changes: your own, in this conversation.
     pub refers_to: Opt<MessageId>,
+    /// Documents to attach (at most 10), each one you can see; every reader opens them with
+    /// their own rights. Not on a retraction.
+    #[oai(validator(max_items = 10, unique_items = true))]
+    pub attachments: Opt<Vec<DocumentId>>,
 }
 
 impl NewMessageRequest {
@@ -75,9 +79,13 @@ impl NewMessageRequest {
             MessageKind::Retraction if body.is_some() => {
                 return Err(Error::invalid("body", "must be absent on a retraction"));
             }
+            MessageKind::Retraction if self.attachments.0.as_ref().is_some_and(|a| !a.is_empty()) => {
+                return Err(Error::invalid("attachments", "must be absent on a retraction"));
+            }
             _ => {}
         }
-        Ok(NewMessage { id: self.id, kind, body, refers_to })
+        let attachments = self.attachments.0.clone().unwrap_or_default();
+        Ok(NewMessage { id: self.id, kind, body, refers_to, attachments })
     }
 }
 
@@ -178,9 +186,10 @@ impl ConversationsApi {
     /// Send a message.
     ///
     /// Members only. Append-only: to change what you said, send a `correction` or `retraction`
-    /// of your own message. Delivered to the other members over the event stream. The client
-    /// makes the id: the same id and content again answers 200 with the stored message; other
-    /// content is a 409.
+    /// of your own message. Delivered to the other members over the event stream. It may attach
+    /// documents you can see (a 404 for one you cannot); each reader opens them with their own
+    /// rights. The client makes the id: the same id and content again answers 200 with the
+    /// stored message; other content is a 409.
     #[oai(path = "/conversations/:id/messages", method = "post", operation_id = "sendMessage")]
     async fn send(
         &self,

@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 use crate::{
     db::{OnConstraint, TenantTx, recovery::Outcome},
     domain::{
-        ids::{ConversationId, MessageId, PatientId, UserId},
+        ids::{ConversationId, DocumentId, MessageId, PatientId, UserId},
         page::{Keyed, PageRequest},
         text_enum,
     },
@@ -195,6 +195,8 @@ pub struct Message {
     pub body: Option<String>,
     /// The message a correction or retraction changes.
     pub refers_to: Option<MessageId>,
+    /// Documents it refers to, in order; each reader opens them with their own rights.
+    pub attachments: Vec<DocumentId>,
     /// When it was sent.
     pub created_at: DateTime<Utc>,
 }
@@ -207,7 +209,9 @@ impl Keyed for Message {
 
 macro_rules! message_columns {
     () => {
-        "id, conversation_id, sender_id, kind, body, refers_to, created_at"
+        "id, conversation_id, sender_id, kind, body, refers_to, created_at,
+         (select coalesce(array_agg(a.document_id order by a.position), '{}') from message_attachments a
+           where a.facility_id = messages.facility_id and a.message_id = messages.id) as attachments"
     };
 }
 
@@ -222,6 +226,7 @@ impl TryFrom<&Row> for Message {
             kind: row.try_get("kind")?,
             body: row.try_get("body")?,
             refers_to: row.try_get("refers_to")?,
+            attachments: row.try_get("attachments")?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -234,6 +239,7 @@ pub struct NewMessage {
     pub kind: MessageKind,
     pub body: Option<String>,
     pub refers_to: Option<MessageId>,
+    pub attachments: Vec<DocumentId>,
 }
 
 pub const SEND: &str = concat!(
@@ -261,7 +267,12 @@ pub async fn send(
         .await
         .on_constraint("messages_refers_to_fkey", Error::NotFound)?;
     if let Some(row) = inserted {
-        return Ok(Outcome::Created(Message::try_from(&row)?));
+        let mut sent = Message::try_from(&row)?;
+        if !m.attachments.is_empty() {
+            attach(tx, m).await?;
+            sent.attachments = m.attachments.clone();
+        }
+        return Ok(Outcome::Created(sent));
     }
     // Nothing inserted: the id is taken, or the conversation is not the caller's.
     if let Some(row) = tx.query_opt(MESSAGE, &[&m.id]).await? {
@@ -269,7 +280,8 @@ pub async fn send(
         let mine: bool = row.try_get("mine")?;
         if mine
             && stored.conversation_id == conversation
-            && (stored.kind, &stored.body, stored.refers_to) == (m.kind, &m.body, m.refers_to)
+            && (stored.kind, &stored.body, stored.refers_to, &stored.attachments)
+                == (m.kind, &m.body, m.refers_to, &m.attachments)
         {
             return Ok(Outcome::Replayed(stored));
         }
@@ -277,6 +289,27 @@ pub async fn send(
         get(tx, conversation).await?; // 404 unless the caller is in it
     }
     Err(Conflict::RecordIdTaken.into())
+}
+
+pub const VISIBLE_DOCUMENTS: &str =
+    "select count(*) as n from documents d where id = any($1) and status <> 'deleted'
+        and exists (select from patients p where p.facility_id = d.facility_id and p.id = d.patient_id
+                       and p.deleted_at is null)";
+pub const ATTACH: &str = "
+    insert into message_attachments (facility_id, message_id, document_id, position)
+    select m.facility_id, m.id, a.document_id, a.position::smallint
+      from messages m, unnest($2::uuid[]) with ordinality a (document_id, position)
+     where m.id = $1";
+
+/// Attaches the documents to the message just sent: each must be one the
+/// sender can see (404 otherwise, as for any record they cannot see).
+async fn attach(tx: &mut TenantTx, m: &NewMessage) -> Result<()> {
+    let visible: i64 = tx.query_one(VISIBLE_DOCUMENTS, &[&m.attachments]).await?.try_get("n")?;
+    if visible != m.attachments.len() as i64 {
+        return Err(Error::NotFound);
+    }
+    tx.execute(ATTACH, &[&m.id, &m.attachments]).await?;
+    Ok(())
 }
 
 pub const MESSAGES: &str = concat!(
