@@ -3,8 +3,9 @@
 //! `pgbench -M prepared`, at the same concurrency, on the same data, in the
 //! same run. Prints a table and writes `target/bench/results.json`.
 //!
-//!     cargo bench --bench load                  # scales S and L
-//!     cargo bench --bench load -- --scale S     # S only (quicker)
+//!     cargo bench --bench load                  # scales S and L, then live events
+//!     cargo bench --bench load -- --scale S     # S only (quicker), then live events
+//!     cargo bench --bench load -- --live-only   # live events alone
 //!
 //! Knobs (environment): BENCH_CONCURRENCY (16), BENCH_SECONDS (8 per
 //! scenario and side), BENCH_WARMUP_SECONDS (2).
@@ -32,6 +33,9 @@ use carego::{
     domain::ids::{FacilityId, SessionId, UserId},
 };
 use hdrhistogram::Histogram;
+
+#[path = "load/live.rs"]
+mod live;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
@@ -102,6 +106,7 @@ fn main() -> anyhow::Result<()> {
     carego::install_tls_provider();
     let args: Vec<String> = std::env::args().collect();
     let scales: Vec<&str> = match args.iter().position(|a| a == "--scale").and_then(|i| args.get(i + 1)) {
+        _ if args.iter().any(|a| a == "--live-only") => vec![],
         Some(s) if s == "S" => vec!["S"],
         Some(s) if s == "L" => vec!["S", "L"],
         _ => vec!["S", "L"],
@@ -133,6 +138,7 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
         .env("CAREGO_POOL_SIZE", concurrency.to_string())
         .env("CAREGO_LOGIN_LIMIT_PER_IP", "100000000")
         .env("CAREGO_LOGIN_LIMIT_PER_ACCOUNT", "100000000")
+        .env("CAREGO_MAX_CONNECTIONS", "2048")
         .env("RUST_LOG", "warn")
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -219,6 +225,15 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
             rows.push(Row { scale, scenario, server: server_side, pgbench, pipelined, rss });
         }
     }
+    // Live events over the first 50 facilities.
+    if seeded < live::FACILITIES {
+        seed(&su, seeded + 1, live::FACILITIES, &hash).await?;
+    }
+    let live = live::run(&base, &su, &keys, server_pid, env_num("BENCH_ANNOUNCEMENTS", 400) as usize).await?;
+    eprintln!(
+        "  live events: {} subscribers, {}/{} delivered, p99 {:.1} ms from commit",
+        live.subscribers, live.delivered, live.expected, live.from_commit_p99_ms
+    );
     let hwm = peak_rss_kb(server_pid, "VmHWM").unwrap_or(0);
     drop(su);
     if let Some(pid) = server.id() {
@@ -227,7 +242,7 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), server.wait()).await;
     let _ = std::fs::remove_dir_all(&root);
-    report(&rows, concurrency, seconds, hwm)
+    report(&rows, &live, concurrency, seconds, hwm)
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -649,7 +664,13 @@ fn ms(side: &Option<Side>, f: impl Fn(&Side) -> f64, digits: usize) -> String {
     side.as_ref().map_or("—".into(), |s| format!("{:.*}", digits, f(s)))
 }
 
-fn report(rows: &[Row], concurrency: usize, seconds: u64, hwm_kb: u64) -> anyhow::Result<()> {
+fn report(
+    rows: &[Row],
+    live: &live::LiveFigures,
+    concurrency: usize,
+    seconds: u64,
+    hwm_kb: u64,
+) -> anyhow::Result<()> {
     let mut table = String::new();
     writeln!(
         table,
@@ -703,12 +724,33 @@ fn report(rows: &[Row], concurrency: usize, seconds: u64, hwm_kb: u64) -> anyhow
         }
     }
     writeln!(table, "server peak RSS over the whole run (VmHWM): {:.0} MB", hwm_kb as f64 / 1024.0)?;
+    writeln!(
+        table,
+        "\n| live events | subscribers | facilities | announcements | delivered / expected | from commit p50 ms | p99 ms | from request p50 ms | p99 ms | server RSS before → idle MB | per idle subscriber KiB |"
+    )?;
+    writeln!(table, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    writeln!(
+        table,
+        "| SSE | {} | {} | {} | {} / {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} → {:.0} | {:.1} |",
+        live.subscribers,
+        live::FACILITIES,
+        live.announcements,
+        live.delivered,
+        live.expected,
+        live.from_commit_p50_ms,
+        live.from_commit_p99_ms,
+        live.from_request_p50_ms,
+        live.from_request_p99_ms,
+        live.rss_before_mb,
+        live.rss_idle_mb,
+        live.idle_kib_per_subscriber,
+    )?;
     println!("{table}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&out)?;
     let doc: Value = json!({
         "concurrency": concurrency, "secondsPerSide": seconds, "rows": json_rows,
-        "p99Growth": growth, "serverPeakRssMb": hwm_kb as f64 / 1024.0,
+        "p99Growth": growth, "serverPeakRssMb": hwm_kb as f64 / 1024.0, "liveEvents": live.to_json(),
     });
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&doc)?)?;
     eprintln!("wrote {}", out.join("results.json").display());

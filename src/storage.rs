@@ -242,3 +242,40 @@ impl Reader {
         (self.size, hex::encode(self.hash.finalize()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_named_by_a_url_and_nothing_else_is_guessed() {
+        let dir = std::env::temp_dir().join(format!("carego-storage-unit-{}", std::process::id()));
+        assert!(Storage::open(&format!("file://{}", dir.display())).is_ok());
+        assert!(dir.is_dir(), "the directory is made");
+        let _ = std::fs::remove_dir_all(&dir);
+        // S3 is configured, not contacted, when opened (credentials are fetched on first use).
+        assert!(Storage::open("s3://carego-documents/prod").is_ok());
+        for bad in ["file://relative/dir", "/var/lib/carego", "ftp://host/dir", "s3:/bucket", ""] {
+            assert!(Storage::open(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upload_is_hashed_and_typed_the_same_whether_stored_or_not() {
+        let store = Storage::in_memory();
+        let limits = UploadLimits { limit: 1 << 20, stall: Duration::from_secs(5) };
+        let bytes = Bytes::from_static(b"%PDF-1.7\nhello");
+        let body = || futures_util::stream::iter([Ok(bytes.slice(..4)), Ok(bytes.slice(4..))]).boxed();
+        let stored = store.put("facilities/f/documents/d/u", body(), limits).await.unwrap();
+        let hashed = Storage::hash_only(body(), limits).await.unwrap();
+        assert_eq!((stored.content_type, stored.size), ("application/pdf", 14));
+        assert_eq!(stored.sha256, hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(
+            (hashed.content_type, hashed.size, hashed.sha256),
+            (stored.content_type, stored.size, stored.sha256)
+        );
+        let back: Vec<Bytes> =
+            store.get("facilities/f/documents/d/u").await.unwrap().map(|b| b.unwrap()).collect().await;
+        assert_eq!(back.concat(), bytes.to_vec());
+    }
+}
