@@ -143,7 +143,10 @@ codes! {
             "document_content_stored",
             "This document's content is already stored and never changes; create a new document."
         ),
-        DocumentDeleted = ("document_deleted", "This document was deleted."),
+        DocumentClosed = (
+            "document_closed",
+            "This document takes no content: it was deleted, or the server could not render it."
+        ),
         RefreshTokenSuperseded = (
             "refresh_token_superseded",
             "This refresh token was just rotated by a concurrent request; use the newer tokens."

@@ -103,6 +103,12 @@ impl Worker {
             if let Err(e) = self.db.settle_job(job, &self.id, how, error.as_deref()).await {
                 tracing::warn!(job = job.id, error = %e, "could not settle a job; its lease will run out");
             }
+            let last = how == Settled::Skipped || (error.is_some() && job.attempts >= job.max_attempts);
+            if last && job.kind == "progress_report" {
+                if let Err(e) = self.report_not_filed(job).await {
+                    tracing::warn!(job = job.id, error = %e, "could not mark an unrendered report failed");
+                }
+            }
         }
         Ok(jobs.len())
     }
@@ -182,6 +188,18 @@ impl Worker {
             self.storage.delete(&key).await?;
         }
         recorded.map(|_| ())
+    }
+
+    /// A report that will never be rendered (its requester can no longer
+    /// act, or every attempt failed) is marked `failed` in the facility's
+    /// system context, so nobody waits on it: the requester's own context is
+    /// the one that can no longer act.
+    async fn report_not_filed(&self, job: &Job) -> Result<()> {
+        let document: DocumentId = payload(job, "documentId")?;
+        let system = Job { requester: None, ..job.clone() };
+        let mut tx = self.db.begin_job(&system).await?;
+        documents::mark_failed(&mut tx, document).await?;
+        tx.commit().await
     }
 
     /// Removes the objects no live document refers to that are older than

@@ -40,7 +40,7 @@ create table documents (
     constraint documents_object_key_key unique (facility_id, object_key),
     constraint documents_kind_check check (kind in ('treatment_plan', 'assessment', 'consent', 'lab_result', 'progress_report', 'other')),
     constraint documents_title_check check (length(title) between 1 and 200),
-    constraint documents_status_check check (status in ('pending', 'ready', 'deleted')),
+    constraint documents_status_check check (status in ('pending', 'ready', 'deleted', 'failed')),
     constraint documents_content_check check (
         (ready_at is null) = (object_key is null)
         and (ready_at is null) = (content_type is null)
@@ -93,7 +93,9 @@ grant update (status, content_type, size_bytes, sha256, object_key, ready_at, de
 
 -- The life of a document: pending → ready once, with its content; pending or
 -- ready → deleted once, by a facility admin or the staff member who created
--- it; then only the removal job's mark. Nothing else ever changes.
+-- it; then only the removal job's mark. A document the server was to render
+-- goes pending → failed (the system only) when its job cannot run, and may
+-- then be deleted. Nothing else ever changes.
 create function carego.document_step() returns trigger
     language plpgsql
     as $$
@@ -109,6 +111,9 @@ begin
            and (new.status, new.deleted_at, new.deleted_by) is distinct from (old.status, old.deleted_at, old.deleted_by))
        or (new.status = 'ready' and old.status <> 'pending' and old.status <> 'ready')
        or (new.status = 'pending' and old.status <> 'pending')
+       or (old.status = 'failed' and new.status not in ('failed', 'deleted'))
+       or (new.status = 'failed' and old.status <> 'failed'
+           and (old.status <> 'pending' or carego.current_app_role() <> 'system'))
        or (old.object_removed_at is not null and new.object_removed_at is distinct from old.object_removed_at)
        or (old.object_removed_at is null and new.object_removed_at is not null
            and carego.current_app_role() <> 'system') then

@@ -49,7 +49,7 @@ const CONFLICTS: &[(&str, &[Conflict])] = &[
     ("raiseCrisisAlert", &[Conflict::RecordIdTaken]),
     ("createDocument", &[Conflict::RecordIdTaken]),
     ("fileProgressReport", &[Conflict::RecordIdTaken]),
-    ("uploadDocumentContent", &[Conflict::DocumentContentStored, Conflict::DocumentDeleted]),
+    ("uploadDocumentContent", &[Conflict::DocumentContentStored, Conflict::DocumentClosed]),
 ];
 
 /// Operations whose body is raw bytes, refused (415) by what the bytes are,

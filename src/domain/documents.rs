@@ -19,11 +19,13 @@ text_enum! {
 
 text_enum! {
     /// Where a document stands: `pending` until its content is uploaded, then `ready`;
-    /// `deleted` is a tombstone (its content is removed).
+    /// `deleted` is a tombstone (its content is removed); `failed`: the server could not
+    /// render it (a filed report whose requester can no longer act for the patient).
     pub enum DocumentStatus {
         Pending = "pending",
         Ready = "ready",
         Deleted = "deleted",
+        Failed = "failed",
     }
 }
 

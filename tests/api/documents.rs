@@ -304,7 +304,7 @@ async fn a_deleted_document_is_a_tombstone_whose_object_a_job_removes() {
     let (status, _, _) = download(&app, admin, id).await;
     assert_eq!(status, 404, "a tombstone has no content");
     app.get(&c.patient1, &format!("/api/v1/documents/{id}")).await.assert_status(404);
-    app.put_bytes(nurse, &path, Body::from(pdf(10, 1))).await.assert_problem(409, "document_deleted");
+    app.put_bytes(nurse, &path, Body::from(pdf(10, 1))).await.assert_problem(409, "document_closed");
 
     // The removal job takes the object away and marks the tombstone.
     wait_for("the object's removal", async || app.stored_files().is_empty()).await;
@@ -496,8 +496,16 @@ async fn a_report_whose_requester_was_suspended_is_not_rendered_in_their_name() 
     let outcome: String =
         su.query_one("select outcome from jobs where kind = 'progress_report'", &[]).await.unwrap().get(0);
     assert_eq!(outcome, "skipped", "a suspended requester's queued work does not run in their name");
-    assert_eq!(app.get(admin, &format!("/api/v1/documents/{id}")).await.body["status"], "pending");
+    // Nobody waits on it: it is marked failed, takes no content, and can be cleared away.
+    wait_for("the document marked failed", async || {
+        app.get(admin, &format!("/api/v1/documents/{id}")).await.body["status"] == "failed"
+    })
+    .await;
     assert!(app.stored_files().is_empty());
+    let path = format!("/api/v1/documents/{id}/content");
+    app.put_bytes(admin, &path, Body::from(pdf(100, 1))).await.assert_problem(409, "document_closed");
+    app.delete(admin, &format!("/api/v1/documents/{id}")).await.assert_status(204);
+    assert_eq!(app.get(admin, &format!("/api/v1/documents/{id}")).await.body["status"], "deleted");
 }
 
 #[tokio::test]

@@ -186,7 +186,7 @@ impl DocumentsApi {
     ) -> Result<Document> {
         let target = self.db.run(&auth.0, async |tx| documents::upload_target(tx, id).await).await?;
         match target.status {
-            DocumentStatus::Deleted => Err(Conflict::DocumentDeleted.into()),
+            DocumentStatus::Deleted | DocumentStatus::Failed => Err(Conflict::DocumentClosed.into()),
             DocumentStatus::Ready => {
                 // A retry of an upload that succeeded: the same bytes are a replay.
                 let hashed = Storage::hash_only(body, self.limits).await?;
@@ -218,7 +218,7 @@ impl DocumentsApi {
         let document = self.db.run(&auth.0, async |tx| documents::get(tx, id).await).await?;
         match document.status {
             DocumentStatus::Ready if document.sha256.as_deref() == Some(sha256) => Ok(document),
-            DocumentStatus::Deleted => Err(Conflict::DocumentDeleted.into()),
+            DocumentStatus::Deleted | DocumentStatus::Failed => Err(Conflict::DocumentClosed.into()),
             _ => Err(Conflict::DocumentContentStored.into()),
         }
     }

@@ -36,7 +36,8 @@ pub struct Document {
     pub title: String,
     /// Whether the patient may read it (once it is ready).
     pub visible_to_patient: bool,
-    /// `pending` until its content is uploaded, then `ready`; `deleted` is a tombstone.
+    /// `pending` until its content is uploaded, then `ready`; `deleted` is a tombstone;
+    /// `failed`: the server could not render it.
     pub status: DocumentStatus,
     /// The content's type, as the server sniffed it from the bytes.
     pub content_type: Option<String>,
@@ -274,6 +275,15 @@ pub async fn delete(tx: &mut TenantTx, id: DocumentId) -> Result<()> {
     if tx.query_opt(DELETE, &[&id]).await?.is_none() {
         get(tx, id).await?; // 404 unless it is a tombstone the caller sees
     }
+    Ok(())
+}
+
+pub const MARK_FAILED: &str = "update documents set status = 'failed' where id = $1 and status = 'pending'";
+
+/// A document the server was to render and cannot: it will never be ready
+/// (the job's system context only).
+pub async fn mark_failed(tx: &mut TenantTx, id: DocumentId) -> Result<()> {
+    tx.execute(MARK_FAILED, &[&id]).await?;
     Ok(())
 }
 
