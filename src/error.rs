@@ -372,9 +372,7 @@ pub async fn problem_for_poem_error(err: poem::Error) -> Response {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             return plain_problem(status, "unsupported_media_type", "Send application/json.");
         }
-        StatusCode::REQUEST_TIMEOUT => {
-            return plain_problem(status, "request_timeout", "The request was not received in time.");
-        }
+        StatusCode::REQUEST_TIMEOUT => Error::RequestTimeout,
         s if s.is_client_error() => Error::invalid("request", parse_reason(&err.to_string())),
         _ => Error::Internal(anyhow::anyhow!("{err}")),
     };

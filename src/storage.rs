@@ -33,16 +33,14 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
 }
 
-/// What an upload stored.
+/// What an upload stored: where, and what.
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub key: String,
-    pub content_type: &'static str,
-    pub size: u64,
-    pub sha256: String,
+    pub content: Hashed,
 }
 
-/// Content read from a client, counted and hashed on the way.
+/// Content read from a client, sniffed, counted and hashed on the way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hashed {
     pub content_type: &'static str,
@@ -122,7 +120,7 @@ impl Storage {
         }
         writer.finish().await.map_err(unavailable)?;
         let (size, sha256) = reader.finish();
-        Ok(Stored { key: key.to_owned(), content_type, size, sha256 })
+        Ok(Stored { key: key.to_owned(), content: Hashed { content_type, size, sha256 } })
     }
 
     /// Stores content the server made itself (a rendered report): sniffed
@@ -268,11 +266,11 @@ mod tests {
         let body = || futures_util::stream::iter([Ok(bytes.slice(..4)), Ok(bytes.slice(4..))]).boxed();
         let stored = store.put("facilities/f/documents/d/u", body(), limits).await.unwrap();
         let hashed = Storage::hash_only(body(), limits).await.unwrap();
-        assert_eq!((stored.content_type, stored.size), ("application/pdf", 14));
-        assert_eq!(stored.sha256, hex::encode(Sha256::digest(&bytes)));
+        assert_eq!((stored.content.content_type, stored.content.size), ("application/pdf", 14));
+        assert_eq!(stored.content.sha256, hex::encode(Sha256::digest(&bytes)));
         assert_eq!(
             (hashed.content_type, hashed.size, hashed.sha256),
-            (stored.content_type, stored.size, stored.sha256)
+            (stored.content.content_type, stored.content.size, stored.content.sha256)
         );
         let back: Vec<Bytes> =
             store.get("facilities/f/documents/d/u").await.unwrap().map(|b| b.unwrap()).collect().await;

@@ -206,7 +206,7 @@ impl DocumentsApi {
                 }
                 match marked {
                     // Another upload of the same document won the race.
-                    Ok(_) => self.replay(auth, id, &stored.sha256).await,
+                    Ok(_) => self.replay(auth, id, &stored.content.sha256).await,
                     Err(e) => Err(e),
                 }
             }

@@ -182,7 +182,6 @@ pub async fn get(tx: &mut TenantTx, id: DocumentId) -> Result<Document> {
 pub struct UploadTarget {
     pub facility_id: FacilityId,
     pub status: DocumentStatus,
-    pub sha256: Option<String>,
 }
 
 /// One row always: whether the caller's role may store content at all
@@ -190,7 +189,7 @@ pub struct UploadTarget {
 /// they can see it.
 pub const UPLOAD_TARGET: &str = concat!(
     "select has_column_privilege('public.documents', 'object_key', 'UPDATE') as may,
-            d.facility_id, d.status, d.sha256
+            d.facility_id, d.status
        from (select) one
        left join documents d on d.id = $1",
     live_patient!()
@@ -206,9 +205,7 @@ pub async fn upload_target(tx: &mut TenantTx, id: DocumentId) -> Result<UploadTa
     let facility_id: Option<FacilityId> = row.try_get("facility_id")?;
     let status: Option<DocumentStatus> = row.try_get("status")?;
     match (facility_id, status) {
-        (Some(facility_id), Some(status)) => {
-            Ok(UploadTarget { facility_id, status, sha256: row.try_get("sha256")? })
-        }
+        (Some(facility_id), Some(status)) => Ok(UploadTarget { facility_id, status }),
         _ => Err(Error::NotFound),
     }
 }
@@ -226,9 +223,9 @@ pub const MARK_READY: &str = concat!(
 /// Records the stored content; `None` when the document is no longer
 /// pending (another upload won, it was deleted, it became invisible).
 pub async fn mark_ready(tx: &mut TenantTx, id: DocumentId, stored: &Stored) -> Result<Option<Document>> {
-    let size = i64::try_from(stored.size).map_err(Error::internal)?;
-    let row =
-        tx.query_opt(MARK_READY, &[&id, &stored.key, &stored.content_type, &size, &stored.sha256]).await?;
+    let c = &stored.content;
+    let size = i64::try_from(c.size).map_err(Error::internal)?;
+    let row = tx.query_opt(MARK_READY, &[&id, &stored.key, &c.content_type, &size, &c.sha256]).await?;
     row.as_ref().map(Document::try_from).transpose()
 }
 
