@@ -276,14 +276,18 @@ type Received = Arc<Mutex<Vec<(i64, String)>>>;
 
 /// A subscriber as a browser's `EventSource` behaves: reads the stream; when
 /// it ends or breaks, reconnects with `Last-Event-ID` after a short pause.
+/// Counts itself in `connected` once its first stream is open (the server
+/// answers 200 after reading the head the stream starts from).
 async fn subscribe_resuming(
     base: String,
     token: String,
     received: Received,
+    connected: Arc<std::sync::atomic::AtomicUsize>,
     until: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let client = reqwest::Client::new();
     let mut last: Option<i64> = None;
+    let mut counted = false;
     while !until.load(std::sync::atomic::Ordering::Relaxed) {
         let mut req = client.get(format!("{base}/api/v1/events")).bearer_auth(&token);
         if let Some(seq) = last {
@@ -296,6 +300,10 @@ async fn subscribe_resuming(
                 continue;
             }
         };
+        if !counted {
+            counted = true;
+            connected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut buf = String::new();
         loop {
             let chunk = tokio::time::timeout(Duration::from_millis(500), res.chunk()).await;
@@ -339,17 +347,23 @@ async fn postgres_restarted_under_sse_load_loses_no_event() {
 
     // Twenty subscribers: four devices of each of five staff members.
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let connected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut subscribers = Vec::new();
     for token in staff.iter().cycle().take(20) {
         let received = Received::default();
-        subscribers.push((
+        let task = subscribe_resuming(
+            base.clone(),
+            token.clone(),
             received.clone(),
-            tokio::spawn(subscribe_resuming(base.clone(), token.clone(), received, done.clone())),
-        ));
+            connected.clone(),
+            done.clone(),
+        );
+        subscribers.push((received, tokio::spawn(task)));
     }
-    // Every stream is open (each has read the head) before the first announcement.
+    // Every stream is open (each has read the head it starts from) before the first
+    // announcement: a stream opened without Last-Event-ID starts with what happens next.
     let subscribed = Instant::now();
-    while private.state.hub.subscribers() < 20 {
+    while connected.load(std::sync::atomic::Ordering::Relaxed) < 20 {
         assert!(subscribed.elapsed() < Duration::from_secs(10), "the subscribers did not connect");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
