@@ -103,6 +103,10 @@ pub struct ServeSettings {
     #[arg(long, env = "CAREGO_REGISTER_LIMIT_PER_IP", default_value_t = 10)]
     pub register_limit_per_ip: u32,
 
+    /// Website lead submissions allowed per client IP per hour.
+    #[arg(long, env = "CAREGO_LEAD_LIMIT_PER_IP", default_value_t = 10)]
+    pub lead_limit_per_ip: u32,
+
     /// Facility manifests applied at start-up with the embedded cluster.
     #[arg(long, env = "CAREGO_TENANTS_DIR", default_value = "tenants")]
     pub tenants_dir: PathBuf,
@@ -157,6 +161,7 @@ pub struct AppSettings {
     pub login_limit_per_ip: u32,
     pub login_limit_per_account: u32,
     pub register_limit_per_ip: u32,
+    pub lead_limit_per_ip: u32,
     pub cors_origins: Vec<String>,
     pub trusted_proxies: TrustedProxies,
     pub header_read_timeout: Duration,
@@ -251,6 +256,7 @@ impl AppSettings {
             login_limit_per_ip: s.login_limit_per_ip,
             login_limit_per_account: s.login_limit_per_account,
             register_limit_per_ip: s.register_limit_per_ip,
+            lead_limit_per_ip: s.lead_limit_per_ip,
             cors_origins: cors_origins(&s.cors_origins)?,
             trusted_proxies: TrustedProxies::parse(&s.trusted_proxies)?,
             header_read_timeout: Duration::from_secs(s.header_read_timeout_secs.max(1)),
@@ -292,6 +298,7 @@ impl Default for AppSettings {
             login_limit_per_ip: 30,
             login_limit_per_account: 10,
             register_limit_per_ip: 10,
+            lead_limit_per_ip: 10,
             cors_origins: Vec::new(),
             trusted_proxies: TrustedProxies::default(),
             header_read_timeout: Duration::from_secs(10),

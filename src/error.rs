@@ -121,6 +121,13 @@ codes! {
         EmailTaken = ("email_taken", "Another account already uses this email."),
         PhoneTaken = ("phone_taken", "Another account already uses this phone number."),
         FacilitySlugTaken = ("facility_slug_taken", "A facility with this slug already exists."),
+        CitySlugTaken = ("city_slug_taken", "A city with this slug already exists."),
+        SlugTaken = ("slug_taken", "Your facility already has one with this slug."),
+        LeadClosed = ("lead_closed", "This lead is converted or rejected; it no longer changes."),
+        LeadRouting = (
+            "lead_routing",
+            "A lead is routed to a facility once, and is converted only once routed."
+        ),
         MrnTaken = ("mrn_taken", "Another patient of this facility has this MRN."),
         AlreadyAssigned = ("already_assigned", "This staff member is already assigned to the patient."),
         PatientAlreadyRegistered = ("patient_already_registered", "The patient has already registered."),

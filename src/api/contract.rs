@@ -50,6 +50,21 @@ const CONFLICTS: &[(&str, &[Conflict])] = &[
     ("createDocument", &[Conflict::RecordIdTaken]),
     ("fileProgressReport", &[Conflict::RecordIdTaken]),
     ("uploadDocumentContent", &[Conflict::DocumentContentStored, Conflict::DocumentClosed]),
+    ("createCity", &[Conflict::CitySlugTaken]),
+    ("createService", &[Conflict::SlugTaken]),
+    ("updateService", &[Conflict::SlugTaken]),
+    ("createCourse", &[Conflict::SlugTaken]),
+    ("updateCourse", &[Conflict::SlugTaken]),
+    ("createClient", &[Conflict::EmailTaken, Conflict::PhoneTaken]),
+    ("createStudent", &[Conflict::EmailTaken, Conflict::PhoneTaken]),
+    ("assignLead", &[Conflict::LeadClosed]),
+    ("setLeadStatus", &[Conflict::LeadClosed]),
+    ("rejectLead", &[Conflict::LeadClosed]),
+    ("routeLead", &[Conflict::LeadClosed, Conflict::LeadRouting]),
+    (
+        "convertLead",
+        &[Conflict::LeadClosed, Conflict::LeadRouting, Conflict::EmailTaken, Conflict::PhoneTaken],
+    ),
 ];
 
 /// Operations whose body is raw bytes, refused (415) by what the bytes are,
@@ -59,14 +74,22 @@ const RAW_UPLOADS: &[&str] = &["uploadDocumentContent"];
 /// Operations without a path id that can still answer 404: they name a
 /// record in the body or the query (a facility, a patient, a conversation's
 /// members).
-const NOT_FOUND_WITHOUT_PATH_ID: &[&str] =
-    &["createPatient", "createUser", "createAttendance", "verifyAuditLog", "openConversation"];
+const NOT_FOUND_WITHOUT_PATH_ID: &[&str] = &[
+    "createPatient",
+    "createUser",
+    "createAttendance",
+    "verifyAuditLog",
+    "openConversation",
+    "createClient",
+    "createStudent",
+    "submitLead",
+];
 
 /// Operations that also take a stream ticket, and so can refuse one (401).
 const TAKES_TICKET: &[&str] = &["streamEvents"];
 
 /// Operations that are rate limited (429).
-const RATE_LIMITED: &[&str] = &["login", "registerPatient"];
+const RATE_LIMITED: &[&str] = &["login", "registerPatient", "submitLead"];
 
 /// Authenticated operations that act on the caller's own account only, so
 /// no role is refused them (403 only for an inactive account or facility).
@@ -342,10 +365,16 @@ fn finish_operation(method: &str, op: &mut Value, schemas: &Value) {
     let id = op["operationId"].as_str().unwrap_or_default().to_owned();
     let errors = errors_of(&id, method, op);
     let responses = op["responses"].as_object_mut().expect("every operation has responses");
-    responses.retain(|status, _| status.starts_with('2'));
+    responses.retain(|status, _| status.starts_with('2') || status.starts_with('3'));
     for response in responses.values_mut() {
         let headers =
             response.as_object_mut().expect("a response object").entry("headers").or_insert(json!({}));
+        // poem-openapi upper-cases declared header names; say them as HTTP does.
+        for (shouted, spelled) in [("ETAG", "ETag"), ("CACHE-CONTROL", "Cache-Control")] {
+            if let Some(h) = headers.as_object_mut().and_then(|h| h.remove(shouted)) {
+                headers[spelled] = h;
+            }
+        }
         if headers.as_object_mut().and_then(|h| h.remove("IDEMPOTENT-REPLAYED")).is_some() {
             headers["Idempotent-Replayed"] = json!({
                 "description": "`true` when this is the stored answer to an earlier request with the \

@@ -33,6 +33,13 @@ const MESSAGE: &str = "a3b4c5d6-e7f8-4a9b-8cad-becfd0e1f2a8";
 const ANNOUNCEMENT: &str = "b4c5d6e7-f8a9-4bac-9dbe-cfd0e1f2a3b9";
 const ALERT: &str = "c5d6e7f8-a9ba-4cbd-8ecf-d0e1f2a3b4ca";
 const DOCUMENT: &str = "d6e7f8a9-bacb-4dce-9fd0-e1f2a3b4c5db";
+const CITY: &str = "e7f8a9ba-cbdc-4edf-8a01-f2a3b4c5d6ec";
+const SERVICE: &str = "f8a9bacb-dced-4fe0-9b12-a3b4c5d6e7fd";
+const COURSE: &str = "a9bacbdc-edfe-40f1-8c23-b4c5d6e7f80e";
+const LEAD: &str = "bacbdced-fe0f-4102-9d34-c5d6e7f8091f";
+const LEAD_NOTE: &str = "cbdcedfe-0f10-4213-8e45-d6e7f8091a20";
+const CLIENT_USER: &str = "dcedfe0f-1021-4324-9f56-e7f8091a2b31";
+const TRAINING_CENTRE: &str = "edfe0f10-2132-4435-8067-f8091a2b3c42";
 const AT: &str = "2026-11-20T08:30:00Z";
 const LATER: &str = "2026-11-20T08:34:00Z";
 
@@ -225,6 +232,73 @@ fn crisis_alert() -> Value {
     json!({"id": ALERT, "patientId": PATIENT, "raisedBy": PATIENT_USER, "severity": "high",
            "location": "Garden, by the gate", "note": "Panicking, need someone.", "raisedAt": AT,
            "acknowledgedAt": LATER, "acknowledgedBy": NURSE})
+}
+
+fn city() -> Value {
+    json!({"id": CITY, "slug": "jaipur", "name": "Jaipur", "region": "Rajasthan", "active": true})
+}
+
+fn provider() -> Value {
+    json!({"id": FACILITY, "slug": "sunrise-care", "name": "Sunrise Home Care", "phone": "+911234567890",
+           "email": "hello@sunrise.example"})
+}
+
+fn public_service() -> Value {
+    json!({"id": SERVICE, "slug": "sunrise-care.home-nursing", "name": "Home nursing",
+           "summary": "A trained nurse at home, by the visit or around the clock.",
+           "description": "Wound care, injections, medication rounds and vitals, by nurses with three years' experience.",
+           "cityId": CITY, "cityName": "Jaipur", "priceFrom": {"amountMinor": 79900, "currency": "INR"},
+           "provider": provider()})
+}
+
+fn public_course() -> Value {
+    json!({"id": COURSE, "slug": "sunrise-academy.caregiver-basics", "title": "Caregiver basics",
+           "summary": "Six weeks from first aid to dementia care.", "cityId": CITY, "cityName": "Jaipur",
+           "durationHours": 120, "fee": {"amountMinor": 1500000, "currency": "INR"},
+           "provider": {"id": TRAINING_CENTRE, "slug": "sunrise-academy", "name": "Sunrise Academy"}})
+}
+
+fn service() -> Value {
+    json!({"id": SERVICE, "facilityId": FACILITY, "slug": "home-nursing", "name": "Home nursing",
+           "summary": "A trained nurse at home, by the visit or around the clock.", "cityId": CITY,
+           "priceFrom": {"amountMinor": 79900, "currency": "INR"}, "published": true,
+           "createdAt": AT, "updatedAt": AT})
+}
+
+fn course() -> Value {
+    json!({"id": COURSE, "facilityId": TRAINING_CENTRE, "slug": "caregiver-basics", "title": "Caregiver basics",
+           "summary": "Six weeks from first aid to dementia care.", "cityId": CITY, "durationHours": 120,
+           "fee": {"amountMinor": 1500000, "currency": "INR"}, "published": true, "createdAt": AT, "updatedAt": AT})
+}
+
+fn lead() -> Value {
+    json!({"id": LEAD, "facilityId": FACILITY, "leadType": "service", "name": "Asha Verma",
+           "phone": "+919812345678", "email": "asha@example.com", "cityId": CITY, "serviceId": SERVICE,
+           "message": "Nursing for my father after his surgery, mornings.", "status": "contacted",
+           "assignedTo": NURSE, "createdAt": AT, "updatedAt": LATER})
+}
+
+fn client_account() -> Value {
+    json!({"id": CLIENT_USER, "facilityId": FACILITY, "email": "asha@example.com", "phone": "+919812345678",
+           "role": "client", "status": "active", "firstName": "Asha", "lastName": "Verma", "onCall": false,
+           "passwordChangedAt": LATER, "createdAt": LATER, "updatedAt": LATER})
+}
+
+fn client_profile() -> Value {
+    json!({"careRecipientName": "Mohan Verma", "careRecipientRelation": "father",
+           "careRecipientBornOn": "1951-04-02", "careNeeds": "Post-operative wound care; diabetic.",
+           "address": "12 Civil Lines, Jaipur", "cityId": CITY, "preferredLanguage": "hi"})
+}
+
+fn student_profile() -> Value {
+    json!({"bornOn": "2004-09-17", "education": "Class XII", "guardianName": "Sunita Meena",
+           "guardianPhone": "+919876543210", "cityId": CITY})
+}
+
+fn student() -> Value {
+    let mut account = client_account();
+    account["role"] = json!("student");
+    json!({"account": account, "profile": student_profile()})
 }
 
 fn page(item: Value) -> Value {
@@ -479,5 +553,89 @@ pub fn all() -> Vec<(&'static str, Value)> {
             json!({"id": DOCUMENT, "from": "2026-10-22", "to": "2026-11-20", "visibleToPatient": true}),
         ),
         ("Page_Document", page(document())),
+        ("CatalogList_City", json!({"items": [city()]})),
+        ("City", city()),
+        ("NewCityRequest", json!({"slug": "jaipur", "name": "Jaipur", "region": "Rajasthan"})),
+        ("CityUpdateRequest", json!({"name": "Jaipur", "region": "Rajasthan", "active": true})),
+        ("CatalogList_PublicService", json!({"items": [public_service()]})),
+        ("PublicService", public_service()),
+        ("CatalogList_PublicCourse", json!({"items": [public_course()]})),
+        (
+            "CatalogList_TrainingCentre",
+            json!({"items": [{"id": TRAINING_CENTRE, "slug": "sunrise-academy", "name": "Sunrise Academy",
+                              "phone": "+911234567891", "cityIds": [CITY], "courses": 3}]}),
+        ),
+        (
+            "LeadRequest",
+            json!({"leadType": "service", "name": "Asha Verma", "phone": "+91 98123 45678",
+                   "email": "asha@example.com", "cityId": CITY, "serviceId": SERVICE,
+                   "message": "Nursing for my father after his surgery, mornings."}),
+        ),
+        ("LeadReceipt", json!({"reference": LEAD})),
+        ("Service", service()),
+        ("Page_Service", page(service())),
+        (
+            "ServiceRequest",
+            json!({"slug": "home-nursing", "name": "Home nursing",
+                   "summary": "A trained nurse at home, by the visit or around the clock.", "cityId": CITY,
+                   "priceFrom": {"amountMinor": 79900, "currency": "INR"}, "published": true}),
+        ),
+        ("Course", course()),
+        ("Page_Course", page(course())),
+        (
+            "CourseRequest",
+            json!({"slug": "caregiver-basics", "title": "Caregiver basics",
+                   "summary": "Six weeks from first aid to dementia care.", "cityId": CITY, "durationHours": 120,
+                   "fee": {"amountMinor": 1500000, "currency": "INR"}, "published": true}),
+        ),
+        ("Lead", lead()),
+        ("Page_Lead", page(lead())),
+        ("LeadNoteRequest", json!({"body": "Called back; visit on Monday at 10."})),
+        (
+            "LeadNote",
+            json!({"id": LEAD_NOTE, "leadId": LEAD, "body": "Called back; visit on Monday at 10.",
+                   "recordedBy": NURSE, "recordedAt": LATER}),
+        ),
+        (
+            "Page_LeadNote",
+            page(json!({"id": LEAD_NOTE, "leadId": LEAD, "body": "Called back; visit on Monday at 10.",
+                        "recordedBy": NURSE, "recordedAt": LATER})),
+        ),
+        (
+            "Page_LeadEvent",
+            page(json!({"id": LEAD_NOTE, "status": "contacted", "assignedTo": NURSE, "facilityId": FACILITY,
+                        "actorId": NURSE, "actorRole": "facility_admin", "at": LATER})),
+        ),
+        ("LeadAssignmentRequest", json!({"staffId": NURSE})),
+        ("LeadStatusRequest", json!({"status": "contacted"})),
+        ("LeadRejectionRequest", json!({"reason": "Outside our service area."})),
+        ("LeadRoutingRequest", json!({"facilityId": FACILITY})),
+        (
+            "LeadConversionRequest",
+            json!({"kind": "client", "reason": "Assessment visit done; care starts Monday.",
+                   "account": {"firstName": "Asha", "lastName": "Verma", "password": "correct horse battery"},
+                   "clientProfile": client_profile()}),
+        ),
+        (
+            "LeadConversion",
+            json!({"lead": {"id": LEAD, "facilityId": FACILITY, "leadType": "service", "name": "Asha Verma",
+                            "phone": "+919812345678", "serviceId": SERVICE, "status": "converted",
+                            "convertedUserId": CLIENT_USER, "convertedAt": LATER, "createdAt": AT, "updatedAt": LATER},
+                   "account": client_account()}),
+        ),
+        ("Client", json!({"account": client_account(), "profile": client_profile()})),
+        ("Page_Client", page(json!({"account": client_account(), "profile": client_profile()}))),
+        (
+            "NewClientRequest",
+            json!({"account": {"facilityId": FACILITY, "email": "asha@example.com", "firstName": "Asha", "lastName": "Verma"},
+                   "profile": client_profile()}),
+        ),
+        ("Student", student()),
+        ("Page_Student", page(student())),
+        (
+            "NewStudentRequest",
+            json!({"account": {"facilityId": TRAINING_CENTRE, "phone": "+919811122233", "firstName": "Ravi", "lastName": "Meena"},
+                   "profile": student_profile()}),
+        ),
     ]
 }

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod body;
+pub mod catalog;
 pub mod clinical;
 pub mod communication;
 mod contract;
@@ -35,11 +36,14 @@ pub struct AppState {
     pub login_ip_limiter: Arc<RateLimiter>,
     pub login_account_limiter: Arc<RateLimiter>,
     pub register_ip_limiter: Arc<RateLimiter>,
+    pub lead_ip_limiter: Arc<RateLimiter>,
     pub key_hasher: Arc<KeyHasher>,
     /// Wake-ups from this process's LISTEN connection (see `jobs::Background`).
     pub hub: Arc<Hub>,
     /// Where documents' bytes are kept.
     pub storage: Storage,
+    /// The public catalog's answers.
+    pub catalog: Arc<catalog::cache::CatalogCache>,
 }
 
 impl AppState {
@@ -51,13 +55,19 @@ impl AppState {
         storage: Storage,
     ) -> Self {
         use std::time::Duration;
+        let hub = Arc::<Hub>::default();
         Self {
+            lead_ip_limiter: Arc::new(RateLimiter::new(
+                settings.lead_limit_per_ip,
+                Duration::from_secs(3600),
+            )),
+            catalog: Arc::new(catalog::cache::CatalogCache::new(hub.clone())),
             register_ip_limiter: Arc::new(RateLimiter::new(
                 settings.register_limit_per_ip,
                 Duration::from_secs(15 * 60),
             )),
             key_hasher: Arc::new(key_hasher),
-            hub: Arc::default(),
+            hub,
             login_ip_limiter: Arc::new(RateLimiter::new(
                 settings.login_limit_per_ip,
                 Duration::from_secs(60),
@@ -124,6 +134,14 @@ pub enum ApiTags {
     Events,
     /// Documents about a patient: treatment plans, assessments, consents, lab results.
     Documents,
+    /// The public website: cities, services, courses, training centres, and the lead form.
+    Public,
+    /// What facilities publish: cities (super admins), services and courses.
+    Catalog,
+    /// Leads from the website: notes, assignment, history, conversion and rejection.
+    Leads,
+    /// Clients (home-care customers) and students, each with a profile.
+    Clients,
     /// The tamper-evident audit log.
     Audit,
 }
@@ -158,6 +176,14 @@ pub type Apis = (
         communication::crisis::CrisisAlertsApi,
         communication::events::EventsApi,
         communication::documents::DocumentsApi,
+    ),
+    (
+        catalog::public::PublicApi,
+        catalog::cities::CitiesApi,
+        catalog::services::ServicesApi,
+        catalog::courses::CoursesApi,
+        catalog::leads::LeadsApi,
+        accounts::clients::ClientsApi,
     ),
     audit::AuditApi,
 );
@@ -204,6 +230,19 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
                         stall: state.settings.body_read_timeout,
                     },
                 },
+            ),
+            (
+                catalog::public::PublicApi {
+                    db: state.db.clone(),
+                    cache: state.catalog.clone(),
+                    lead_limiter: state.lead_ip_limiter.clone(),
+                    key_hasher: state.key_hasher.clone(),
+                },
+                catalog::cities::CitiesApi { db: state.db.clone() },
+                catalog::services::ServicesApi { db: state.db.clone() },
+                catalog::courses::CoursesApi { db: state.db.clone() },
+                catalog::leads::LeadsApi { db: state.db.clone() },
+                accounts::clients::ClientsApi { db: state.db.clone() },
             ),
             audit::AuditApi { db: state.db.clone() },
         ),

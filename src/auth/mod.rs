@@ -27,6 +27,10 @@ text_enum! {
         FacilityAdmin = "facility_admin",
         Staff = "staff",
         Patient = "patient",
+        /// Books home care for someone (a care recipient) and follows it.
+        Client = "client",
+        /// Learns at a training centre.
+        Student = "student",
     }
 }
 

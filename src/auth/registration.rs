@@ -58,6 +58,22 @@ impl KeyHasher {
         (key, hash)
     }
 
+    /// An id that only this server's secret maps `parts` to: the same parts
+    /// always give the same id (a repeated submission is the same record),
+    /// and no one without the secret can compute or guess it.
+    pub fn derive_id(&self, purpose: &str, parts: &[&str]) -> uuid::Uuid {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        mac.update(purpose.as_bytes());
+        for part in parts {
+            mac.update(&[0]);
+            mac.update(part.as_bytes());
+        }
+        let digest = mac.finalize().into_bytes();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_custom_bytes(bytes).into_uuid()
+    }
+
     /// The stored form of a presented key, or `None` if it cannot be a key.
     /// Case, spaces and dashes do not matter.
     pub fn hash(&self, presented: &str) -> Option<Vec<u8>> {

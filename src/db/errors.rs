@@ -87,7 +87,10 @@ fn classify(err: tokio_postgres::Error) -> Error {
         // someone who does not exist), and by their shape checks.
         "CG404" => Error::NotFound,
         "CG422" => Error::invalid("request", "is not allowed here"),
-        _ if *code == SqlState::INSUFFICIENT_PRIVILEGE => Error::Forbidden(Forbidden::Role),
+        _ if *code == SqlState::INSUFFICIENT_PRIVILEGE => {
+            tracing::debug!(detail = db.message(), "insufficient privilege");
+            Error::Forbidden(Forbidden::Role)
+        }
         _ if *code == SqlState::UNIQUE_VIOLATION => {
             untranslated();
             Error::Conflict(Conflict::Duplicate)

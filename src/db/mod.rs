@@ -7,7 +7,7 @@
 //! handler code — decides what the caller sees, and nothing survives on the
 //! pooled connection. The raw pool never leaves this module. The three
 //! platform-level doors are named so they stand out: [`Db::begin_public`]
-//! (login, refresh, registration), [`Db::begin_system`] (the operator's CLI)
+//! (login, refresh, registration, the website's catalog and lead form), [`Db::begin_system`] (the operator's CLI)
 //! and [`Db::begin_on_behalf`] (the CLI writing a record in a staff member's
 //! name, as `tenants apply` does for care logs). None is reachable from a
 //! request that carries a token.
@@ -15,6 +15,7 @@
 pub mod accounts;
 pub mod amendments;
 pub mod audit;
+pub mod catalog;
 pub mod clinical;
 pub mod communication;
 mod errors;
@@ -136,6 +137,20 @@ impl Db {
             reason: None,
         })
         .await
+    }
+
+    /// [`begin_public`](Self::begin_public), `work`, commit: the website's
+    /// catalog reads and lead form.
+    pub async fn run_public<T>(
+        &self,
+        request_id: &str,
+        ip: Option<&str>,
+        work: impl AsyncFnOnce(&mut TenantTx) -> Result<T>,
+    ) -> Result<T> {
+        let mut tx = self.begin_public(request_id, ip).await?;
+        let out = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Platform-level door for the operator's own CLI (`tenants apply`,

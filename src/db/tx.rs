@@ -26,6 +26,8 @@ pub enum DbRole {
     Staff,
     FacilityAdmin,
     SuperAdmin,
+    Client,
+    Student,
 }
 
 impl DbRole {
@@ -36,6 +38,8 @@ impl DbRole {
             Self::Staff => "carego_staff",
             Self::FacilityAdmin => "carego_facility_admin",
             Self::SuperAdmin => "carego_super_admin",
+            Self::Client => "carego_client",
+            Self::Student => "carego_student",
         }
     }
 }
@@ -47,6 +51,8 @@ impl From<Role> for DbRole {
             Role::FacilityAdmin => Self::FacilityAdmin,
             Role::Staff => Self::Staff,
             Role::Patient => Self::Patient,
+            Role::Client => Self::Client,
+            Role::Student => Self::Student,
         }
     }
 }

@@ -142,3 +142,23 @@ id_type!(
     /// A document (the client chooses it).
     DocumentId
 );
+id_type!(
+    /// A city of the catalog.
+    CityId
+);
+id_type!(
+    /// A facility's service in the catalog.
+    ServiceId
+);
+id_type!(
+    /// A facility's training course.
+    CourseId
+);
+id_type!(
+    /// A lead from the website.
+    LeadId
+);
+id_type!(
+    /// A note on a lead.
+    LeadNoteId
+);

@@ -32,7 +32,8 @@ pub fn cors(origins: &[String]) -> Cors {
 }
 
 /// `X-Content-Type-Options`, `Referrer-Policy`, framing forbidden, and
-/// `Cache-Control: no-store` on every API answer (they are per caller).
+/// `Cache-Control: no-store` on every API answer (they are per caller),
+/// unless the handler chose its own (the public catalog's cached answers).
 pub struct SecurityHeaders;
 
 impl<E: Endpoint<Output = Response>> Middleware<E> for SecurityHeaders {
@@ -59,7 +60,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for SecurityHeadersEndpoint<E> {
             .entry(header::CONTENT_SECURITY_POLICY)
             .or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
         if api {
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
         }
         Ok(resp)
     }

@@ -178,3 +178,197 @@ async fn a_generated_client_drives_the_whole_story() {
     assert!(verified.ok);
     assert!(verified.checked >= 8, "{verified:?}");
 }
+
+/// The website to the ERP, as an integrator's generated client sees it:
+/// a facility publishes a service and a course, two visitors send the
+/// lead form, and the admin converts one lead into a client and the other
+/// into a student, each of whom then logs in to their own profile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_client_turns_leads_into_a_client_and_a_student() {
+    let app = TestApp::spawn().await;
+    let w = app.two_facilities().await;
+    let (base, _stop) = app.serve_http().await;
+    let anonymous = Client::new(&base);
+    let root = authed(&base, &w.sa.token);
+    let admin = authed(&base, &w.admin_a.token);
+
+    let city = root
+        .create_city(
+            None,
+            &types::NewCityRequest {
+                slug: "jaipur".parse().unwrap(),
+                name: "Jaipur".parse().unwrap(),
+                region: Some("Rajasthan".parse().unwrap()),
+                active: None,
+            },
+        )
+        .await
+        .expect("create city")
+        .into_inner();
+    let service = admin
+        .create_service(
+            None,
+            &types::ServiceRequest {
+                slug: "home-nursing".parse().unwrap(),
+                name: "Home nursing".parse().unwrap(),
+                summary: "A nurse at home.".parse().unwrap(),
+                description: None,
+                city_id: city.id,
+                price_from: Some(types::Money { amount_minor: 79900, currency: "INR".parse().unwrap() }),
+                published: true,
+            },
+        )
+        .await
+        .expect("create service")
+        .into_inner();
+    let course = admin
+        .create_course(
+            None,
+            &types::CourseRequest {
+                slug: "caregiver-basics".parse().unwrap(),
+                title: "Caregiver basics".parse().unwrap(),
+                summary: "Six weeks.".parse().unwrap(),
+                description: None,
+                city_id: city.id,
+                duration_hours: std::num::NonZero::new(120).unwrap(),
+                fee: None,
+                published: true,
+            },
+        )
+        .await
+        .expect("create course")
+        .into_inner();
+
+    // The website lists both, and visitors send the form about each.
+    let listed = anonymous.list_public_services(Some(&city.id), None).await.expect("services").into_inner();
+    assert_eq!(listed.items.iter().map(|s| s.id).collect::<Vec<_>>(), [service.id]);
+    let courses = anonymous.list_public_courses(Some(&city.id), None).await.expect("courses").into_inner();
+    assert_eq!(courses.items[0].provider.id, w.a);
+    let care = anonymous
+        .submit_lead(&types::LeadRequest {
+            lead_type: types::LeadType::Service,
+            name: "Asha Verma".parse().unwrap(),
+            phone: "+919812345678".parse().unwrap(),
+            email: Some("asha@example.com".parse().unwrap()),
+            city_id: Some(city.id),
+            service_id: Some(service.id),
+            course_id: None,
+            message: Some("Nursing for my father.".parse().unwrap()),
+            website: None,
+        })
+        .await
+        .expect("care lead")
+        .into_inner()
+        .reference;
+    let training = anonymous
+        .submit_lead(&types::LeadRequest {
+            lead_type: types::LeadType::Training,
+            name: "Ravi Meena".parse().unwrap(),
+            phone: "+919811122233".parse().unwrap(),
+            email: None,
+            city_id: Some(city.id),
+            service_id: None,
+            course_id: Some(course.id),
+            message: None,
+            website: None,
+        })
+        .await
+        .expect("training lead")
+        .into_inner()
+        .reference;
+
+    // The admin finds both new leads, and converts each.
+    let new = admin
+        .list_leads(None, None, None, None, None, Some(types::LeadStatus::New), None, None)
+        .await
+        .expect("list leads")
+        .into_inner();
+    assert_eq!(new.items.len(), 2);
+    let to_client = admin
+        .convert_lead(
+            &care,
+            None,
+            &types::LeadConversionRequest {
+                kind: types::ConversionKind::Client,
+                reason: "Assessment visit done.".parse().unwrap(),
+                account: types::AccountRequest {
+                    facility_id: None,
+                    email: None,
+                    phone: None,
+                    password: Some(PASSWORD.parse().unwrap()),
+                    first_name: "Asha".parse().unwrap(),
+                    last_name: "Verma".parse().unwrap(),
+                },
+                client_profile: Some(types::ClientProfile {
+                    care_recipient_name: "Mohan Verma".parse().unwrap(),
+                    care_recipient_relation: Some("father".parse().unwrap()),
+                    care_recipient_born_on: None,
+                    care_needs: None,
+                    address: Some("12 Civil Lines".parse().unwrap()),
+                    city_id: Some(city.id),
+                    preferred_language: Some("hi".parse().unwrap()),
+                }),
+                student_profile: None,
+            },
+        )
+        .await
+        .expect("convert to client")
+        .into_inner();
+    assert_eq!(to_client.lead.status, types::LeadStatus::Converted);
+    assert_eq!(to_client.lead.converted_user_id, Some(to_client.account.id));
+    assert_eq!(to_client.account.role, types::Role::Client);
+    assert_eq!(to_client.account.email.as_deref(), Some("asha@example.com"), "the lead's contact");
+    let to_student = admin
+        .convert_lead(
+            &training,
+            None,
+            &types::LeadConversionRequest {
+                kind: types::ConversionKind::Student,
+                reason: "Enrolled at the open day.".parse().unwrap(),
+                account: types::AccountRequest {
+                    facility_id: None,
+                    email: None,
+                    phone: None,
+                    password: Some(PASSWORD.parse().unwrap()),
+                    first_name: "Ravi".parse().unwrap(),
+                    last_name: "Meena".parse().unwrap(),
+                },
+                client_profile: None,
+                student_profile: None,
+            },
+        )
+        .await
+        .expect("convert to student")
+        .into_inner();
+    assert_eq!(to_student.account.role, types::Role::Student);
+
+    // A converted lead is closed; its history shows the conversion with its reason.
+    let again = admin
+        .reject_lead(&care, None, &types::LeadRejectionRequest { reason: "Too late".parse().unwrap() })
+        .await
+        .expect_err("a converted lead is closed");
+    assert_eq!(again.status().map(|s| s.as_u16()), Some(409));
+    let history = admin.list_lead_history(&care, None, None).await.expect("history").into_inner();
+    let last = history.items.last().unwrap();
+    assert_eq!(last.status, types::LeadStatus::Converted);
+    assert_eq!(last.reason.as_deref(), Some("Assessment visit done."));
+
+    // The client logs in with the lead's phone and sees their own profile, not the student's.
+    let login = anonymous
+        .login(&types::LoginRequest {
+            email: None,
+            phone: Some("+919812345678".parse().unwrap()),
+            password: PASSWORD.parse().unwrap(),
+        })
+        .await
+        .expect("client login")
+        .into_inner();
+    let client = authed(&base, &login.access_token);
+    let mine = client.get_client(&to_client.account.id).await.expect("own profile").into_inner();
+    assert_eq!(mine.profile.care_recipient_name.as_str(), "Mohan Verma");
+    let theirs = client.get_student(&to_student.account.id).await.expect_err("not theirs");
+    assert_eq!(theirs.status().map(|s| s.as_u16()), Some(403));
+    let leads =
+        client.list_leads(None, None, None, None, None, None, None, None).await.expect_err("no leads");
+    assert_eq!(leads.status().map(|s| s.as_u16()), Some(403));
+}

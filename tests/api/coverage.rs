@@ -31,6 +31,12 @@ const EXEMPT: &[(&str, &str)] = &[
     ("logout", "acts on the caller's own session only (tests/api/tokens.rs)"),
     ("logoutAll", "acts on the caller's own sessions only (tests/api/tokens.rs)"),
     ("changePassword", "acts on the caller's own account only (tests/api/auth.rs)"),
+    ("listPublicCities", "public; the website's catalog shows published rows only (tests/api/catalog.rs)"),
+    ("listPublicServices", "public; drafts and suspended facilities never show (tests/api/catalog.rs)"),
+    ("getPublicService", "public; a draft is 404 like an unknown handle (tests/api/catalog.rs)"),
+    ("listPublicCourses", "public; drafts never show (tests/api/catalog.rs)"),
+    ("listPublicTrainingCenters", "public; only centres with a published course (tests/api/catalog.rs)"),
+    ("submitLead", "public; files a lead and reads nothing back (tests/api/catalog.rs)"),
     ("createStreamTicket", "acts on the caller's own session only (tests/api/communication.rs)"),
     (
         "streamEvents",
@@ -57,9 +63,12 @@ enum Expect {
     /// 200, and not one mention of A's live patient, its alert, A's conversation or A's
     /// announcement.
     Unseen,
+    /// What a client or student gets from an operation that is not theirs: 403 or 404, or
+    /// 200 holding nothing of A; and nothing written.
+    Closed,
 }
 
-use Expect::{Member, NoneOfA, Rejected, Status, Unseen};
+use Expect::{Closed, Member, NoneOfA, Rejected, Status, Unseen};
 
 /// Facility A's ids for a patient and the records about them.
 struct Chart {
@@ -97,6 +106,23 @@ struct Fixture {
     conversation: Uuid,
     /// An announcement of A's admin to everyone in A.
     announcement: Uuid,
+    /// A city, and A's published service and course in it.
+    city: Uuid,
+    service: Uuid,
+    course: Uuid,
+    /// Leads of A from the website: one assigned to A's nurse, one that
+    /// rejectLead rejects, one that convertLead converts; and a platform
+    /// lead that routeLead routes.
+    lead: Uuid,
+    lead_to_reject: Uuid,
+    lead_to_convert: Uuid,
+    platform_lead: Uuid,
+    /// A's client and student.
+    client: Uuid,
+    student: Uuid,
+    /// B's client and student: the matrix's last two outsiders.
+    client_b: Actor,
+    student_b: Actor,
 }
 
 /// Which of A's charts a row targets.
@@ -130,6 +156,8 @@ struct Row {
     /// Facility B's admin, staff and patient; A's staff member who does
     /// not care for the patient; A's other patient.
     outsiders: [Expect; 5],
+    /// Facility B's client and student.
+    learners: [Expect; 2],
     /// Whether the row runs against the soft-deleted chart too (404).
     about_a_patient: bool,
 }
@@ -165,7 +193,22 @@ macro_rules! row {
             actor: $actor,
             ok: $ok,
             outsiders: [$a, $s, $p, $us, $op2],
+            learners: [Closed, Closed],
             about_a_patient: $patient,
+        }
+    };
+    ($op:literal, $method:ident, $path:expr, $body:expr, $actor:expr, $ok:literal,
+     [$a:expr, $s:expr, $p:expr, $us:expr, $op2:expr], [$c:expr, $st:expr]) => {
+        Row {
+            op: $op,
+            method: Method::$method,
+            path: $path,
+            body: $body,
+            actor: $actor,
+            ok: $ok,
+            outsiders: [$a, $s, $p, $us, $op2],
+            learners: [$c, $st],
+            about_a_patient: false,
         }
     };
 }
@@ -174,6 +217,289 @@ macro_rules! row {
 /// something come last.
 fn rows() -> Vec<Row> {
     vec![
+        // The catalog behind the website.
+        row!(
+            "listCities",
+            GET,
+            |_, _| "/api/v1/cities".into(),
+            none,
+            admin_a,
+            200,
+            [Member(200), Member(200), Member(200), Member(200), Member(200)],
+            [Member(200), Member(200)]
+        ),
+        row!(
+            "createCity",
+            POST,
+            |_, _| "/api/v1/cities".into(),
+            |_| Some(json!({"slug": "matrix-city", "name": "Matrix"})),
+            super_admin,
+            201,
+            [Status(403), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "updateCity",
+            PUT,
+            |f, _| format!("/api/v1/cities/{}", f.city),
+            |_| Some(json!({"name": "Renamed", "active": true})),
+            super_admin,
+            200,
+            [Status(403), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "listServices",
+            GET,
+            |_, _| "/api/v1/services".into(),
+            none,
+            admin_a,
+            200,
+            [NoneOfA, NoneOfA, Status(403), Member(200), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "createService",
+            POST,
+            |_, _| "/api/v1/services".into(),
+            |f| Some(json!({"slug": "matrix-service", "name": "M", "summary": "M", "cityId": f.city,
+                            "published": false})),
+            admin_a,
+            201,
+            [Member(201), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "getService",
+            GET,
+            |f, _| format!("/api/v1/services/{}", f.service),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(403), Member(200), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "updateService",
+            PUT,
+            |f, _| format!("/api/v1/services/{}", f.service),
+            |f| Some(json!({"slug": "home-care", "name": "Home care", "summary": "Care at home.",
+                            "cityId": f.city, "published": true})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "listCourses",
+            GET,
+            |_, _| "/api/v1/courses".into(),
+            none,
+            admin_a,
+            200,
+            [NoneOfA, NoneOfA, Status(403), Member(200), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "createCourse",
+            POST,
+            |_, _| "/api/v1/courses".into(),
+            |f| Some(json!({"slug": "matrix-course", "title": "M", "summary": "M", "cityId": f.city,
+                            "durationHours": 8, "published": false})),
+            admin_a,
+            201,
+            [Member(201), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "getCourse",
+            GET,
+            |f, _| format!("/api/v1/courses/{}", f.course),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(403), Member(200), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "updateCourse",
+            PUT,
+            |f, _| format!("/api/v1/courses/{}", f.course),
+            |f| Some(json!({"slug": "first-aid", "title": "First aid", "summary": "Two days.",
+                            "cityId": f.city, "durationHours": 16, "published": true})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        // Leads.
+        row!(
+            "listLeads",
+            GET,
+            |_, _| "/api/v1/leads".into(),
+            none,
+            admin_a,
+            200,
+            [NoneOfA, NoneOfA, Status(403), NoneOfA, Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "getLead",
+            GET,
+            |f, _| format!("/api/v1/leads/{}", f.lead),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "addLeadNote",
+            POST,
+            |f, _| format!("/api/v1/leads/{}/notes", f.lead),
+            |_| Some(json!({"body": "Called back."})),
+            nurse_a,
+            201,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "listLeadNotes",
+            GET,
+            |f, _| format!("/api/v1/leads/{}/notes", f.lead),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "listLeadHistory",
+            GET,
+            |f, _| format!("/api/v1/leads/{}/history", f.lead),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "assignLead",
+            PUT,
+            |f, _| format!("/api/v1/leads/{}/assignee", f.lead),
+            |f| Some(json!({"staffId": f.c.w.staff_a.id})),
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "setLeadStatus",
+            POST,
+            |f, _| format!("/api/v1/leads/{}/status", f.lead),
+            |_| Some(json!({"status": "contacted"})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "rejectLead",
+            POST,
+            |f, _| format!("/api/v1/leads/{}/reject", f.lead_to_reject),
+            |_| Some(json!({"reason": "Duplicate of an earlier call."})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "routeLead",
+            POST,
+            |f, _| format!("/api/v1/leads/{}/route", f.platform_lead),
+            |f| Some(json!({"facilityId": f.c.w.a})),
+            super_admin,
+            200,
+            [Status(403), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        row!(
+            "convertLead",
+            POST,
+            |f, _| format!("/api/v1/leads/{}/convert", f.lead_to_convert),
+            |_| Some(json!({"kind": "client", "reason": "Assessed; care starts Monday.",
+                            "account": {"email": "converted@matrix.example", "firstName": "Asha", "lastName": "V"},
+                            "clientProfile": {"careRecipientName": "Mohan"}})),
+            admin_a,
+            201,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            [Status(403), Status(403)]
+        ),
+        // Clients and students.
+        row!(
+            "listClients",
+            GET,
+            |_, _| "/api/v1/clients".into(),
+            none,
+            admin_a,
+            200,
+            [NoneOfA, Status(403), Status(403), Status(403), Status(403)],
+            [NoneOfA, Status(403)]
+        ),
+        row!(
+            "createClient",
+            POST,
+            |_, _| "/api/v1/clients".into(),
+            |f| Some(json!({"account": {"facilityId": f.c.w.a, "email": "new.client@matrix.example",
+                                        "firstName": "N", "lastName": "C"},
+                            "profile": {"careRecipientName": "Kamla"}})),
+            admin_a,
+            201,
+            [Status(404), Status(404), Status(404), Status(403), Status(403)],
+            [Status(404), Status(404)]
+        ),
+        row!(
+            "getClient",
+            GET,
+            |f, _| format!("/api/v1/clients/{}", f.client),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(404), Status(403)]
+        ),
+        row!(
+            "listStudents",
+            GET,
+            |_, _| "/api/v1/students".into(),
+            none,
+            admin_a,
+            200,
+            [NoneOfA, Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), NoneOfA]
+        ),
+        row!(
+            "createStudent",
+            POST,
+            |_, _| "/api/v1/students".into(),
+            |f| Some(json!({"account": {"facilityId": f.c.w.a, "email": "new.student@matrix.example",
+                                        "firstName": "N", "lastName": "S"},
+                            "profile": {}})),
+            admin_a,
+            201,
+            [Status(404), Status(404), Status(404), Status(403), Status(403)],
+            [Status(404), Status(404)]
+        ),
+        row!(
+            "getStudent",
+            GET,
+            |f, _| format!("/api/v1/students/{}", f.student),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(404)]
+        ),
         // Facilities.
         row!(
             "listFacilities",
@@ -1220,7 +1546,42 @@ async fn fixture(app: &TestApp) -> Fixture {
     let body = json!({"audience": "everyone", "title": "Fire drill", "body": "Friday at 3 pm."});
     let announcement = app.post(admin, "/api/v1/announcements", body).await;
     let announcement = announcement.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+    let sa = &c.w.sa;
+    let city = app.city(sa).await;
+    let body = json!({"slug": "home-care", "name": "Home care", "summary": "Care at home.", "cityId": city,
+                      "published": true});
+    let service = app.post(admin, "/api/v1/services", body).await;
+    let service: Uuid = service.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+    let body = json!({"slug": "first-aid", "title": "First aid", "summary": "Two days.", "cityId": city,
+                      "durationHours": 16, "published": true});
+    let course = app.post(admin, "/api/v1/courses", body).await;
+    let course: Uuid = course.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+    let lead_of =
+        |phone: &str| json!({"leadType": "service", "name": "Asha", "phone": phone, "serviceId": service});
+    let lead = app.submit_lead(lead_of("+919800000001")).await;
+    let assign = json!({"staffId": nurse.id});
+    let path = format!("/api/v1/leads/{lead}/assignee");
+    app.call(Method::PUT, &path, Some(&admin.token), Some(assign)).await.assert_status(200);
+    let lead_to_reject = app.submit_lead(lead_of("+919800000002")).await;
+    let lead_to_convert = app.submit_lead(lead_of("+919800000003")).await;
+    let platform_lead =
+        app.submit_lead(json!({"leadType": "service", "name": "Ravi", "phone": "+919800000004"})).await;
+    let client = app.learner(admin, "client").await.id;
+    let student = app.learner(admin, "student").await.id;
+    let client_b = app.learner(&c.w.admin_b, "client").await;
+    let student_b = app.learner(&c.w.admin_b, "student").await;
     Fixture {
+        city,
+        service,
+        course,
+        lead,
+        lead_to_reject,
+        lead_to_convert,
+        platform_lead,
+        client,
+        student,
+        client_b,
+        student_b,
         c,
         live,
         deleted,
@@ -1238,7 +1599,7 @@ async fn fixture(app: &TestApp) -> Fixture {
 /// Whether a response mentions any of A's records that outsiders must not see.
 fn mentions_a(res: &Res, f: &Fixture) -> bool {
     let text = res.body.to_string();
-    [f.live.patient, f.live.alert, f.conversation, f.announcement]
+    [f.live.patient, f.live.alert, f.conversation, f.announcement, f.lead, f.client, f.student]
         .iter()
         .any(|id| text.contains(&id.to_string()))
 }
@@ -1275,6 +1636,14 @@ const TABLES: &[&str] = &[
     "events",
     "documents",
     "message_attachments",
+    "cities",
+    "services",
+    "courses",
+    "leads",
+    "lead_notes",
+    "lead_events",
+    "client_profiles",
+    "student_profiles",
 ];
 
 async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {
@@ -1285,7 +1654,11 @@ async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {
 
 fn holds_facility_a(res: &Res, f: &Fixture) -> bool {
     let a = f.c.w.a.to_string();
-    res.items().iter().any(|item| item["facilityId"] == a.as_str() || item["id"] == a.as_str())
+    res.items().iter().any(|item| {
+        item["facilityId"] == a.as_str()
+            || item["id"] == a.as_str()
+            || item["account"]["facilityId"] == a.as_str()
+    })
 }
 
 fn all_rejected(res: &Res, status: u16) -> bool {
@@ -1323,12 +1696,14 @@ async fn every_operation_has_a_row_and_every_row_holds_for_every_audience() {
         ("A's unassigned staff", &f.c.nurse_a2),
         ("A's other patient", &f.c.patient2),
     ];
+    let learners = [("B's client", &f.client_b), ("B's student", &f.student_b)];
     let su = app.superuser().await;
     let mut wrong = Vec::new();
     for row in &rows {
         let path = (row.path)(&f, Target::Live);
         let body = (row.body)(&f);
-        for ((who, actor), expect) in outsiders.iter().zip(row.outsiders) {
+        let everyone = outsiders.iter().zip(row.outsiders).chain(learners.iter().zip(row.learners));
+        for ((who, actor), expect) in everyone {
             let before = counts(&su).await;
             let res = app.call(row.method.clone(), &path, Some(&actor.token), body.clone()).await;
             let ok = match expect {
@@ -1336,6 +1711,11 @@ async fn every_operation_has_a_row_and_every_row_holds_for_every_audience() {
                 NoneOfA => res.status.as_u16() == 200 && !holds_facility_a(&res, &f),
                 Rejected(status) => res.status.as_u16() == 200 && all_rejected(&res, status),
                 Unseen => res.status.as_u16() == 200 && !mentions_a(&res, &f),
+                Closed => match res.status.as_u16() {
+                    403 | 404 => true,
+                    200 => !mentions_a(&res, &f) && !res.body.to_string().contains(&f.c.w.a.to_string()),
+                    _ => false,
+                },
             };
             if !matches!(expect, Member(_)) && counts(&su).await != before {
                 wrong.push(format!("{}: {who} changed something", row.op));
@@ -1344,6 +1724,8 @@ async fn every_operation_has_a_row_and_every_row_holds_for_every_audience() {
                 wrong.push(format!("{}: {who} expected {expect:?}, got {} {}", row.op, res.status, res.body));
             } else if let Status(status) = expect {
                 res.assert_problem(status, res.body["code"].as_str().unwrap_or("?"));
+            } else if matches!(expect, Closed) && res.status.as_u16() >= 400 {
+                res.assert_problem(res.status.as_u16(), res.body["code"].as_str().unwrap_or("?"));
             }
         }
         let actor = (row.actor)(&f);

@@ -5,6 +5,7 @@ mod append_only;
 mod audit_chain;
 mod auth;
 mod bad_input;
+mod catalog;
 mod cli;
 mod client;
 mod communication;

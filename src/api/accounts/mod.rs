@@ -1,5 +1,6 @@
 //! Accounts: authentication and sessions, facilities, users.
 
 pub mod auth;
+pub mod clients;
 pub mod facilities;
 pub mod users;

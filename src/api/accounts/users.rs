@@ -142,6 +142,12 @@ impl NewUserRequest {
             &format!("{prefix}role"),
             "patients are created through the patients API",
         );
+        v.check(
+            !matches!(self.role, Role::Client | Role::Student),
+            &format!("{prefix}role"),
+            "clients and students are created with their profile (POST /clients, POST /students) \
+             or by converting a lead",
+        );
         ValidNewUser {
             facility_id: self.facility_id.0,
             contact,
@@ -160,6 +166,11 @@ impl UpdateUserRequest {
         let contact =
             parse_contact(&mut v, "", self.email.value().map(|t| &**t), self.phone.value().map(|t| &**t));
         v.check(self.role.0 != Some(Role::Patient), "role", "cannot make a user a patient");
+        v.check(
+            !matches!(self.role.0, Some(Role::Client | Role::Student)),
+            "role",
+            "cannot make a user a client or a student; they are created with their profile",
+        );
         v.finish()?;
         Ok(UserPatch {
             email: self.email.as_opt_ref().map(|_| contact.email),

@@ -16,6 +16,8 @@ const REQUEST_ROLES: &[&str] = &[
     "carego_facility_admin",
     "carego_super_admin",
     "carego_integrator",
+    "carego_client",
+    "carego_student",
 ];
 
 /// One problem found.
@@ -215,9 +217,15 @@ const APP_SQL_SOURCES: &[(&str, &str)] = &[
     ("src/db/audit.rs", include_str!("../audit.rs")),
     ("src/db/idempotency.rs", include_str!("../idempotency.rs")),
     ("src/db/jobs.rs", include_str!("../jobs.rs")),
+    ("src/db/accounts/clients.rs", include_str!("../accounts/clients.rs")),
     ("src/db/accounts/facilities.rs", include_str!("../accounts/facilities.rs")),
     ("src/db/accounts/sessions.rs", include_str!("../accounts/sessions.rs")),
     ("src/db/accounts/users.rs", include_str!("../accounts/users.rs")),
+    ("src/db/catalog/mod.rs", include_str!("../catalog/mod.rs")),
+    ("src/db/catalog/cities.rs", include_str!("../catalog/cities.rs")),
+    ("src/db/catalog/courses.rs", include_str!("../catalog/courses.rs")),
+    ("src/db/catalog/leads.rs", include_str!("../catalog/leads.rs")),
+    ("src/db/catalog/services.rs", include_str!("../catalog/services.rs")),
     ("src/db/clinical/attendance.rs", include_str!("../clinical/attendance.rs")),
     ("src/db/clinical/care_logs.rs", include_str!("../clinical/care_logs.rs")),
     ("src/db/clinical/caseloads.rs", include_str!("../clinical/caseloads.rs")),

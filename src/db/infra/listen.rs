@@ -4,7 +4,7 @@
 //! It is a dedicated connection, never a pooled one: a pooled connection
 //! serves other requests between notifications and drops them when it is
 //! recycled. NOTIFY payloads carry only `facility:seq` (carego_events) or
-//! nothing (carego_jobs); a woken stream reads what is new in its own
+//! nothing (carego_jobs, carego_catalog); a woken stream reads what is new in its own
 //! tenant transaction, so RLS authorises every delivery.
 //!
 //! Each facility has a `watch` channel holding a wake-up counter: a burst
@@ -14,7 +14,14 @@
 //! in place again, every stream is woken, so what committed while nobody
 //! was listening is read then (the streams' cursors make that exact).
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use futures_util::StreamExt;
 use tokio::{
@@ -27,6 +34,8 @@ use crate::domain::ids::FacilityId;
 
 pub const EVENTS_CHANNEL: &str = "carego_events";
 pub const JOBS_CHANNEL: &str = "carego_jobs";
+/// Something in the public catalog changed (V28): drop cached answers.
+pub const CATALOG_CHANNEL: &str = "carego_catalog";
 
 /// Wake-ups, by facility, for whoever waits on them.
 #[derive(Default)]
@@ -36,6 +45,10 @@ pub struct Hub {
     /// Times LISTEN was (re-)established: tests and the health of the
     /// connection.
     listening: watch::Sender<u64>,
+    /// Bumped on every catalog change anywhere, and whenever LISTEN is
+    /// re-made (what changed meanwhile went unheard): a cached catalog
+    /// answer of an older generation is stale.
+    catalog: AtomicU64,
 }
 
 impl Hub {
@@ -82,6 +95,11 @@ impl Hub {
         self.listening.subscribe()
     }
 
+    /// The catalog's current generation (see the field).
+    pub fn catalog_generation(&self) -> u64 {
+        self.catalog.load(Ordering::Acquire)
+    }
+
     fn on_notification(&self, channel: &str, payload: &str) {
         match channel {
             EVENTS_CHANNEL => {
@@ -92,11 +110,15 @@ impl Hub {
                 }
             }
             JOBS_CHANNEL => self.jobs.notify_waiters(),
+            CATALOG_CHANNEL => {
+                self.catalog.fetch_add(1, Ordering::AcqRel);
+            }
             _ => {}
         }
     }
 
     fn on_listening(&self) {
+        self.catalog.fetch_add(1, Ordering::AcqRel);
         self.listening.send_modify(|n| *n += 1);
         self.wake_all();
         self.jobs.notify_waiters();
@@ -133,7 +155,7 @@ pub async fn run(
     }
 }
 
-/// LISTENs on both channels and forwards notifications until the
+/// LISTENs on the three channels and forwards notifications until the
 /// connection ends (`Ok`: it had been established).
 async fn listen<S, T>(
     client: tokio_postgres::Client,
@@ -145,7 +167,7 @@ where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-    let sql = format!("LISTEN {EVENTS_CHANNEL}; LISTEN {JOBS_CHANNEL}");
+    let sql = format!("LISTEN {EVENTS_CHANNEL}; LISTEN {JOBS_CHANNEL}; LISTEN {CATALOG_CHANNEL}");
     // The connection only makes progress while polled: drive it alongside.
     let listened = {
         let subscribe = client.batch_execute(&sql);

@@ -195,3 +195,31 @@ pub struct World {
     pub staff_a: Actor,
     pub staff_b: Actor,
 }
+
+impl TestApp {
+    /// A client or a student (`kind`) of `admin`'s facility, logged in.
+    pub async fn learner(&self, admin: &Actor, kind: &str) -> Actor {
+        let email = format!("{}@learners.example", self.unique(kind));
+        let (path, profile) = match kind {
+            "client" => ("/api/v1/clients", json!({"careRecipientName": "Kamla Devi"})),
+            _ => ("/api/v1/students", json!({"education": "Class XII"})),
+        };
+        let account = json!({"email": email, "password": PASSWORD, "firstName": "Lata", "lastName": "Sen"});
+        self.post(admin, path, json!({"account": account, "profile": profile})).await.assert_status(201);
+        self.login_actor(&email).await
+    }
+
+    /// A city of the catalog, added by `sa`.
+    pub async fn city(&self, sa: &Actor) -> Uuid {
+        let slug = self.unique("city-");
+        let res =
+            self.post(sa, "/api/v1/cities", json!({"slug": slug, "name": format!("City {slug}")})).await;
+        res.assert_status(201).body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// The website's lead form, sent anonymously; its reference.
+    pub async fn submit_lead(&self, body: serde_json::Value) -> Uuid {
+        let res = self.call(Method::POST, "/api/v1/public/leads", None, Some(body)).await;
+        res.assert_status(202).body["reference"].as_str().unwrap().parse().unwrap()
+    }
+}

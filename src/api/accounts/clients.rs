@@ -1,0 +1,239 @@
+//! Clients and students: accounts made with their profile in one
+//! transaction, by a facility admin (super admins name the facility), or by
+//! converting a lead (`api::catalog::leads`).
+
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use super::users::parse_contact;
+use crate::{
+    api::{ApiTags, Created, body::JsonBody, page::Page},
+    auth::{BearerAuth, Principal, Role, password},
+    db::{
+        Db,
+        accounts::{
+            clients::{self, Client, ClientProfile, Student, StudentProfile},
+            facilities,
+            users::NewUser,
+        },
+    },
+    domain::{
+        contact::{Email, Phone},
+        ids::{FacilityId, UserId},
+        page::{Cursor, Limit, PageRequest},
+        text::{Opt, Text},
+    },
+    error::{Error, Result, Validator},
+};
+
+/// The account of a new client or student. Without a password it is `pending` until an
+/// admin sets one.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountRequest {
+    /// Super admins name the facility; facility admins may omit it (their own).
+    pub facility_id: Opt<FacilityId>,
+    /// Email address (stored lower-case); unique across the platform.
+    #[oai(validator(max_length = 254))]
+    pub email: Opt<Text>,
+    /// Phone number: 10–15 digits, optionally starting with `+`; unique across the platform.
+    #[oai(validator(max_length = 32))]
+    pub phone: Opt<Text>,
+    /// At least 10 characters; without one the account is `pending`.
+    #[oai(validator(min_length = 10, max_length = 128))]
+    pub password: Opt<Text>,
+    /// Given name (1–100 characters).
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub first_name: Text,
+    /// Family name (1–100 characters).
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub last_name: Text,
+}
+
+/// A new client.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewClientRequest {
+    /// The account.
+    pub account: AccountRequest,
+    /// Who the care is for.
+    pub profile: ClientProfile,
+}
+
+/// A new student.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewStudentRequest {
+    /// The account.
+    pub account: AccountRequest,
+    /// The profile.
+    pub profile: StudentProfile,
+}
+
+/// An account that passed validation, its password hashed.
+pub struct ValidAccount {
+    pub facility_id: Option<FacilityId>,
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
+    pub password_hash: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+impl AccountRequest {
+    /// Checks the fields (errors under `account.`) and hashes the password.
+    /// With `contact_elsewhere`, an email or phone may be left to the caller
+    /// to fill in (a conversion takes the lead's).
+    pub async fn validate(&self, contact_elsewhere: bool) -> Result<ValidAccount> {
+        let mut v = Validator::default();
+        let contact = parse_contact(&mut v, "account.", self.email.as_deref(), self.phone.as_deref());
+        v.check(
+            contact_elsewhere || contact.email.is_some() || contact.phone.is_some(),
+            "account.email",
+            "give an email or a phone number (or both)",
+        );
+        if let Some(Err(msg)) = self.password.as_deref().map(password::validate) {
+            v.check(false, "account.password", msg);
+        }
+        v.check(!self.first_name.trim().is_empty(), "account.firstName", "must not be blank");
+        v.check(!self.last_name.trim().is_empty(), "account.lastName", "must not be blank");
+        v.finish()?;
+        let password_hash = match self.password.as_deref() {
+            Some(p) => Some(password::hash(p.to_owned()).await?),
+            None => None,
+        };
+        Ok(ValidAccount {
+            facility_id: self.facility_id.0,
+            email: contact.email,
+            phone: contact.phone,
+            password_hash,
+            first_name: self.first_name.trim().to_owned(),
+            last_name: self.last_name.trim().to_owned(),
+        })
+    }
+}
+
+impl ValidAccount {
+    /// The account to insert: in the facility named, else the caller's own
+    /// (a facility admin naming another one is refused by RLS).
+    pub fn new_user(&self, role: Role, caller: &Principal) -> Result<NewUser<'_>> {
+        let facility = self.facility_id.or(caller.facility_id);
+        if facility.is_none() {
+            return Err(Error::invalid("account.facilityId", "name the facility the account belongs to"));
+        }
+        Ok(NewUser {
+            facility_id: facility,
+            email: self.email.as_ref(),
+            phone: self.phone.as_ref(),
+            password_hash: self.password_hash.clone(),
+            role,
+            first_name: &self.first_name,
+            last_name: &self.last_name,
+            job_title: None,
+        })
+    }
+}
+
+pub struct ClientsApi {
+    pub db: Db,
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Clients")]
+impl ClientsApi {
+    /// Clients.
+    ///
+    /// The facility's clients with their profiles, newest first. Facility admins (super admins:
+    /// every facility's).
+    #[oai(path = "/clients", method = "get", operation_id = "listClients")]
+    async fn list_clients(
+        &self,
+        auth: BearerAuth,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Client>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| clients::list_clients(tx, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Add a client.
+    ///
+    /// Facility admins: the account (role `client`) and its profile, together. A facility named
+    /// that the caller cannot see is 404.
+    #[oai(path = "/clients", method = "post", operation_id = "createClient")]
+    async fn create_client(
+        &self,
+        auth: BearerAuth,
+        body: JsonBody<NewClientRequest>,
+    ) -> Result<Created<Client>> {
+        let account = body.0.account.validate(false).await?;
+        let profile = &body.0.profile;
+        let client = self
+            .db
+            .run(&auth.0, async |tx| {
+                let user = account.new_user(Role::Client, &auth.0)?;
+                facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
+                clients::create_client(tx, &user, profile).await
+            })
+            .await?;
+        Ok(Created::Created(Json(client), None))
+    }
+
+    /// A client.
+    ///
+    /// Facility admins; a client, themselves.
+    #[oai(path = "/clients/:id", method = "get", operation_id = "getClient")]
+    async fn get_client(&self, auth: BearerAuth, id: Path<UserId>) -> Result<Json<Client>> {
+        self.db.run(&auth.0, async |tx| clients::get_client(tx, id.0).await).await.map(Json)
+    }
+
+    /// Students.
+    ///
+    /// The facility's students with their profiles, newest first. Facility admins (super
+    /// admins: every facility's).
+    #[oai(path = "/students", method = "get", operation_id = "listStudents")]
+    async fn list_students(
+        &self,
+        auth: BearerAuth,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Student>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| clients::list_students(tx, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Add a student.
+    ///
+    /// Facility admins: the account (role `student`) and its profile, together. A facility named
+    /// that the caller cannot see is 404.
+    #[oai(path = "/students", method = "post", operation_id = "createStudent")]
+    async fn create_student(
+        &self,
+        auth: BearerAuth,
+        body: JsonBody<NewStudentRequest>,
+    ) -> Result<Created<Student>> {
+        let account = body.0.account.validate(false).await?;
+        let profile = &body.0.profile;
+        let student = self
+            .db
+            .run(&auth.0, async |tx| {
+                let user = account.new_user(Role::Student, &auth.0)?;
+                facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
+                clients::create_student(tx, &user, profile).await
+            })
+            .await?;
+        Ok(Created::Created(Json(student), None))
+    }
+
+    /// A student.
+    ///
+    /// Facility admins; a student, themselves.
+    #[oai(path = "/students/:id", method = "get", operation_id = "getStudent")]
+    async fn get_student(&self, auth: BearerAuth, id: Path<UserId>) -> Result<Json<Student>> {
+        self.db.run(&auth.0, async |tx| clients::get_student(tx, id.0).await).await.map(Json)
+    }
+}

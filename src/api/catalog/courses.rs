@@ -1,0 +1,126 @@
+//! A facility's training courses: its admins keep them and publish them to
+//! the website. (Batches, enrollments and certificates will hang off them.)
+
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use crate::{
+    api::{ApiTags, Created, body::JsonBody, page::Page},
+    auth::BearerAuth,
+    db::{
+        Db,
+        catalog::{
+            courses::{self, Course, CourseFields},
+            services::Money,
+        },
+    },
+    domain::{
+        ids::{CityId, CourseId},
+        page::{Cursor, Limit, PageRequest},
+        text::{Opt, Text},
+    },
+    error::Result,
+};
+
+/// A course's fields, all of them (creating and replacing take the same).
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct CourseRequest {
+    /// URL-safe handle, unique within the facility: lower-case letters, digits and dashes
+    /// (2–63). The website's handle is `{facility slug}.{this}`.
+    #[oai(validator(pattern = r"^[a-z0-9][a-z0-9-]{1,62}$"))]
+    pub slug: Text,
+    /// Its title (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub title: Text,
+    /// One or two sentences for a listing (1–500 characters).
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub summary: Text,
+    /// The full description (1–10000 characters).
+    #[oai(validator(min_length = 1, max_length = 10000))]
+    pub description: Opt<Text>,
+    /// Where it is taught (a city of the catalog).
+    pub city_id: CityId,
+    /// Hours of teaching (1–10000).
+    #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
+    pub duration_hours: i32,
+    /// Its fee.
+    pub fee: Opt<Money>,
+    /// Whether the website shows it.
+    pub published: bool,
+}
+
+impl CourseRequest {
+    fn fields(&self) -> CourseFields<'_> {
+        CourseFields {
+            slug: &self.slug,
+            title: self.title.trim(),
+            summary: self.summary.trim(),
+            description: self.description.as_deref(),
+            city_id: self.city_id,
+            duration_hours: self.duration_hours,
+            fee_minor: self.fee.as_ref().map(|m| m.amount_minor),
+            currency: self.fee.as_ref().map(|m| m.currency.as_str()),
+            published: self.published,
+        }
+    }
+}
+
+pub struct CoursesApi {
+    pub db: Db,
+}
+
+#[OpenApi(prefix_path = "/api/v1/courses", tag = "ApiTags::Catalog")]
+impl CoursesApi {
+    /// The facility's courses.
+    ///
+    /// Newest first, published or not. Staff and facility admins (super admins: every
+    /// facility's).
+    #[oai(path = "/", method = "get", operation_id = "listCourses")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Course>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| courses::list(tx, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Add a course.
+    ///
+    /// Facility admins, to their facility. It reaches the website once `published`.
+    #[oai(path = "/", method = "post", operation_id = "createCourse")]
+    async fn create(&self, auth: BearerAuth, body: JsonBody<CourseRequest>) -> Result<Created<Course>> {
+        let fields = body.0.fields();
+        let s = self.db.run(&auth.0, async |tx| courses::insert(tx, &fields).await).await?;
+        Ok(Created::Created(Json(s), None))
+    }
+
+    /// A course.
+    ///
+    /// One of the facility's, published or not (staff and facility admins).
+    #[oai(path = "/:id", method = "get", operation_id = "getCourse")]
+    async fn get(&self, auth: BearerAuth, id: Path<CourseId>) -> Result<Json<Course>> {
+        self.db.run(&auth.0, async |tx| courses::get(tx, id.0).await).await.map(Json)
+    }
+
+    /// Replace a course.
+    ///
+    /// Facility admins. Every field is replaced; `published` puts it on the website or takes it
+    /// off. The website's cached catalog follows at once.
+    #[oai(path = "/:id", method = "put", operation_id = "updateCourse")]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        id: Path<CourseId>,
+        body: JsonBody<CourseRequest>,
+    ) -> Result<Json<Course>> {
+        let fields = body.0.fields();
+        self.db.run(&auth.0, async |tx| courses::update(tx, id.0, &fields).await).await.map(Json)
+    }
+}

@@ -1,0 +1,118 @@
+//! A facility's services: its admins keep them and publish them to the website.
+
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use crate::{
+    api::{ApiTags, Created, body::JsonBody, page::Page},
+    auth::BearerAuth,
+    db::{
+        Db,
+        catalog::services::{self, Money, Service, ServiceFields},
+    },
+    domain::{
+        ids::{CityId, ServiceId},
+        page::{Cursor, Limit, PageRequest},
+        text::{Opt, Text},
+    },
+    error::Result,
+};
+
+/// A service's fields, all of them (creating and replacing take the same).
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceRequest {
+    /// URL-safe handle, unique within the facility: lower-case letters, digits and dashes
+    /// (2–63). The website's handle is `{facility slug}.{this}`.
+    #[oai(validator(pattern = r"^[a-z0-9][a-z0-9-]{1,62}$"))]
+    pub slug: Text,
+    /// Its name (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Text,
+    /// One or two sentences for a listing (1–500 characters).
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub summary: Text,
+    /// The full description (1–10000 characters).
+    #[oai(validator(min_length = 1, max_length = 10000))]
+    pub description: Opt<Text>,
+    /// Where it is offered (a city of the catalog).
+    pub city_id: CityId,
+    /// The lowest price.
+    pub price_from: Opt<Money>,
+    /// Whether the website shows it.
+    pub published: bool,
+}
+
+impl ServiceRequest {
+    fn fields(&self) -> ServiceFields<'_> {
+        ServiceFields {
+            slug: &self.slug,
+            name: self.name.trim(),
+            summary: self.summary.trim(),
+            description: self.description.as_deref(),
+            city_id: self.city_id,
+            price_minor: self.price_from.as_ref().map(|m| m.amount_minor),
+            currency: self.price_from.as_ref().map(|m| m.currency.as_str()),
+            published: self.published,
+        }
+    }
+}
+
+pub struct ServicesApi {
+    pub db: Db,
+}
+
+#[OpenApi(prefix_path = "/api/v1/services", tag = "ApiTags::Catalog")]
+impl ServicesApi {
+    /// The facility's services.
+    ///
+    /// Newest first, published or not. Staff and facility admins (super admins: every
+    /// facility's).
+    #[oai(path = "/", method = "get", operation_id = "listServices")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Service>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| services::list(tx, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Add a service.
+    ///
+    /// Facility admins, to their facility. It reaches the website once `published`.
+    #[oai(path = "/", method = "post", operation_id = "createService")]
+    async fn create(&self, auth: BearerAuth, body: JsonBody<ServiceRequest>) -> Result<Created<Service>> {
+        let fields = body.0.fields();
+        let s = self.db.run(&auth.0, async |tx| services::insert(tx, &fields).await).await?;
+        Ok(Created::Created(Json(s), None))
+    }
+
+    /// A service.
+    ///
+    /// One of the facility's, published or not (staff and facility admins).
+    #[oai(path = "/:id", method = "get", operation_id = "getService")]
+    async fn get(&self, auth: BearerAuth, id: Path<ServiceId>) -> Result<Json<Service>> {
+        self.db.run(&auth.0, async |tx| services::get(tx, id.0).await).await.map(Json)
+    }
+
+    /// Replace a service.
+    ///
+    /// Facility admins. Every field is replaced; `published` puts it on the website or takes it
+    /// off. The website's cached catalog follows at once.
+    #[oai(path = "/:id", method = "put", operation_id = "updateService")]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        id: Path<ServiceId>,
+        body: JsonBody<ServiceRequest>,
+    ) -> Result<Json<Service>> {
+        let fields = body.0.fields();
+        self.db.run(&auth.0, async |tx| services::update(tx, id.0, &fields).await).await.map(Json)
+    }
+}

@@ -1,0 +1,270 @@
+//! Clients and students (V29): an account of role `client` or `student`
+//! and its profile, made together in one transaction (directly by a
+//! facility admin, or by converting a lead).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use poem_openapi::Object;
+use tokio_postgres::Row;
+
+use super::users::{self, NewUser, User};
+use crate::{
+    db::TenantTx,
+    domain::{
+        ids::{CityId, UserId},
+        page::{Keyed, PageRequest},
+    },
+    error::{Error, Result},
+};
+
+/// Who a client books care for, and where.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientProfile {
+    /// The person who receives the care (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub care_recipient_name: String,
+    /// How they are related to the client: mother, self... (1–100 characters).
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub care_recipient_relation: Option<String>,
+    /// The care recipient's date of birth.
+    pub care_recipient_born_on: Option<NaiveDate>,
+    /// What care they need (1–5000 characters).
+    #[oai(validator(min_length = 1, max_length = 5000))]
+    pub care_needs: Option<String>,
+    /// Where the care is given (1–500 characters).
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub address: Option<String>,
+    /// The city of that address.
+    pub city_id: Option<CityId>,
+    /// BCP 47 language tag, e.g. `hi` or `en-IN`.
+    #[oai(validator(pattern = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"))]
+    pub preferred_language: Option<String>,
+}
+
+/// A student's profile.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct StudentProfile {
+    /// Date of birth.
+    pub born_on: Option<NaiveDate>,
+    /// Schooling so far (1–500 characters).
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub education: Option<String>,
+    /// A parent or guardian (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub guardian_name: Option<String>,
+    /// Their phone number: 10–15 digits, optionally starting with `+`.
+    #[oai(validator(pattern = r"^\+?[0-9]{10,15}$"))]
+    pub guardian_phone: Option<String>,
+    /// Where the student lives.
+    pub city_id: Option<CityId>,
+}
+
+/// A client: the account and its profile.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Client {
+    /// The account.
+    pub account: User,
+    /// The profile.
+    pub profile: ClientProfile,
+}
+
+/// A student: the account and its profile.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Student {
+    /// The account.
+    pub account: User,
+    /// The profile.
+    pub profile: StudentProfile,
+}
+
+impl Keyed for Client {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.account.created_at, self.account.id.0)
+    }
+}
+
+impl Keyed for Student {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.account.created_at, self.account.id.0)
+    }
+}
+
+impl TryFrom<&Row> for ClientProfile {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            care_recipient_name: row.try_get("care_recipient_name")?,
+            care_recipient_relation: row.try_get("care_recipient_relation")?,
+            care_recipient_born_on: row.try_get("care_recipient_born_on")?,
+            care_needs: row.try_get("care_needs")?,
+            address: row.try_get("address")?,
+            city_id: row.try_get("city_id")?,
+            preferred_language: row.try_get("preferred_language")?,
+        })
+    }
+}
+
+impl TryFrom<&Row> for StudentProfile {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            born_on: row.try_get("born_on")?,
+            education: row.try_get("education")?,
+            guardian_name: row.try_get("guardian_name")?,
+            guardian_phone: row.try_get("guardian_phone")?,
+            city_id: row.try_get("city_id")?,
+        })
+    }
+}
+
+pub const INSERT_CLIENT_PROFILE: &str = "
+    insert into client_profiles (facility_id, user_id, care_recipient_name, care_recipient_relation,
+                                 care_recipient_born_on, care_needs, address, city_id, preferred_language)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// Makes the account and its profile (facility admins; super admins name the facility).
+pub async fn create_client(tx: &mut TenantTx, user: &NewUser<'_>, p: &ClientProfile) -> Result<Client> {
+    let account = users::insert(tx, user).await?;
+    tx.execute(
+        INSERT_CLIENT_PROFILE,
+        &[
+            &account.facility_id,
+            &account.id,
+            &p.care_recipient_name,
+            &p.care_recipient_relation,
+            &p.care_recipient_born_on,
+            &p.care_needs,
+            &p.address,
+            &p.city_id,
+            &p.preferred_language,
+        ],
+    )
+    .await
+    .map_err(|e| city_error(e, "profile.cityId"))?;
+    get_client(tx, account.id).await
+}
+
+pub const INSERT_STUDENT_PROFILE: &str = "
+    insert into student_profiles (facility_id, user_id, born_on, education, guardian_name,
+                                  guardian_phone, city_id)
+    values ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Makes the account and its profile.
+pub async fn create_student(tx: &mut TenantTx, user: &NewUser<'_>, p: &StudentProfile) -> Result<Student> {
+    let account = users::insert(tx, user).await?;
+    tx.execute(
+        INSERT_STUDENT_PROFILE,
+        &[
+            &account.facility_id,
+            &account.id,
+            &p.born_on,
+            &p.education,
+            &p.guardian_name,
+            &p.guardian_phone,
+            &p.city_id,
+        ],
+    )
+    .await
+    .map_err(|e| city_error(e, "profile.cityId"))?;
+    get_student(tx, account.id).await
+}
+
+fn city_error(e: crate::db::DbError, field: &str) -> Error {
+    use crate::db::OnConstraint;
+    let e = Err::<(), _>(e)
+        .on_constraint("client_profiles_city_fkey", Error::invalid(field, "is not a city of the catalog"))
+        .on_constraint("student_profiles_city_fkey", Error::invalid(field, "is not a city of the catalog"));
+    match e {
+        Err(e) => e.into(),
+        Ok(()) => unreachable!("an error stays an error"),
+    }
+}
+
+macro_rules! user_columns {
+    () => {
+        "u.id, u.facility_id, u.email, u.phone, u.role, u.status, u.status_reason, u.first_name, \
+         u.last_name, u.job_title, u.on_call, u.password_changed_at, u.created_at, u.updated_at"
+    };
+}
+
+macro_rules! select_clients {
+    ($where:literal) => {
+        concat!(
+            "select ",
+            user_columns!(),
+            ", p.care_recipient_name, p.care_recipient_relation, p.care_recipient_born_on,
+               p.care_needs, p.address, p.city_id, p.preferred_language
+               from client_profiles p join users u on u.id = p.user_id ",
+            $where
+        )
+    };
+}
+
+macro_rules! select_students {
+    ($where:literal) => {
+        concat!(
+            "select ",
+            user_columns!(),
+            ", p.born_on, p.education, p.guardian_name, p.guardian_phone, p.city_id
+               from student_profiles p join users u on u.id = p.user_id ",
+            $where
+        )
+    };
+}
+
+impl TryFrom<&Row> for Client {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self { account: User::try_from(row)?, profile: ClientProfile::try_from(row)? })
+    }
+}
+
+impl TryFrom<&Row> for Student {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self { account: User::try_from(row)?, profile: StudentProfile::try_from(row)? })
+    }
+}
+
+pub const GET_CLIENT: &str = select_clients!("where p.user_id = $1");
+
+/// A client the caller can see (the client: only themselves).
+pub async fn get_client(tx: &mut TenantTx, id: UserId) -> Result<Client> {
+    Client::try_from(&tx.query_one(GET_CLIENT, &[&id]).await?)
+}
+
+pub const GET_STUDENT: &str = select_students!("where p.user_id = $1");
+
+/// A student the caller can see (the student: only themselves).
+pub async fn get_student(tx: &mut TenantTx, id: UserId) -> Result<Student> {
+    Student::try_from(&tx.query_one(GET_STUDENT, &[&id]).await?)
+}
+
+pub const LIST_CLIENTS: &str = select_clients!(
+    "where ($1::timestamptz is null or (u.created_at, u.id) < ($1, $2::uuid))
+     order by u.created_at desc, u.id desc limit $3"
+);
+
+/// The facility's clients, newest first.
+pub async fn list_clients(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Client>> {
+    let rows = tx.query(LIST_CLIENTS, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    rows.iter().map(Client::try_from).collect()
+}
+
+pub const LIST_STUDENTS: &str = select_students!(
+    "where ($1::timestamptz is null or (u.created_at, u.id) < ($1, $2::uuid))
+     order by u.created_at desc, u.id desc limit $3"
+);
+
+/// The facility's students, newest first.
+pub async fn list_students(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Student>> {
+    let rows = tx.query(LIST_STUDENTS, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    rows.iter().map(Student::try_from).collect()
+}

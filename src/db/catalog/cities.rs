@@ -1,0 +1,76 @@
+//! The cities the platform serves (V28): platform data that super admins
+//! keep; everyone reads the active ones.
+
+use poem_openapi::Object;
+use tokio_postgres::Row;
+
+use crate::{
+    db::{OnConstraint, TenantTx},
+    domain::ids::CityId,
+    error::{Conflict, Error, Result},
+};
+
+/// A city.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct City {
+    /// Its id.
+    pub id: CityId,
+    /// URL-safe unique handle, e.g. `jaipur`.
+    pub slug: String,
+    /// Its name.
+    pub name: String,
+    /// State, province or region.
+    pub region: Option<String>,
+    /// Whether the website lists it.
+    pub active: bool,
+}
+
+impl TryFrom<&Row> for City {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            slug: row.try_get("slug")?,
+            name: row.try_get("name")?,
+            region: row.try_get("region")?,
+            active: row.try_get("active")?,
+        })
+    }
+}
+
+/// A city's fields, validated.
+pub struct CityFields<'a> {
+    pub name: &'a str,
+    pub region: Option<&'a str>,
+    pub active: bool,
+}
+
+/// Every city the caller can see (the active ones; super admins all), by name.
+pub const LIST: &str = "select id, slug, name, region, active from cities order by name, id limit 1000";
+
+pub async fn list(tx: &mut TenantTx) -> Result<Vec<City>> {
+    tx.query(LIST, &[]).await?.iter().map(City::try_from).collect()
+}
+
+pub const INSERT: &str = "insert into cities (slug, name, region, active) values ($1, $2, $3, $4)
+    returning id, slug, name, region, active";
+
+/// Adds one (super admins: nobody else holds the grant).
+pub async fn insert(tx: &mut TenantTx, slug: &str, c: &CityFields<'_>) -> Result<City> {
+    let row = tx
+        .query_one(INSERT, &[&slug, &c.name, &c.region, &c.active])
+        .await
+        .on_constraint("cities_slug_key", Conflict::CitySlugTaken)?;
+    City::try_from(&row)
+}
+
+pub const UPDATE: &str = "update cities set name = $2, region = $3, active = $4 where id = $1
+    returning id, slug, name, region, active";
+
+/// Renames one, or takes it off (or back onto) the website. The slug stays:
+/// links to it keep working.
+pub async fn update(tx: &mut TenantTx, id: CityId, c: &CityFields<'_>) -> Result<City> {
+    City::try_from(&tx.query_one(UPDATE, &[&id, &c.name, &c.region, &c.active]).await?)
+}

@@ -1,0 +1,407 @@
+//! Leads from the website (V30): filed by the public, worked by facility
+//! admins (super admins: every lead, and routing the platform's own), with
+//! append-only notes and a status history written by a trigger.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use tokio_postgres::Row;
+
+use crate::{
+    db::{OnConstraint, TenantTx},
+    domain::{
+        ids::{CityId, CourseId, FacilityId, LeadId, LeadNoteId, ServiceId, UserId},
+        page::{Keyed, PageRequest},
+        text_enum,
+    },
+    error::{Conflict, Error, Result},
+};
+
+text_enum! {
+    /// What a lead asks about.
+    pub enum LeadType {
+        /// Care: a service.
+        Service = "service",
+        /// Training: a course.
+        Training = "training",
+    }
+}
+
+text_enum! {
+    /// Where a lead stands. `converted` and `rejected` are final.
+    pub enum LeadStatus {
+        /// Just arrived.
+        New = "new",
+        /// Someone has been in touch.
+        Contacted = "contacted",
+        /// A real prospect.
+        Qualified = "qualified",
+        /// Became a client or a student (`convertedUserId`).
+        Converted = "converted",
+        /// Closed without an account (`rejectionReason`).
+        Rejected = "rejected",
+    }
+}
+
+/// A lead.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Lead {
+    /// Its id (also the website's reference for it).
+    pub id: LeadId,
+    /// The facility it was routed to; absent for a platform lead.
+    pub facility_id: Option<FacilityId>,
+    /// Service or training.
+    pub lead_type: LeadType,
+    /// Who asked.
+    pub name: String,
+    /// Their phone number.
+    pub phone: String,
+    /// Their email.
+    pub email: Option<String>,
+    /// The city they named.
+    pub city_id: Option<CityId>,
+    /// The service they asked about.
+    pub service_id: Option<ServiceId>,
+    /// The course they asked about.
+    pub course_id: Option<CourseId>,
+    /// What they wrote.
+    pub message: Option<String>,
+    /// Where it stands.
+    pub status: LeadStatus,
+    /// The staff member working it.
+    pub assigned_to: Option<UserId>,
+    /// Why it was rejected.
+    pub rejection_reason: Option<String>,
+    /// The account it became.
+    pub converted_user_id: Option<UserId>,
+    /// When it became one.
+    pub converted_at: Option<DateTime<Utc>>,
+    /// When it arrived.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Keyed for Lead {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.created_at, self.id.0)
+    }
+}
+
+impl TryFrom<&Row> for Lead {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            facility_id: row.try_get("facility_id")?,
+            lead_type: row.try_get("lead_type")?,
+            name: row.try_get("name")?,
+            phone: row.try_get("phone")?,
+            email: row.try_get("email")?,
+            city_id: row.try_get("city_id")?,
+            service_id: row.try_get("service_id")?,
+            course_id: row.try_get("course_id")?,
+            message: row.try_get("message")?,
+            status: row.try_get("status")?,
+            assigned_to: row.try_get("assigned_to")?,
+            rejection_reason: row.try_get("rejection_reason")?,
+            converted_user_id: row.try_get("converted_user_id")?,
+            converted_at: row.try_get("converted_at")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+macro_rules! columns {
+    () => {
+        "id, facility_id, lead_type, name, phone, email, city_id, service_id, course_id, message, \
+         status, assigned_to, rejection_reason, converted_user_id, converted_at, created_at, updated_at"
+    };
+}
+
+/// A lead from the website, validated and routed.
+pub struct Submission<'a> {
+    /// Derived from what the lead is (see `api::catalog::public`), so a
+    /// repeat of the same form is the same lead.
+    pub id: LeadId,
+    pub facility_id: Option<FacilityId>,
+    pub lead_type: LeadType,
+    pub name: &'a str,
+    pub phone: &'a str,
+    pub email: Option<&'a str>,
+    pub city_id: Option<CityId>,
+    pub service_id: Option<ServiceId>,
+    pub course_id: Option<CourseId>,
+    pub message: Option<&'a str>,
+}
+
+pub const SUBMIT: &str = "
+    insert into leads (id, facility_id, lead_type, name, phone, email, city_id, service_id, course_id, message)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    on conflict do nothing";
+
+/// Files it as `carego_public`; the same lead again changes nothing. (No
+/// conflict target: naming one would need SELECT on it, which the public
+/// does not hold; the id is the only key a repeat can collide on.)
+pub async fn submit(tx: &mut TenantTx, s: &Submission<'_>) -> Result<()> {
+    tx.execute(
+        SUBMIT,
+        &[
+            &s.id,
+            &s.facility_id,
+            &s.lead_type,
+            &s.name,
+            &s.phone,
+            &s.email,
+            &s.city_id,
+            &s.service_id,
+            &s.course_id,
+            &s.message,
+        ],
+    )
+    .await
+    .on_constraint("leads_city_fkey", Error::invalid("cityId", "is not a city of the catalog"))?;
+    Ok(())
+}
+
+pub const GET: &str = concat!("select ", columns!(), " from leads where id = $1");
+
+pub async fn get(tx: &mut TenantTx, id: LeadId) -> Result<Lead> {
+    Lead::try_from(&tx.query_one(GET, &[&id]).await?)
+}
+
+/// A list's filters; each absent one matches everything.
+#[derive(Debug, Default)]
+pub struct LeadFilter {
+    pub status: Option<LeadStatus>,
+    pub lead_type: Option<LeadType>,
+    pub city_id: Option<CityId>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Super admins: only the platform's own leads.
+    pub platform_only: bool,
+}
+
+pub const LIST: &str = concat!(
+    "select ",
+    columns!(),
+    " from leads
+     where ($1::text is null or status = $1)
+       and ($2::text is null or lead_type = $2)
+       and ($3::uuid is null or city_id = $3)
+       and ($4::timestamptz is null or created_at >= $4)
+       and ($5::timestamptz is null or created_at < $5)
+       and (not $6 or facility_id is null)
+       and ($7::timestamptz is null or (created_at, id) < ($7, $8::uuid))
+     order by created_at desc, id desc limit $9"
+);
+
+/// The leads the caller may see, newest first.
+pub async fn list(tx: &mut TenantTx, f: &LeadFilter, page: &PageRequest) -> Result<Vec<Lead>> {
+    let rows = tx
+        .query(
+            LIST,
+            &[
+                &f.status,
+                &f.lead_type,
+                &f.city_id,
+                &f.from,
+                &f.to,
+                &f.platform_only,
+                &page.after_ts(),
+                &page.after_id(),
+                &page.fetch_limit(),
+            ],
+        )
+        .await?;
+    rows.iter().map(Lead::try_from).collect()
+}
+
+/// An update of a lead, translated: a closed lead is a 409 whatever was asked.
+async fn update(tx: &mut TenantTx, sql: &'static str, params: crate::db::Params<'_>) -> Result<Lead> {
+    let row = tx
+        .query_one(sql, params)
+        .await
+        .on_constraint("leads_closed_check", Conflict::LeadClosed)
+        .on_constraint("leads_routed_check", Conflict::LeadRouting)
+        .on_constraint("leads_facility_fkey", Error::invalid("facilityId", "is not a facility"))?;
+    Lead::try_from(&row)
+}
+
+pub const SET_STATUS: &str = concat!("update leads set status = $2 where id = $1 returning ", columns!());
+
+/// Moves an open lead along (`new`, `contacted`, `qualified`).
+pub async fn set_status(tx: &mut TenantTx, id: LeadId, status: LeadStatus) -> Result<Lead> {
+    update(tx, SET_STATUS, &[&id, &status]).await
+}
+
+pub const ASSIGN: &str = concat!(
+    "update leads set assigned_to = $2
+      where id = $1
+        and ($2::uuid is null or exists (
+              select 1 from users u where u.id = $2 and u.facility_id = leads.facility_id
+                 and u.role in ('staff', 'facility_admin') and u.status = 'active'))
+     returning ",
+    columns!()
+);
+
+/// Gives it to an active staff member or admin of its facility, or to nobody.
+pub async fn assign(tx: &mut TenantTx, id: LeadId, to: Option<UserId>) -> Result<Lead> {
+    get(tx, id).await?;
+    let row =
+        tx.query_opt(ASSIGN, &[&id, &to]).await.on_constraint("leads_closed_check", Conflict::LeadClosed)?;
+    match row {
+        Some(row) => Lead::try_from(&row),
+        None => Err(Error::invalid("staffId", "is not an active staff member of the lead's facility")),
+    }
+}
+
+pub const REJECT: &str = concat!(
+    "update leads set status = 'rejected', rejection_reason = $2 where id = $1 returning ",
+    columns!()
+);
+
+/// Closes it without an account.
+pub async fn reject(tx: &mut TenantTx, id: LeadId, reason: &str) -> Result<Lead> {
+    update(tx, REJECT, &[&id, &reason]).await
+}
+
+pub const ROUTE: &str = concat!("update leads set facility_id = $2 where id = $1 returning ", columns!());
+
+/// Hands a platform lead to a facility (super admins; the column is theirs alone).
+pub async fn route(tx: &mut TenantTx, id: LeadId, facility: FacilityId) -> Result<Lead> {
+    update(tx, ROUTE, &[&id, &facility]).await
+}
+
+pub const CONVERTED: &str = concat!(
+    "update leads set status = 'converted', converted_user_id = $2, converted_at = now()
+      where id = $1 returning ",
+    columns!()
+);
+
+/// Records the account it became (in the transaction that made it).
+pub async fn mark_converted(tx: &mut TenantTx, id: LeadId, user: UserId) -> Result<Lead> {
+    update(tx, CONVERTED, &[&id, &user]).await
+}
+
+pub const SET_REASON: &str = "select set_config('carego.change_reason', $1, true)";
+
+/// Makes `reason` the transaction's audit reason (a body's `reason` field
+/// wins over `X-Change-Reason`).
+pub async fn set_reason(tx: &mut TenantTx, reason: &str) -> Result<()> {
+    tx.query(SET_REASON, &[&reason]).await?;
+    Ok(())
+}
+
+/// A note on a lead.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct LeadNote {
+    /// Its id.
+    pub id: LeadNoteId,
+    /// Its lead.
+    pub lead_id: LeadId,
+    /// What it says.
+    pub body: String,
+    /// Who wrote it.
+    pub recorded_by: UserId,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl Keyed for LeadNote {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.recorded_at, self.id.0)
+    }
+}
+
+impl TryFrom<&Row> for LeadNote {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            lead_id: row.try_get("lead_id")?,
+            body: row.try_get("body")?,
+            recorded_by: row.try_get("recorded_by")?,
+            recorded_at: row.try_get("recorded_at")?,
+        })
+    }
+}
+
+pub const ADD_NOTE: &str = "
+    insert into lead_notes (facility_id, lead_id, body)
+    select l.facility_id, l.id, $2 from leads l where l.id = $1
+    returning id, lead_id, body, recorded_by, recorded_at";
+
+/// Adds a note to a lead the caller can see.
+pub async fn add_note(tx: &mut TenantTx, id: LeadId, body: &str) -> Result<LeadNote> {
+    LeadNote::try_from(&tx.query_one(ADD_NOTE, &[&id, &body]).await?)
+}
+
+pub const NOTES: &str = "
+    select id, lead_id, body, recorded_by, recorded_at from lead_notes
+     where lead_id = $1 and ($2::timestamptz is null or (recorded_at, id) < ($2, $3::uuid))
+     order by recorded_at desc, id desc limit $4";
+
+/// Its notes, newest first.
+pub async fn notes(tx: &mut TenantTx, id: LeadId, page: &PageRequest) -> Result<Vec<LeadNote>> {
+    get(tx, id).await?;
+    let rows = tx.query(NOTES, &[&id, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    rows.iter().map(LeadNote::try_from).collect()
+}
+
+/// One step of a lead's history.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct LeadEvent {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// The status from then on.
+    pub status: LeadStatus,
+    /// The assignee from then on.
+    pub assigned_to: Option<UserId>,
+    /// The facility from then on.
+    pub facility_id: Option<FacilityId>,
+    /// Why (the rejection reason, or the request's `X-Change-Reason`).
+    pub reason: Option<String>,
+    /// Who; absent when the website filed it.
+    pub actor_id: Option<UserId>,
+    /// Their role (`public` for the website).
+    pub actor_role: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl Keyed for LeadEvent {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.at, self.id)
+    }
+}
+
+pub const HISTORY: &str = "
+    select id, status, assigned_to, facility_id, reason, actor_id, actor_role, at from lead_events
+     where lead_id = $1 and ($2::timestamptz is null or (at, id) > ($2, $3::uuid))
+     order by at, id limit $4";
+
+/// Its history, oldest first.
+pub async fn history(tx: &mut TenantTx, id: LeadId, page: &PageRequest) -> Result<Vec<LeadEvent>> {
+    get(tx, id).await?;
+    let rows = tx.query(HISTORY, &[&id, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LeadEvent {
+                id: r.try_get("id")?,
+                status: r.try_get("status")?,
+                assigned_to: r.try_get("assigned_to")?,
+                facility_id: r.try_get("facility_id")?,
+                reason: r.try_get("reason")?,
+                actor_id: r.try_get("actor_id")?,
+                actor_role: r.try_get("actor_role")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,304 @@
+//! A facility's services (V28): kept by its admins, shown on the website
+//! while published.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use tokio_postgres::Row;
+
+use crate::{
+    db::{OnConstraint, TenantTx},
+    domain::{
+        ids::{CityId, FacilityId, ServiceId},
+        page::{Keyed, PageRequest},
+    },
+    error::{Conflict, Error, Result},
+};
+
+/// An amount of money: integer minor units (paise, cents) and its currency.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Money {
+    /// In the currency's minor unit (₹499.00 is `49900`), not negative.
+    #[oai(validator(minimum(value = "0"), maximum(value = "100000000000")))]
+    pub amount_minor: i64,
+    /// ISO 4217 code, e.g. `INR`.
+    #[oai(validator(pattern = "^[A-Z]{3}$"))]
+    pub currency: String,
+}
+
+impl Money {
+    /// From a row's `(amount, currency)` pair: both or neither is set.
+    pub fn from_parts(amount: Option<i64>, currency: Option<String>) -> Option<Self> {
+        Some(Self { amount_minor: amount?, currency: currency? })
+    }
+}
+
+/// A service, as its facility keeps it.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Service {
+    /// Its id.
+    pub id: ServiceId,
+    /// Its facility.
+    pub facility_id: FacilityId,
+    /// URL-safe handle, unique within the facility.
+    pub slug: String,
+    /// Its name.
+    pub name: String,
+    /// One or two sentences for a listing.
+    pub summary: String,
+    /// The full description.
+    pub description: Option<String>,
+    /// Where it is offered.
+    pub city_id: CityId,
+    /// The lowest price.
+    pub price_from: Option<Money>,
+    /// Whether the website shows it.
+    pub published: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Keyed for Service {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.created_at, self.id.0)
+    }
+}
+
+impl TryFrom<&Row> for Service {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            facility_id: row.try_get("facility_id")?,
+            slug: row.try_get("slug")?,
+            name: row.try_get("name")?,
+            summary: row.try_get("summary")?,
+            description: row.try_get("description")?,
+            city_id: row.try_get("city_id")?,
+            price_from: Money::from_parts(row.try_get("price_from_minor")?, row.try_get("currency")?),
+            published: row.try_get("published")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+/// A service's fields, validated.
+pub struct ServiceFields<'a> {
+    pub slug: &'a str,
+    pub name: &'a str,
+    pub summary: &'a str,
+    pub description: Option<&'a str>,
+    pub city_id: CityId,
+    pub price_minor: Option<i64>,
+    pub currency: Option<&'a str>,
+    pub published: bool,
+}
+
+macro_rules! columns {
+    () => {
+        "id, facility_id, slug, name, summary, description, city_id, price_from_minor, currency, \
+         published, created_at, updated_at"
+    };
+}
+
+pub const GET: &str = concat!("select ", columns!(), " from services where id = $1");
+
+pub async fn get(tx: &mut TenantTx, id: ServiceId) -> Result<Service> {
+    Service::try_from(&tx.query_one(GET, &[&id]).await?)
+}
+
+pub const LIST: &str = concat!(
+    "select ",
+    columns!(),
+    " from services
+     where ($1::timestamptz is null or (created_at, id) < ($1, $2::uuid))
+     order by created_at desc, id desc limit $3"
+);
+
+/// The facility's services, published or not (super admins: every facility's).
+pub async fn list(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Service>> {
+    let rows = tx.query(LIST, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    rows.iter().map(Service::try_from).collect()
+}
+
+pub const INSERT: &str = concat!(
+    "insert into services (facility_id, slug, name, summary, description, city_id, price_from_minor,
+                           currency, published)
+     values (carego.current_facility_id(), $1, $2, $3, $4, $5, $6, $7, $8)
+     returning ",
+    columns!()
+);
+
+/// Adds one to the caller's facility (facility admins).
+pub async fn insert(tx: &mut TenantTx, s: &ServiceFields<'_>) -> Result<Service> {
+    let row = tx
+        .query_one(
+            INSERT,
+            &[
+                &s.slug,
+                &s.name,
+                &s.summary,
+                &s.description,
+                &s.city_id,
+                &s.price_minor,
+                &s.currency,
+                &s.published,
+            ],
+        )
+        .await
+        .on_constraint("services_facility_slug_key", Conflict::SlugTaken)
+        .on_constraint("services_city_fkey", Error::invalid("cityId", "is not a city of the catalog"))?;
+    Service::try_from(&row)
+}
+
+pub const UPDATE: &str = concat!(
+    "update services set slug = $2, name = $3, summary = $4, description = $5, city_id = $6,
+            price_from_minor = $7, currency = $8, published = $9
+     where id = $1
+     returning ",
+    columns!()
+);
+
+/// Replaces its fields; publishing and unpublishing are this too.
+pub async fn update(tx: &mut TenantTx, id: ServiceId, s: &ServiceFields<'_>) -> Result<Service> {
+    let row = tx
+        .query_one(
+            UPDATE,
+            &[
+                &id,
+                &s.slug,
+                &s.name,
+                &s.summary,
+                &s.description,
+                &s.city_id,
+                &s.price_minor,
+                &s.currency,
+                &s.published,
+            ],
+        )
+        .await
+        .on_constraint("services_facility_slug_key", Conflict::SlugTaken)
+        .on_constraint("services_city_fkey", Error::invalid("cityId", "is not a city of the catalog"))?;
+    Service::try_from(&row)
+}
+
+/// Who offers something on the website.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Provider {
+    /// The facility's id.
+    pub id: FacilityId,
+    /// Its handle.
+    pub slug: String,
+    /// Its name.
+    pub name: String,
+    /// Its contact phone.
+    pub phone: Option<String>,
+    /// Its contact email.
+    pub email: Option<String>,
+}
+
+impl Provider {
+    pub fn from_row(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("facility_id")?,
+            slug: row.try_get("facility_slug")?,
+            name: row.try_get("facility_name")?,
+            phone: row.try_get("facility_phone")?,
+            email: row.try_get("facility_email")?,
+        })
+    }
+}
+
+/// A published service, as the website shows it.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct PublicService {
+    /// Its id: what a lead names.
+    pub id: ServiceId,
+    /// Its handle on the website: `{facility slug}.{service slug}`.
+    pub slug: String,
+    /// Its name.
+    pub name: String,
+    /// One or two sentences.
+    pub summary: String,
+    /// The full description (on the detail only).
+    pub description: Option<String>,
+    /// Where it is offered.
+    pub city_id: CityId,
+    /// The city's name.
+    pub city_name: String,
+    /// The lowest price.
+    pub price_from: Option<Money>,
+    /// Who offers it.
+    pub provider: Provider,
+}
+
+impl TryFrom<&Row> for PublicService {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            slug: row.try_get("public_slug")?,
+            name: row.try_get("name")?,
+            summary: row.try_get("summary")?,
+            description: row.try_get("description")?,
+            city_id: row.try_get("city_id")?,
+            city_name: row.try_get("city_name")?,
+            price_from: Money::from_parts(row.try_get("price_from_minor")?, row.try_get("currency")?),
+            provider: Provider::from_row(row)?,
+        })
+    }
+}
+
+/// The most a public list holds: the website shows a city's catalog, and a
+/// city with more than this needs a search, not a longer page.
+pub const PUBLIC_LIST_CAP: i64 = 500;
+
+macro_rules! public_select {
+    ($description:literal, $where:literal) => {
+        concat!(
+            "select s.id, f.slug || '.' || s.slug as public_slug, s.name, s.summary, ",
+            $description,
+            " as description, s.city_id, c.name as city_name, s.price_from_minor, s.currency,
+                    f.id as facility_id, f.slug as facility_slug, f.name as facility_name,
+                    f.phone as facility_phone, f.email as facility_email
+               from services s
+               join facilities f on f.id = s.facility_id
+               join cities c on c.id = s.city_id ",
+            $where
+        )
+    };
+}
+
+/// Run as `carego_public`: RLS leaves published services of active
+/// facilities in active cities, and nothing else.
+pub const PUBLIC_LIST: &str =
+    public_select!("null::text", "where ($1::uuid is null or s.city_id = $1) order by s.name, s.id limit $2");
+
+pub async fn public_list(tx: &mut TenantTx, city: Option<CityId>) -> Result<Vec<PublicService>> {
+    let rows = tx.query(PUBLIC_LIST, &[&city, &PUBLIC_LIST_CAP]).await?;
+    rows.iter().map(PublicService::try_from).collect()
+}
+
+pub const PUBLIC_GET: &str = public_select!("s.description", "where f.slug = $1 and s.slug = $2");
+
+/// One published service by its website handle, `{facility}.{service}`.
+pub async fn public_get(tx: &mut TenantTx, public_slug: &str) -> Result<PublicService> {
+    let (facility, service) = public_slug.split_once('.').ok_or(Error::NotFound)?;
+    PublicService::try_from(&tx.query_one(PUBLIC_GET, &[&facility, &service]).await?)
+}
+
+pub const PUBLIC_FACILITY: &str =
+    "select s.facility_id from services s join facilities f on f.id = s.facility_id where s.id = $1";
+
+/// The facility that published a service, if the public can see it.
+pub async fn public_facility(tx: &mut TenantTx, id: ServiceId) -> Result<Option<FacilityId>> {
+    Ok(tx.query_opt(PUBLIC_FACILITY, &[&id]).await?.map(|r| r.try_get("facility_id")).transpose()?)
+}
