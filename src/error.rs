@@ -121,6 +121,14 @@ codes! {
         EmailTaken = ("email_taken", "Another account already uses this email."),
         PhoneTaken = ("phone_taken", "Another account already uses this phone number."),
         FacilitySlugTaken = ("facility_slug_taken", "A facility with this slug already exists."),
+        BatchFull = ("batch_full", "Every seat of this batch is taken."),
+        BatchClosed = ("batch_closed", "This batch is completed or cancelled and takes no enrollments."),
+        AlreadyEnrolled = ("already_enrolled", "The student is already enrolled in this batch."),
+        EnrollmentClosed = (
+            "enrollment_closed",
+            "This enrollment is completed or withdrawn; it no longer changes."
+        ),
+        CertificateRevoked = ("certificate_revoked", "This certificate is revoked; it no longer changes."),
         CitySlugTaken = ("city_slug_taken", "A city with this slug already exists."),
         SlugTaken = ("slug_taken", "Your facility already has one with this slug."),
         LeadClosed = ("lead_closed", "This lead is converted or rejected; it no longer changes."),

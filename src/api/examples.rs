@@ -40,6 +40,12 @@ const LEAD: &str = "bacbdced-fe0f-4102-9d34-c5d6e7f8091f";
 const LEAD_NOTE: &str = "cbdcedfe-0f10-4213-8e45-d6e7f8091a20";
 const CLIENT_USER: &str = "dcedfe0f-1021-4324-9f56-e7f8091a2b31";
 const TRAINING_CENTRE: &str = "edfe0f10-2132-4435-8067-f8091a2b3c42";
+const FACILITY_ADMIN_OF_CENTRE: &str = "43546576-8798-4a9b-86cd-5e6f708192a8";
+const TEACHER: &str = "fe0f1021-3243-4546-9178-091a2b3c4d53";
+const BATCH: &str = "0f102132-4354-4657-8289-1a2b3c4d5e64";
+const ENROLLMENT: &str = "10213243-5465-4768-939a-2b3c4d5e6f75";
+const CERTIFICATE: &str = "21324354-6576-4879-84ab-3c4d5e6f7086";
+const STUDENT_USER: &str = "32435465-7687-498a-95bc-4d5e6f708197";
 const AT: &str = "2026-11-20T08:30:00Z";
 const LATER: &str = "2026-11-20T08:34:00Z";
 
@@ -299,6 +305,40 @@ fn student() -> Value {
     let mut account = client_account();
     account["role"] = json!("student");
     json!({"account": account, "profile": student_profile()})
+}
+
+fn batch() -> Value {
+    json!({"id": BATCH, "courseId": COURSE, "name": "January 2027 weekend", "teacherId": TEACHER,
+           "startsOn": "2027-01-09", "endsOn": "2027-02-14", "schedule": "Saturdays and Sundays, 10:00–13:00",
+           "capacity": 25, "enrolled": 18, "status": "open", "createdAt": AT, "updatedAt": AT})
+}
+
+fn enrollment(status: &str) -> Value {
+    let mut e = json!({"id": ENROLLMENT, "batchId": BATCH, "studentId": STUDENT_USER, "status": status,
+                       "enrolledAt": AT});
+    if status == "completed" {
+        e["completedAt"] = json!(LATER);
+    }
+    e
+}
+
+fn certificate() -> Value {
+    json!({"id": CERTIFICATE, "facilityId": TRAINING_CENTRE, "enrollmentId": ENROLLMENT, "studentId": STUDENT_USER,
+           "courseId": COURSE, "code": "CERT-7K9M-P4N8-X2Q5", "studentName": "Ravi Meena",
+           "courseTitle": "Caregiver basics", "issuedAt": LATER, "issuedBy": FACILITY_ADMIN_OF_CENTRE})
+}
+
+fn class_attendance() -> Value {
+    json!({"id": ENROLLMENT, "batchId": BATCH, "studentId": STUDENT_USER, "sessionOn": "2027-01-09",
+           "status": "present", "recordedBy": TEACHER, "recordedAt": LATER})
+}
+
+fn teacher() -> Value {
+    let mut account = client_account();
+    account["id"] = json!(TEACHER);
+    account["role"] = json!("teacher");
+    json!({"account": account, "profile": {"subjects": ["First aid", "Dementia care"],
+                                           "bio": "Twelve years as a ward nurse."}})
 }
 
 fn page(item: Value) -> Value {
@@ -629,6 +669,40 @@ pub fn all() -> Vec<(&'static str, Value)> {
             "NewClientRequest",
             json!({"account": {"facilityId": FACILITY, "email": "asha@example.com", "firstName": "Asha", "lastName": "Verma"},
                    "profile": client_profile()}),
+        ),
+        ("Teacher", teacher()),
+        ("Page_Teacher", page(teacher())),
+        (
+            "NewTeacherRequest",
+            json!({"account": {"facilityId": TRAINING_CENTRE, "email": "meera@academy.example",
+                               "firstName": "Meera", "lastName": "Iyer"},
+                   "profile": {"subjects": ["First aid"], "bio": "Twelve years as a ward nurse."}}),
+        ),
+        ("Batch", batch()),
+        ("Page_Batch", page(batch())),
+        (
+            "BatchRequest",
+            json!({"name": "January 2027 weekend", "startsOn": "2027-01-09", "endsOn": "2027-02-14",
+                   "schedule": "Saturdays and Sundays, 10:00–13:00", "capacity": 25}),
+        ),
+        ("EnrollmentRequest", json!({"studentId": STUDENT_USER})),
+        ("Enrollment", enrollment("enrolled")),
+        ("Page_Enrollment", page(enrollment("enrolled"))),
+        ("Completion", json!({"enrollment": enrollment("completed"), "certificate": certificate()})),
+        (
+            "ClassAttendanceRequest",
+            json!({"sessionOn": "2027-01-09", "records": [{"studentId": STUDENT_USER, "status": "present"},
+                                                        {"studentId": CLIENT_USER, "status": "late", "note": "Bus"}]}),
+        ),
+        ("ClassAttendanceList", json!({"items": [class_attendance()]})),
+        ("Page_ClassAttendance", page(class_attendance())),
+        ("Certificate", certificate()),
+        ("Page_Certificate", page(certificate())),
+        ("RevocationRequest", json!({"reason": "Issued in error: the final assessment was not passed."})),
+        (
+            "CertificateVerification",
+            json!({"code": "CERT-7K9M-P4N8-X2Q5", "status": "valid", "studentName": "Ravi Meena",
+                   "courseTitle": "Caregiver basics", "issuedBy": "Sunrise Academy", "issuedOn": "2026-11-20"}),
         ),
         ("Student", student()),
         ("Page_Student", page(student())),

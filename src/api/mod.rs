@@ -15,6 +15,7 @@ pub mod health;
 pub mod idempotency;
 pub mod page;
 pub mod recovery;
+pub mod training;
 
 use std::sync::Arc;
 
@@ -140,8 +141,10 @@ pub enum ApiTags {
     Catalog,
     /// Leads from the website: notes, assignment, history, conversion and rejection.
     Leads,
-    /// Clients (home-care customers) and students, each with a profile.
+    /// Clients (home-care customers), students and teachers, each with a profile.
     Clients,
+    /// Training: batches of a course, enrollments, class attendance, completion, certificates.
+    Training,
     /// The tamper-evident audit log.
     Audit,
 }
@@ -184,6 +187,11 @@ pub type Apis = (
         catalog::courses::CoursesApi,
         catalog::leads::LeadsApi,
         accounts::clients::ClientsApi,
+    ),
+    (
+        training::batches::BatchesApi,
+        training::certificates::CertificatesApi,
+        training::certificates::CertificateVerificationApi,
     ),
     audit::AuditApi,
 );
@@ -243,6 +251,11 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
                 catalog::courses::CoursesApi { db: state.db.clone() },
                 catalog::leads::LeadsApi { db: state.db.clone() },
                 accounts::clients::ClientsApi { db: state.db.clone() },
+            ),
+            (
+                training::batches::BatchesApi { db: state.db.clone() },
+                training::certificates::CertificatesApi { db: state.db.clone() },
+                training::certificates::CertificateVerificationApi { db: state.db.clone() },
             ),
             audit::AuditApi { db: state.db.clone() },
         ),

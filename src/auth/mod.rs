@@ -31,6 +31,8 @@ text_enum! {
         Client = "client",
         /// Learns at a training centre.
         Student = "student",
+        /// Teaches batches at a training centre.
+        Teacher = "teacher",
     }
 }
 

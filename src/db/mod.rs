@@ -23,6 +23,7 @@ pub mod idempotency;
 pub mod infra;
 pub mod jobs;
 pub mod recovery;
+pub mod training;
 mod tx;
 
 use std::time::Duration;

@@ -28,6 +28,7 @@ pub enum DbRole {
     SuperAdmin,
     Client,
     Student,
+    Teacher,
 }
 
 impl DbRole {
@@ -40,6 +41,7 @@ impl DbRole {
             Self::SuperAdmin => "carego_super_admin",
             Self::Client => "carego_client",
             Self::Student => "carego_student",
+            Self::Teacher => "carego_teacher",
         }
     }
 }
@@ -53,6 +55,7 @@ impl From<Role> for DbRole {
             Role::Patient => Self::Patient,
             Role::Client => Self::Client,
             Role::Student => Self::Student,
+            Role::Teacher => Self::Teacher,
         }
     }
 }

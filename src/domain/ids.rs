@@ -162,3 +162,19 @@ id_type!(
     /// A note on a lead.
     LeadNoteId
 );
+id_type!(
+    /// A batch (cohort) of a course.
+    BatchId
+);
+id_type!(
+    /// A student's enrollment in a batch.
+    EnrollmentId
+);
+id_type!(
+    /// One student's attendance at one class.
+    ClassAttendanceId
+);
+id_type!(
+    /// A certificate.
+    CertificateId
+);

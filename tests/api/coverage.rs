@@ -37,6 +37,7 @@ const EXEMPT: &[(&str, &str)] = &[
     ("listPublicCourses", "public; drafts never show (tests/api/catalog.rs)"),
     ("listPublicTrainingCenters", "public; only centres with a published course (tests/api/catalog.rs)"),
     ("submitLead", "public; files a lead and reads nothing back (tests/api/catalog.rs)"),
+    ("verifyCertificate", "public; shows a verifier's fields for the code given (tests/api/training.rs)"),
     ("createStreamTicket", "acts on the caller's own session only (tests/api/communication.rs)"),
     (
         "streamEvents",
@@ -120,9 +121,22 @@ struct Fixture {
     /// A's client and student.
     client: Uuid,
     student: Uuid,
-    /// B's client and student: the matrix's last two outsiders.
+    /// B's client, student and teacher: the matrix's last three outsiders.
     client_b: Actor,
     student_b: Actor,
+    teacher_b: Actor,
+    /// A's teacher, and a batch of A's course that she teaches.
+    teacher: Actor,
+    batch: Uuid,
+    /// Students of A in the batch: one attending, one whose enrollment
+    /// completeEnrollment completes, one that withdrawEnrollment withdraws;
+    /// and one not enrolled, whom enrollStudent enrolls.
+    attending: Uuid,
+    to_complete: Uuid,
+    to_withdraw: Uuid,
+    to_enroll: Uuid,
+    /// A certificate of A (a fifth student's completed enrollment).
+    certificate: Uuid,
 }
 
 /// Which of A's charts a row targets.
@@ -156,8 +170,8 @@ struct Row {
     /// Facility B's admin, staff and patient; A's staff member who does
     /// not care for the patient; A's other patient.
     outsiders: [Expect; 5],
-    /// Facility B's client and student.
-    learners: [Expect; 2],
+    /// Facility B's client, student and teacher.
+    learners: [Expect; 3],
     /// Whether the row runs against the soft-deleted chart too (404).
     about_a_patient: bool,
 }
@@ -178,6 +192,10 @@ fn patient_a(f: &Fixture) -> &Actor {
     &f.c.patient1
 }
 
+fn teacher_a(f: &Fixture) -> &Actor {
+    &f.teacher
+}
+
 fn super_admin(f: &Fixture) -> &Actor {
     &f.c.w.sa
 }
@@ -193,12 +211,12 @@ macro_rules! row {
             actor: $actor,
             ok: $ok,
             outsiders: [$a, $s, $p, $us, $op2],
-            learners: [Closed, Closed],
+            learners: [Closed, Closed, Closed],
             about_a_patient: $patient,
         }
     };
     ($op:literal, $method:ident, $path:expr, $body:expr, $actor:expr, $ok:literal,
-     [$a:expr, $s:expr, $p:expr, $us:expr, $op2:expr], [$c:expr, $st:expr]) => {
+     [$a:expr, $s:expr, $p:expr, $us:expr, $op2:expr], [$c:expr, $st:expr, $t:expr]) => {
         Row {
             op: $op,
             method: Method::$method,
@@ -207,7 +225,7 @@ macro_rules! row {
             actor: $actor,
             ok: $ok,
             outsiders: [$a, $s, $p, $us, $op2],
-            learners: [$c, $st],
+            learners: [$c, $st, $t],
             about_a_patient: false,
         }
     };
@@ -217,6 +235,184 @@ macro_rules! row {
 /// something come last.
 fn rows() -> Vec<Row> {
     vec![
+        // Training.
+        row!(
+            "listTeachers",
+            GET,
+            |_, _| "/api/v1/teachers".into(),
+            none,
+            admin_a,
+            200,
+            [NoneOfA, Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), NoneOfA]
+        ),
+        row!(
+            "createTeacher",
+            POST,
+            |_, _| "/api/v1/teachers".into(),
+            |f| Some(json!({"account": {"facilityId": f.c.w.a, "email": "new.teacher@matrix.example",
+                                        "firstName": "N", "lastName": "T"},
+                            "profile": {"subjects": ["First aid"]}})),
+            admin_a,
+            201,
+            [Status(404), Status(404), Status(404), Status(403), Status(403)],
+            [Status(404), Status(404), Status(404)]
+        ),
+        row!(
+            "getTeacher",
+            GET,
+            |f, _| format!("/api/v1/teachers/{}", f.teacher.id),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(404)]
+        ),
+        row!(
+            "createBatch",
+            POST,
+            |f, _| format!("/api/v1/courses/{}/batches", f.course),
+            |_| Some(
+                json!({"name": "Second", "startsOn": "2027-03-01", "endsOn": "2027-03-31", "capacity": 5})
+            ),
+            admin_a,
+            201,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "listBatches",
+            GET,
+            |_, _| "/api/v1/batches".into(),
+            none,
+            admin_a,
+            200,
+            [Unseen, Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Unseen, Unseen]
+        ),
+        row!(
+            "getBatch",
+            GET,
+            |f, _| format!("/api/v1/batches/{}", f.batch),
+            none,
+            teacher_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(404), Status(404)]
+        ),
+        row!(
+            "updateBatch",
+            PUT,
+            |f, _| format!("/api/v1/batches/{}", f.batch),
+            |f| Some(json!({"name": "Matrix batch", "teacherId": f.teacher.id, "startsOn": "2027-01-09",
+                            "endsOn": "2027-02-14", "capacity": 12})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(404), Status(404)]
+        ),
+        row!(
+            "enrollStudent",
+            POST,
+            |f, _| format!("/api/v1/batches/{}/enrollments", f.batch),
+            |f| Some(json!({"studentId": f.to_enroll})),
+            admin_a,
+            201,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "listEnrollments",
+            GET,
+            |f, _| format!("/api/v1/batches/{}/enrollments", f.batch),
+            none,
+            teacher_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(404), Status(404)]
+        ),
+        row!(
+            "withdrawEnrollment",
+            POST,
+            |f, _| format!("/api/v1/enrollments/{}/withdraw", f.to_withdraw),
+            |_| Some(json!({})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(404), Status(404)]
+        ),
+        row!(
+            "completeEnrollment",
+            POST,
+            |f, _| format!("/api/v1/enrollments/{}/complete", f.to_complete),
+            |_| Some(json!({})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(404), Status(404)]
+        ),
+        row!(
+            "recordClassAttendance",
+            POST,
+            |f, _| format!("/api/v1/batches/{}/attendance", f.batch),
+            |f| Some(
+                json!({"sessionOn": "2027-01-09", "records": [{"studentId": f.attending, "status": "present"}]})
+            ),
+            teacher_a,
+            201,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(404), Status(404)]
+        ),
+        row!(
+            "listClassAttendance",
+            GET,
+            |f, _| format!("/api/v1/batches/{}/attendance", f.batch),
+            none,
+            teacher_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(404), Status(404)]
+        ),
+        row!(
+            "listCertificates",
+            GET,
+            |_, _| "/api/v1/certificates".into(),
+            none,
+            admin_a,
+            200,
+            [Unseen, Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Unseen, Status(403)]
+        ),
+        row!(
+            "getCertificate",
+            GET,
+            |f, _| format!("/api/v1/certificates/{}", f.certificate),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(404), Status(403)]
+        ),
+        row!(
+            "downloadCertificatePdf",
+            GET,
+            |f, _| format!("/api/v1/certificates/{}/pdf", f.certificate),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(404), Status(403)]
+        ),
+        row!(
+            "revokeCertificate",
+            POST,
+            |f, _| format!("/api/v1/certificates/{}/revoke", f.certificate),
+            |_| Some(json!({"reason": "Issued in error."})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
         // The catalog behind the website.
         row!(
             "listCities",
@@ -226,7 +422,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [Member(200), Member(200), Member(200), Member(200), Member(200)],
-            [Member(200), Member(200)]
+            [Member(200), Member(200), Member(200)]
         ),
         row!(
             "createCity",
@@ -236,7 +432,7 @@ fn rows() -> Vec<Row> {
             super_admin,
             201,
             [Status(403), Status(403), Status(403), Status(403), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "updateCity",
@@ -246,7 +442,7 @@ fn rows() -> Vec<Row> {
             super_admin,
             200,
             [Status(403), Status(403), Status(403), Status(403), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "listServices",
@@ -256,7 +452,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [NoneOfA, NoneOfA, Status(403), Member(200), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "createService",
@@ -267,7 +463,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             201,
             [Member(201), Status(403), Status(403), Status(403), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "getService",
@@ -277,7 +473,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [Status(404), Status(404), Status(403), Member(200), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "updateService",
@@ -288,7 +484,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [Status(404), Status(403), Status(403), Status(403), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "listCourses",
@@ -298,7 +494,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [NoneOfA, NoneOfA, Status(403), Member(200), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), NoneOfA, NoneOfA]
         ),
         row!(
             "createCourse",
@@ -309,7 +505,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             201,
             [Member(201), Status(403), Status(403), Status(403), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "getCourse",
@@ -319,7 +515,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [Status(404), Status(404), Status(403), Member(200), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(404), Status(404)]
         ),
         row!(
             "updateCourse",
@@ -330,7 +526,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [Status(404), Status(403), Status(403), Status(403), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         // Leads.
         row!(
@@ -341,7 +537,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [NoneOfA, NoneOfA, Status(403), NoneOfA, Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "getLead",
@@ -351,7 +547,7 @@ fn rows() -> Vec<Row> {
             nurse_a,
             200,
             [Status(404), Status(404), Status(403), Status(404), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "addLeadNote",
@@ -361,7 +557,7 @@ fn rows() -> Vec<Row> {
             nurse_a,
             201,
             [Status(404), Status(404), Status(403), Status(404), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "listLeadNotes",
@@ -371,7 +567,7 @@ fn rows() -> Vec<Row> {
             nurse_a,
             200,
             [Status(404), Status(404), Status(403), Status(404), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "listLeadHistory",
@@ -381,7 +577,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [Status(404), Status(404), Status(403), Status(404), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "assignLead",
@@ -391,7 +587,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [Status(404), Status(404), Status(403), Status(404), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "setLeadStatus",
@@ -401,7 +597,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [Status(404), Status(403), Status(403), Status(403), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "rejectLead",
@@ -411,7 +607,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [Status(404), Status(403), Status(403), Status(403), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "routeLead",
@@ -421,7 +617,7 @@ fn rows() -> Vec<Row> {
             super_admin,
             200,
             [Status(403), Status(403), Status(403), Status(403), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         row!(
             "convertLead",
@@ -433,7 +629,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             201,
             [Status(404), Status(404), Status(403), Status(404), Status(403)],
-            [Status(403), Status(403)]
+            [Status(403), Status(403), Status(403)]
         ),
         // Clients and students.
         row!(
@@ -444,7 +640,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [NoneOfA, Status(403), Status(403), Status(403), Status(403)],
-            [NoneOfA, Status(403)]
+            [NoneOfA, Status(403), Status(403)]
         ),
         row!(
             "createClient",
@@ -456,7 +652,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             201,
             [Status(404), Status(404), Status(404), Status(403), Status(403)],
-            [Status(404), Status(404)]
+            [Status(404), Status(404), Status(404)]
         ),
         row!(
             "getClient",
@@ -466,7 +662,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [Status(404), Status(403), Status(403), Status(403), Status(403)],
-            [Status(404), Status(403)]
+            [Status(404), Status(403), Status(403)]
         ),
         row!(
             "listStudents",
@@ -476,7 +672,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [NoneOfA, Status(403), Status(403), Status(403), Status(403)],
-            [Status(403), NoneOfA]
+            [Status(403), NoneOfA, NoneOfA]
         ),
         row!(
             "createStudent",
@@ -488,7 +684,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             201,
             [Status(404), Status(404), Status(404), Status(403), Status(403)],
-            [Status(404), Status(404)]
+            [Status(404), Status(404), Status(404)]
         ),
         row!(
             "getStudent",
@@ -498,7 +694,7 @@ fn rows() -> Vec<Row> {
             admin_a,
             200,
             [Status(404), Status(403), Status(403), Status(403), Status(403)],
-            [Status(403), Status(404)]
+            [Status(403), Status(404), Status(404)]
         ),
         // Facilities.
         row!(
@@ -1570,7 +1766,35 @@ async fn fixture(app: &TestApp) -> Fixture {
     let student = app.learner(admin, "student").await.id;
     let client_b = app.learner(&c.w.admin_b, "client").await;
     let student_b = app.learner(&c.w.admin_b, "student").await;
+    let teacher_b = app.learner(&c.w.admin_b, "teacher").await;
+    let teacher = app.learner(admin, "teacher").await;
+    let body = json!({"name": "Matrix batch", "teacherId": teacher.id, "startsOn": "2027-01-09",
+                      "endsOn": "2027-02-14", "capacity": 10});
+    let batch = app.post(admin, &format!("/api/v1/courses/{course}/batches"), body).await;
+    let batch: Uuid = batch.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+    let enroll = |student: Uuid| async move {
+        let path = format!("/api/v1/batches/{batch}/enrollments");
+        let res = app.post(admin, &path, json!({"studentId": student})).await;
+        res.assert_status(201).body["id"].as_str().unwrap().parse::<Uuid>().unwrap()
+    };
+    let attending = student;
+    enroll(attending).await;
+    let to_complete = enroll(app.learner(admin, "student").await.id).await;
+    let to_withdraw = enroll(app.learner(admin, "student").await.id).await;
+    let to_enroll = app.learner(admin, "student").await.id;
+    let done = enroll(app.learner(admin, "student").await.id).await;
+    let completion = app.post(admin, &format!("/api/v1/enrollments/{done}/complete"), json!({})).await;
+    let certificate =
+        completion.assert_status(200).body["certificate"]["id"].as_str().unwrap().parse().unwrap();
     Fixture {
+        teacher_b,
+        teacher,
+        batch,
+        attending,
+        to_complete,
+        to_withdraw,
+        to_enroll,
+        certificate,
         city,
         service,
         course,
@@ -1599,9 +1823,20 @@ async fn fixture(app: &TestApp) -> Fixture {
 /// Whether a response mentions any of A's records that outsiders must not see.
 fn mentions_a(res: &Res, f: &Fixture) -> bool {
     let text = res.body.to_string();
-    [f.live.patient, f.live.alert, f.conversation, f.announcement, f.lead, f.client, f.student]
-        .iter()
-        .any(|id| text.contains(&id.to_string()))
+    [
+        f.live.patient,
+        f.live.alert,
+        f.conversation,
+        f.announcement,
+        f.lead,
+        f.client,
+        f.student,
+        f.batch,
+        f.certificate,
+        f.teacher.id,
+    ]
+    .iter()
+    .any(|id| text.contains(&id.to_string()))
 }
 
 /// Rows of the tables that hold tenant data: an outsider's refused write
@@ -1644,6 +1879,11 @@ const TABLES: &[&str] = &[
     "lead_events",
     "client_profiles",
     "student_profiles",
+    "teacher_profiles",
+    "batches",
+    "enrollments",
+    "class_attendance",
+    "certificates",
 ];
 
 async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {
@@ -1696,7 +1936,8 @@ async fn every_operation_has_a_row_and_every_row_holds_for_every_audience() {
         ("A's unassigned staff", &f.c.nurse_a2),
         ("A's other patient", &f.c.patient2),
     ];
-    let learners = [("B's client", &f.client_b), ("B's student", &f.student_b)];
+    let learners =
+        [("B's client", &f.client_b), ("B's student", &f.student_b), ("B's teacher", &f.teacher_b)];
     let su = app.superuser().await;
     let mut wrong = Vec::new();
     for row in &rows {

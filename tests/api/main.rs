@@ -28,3 +28,4 @@ mod spec;
 mod sync;
 mod tenants;
 mod tokens;
+mod training;

@@ -1,4 +1,4 @@
-//! Clients and students: accounts made with their profile in one
+//! Clients, students and teachers: accounts made with their profile in one
 //! transaction, by a facility admin (super admins name the facility), or by
 //! converting a lead (`api::catalog::leads`).
 
@@ -15,7 +15,7 @@ use crate::{
     db::{
         Db,
         accounts::{
-            clients::{self, Client, ClientProfile, Student, StudentProfile},
+            clients::{self, Client, ClientProfile, Student, StudentProfile, Teacher, TeacherProfile},
             facilities,
             users::NewUser,
         },
@@ -71,6 +71,16 @@ pub struct NewStudentRequest {
     pub account: AccountRequest,
     /// The profile.
     pub profile: StudentProfile,
+}
+
+/// A new teacher.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewTeacherRequest {
+    /// The account.
+    pub account: AccountRequest,
+    /// The profile.
+    pub profile: TeacherProfile,
 }
 
 /// An account that passed validation, its password hashed.
@@ -235,5 +245,60 @@ impl ClientsApi {
     #[oai(path = "/students/:id", method = "get", operation_id = "getStudent")]
     async fn get_student(&self, auth: BearerAuth, id: Path<UserId>) -> Result<Json<Student>> {
         self.db.run(&auth.0, async |tx| clients::get_student(tx, id.0).await).await.map(Json)
+    }
+
+    /// Teachers.
+    ///
+    /// The facility's teachers with their profiles, newest first. Facility admins (super
+    /// admins: every facility's).
+    #[oai(path = "/teachers", method = "get", operation_id = "listTeachers")]
+    async fn list_teachers(
+        &self,
+        auth: BearerAuth,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Teacher>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| clients::list_teachers(tx, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Add a teacher.
+    ///
+    /// Facility admins: the account (role `teacher`) and its profile, together. A teacher sees
+    /// the batches they teach and records their attendance; nothing clinical. A facility named
+    /// that the caller cannot see is 404.
+    #[oai(path = "/teachers", method = "post", operation_id = "createTeacher")]
+    async fn create_teacher(
+        &self,
+        auth: BearerAuth,
+        body: JsonBody<NewTeacherRequest>,
+    ) -> Result<Created<Teacher>> {
+        let b = &body.0;
+        let mut v = Validator::default();
+        v.check(
+            b.profile.subjects.iter().all(|s| (1..=100).contains(&s.trim().chars().count())),
+            "profile.subjects",
+            "each subject is 1–100 characters",
+        );
+        v.finish()?;
+        let account = b.account.validate(false).await?;
+        let teacher = self
+            .db
+            .run(&auth.0, async |tx| {
+                let user = account.new_user(Role::Teacher, &auth.0)?;
+                facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
+                clients::create_teacher(tx, &user, &b.profile).await
+            })
+            .await?;
+        Ok(Created::Created(Json(teacher), None))
+    }
+
+    /// A teacher.
+    ///
+    /// Facility admins; a teacher, themselves.
+    #[oai(path = "/teachers/:id", method = "get", operation_id = "getTeacher")]
+    async fn get_teacher(&self, auth: BearerAuth, id: Path<UserId>) -> Result<Json<Teacher>> {
+        self.db.run(&auth.0, async |tx| clients::get_teacher(tx, id.0).await).await.map(Json)
     }
 }

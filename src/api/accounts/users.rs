@@ -143,10 +143,10 @@ impl NewUserRequest {
             "patients are created through the patients API",
         );
         v.check(
-            !matches!(self.role, Role::Client | Role::Student),
+            !matches!(self.role, Role::Client | Role::Student | Role::Teacher),
             &format!("{prefix}role"),
-            "clients and students are created with their profile (POST /clients, POST /students) \
-             or by converting a lead",
+            "clients, students and teachers are created with their profile (POST /clients, \
+             /students, /teachers; or by converting a lead)",
         );
         ValidNewUser {
             facility_id: self.facility_id.0,
@@ -167,9 +167,9 @@ impl UpdateUserRequest {
             parse_contact(&mut v, "", self.email.value().map(|t| &**t), self.phone.value().map(|t| &**t));
         v.check(self.role.0 != Some(Role::Patient), "role", "cannot make a user a patient");
         v.check(
-            !matches!(self.role.0, Some(Role::Client | Role::Student)),
+            !matches!(self.role.0, Some(Role::Client | Role::Student | Role::Teacher)),
             "role",
-            "cannot make a user a client or a student; they are created with their profile",
+            "cannot make a user a client, student or teacher; they are created with their profile",
         );
         v.finish()?;
         Ok(UserPatch {

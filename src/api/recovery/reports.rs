@@ -45,7 +45,7 @@ pub struct WeeklyMetricsList {
 /// A PDF document.
 #[derive(ApiResponse)]
 pub enum Pdf {
-    /// The report (A4), to print or save.
+    /// The document (A4), to print or save.
     #[oai(status = 200, content_type = "application/pdf")]
     Pdf(Binary<Vec<u8>>, #[oai(header = "Content-Disposition")] String),
 }

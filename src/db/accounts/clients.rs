@@ -1,6 +1,6 @@
-//! Clients and students (V29): an account of role `client` or `student`
-//! and its profile, made together in one transaction (directly by a
-//! facility admin, or by converting a lead).
+//! Clients, students (V29) and teachers (V31): an account of role
+//! `client`, `student` or `teacher` and its profile, made together in one
+//! transaction (directly by a facility admin, or by converting a lead).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::Object;
@@ -58,6 +58,55 @@ pub struct StudentProfile {
     pub guardian_phone: Option<String>,
     /// Where the student lives.
     pub city_id: Option<CityId>,
+}
+
+/// A teacher's profile.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct TeacherProfile {
+    /// What they teach (at most 20, each 1–100 characters).
+    #[oai(validator(max_items = 20))]
+    pub subjects: Vec<String>,
+    /// A few lines about them (1–2000 characters).
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub bio: Option<String>,
+}
+
+/// A teacher: the account and its profile.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Teacher {
+    /// The account.
+    pub account: User,
+    /// The profile.
+    pub profile: TeacherProfile,
+}
+
+impl Keyed for Teacher {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.account.created_at, self.account.id.0)
+    }
+}
+
+impl TryFrom<&Row> for Teacher {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            account: User::try_from(row)?,
+            profile: TeacherProfile { subjects: row.try_get("subjects")?, bio: row.try_get("bio")? },
+        })
+    }
+}
+
+pub const INSERT_TEACHER_PROFILE: &str =
+    "insert into teacher_profiles (facility_id, user_id, subjects, bio) values ($1, $2, $3, $4)";
+
+/// Makes the account and its profile.
+pub async fn create_teacher(tx: &mut TenantTx, user: &NewUser<'_>, p: &TeacherProfile) -> Result<Teacher> {
+    let account = users::insert(tx, user).await?;
+    tx.execute(INSERT_TEACHER_PROFILE, &[&account.facility_id, &account.id, &p.subjects, &p.bio]).await?;
+    get_teacher(tx, account.id).await
 }
 
 /// A client: the account and its profile.
@@ -215,6 +264,35 @@ macro_rules! select_students {
             $where
         )
     };
+}
+
+macro_rules! select_teachers {
+    ($where:literal) => {
+        concat!(
+            "select ",
+            user_columns!(),
+            ", p.subjects, p.bio from teacher_profiles p join users u on u.id = p.user_id ",
+            $where
+        )
+    };
+}
+
+pub const GET_TEACHER: &str = select_teachers!("where p.user_id = $1");
+
+/// A teacher the caller can see (a teacher: only themselves).
+pub async fn get_teacher(tx: &mut TenantTx, id: UserId) -> Result<Teacher> {
+    Teacher::try_from(&tx.query_one(GET_TEACHER, &[&id]).await?)
+}
+
+pub const LIST_TEACHERS: &str = select_teachers!(
+    "where ($1::timestamptz is null or (u.created_at, u.id) < ($1, $2::uuid))
+     order by u.created_at desc, u.id desc limit $3"
+);
+
+/// The facility's teachers, newest first.
+pub async fn list_teachers(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Teacher>> {
+    let rows = tx.query(LIST_TEACHERS, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    rows.iter().map(Teacher::try_from).collect()
 }
 
 impl TryFrom<&Row> for Client {

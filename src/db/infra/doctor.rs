@@ -18,6 +18,7 @@ const REQUEST_ROLES: &[&str] = &[
     "carego_integrator",
     "carego_client",
     "carego_student",
+    "carego_teacher",
 ];
 
 /// One problem found.
@@ -248,6 +249,9 @@ const APP_SQL_SOURCES: &[(&str, &str)] = &[
     ("src/db/recovery/report.rs", include_str!("../recovery/report.rs")),
     ("src/db/recovery/sync.rs", include_str!("../recovery/sync.rs")),
     ("src/db/recovery/treatment_plans.rs", include_str!("../recovery/treatment_plans.rs")),
+    ("src/db/training/mod.rs", include_str!("../training/mod.rs")),
+    ("src/db/training/batches.rs", include_str!("../training/batches.rs")),
+    ("src/db/training/certificates.rs", include_str!("../training/certificates.rs")),
 ];
 
 /// Statements in `text` that set something for the whole session: a `SET`

@@ -197,11 +197,12 @@ pub struct World {
 }
 
 impl TestApp {
-    /// A client or a student (`kind`) of `admin`'s facility, logged in.
+    /// A client, a student or a teacher (`kind`) of `admin`'s facility, logged in.
     pub async fn learner(&self, admin: &Actor, kind: &str) -> Actor {
         let email = format!("{}@learners.example", self.unique(kind));
         let (path, profile) = match kind {
             "client" => ("/api/v1/clients", json!({"careRecipientName": "Kamla Devi"})),
+            "teacher" => ("/api/v1/teachers", json!({"subjects": ["First aid"]})),
             _ => ("/api/v1/students", json!({"education": "Class XII"})),
         };
         let account = json!({"email": email, "password": PASSWORD, "firstName": "Lata", "lastName": "Sen"});

@@ -1,0 +1,299 @@
+//! Batches of a course, their enrollments and class attendance. Facility
+//! admins run them; a batch's teacher reads it and records attendance; a
+//! student reads their own.
+
+use chrono::NaiveDate;
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use crate::{
+    api::{ApiTags, Created, body::JsonBody, page::Page},
+    auth::BearerAuth,
+    db::{
+        Db,
+        training::{
+            batches::{self, Batch, BatchFields, BatchStatus, ClassAttendance, ClassPresence, Enrollment},
+            certificates::{self, Certificate},
+        },
+    },
+    domain::{
+        ids::{BatchId, CourseId, EnrollmentId, UserId},
+        page::{Cursor, Limit, PageRequest},
+        text::{Opt, Text},
+    },
+    error::{Error, Result, Validator},
+};
+
+/// A batch's fields, all of them (creating and replacing take the same).
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchRequest {
+    /// Its name, e.g. `January 2027 weekend` (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Text,
+    /// An active teacher of the facility.
+    pub teacher_id: Opt<UserId>,
+    /// First day.
+    pub starts_on: NaiveDate,
+    /// Last day (not before the first).
+    pub ends_on: NaiveDate,
+    /// When classes are, in words (1–500 characters).
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub schedule: Opt<Text>,
+    /// Seats (1–1000).
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+    pub capacity: i32,
+    /// Default `open`.
+    pub status: Opt<BatchStatus>,
+}
+
+impl BatchRequest {
+    fn fields(&self) -> Result<BatchFields<'_>> {
+        let mut v = Validator::default();
+        v.check(self.ends_on >= self.starts_on, "endsOn", "is before startsOn");
+        v.check(!self.name.trim().is_empty(), "name", "must not be blank");
+        v.finish()?;
+        Ok(BatchFields {
+            name: self.name.trim(),
+            teacher_id: self.teacher_id.0,
+            starts_on: self.starts_on,
+            ends_on: self.ends_on,
+            schedule: self.schedule.as_deref(),
+            capacity: self.capacity,
+            status: self.status.0.unwrap_or(BatchStatus::Open),
+        })
+    }
+}
+
+/// A student to enroll.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnrollmentRequest {
+    /// A student of the facility.
+    pub student_id: UserId,
+}
+
+/// One student at the class.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttendanceMark {
+    /// A student enrolled in the batch.
+    pub student_id: UserId,
+    /// Present, absent, late or excused.
+    pub status: ClassPresence,
+    /// A note (1–500 characters).
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub note: Opt<Text>,
+}
+
+/// A class's register.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClassAttendanceRequest {
+    /// The class's date.
+    pub session_on: NaiveDate,
+    /// One mark per student (1–200); a later register for the same date corrects this one.
+    #[oai(validator(min_items = 1, max_items = 200))]
+    pub records: Vec<AttendanceMark>,
+}
+
+/// The recorded register.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ClassAttendanceList {
+    /// One record per mark, in the order sent.
+    pub items: Vec<ClassAttendance>,
+}
+
+/// A completed enrollment and its certificate.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Completion {
+    /// The enrollment, now `completed`.
+    pub enrollment: Enrollment,
+    /// The certificate issued for it.
+    pub certificate: Certificate,
+}
+
+pub struct BatchesApi {
+    pub db: Db,
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Training")]
+impl BatchesApi {
+    /// Add a batch to a course.
+    ///
+    /// Facility admins. Taking enrollments (`open`) unless told otherwise.
+    #[oai(path = "/courses/:id/batches", method = "post", operation_id = "createBatch")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        id: Path<CourseId>,
+        body: JsonBody<BatchRequest>,
+    ) -> Result<Created<Batch>> {
+        let fields = body.0.fields()?;
+        let batch = self.db.run(&auth.0, async |tx| batches::insert(tx, id.0, &fields).await).await?;
+        Ok(Created::Created(Json(batch), None))
+    }
+
+    /// Batches.
+    ///
+    /// Newest first, of one course with `courseId`. Facility admins see all; a teacher the
+    /// batches they teach; a student the ones they are enrolled in.
+    #[oai(path = "/batches", method = "get", operation_id = "listBatches")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        /// Only this course's.
+        #[oai(name = "courseId")]
+        course_id: Query<Option<CourseId>>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Batch>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| batches::list(tx, course_id.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// A batch.
+    ///
+    /// With its seats taken. Facility admins, its teacher, its students.
+    #[oai(path = "/batches/:id", method = "get", operation_id = "getBatch")]
+    async fn get(&self, auth: BearerAuth, id: Path<BatchId>) -> Result<Json<Batch>> {
+        self.db.run(&auth.0, async |tx| batches::get(tx, id.0).await).await.map(Json)
+    }
+
+    /// Replace a batch.
+    ///
+    /// Facility admins. The capacity may not drop below the seats taken.
+    #[oai(path = "/batches/:id", method = "put", operation_id = "updateBatch")]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        id: Path<BatchId>,
+        body: JsonBody<BatchRequest>,
+    ) -> Result<Json<Batch>> {
+        let fields = body.0.fields()?;
+        self.db.run(&auth.0, async |tx| batches::update(tx, id.0, &fields).await).await.map(Json)
+    }
+
+    /// Enroll a student.
+    ///
+    /// Facility admins. The capacity holds under any concurrency: the last seat goes to one
+    /// request, the others get 409 `batch_full`.
+    #[oai(path = "/batches/:id/enrollments", method = "post", operation_id = "enrollStudent")]
+    async fn enroll(
+        &self,
+        auth: BearerAuth,
+        id: Path<BatchId>,
+        body: JsonBody<EnrollmentRequest>,
+    ) -> Result<Created<Enrollment>> {
+        let e = self.db.run(&auth.0, async |tx| batches::enroll(tx, id.0, body.0.student_id).await).await?;
+        Ok(Created::Created(Json(e), None))
+    }
+
+    /// A batch's enrollments.
+    ///
+    /// Newest first. Facility admins and the batch's teacher; a student sees their own.
+    #[oai(path = "/batches/:id/enrollments", method = "get", operation_id = "listEnrollments")]
+    async fn enrollments(
+        &self,
+        auth: BearerAuth,
+        id: Path<BatchId>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Enrollment>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| batches::enrollments(tx, id.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Withdraw an enrollment.
+    ///
+    /// Facility admins; the seat is free again. A completed or withdrawn enrollment is 409
+    /// `enrollment_closed`.
+    #[oai(path = "/enrollments/:id/withdraw", method = "post", operation_id = "withdrawEnrollment")]
+    async fn withdraw(&self, auth: BearerAuth, id: Path<EnrollmentId>) -> Result<Json<Enrollment>> {
+        self.db.run(&auth.0, async |tx| batches::withdraw(tx, id.0).await).await.map(Json)
+    }
+
+    /// Complete an enrollment.
+    ///
+    /// Facility admins: the enrollment is `completed` and its certificate issued, with a
+    /// fresh verification code, in one transaction.
+    #[oai(path = "/enrollments/:id/complete", method = "post", operation_id = "completeEnrollment")]
+    async fn complete(&self, auth: BearerAuth, id: Path<EnrollmentId>) -> Result<Json<Completion>> {
+        self.db
+            .run(&auth.0, async |tx| {
+                let enrollment = batches::complete(tx, id.0).await?;
+                let certificate = certificates::issue(tx, id.0).await?;
+                Ok(Completion { enrollment, certificate })
+            })
+            .await
+            .map(Json)
+    }
+
+    /// Record a class's attendance.
+    ///
+    /// The batch's teacher or a facility admin; append-only (a later register for the same
+    /// date corrects an earlier one). Every student must be enrolled in the batch.
+    #[oai(path = "/batches/:id/attendance", method = "post", operation_id = "recordClassAttendance")]
+    async fn record(
+        &self,
+        auth: BearerAuth,
+        id: Path<BatchId>,
+        body: JsonBody<ClassAttendanceRequest>,
+    ) -> Result<Created<ClassAttendanceList>> {
+        let b = &body.0;
+        let mut seen = std::collections::HashSet::new();
+        if !b.records.iter().all(|r| seen.insert(r.student_id)) {
+            return Err(Error::invalid("records", "names a student twice"));
+        }
+        let items = self
+            .db
+            .run(&auth.0, async |tx| {
+                batches::get(tx, id.0).await?;
+                let mut out = Vec::with_capacity(b.records.len());
+                for r in &b.records {
+                    out.push(
+                        batches::record_attendance(
+                            tx,
+                            id.0,
+                            r.student_id,
+                            b.session_on,
+                            r.status,
+                            r.note.as_deref(),
+                        )
+                        .await?,
+                    );
+                }
+                Ok(out)
+            })
+            .await?;
+        Ok(Created::Created(Json(ClassAttendanceList { items }), None))
+    }
+
+    /// A batch's attendance.
+    ///
+    /// Newest first, of one class with `sessionOn`. Facility admins and the teacher; a student
+    /// sees their own.
+    #[oai(path = "/batches/:id/attendance", method = "get", operation_id = "listClassAttendance")]
+    async fn attendance(
+        &self,
+        auth: BearerAuth,
+        id: Path<BatchId>,
+        /// Only this class's date.
+        #[oai(name = "sessionOn")]
+        session_on: Query<Option<NaiveDate>>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<ClassAttendance>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows =
+            self.db.run(&auth.0, async |tx| batches::attendance(tx, id.0, session_on.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+}
