@@ -51,12 +51,20 @@ async fn the_public_sees_published_services_of_active_facilities_only() {
     public(&app, &format!("/api/v1/public/services/{draft}")).await.assert_problem(404, "not_found");
     public(&app, "/api/v1/public/services/no.such").await.assert_problem(404, "not_found");
 
-    // Suspending facility B takes its services off the website at once.
+    // Suspending facility B takes its services off the website as soon as the change's
+    // NOTIFY reaches this server's cache (milliseconds; polled for up to 2 s).
     app.post(&w.sa, &format!("/api/v1/facilities/{}/suspend", w.b), json!({"reason": "unpaid"}))
         .await
         .assert_status(200);
-    let listed = public(&app, &format!("/api/v1/public/services?cityId={city}")).await;
-    assert_eq!(names(&listed), ["Service nursing"]);
+    let mut shown = Vec::new();
+    for _ in 0..100 {
+        shown = names(&public(&app, &format!("/api/v1/public/services?cityId={city}")).await);
+        if shown == ["Service nursing"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(shown, ["Service nursing"]);
     // Another city's list is empty.
     let other = app.city(&w.sa).await;
     assert!(public(&app, &format!("/api/v1/public/services?cityId={other}")).await.items().is_empty());

@@ -112,7 +112,7 @@ impl CoursesApi {
     /// Replace a course.
     ///
     /// Facility admins. Every field is replaced; `published` puts it on the website or takes it
-    /// off. The website's cached catalog follows at once.
+    /// off. Every server's cached catalog follows within milliseconds (the change's NOTIFY).
     #[oai(path = "/:id", method = "put", operation_id = "updateCourse")]
     async fn update(
         &self,

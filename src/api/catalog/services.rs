@@ -104,7 +104,7 @@ impl ServicesApi {
     /// Replace a service.
     ///
     /// Facility admins. Every field is replaced; `published` puts it on the website or takes it
-    /// off. The website's cached catalog follows at once.
+    /// off. Every server's cached catalog follows within milliseconds (the change's NOTIFY).
     #[oai(path = "/:id", method = "put", operation_id = "updateService")]
     async fn update(
         &self,
