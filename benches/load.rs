@@ -6,6 +6,7 @@
 //!     cargo bench --bench load                  # scales S and L, then live events
 //!     cargo bench --bench load -- --scale S     # S only (quicker), then live events
 //!     cargo bench --bench load -- --live-only   # live events alone
+//!     cargo bench --bench load -- --catalog-only  # the website's cached catalog alone
 //!
 //! Knobs (environment): BENCH_CONCURRENCY (16), BENCH_SECONDS (8 per
 //! scenario and side), BENCH_WARMUP_SECONDS (2).
@@ -34,6 +35,8 @@ use carego::{
 };
 use hdrhistogram::Histogram;
 
+#[path = "load/catalog.rs"]
+mod catalog;
 #[path = "load/live.rs"]
 mod live;
 use serde_json::{Value, json};
@@ -71,6 +74,11 @@ enum Scenario {
     Login,
     CheckInWrite,
     SyncPull,
+    /// The website's service list for a city: the server answers from its
+    /// cache; pgbench runs the query it caches, as `carego_public`.
+    CatalogList,
+    /// The same with the `ETag` sent back: 304, no body.
+    CatalogRevalidate,
 }
 
 impl Scenario {
@@ -83,6 +91,8 @@ impl Scenario {
             Self::Login => "5 login (argon2id)",
             Self::CheckInWrite => "6 check-in write",
             Self::SyncPull => "7 sync pull",
+            Self::CatalogList => "8 catalog (cached)",
+            Self::CatalogRevalidate => "9 catalog (304)",
         }
     }
 }
@@ -107,6 +117,7 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let scales: Vec<&str> = match args.iter().position(|a| a == "--scale").and_then(|i| args.get(i + 1)) {
         _ if args.iter().any(|a| a == "--live-only") => vec![],
+        _ if args.iter().any(|a| a == "--catalog-only") => vec!["catalog"],
         Some(s) if s == "S" => vec!["S"],
         Some(s) if s == "L" => vec!["S", "L"],
         _ => vec!["S", "L"],
@@ -159,8 +170,9 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
 
     let mut rows: Vec<Row> = Vec::new();
     let mut seeded = 0;
+    let catalog_only = scales == ["catalog"];
     for scale in scales {
-        let facilities = if scale == "S" { 20 } else { 200 };
+        let facilities = if scale == "L" { 200 } else { 20 };
         let started = Instant::now();
         seed(&su, seeded + 1, facilities, &hash).await?;
         seeded = facilities;
@@ -177,7 +189,7 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
         let mut staff = principals(&su, &keys, facilities, Role::Staff).await?;
         let admins = principals(&su, &keys, facilities, Role::FacilityAdmin).await?;
 
-        for scenario in [
+        let mut scenarios = vec![
             Scenario::CaseloadList,
             Scenario::GetPatient,
             Scenario::AppendCareLog,
@@ -185,7 +197,15 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
             Scenario::Login,
             Scenario::CheckInWrite,
             Scenario::SyncPull,
-        ] {
+        ];
+        if catalog_only {
+            scenarios.clear();
+        }
+        if scale != "L" {
+            catalog::seed(&su, &base, facilities).await?;
+            scenarios.extend([Scenario::CatalogList, Scenario::CatalogRevalidate]);
+        }
+        for scenario in scenarios {
             if scenario == Scenario::SyncPull {
                 learn_pulls(&base, &mut staff).await?;
             }
@@ -225,6 +245,13 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
             rows.push(Row { scale, scenario, server: server_side, pgbench, pipelined, rss });
         }
     }
+    if catalog_only {
+        let hwm = peak_rss_kb(server_pid, "VmHWM").unwrap_or(0);
+        drop(su);
+        let _ = server.kill().await;
+        let _ = std::fs::remove_dir_all(&root);
+        return report(&rows, None, concurrency, seconds, hwm);
+    }
     // Live events over the first 50 facilities.
     if seeded < live::FACILITIES {
         seed(&su, seeded + 1, live::FACILITIES, &hash).await?;
@@ -242,7 +269,7 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), server.wait()).await;
     let _ = std::fs::remove_dir_all(&root);
-    report(&rows, &live, concurrency, seconds, hwm)
+    report(&rows, Some(&live), concurrency, seconds, hwm)
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -366,7 +393,7 @@ async fn drive_server(
                         i += concurrency;
                         let started = Instant::now();
                         let status = request(&client, &base, scenario, p, i).await;
-                        assert!(matches!(status, 200 | 201), "{}: HTTP {status}", scenario.name());
+                        assert!(matches!(status, 200 | 201 | 304), "{}: HTTP {status}", scenario.name());
                         hist.record(started.elapsed().as_micros() as u64).unwrap();
                     }
                     hist
@@ -429,6 +456,10 @@ async fn request(client: &reqwest::Client, base: &str, scenario: Scenario, p: &P
             .json(&json!({"id": Uuid::new_v4(), "mood": 1 + i % 10, "tired": i % 2 == 0})),
         Scenario::SyncPull => {
             client.get(format!("{base}/api/v1/sync/changes?since=0&limit=20")).header("authorization", auth)
+        }
+        Scenario::CatalogList => client.get(format!("{base}{}", catalog::path())),
+        Scenario::CatalogRevalidate => {
+            client.get(format!("{base}{}", catalog::path())).header("if-none-match", catalog::etag())
         }
     };
     match req.send().await {
@@ -549,6 +580,33 @@ fn script(scenario: Scenario, p: &Principal, mode: Mode) -> String {
             ],
         ),
         Scenario::SyncPull => p.pull.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(";\n"),
+        Scenario::CatalogList | Scenario::CatalogRevalidate => {
+            // The website's transaction: no facility, no user, no session.
+            let public = bind(
+                PROLOGUE,
+                &[
+                    Lit::Text("carego_public"),
+                    Lit::Text("public"),
+                    Lit::Null,
+                    Lit::Null,
+                    Lit::Null,
+                    Lit::Text("pgbench"),
+                    Lit::Null,
+                    Lit::Null,
+                    Lit::Text("5000ms"),
+                ],
+            );
+            let list = bind(
+                carego::db::catalog::services::PUBLIC_LIST,
+                &[Lit::Text(&catalog::city()), Lit::Int(carego::db::catalog::services::PUBLIC_LIST_CAP)],
+            );
+            return match mode {
+                Mode::Plain => format!("BEGIN;\n{public};\n{list};\nCOMMIT;\n"),
+                Mode::Pipelined => {
+                    format!("\\startpipeline\nBEGIN;\n{public};\n{list};\nCOMMIT;\n\\endpipeline\n")
+                }
+            };
+        }
     };
     match mode {
         Mode::Plain => format!("BEGIN;\n{prologue};\n{statement};\nCOMMIT;\n"),
@@ -666,7 +724,7 @@ fn ms(side: &Option<Side>, f: impl Fn(&Side) -> f64, digits: usize) -> String {
 
 fn report(
     rows: &[Row],
-    live: &live::LiveFigures,
+    live: Option<&live::LiveFigures>,
     concurrency: usize,
     seconds: u64,
     hwm_kb: u64,
@@ -724,33 +782,35 @@ fn report(
         }
     }
     writeln!(table, "server peak RSS over the whole run (VmHWM): {:.0} MB", hwm_kb as f64 / 1024.0)?;
-    writeln!(
-        table,
-        "\n| live events | subscribers | facilities | announcements | delivered / expected | from commit p50 ms | p99 ms | from request p50 ms | p99 ms | server RSS before → idle MB | per idle subscriber KiB |"
-    )?;
-    writeln!(table, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
-    writeln!(
-        table,
-        "| SSE | {} | {} | {} | {} / {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} → {:.0} | {:.1} |",
-        live.subscribers,
-        live::FACILITIES,
-        live.announcements,
-        live.delivered,
-        live.expected,
-        live.from_commit_p50_ms,
-        live.from_commit_p99_ms,
-        live.from_request_p50_ms,
-        live.from_request_p99_ms,
-        live.rss_before_mb,
-        live.rss_idle_mb,
-        live.idle_kib_per_subscriber,
-    )?;
+    if let Some(live) = live {
+        writeln!(
+            table,
+            "\n| live events | subscribers | facilities | announcements | delivered / expected | from commit p50 ms | p99 ms | from request p50 ms | p99 ms | server RSS before → idle MB | per idle subscriber KiB |"
+        )?;
+        writeln!(table, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+        writeln!(
+            table,
+            "| SSE | {} | {} | {} | {} / {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} → {:.0} | {:.1} |",
+            live.subscribers,
+            live::FACILITIES,
+            live.announcements,
+            live.delivered,
+            live.expected,
+            live.from_commit_p50_ms,
+            live.from_commit_p99_ms,
+            live.from_request_p50_ms,
+            live.from_request_p99_ms,
+            live.rss_before_mb,
+            live.rss_idle_mb,
+            live.idle_kib_per_subscriber,
+        )?;
+    }
     println!("{table}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&out)?;
     let doc: Value = json!({
         "concurrency": concurrency, "secondsPerSide": seconds, "rows": json_rows,
-        "p99Growth": growth, "serverPeakRssMb": hwm_kb as f64 / 1024.0, "liveEvents": live.to_json(),
+        "p99Growth": growth, "serverPeakRssMb": hwm_kb as f64 / 1024.0, "liveEvents": live.map(|l| l.to_json()),
     });
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&doc)?)?;
     eprintln!("wrote {}", out.join("results.json").display());

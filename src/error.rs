@@ -129,6 +129,23 @@ codes! {
             "This enrollment is completed or withdrawn; it no longer changes."
         ),
         CertificateRevoked = ("certificate_revoked", "This certificate is revoked; it no longer changes."),
+        InvoiceFrozen = (
+            "invoice_frozen",
+            "This invoice is issued and never changes; issue a credit note to correct it."
+        ),
+        InvoiceNotIssued = ("invoice_not_issued", "Only an issued invoice is voided; a draft is simply never issued."),
+        InvoiceEmpty = ("invoice_empty", "An invoice needs at least one line to be issued."),
+        InvoicePaid = ("invoice_paid", "Payments were made on this invoice; credit it instead of voiding it."),
+        InvoiceNotPayable = (
+            "invoice_not_payable",
+            "Only an issued invoice takes payments and credit notes (not a draft, a void one or a credit note)."
+        ),
+        Overpayment = ("overpayment", "This payment is more than is owed on the invoice."),
+        RefundExceedsPaid = ("refund_exceeds_paid", "This refund is more than was paid on the invoice."),
+        CreditExceedsInvoice = (
+            "credit_exceeds_invoice",
+            "Credit notes may not add up to more than the invoice they credit."
+        ),
         CitySlugTaken = ("city_slug_taken", "A city with this slug already exists."),
         SlugTaken = ("slug_taken", "Your facility already has one with this slug."),
         LeadClosed = ("lead_closed", "This lead is converted or rejected; it no longer changes."),

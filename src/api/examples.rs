@@ -46,6 +46,10 @@ const BATCH: &str = "0f102132-4354-4657-8289-1a2b3c4d5e64";
 const ENROLLMENT: &str = "10213243-5465-4768-939a-2b3c4d5e6f75";
 const CERTIFICATE: &str = "21324354-6576-4879-84ab-3c4d5e6f7086";
 const STUDENT_USER: &str = "32435465-7687-498a-95bc-4d5e6f708197";
+const PLAN_ID: &str = "54657687-98a9-4bac-97de-6f708192a3b9";
+const INVOICE: &str = "65768798-a9ba-4cbd-88ef-708192a3b4ca";
+const INVOICE_LINE: &str = "768798a9-bacb-4dce-99f0-8192a3b4c5db";
+const PAYMENT: &str = "8798a9ba-cbdc-4edf-8a01-92a3b4c5d6ec";
 const AT: &str = "2026-11-20T08:30:00Z";
 const LATER: &str = "2026-11-20T08:34:00Z";
 
@@ -339,6 +343,31 @@ fn teacher() -> Value {
     account["role"] = json!("teacher");
     json!({"account": account, "profile": {"subjects": ["First aid", "Dementia care"],
                                            "bio": "Twelve years as a ward nurse."}})
+}
+
+fn plan() -> Value {
+    json!({"id": PLAN_ID, "name": "Home nursing, 12-hour shift", "serviceId": SERVICE, "priceMinor": 180000,
+           "currency": "INR", "period": "per_visit", "active": true, "createdAt": AT, "updatedAt": AT})
+}
+
+fn invoice() -> Value {
+    json!({"id": INVOICE, "facilityId": FACILITY, "kind": "invoice", "number": "INV-2026-000042",
+           "customerId": CLIENT_USER, "status": "issued", "currency": "INR", "subtotalMinor": 540000,
+           "taxMinor": 97200, "totalMinor": 637200, "paidMinor": 300000, "dueOn": "2026-12-15",
+           "issuedAt": LATER, "createdAt": AT, "updatedAt": LATER,
+           "lines": [{"id": INVOICE_LINE, "position": 1, "description": "Home nursing, 12-hour shift",
+                      "planId": PLAN_ID, "quantity": 3, "unitPriceMinor": 180000, "taxRateBp": 1800,
+                      "subtotalMinor": 540000, "taxMinor": 97200}]})
+}
+
+fn payment() -> Value {
+    json!({"id": PAYMENT, "invoiceId": INVOICE, "amountMinor": 300000, "method": "upi",
+           "reference": "UPI 4021 9983 1177", "receivedAt": LATER, "recordedBy": NURSE, "recordedAt": LATER})
+}
+
+fn line_request() -> Value {
+    json!({"description": "Home nursing, 12-hour shift", "planId": PLAN_ID, "quantity": 3,
+           "unitPriceMinor": 180000, "taxRateBp": 1800})
 }
 
 fn page(item: Value) -> Value {
@@ -703,6 +732,72 @@ pub fn all() -> Vec<(&'static str, Value)> {
             "CertificateVerification",
             json!({"code": "CERT-7K9M-P4N8-X2Q5", "status": "valid", "studentName": "Ravi Meena",
                    "courseTitle": "Caregiver basics", "issuedBy": "Sunrise Academy", "issuedOn": "2026-11-20"}),
+        ),
+        (
+            "StaffProfileRequest",
+            json!({"skills": ["Wound care", "Dementia care"], "certifications": ["BLS 2026"],
+                   "languages": ["hi", "en"], "availability": "Weekdays 8:00–20:00; alternate weekends"}),
+        ),
+        (
+            "StaffProfile",
+            json!({"userId": NURSE, "skills": ["Wound care", "Dementia care"], "certifications": ["BLS 2026"],
+                   "languages": ["hi", "en"], "availability": "Weekdays 8:00–20:00; alternate weekends",
+                   "updatedAt": LATER}),
+        ),
+        ("CareRecipientRequest", json!({"patientId": PATIENT})),
+        (
+            "CareRecipient",
+            json!({"patientId": PATIENT, "firstName": "Mohan", "lastName": "Verma", "status": "active", "linkedAt": LATER}),
+        ),
+        (
+            "Page_CareRecipient",
+            page(json!({"patientId": PATIENT, "firstName": "Mohan", "lastName": "Verma", "status": "active",
+                        "linkedAt": LATER})),
+        ),
+        (
+            "Page_SharedCareLog",
+            page(json!({"id": CARE_LOG, "patientId": PATIENT, "kind": "note",
+                        "body": "Dressing changed; wound healing well.", "occurredAt": AT, "recordedAt": LATER})),
+        ),
+        (
+            "Page_Visit",
+            page(
+                json!({"id": ATTENDANCE, "patientId": PATIENT, "staffId": NURSE, "event": "check_in", "at": AT}),
+            ),
+        ),
+        ("Plan", plan()),
+        ("Page_Plan", page(plan())),
+        (
+            "PlanRequest",
+            json!({"name": "Home nursing, 12-hour shift", "serviceId": SERVICE, "priceMinor": 180000,
+                   "currency": "INR", "period": "per_visit"}),
+        ),
+        ("Invoice", invoice()),
+        (
+            "Page_Invoice",
+            page({
+                let mut i = invoice();
+                i.as_object_mut().unwrap().remove("lines");
+                i
+            }),
+        ),
+        (
+            "NewInvoiceRequest",
+            json!({"customerId": CLIENT_USER, "currency": "INR", "dueOn": "2026-12-15", "lines": [line_request()]}),
+        ),
+        ("InvoiceLinesRequest", json!({"lines": [line_request()]})),
+        ("VoidRequest", json!({"reason": "Billed to the wrong customer."})),
+        ("CreditNoteRequest", json!({"reason": "One shift was not worked."})),
+        (
+            "PaymentRequest",
+            json!({"amountMinor": 300000, "method": "upi", "reference": "UPI 4021 9983 1177"}),
+        ),
+        ("Payment", payment()),
+        ("Page_Payment", page(payment())),
+        (
+            "BalanceList",
+            json!({"items": [{"currency": "INR", "invoicedMinor": 637200, "creditedMinor": 0,
+                              "paidMinor": 300000, "outstandingMinor": 337200}]}),
         ),
         ("Student", student()),
         ("Page_Student", page(student())),

@@ -11,6 +11,7 @@ pub mod clinical;
 pub mod communication;
 mod contract;
 mod examples;
+pub mod finance;
 pub mod health;
 pub mod idempotency;
 pub mod page;
@@ -145,6 +146,8 @@ pub enum ApiTags {
     Clients,
     /// Training: batches of a course, enrollments, class attendance, completion, certificates.
     Training,
+    /// Finance: plans, invoices and credit notes, payments and refunds, balances.
+    Finance,
     /// The tamper-evident audit log.
     Audit,
 }
@@ -187,11 +190,14 @@ pub type Apis = (
         catalog::courses::CoursesApi,
         catalog::leads::LeadsApi,
         accounts::clients::ClientsApi,
+        accounts::care_recipients::CareRecipientsApi,
     ),
     (
         training::batches::BatchesApi,
         training::certificates::CertificatesApi,
         training::certificates::CertificateVerificationApi,
+        finance::plans::PlansApi,
+        finance::invoices::InvoicesApi,
     ),
     audit::AuditApi,
 );
@@ -251,11 +257,14 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
                 catalog::courses::CoursesApi { db: state.db.clone() },
                 catalog::leads::LeadsApi { db: state.db.clone() },
                 accounts::clients::ClientsApi { db: state.db.clone() },
+                accounts::care_recipients::CareRecipientsApi { db: state.db.clone() },
             ),
             (
                 training::batches::BatchesApi { db: state.db.clone() },
                 training::certificates::CertificatesApi { db: state.db.clone() },
                 training::certificates::CertificateVerificationApi { db: state.db.clone() },
+                finance::plans::PlansApi { db: state.db.clone() },
+                finance::invoices::InvoicesApi { db: state.db.clone() },
             ),
             audit::AuditApi { db: state.db.clone() },
         ),

@@ -19,6 +19,7 @@ pub mod catalog;
 pub mod clinical;
 pub mod communication;
 mod errors;
+pub mod finance;
 pub mod idempotency;
 pub mod infra;
 pub mod jobs;

@@ -178,3 +178,19 @@ id_type!(
     /// A certificate.
     CertificateId
 );
+id_type!(
+    /// A plan on a facility's price list.
+    PlanId
+);
+id_type!(
+    /// An invoice or a credit note.
+    InvoiceId
+);
+id_type!(
+    /// A payment (or refund).
+    PaymentId
+);
+id_type!(
+    /// A line of an invoice.
+    InvoiceLineId
+);

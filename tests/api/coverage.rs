@@ -137,6 +137,12 @@ struct Fixture {
     to_enroll: Uuid,
     /// A certificate of A (a fifth student's completed enrollment).
     certificate: Uuid,
+    /// A's plan; an issued invoice of A's client, a draft, and an issued one
+    /// that voidInvoice voids.
+    plan: Uuid,
+    invoice: Uuid,
+    draft: Uuid,
+    to_void: Uuid,
 }
 
 /// Which of A's charts a row targets.
@@ -235,6 +241,214 @@ macro_rules! row {
 /// something come last.
 fn rows() -> Vec<Row> {
     vec![
+        row!(
+            "getStaffProfile",
+            GET,
+            |f, _| format!("/api/v1/users/{}/staff-profile", f.c.w.staff_a.id),
+            none,
+            nurse_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "setStaffProfile",
+            PUT,
+            |f, _| format!("/api/v1/users/{}/staff-profile", f.c.w.staff_a.id),
+            |_| Some(json!({"skills": ["Wound care"], "certifications": [], "languages": ["hi"]})),
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(403), Status(404), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        // Care recipients.
+        row!(
+            "linkCareRecipient",
+            POST,
+            |f, _| format!("/api/v1/clients/{}/care-recipients", f.client),
+            |f| Some(json!({"patientId": f.c.p1})),
+            admin_a,
+            201,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(404), Status(403), Status(403)]
+        ),
+        row!(
+            "listCareRecipients",
+            GET,
+            |f, _| format!("/api/v1/clients/{}/care-recipients", f.client),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(404), Status(403), Status(403)]
+        ),
+        row!(
+            "listSharedCareLogs",
+            GET,
+            |f, _| format!("/api/v1/care-recipients/{}/care-logs", f.c.p1),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            [Status(404), Status(403), Status(403)]
+        ),
+        row!(
+            "listVisits",
+            GET,
+            |f, _| format!("/api/v1/care-recipients/{}/visits", f.c.p1),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            [Status(404), Status(403), Status(403)]
+        ),
+        // Finance.
+        row!(
+            "listPlans",
+            GET,
+            |_, _| "/api/v1/plans".into(),
+            none,
+            admin_a,
+            200,
+            [Unseen, Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "createPlan",
+            POST,
+            |_, _| "/api/v1/plans".into(),
+            |_| Some(
+                json!({"name": "Matrix plan", "priceMinor": 100, "currency": "INR", "period": "one_time"})
+            ),
+            admin_a,
+            201,
+            [Member(201), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "updatePlan",
+            PUT,
+            |f, _| format!("/api/v1/plans/{}", f.plan),
+            |_| Some(
+                json!({"name": "Home care visit", "priceMinor": 55000, "currency": "INR", "period": "per_visit"})
+            ),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "listInvoices",
+            GET,
+            |_, _| "/api/v1/invoices".into(),
+            none,
+            admin_a,
+            200,
+            [NoneOfA, Status(403), Status(403), Status(403), Status(403)],
+            [NoneOfA, NoneOfA, Status(403)]
+        ),
+        row!(
+            "createInvoice",
+            POST,
+            |_, _| "/api/v1/invoices".into(),
+            |f| Some(json!({"customerId": f.client, "currency": "INR",
+                            "lines": [{"description": "Visit", "quantity": 1, "unitPriceMinor": 50000}]})),
+            admin_a,
+            201,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            [Status(404), Status(404), Status(404)]
+        ),
+        row!(
+            "getInvoice",
+            GET,
+            |f, _| format!("/api/v1/invoices/{}", f.invoice),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(404), Status(404), Status(403)]
+        ),
+        row!(
+            "replaceInvoiceLines",
+            PUT,
+            |f, _| format!("/api/v1/invoices/{}/lines", f.draft),
+            |_| Some(json!({"lines": [{"description": "Visit", "quantity": 3, "unitPriceMinor": 50000}]})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(404), Status(404), Status(403)]
+        ),
+        row!(
+            "issueInvoice",
+            POST,
+            |f, _| format!("/api/v1/invoices/{}/issue", f.draft),
+            |_| Some(json!({})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "voidInvoice",
+            POST,
+            |f, _| format!("/api/v1/invoices/{}/void", f.to_void),
+            |_| Some(json!({"reason": "Billed twice."})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "createCreditNote",
+            POST,
+            |f, _| format!("/api/v1/invoices/{}/credit-notes", f.invoice),
+            |_| Some(json!({"reason": "One visit missed.",
+                            "lines": [{"description": "Visit", "quantity": 1, "unitPriceMinor": 10000}]})),
+            admin_a,
+            201,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "recordPayment",
+            POST,
+            |f, _| format!("/api/v1/invoices/{}/payments", f.invoice),
+            |_| Some(json!({"amountMinor": 1000, "method": "cash"})),
+            admin_a,
+            201,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "listPayments",
+            GET,
+            |f, _| format!("/api/v1/invoices/{}/payments", f.invoice),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(404), Status(404), Status(403)]
+        ),
+        row!(
+            "downloadInvoicePdf",
+            GET,
+            |f, _| format!("/api/v1/invoices/{}/pdf", f.invoice),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(404), Status(404), Status(403)]
+        ),
+        row!(
+            "getCustomerBalance",
+            GET,
+            |f, _| format!("/api/v1/customers/{}/balance", f.client),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(404), Status(404), Status(404), Status(404)],
+            [Status(404), Status(404), Status(404)]
+        ),
         // Training.
         row!(
             "listTeachers",
@@ -1786,7 +2000,28 @@ async fn fixture(app: &TestApp) -> Fixture {
     let completion = app.post(admin, &format!("/api/v1/enrollments/{done}/complete"), json!({})).await;
     let certificate =
         completion.assert_status(200).body["certificate"]["id"].as_str().unwrap().parse().unwrap();
+    let body =
+        json!({"name": "Home care visit", "priceMinor": 50000, "currency": "INR", "period": "per_visit"});
+    let plan = app.post(admin, "/api/v1/plans", body).await;
+    let plan: Uuid = plan.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+    let bill = |issue: bool| async move {
+        let body = json!({"customerId": client, "currency": "INR",
+                          "lines": [{"description": "Visit", "quantity": 2, "unitPriceMinor": 50000, "taxRateBp": 1800}]});
+        let inv = app.post(admin, "/api/v1/invoices", body).await;
+        let id: Uuid = inv.assert_status(201).body["id"].as_str().unwrap().parse().unwrap();
+        if issue {
+            app.post(admin, &format!("/api/v1/invoices/{id}/issue"), json!({})).await.assert_status(200);
+        }
+        id
+    };
+    let invoice = bill(true).await;
+    let draft = bill(false).await;
+    let to_void = bill(true).await;
     Fixture {
+        plan,
+        invoice,
+        draft,
+        to_void,
         teacher_b,
         teacher,
         batch,
@@ -1834,6 +2069,8 @@ fn mentions_a(res: &Res, f: &Fixture) -> bool {
         f.batch,
         f.certificate,
         f.teacher.id,
+        f.plan,
+        f.invoice,
     ]
     .iter()
     .any(|id| text.contains(&id.to_string()))
@@ -1884,6 +2121,12 @@ const TABLES: &[&str] = &[
     "enrollments",
     "class_attendance",
     "certificates",
+    "plans",
+    "invoices",
+    "invoice_lines",
+    "payments",
+    "client_care_recipients",
+    "staff_profiles",
 ];
 
 async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {

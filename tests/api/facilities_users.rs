@@ -160,3 +160,28 @@ async fn the_audit_log_is_append_only_for_every_role_and_the_owner() {
     }
     assert!(app.count("audit_log").await > 0);
 }
+
+#[tokio::test]
+async fn admins_keep_staff_profiles_and_staff_read_their_own() {
+    let app = TestApp::spawn().await;
+    let w = app.two_facilities().await;
+    let path = format!("/api/v1/users/{}/staff-profile", w.staff_a.id);
+    // Empty until written.
+    let empty = app.get(&w.staff_a, &path).await;
+    empty.assert_status(200);
+    assert_eq!(empty.body["skills"], serde_json::json!([]));
+    let body = serde_json::json!({"skills": [" Wound care "], "certifications": ["BLS 2026"], "languages": ["hi", "en"],
+                                  "availability": "Weekdays"});
+    let put = |token: String, body: serde_json::Value| {
+        let (app, path) = (&app, path.clone());
+        async move { app.call(poem::http::Method::PUT, &path, Some(&token), Some(body)).await }
+    };
+    put(w.staff_a.token.clone(), body.clone()).await.assert_problem(403, "forbidden");
+    let written = put(w.admin_a.token.clone(), body.clone()).await;
+    written.assert_status(200);
+    assert_eq!(written.body["skills"], serde_json::json!(["Wound care"]));
+    assert_eq!(app.get(&w.staff_a, &path).await.body["languages"], serde_json::json!(["hi", "en"]));
+    put(w.admin_b.token.clone(), body).await.assert_problem(404, "not_found");
+    let bad = serde_json::json!({"skills": [""], "certifications": [], "languages": []});
+    put(w.admin_a.token.clone(), bad).await.assert_problem(400, "validation_failed");
+}

@@ -1,6 +1,7 @@
 //! Accounts: authentication and sessions, facilities, users.
 
 pub mod auth;
+pub mod care_recipients;
 pub mod clients;
 pub mod facilities;
 pub mod users;

@@ -19,7 +19,10 @@ use crate::{
     auth::{BearerAuth, Role, password},
     db::{
         Db,
-        accounts::users::{self, NewUser, User, UserFilter, UserPatch, UserStatus},
+        accounts::{
+            staff_profiles::{self, StaffProfile, StaffProfileFields},
+            users::{self, NewUser, User, UserFilter, UserPatch, UserStatus},
+        },
     },
     domain::{
         contact::{Email, Phone},
@@ -87,6 +90,35 @@ pub struct UpdateUserRequest {
     /// On call: receives every crisis alert of the facility (staff and facility admins; set by
     /// facility admins).
     pub on_call: Opt<bool>,
+}
+
+/// A staff member's profile, all of it.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct StaffProfileRequest {
+    /// Skills (at most 50, each 1–100 characters).
+    #[oai(validator(max_items = 50))]
+    pub skills: Vec<Text>,
+    /// Certifications held (at most 50, each 1–100 characters).
+    #[oai(validator(max_items = 50))]
+    pub certifications: Vec<Text>,
+    /// Languages spoken (at most 20, each 1–100 characters).
+    #[oai(validator(max_items = 20))]
+    pub languages: Vec<Text>,
+    /// When they can work, in words (1–1000 characters).
+    #[oai(validator(min_length = 1, max_length = 1000))]
+    pub availability: Opt<Text>,
+}
+
+/// Trimmed items, or the field's error when one is empty or too long.
+fn items(v: &mut Validator, field: &str, list: &[Text]) -> Vec<String> {
+    let out: Vec<String> = list.iter().map(|t| t.trim().to_owned()).collect();
+    v.check(
+        out.iter().all(|t| (1..=100).contains(&t.chars().count())),
+        field,
+        "each item is 1–100 characters",
+    );
+    out
 }
 
 /// A status change. Anything but `active` revokes the user's sessions at once.
@@ -300,5 +332,41 @@ impl UsersApi {
         let principal = auth.0.with_reason(reason.clone());
         let work = async |tx: &mut _| users::set_status(tx, id.0, status, reason.as_deref()).await;
         self.db.run(&principal, work).await.map(Json)
+    }
+
+    /// A staff member's profile.
+    ///
+    /// Skills, certifications, languages and availability of a staff member or facility admin
+    /// (empty lists until written). Facility admins; a staff member, their own.
+    #[oai(path = "/:id/staff-profile", method = "get", operation_id = "getStaffProfile")]
+    async fn staff_profile(&self, auth: BearerAuth, id: Path<UserId>) -> Result<Json<StaffProfile>> {
+        self.db.run(&auth.0, async |tx| staff_profiles::get(tx, id.0).await).await.map(Json)
+    }
+
+    /// Write a staff member's profile.
+    ///
+    /// Facility admins: every field is replaced.
+    #[oai(path = "/:id/staff-profile", method = "put", operation_id = "setStaffProfile")]
+    async fn set_staff_profile(
+        &self,
+        auth: BearerAuth,
+        id: Path<UserId>,
+        body: JsonBody<StaffProfileRequest>,
+    ) -> Result<Json<StaffProfile>> {
+        let b = &body.0;
+        let mut v = Validator::default();
+        let (skills, certifications, languages) = (
+            items(&mut v, "skills", &b.skills),
+            items(&mut v, "certifications", &b.certifications),
+            items(&mut v, "languages", &b.languages),
+        );
+        v.finish()?;
+        let fields = StaffProfileFields {
+            skills: &skills,
+            certifications: &certifications,
+            languages: &languages,
+            availability: b.availability.as_deref(),
+        };
+        self.db.run(&auth.0, async |tx| staff_profiles::set(tx, id.0, &fields).await).await.map(Json)
     }
 }

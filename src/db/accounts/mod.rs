@@ -1,7 +1,9 @@
 //! Accounts: facilities (the tenants), users and their sessions, clients
 //! and students.
 
+pub mod care_recipients;
 pub mod clients;
 pub mod facilities;
 pub mod sessions;
+pub mod staff_profiles;
 pub mod users;

@@ -1,0 +1,104 @@
+//! A client's care recipients: linked by a facility admin; the client then
+//! follows their visits and the care logs shared with the patient's side.
+
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use crate::{
+    api::{ApiTags, Created, body::JsonBody, page::Page},
+    auth::BearerAuth,
+    db::{
+        Db,
+        accounts::care_recipients::{self, CareRecipient, SharedCareLog, Visit},
+    },
+    domain::{
+        ids::{PatientId, UserId},
+        page::{Cursor, Limit, PageRequest},
+    },
+    error::Result,
+};
+
+/// Whom the client books care for.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CareRecipientRequest {
+    /// A patient of the facility.
+    pub patient_id: PatientId,
+}
+
+pub struct CareRecipientsApi {
+    pub db: Db,
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Clients")]
+impl CareRecipientsApi {
+    /// Link a care recipient.
+    ///
+    /// Facility admins: the client now follows this patient's visits and the care logs marked
+    /// visible to the patient. Linking again is harmless.
+    #[oai(path = "/clients/:id/care-recipients", method = "post", operation_id = "linkCareRecipient")]
+    async fn link(
+        &self,
+        auth: BearerAuth,
+        id: Path<UserId>,
+        body: JsonBody<CareRecipientRequest>,
+    ) -> Result<Created<CareRecipient>> {
+        let r =
+            self.db.run(&auth.0, async |tx| care_recipients::link(tx, id.0, body.0.patient_id).await).await?;
+        Ok(Created::Created(Json(r), None))
+    }
+
+    /// A client's care recipients.
+    ///
+    /// Newest link first. Facility admins; a client, their own.
+    #[oai(path = "/clients/:id/care-recipients", method = "get", operation_id = "listCareRecipients")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        id: Path<UserId>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<CareRecipient>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| care_recipients::list(tx, id.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// A care recipient's shared care logs.
+    ///
+    /// Newest first: the logs marked visible to the patient, without their author. The client
+    /// who books the care; facility admins see the same.
+    #[oai(path = "/care-recipients/:id/care-logs", method = "get", operation_id = "listSharedCareLogs")]
+    async fn logs(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<SharedCareLog>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows =
+            self.db.run(&auth.0, async |tx| care_recipients::shared_logs(tx, id.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// A care recipient's visits.
+    ///
+    /// Newest first: caregivers' check-ins and check-outs at the patient. The client who books
+    /// the care; facility admins.
+    #[oai(path = "/care-recipients/:id/visits", method = "get", operation_id = "listVisits")]
+    async fn visits(
+        &self,
+        auth: BearerAuth,
+        id: Path<PatientId>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Visit>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| care_recipients::visits(tx, id.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+}

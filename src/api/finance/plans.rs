@@ -1,0 +1,108 @@
+//! A facility's price list, kept by its admins.
+
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use crate::{
+    api::{ApiTags, Created, body::JsonBody, page::Page},
+    auth::BearerAuth,
+    db::{
+        Db,
+        finance::plans::{self, Plan, PlanFields, PlanPeriod},
+    },
+    domain::{
+        ids::{CourseId, PlanId, ServiceId},
+        page::{Cursor, Limit, PageRequest},
+        text::{Opt, Text},
+    },
+    error::{Error, Result},
+};
+
+/// A plan's fields, all of them (creating and replacing take the same).
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlanRequest {
+    /// Its name (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Text,
+    /// The service it prices (or a course, or neither).
+    pub service_id: Opt<ServiceId>,
+    /// The course it prices.
+    pub course_id: Opt<CourseId>,
+    /// The price in minor units.
+    #[oai(validator(minimum(value = "0"), maximum(value = "100000000000")))]
+    pub price_minor: i64,
+    /// ISO 4217, e.g. `INR`.
+    #[oai(validator(pattern = "^[A-Z]{3}$"))]
+    pub currency: Text,
+    /// How often it is charged.
+    pub period: PlanPeriod,
+    /// Offered now (default true).
+    pub active: Opt<bool>,
+}
+
+impl PlanRequest {
+    fn fields(&self) -> Result<PlanFields<'_>> {
+        if self.service_id.is_some() && self.course_id.is_some() {
+            return Err(Error::invalid("courseId", "a plan prices a service or a course, not both"));
+        }
+        Ok(PlanFields {
+            name: self.name.trim(),
+            service_id: self.service_id.0,
+            course_id: self.course_id.0,
+            price_minor: self.price_minor,
+            currency: &self.currency,
+            period: self.period,
+            active: self.active.unwrap_or(true),
+        })
+    }
+}
+
+pub struct PlansApi {
+    pub db: Db,
+}
+
+#[OpenApi(prefix_path = "/api/v1/plans", tag = "ApiTags::Finance")]
+impl PlansApi {
+    /// Plans.
+    ///
+    /// The facility's price list, newest first. Facility admins.
+    #[oai(path = "/", method = "get", operation_id = "listPlans")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Plan>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| plans::list(tx, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Add a plan.
+    ///
+    /// Facility admins: a price for a service, a course, or anything else the facility bills.
+    #[oai(path = "/", method = "post", operation_id = "createPlan")]
+    async fn create(&self, auth: BearerAuth, body: JsonBody<PlanRequest>) -> Result<Created<Plan>> {
+        let fields = body.0.fields()?;
+        let plan = self.db.run(&auth.0, async |tx| plans::insert(tx, &fields).await).await?;
+        Ok(Created::Created(Json(plan), None))
+    }
+
+    /// Replace a plan.
+    ///
+    /// Facility admins. Invoices already issued keep the prices they were issued with.
+    #[oai(path = "/:id", method = "put", operation_id = "updatePlan")]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        id: Path<PlanId>,
+        body: JsonBody<PlanRequest>,
+    ) -> Result<Json<Plan>> {
+        let fields = body.0.fields()?;
+        self.db.run(&auth.0, async |tx| plans::update(tx, id.0, &fields).await).await.map(Json)
+    }
+}

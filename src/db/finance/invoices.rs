@@ -1,0 +1,523 @@
+//! Invoices, credit notes and payments (V33). The database holds the
+//! rules (frozen once issued, gap-free numbers, no overpayment, no refund
+//! beyond what was paid); this file translates them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use poem_openapi::Object;
+use tokio_postgres::Row;
+
+use crate::{
+    db::{DbError, OnConstraint, TenantTx, accounts::users},
+    domain::{
+        ids::{FacilityId, InvoiceId, InvoiceLineId, PaymentId, PlanId, UserId},
+        page::{Keyed, PageRequest},
+        text_enum,
+    },
+    error::{Conflict, Error, Result},
+};
+
+text_enum! {
+    /// An invoice, or a credit note against one.
+    pub enum InvoiceKind {
+        Invoice = "invoice",
+        CreditNote = "credit_note",
+    }
+}
+
+text_enum! {
+    /// Where an invoice stands.
+    pub enum InvoiceStatus {
+        /// Being written; lines may change.
+        Draft = "draft",
+        /// Numbered and frozen; owed.
+        Issued = "issued",
+        /// Its payments cover it.
+        Paid = "paid",
+        /// Cancelled before anything was paid.
+        Void = "void",
+    }
+}
+
+text_enum! {
+    /// How a payment was made.
+    pub enum PaymentMethod {
+        Cash = "cash",
+        Card = "card",
+        Upi = "upi",
+        BankTransfer = "bank_transfer",
+        Cheque = "cheque",
+        Other = "other",
+    }
+}
+
+/// One line of an invoice.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct InvoiceLine {
+    /// Its id.
+    pub id: InvoiceLineId,
+    /// Its place on the invoice, from 1.
+    pub position: i32,
+    /// What it charges for.
+    pub description: String,
+    /// The plan it was priced from.
+    pub plan_id: Option<PlanId>,
+    /// How many.
+    pub quantity: i32,
+    /// Price of one, in minor units.
+    pub unit_price_minor: i64,
+    /// Tax rate in basis points (1800 is 18 %).
+    pub tax_rate_bp: i32,
+    /// `quantity × unitPriceMinor`.
+    pub subtotal_minor: i64,
+    /// The line's tax, rounded half up.
+    pub tax_minor: i64,
+}
+
+/// An invoice or credit note.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Invoice {
+    /// Its id.
+    pub id: InvoiceId,
+    /// The facility that bills.
+    pub facility_id: FacilityId,
+    /// Invoice or credit note.
+    pub kind: InvoiceKind,
+    /// `INV-2026-000042` (`CN-…` for credit notes), given at issue.
+    pub number: Option<String>,
+    /// The client or student billed.
+    pub customer_id: UserId,
+    /// For a credit note: the invoice it credits.
+    pub credit_for_id: Option<InvoiceId>,
+    /// Where it stands.
+    pub status: InvoiceStatus,
+    /// ISO 4217.
+    pub currency: String,
+    /// Sum of the lines' subtotals.
+    pub subtotal_minor: i64,
+    /// Sum of the lines' tax.
+    pub tax_minor: i64,
+    /// `subtotalMinor + taxMinor`.
+    pub total_minor: i64,
+    /// Paid so far, refunds deducted.
+    pub paid_minor: i64,
+    /// When payment is due.
+    pub due_on: Option<NaiveDate>,
+    /// Notes printed on it (a credit note's reason).
+    pub notes: Option<String>,
+    /// Why it was voided.
+    pub void_reason: Option<String>,
+    /// When it was issued.
+    pub issued_at: Option<DateTime<Utc>>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Its lines (on a single invoice, not in lists).
+    pub lines: Option<Vec<InvoiceLine>>,
+}
+
+impl Keyed for Invoice {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.created_at, self.id.0)
+    }
+}
+
+impl TryFrom<&Row> for Invoice {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            facility_id: row.try_get("facility_id")?,
+            kind: row.try_get("kind")?,
+            number: row.try_get("number")?,
+            customer_id: row.try_get("customer_id")?,
+            credit_for_id: row.try_get("credit_for_id")?,
+            status: row.try_get("status")?,
+            currency: row.try_get("currency")?,
+            subtotal_minor: row.try_get("subtotal_minor")?,
+            tax_minor: row.try_get("tax_minor")?,
+            total_minor: row.try_get("total_minor")?,
+            paid_minor: row.try_get("paid_minor")?,
+            due_on: row.try_get("due_on")?,
+            notes: row.try_get("notes")?,
+            void_reason: row.try_get("void_reason")?,
+            issued_at: row.try_get("issued_at")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            lines: None,
+        })
+    }
+}
+
+/// A line to write, validated.
+pub struct NewLine<'a> {
+    pub description: &'a str,
+    pub plan_id: Option<PlanId>,
+    pub quantity: i32,
+    pub unit_price_minor: i64,
+    pub tax_rate_bp: i32,
+}
+
+macro_rules! select {
+    ($where:literal) => {
+        concat!(
+            "select i.id, i.facility_id, i.kind, i.number, i.customer_id, i.credit_for_id, i.status, i.currency,
+                    i.subtotal_minor, i.tax_minor, i.total_minor, i.due_on, i.notes, i.void_reason,
+                    i.issued_at, i.created_at, i.updated_at,
+                    coalesce((select sum(p.amount_minor) from payments p
+                               where p.facility_id = i.facility_id and p.invoice_id = i.id), 0)::bigint as paid_minor
+               from invoices i ",
+            $where
+        )
+    };
+}
+
+pub const GET: &str = select!("where i.id = $1");
+pub const LINES: &str = "
+    select id, position, description, plan_id, quantity, unit_price_minor, tax_rate_bp, subtotal_minor, tax_minor
+      from invoice_lines where invoice_id = $1 order by position";
+
+/// One with its lines (a client or student: their own, once issued).
+pub async fn get(tx: &mut TenantTx, id: InvoiceId) -> Result<Invoice> {
+    let mut invoice = Invoice::try_from(&tx.query_one(GET, &[&id]).await?)?;
+    let rows = tx.query(LINES, &[&id]).await?;
+    let lines = rows
+        .iter()
+        .map(|r| {
+            Ok(InvoiceLine {
+                id: r.try_get("id")?,
+                position: r.try_get("position")?,
+                description: r.try_get("description")?,
+                plan_id: r.try_get("plan_id")?,
+                quantity: r.try_get("quantity")?,
+                unit_price_minor: r.try_get("unit_price_minor")?,
+                tax_rate_bp: r.try_get("tax_rate_bp")?,
+                subtotal_minor: r.try_get("subtotal_minor")?,
+                tax_minor: r.try_get("tax_minor")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    invoice.lines = Some(lines);
+    Ok(invoice)
+}
+
+pub const LIST: &str = select!(
+    "where ($1::uuid is null or i.customer_id = $1)
+       and ($2::text is null or i.status = $2)
+       and ($3::timestamptz is null or (i.created_at, i.id) < ($3, $4::uuid))
+     order by i.created_at desc, i.id desc limit $5"
+);
+
+/// The invoices the caller can see, newest first.
+pub async fn list(
+    tx: &mut TenantTx,
+    customer: Option<UserId>,
+    status: Option<InvoiceStatus>,
+    page: &PageRequest,
+) -> Result<Vec<Invoice>> {
+    let rows = tx
+        .query(LIST, &[&customer, &status, &page.after_ts(), &page.after_id(), &page.fetch_limit()])
+        .await?;
+    rows.iter().map(Invoice::try_from).collect()
+}
+
+/// The database's rules, as the API says them.
+fn rules<T>(r: std::result::Result<T, DbError>) -> Result<T> {
+    Ok(r.on_constraint("invoices_frozen_check", Conflict::InvoiceFrozen)
+        .on_constraint("invoices_empty_check", Conflict::InvoiceEmpty)
+        .on_constraint("invoices_paid_check", Conflict::InvoicePaid)
+        .on_constraint("payments_invoice_open_check", Conflict::InvoiceNotPayable)
+        .on_constraint("payments_overpaid_check", Conflict::Overpayment)
+        .on_constraint("payments_refund_check", Conflict::RefundExceedsPaid)
+        .on_constraint(
+            "invoice_lines_plan_fkey",
+            Error::invalid("lines.planId", "is not a plan of this facility"),
+        )?)
+}
+
+pub const IS_CUSTOMER: &str = "select 1 from users where id = $1 and role in ('client', 'student')";
+
+pub const INSERT: &str = "
+    insert into invoices (facility_id, kind, customer_id, credit_for_id, currency, due_on, notes)
+    values (carego.current_facility_id(), $1, $2, $3, $4, $5, $6) returning id";
+
+pub const INSERT_LINE: &str = "
+    insert into invoice_lines (facility_id, invoice_id, position, description, plan_id, quantity,
+                               unit_price_minor, tax_rate_bp)
+    select i.facility_id, i.id, $2, $3, $4, $5, $6, $7 from invoices i where i.id = $1";
+
+async fn insert_lines(tx: &mut TenantTx, id: InvoiceId, lines: &[NewLine<'_>]) -> Result<()> {
+    for (i, l) in lines.iter().enumerate() {
+        let position = i32::try_from(i + 1).expect("at most 100 lines");
+        let params: crate::db::Params<'_> =
+            &[&id, &position, &l.description, &l.plan_id, &l.quantity, &l.unit_price_minor, &l.tax_rate_bp];
+        rules(tx.execute(INSERT_LINE, params).await)?;
+    }
+    Ok(())
+}
+
+/// A draft invoice for a client or student of the facility (facility admins).
+pub async fn create(
+    tx: &mut TenantTx,
+    customer: UserId,
+    currency: &str,
+    due_on: Option<NaiveDate>,
+    notes: Option<&str>,
+    lines: &[NewLine<'_>],
+) -> Result<Invoice> {
+    if tx.query_opt(IS_CUSTOMER, &[&customer]).await?.is_none() {
+        // Someone the caller cannot see, or who is not billed (staff): as absent.
+        return Err(Error::NotFound);
+    }
+    let no_credit: Option<InvoiceId> = None;
+    let row = tx
+        .query_one(INSERT, &[&InvoiceKind::Invoice, &customer, &no_credit, &currency, &due_on, &notes])
+        .await?;
+    let id: InvoiceId = row.try_get("id")?;
+    insert_lines(tx, id, lines).await?;
+    get(tx, id).await
+}
+
+pub const DELETE_LINES: &str = "delete from invoice_lines where invoice_id = $1";
+
+/// Replaces a draft's lines.
+pub async fn replace_lines(tx: &mut TenantTx, id: InvoiceId, lines: &[NewLine<'_>]) -> Result<Invoice> {
+    let invoice = get(tx, id).await?;
+    if invoice.status != InvoiceStatus::Draft {
+        return Err(Conflict::InvoiceFrozen.into());
+    }
+    rules(tx.execute(DELETE_LINES, &[&id]).await)?;
+    insert_lines(tx, id, lines).await?;
+    get(tx, id).await
+}
+
+pub const ISSUE: &str = "update invoices set status = 'issued' where id = $1 and status = 'draft'";
+
+/// Issues a draft: numbered and frozen from now on. Issuing it again
+/// answers it as it stands; a void one is 409.
+pub async fn issue(tx: &mut TenantTx, id: InvoiceId) -> Result<Invoice> {
+    if rules(tx.execute(ISSUE, &[&id]).await)? == 0 {
+        let invoice = get(tx, id).await?;
+        return match invoice.status {
+            InvoiceStatus::Issued | InvoiceStatus::Paid => Ok(invoice),
+            _ => Err(Conflict::InvoiceFrozen.into()),
+        };
+    }
+    get(tx, id).await
+}
+
+pub const VOID: &str =
+    "update invoices set status = 'void', void_reason = $2 where id = $1 and status = 'issued'";
+
+/// Voids an issued invoice nothing was paid on.
+pub async fn void(tx: &mut TenantTx, id: InvoiceId, reason: &str) -> Result<Invoice> {
+    if rules(tx.execute(VOID, &[&id, &reason]).await)? == 0 {
+        let invoice = get(tx, id).await?;
+        return Err(match invoice.status {
+            InvoiceStatus::Paid => Conflict::InvoicePaid,
+            _ => Conflict::InvoiceNotIssued,
+        }
+        .into());
+    }
+    get(tx, id).await
+}
+
+pub const LOCK: &str = "select 1 as locked from invoices where id = $1 for update";
+
+pub const CREDITED: &str = "
+    select coalesce(sum(total_minor), 0)::bigint as credited from invoices
+     where credit_for_id = $1 and kind = 'credit_note' and status = 'issued'";
+
+/// A credit note against an issued (or paid) invoice, issued at once: its
+/// lines, or a copy of the invoice's. Never more than the invoice's total
+/// less what was credited already.
+pub async fn credit_note(
+    tx: &mut TenantTx,
+    id: InvoiceId,
+    reason: &str,
+    lines: Option<&[NewLine<'_>]>,
+) -> Result<Invoice> {
+    // Two credit notes at once add up instead of each seeing the other's room.
+    tx.query_one(LOCK, &[&id]).await?;
+    let original = get(tx, id).await?;
+    if original.kind != InvoiceKind::Invoice
+        || !matches!(original.status, InvoiceStatus::Issued | InvoiceStatus::Paid)
+    {
+        return Err(Conflict::InvoiceNotPayable.into());
+    }
+    let copied: Vec<NewLine<'_>>;
+    let lines = match lines {
+        Some(l) => l,
+        None => {
+            let from = original.lines.as_deref().unwrap_or_default();
+            copied = from
+                .iter()
+                .map(|l| NewLine {
+                    description: &l.description,
+                    plan_id: l.plan_id,
+                    quantity: l.quantity,
+                    unit_price_minor: l.unit_price_minor,
+                    tax_rate_bp: l.tax_rate_bp,
+                })
+                .collect();
+            &copied
+        }
+    };
+    let row = tx
+        .query_one(
+            INSERT,
+            &[
+                &InvoiceKind::CreditNote,
+                &original.customer_id,
+                &Some(id),
+                &original.currency,
+                &None::<NaiveDate>,
+                &Some(reason),
+            ],
+        )
+        .await?;
+    let note: InvoiceId = row.try_get("id")?;
+    insert_lines(tx, note, lines).await?;
+    let credited: i64 = tx.query_one(CREDITED, &[&id]).await?.try_get("credited")?;
+    let draft = get(tx, note).await?;
+    if credited + draft.total_minor > original.total_minor {
+        return Err(Conflict::CreditExceedsInvoice.into());
+    }
+    issue(tx, note).await
+}
+
+/// A payment, or a refund (negative).
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Payment {
+    /// Its id.
+    pub id: PaymentId,
+    /// The invoice.
+    pub invoice_id: InvoiceId,
+    /// In minor units; negative for a refund.
+    pub amount_minor: i64,
+    /// How.
+    pub method: PaymentMethod,
+    /// The receipt, transaction or cheque number.
+    pub reference: Option<String>,
+    /// When the money moved.
+    pub received_at: DateTime<Utc>,
+    /// Who recorded it.
+    pub recorded_by: UserId,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl Keyed for Payment {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.recorded_at, self.id.0)
+    }
+}
+
+impl TryFrom<&Row> for Payment {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            invoice_id: row.try_get("invoice_id")?,
+            amount_minor: row.try_get("amount_minor")?,
+            method: row.try_get("method")?,
+            reference: row.try_get("reference")?,
+            received_at: row.try_get("received_at")?,
+            recorded_by: row.try_get("recorded_by")?,
+            recorded_at: row.try_get("recorded_at")?,
+        })
+    }
+}
+
+pub const RECORD_PAYMENT: &str = "
+    insert into payments (facility_id, invoice_id, amount_minor, method, reference, received_at)
+    select i.facility_id, i.id, $2, $3, $4, $5 from invoices i where i.id = $1
+    returning id, invoice_id, amount_minor, method, reference, received_at, recorded_by, recorded_at";
+
+pub const SETTLE: &str = "
+    update invoices i set status = case when
+        (select coalesce(sum(p.amount_minor), 0) from payments p
+          where p.facility_id = i.facility_id and p.invoice_id = i.id) >= i.total_minor
+        then 'paid' else 'issued' end
+     where i.id = $1";
+
+/// Records it; the invoice is `paid` once covered, `issued` again if a
+/// refund uncovers it.
+pub async fn record_payment(
+    tx: &mut TenantTx,
+    id: InvoiceId,
+    amount: i64,
+    method: PaymentMethod,
+    reference: Option<&str>,
+    received_at: DateTime<Utc>,
+) -> Result<Payment> {
+    let row = rules(tx.query_one(RECORD_PAYMENT, &[&id, &amount, &method, &reference, &received_at]).await)?;
+    rules(tx.execute(SETTLE, &[&id]).await)?;
+    Payment::try_from(&row)
+}
+
+pub const PAYMENTS: &str = "
+    select id, invoice_id, amount_minor, method, reference, received_at, recorded_by, recorded_at
+      from payments where invoice_id = $1
+       and ($2::timestamptz is null or (recorded_at, id) < ($2, $3::uuid))
+     order by recorded_at desc, id desc limit $4";
+
+/// An invoice's payments and refunds, newest first.
+pub async fn payments(tx: &mut TenantTx, id: InvoiceId, page: &PageRequest) -> Result<Vec<Payment>> {
+    get(tx, id).await?;
+    let rows = tx.query(PAYMENTS, &[&id, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    rows.iter().map(Payment::try_from).collect()
+}
+
+/// What a customer owes, in one currency.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Balance {
+    /// ISO 4217.
+    pub currency: String,
+    /// Issued and paid invoices' totals.
+    pub invoiced_minor: i64,
+    /// Credit notes' totals.
+    pub credited_minor: i64,
+    /// Payments, refunds deducted.
+    pub paid_minor: i64,
+    /// `invoicedMinor − creditedMinor − paidMinor`; negative when the customer is owed.
+    pub outstanding_minor: i64,
+}
+
+pub const BALANCE: &str = "
+    select i.currency,
+           coalesce(sum(i.total_minor) filter (where i.kind = 'invoice' and i.status in ('issued', 'paid')), 0)::bigint
+             as invoiced,
+           coalesce(sum(i.total_minor) filter (where i.kind = 'credit_note' and i.status = 'issued'), 0)::bigint
+             as credited,
+           coalesce(sum((select sum(p.amount_minor) from payments p
+                          where p.facility_id = i.facility_id and p.invoice_id = i.id)), 0)::bigint as paid
+      from invoices i
+     where i.customer_id = $1 and i.status <> 'draft'
+     group by i.currency order by i.currency";
+
+/// A customer's balance per currency (facility admins; a client or
+/// student, their own).
+pub async fn balance(tx: &mut TenantTx, customer: UserId) -> Result<Vec<Balance>> {
+    users::get(tx, customer).await?;
+    let rows = tx.query(BALANCE, &[&customer]).await?;
+    rows.iter()
+        .map(|r| {
+            let (invoiced, credited, paid): (i64, i64, i64) =
+                (r.try_get("invoiced")?, r.try_get("credited")?, r.try_get("paid")?);
+            Ok(Balance {
+                currency: r.try_get("currency")?,
+                invoiced_minor: invoiced,
+                credited_minor: credited,
+                paid_minor: paid,
+                outstanding_minor: invoiced - credited - paid,
+            })
+        })
+        .collect()
+}
