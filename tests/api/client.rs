@@ -195,6 +195,7 @@ async fn a_generated_client_turns_leads_into_a_client_and_a_student() {
     let city = root
         .create_city(
             None,
+            None,
             &types::NewCityRequest {
                 slug: "jaipur".parse().unwrap(),
                 name: "Jaipur".parse().unwrap(),
@@ -207,6 +208,7 @@ async fn a_generated_client_turns_leads_into_a_client_and_a_student() {
         .into_inner();
     let service = admin
         .create_service(
+            None,
             None,
             &types::ServiceRequest {
                 slug: "home-nursing".parse().unwrap(),
@@ -223,6 +225,7 @@ async fn a_generated_client_turns_leads_into_a_client_and_a_student() {
         .into_inner();
     let course = admin
         .create_course(
+            None,
             None,
             &types::CourseRequest {
                 slug: "caregiver-basics".parse().unwrap(),
@@ -288,6 +291,7 @@ async fn a_generated_client_turns_leads_into_a_client_and_a_student() {
         .convert_lead(
             &care,
             None,
+            None,
             &types::LeadConversionRequest {
                 kind: types::ConversionKind::Client,
                 reason: "Assessment visit done.".parse().unwrap(),
@@ -321,6 +325,7 @@ async fn a_generated_client_turns_leads_into_a_client_and_a_student() {
     let to_student = admin
         .convert_lead(
             &training,
+            None,
             None,
             &types::LeadConversionRequest {
                 kind: types::ConversionKind::Student,

@@ -159,3 +159,40 @@ async fn an_invoice_is_frozen_once_issued_and_its_payments_and_credits_add_up() 
         .await;
     res.assert_problem(404, "not_found");
 }
+
+#[tokio::test]
+async fn a_payment_retried_with_its_idempotency_key_is_recorded_once() {
+    let app = TestApp::spawn().await;
+    let w = app.two_facilities().await;
+    let admin = &w.admin_a;
+    let client = app.learner(admin, "client").await;
+    let inv = draft(&app, admin, client.id, vec![line(1, 100000, 0)]).await;
+    let invoice = id(&inv);
+    app.post(admin, &format!("/api/v1/invoices/{invoice}/issue"), json!({})).await.assert_status(200);
+
+    let pay = |key: &'static str, amount: i64| {
+        let path = format!("/api/v1/invoices/{invoice}/payments");
+        let token = admin.token.clone();
+        let app = &app;
+        async move {
+            let res = app
+                .client
+                .post(path)
+                .header("authorization", format!("Bearer {token}"))
+                .header("Idempotency-Key", key)
+                .body_json(&json!({"amountMinor": amount, "method": "card"}))
+                .send()
+                .await;
+            crate::helpers::read(res).await
+        }
+    };
+    let first = pay("till-7-receipt-0042", 40000).await;
+    first.assert_status(201);
+    let again = pay("till-7-receipt-0042", 40000).await;
+    again.assert_status(201);
+    assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(again.body["id"], first.body["id"], "the stored answer, not a second payment");
+    pay("till-7-receipt-0042", 50000).await.assert_problem(422, "idempotency_key_reused");
+    let paid = app.get(admin, &format!("/api/v1/invoices/{invoice}")).await;
+    assert_eq!(paid.body["paidMinor"], 40000);
+}

@@ -3,12 +3,17 @@
 
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
 };
 
 use crate::{
-    api::{ApiTags, Created, body::JsonBody, page::Page},
+    api::{
+        ApiTags, Created,
+        body::JsonBody,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
     auth::BearerAuth,
     db::{
         Db,
@@ -44,11 +49,12 @@ impl CareRecipientsApi {
         &self,
         auth: BearerAuth,
         id: Path<UserId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<CareRecipientRequest>,
     ) -> Result<Created<CareRecipient>> {
-        let r =
-            self.db.run(&auth.0, async |tx| care_recipients::link(tx, id.0, body.0.patient_id).await).await?;
-        Ok(Created::Created(Json(r), None))
+        let work = async |tx: &mut _| care_recipients::link(tx, id.0, body.0.patient_id).await;
+        idempotency::create(&self.db, &auth.0, key.0, &format!("linkCareRecipient {}", id.0), &body.0, work)
+            .await
     }
 
     /// A client's care recipients.

@@ -4,13 +4,18 @@
 
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
 };
 
 use super::users::parse_contact;
 use crate::{
-    api::{ApiTags, Created, body::JsonBody, page::Page},
+    api::{
+        ApiTags, Created,
+        body::JsonBody,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
     auth::{BearerAuth, Principal, Role, password},
     db::{
         Db,
@@ -177,19 +182,17 @@ impl ClientsApi {
     async fn create_client(
         &self,
         auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<NewClientRequest>,
     ) -> Result<Created<Client>> {
         let account = body.0.account.validate(false).await?;
         let profile = &body.0.profile;
-        let client = self
-            .db
-            .run(&auth.0, async |tx| {
-                let user = account.new_user(Role::Client, &auth.0)?;
-                facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
-                clients::create_client(tx, &user, profile).await
-            })
-            .await?;
-        Ok(Created::Created(Json(client), None))
+        let work = async |tx: &mut _| {
+            let user = account.new_user(Role::Client, &auth.0)?;
+            facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
+            clients::create_client(tx, &user, profile).await
+        };
+        idempotency::create(&self.db, &auth.0, key.0, "createClient", &body.0, work).await
     }
 
     /// A client.
@@ -224,19 +227,17 @@ impl ClientsApi {
     async fn create_student(
         &self,
         auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<NewStudentRequest>,
     ) -> Result<Created<Student>> {
         let account = body.0.account.validate(false).await?;
         let profile = &body.0.profile;
-        let student = self
-            .db
-            .run(&auth.0, async |tx| {
-                let user = account.new_user(Role::Student, &auth.0)?;
-                facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
-                clients::create_student(tx, &user, profile).await
-            })
-            .await?;
-        Ok(Created::Created(Json(student), None))
+        let work = async |tx: &mut _| {
+            let user = account.new_user(Role::Student, &auth.0)?;
+            facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
+            clients::create_student(tx, &user, profile).await
+        };
+        idempotency::create(&self.db, &auth.0, key.0, "createStudent", &body.0, work).await
     }
 
     /// A student.
@@ -272,6 +273,7 @@ impl ClientsApi {
     async fn create_teacher(
         &self,
         auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<NewTeacherRequest>,
     ) -> Result<Created<Teacher>> {
         let b = &body.0;
@@ -283,15 +285,12 @@ impl ClientsApi {
         );
         v.finish()?;
         let account = b.account.validate(false).await?;
-        let teacher = self
-            .db
-            .run(&auth.0, async |tx| {
-                let user = account.new_user(Role::Teacher, &auth.0)?;
-                facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
-                clients::create_teacher(tx, &user, &b.profile).await
-            })
-            .await?;
-        Ok(Created::Created(Json(teacher), None))
+        let work = async |tx: &mut _| {
+            let user = account.new_user(Role::Teacher, &auth.0)?;
+            facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
+            clients::create_teacher(tx, &user, &b.profile).await
+        };
+        idempotency::create(&self.db, &auth.0, key.0, "createTeacher", &body.0, work).await
     }
 
     /// A teacher.

@@ -1,10 +1,18 @@
 //! The catalog's cities, kept by super admins.
 
-use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Header, Path},
+    payload::Json,
+};
 
 use super::public::CatalogList;
 use crate::{
-    api::{ApiTags, Created, body::JsonBody},
+    api::{
+        ApiTags, Created,
+        body::JsonBody,
+        idempotency::{self, IdempotencyKey},
+    },
     auth::BearerAuth,
     db::{
         Db,
@@ -68,12 +76,17 @@ impl CitiesApi {
     ///
     /// Super admins. Services and courses are offered in cities.
     #[oai(path = "/", method = "post", operation_id = "createCity")]
-    async fn create(&self, auth: BearerAuth, body: JsonBody<NewCityRequest>) -> Result<Created<City>> {
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: JsonBody<NewCityRequest>,
+    ) -> Result<Created<City>> {
         let b = &body.0;
         let fields =
             CityFields { name: b.name.trim(), region: b.region.as_deref(), active: b.active.unwrap_or(true) };
-        let city = self.db.run(&auth.0, async |tx| cities::insert(tx, &b.slug, &fields).await).await?;
-        Ok(Created::Created(Json(city), None))
+        let work = async |tx: &mut _| cities::insert(tx, &b.slug, &fields).await;
+        idempotency::create(&self.db, &auth.0, key.0, "createCity", b, work).await
     }
 
     /// Change a city.

@@ -3,12 +3,17 @@
 
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
 };
 
 use crate::{
-    api::{ApiTags, Created, body::JsonBody, page::Page},
+    api::{
+        ApiTags, Created,
+        body::JsonBody,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
     auth::BearerAuth,
     db::{
         Db,
@@ -95,10 +100,15 @@ impl CoursesApi {
     ///
     /// Facility admins, to their facility. It reaches the website once `published`.
     #[oai(path = "/", method = "post", operation_id = "createCourse")]
-    async fn create(&self, auth: BearerAuth, body: JsonBody<CourseRequest>) -> Result<Created<Course>> {
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: JsonBody<CourseRequest>,
+    ) -> Result<Created<Course>> {
         let fields = body.0.fields();
-        let s = self.db.run(&auth.0, async |tx| courses::insert(tx, &fields).await).await?;
-        Ok(Created::Created(Json(s), None))
+        let work = async |tx: &mut _| courses::insert(tx, &fields).await;
+        idempotency::create(&self.db, &auth.0, key.0, "createCourse", &body.0, work).await
     }
 
     /// A course.

@@ -5,12 +5,18 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
 };
 
 use crate::{
-    api::{ApiTags, Created, accounts::clients::AccountRequest, body::JsonBody, page::Page},
+    api::{
+        ApiTags, Created,
+        accounts::clients::AccountRequest,
+        body::JsonBody,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
     auth::{BearerAuth, Role},
     db::{
         Db,
@@ -184,10 +190,11 @@ impl LeadsApi {
         &self,
         auth: BearerAuth,
         id: Path<LeadId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<LeadNoteRequest>,
     ) -> Result<Created<LeadNote>> {
-        let note = self.db.run(&auth.0, async |tx| leads::add_note(tx, id.0, &body.0.body).await).await?;
-        Ok(Created::Created(Json(note), None))
+        let work = async |tx: &mut _| leads::add_note(tx, id.0, &body.0.body).await;
+        idempotency::create(&self.db, &auth.0, key.0, &format!("addLeadNote {}", id.0), &body.0, work).await
     }
 
     /// A lead's notes.
@@ -292,48 +299,39 @@ impl LeadsApi {
         &self,
         auth: BearerAuth,
         id: Path<LeadId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<LeadConversionRequest>,
     ) -> Result<Created<LeadConversion>> {
         let b = &body.0;
         let profiles = Profiles::of(b)?;
         let mut account = b.account.validate(true).await?;
-        let done = self
-            .db
-            .run(&auth.0, async |tx| {
-                let lead = leads::get(tx, id.0).await?;
-                if matches!(lead.status, LeadStatus::Converted | LeadStatus::Rejected) {
-                    return Err(Conflict::LeadClosed.into());
+        let work = async |tx: &mut _| {
+            let lead = leads::get(tx, id.0).await?;
+            if matches!(lead.status, LeadStatus::Converted | LeadStatus::Rejected) {
+                return Err(Conflict::LeadClosed.into());
+            }
+            let Some(facility) = lead.facility_id else { return Err(Conflict::LeadRouting.into()) };
+            if b.account.facility_id.is_some_and(|f| f != facility) {
+                return Err(Error::invalid("account.facilityId", "the account joins the lead's facility"));
+            }
+            if account.email.is_none() && account.phone.is_none() {
+                account.email = lead.email.as_deref().and_then(|e| Email::parse(e).ok());
+                account.phone = Phone::parse(&lead.phone).ok();
+            }
+            account.facility_id = Some(facility);
+            leads::set_reason(tx, b.reason.trim()).await?;
+            let user = match &profiles {
+                Profiles::Client(p) => {
+                    clients::create_client(tx, &account.new_user(Role::Client, &auth.0)?, p).await?.account
                 }
-                let Some(facility) = lead.facility_id else { return Err(Conflict::LeadRouting.into()) };
-                if b.account.facility_id.is_some_and(|f| f != facility) {
-                    return Err(Error::invalid(
-                        "account.facilityId",
-                        "the account joins the lead's facility",
-                    ));
+                Profiles::Student(p) => {
+                    clients::create_student(tx, &account.new_user(Role::Student, &auth.0)?, p).await?.account
                 }
-                if account.email.is_none() && account.phone.is_none() {
-                    account.email = lead.email.as_deref().and_then(|e| Email::parse(e).ok());
-                    account.phone = Phone::parse(&lead.phone).ok();
-                }
-                account.facility_id = Some(facility);
-                leads::set_reason(tx, b.reason.trim()).await?;
-                let user = match &profiles {
-                    Profiles::Client(p) => {
-                        clients::create_client(tx, &account.new_user(Role::Client, &auth.0)?, p)
-                            .await?
-                            .account
-                    }
-                    Profiles::Student(p) => {
-                        clients::create_student(tx, &account.new_user(Role::Student, &auth.0)?, p)
-                            .await?
-                            .account
-                    }
-                };
-                let lead = leads::mark_converted(tx, id.0, user.id).await?;
-                Ok(LeadConversion { lead, account: user })
-            })
-            .await?;
-        Ok(Created::Created(Json(done), None))
+            };
+            let lead = leads::mark_converted(tx, id.0, user.id).await?;
+            Ok(LeadConversion { lead, account: user })
+        };
+        idempotency::create(&self.db, &auth.0, key.0, &format!("convertLead {}", id.0), &body.0, work).await
     }
 }
 

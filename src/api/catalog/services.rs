@@ -2,12 +2,17 @@
 
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
 };
 
 use crate::{
-    api::{ApiTags, Created, body::JsonBody, page::Page},
+    api::{
+        ApiTags, Created,
+        body::JsonBody,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
     auth::BearerAuth,
     db::{
         Db,
@@ -87,10 +92,15 @@ impl ServicesApi {
     ///
     /// Facility admins, to their facility. It reaches the website once `published`.
     #[oai(path = "/", method = "post", operation_id = "createService")]
-    async fn create(&self, auth: BearerAuth, body: JsonBody<ServiceRequest>) -> Result<Created<Service>> {
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: JsonBody<ServiceRequest>,
+    ) -> Result<Created<Service>> {
         let fields = body.0.fields();
-        let s = self.db.run(&auth.0, async |tx| services::insert(tx, &fields).await).await?;
-        Ok(Created::Created(Json(s), None))
+        let work = async |tx: &mut _| services::insert(tx, &fields).await;
+        idempotency::create(&self.db, &auth.0, key.0, "createService", &body.0, work).await
     }
 
     /// A service.

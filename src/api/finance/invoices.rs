@@ -4,12 +4,18 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::{Binary, Json},
 };
 
 use crate::{
-    api::{ApiTags, Created, body::JsonBody, page::Page, recovery::reports::Pdf},
+    api::{
+        ApiTags, Created,
+        body::JsonBody,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+        recovery::reports::Pdf,
+    },
     auth::BearerAuth,
     db::{
         Db,
@@ -164,16 +170,18 @@ impl InvoicesApi {
     /// Facility admins: a draft for a client or student of the facility (anyone else is 404).
     /// Its totals follow its lines until it is issued.
     #[oai(path = "/invoices", method = "post", operation_id = "createInvoice")]
-    async fn create(&self, auth: BearerAuth, body: JsonBody<NewInvoiceRequest>) -> Result<Created<Invoice>> {
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: JsonBody<NewInvoiceRequest>,
+    ) -> Result<Created<Invoice>> {
         let b = &body.0;
         let l = lines(&b.lines);
-        let inv = self
-            .db
-            .run(&auth.0, async |tx| {
-                invoices::create(tx, b.customer_id, &b.currency, b.due_on.0, b.notes.as_deref(), &l).await
-            })
-            .await?;
-        Ok(Created::Created(Json(inv), None))
+        let work = async |tx: &mut _| {
+            invoices::create(tx, b.customer_id, &b.currency, b.due_on.0, b.notes.as_deref(), &l).await
+        };
+        idempotency::create(&self.db, &auth.0, key.0, "createInvoice", b, work).await
     }
 
     /// An invoice.
@@ -229,15 +237,14 @@ impl InvoicesApi {
         &self,
         auth: BearerAuth,
         id: Path<InvoiceId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<CreditNoteRequest>,
     ) -> Result<Created<Invoice>> {
         let b = &body.0;
         let l = b.lines.as_deref().map(lines);
-        let note = self
-            .db
-            .run(&auth.0, async |tx| invoices::credit_note(tx, id.0, b.reason.trim(), l.as_deref()).await)
-            .await?;
-        Ok(Created::Created(Json(note), None))
+        let work = async |tx: &mut _| invoices::credit_note(tx, id.0, b.reason.trim(), l.as_deref()).await;
+        idempotency::create(&self.db, &auth.0, key.0, &format!("createCreditNote {}", id.0), &body.0, work)
+            .await
     }
 
     /// Record a payment.
@@ -249,6 +256,7 @@ impl InvoicesApi {
         &self,
         auth: BearerAuth,
         id: Path<InvoiceId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<PaymentRequest>,
     ) -> Result<Created<Payment>> {
         let b = &body.0;
@@ -256,13 +264,10 @@ impl InvoicesApi {
             return Err(Error::invalid("amountMinor", "must not be zero"));
         }
         let at = b.received_at.0.unwrap_or_else(Utc::now);
-        let p = self
-            .db
-            .run(&auth.0, async |tx| {
-                invoices::record_payment(tx, id.0, b.amount_minor, b.method, b.reference.as_deref(), at).await
-            })
-            .await?;
-        Ok(Created::Created(Json(p), None))
+        let work = async |tx: &mut _| {
+            invoices::record_payment(tx, id.0, b.amount_minor, b.method, b.reference.as_deref(), at).await
+        };
+        idempotency::create(&self.db, &auth.0, key.0, &format!("recordPayment {}", id.0), &body.0, work).await
     }
 
     /// An invoice's payments.

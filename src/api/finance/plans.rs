@@ -2,12 +2,17 @@
 
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
 };
 
 use crate::{
-    api::{ApiTags, Created, body::JsonBody, page::Page},
+    api::{
+        ApiTags, Created,
+        body::JsonBody,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
     auth::BearerAuth,
     db::{
         Db,
@@ -86,10 +91,15 @@ impl PlansApi {
     ///
     /// Facility admins: a price for a service, a course, or anything else the facility bills.
     #[oai(path = "/", method = "post", operation_id = "createPlan")]
-    async fn create(&self, auth: BearerAuth, body: JsonBody<PlanRequest>) -> Result<Created<Plan>> {
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: JsonBody<PlanRequest>,
+    ) -> Result<Created<Plan>> {
         let fields = body.0.fields()?;
-        let plan = self.db.run(&auth.0, async |tx| plans::insert(tx, &fields).await).await?;
-        Ok(Created::Created(Json(plan), None))
+        let work = async |tx: &mut _| plans::insert(tx, &fields).await;
+        idempotency::create(&self.db, &auth.0, key.0, "createPlan", &body.0, work).await
     }
 
     /// Replace a plan.

@@ -5,12 +5,17 @@
 use chrono::NaiveDate;
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
 };
 
 use crate::{
-    api::{ApiTags, Created, body::JsonBody, page::Page},
+    api::{
+        ApiTags, Created,
+        body::JsonBody,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
     auth::BearerAuth,
     db::{
         Db,
@@ -132,11 +137,12 @@ impl BatchesApi {
         &self,
         auth: BearerAuth,
         id: Path<CourseId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<BatchRequest>,
     ) -> Result<Created<Batch>> {
         let fields = body.0.fields()?;
-        let batch = self.db.run(&auth.0, async |tx| batches::insert(tx, id.0, &fields).await).await?;
-        Ok(Created::Created(Json(batch), None))
+        let work = async |tx: &mut _| batches::insert(tx, id.0, &fields).await;
+        idempotency::create(&self.db, &auth.0, key.0, &format!("createBatch {}", id.0), &body.0, work).await
     }
 
     /// Batches.
@@ -189,10 +195,11 @@ impl BatchesApi {
         &self,
         auth: BearerAuth,
         id: Path<BatchId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<EnrollmentRequest>,
     ) -> Result<Created<Enrollment>> {
-        let e = self.db.run(&auth.0, async |tx| batches::enroll(tx, id.0, body.0.student_id).await).await?;
-        Ok(Created::Created(Json(e), None))
+        let work = async |tx: &mut _| batches::enroll(tx, id.0, body.0.student_id).await;
+        idempotency::create(&self.db, &auth.0, key.0, &format!("enrollStudent {}", id.0), &body.0, work).await
     }
 
     /// A batch's enrollments.
@@ -245,6 +252,7 @@ impl BatchesApi {
         &self,
         auth: BearerAuth,
         id: Path<BatchId>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<ClassAttendanceRequest>,
     ) -> Result<Created<ClassAttendanceList>> {
         let b = &body.0;
@@ -252,28 +260,33 @@ impl BatchesApi {
         if !b.records.iter().all(|r| seen.insert(r.student_id)) {
             return Err(Error::invalid("records", "names a student twice"));
         }
-        let items = self
-            .db
-            .run(&auth.0, async |tx| {
-                batches::get(tx, id.0).await?;
-                let mut out = Vec::with_capacity(b.records.len());
-                for r in &b.records {
-                    out.push(
-                        batches::record_attendance(
-                            tx,
-                            id.0,
-                            r.student_id,
-                            b.session_on,
-                            r.status,
-                            r.note.as_deref(),
-                        )
-                        .await?,
-                    );
-                }
-                Ok(out)
-            })
-            .await?;
-        Ok(Created::Created(Json(ClassAttendanceList { items }), None))
+        let work = async |tx: &mut _| {
+            batches::get(tx, id.0).await?;
+            let mut out = Vec::with_capacity(b.records.len());
+            for r in &b.records {
+                out.push(
+                    batches::record_attendance(
+                        tx,
+                        id.0,
+                        r.student_id,
+                        b.session_on,
+                        r.status,
+                        r.note.as_deref(),
+                    )
+                    .await?,
+                );
+            }
+            Ok(ClassAttendanceList { items: out })
+        };
+        idempotency::create(
+            &self.db,
+            &auth.0,
+            key.0,
+            &format!("recordClassAttendance {}", id.0),
+            &body.0,
+            work,
+        )
+        .await
     }
 
     /// A batch's attendance.
