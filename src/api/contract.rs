@@ -93,6 +93,8 @@ const NOT_FOUND_WITHOUT_PATH_ID: &[&str] = &[
     "createClient",
     "createStudent",
     "submitLead",
+    "createTeacher",
+    "createInvoice",
 ];
 
 /// Operations that also take a stream ticket, and so can refuse one (401).
