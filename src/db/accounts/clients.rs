@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 
 use super::users::{self, NewUser, User};
 use crate::{
-    db::TenantTx,
+    db::{OnConstraint, TenantTx},
     domain::{
         ids::{CityId, UserId},
         page::{Keyed, PageRequest},
@@ -194,7 +194,7 @@ pub async fn create_client(tx: &mut TenantTx, user: &NewUser<'_>, p: &ClientProf
         ],
     )
     .await
-    .map_err(|e| city_error(e, "profile.cityId"))?;
+    .on_constraint("client_profiles_city_fkey", not_a_city())?;
     get_client(tx, account.id).await
 }
 
@@ -219,19 +219,12 @@ pub async fn create_student(tx: &mut TenantTx, user: &NewUser<'_>, p: &StudentPr
         ],
     )
     .await
-    .map_err(|e| city_error(e, "profile.cityId"))?;
+    .on_constraint("student_profiles_city_fkey", not_a_city())?;
     get_student(tx, account.id).await
 }
 
-fn city_error(e: crate::db::DbError, field: &str) -> Error {
-    use crate::db::OnConstraint;
-    let e = Err::<(), _>(e)
-        .on_constraint("client_profiles_city_fkey", Error::invalid(field, "is not a city of the catalog"))
-        .on_constraint("student_profiles_city_fkey", Error::invalid(field, "is not a city of the catalog"));
-    match e {
-        Err(e) => e.into(),
-        Ok(()) => unreachable!("an error stays an error"),
-    }
+fn not_a_city() -> Error {
+    Error::invalid("profile.cityId", "is not a city of the catalog")
 }
 
 macro_rules! user_columns {
