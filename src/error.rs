@@ -93,6 +93,7 @@ codes! {
             "invalid_ticket",
             "The stream ticket is unknown, used or expired; get a new one."
         ),
+        InvalidApiKey = ("invalid_api_key", "The API key is not valid: unknown, revoked or expired."),
         InvalidCredentials = ("invalid_credentials", "The email/phone or password is incorrect."),
         InvalidRefreshToken = ("invalid_refresh_token", "The refresh token is not valid; log in again."),
         RefreshTokenReused = (
@@ -111,6 +112,7 @@ codes! {
         AccountPending = ("account_pending", "This account has not been activated yet."),
         AccountInactive = ("account_inactive", "This account is not active."),
         FacilitySuspended = ("facility_suspended", "This facility is suspended."),
+        Scope = ("insufficient_scope", "This API key does not hold the scope this operation needs."),
     }
 }
 
@@ -149,6 +151,7 @@ codes! {
         CitySlugTaken = ("city_slug_taken", "A city with this slug already exists."),
         SlugTaken = ("slug_taken", "Your facility already has one with this slug."),
         LeadClosed = ("lead_closed", "This lead is converted or rejected; it no longer changes."),
+        ApiKeyClosed = ("api_key_closed", "This API key is revoked or expired; make a new one."),
         LeadRouting = (
             "lead_routing",
             "A lead is routed to a facility once, and is converted only once routed."

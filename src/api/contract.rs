@@ -51,6 +51,7 @@ const CONFLICTS: &[(&str, &[Conflict])] = &[
     ("fileProgressReport", &[Conflict::RecordIdTaken]),
     ("uploadDocumentContent", &[Conflict::DocumentContentStored, Conflict::DocumentClosed]),
     ("createCity", &[Conflict::CitySlugTaken]),
+    ("rotateApiKey", &[Conflict::ApiKeyClosed]),
     ("replaceInvoiceLines", &[Conflict::InvoiceFrozen]),
     ("issueInvoice", &[Conflict::InvoiceFrozen, Conflict::InvoiceEmpty]),
     ("voidInvoice", &[Conflict::InvoiceNotIssued, Conflict::InvoicePaid]),
@@ -95,6 +96,7 @@ const NOT_FOUND_WITHOUT_PATH_ID: &[&str] = &[
     "submitLead",
     "createTeacher",
     "createInvoice",
+    "createApiKey",
 ];
 
 /// Operations that also take a stream ticket, and so can refuse one (401).
@@ -210,6 +212,11 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
     let has_input = !params.is_empty() || op.get("requestBody").is_some() || takes_reason(method, op);
     let has_body = op.get("requestBody").is_some();
     let authenticated = op.get("security").is_some();
+    // Operations a partner integrator may call with an API key, which can
+    // be unknown or revoked, lack a scope, or meet its rate limit or quota.
+    let takes_api_key = op["security"]
+        .as_array()
+        .is_some_and(|schemes| schemes.iter().any(|s| s.get("ApiKeyAuth").is_some()));
     let mut out = Vec::new();
     if has_input {
         out.push((
@@ -231,6 +238,9 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
         if TAKES_TICKET.contains(&id) {
             why.push(Unauthenticated::InvalidTicket);
         }
+        if takes_api_key {
+            why.push(Unauthenticated::InvalidApiKey);
+        }
         out.push((
             401,
             error_response(
@@ -242,6 +252,9 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
         let mut forbidden = vec![Forbidden::AccountInactive, Forbidden::FacilitySuspended];
         if !SELF_SERVICE.contains(&id) {
             forbidden.insert(0, Forbidden::Role);
+        }
+        if takes_api_key {
+            forbidden.push(Forbidden::Scope);
         }
         out.push((
             403,
@@ -313,6 +326,15 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
     }
     if RATE_LIMITED.contains(&id) {
         out.push((429, error_response("Too many attempts.", &["rate_limited"], true)));
+    } else if takes_api_key {
+        out.push((
+            429,
+            error_response(
+                "The API key's rate limit per minute or its daily quota (UTC) is spent.",
+                &["rate_limited"],
+                true,
+            ),
+        ));
     }
     out.push((
         500,

@@ -50,8 +50,17 @@ const PLAN_ID: &str = "54657687-98a9-4bac-97de-6f708192a3b9";
 const INVOICE: &str = "65768798-a9ba-4cbd-88ef-708192a3b4ca";
 const INVOICE_LINE: &str = "768798a9-bacb-4dce-99f0-8192a3b4c5db";
 const PAYMENT: &str = "8798a9ba-cbdc-4edf-8a01-92a3b4c5d6ec";
+const API_KEY: &str = "98a9bacb-dced-4fe0-9b12-a3b4c5d6e7fe";
+const INTEGRATION: &str = "a9bacbdc-edfe-40f1-8c23-b4c5d6e7f80f";
 const AT: &str = "2026-11-20T08:30:00Z";
 const LATER: &str = "2026-11-20T08:34:00Z";
+
+fn api_key() -> Value {
+    json!({"id": API_KEY, "facilityId": FACILITY, "integrationId": INTEGRATION, "name": "Acme EHR sync",
+           "prefix": "cgk_7Hq2LmX9", "scopes": ["patients:read", "care-logs:write"], "rateLimitPerMinute": 120,
+           "dailyQuota": 10000, "expiresAt": "2027-11-20T08:30:00Z", "createdBy": NURSE, "createdAt": AT,
+           "lastUsedAt": LATER, "status": "active"})
+}
 
 fn document() -> Value {
     json!({"id": DOCUMENT, "patientId": PATIENT, "kind": "lab_result", "title": "Blood panel 2026-11-19",
@@ -767,6 +776,19 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ),
         ("Plan", plan()),
         ("Page_Plan", page(plan())),
+        ("ApiKey", api_key()),
+        ("Page_ApiKey", page(api_key())),
+        (
+            "ApiKeyCreated",
+            json!({"apiKey": api_key(), "secret": "cgk_7Hq2LmX9pR4sT6vW8yZ1aB3cD5eF7gH92kFq1Z"}),
+        ),
+        (
+            "NewApiKeyRequest",
+            json!({"name": "Acme EHR sync", "scopes": ["patients:read", "care-logs:write"],
+                   "expiresAt": "2027-11-20T08:30:00Z", "rateLimitPerMinute": 120, "dailyQuota": 10000,
+                   "facilityId": FACILITY}),
+        ),
+        ("RotateApiKeyRequest", json!({"overlapHours": 24})),
         (
             "PlanRequest",
             json!({"name": "Home nursing, 12-hour shift", "serviceId": SERVICE, "priceMinor": 180000,

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use poem_openapi::{ApiResponse, OpenApiService, ServerObject, Tags, payload::Json};
 
 use crate::{
-    auth::{jwt::JwtKeys, rate_limit::RateLimiter, registration::KeyHasher},
+    auth::{api_keys::ApiKeys, jwt::JwtKeys, rate_limit::RateLimiter, registration::KeyHasher},
     config::AppSettings,
     db::{Db, PoolSettings, infra::listen::Hub},
     storage::{Storage, UploadLimits},
@@ -46,6 +46,8 @@ pub struct AppState {
     pub storage: Storage,
     /// The public catalog's answers.
     pub catalog: Arc<catalog::cache::CatalogCache>,
+    /// Verifies partner integrators' API keys.
+    pub api_keys: Arc<ApiKeys>,
 }
 
 impl AppState {
@@ -58,6 +60,7 @@ impl AppState {
     ) -> Self {
         use std::time::Duration;
         let hub = Arc::<Hub>::default();
+        let key_hasher = Arc::new(key_hasher);
         Self {
             lead_ip_limiter: Arc::new(RateLimiter::new(
                 settings.lead_limit_per_ip,
@@ -68,7 +71,8 @@ impl AppState {
                 settings.register_limit_per_ip,
                 Duration::from_secs(15 * 60),
             )),
-            key_hasher: Arc::new(key_hasher),
+            api_keys: Arc::new(ApiKeys::new(key_hasher.clone(), db.clone())),
+            key_hasher,
             hub,
             login_ip_limiter: Arc::new(RateLimiter::new(
                 settings.login_limit_per_ip,
@@ -92,6 +96,8 @@ pub enum ApiTags {
     Health,
     /// Login, token refresh, sessions and passwords.
     Auth,
+    /// API keys for partner integrators: scopes, limits, rotation and revocation.
+    ApiKeys,
     /// Facilities (tenants); super admins manage them.
     Facilities,
     /// Staff, facility admins and super admins.
@@ -156,7 +162,7 @@ pub enum ApiTags {
 /// composes at most 16 in one).
 pub type Apis = (
     health::HealthApi,
-    accounts::auth::AuthApi,
+    (accounts::auth::AuthApi, accounts::api_keys::ApiKeysApi),
     accounts::facilities::FacilitiesApi,
     accounts::users::UsersApi,
     clinical::patients::PatientsApi,
@@ -207,7 +213,10 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             health::HealthApi { db: state.db.clone() },
-            accounts::auth::AuthApi { state: state.clone() },
+            (
+                accounts::auth::AuthApi { state: state.clone() },
+                accounts::api_keys::ApiKeysApi { db: state.db.clone(), keys: state.api_keys.clone() },
+            ),
             accounts::facilities::FacilitiesApi { db: state.db.clone() },
             accounts::users::UsersApi { db: state.db.clone() },
             clinical::patients::PatientsApi { state: state.clone() },

@@ -1,6 +1,7 @@
 //! Authentication: who is calling. Authorization is not here: the caller's
 //! role picks the Postgres role, and grants plus row-level security decide.
 
+pub mod api_keys;
 pub mod jwt;
 pub mod password;
 pub mod rate_limit;
@@ -15,7 +16,7 @@ use crate::{
         ids::{FacilityId, SessionId, UserId},
         text_enum,
     },
-    error::Error,
+    error::{Error, Forbidden},
 };
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
@@ -33,6 +34,8 @@ text_enum! {
         Student = "student",
         /// Teaches batches at a training centre.
         Teacher = "teacher",
+        /// A partner integrator's system, calling with an API key; never logs in.
+        Integrator = "integrator",
     }
 }
 
@@ -92,6 +95,9 @@ pub struct Principal {
     pub facility_id: Option<FacilityId>,
     pub role: Role,
     pub meta: RequestMeta,
+    /// Set when the request came with an API key: then `user_id` is the
+    /// key's integration and `session_id` the key's id.
+    pub api_key: Option<api_keys::KeyGrant>,
 }
 
 impl Principal {
@@ -120,5 +126,30 @@ async fn verify_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal>
         facility_id: claims.fid,
         role: claims.role,
         meta: RequestMeta::from_request(req),
+        api_key: None,
     })
+}
+
+/// Operations a partner integrator may call: an API key (`X-API-Key`) or a
+/// bearer token.
+#[derive(SecurityScheme)]
+pub enum KeyOrBearer {
+    ApiKey(api_keys::ApiKeyAuth),
+    Bearer(BearerAuth),
+}
+
+impl KeyOrBearer {
+    /// The caller, once an API key is known to hold `scope` (403
+    /// `insufficient_scope` otherwise). Bearer callers are checked by their
+    /// role's grants and policies as everywhere else.
+    pub fn needs(self, scope: api_keys::Scope) -> Result<Principal, Error> {
+        match self {
+            Self::Bearer(BearerAuth(p)) => Ok(p),
+            Self::ApiKey(api_keys::ApiKeyAuth(p)) => {
+                let p = p?;
+                let grant = p.api_key.as_ref().ok_or(Error::Forbidden(Forbidden::Scope))?;
+                if grant.scopes.contains(&scope) { Ok(p) } else { Err(Error::Forbidden(Forbidden::Scope)) }
+            }
+        }
+    }
 }

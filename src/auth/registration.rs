@@ -74,6 +74,16 @@ impl KeyHasher {
         uuid::Builder::from_custom_bytes(bytes).into_uuid()
     }
 
+    /// An HMAC of `bytes` under the server secret, for `purpose`: the stored
+    /// form of a secret with enough entropy of its own (API keys).
+    pub fn mac(&self, purpose: &str, bytes: &[u8]) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(bytes);
+        mac.finalize().into_bytes().to_vec()
+    }
+
     /// The stored form of a presented key, or `None` if it cannot be a key.
     /// Case, spaces and dashes do not matter.
     pub fn hash(&self, presented: &str) -> Option<Vec<u8>> {

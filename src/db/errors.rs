@@ -79,7 +79,15 @@ fn classify(err: tokio_postgres::Error) -> Error {
     };
     match code.code() {
         // Raised by the prologue (`carego.begin_request`).
+        "CG401" if db.message() == "api_key_invalid" => {
+            Error::Unauthenticated(Unauthenticated::InvalidApiKey)
+        }
         "CG401" => Error::Unauthenticated(Unauthenticated::SessionInvalid),
+        // An API key's rate limit or daily quota (`carego.admit_api_key`);
+        // the detail is the number of seconds until the window turns.
+        "CG429" => {
+            Error::RateLimited { retry_after_secs: db.detail().and_then(|d| d.parse().ok()).unwrap_or(60) }
+        }
         "CG403" if db.message() == "facility_suspended" => Error::Forbidden(Forbidden::FacilitySuspended),
         "CG403" => Error::Forbidden(Forbidden::AccountInactive),
         // Raised by SECURITY DEFINER functions that check a reference the

@@ -132,6 +132,7 @@ impl Db {
                 request_id: format!("job-{}-{}", job.id, Uuid::new_v4().simple()),
                 ip: None,
                 reason: Some(format!("job {} ({})", job.id, job.kind)),
+                api_key: None,
             })
             .await?;
         // The job prologue's check, sent pipelined with BEGIN and the prologue.

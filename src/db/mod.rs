@@ -137,6 +137,7 @@ impl Db {
             request_id: request_id.to_owned(),
             ip: ip.map(str::to_owned),
             reason: None,
+            api_key: None,
         })
         .await
     }
@@ -168,6 +169,7 @@ impl Db {
             request_id: format!("cli-{}", Uuid::new_v4()),
             ip: None,
             reason: Some(reason.to_owned()),
+            api_key: None,
         })
         .await
     }
@@ -191,6 +193,7 @@ impl Db {
             request_id: format!("cli-{}", Uuid::new_v4()),
             ip: None,
             reason: Some(reason.to_owned()),
+            api_key: None,
         })
         .await
     }

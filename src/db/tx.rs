@@ -12,7 +12,7 @@ use tokio_postgres::{
 
 use super::{DbError, Params};
 use crate::{
-    auth::{Principal, Role},
+    auth::{Principal, Role, api_keys::KeyGrant},
     domain::ids::{FacilityId, SessionId, UserId},
     error::Error,
 };
@@ -29,6 +29,7 @@ pub enum DbRole {
     Client,
     Student,
     Teacher,
+    Integrator,
 }
 
 impl DbRole {
@@ -42,6 +43,7 @@ impl DbRole {
             Self::Client => "carego_client",
             Self::Student => "carego_student",
             Self::Teacher => "carego_teacher",
+            Self::Integrator => "carego_integrator",
         }
     }
 }
@@ -56,6 +58,7 @@ impl From<Role> for DbRole {
             Role::Client => Self::Client,
             Role::Student => Self::Student,
             Role::Teacher => Self::Teacher,
+            Role::Integrator => Self::Integrator,
         }
     }
 }
@@ -74,6 +77,9 @@ pub struct Context {
     pub ip: Option<String>,
     /// `carego.change_reason`, recorded by the audit trigger.
     pub reason: Option<String>,
+    /// Set for requests made with an API key: the prologue then checks and
+    /// counts the key instead of a session.
+    pub api_key: Option<KeyGrant>,
 }
 
 impl Context {
@@ -87,6 +93,7 @@ impl Context {
             request_id: p.meta.request_id.clone(),
             ip: p.meta.ip.clone(),
             reason: p.meta.change_reason.clone(),
+            api_key: p.api_key.clone(),
         }
     }
 }
@@ -105,6 +112,16 @@ const PROLOGUE_TYPES: &[Type] = &[
     Type::TEXT,
     Type::TEXT,
 ];
+
+/// The prologue of a request made with an API key; see
+/// `carego.begin_key_request` in `sql/migrations/V36__accounts_api_keys.sql`.
+const KEY_PROLOGUE: &str = "select carego.begin_key_request($1, $2, $3, $4, $5, $6, $7, $8)";
+const KEY_PROLOGUE_TYPES: &[Type] =
+    &[Type::UUID, Type::UUID, Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT];
+/// Counts the request against the key's rate limit and daily quota, in its
+/// own implicit transaction: sent before BEGIN, so the counter's row lock is
+/// held for one statement, not for the request.
+const ADMIT_KEY: &str = "select carego.admit_api_key($1)";
 
 /// One request's transaction. BEGIN and the prologue are not sent until the
 /// first statement, and then all three go out pipelined in one round trip.
@@ -211,6 +228,40 @@ impl TenantTx {
             TxState::Pending(ctx) => ctx,
         };
         let client: &'a ClientWrapper = self.conn.as_deref().expect("connection held until drop");
+        if let Some(key) = &ctx.api_key {
+            let (stmt, prologue, admit) = tokio::try_join!(
+                client.prepare_cached(sql),
+                client.prepare_typed_cached(KEY_PROLOGUE, KEY_PROLOGUE_TYPES),
+                client.prepare_typed_cached(ADMIT_KEY, &[Type::UUID])
+            )?;
+            let scopes = key.scopes_setting();
+            let admit_params: [&(dyn ToSql + Sync); 1] = [&key.id];
+            let params: [&(dyn ToSql + Sync); 8] = [
+                &key.id,
+                &ctx.facility_id,
+                &ctx.user_id,
+                &scopes,
+                &ctx.request_id,
+                &ctx.ip,
+                &ctx.reason,
+                &self.statement_timeout,
+            ];
+            // One round trip, as below. The prologue checks the key again
+            // inside the transaction; a refusal by the admission (rate limit,
+            // quota) leaves the state `Failed`, so what `op` did is rolled back.
+            let (admitted, begin, prologue, out) = tokio::join!(
+                biased;
+                client.execute(&admit, &admit_params),
+                client.batch_execute("BEGIN"),
+                client.execute(&prologue, &params),
+                op(client, stmt),
+            );
+            admitted?;
+            begin?;
+            prologue?;
+            self.state = TxState::Open;
+            return Ok(out?);
+        }
         // Both are cached per connection after the first time; when they are
         // not, the two prepares share one round trip.
         let (stmt, prologue) = tokio::try_join!(

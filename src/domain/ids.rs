@@ -194,3 +194,7 @@ id_type!(
     /// A line of an invoice.
     InvoiceLineId
 );
+id_type!(
+    /// A partner integrator's API key.
+    ApiKeyId
+);

@@ -38,6 +38,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/openapi.json", spec)
         .at("/docs", docs)
         .data(state.keys.clone())
+        .data(state.api_keys.clone())
         .data(std::sync::Arc::new(settings.trusted_proxies.clone()))
         .with(BodyLimit { limit: settings.body_limit_bytes, timeout: settings.body_read_timeout })
         .with_if(!settings.cors_origins.is_empty(), edge::cors(&settings.cors_origins))

@@ -143,6 +143,8 @@ struct Fixture {
     invoice: Uuid,
     draft: Uuid,
     to_void: Uuid,
+    /// A's API key (rotateApiKey rotates it, revokeApiKey revokes it).
+    api_key: Uuid,
 }
 
 /// Which of A's charts a row targets.
@@ -301,6 +303,57 @@ fn rows() -> Vec<Row> {
             200,
             [Status(404), Status(404), Status(404), Status(404), Status(404)],
             [Status(404), Status(403), Status(403)]
+        ),
+        // API keys.
+        row!(
+            "listApiKeys",
+            GET,
+            |_, _| "/api/v1/api-keys".into(),
+            none,
+            admin_a,
+            200,
+            [NoneOfA, Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "createApiKey",
+            POST,
+            |_, _| "/api/v1/api-keys".into(),
+            |_| Some(json!({"name": "Matrix partner", "scopes": ["patients:read", "care-logs:read"]})),
+            admin_a,
+            201,
+            [Member(201), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "getApiKey",
+            GET,
+            |f, _| format!("/api/v1/api-keys/{}", f.api_key),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "rotateApiKey",
+            POST,
+            |f, _| format!("/api/v1/api-keys/{}/rotate", f.api_key),
+            |_| Some(json!({"overlapHours": 1})),
+            admin_a,
+            201,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "revokeApiKey",
+            POST,
+            |f, _| format!("/api/v1/api-keys/{}/revoke", f.api_key),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
         ),
         // Finance.
         row!(
@@ -2017,7 +2070,12 @@ async fn fixture(app: &TestApp) -> Fixture {
     let invoice = bill(true).await;
     let draft = bill(false).await;
     let to_void = bill(true).await;
+    let key = app
+        .post(admin, "/api/v1/api-keys", json!({"name": "Matrix sync", "scopes": ["patients:read"]}))
+        .await;
+    let api_key = key.assert_status(201).body["apiKey"]["id"].as_str().unwrap().parse().unwrap();
     Fixture {
+        api_key,
         plan,
         invoice,
         draft,
@@ -2071,6 +2129,7 @@ fn mentions_a(res: &Res, f: &Fixture) -> bool {
         f.teacher.id,
         f.plan,
         f.invoice,
+        f.api_key,
     ]
     .iter()
     .any(|id| text.contains(&id.to_string()))
@@ -2127,6 +2186,8 @@ const TABLES: &[&str] = &[
     "payments",
     "client_care_recipients",
     "staff_profiles",
+    "api_keys",
+    "api_key_usage",
 ];
 
 async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {

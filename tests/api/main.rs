@@ -1,6 +1,7 @@
 //! Integration tests against a real PostgreSQL, connected as the app role.
 //! `helpers` holds the harness; each module is one capability.
 
+mod api_keys;
 mod append_only;
 mod audit_chain;
 mod auth;

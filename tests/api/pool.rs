@@ -26,6 +26,7 @@ pub fn principal(actor: &Actor, role: Role) -> Principal {
         facility_id: actor.facility_id.map(FacilityId),
         role,
         meta: RequestMeta { request_id: "test".into(), ..Default::default() },
+        api_key: None,
     }
 }
 

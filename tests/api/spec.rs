@@ -233,7 +233,15 @@ fn error_statuses_are_only_those_an_operation_can_answer() {
     let op = |path: &str, method: &str| spec["paths"][path][method]["responses"].as_object().unwrap().clone();
     let statuses = |path: &str, method: &str| op(path, method).keys().cloned().collect::<Vec<_>>();
     // A read by id: no body, no conflict, no idempotency, no rate limit.
-    assert_eq!(statuses("/api/v1/patients/{id}", "get"), ["200", "400", "401", "403", "404", "500", "503"]);
+    assert_eq!(statuses("/api/v1/care-logs/{id}", "get"), ["200", "400", "401", "403", "404", "500", "503"]);
+    // One that takes an API key too: its refusals, scope and limits.
+    assert_eq!(
+        statuses("/api/v1/patients/{id}", "get"),
+        ["200", "400", "401", "403", "404", "429", "500", "503"]
+    );
+    let keyed = op("/api/v1/patients/{id}", "get");
+    assert!(keyed["401"]["description"].as_str().unwrap().contains("`invalid_api_key`"));
+    assert!(keyed["403"]["description"].as_str().unwrap().contains("`insufficient_scope`"));
     // A create with a body and a key, and its conflicts.
     let create = statuses("/api/v1/users", "post");
     assert_eq!(create, ["201", "400", "401", "403", "404", "408", "409", "413", "415", "422", "500", "503"]);

@@ -272,7 +272,7 @@ impl AuthApi {
         let (session, refresh_token) = self.open_session(&mut tx, c.user_id, &meta).await?;
         tx.commit().await?;
         let (user_id, facility_id, role) = (c.user_id, c.facility_id, c.role);
-        let principal = Principal { user_id, session_id: session, facility_id, role, meta };
+        let principal = Principal { user_id, session_id: session, facility_id, role, meta, api_key: None };
         self.logged_in(&principal, refresh_token).await
     }
 
@@ -301,8 +301,14 @@ impl AuthApi {
         // is never created without the tokens that come back for it.
         let (session_id, refresh_token) = self.open_session(&mut tx, user_id, &meta).await?;
         tx.commit().await?;
-        let principal =
-            Principal { user_id, session_id, facility_id: Some(facility), role: Role::Patient, meta };
+        let principal = Principal {
+            user_id,
+            session_id,
+            facility_id: Some(facility),
+            role: Role::Patient,
+            meta,
+            api_key: None,
+        };
         self.logged_in(&principal, refresh_token).await
     }
 
@@ -317,8 +323,14 @@ impl AuthApi {
         tx.commit().await?; // also when refused: a reuse revocation must stick
         match rotation {
             Rotation::Rotated { session, user, role, facility } => {
-                let principal =
-                    Principal { user_id: user, session_id: session, facility_id: facility, role, meta };
+                let principal = Principal {
+                    user_id: user,
+                    session_id: session,
+                    facility_id: facility,
+                    role,
+                    meta,
+                    api_key: None,
+                };
                 self.issue(&principal, new_token)
             }
             Rotation::Superseded => Err(Error::Conflict(Conflict::RefreshTokenSuperseded)),

@@ -1,5 +1,6 @@
 //! Accounts: authentication and sessions, facilities, users.
 
+pub mod api_keys;
 pub mod auth;
 pub mod care_recipients;
 pub mod clients;

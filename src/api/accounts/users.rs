@@ -180,6 +180,11 @@ impl NewUserRequest {
             "clients, students and teachers are created with their profile (POST /clients, \
              /students, /teachers; or by converting a lead)",
         );
+        v.check(
+            self.role != Role::Integrator,
+            &format!("{prefix}role"),
+            "integrations are created with their API key (POST /api-keys)",
+        );
         ValidNewUser {
             facility_id: self.facility_id.0,
             contact,
@@ -202,6 +207,11 @@ impl UpdateUserRequest {
             !matches!(self.role.0, Some(Role::Client | Role::Student | Role::Teacher)),
             "role",
             "cannot make a user a client, student or teacher; they are created with their profile",
+        );
+        v.check(
+            self.role.0 != Some(Role::Integrator),
+            "role",
+            "cannot make a user an integration; integrations are created with their API key",
         );
         v.finish()?;
         Ok(UserPatch {

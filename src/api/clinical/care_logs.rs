@@ -17,7 +17,7 @@ use crate::{
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
-    auth::BearerAuth,
+    auth::{BearerAuth, KeyOrBearer, api_keys::Scope},
     db::{
         Db,
         clinical::care_logs::{self, Amendment, CareLog, CareLogKind, NewCareLog},
@@ -107,15 +107,16 @@ impl CareLogsApi {
     #[oai(path = "/patients/:id/care-logs", method = "get", operation_id = "listCareLogs")]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: KeyOrBearer,
         id: Path<PatientId>,
         /// Only care logs of this kind.
         kind: Query<Option<CareLogKind>>,
         limit: Query<Option<Limit>>,
         cursor: Query<Option<Cursor>>,
     ) -> Result<Json<Page<CareLog>>> {
+        let caller = auth.needs(Scope::CareLogsRead)?;
         let page = PageRequest::new(limit.0, cursor.0);
-        let rows = self.db.run(&auth.0, async |tx| care_logs::list(tx, id.0, kind.0, &page).await).await?;
+        let rows = self.db.run(&caller, async |tx| care_logs::list(tx, id.0, kind.0, &page).await).await?;
         Ok(Json(Page::of(&page, rows)))
     }
 
@@ -127,15 +128,16 @@ impl CareLogsApi {
     #[oai(path = "/patients/:id/care-logs", method = "post", operation_id = "createCareLog")]
     async fn create(
         &self,
-        auth: BearerAuth,
+        auth: KeyOrBearer,
         id: Path<PatientId>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<NewCareLogRequest>,
     ) -> Result<Created<CareLog>> {
+        let caller = auth.needs(Scope::CareLogsWrite)?;
         let new = body.0.validate()?;
         let scope = format!("createCareLog {}", id.0);
         let work = async |tx: &mut _| care_logs::insert(tx, id.0, &new).await;
-        idempotency::create(&self.db, &auth.0, key.0, &scope, &body.0, work).await
+        idempotency::create(&self.db, &caller, key.0, &scope, &body.0, work).await
     }
 
     /// Get a care log.

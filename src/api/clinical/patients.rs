@@ -17,7 +17,7 @@ use crate::{
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
-    auth::{BearerAuth, Principal, Role},
+    auth::{BearerAuth, KeyOrBearer, Principal, Role, api_keys::Scope},
     db::clinical::patients::{
         self, Dashboard, EmergencyContact, NewPatient, Patient, PatientFilter, PatientPatch, PatientStatus,
     },
@@ -201,7 +201,7 @@ impl PatientsApi {
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: KeyOrBearer,
         /// Only patients in this stage of their stay.
         status: Query<Option<PatientStatus>>,
         /// Case-insensitive match on "first last".
@@ -221,6 +221,7 @@ impl PatientsApi {
         limit: Query<Option<Limit>>,
         cursor: Query<Option<Cursor>>,
     ) -> Result<Json<Page<Patient>>> {
+        let caller = auth.needs(Scope::PatientsRead)?;
         let page = PageRequest::new(limit.0, cursor.0);
         let filter = PatientFilter {
             status: status.0,
@@ -230,7 +231,7 @@ impl PatientsApi {
             admitted_to: admitted_to.0,
             deleted: deleted.0.unwrap_or(false),
         };
-        let rows = self.state.db.run(&auth.0, async |tx| patients::list(tx, &filter, &page).await).await?;
+        let rows = self.state.db.run(&caller, async |tx| patients::list(tx, &filter, &page).await).await?;
         Ok(Json(Page::of(&page, rows)))
     }
 
@@ -242,11 +243,12 @@ impl PatientsApi {
     #[oai(path = "/patients", method = "post", operation_id = "createPatient")]
     async fn create(
         &self,
-        auth: BearerAuth,
+        auth: KeyOrBearer,
         #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
         body: JsonBody<NewPatientRequest>,
     ) -> Result<Created<PatientCreated>> {
-        let new = body.0.validate(&auth.0)?;
+        let caller = auth.needs(Scope::PatientsWrite)?;
+        let new = body.0.validate(&caller)?;
         let (plain_key, key_hash) = self.state.key_hasher.new_key();
         let work = async |tx: &mut _| {
             let patient = patients::insert(tx, &new).await?;
@@ -254,7 +256,7 @@ impl PatientsApi {
             Ok(PatientCreated { patient, registration_key: Some(plain_key), key_expires_at })
         };
         let (db, secret) = (&self.state.db, &["registrationKey"]);
-        idempotency::create_redacting(db, &auth.0, key.0, "createPatient", &body.0, secret, work).await
+        idempotency::create_redacting(db, &caller, key.0, "createPatient", &body.0, secret, work).await
     }
 
     /// Get a patient.
@@ -262,8 +264,9 @@ impl PatientsApi {
     /// 404 unless the patient is visible to you (your facility, your caseload, or yourself).
     /// Audited as a read of the patient's chart.
     #[oai(path = "/patients/:id", method = "get", operation_id = "getPatient")]
-    async fn get(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<Json<Patient>> {
-        self.state.db.run(&auth.0, async |tx| patients::get(tx, id.0).await).await.map(Json)
+    async fn get(&self, auth: KeyOrBearer, id: Path<PatientId>) -> Result<Json<Patient>> {
+        let caller = auth.needs(Scope::PatientsRead)?;
+        self.state.db.run(&caller, async |tx| patients::get(tx, id.0).await).await.map(Json)
     }
 
     /// Update a patient.

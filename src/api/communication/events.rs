@@ -154,6 +154,7 @@ impl EventsApi {
             facility_id: holder.facility_id,
             role: holder.role,
             meta,
+            api_key: None,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Accounts: facilities (the tenants), users and their sessions, clients
 //! and students.
 
+pub mod api_keys;
 pub mod care_recipients;
 pub mod clients;
 pub mod facilities;

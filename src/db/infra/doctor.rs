@@ -62,8 +62,47 @@ const WITHOUT_ISOLATION_POLICY: &str = "
                           and pg_get_expr(p.polqual, p.polrelid) like '%current_facility_id()%')
      order by 1";
 
+/// Our roles, and any role the pool's login role can switch into.
 const PRIVILEGED_ROLES: &str = "
-    select rolname from pg_roles where rolname = any($1) and (rolsuper or rolbypassrls) order by 1";
+    select r.rolname from pg_roles r
+     where (r.rolname = any($1)
+            or r.oid in (select m.roleid from pg_auth_members m join pg_roles a on a.oid = m.member
+                          where a.rolname = $2))
+       and (r.rolsuper or r.rolbypassrls)
+     order by 1";
+
+/// Primary keys and unique constraints of tenant tables without
+/// `facility_id`: what Citus could not enforce once tables are distributed
+/// by facility (docs/scale-out.md).
+const KEYS_WITHOUT_FACILITY: &str = "
+    select t.relname || '.' || c.conname from pg_constraint c
+      join pg_class t on t.oid = c.conrelid
+      join pg_namespace n on n.oid = t.relnamespace
+     where n.nspname = 'public' and c.contype in ('p', 'u') and t.relname = any($1)
+       and t.relname <> 'facilities'
+       and not exists (select 1 from unnest(c.conkey) k join pg_attribute a
+                        on a.attrelid = c.conrelid and a.attnum = k where a.attname = 'facility_id')
+     order by 1";
+
+/// Keys that omit `facility_id` on purpose, each with its reason; anything
+/// else `KEYS_WITHOUT_FACILITY` finds is a finding. docs/scale-out.md says
+/// what each becomes under Citus.
+pub const PLATFORM_KEYS: &[(&str, &str)] = &[
+    ("users.users_pkey", "super admins belong to no facility"),
+    ("users.users_email_key", "login by email names no facility"),
+    ("users.users_phone_key", "login by phone names no facility"),
+    ("sessions.sessions_pkey", "a session is found by its id before its facility is known"),
+    ("registration_keys.registration_keys_key_hash_key", "a key is redeemed before its facility is known"),
+    ("jobs.jobs_pkey", "one queue for every facility and the platform's own jobs"),
+    ("jobs.jobs_dedupe_key_key", "periodic jobs are deduplicated platform-wide"),
+    ("audit_log.audit_log_pkey", "platform rows (facility_id null) share the log"),
+    ("idempotency_keys.idempotency_keys_pkey", "a super admin's keys name no facility"),
+    ("leads.leads_pkey", "a platform lead has no facility until it is routed"),
+    ("lead_notes.lead_notes_pkey", "notes of platform leads"),
+    ("lead_events.lead_events_pkey", "history of platform leads"),
+    ("api_keys.api_keys_secret_hmac_key", "a presented key is found before its facility is known"),
+    ("certificates.certificates_code_key", "certificate codes are verified publicly, platform-wide"),
+];
 
 const OWNED_BY_REQUEST_ROLES: &str = "
     select r.rolname || ' owns ' || c.relname from pg_class c join pg_roles r on r.oid = c.relowner
@@ -144,7 +183,8 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
     add("rls_not_forced", names(client, TABLES_WITHOUT_FORCED_RLS, None).await?);
     let tenant: Vec<String> = names(client, TENANT_TABLES, None).await?;
     add("no_facility_isolation_policy", names(client, WITHOUT_ISOLATION_POLICY, Some(&tenant)).await?);
-    add("privileged_role", names(client, PRIVILEGED_ROLES, Some(&roles)).await?);
+    let privileged = client.query(PRIVILEGED_ROLES, &[&roles, &APP_ROLE]).await?;
+    add("privileged_role", privileged.iter().map(|r| r.get(0)).collect());
     add("request_role_owns_object", names(client, OWNED_BY_REQUEST_ROLES, Some(&roles)).await?);
     add("view_without_security_invoker", names(client, VIEWS_WITHOUT_SECURITY_INVOKER, None).await?);
     add("materialized_view_reachable", names(client, REACHABLE_MATVIEWS, Some(&roles)).await?);
@@ -153,6 +193,11 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
         names(client, DEFINERS_WITHOUT_SEARCH_PATH, Some(&request_roles)).await?,
     );
     add("non_composite_tenant_foreign_key", non_composite_fks(client, &tenant).await?);
+    let keys = names(client, KEYS_WITHOUT_FACILITY, Some(&tenant)).await?;
+    add(
+        "tenant_key_without_facility_id",
+        keys.into_iter().filter(|k| !PLATFORM_KEYS.iter().any(|(known, _)| known == k)).collect(),
+    );
     add("append_only_table_writable", names(client, APPEND_ONLY_WRITABLE, Some(&roles)).await?);
     add("session_level_setting", names(client, ROLE_SETTINGS, Some(&roles)).await?);
     add("session_level_setting", session_level_sql());
@@ -218,6 +263,7 @@ const APP_SQL_SOURCES: &[(&str, &str)] = &[
     ("src/db/audit.rs", include_str!("../audit.rs")),
     ("src/db/idempotency.rs", include_str!("../idempotency.rs")),
     ("src/db/jobs.rs", include_str!("../jobs.rs")),
+    ("src/db/accounts/api_keys.rs", include_str!("../accounts/api_keys.rs")),
     ("src/db/accounts/care_recipients.rs", include_str!("../accounts/care_recipients.rs")),
     ("src/db/accounts/clients.rs", include_str!("../accounts/clients.rs")),
     ("src/db/accounts/facilities.rs", include_str!("../accounts/facilities.rs")),
