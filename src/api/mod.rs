@@ -63,11 +63,15 @@ impl AppState {
         let key_hasher = Arc::new(key_hasher);
         Self {
             lead_ip_limiter: Arc::new(RateLimiter::new(
+                db.clone(),
+                "lead_ip",
                 settings.lead_limit_per_ip,
                 Duration::from_secs(3600),
             )),
             catalog: Arc::new(catalog::cache::CatalogCache::new(hub.clone())),
             register_ip_limiter: Arc::new(RateLimiter::new(
+                db.clone(),
+                "register_ip",
                 settings.register_limit_per_ip,
                 Duration::from_secs(15 * 60),
             )),
@@ -75,10 +79,14 @@ impl AppState {
             key_hasher,
             hub,
             login_ip_limiter: Arc::new(RateLimiter::new(
+                db.clone(),
+                "login_ip",
                 settings.login_limit_per_ip,
                 Duration::from_secs(60),
             )),
             login_account_limiter: Arc::new(RateLimiter::new(
+                db.clone(),
+                "login_account",
                 settings.login_limit_per_account,
                 Duration::from_secs(15 * 60),
             )),

@@ -1,45 +1,33 @@
-//! Fixed-window rate limits kept in memory (per process). Enough for one
-//! server; several replicas would each allow the limit, which the README
-//! notes.
+//! Fixed-window rate limits of the unauthenticated doors (login, patient
+//! registration, the lead form), kept in PostgreSQL (V37) so that every
+//! server behind a load balancer counts the same attempts. An API key's own
+//! limit and quota are counted by the request prologue (V36).
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
-use crate::error::Error;
+use sha2::{Digest, Sha256};
 
-/// Beyond this many tracked keys, expired windows are pruned on insert.
-const PRUNE_THRESHOLD: usize = 10_000;
+use crate::{db::Db, error::Error};
 
 pub struct RateLimiter {
+    db: Db,
+    /// Which limit: `login_ip`, `login_account`, `register_ip`, `lead_ip`.
+    bucket: &'static str,
     limit: u32,
     window: Duration,
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 impl RateLimiter {
-    pub fn new(limit: u32, window: Duration) -> Self {
-        Self { limit, window, windows: Mutex::new(HashMap::new()) }
+    pub fn new(db: Db, bucket: &'static str, limit: u32, window: Duration) -> Self {
+        Self { db, bucket, limit, window }
     }
 
-    /// Counts one attempt for `key`; 429 once the window's limit is spent.
-    pub fn check(&self, key: &str) -> Result<(), Error> {
-        let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() > PRUNE_THRESHOLD {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < self.window);
-        }
-        let entry = windows.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
-        }
-        if entry.1 >= self.limit {
-            let retry = self.window.saturating_sub(now.duration_since(entry.0));
-            return Err(Error::RateLimited { retry_after_secs: retry.as_secs().max(1) });
-        }
-        entry.1 += 1;
-        Ok(())
+    /// Counts one attempt for `key` (an IP, a login name; only its hash is
+    /// stored); 429 with the seconds until the window turns once the
+    /// window's limit is spent. A refused attempt is not counted.
+    pub async fn check(&self, key: &str) -> Result<(), Error> {
+        let hash = Sha256::new().chain_update(self.bucket).chain_update([0]).chain_update(key).finalize();
+        let window = u32::try_from(self.window.as_secs()).unwrap_or(u32::MAX).max(1);
+        self.db.count_attempt(self.bucket, &hash, self.limit, window).await
     }
 }

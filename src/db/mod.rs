@@ -210,6 +210,26 @@ impl Db {
         self.pool.close();
     }
 
+    /// Platform-level door for the unauthenticated doors' rate limits
+    /// (`auth::rate_limit`): counts one attempt in `carego.hit_rate_limit`,
+    /// one statement in its own implicit transaction, as the pool's role. It
+    /// reads and writes nothing but the counter.
+    pub async fn count_attempt(
+        &self,
+        bucket: &str,
+        key_hash: &[u8],
+        limit: u32,
+        window_secs: u32,
+    ) -> Result<()> {
+        const HIT: &str = "select carego.hit_rate_limit($1, $2, $3, $4)";
+        let conn = self.checkout().await?;
+        let stmt = conn.prepare_cached(HIT).await?;
+        let (limit, window) =
+            (i32::try_from(limit).unwrap_or(i32::MAX), i32::try_from(window_secs).unwrap_or(i32::MAX));
+        conn.execute(&stmt, &[&bucket, &key_hash, &limit, &window]).await?;
+        Ok(())
+    }
+
     async fn begin_with(&self, ctx: Context) -> Result<TenantTx> {
         let conn = self.checkout().await?;
         Ok(TenantTx::new(conn, ctx, self.statement_timeout.clone()))

@@ -27,6 +27,7 @@ mod plans;
 mod pool;
 mod recovery;
 mod registration;
+mod scale_out;
 mod spec;
 mod sync;
 mod tenants;

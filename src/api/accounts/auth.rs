@@ -242,8 +242,8 @@ impl AuthApi {
     /// and facility checked, then a session opened.
     async fn log_in(&self, meta: RequestMeta, id: LoginId, password: Text) -> Result<LoginResponse> {
         let s = &self.state;
-        s.login_ip_limiter.check(meta.ip.as_deref().unwrap_or("unknown"))?;
-        s.login_account_limiter.check(id.key())?;
+        s.login_ip_limiter.check(meta.ip.as_deref().unwrap_or("unknown")).await?;
+        s.login_account_limiter.check(id.key()).await?;
 
         let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
         let (email, phone) = match &id {
@@ -280,7 +280,7 @@ impl AuthApi {
     /// session opened, in one transaction.
     async fn register(&self, meta: RequestMeta, b: PatientRegisterRequest) -> Result<LoginResponse> {
         let s = &self.state;
-        s.register_ip_limiter.check(meta.ip.as_deref().unwrap_or("unknown"))?;
+        s.register_ip_limiter.check(meta.ip.as_deref().unwrap_or("unknown")).await?;
         let mut v = Validator::default();
         let contact = parse_contact(&mut v, "", b.email.as_deref(), b.phone.as_deref());
         v.check(b.email.is_some() || b.phone.is_some(), "email", "give an email or a phone number (or both)");

@@ -291,7 +291,7 @@ impl PublicApi {
     #[oai(path = "/leads", method = "post", operation_id = "submitLead")]
     async fn submit_lead(&self, req: &Request, body: JsonBody<LeadRequest>) -> Result<LeadReceived> {
         let meta = RequestMeta::from_request(req);
-        self.lead_limiter.check(meta.ip.as_deref().unwrap_or("unknown"))?;
+        self.lead_limiter.check(meta.ip.as_deref().unwrap_or("unknown")).await?;
         let lead = body.0.validate()?;
         let reference = lead.reference(&self.key_hasher);
         if lead.robot {
