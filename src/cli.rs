@@ -444,6 +444,15 @@ async fn serve_command(db_settings: DbSettings, serve: ServeSettings) -> anyhow:
         &state.storage,
         state.settings.job_poll_interval,
     );
+    if let Some(listen) = serve.metrics_listen {
+        let metrics_state = state.clone();
+        tokio::spawn(async move {
+            if let Err(err) = server::metrics::serve(&metrics_state, listen).await {
+                tracing::error!(error = %err, %listen, "the metrics endpoint stopped");
+            }
+        });
+        eprintln!("  Metrics:   http://{listen}/metrics");
+    }
     let banner_logins = logins.join("\n  ");
     server::serve(state, serve.listen, shutdown_signal(), Duration::from_secs(20), |addr| {
         eprintln!("Carego is listening on http://{addr}");

@@ -52,6 +52,11 @@ pub struct ServeSettings {
     #[arg(long, env = "CAREGO_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Address of the Prometheus metrics endpoint (`GET /metrics`), apart
+    /// from the API so it need not be exposed with it. Unset: no metrics.
+    #[arg(long, env = "CAREGO_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// JWT keys as `kid:base64secret[,kid:base64secret...]`; the first signs, all
     /// verify (rotation with overlap). Secrets must decode to at least 32 bytes.
     /// Unset with the embedded cluster: a key is generated and kept in --data-dir.

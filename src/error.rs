@@ -381,6 +381,16 @@ impl ApiResponse for Error {
 /// The catch-all: every error that reaches the top of the service becomes a
 /// problem document, whether it came from a handler or from poem itself.
 pub async fn problem_for_poem_error(err: poem::Error) -> Response {
+    // The operation that answered, for the request metrics.
+    let operation = err.data::<poem_openapi::OperationId>().copied();
+    let mut resp = problem_of(err);
+    if let Some(op) = operation {
+        resp.set_data(op);
+    }
+    resp
+}
+
+fn problem_of(err: poem::Error) -> Response {
     let err = match err.downcast::<Error>() {
         Ok(ours) => return ours.into_response(),
         Err(theirs) => theirs,

@@ -230,6 +230,21 @@ impl Db {
         Ok(())
     }
 
+    /// The pool's size, idle connections and waiters, for the metrics.
+    pub fn pool_status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
+    }
+
+    /// Jobs by state (`due`, `running`, `scheduled`), for the metrics:
+    /// `carego.job_queue_depth`, as the pool's role; counts only.
+    pub async fn job_queue_depth(&self) -> Result<Vec<(String, i64)>> {
+        const DEPTH: &str = "select state, jobs from carego.job_queue_depth()";
+        let conn = self.checkout().await?;
+        let stmt = conn.prepare_cached(DEPTH).await?;
+        let rows = conn.query(&stmt, &[]).await?;
+        Ok(rows.iter().map(|r| (r.get("state"), r.get("jobs"))).collect())
+    }
+
     async fn begin_with(&self, ctx: Context) -> Result<TenantTx> {
         let conn = self.checkout().await?;
         Ok(TenantTx::new(conn, ctx, self.statement_timeout.clone()))

@@ -4,6 +4,7 @@
 
 mod conn;
 mod edge;
+pub mod metrics;
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,8 @@ const REQUEST_ID: &str = "x-request-id";
 
 /// The whole application as one endpoint.
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
+    // Counted from the first request, whether or not anyone scrapes.
+    metrics::handle();
     let service = api::service(&state);
     let documents = api::Documents::of(&service);
     let (spec, html) = (documents.spec, documents.docs_html);
@@ -83,6 +86,8 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestTraceEndpoint<E> {
             .instrument(span.clone())
             .await;
         let status = resp.status().as_u16();
+        let operation = resp.data::<poem_openapi::OperationId>().map_or("none", |op| op.0);
+        metrics::record_request(operation, status, started.elapsed());
         span.in_scope(|| {
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             if status >= 500 {

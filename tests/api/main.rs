@@ -22,6 +22,7 @@ mod helpers;
 mod idempotency;
 mod isolation;
 mod isolation_clinical;
+mod metrics;
 mod patients;
 mod plans;
 mod pool;
