@@ -463,6 +463,19 @@ fn fix_formats(schema: &mut Value) {
     if schema["format"] == "naive-date" {
         schema["format"] = json!("date");
     }
+    // poem-openapi describes a property of a named type as
+    // `allOf: [{$ref}, {description}]`, repeating the description beside
+    // `allOf`. The second part is a schema of no type, which some generators
+    // cannot merge (openapi-python-client drops the whole schema): keep the
+    // reference alone; the description stays on the property.
+    if let Some(parts) = schema.get_mut("allOf").and_then(Value::as_array_mut) {
+        let described_ref = parts.len() == 2
+            && parts[0].get("$ref").is_some()
+            && parts[1].as_object().is_some_and(|o| o.keys().all(|k| k == "description"));
+        if described_ref {
+            parts.truncate(1);
+        }
+    }
     if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
         for (name, property) in properties.iter_mut() {
             if name == "email" && property["type"] == "string" {
