@@ -113,6 +113,14 @@ codes! {
         AccountInactive = ("account_inactive", "This account is not active."),
         FacilitySuspended = ("facility_suspended", "This facility is suspended."),
         Scope = ("insufficient_scope", "This API key does not hold the scope this operation needs."),
+        MfaRequired = (
+            "mfa_required",
+            "Verify your second factor first (POST /api/v1/auth/mfa/verify)."
+        ),
+        MfaEnrollmentRequired = (
+            "mfa_enrollment_required",
+            "Your facility requires a second factor: enrol one (POST /api/v1/auth/mfa/totp)."
+        ),
     }
 }
 
@@ -152,6 +160,9 @@ codes! {
         SlugTaken = ("slug_taken", "Your facility already has one with this slug."),
         LeadClosed = ("lead_closed", "This lead is converted or rejected; it no longer changes."),
         ApiKeyClosed = ("api_key_closed", "This API key is revoked or expired; make a new one."),
+        MfaAlreadyEnabled = ("mfa_already_enabled", "A second factor is already enabled; disable it first."),
+        MfaNotPending = ("mfa_not_pending", "No second factor is waiting to be confirmed; start again."),
+        MfaNotEnabled = ("mfa_not_enabled", "No second factor is enabled for this account."),
         LeadRouting = (
             "lead_routing",
             "A lead is routed to a facility once, and is converted only once routed."

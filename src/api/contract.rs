@@ -52,6 +52,10 @@ const CONFLICTS: &[(&str, &[Conflict])] = &[
     ("uploadDocumentContent", &[Conflict::DocumentContentStored, Conflict::DocumentClosed]),
     ("createCity", &[Conflict::CitySlugTaken]),
     ("rotateApiKey", &[Conflict::ApiKeyClosed]),
+    ("startMfaEnrolment", &[Conflict::MfaAlreadyEnabled]),
+    ("confirmMfaEnrolment", &[Conflict::MfaNotPending]),
+    ("verifyMfa", &[Conflict::MfaNotEnabled]),
+    ("disableMfa", &[Conflict::MfaNotEnabled]),
     ("replaceInvoiceLines", &[Conflict::InvoiceFrozen]),
     ("issueInvoice", &[Conflict::InvoiceFrozen, Conflict::InvoiceEmpty]),
     ("voidInvoice", &[Conflict::InvoiceNotIssued, Conflict::InvoicePaid]),
@@ -103,7 +107,12 @@ const NOT_FOUND_WITHOUT_PATH_ID: &[&str] = &[
 const TAKES_TICKET: &[&str] = &["streamEvents"];
 
 /// Operations that are rate limited (429).
-const RATE_LIMITED: &[&str] = &["login", "registerPatient", "submitLead"];
+const RATE_LIMITED: &[&str] = &["login", "registerPatient", "submitLead", "confirmMfaEnrolment", "verifyMfa"];
+
+/// Operations a session reaches before its second factor is verified (the
+/// prologue skips that check), so they never answer `mfa_required`.
+const BEFORE_MFA: &[&str] =
+    &["me", "logout", "logoutAll", "getMfaStatus", "startMfaEnrolment", "confirmMfaEnrolment", "verifyMfa"];
 
 /// Authenticated operations that act on the caller's own account only, so
 /// no role is refused them (403 only for an inactive account or facility).
@@ -255,6 +264,9 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
         }
         if takes_api_key {
             forbidden.push(Forbidden::Scope);
+        }
+        if !BEFORE_MFA.contains(&id) {
+            forbidden.extend([Forbidden::MfaRequired, Forbidden::MfaEnrollmentRequired]);
         }
         out.push((
             403,

@@ -776,6 +776,23 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ),
         ("Plan", plan()),
         ("Page_Plan", page(plan())),
+        (
+            "MfaStatus",
+            json!({"enabled": true, "sessionVerified": false, "requiredByFacility": true, "recoveryCodesLeft": 9}),
+        ),
+        (
+            "MfaEnrolment",
+            json!({"secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+                   "otpauthUri": "otpauth://totp/Carego:nurse@sunrise.example?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Carego&algorithm=SHA1&digits=6&period=30"}),
+        ),
+        ("MfaCodeRequest", json!({"code": "492039"})),
+        ("MfaVerifyRequest", json!({"code": "492039"})),
+        (
+            "MfaRecoveryCodes",
+            json!({"recoveryCodes": ["7KQ4M-XP2RT", "H9W3C-ND6FJ", "T2MZ8-QK4VB", "R6YH2-WC9PM", "E3JX7-GV5NK",
+                                     "M8PD4-ZT2QH", "C5VN9-RK3WX", "Y4HQ6-JM8TD", "N2XC7-PB5RG", "W9KT3-HF6ZM"]}),
+        ),
+        ("MfaPolicy", json!({"requireMfa": true})),
         ("ApiKey", api_key()),
         ("Page_ApiKey", page(api_key())),
         (

@@ -23,11 +23,16 @@ use std::sync::Arc;
 use poem_openapi::{ApiResponse, OpenApiService, ServerObject, Tags, payload::Json};
 
 use crate::{
-    auth::{api_keys::ApiKeys, jwt::JwtKeys, rate_limit::RateLimiter, registration::KeyHasher},
+    auth::{
+        api_keys::ApiKeys, jwt::JwtKeys, mfa::SecretBox, rate_limit::RateLimiter, registration::KeyHasher,
+    },
     config::AppSettings,
     db::{Db, PoolSettings, infra::listen::Hub},
     storage::{Storage, UploadLimits},
 };
+
+/// Second-factor codes tried per account per five minutes.
+const MFA_ATTEMPTS: u32 = 10;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -48,6 +53,10 @@ pub struct AppState {
     pub catalog: Arc<catalog::cache::CatalogCache>,
     /// Verifies partner integrators' API keys.
     pub api_keys: Arc<ApiKeys>,
+    /// Seals staff's TOTP secrets at rest.
+    pub mfa_sealer: Arc<SecretBox>,
+    /// Second-factor attempts per account.
+    pub mfa_limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
@@ -76,6 +85,13 @@ impl AppState {
                 Duration::from_secs(15 * 60),
             )),
             api_keys: Arc::new(ApiKeys::new(key_hasher.clone(), db.clone())),
+            mfa_sealer: Arc::new(SecretBox::new(&key_hasher)),
+            mfa_limiter: Arc::new(RateLimiter::new(
+                db.clone(),
+                "mfa_account",
+                MFA_ATTEMPTS,
+                Duration::from_secs(5 * 60),
+            )),
             key_hasher,
             hub,
             login_ip_limiter: Arc::new(RateLimiter::new(
@@ -170,7 +186,7 @@ pub enum ApiTags {
 /// composes at most 16 in one).
 pub type Apis = (
     health::HealthApi,
-    (accounts::auth::AuthApi, accounts::api_keys::ApiKeysApi),
+    (accounts::auth::AuthApi, accounts::mfa::MfaApi, accounts::api_keys::ApiKeysApi),
     accounts::facilities::FacilitiesApi,
     accounts::users::UsersApi,
     clinical::patients::PatientsApi,
@@ -223,6 +239,12 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             health::HealthApi { db: state.db.clone() },
             (
                 accounts::auth::AuthApi { state: state.clone() },
+                accounts::mfa::MfaApi {
+                    db: state.db.clone(),
+                    hasher: state.key_hasher.clone(),
+                    sealer: state.mfa_sealer.clone(),
+                    limiter: state.mfa_limiter.clone(),
+                },
                 accounts::api_keys::ApiKeysApi { db: state.db.clone(), keys: state.api_keys.clone() },
             ),
             accounts::facilities::FacilitiesApi { db: state.db.clone() },

@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod jwt;
+pub mod mfa;
 pub mod password;
 pub mod rate_limit;
 pub mod registration;

@@ -91,6 +91,10 @@ fn classify(err: tokio_postgres::Error) -> Error {
             Error::RateLimited { retry_after_secs: db.detail().and_then(|d| d.parse().ok()).unwrap_or(60) }
         }
         "CG403" if db.message() == "facility_suspended" => Error::Forbidden(Forbidden::FacilitySuspended),
+        "CG403" if db.message() == "mfa_required" => Error::Forbidden(Forbidden::MfaRequired),
+        "CG403" if db.message() == "mfa_enrollment_required" => {
+            Error::Forbidden(Forbidden::MfaEnrollmentRequired)
+        }
         "CG403" => Error::Forbidden(Forbidden::AccountInactive),
         // Raised by SECURITY DEFINER functions that check a reference the
         // caller's RLS cannot (someone they may not reach is as absent as

@@ -133,6 +133,7 @@ impl Db {
                 ip: None,
                 reason: Some(format!("job {} ({})", job.id, job.kind)),
                 api_key: None,
+                before_mfa: false,
             })
             .await?;
         // The job prologue's check, sent pipelined with BEGIN and the prologue.

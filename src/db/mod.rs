@@ -124,6 +124,22 @@ impl Db {
         Ok(out)
     }
 
+    /// [`run`](Self::run) for the few operations a session reaches before
+    /// its second factor is verified: logging in, enrolling and verifying
+    /// it, reading where it stands, `me`, logging out. Every other check of
+    /// the prologue holds.
+    pub async fn run_before_mfa<T>(
+        &self,
+        principal: &Principal,
+        work: impl AsyncFnOnce(&mut TenantTx) -> Result<T>,
+    ) -> Result<T> {
+        let mut tx =
+            self.begin_with(Context { before_mfa: true, ..Context::for_principal(principal) }).await?;
+        let out = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
     /// Platform-level door for unauthenticated flows (login, refresh): role
     /// `carego_public`, no facility, no user. That role can only call the
     /// narrow SECURITY DEFINER auth functions.
@@ -138,6 +154,7 @@ impl Db {
             ip: ip.map(str::to_owned),
             reason: None,
             api_key: None,
+            before_mfa: false,
         })
         .await
     }
@@ -170,6 +187,7 @@ impl Db {
             ip: None,
             reason: Some(reason.to_owned()),
             api_key: None,
+            before_mfa: false,
         })
         .await
     }
@@ -194,6 +212,7 @@ impl Db {
             ip: None,
             reason: Some(reason.to_owned()),
             api_key: None,
+            before_mfa: false,
         })
         .await
     }

@@ -80,6 +80,9 @@ pub struct Context {
     /// Set for requests made with an API key: the prologue then checks and
     /// counts the key instead of a session.
     pub api_key: Option<KeyGrant>,
+    /// The few operations a session reaches before its second factor
+    /// (enrolment, verification, logout): the prologue skips that check.
+    pub before_mfa: bool,
 }
 
 impl Context {
@@ -94,6 +97,7 @@ impl Context {
             ip: p.meta.ip.clone(),
             reason: p.meta.change_reason.clone(),
             api_key: p.api_key.clone(),
+            before_mfa: false,
         }
     }
 }
@@ -101,6 +105,9 @@ impl Context {
 /// The request prologue: one statement; see `carego.begin_request` in
 /// `sql/migrations/V5__sessions.sql`.
 pub const PROLOGUE: &str = "select carego.begin_request($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+/// The same, for the operations a session reaches before its second factor;
+/// see `carego.begin_mfa_request` in `sql/migrations/V39__accounts_mfa.sql`.
+const MFA_STEP_PROLOGUE: &str = "select carego.begin_mfa_request($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const PROLOGUE_TYPES: &[Type] = &[
     Type::TEXT,
     Type::TEXT,
@@ -264,9 +271,10 @@ impl TenantTx {
         }
         // Both are cached per connection after the first time; when they are
         // not, the two prepares share one round trip.
+        let prologue_sql = if ctx.before_mfa { MFA_STEP_PROLOGUE } else { PROLOGUE };
         let (stmt, prologue) = tokio::try_join!(
             client.prepare_cached(sql),
-            client.prepare_typed_cached(PROLOGUE, PROLOGUE_TYPES)
+            client.prepare_typed_cached(prologue_sql, PROLOGUE_TYPES)
         )?;
         let db_role = ctx.db_role.pg_name();
         let params: [&(dyn ToSql + Sync); 9] = [

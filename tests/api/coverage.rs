@@ -31,6 +31,11 @@ const EXEMPT: &[(&str, &str)] = &[
     ("logout", "acts on the caller's own session only (tests/api/tokens.rs)"),
     ("logoutAll", "acts on the caller's own sessions only (tests/api/tokens.rs)"),
     ("changePassword", "acts on the caller's own account only (tests/api/auth.rs)"),
+    ("getMfaStatus", "reads the caller's own second factor and session only (tests/api/mfa.rs)"),
+    ("startMfaEnrolment", "acts on the caller's own second factor only (tests/api/mfa.rs)"),
+    ("confirmMfaEnrolment", "acts on the caller's own second factor only (tests/api/mfa.rs)"),
+    ("verifyMfa", "acts on the caller's own second factor and session only (tests/api/mfa.rs)"),
+    ("disableMfa", "acts on the caller's own second factor only (tests/api/mfa.rs)"),
     ("listPublicCities", "public; the website's catalog shows published rows only (tests/api/catalog.rs)"),
     ("listPublicServices", "public; drafts and suspended facilities never show (tests/api/catalog.rs)"),
     ("getPublicService", "public; a draft is 404 like an unknown handle (tests/api/catalog.rs)"),
@@ -303,6 +308,17 @@ fn rows() -> Vec<Row> {
             200,
             [Status(404), Status(404), Status(404), Status(404), Status(404)],
             [Status(404), Status(403), Status(403)]
+        ),
+        // A facility's second-factor policy (false: the matrix's own users have none).
+        row!(
+            "setFacilityMfaPolicy",
+            PUT,
+            |f, _| format!("/api/v1/facilities/{}/mfa-policy", f.c.w.a),
+            |_| Some(json!({"requireMfa": false})),
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
         ),
         // API keys.
         row!(

@@ -23,6 +23,7 @@ mod idempotency;
 mod isolation;
 mod isolation_clinical;
 mod metrics;
+mod mfa;
 mod patients;
 mod plans;
 mod pool;

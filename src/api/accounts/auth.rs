@@ -196,7 +196,7 @@ impl AuthApi {
     /// The caller's own user record, read through the current session.
     #[oai(path = "/me", method = "get", operation_id = "me")]
     async fn me(&self, auth: BearerAuth) -> Result<Json<User>> {
-        self.state.db.run(&auth.0, async |tx| users::me(tx).await).await.map(Json)
+        self.state.db.run_before_mfa(&auth.0, async |tx| users::me(tx).await).await.map(Json)
     }
 
     /// My active sessions.
@@ -389,7 +389,7 @@ impl AuthApi {
     /// The answer to a successful login: tokens and the account, read
     /// through the new session (so the prologue checks it once).
     async fn logged_in(&self, p: &Principal, refresh_token: String) -> Result<LoginResponse> {
-        let user = self.state.db.run(p, async |tx| users::me(tx).await).await?;
+        let user = self.state.db.run_before_mfa(p, async |tx| users::me(tx).await).await?;
         Ok(LoginResponse { tokens: self.issue(p, refresh_token)?, user })
     }
 
@@ -400,6 +400,6 @@ impl AuthApi {
     }
 
     async fn revoke(&self, p: &Principal, which: Revoke, reason: &str) -> Result<u64> {
-        self.state.db.run(p, async |tx| sessions::revoke(tx, which, reason).await).await
+        self.state.db.run_before_mfa(p, async |tx| sessions::revoke(tx, which, reason).await).await
     }
 }

@@ -5,4 +5,5 @@ pub mod auth;
 pub mod care_recipients;
 pub mod clients;
 pub mod facilities;
+pub mod mfa;
 pub mod users;

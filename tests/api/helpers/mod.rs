@@ -220,6 +220,10 @@ impl TestApp {
         self.call(Method::PATCH, path, Some(&actor.token), Some(body)).await
     }
 
+    pub async fn put_json(&self, actor: &Actor, path: &str, body: Value) -> Res {
+        self.call(Method::PUT, path, Some(&actor.token), Some(body)).await
+    }
+
     pub async fn delete(&self, actor: &Actor, path: &str) -> Res {
         self.call(Method::DELETE, path, Some(&actor.token), None).await
     }

@@ -1,0 +1,227 @@
+//! Staff second factor: enrol a TOTP app, confirm it (ten recovery codes,
+//! shown once), verify it on each new session, see where it stands, turn it
+//! off; and a facility's requirement of it.
+
+use std::sync::Arc;
+
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+
+use crate::{
+    api::{ApiTags, NoContent, body::JsonBody},
+    auth::{
+        BearerAuth, Principal,
+        mfa::{self, SecretBox},
+        rate_limit::RateLimiter,
+        registration::KeyHasher,
+    },
+    db::{
+        Db,
+        accounts::mfa::{self as store, MfaStatus},
+    },
+    domain::{ids::FacilityId, text::Opt},
+    error::{Conflict, Error, Result},
+};
+
+/// A TOTP enrolment to confirm.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MfaEnrolment {
+    /// The secret, base32, for apps that take it typed in.
+    pub secret: String,
+    /// The `otpauth://` URI, for apps that scan it as a QR code.
+    pub otpauth_uri: String,
+}
+
+/// A code from the authenticator app.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MfaCodeRequest {
+    /// Six digits.
+    #[oai(validator(pattern = "^[0-9]{6}$"))]
+    pub code: String,
+}
+
+/// A second factor to verify: a code from the app, or one recovery code.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct MfaVerifyRequest {
+    /// Six digits from the authenticator app.
+    #[oai(validator(pattern = "^[0-9]{6}$"))]
+    pub code: Opt<String>,
+    /// One of the recovery codes (`XXXXX-XXXXX`); each works once.
+    #[oai(validator(min_length = 10, max_length = 20))]
+    pub recovery_code: Opt<String>,
+}
+
+/// The recovery codes, shown once.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MfaRecoveryCodes {
+    /// Ten single-use codes, for when the app is lost. Only their HMACs are kept.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Whether a facility requires a second factor of its admins and staff.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MfaPolicy {
+    /// When true, an admin or staff member without a confirmed second factor can do nothing
+    /// but enrol one, and every session must verify it.
+    pub require_mfa: bool,
+}
+
+pub struct MfaApi {
+    pub db: Db,
+    pub hasher: Arc<KeyHasher>,
+    pub sealer: Arc<SecretBox>,
+    /// Verification attempts per account.
+    pub limiter: Arc<RateLimiter>,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl MfaApi {
+    /// The caller's factor, opened: (secret, confirmed).
+    async fn factor(&self, p: &Principal) -> Result<Option<(Vec<u8>, bool)>> {
+        let sealed = self.db.run_before_mfa(p, async |tx| store::sealed(tx).await).await?;
+        sealed
+            .map(|(sealed, confirmed)| {
+                let secret = self
+                    .sealer
+                    .open(p.user_id, &sealed)
+                    .ok_or_else(|| Error::internal(anyhow::anyhow!("a TOTP secret does not open")))?;
+                Ok((secret, confirmed))
+            })
+            .transpose()
+    }
+
+    fn wrong_code() -> Error {
+        Error::invalid("code", "is not a valid code")
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Auth")]
+impl MfaApi {
+    /// Where my second factor stands.
+    ///
+    /// Whether one is enabled, whether this session has verified it, whether the facility requires
+    /// one, and how many recovery codes are left. Reachable before the second factor.
+    #[oai(path = "/auth/mfa", method = "get", operation_id = "getMfaStatus")]
+    async fn status(&self, auth: BearerAuth) -> Result<Json<MfaStatus>> {
+        self.db.run_before_mfa(&auth.0, async |tx| store::status(tx).await).await.map(Json)
+    }
+
+    /// Start a TOTP enrolment.
+    ///
+    /// Staff, facility admins and super admins. A new secret for an authenticator app, sealed at
+    /// rest; nothing changes until it is confirmed with a code. Starting again replaces a pending
+    /// enrolment; 409 `mfa_already_enabled` when one is confirmed.
+    #[oai(path = "/auth/mfa/totp", method = "post", operation_id = "startMfaEnrolment")]
+    async fn start(&self, auth: BearerAuth) -> Result<Json<MfaEnrolment>> {
+        let p = &auth.0;
+        let secret = mfa::new_secret();
+        let sealed = self.sealer.seal(p.user_id, &secret);
+        let account = self
+            .db
+            .run_before_mfa(p, async |tx| {
+                store::enrol(tx, &sealed).await?;
+                crate::db::accounts::users::me(tx).await
+            })
+            .await?;
+        let label = account.email.as_ref().map_or_else(|| account.id.to_string(), |e| e.to_string());
+        Ok(Json(MfaEnrolment {
+            secret: mfa::base32(&secret),
+            otpauth_uri: mfa::otpauth_uri(&secret, &label),
+        }))
+    }
+
+    /// Confirm a TOTP enrolment.
+    ///
+    /// With a code from the app. Enables the factor, verifies this session, and answers ten
+    /// recovery codes, shown only here. Rate limited per account (429).
+    #[oai(path = "/auth/mfa/totp/confirm", method = "post", operation_id = "confirmMfaEnrolment")]
+    async fn confirm(
+        &self,
+        auth: BearerAuth,
+        body: JsonBody<MfaCodeRequest>,
+    ) -> Result<Json<MfaRecoveryCodes>> {
+        let p = &auth.0;
+        self.limiter.check(&p.user_id.to_string()).await?;
+        let Some((secret, false)) = self.factor(p).await? else {
+            return Err(Error::Conflict(Conflict::MfaNotPending));
+        };
+        let step = mfa::matching_step(&secret, &body.0.code, now()).ok_or_else(Self::wrong_code)?;
+        let (codes, hashes) = mfa::new_recovery_codes(&self.hasher);
+        let accepted = self
+            .db
+            .run_before_mfa(p, async |tx| store::accept(tx, Some(step), None, Some(&hashes)).await)
+            .await?;
+        if !accepted {
+            return Err(Self::wrong_code());
+        }
+        Ok(Json(MfaRecoveryCodes { recovery_codes: codes }))
+    }
+
+    /// Verify my second factor.
+    ///
+    /// A code from the app, or one recovery code (used up). Marks this session verified; every
+    /// other operation answers 403 `mfa_required` until then. A code is accepted once: the same
+    /// code again is refused, on every server. Rate limited per account (429).
+    #[oai(path = "/auth/mfa/verify", method = "post", operation_id = "verifyMfa")]
+    async fn verify(&self, auth: BearerAuth, body: JsonBody<MfaVerifyRequest>) -> Result<NoContent> {
+        let p = &auth.0;
+        let b = body.0;
+        if b.code.is_some() == b.recovery_code.is_some() {
+            return Err(Error::invalid("code", "give a code or a recovery code"));
+        }
+        self.limiter.check(&p.user_id.to_string()).await?;
+        let Some((secret, true)) = self.factor(p).await? else {
+            return Err(Error::Conflict(Conflict::MfaNotEnabled));
+        };
+        let accepted = match (b.code.0, b.recovery_code.0) {
+            (Some(code), _) => {
+                let step = mfa::matching_step(&secret, &code, now()).ok_or_else(Self::wrong_code)?;
+                self.db.run_before_mfa(p, async |tx| store::accept(tx, Some(step), None, None).await).await?
+            }
+            (None, Some(recovery)) => {
+                let hash = mfa::recovery_hash(&self.hasher, &recovery)
+                    .ok_or_else(|| Error::invalid("recoveryCode", "is not a valid, unused recovery code"))?;
+                self.db.run_before_mfa(p, async |tx| store::accept(tx, None, Some(&hash), None).await).await?
+            }
+            (None, None) => unreachable!("exactly one is given"),
+        };
+        if !accepted {
+            return Err(Error::invalid("code", "is not a valid code (a code is accepted once)"));
+        }
+        Ok(NoContent::NoContent)
+    }
+
+    /// Turn my second factor off.
+    ///
+    /// From a session that has verified it. In a facility that requires one, the next session
+    /// must enrol again.
+    #[oai(path = "/auth/mfa", method = "delete", operation_id = "disableMfa")]
+    async fn disable(&self, auth: BearerAuth) -> Result<NoContent> {
+        self.db.run(&auth.0, async |tx| store::disable(tx).await).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Require a second factor in a facility.
+    ///
+    /// Facility admins (their own facility) and super admins. Takes effect on the next request of
+    /// every admin and staff member of the facility.
+    #[oai(path = "/facilities/:id/mfa-policy", method = "put", operation_id = "setFacilityMfaPolicy")]
+    async fn set_policy(
+        &self,
+        auth: BearerAuth,
+        id: Path<FacilityId>,
+        body: JsonBody<MfaPolicy>,
+    ) -> Result<Json<MfaPolicy>> {
+        let required = body.0.require_mfa;
+        let require_mfa =
+            self.db.run(&auth.0, async |tx| store::set_policy(tx, id.0, required).await).await?;
+        Ok(Json(MfaPolicy { require_mfa }))
+    }
+}

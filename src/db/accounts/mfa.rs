@@ -1,0 +1,98 @@
+//! Staff second factor (V39): the caller's own TOTP factor, reached under
+//! the self-only policy; acceptance through `carego.mfa_accept`, so a code
+//! is accepted once however many servers see it. The crypto is in
+//! `auth::mfa`.
+
+use poem_openapi::Object;
+
+use crate::{
+    db::TenantTx,
+    error::{Conflict, Error, Result},
+};
+
+/// Where the caller's second factor stands.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MfaStatus {
+    /// A confirmed factor exists: every new session must verify it.
+    pub enabled: bool,
+    /// This session has verified it.
+    pub session_verified: bool,
+    /// The caller's facility requires a second factor of its admins and staff.
+    pub required_by_facility: bool,
+    /// Recovery codes not yet used.
+    pub recovery_codes_left: i32,
+}
+
+pub const STATUS: &str =
+    "select enabled, session_verified, required_by_facility, recovery_codes_left from carego.mfa_status()";
+
+pub async fn status(tx: &mut TenantTx) -> Result<MfaStatus> {
+    let row = tx.query_one(STATUS, &[]).await?;
+    Ok(MfaStatus {
+        enabled: row.try_get("enabled")?,
+        session_verified: row.try_get("session_verified")?,
+        required_by_facility: row.try_get("required_by_facility")?,
+        recovery_codes_left: row.try_get("recovery_codes_left")?,
+    })
+}
+
+// A pending factor is replaced by a new enrolment; a confirmed one is not.
+pub const ENROL: &str = "insert into mfa_factors (facility_id, user_id, secret_sealed)
+     values (carego.current_facility_id(), carego.current_user_id(), $1)
+     on conflict (user_id) do update set secret_sealed = excluded.secret_sealed, created_at = now()
+      where mfa_factors.confirmed_at is null
+     returning user_id";
+
+/// Stores a new, unconfirmed factor; 409 when one is already enabled.
+pub async fn enrol(tx: &mut TenantTx, sealed: &[u8]) -> Result<()> {
+    match tx.query_opt(ENROL, &[&sealed]).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::Conflict(Conflict::MfaAlreadyEnabled)),
+    }
+}
+
+pub const SEALED: &str = "select secret_sealed, confirmed_at is not null as confirmed
+     from mfa_factors where user_id = carego.current_user_id()";
+
+/// The caller's sealed secret and whether it is confirmed.
+pub async fn sealed(tx: &mut TenantTx) -> Result<Option<(Vec<u8>, bool)>> {
+    let row = tx.query_opt(SEALED, &[]).await?;
+    row.map(|r| Ok((r.try_get("secret_sealed")?, r.try_get("confirmed")?))).transpose()
+}
+
+pub const ACCEPT: &str = "select carego.mfa_accept($1, $2, $3) as accepted";
+
+/// Accepts a time step (confirming a pending factor when `new_recovery` is
+/// given) or a recovery code for this session, once. Whether it was.
+pub async fn accept(
+    tx: &mut TenantTx,
+    step: Option<i64>,
+    recovery: Option<&[u8]>,
+    new_recovery: Option<&[Vec<u8>]>,
+) -> Result<bool> {
+    Ok(tx.query_one(ACCEPT, &[&step, &recovery, &new_recovery]).await?.try_get("accepted")?)
+}
+
+pub const DISABLE: &str =
+    "delete from mfa_factors where user_id = carego.current_user_id() returning user_id";
+
+/// Removes the caller's factor (the prologue has made sure this session
+/// verified it).
+pub async fn disable(tx: &mut TenantTx) -> Result<()> {
+    match tx.query_opt(DISABLE, &[]).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::Conflict(Conflict::MfaNotEnabled)),
+    }
+}
+
+pub const SET_POLICY: &str = "update facilities set require_mfa = $2 where id = $1 returning require_mfa";
+
+/// Whether the facility requires a second factor of its admins and staff.
+pub async fn set_policy(
+    tx: &mut TenantTx,
+    facility: crate::domain::ids::FacilityId,
+    required: bool,
+) -> Result<bool> {
+    Ok(tx.query_one(SET_POLICY, &[&facility, &required]).await?.try_get("require_mfa")?)
+}
