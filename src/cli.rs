@@ -438,12 +438,7 @@ async fn serve_command(db_settings: DbSettings, serve: ServeSettings) -> anyhow:
     password::warm_up();
     let state = AppState::new(opened.db.clone(), keys, key_hasher, settings, storage);
     // The LISTEN connection and the job worker, for as long as we serve.
-    let _background = crate::jobs::Background::start(
-        &state.db,
-        &state.hub,
-        &state.storage,
-        state.settings.job_poll_interval,
-    );
+    let _background = crate::jobs::Background::start(&state, state.settings.job_poll_interval);
     if let Some(listen) = serve.metrics_listen {
         let metrics_state = state.clone();
         tokio::spawn(async move {

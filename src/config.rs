@@ -112,6 +112,12 @@ pub struct ServeSettings {
     #[arg(long, env = "CAREGO_LEAD_LIMIT_PER_IP", default_value_t = 10)]
     pub lead_limit_per_ip: u32,
 
+    /// Let webhooks reach loopback and private addresses. For development
+    /// and tests only: in production it opens the internal network to
+    /// whoever can make a subscription.
+    #[arg(long, env = "CAREGO_WEBHOOK_ALLOW_PRIVATE", default_value_t = false)]
+    pub webhook_allow_private: bool,
+
     /// Facility manifests applied at start-up with the embedded cluster.
     #[arg(long, env = "CAREGO_TENANTS_DIR", default_value = "tenants")]
     pub tenants_dir: PathBuf,
@@ -167,6 +173,8 @@ pub struct AppSettings {
     pub login_limit_per_account: u32,
     pub register_limit_per_ip: u32,
     pub lead_limit_per_ip: u32,
+    /// Webhooks may reach loopback and private addresses (tests only).
+    pub webhook_allow_private: bool,
     pub cors_origins: Vec<String>,
     pub trusted_proxies: TrustedProxies,
     pub header_read_timeout: Duration,
@@ -262,6 +270,7 @@ impl AppSettings {
             login_limit_per_account: s.login_limit_per_account,
             register_limit_per_ip: s.register_limit_per_ip,
             lead_limit_per_ip: s.lead_limit_per_ip,
+            webhook_allow_private: s.webhook_allow_private,
             cors_origins: cors_origins(&s.cors_origins)?,
             trusted_proxies: TrustedProxies::parse(&s.trusted_proxies)?,
             header_read_timeout: Duration::from_secs(s.header_read_timeout_secs.max(1)),
@@ -304,6 +313,7 @@ impl Default for AppSettings {
             login_limit_per_account: 10,
             register_limit_per_ip: 10,
             lead_limit_per_ip: 10,
+            webhook_allow_private: false,
             cors_origins: Vec::new(),
             trusted_proxies: TrustedProxies::default(),
             header_read_timeout: Duration::from_secs(10),

@@ -15,17 +15,18 @@ use std::{
 use crate::{
     db::{
         Db,
-        communication::{crisis, documents},
+        communication::{crisis, documents, webhooks},
         infra::listen::Hub,
         jobs::{Job, Settled},
         recovery::{metrics, report},
     },
     domain::{
         documents::DocumentStatus,
-        ids::{CrisisAlertId, DocumentId, FacilityId, PatientId},
+        ids::{CrisisAlertId, DocumentId, FacilityId, PatientId, WebhookDeliveryId},
     },
     error::{Error, Result},
     storage::Storage,
+    webhooks::{Attempt as WebhookAttempt, Sender},
 };
 
 /// Jobs claimed at a time.
@@ -42,14 +43,15 @@ pub struct Worker {
     db: Db,
     hub: Arc<Hub>,
     storage: Storage,
+    webhooks: Arc<Sender>,
     id: String,
     poll: Duration,
 }
 
 impl Worker {
-    pub fn new(db: Db, hub: Arc<Hub>, storage: Storage, poll: Duration) -> Self {
+    pub fn new(db: Db, hub: Arc<Hub>, storage: Storage, webhooks: Arc<Sender>, poll: Duration) -> Self {
         let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        Self { db, hub, storage, id, poll }
+        Self { db, hub, storage, webhooks, id, poll }
     }
 
     /// Runs until the future is dropped.
@@ -104,6 +106,11 @@ impl Worker {
                 tracing::warn!(job = job.id, error = %e, "could not settle a job; its lease will run out");
             }
             let last = how == Settled::Skipped || (error.is_some() && job.attempts >= job.max_attempts);
+            if last && job.kind == "webhook_delivery" {
+                if let Err(e) = self.webhook_given_up(job).await {
+                    tracing::warn!(job = job.id, error = %e, "could not mark a webhook delivery failed");
+                }
+            }
             if last && job.kind == "progress_report" {
                 if let Err(e) = self.report_not_filed(job).await {
                     tracing::warn!(job = job.id, error = %e, "could not mark an unrendered report failed");
@@ -139,6 +146,7 @@ impl Worker {
                 tx.commit().await
             }
             "progress_report" => self.file_progress_report(job).await,
+            "webhook_delivery" => self.deliver_webhook(job).await,
             "document_sweep" => {
                 let removed = self.sweep_documents(job).await?;
                 tracing::info!(removed, "document sweep");
@@ -202,6 +210,56 @@ impl Worker {
         tx.commit().await
     }
 
+    /// Sends one webhook delivery and records the attempt. Read in one
+    /// system transaction of the facility, sent holding no connection,
+    /// recorded in another. Anything but a 2xx fails the job, which the
+    /// queue retries with backoff.
+    async fn deliver_webhook(&self, job: &Job) -> Result<()> {
+        let delivery: WebhookDeliveryId = payload(job, "deliveryId")?;
+        let system = Job { requester: None, ..job.clone() };
+        let mut tx = self.db.begin_job(&system).await?;
+        let target = webhooks::target(&mut tx, delivery).await?;
+        tx.commit().await?;
+        if !target.pending {
+            return Ok(());
+        }
+        if !target.active {
+            let mut tx = self.db.begin_job(&system).await?;
+            webhooks::record(&mut tx, delivery, None, Some("the subscription was turned off"), "failed")
+                .await?;
+            return tx.commit().await;
+        }
+        let event = target.payload["event"].as_str().unwrap_or_default().to_owned();
+        let body = serde_json::to_vec(&target.payload).map_err(Error::internal)?;
+        let attempt = self
+            .webhooks
+            .send(&target.url, target.subscription_id, &target.secret_sealed, &event, delivery.0, body)
+            .await;
+        let (status, error, outcome) = match &attempt {
+            WebhookAttempt::Delivered(code) => (Some(i32::from(*code)), None, "delivered"),
+            WebhookAttempt::Refused(code) => {
+                (Some(i32::from(*code)), Some(format!("answered {code}")), "pending")
+            }
+            WebhookAttempt::Failed(why) => (None, Some(why.clone()), "pending"),
+        };
+        let mut tx = self.db.begin_job(&system).await?;
+        webhooks::record(&mut tx, delivery, status, error.as_deref(), outcome).await?;
+        tx.commit().await?;
+        match error {
+            None => Ok(()),
+            Some(why) => Err(Error::Unavailable(format!("webhook delivery: {why}"))),
+        }
+    }
+
+    /// A delivery out of attempts is marked failed.
+    async fn webhook_given_up(&self, job: &Job) -> Result<()> {
+        let delivery: WebhookDeliveryId = payload(job, "deliveryId")?;
+        let system = Job { requester: None, ..job.clone() };
+        let mut tx = self.db.begin_job(&system).await?;
+        webhooks::record(&mut tx, delivery, None, None, "failed").await?;
+        tx.commit().await
+    }
+
     /// Removes the objects no live document refers to that are older than
     /// the grace period (uploads whose server died before recording them,
     /// tombstones whose removal job gave up). Keys that are not ours are
@@ -256,9 +314,13 @@ pub struct Background {
 }
 
 impl Background {
-    pub fn start(db: &Db, hub: &Arc<Hub>, storage: &Storage, poll: Duration) -> Self {
+    /// The LISTEN connection and the job worker of a server with `state`.
+    pub fn start(state: &crate::api::AppState, poll: Duration) -> Self {
+        let (db, hub) = (&state.db, &state.hub);
         let listen = tokio::spawn(db.listen(hub.clone()));
-        let worker = tokio::spawn(Worker::new(db.clone(), hub.clone(), storage.clone(), poll).run());
+        let worker =
+            Worker::new(db.clone(), hub.clone(), state.storage.clone(), state.webhooks.clone(), poll);
+        let worker = tokio::spawn(worker.run());
         Self { tasks: vec![listen, worker] }
     }
 }

@@ -14,6 +14,7 @@ pub mod report;
 pub mod server;
 pub mod storage;
 pub mod tenants;
+pub mod webhooks;
 
 /// Makes ring the process's TLS provider, for the HTTP client under the S3
 /// store (built without a provider of its own, so that aws-lc-rs is never

@@ -101,6 +101,7 @@ const NOT_FOUND_WITHOUT_PATH_ID: &[&str] = &[
     "createTeacher",
     "createInvoice",
     "createApiKey",
+    "createWebhook",
 ];
 
 /// Operations that also take a stream ticket, and so can refuse one (401).

@@ -52,8 +52,16 @@ const INVOICE_LINE: &str = "768798a9-bacb-4dce-99f0-8192a3b4c5db";
 const PAYMENT: &str = "8798a9ba-cbdc-4edf-8a01-92a3b4c5d6ec";
 const API_KEY: &str = "98a9bacb-dced-4fe0-9b12-a3b4c5d6e7fe";
 const INTEGRATION: &str = "a9bacbdc-edfe-40f1-8c23-b4c5d6e7f80f";
+const WEBHOOK: &str = "bacbdced-fe0f-4102-9d34-c5d6e7f80920";
+const WEBHOOK_DELIVERY: &str = "cbdcedfe-0f10-4213-8e45-d6e7f8091a31";
 const AT: &str = "2026-11-20T08:30:00Z";
 const LATER: &str = "2026-11-20T08:34:00Z";
+
+fn webhook() -> Value {
+    json!({"id": WEBHOOK, "facilityId": FACILITY, "url": "https://hooks.acme-ehr.example/carego",
+           "events": ["care_log.written", "crisis_alert.raised"], "description": "Acme EHR sync", "active": true,
+           "createdBy": NURSE, "createdAt": AT})
+}
 
 fn api_key() -> Value {
     json!({"id": API_KEY, "facilityId": FACILITY, "integrationId": INTEGRATION, "name": "Acme EHR sync",
@@ -793,6 +801,25 @@ pub fn all() -> Vec<(&'static str, Value)> {
                                      "M8PD4-ZT2QH", "C5VN9-RK3WX", "Y4HQ6-JM8TD", "N2XC7-PB5RG", "W9KT3-HF6ZM"]}),
         ),
         ("MfaPolicy", json!({"requireMfa": true})),
+        ("Webhook", webhook()),
+        ("Page_Webhook", page(webhook())),
+        (
+            "WebhookCreated",
+            json!({"webhook": webhook(), "secret": "whsec_q1oTn4mRk0bWJ8cX2yVf7aL3sE9dH6gP5uZtNwQeYxA"}),
+        ),
+        (
+            "NewWebhookRequest",
+            json!({"url": "https://hooks.acme-ehr.example/carego", "events": ["care_log.written", "crisis_alert.raised"],
+                   "description": "Acme EHR sync", "facilityId": FACILITY}),
+        ),
+        (
+            "Page_WebhookDelivery",
+            page(json!({"id": WEBHOOK_DELIVERY, "webhookId": WEBHOOK, "event": "care_log.written",
+                        "payload": {"id": WEBHOOK_DELIVERY, "event": "care_log.written", "facilityId": FACILITY,
+                                    "occurredAt": AT, "data": {"id": CARE_LOG}},
+                        "status": "delivered", "attempts": 2, "lastStatusCode": 200, "createdAt": AT,
+                        "lastAttemptAt": LATER, "deliveredAt": LATER})),
+        ),
         ("ApiKey", api_key()),
         ("Page_ApiKey", page(api_key())),
         (

@@ -57,6 +57,8 @@ pub struct AppState {
     pub mfa_sealer: Arc<SecretBox>,
     /// Second-factor attempts per account.
     pub mfa_limiter: Arc<RateLimiter>,
+    /// Checks webhook URLs and sends deliveries (the job worker's).
+    pub webhooks: Arc<crate::webhooks::Sender>,
 }
 
 impl AppState {
@@ -86,6 +88,10 @@ impl AppState {
             )),
             api_keys: Arc::new(ApiKeys::new(key_hasher.clone(), db.clone())),
             mfa_sealer: Arc::new(SecretBox::new(&key_hasher)),
+            webhooks: Arc::new(
+                crate::webhooks::Sender::new(&key_hasher, settings.webhook_allow_private)
+                    .expect("the webhook client builds"),
+            ),
             mfa_limiter: Arc::new(RateLimiter::new(
                 db.clone(),
                 "mfa_account",
@@ -166,6 +172,8 @@ pub enum ApiTags {
     Events,
     /// Documents about a patient: treatment plans, assessments, consents, lab results.
     Documents,
+    /// Webhooks: signed deliveries of a facility's events to a partner's URL, retried and logged.
+    Webhooks,
     /// The public website: cities, services, courses, training centres, and the lead form.
     Public,
     /// What facilities publish: cities (super admins), services and courses.
@@ -212,6 +220,7 @@ pub type Apis = (
         communication::crisis::CrisisAlertsApi,
         communication::events::EventsApi,
         communication::documents::DocumentsApi,
+        communication::webhooks::WebhooksApi,
     ),
     (
         catalog::public::PublicApi,
@@ -283,6 +292,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
                         stall: state.settings.body_read_timeout,
                     },
                 },
+                communication::webhooks::WebhooksApi { db: state.db.clone(), sender: state.webhooks.clone() },
             ),
             (
                 catalog::public::PublicApi {

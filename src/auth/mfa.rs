@@ -13,7 +13,6 @@ use rand::{Rng, RngCore, rngs::OsRng};
 use ring::aead::{CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 
 use super::registration::KeyHasher;
-use crate::domain::ids::UserId;
 
 const STEP_SECS: i64 = 30;
 const DIGITS: u32 = 6;
@@ -129,32 +128,32 @@ impl SecretBox {
         Self { key: LessSafeKey::new(unbound) }
     }
 
-    /// nonce ‖ ciphertext ‖ tag, bound to `user`.
-    pub fn seal(&self, user: UserId, secret: &[u8]) -> Vec<u8> {
+    /// nonce ‖ ciphertext ‖ tag, bound to `owner` (a user's or a
+    /// subscription's id).
+    pub fn seal(&self, owner: &[u8], secret: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
         let mut sealed = secret.to_vec();
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                ring::aead::Aad::from(user.0.as_bytes()),
+                ring::aead::Aad::from(owner),
                 &mut sealed,
             )
             .expect("sealing a short secret cannot fail");
         [nonce.as_slice(), &sealed].concat()
     }
 
-    /// The secret, or `None` when the box was not sealed for `user` under
+    /// The secret, or `None` when the box was not sealed for `owner` under
     /// this key.
-    pub fn open(&self, user: UserId, sealed: &[u8]) -> Option<Vec<u8>> {
+    pub fn open(&self, owner: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
         if sealed.len() < NONCE_LEN {
             return None;
         }
         let (nonce, rest) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut buffer = rest.to_vec();
-        let plain =
-            self.key.open_in_place(nonce, ring::aead::Aad::from(user.0.as_bytes()), &mut buffer).ok()?;
+        let plain = self.key.open_in_place(nonce, ring::aead::Aad::from(owner), &mut buffer).ok()?;
         Some(plain.to_vec())
     }
 }
@@ -188,6 +187,7 @@ pub fn recovery_hash(hasher: &KeyHasher, presented: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::UserId;
 
     #[test]
     fn rfc_6238_vectors() {
@@ -225,14 +225,14 @@ mod tests {
         let other = KeyHasher::parse(&KeyHasher::generate_spec()).unwrap();
         let (user, someone) = (UserId(uuid::Uuid::new_v4()), UserId(uuid::Uuid::new_v4()));
         let secret = new_secret();
-        let sealed = SecretBox::new(&hasher).seal(user, &secret);
+        let sealed = SecretBox::new(&hasher).seal(user.0.as_bytes(), &secret);
         assert!(!sealed.windows(secret.len()).any(|w| w == secret.as_slice()), "not in the clear");
-        assert_eq!(SecretBox::new(&hasher).open(user, &sealed), Some(secret));
-        assert_eq!(SecretBox::new(&hasher).open(someone, &sealed), None);
-        assert_eq!(SecretBox::new(&other).open(user, &sealed), None);
+        assert_eq!(SecretBox::new(&hasher).open(user.0.as_bytes(), &sealed), Some(secret));
+        assert_eq!(SecretBox::new(&hasher).open(someone.0.as_bytes(), &sealed), None);
+        assert_eq!(SecretBox::new(&other).open(user.0.as_bytes(), &sealed), None);
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
-        assert_eq!(SecretBox::new(&hasher).open(user, &tampered), None);
+        assert_eq!(SecretBox::new(&hasher).open(user.0.as_bytes(), &tampered), None);
     }
 
     #[test]

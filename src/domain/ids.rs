@@ -198,3 +198,11 @@ id_type!(
     /// A partner integrator's API key.
     ApiKeyId
 );
+id_type!(
+    /// A webhook subscription.
+    WebhookId
+);
+id_type!(
+    /// One delivery of a webhook.
+    WebhookDeliveryId
+);

@@ -150,6 +150,8 @@ struct Fixture {
     to_void: Uuid,
     /// A's API key (rotateApiKey rotates it, revokeApiKey revokes it).
     api_key: Uuid,
+    /// A's webhook subscription (disableWebhook turns it off).
+    webhook: Uuid,
 }
 
 /// Which of A's charts a row targets.
@@ -317,6 +319,57 @@ fn rows() -> Vec<Row> {
             |_| Some(json!({"requireMfa": false})),
             admin_a,
             200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        // Webhooks.
+        row!(
+            "listWebhooks",
+            GET,
+            |_, _| "/api/v1/webhooks".into(),
+            none,
+            admin_a,
+            200,
+            [NoneOfA, Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "createWebhook",
+            POST,
+            |_, _| "/api/v1/webhooks".into(),
+            |_| Some(json!({"url": "http://127.0.0.1:9/matrix-new", "events": ["crisis_alert.raised"]})),
+            admin_a,
+            201,
+            [Member(201), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "getWebhook",
+            GET,
+            |f, _| format!("/api/v1/webhooks/{}", f.webhook),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "listWebhookDeliveries",
+            GET,
+            |f, _| format!("/api/v1/webhooks/{}/deliveries", f.webhook),
+            none,
+            admin_a,
+            200,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
+        row!(
+            "disableWebhook",
+            DELETE,
+            |f, _| format!("/api/v1/webhooks/{}", f.webhook),
+            none,
+            admin_a,
+            204,
             [Status(404), Status(403), Status(403), Status(403), Status(403)],
             [Status(403), Status(403), Status(403)]
         ),
@@ -2090,7 +2143,16 @@ async fn fixture(app: &TestApp) -> Fixture {
         .post(admin, "/api/v1/api-keys", json!({"name": "Matrix sync", "scopes": ["patients:read"]}))
         .await;
     let api_key = key.assert_status(201).body["apiKey"]["id"].as_str().unwrap().parse().unwrap();
+    let hook = app
+        .post(
+            admin,
+            "/api/v1/webhooks",
+            json!({"url": "http://127.0.0.1:9/matrix", "events": ["patient.admitted"]}),
+        )
+        .await;
+    let webhook = hook.assert_status(201).body["webhook"]["id"].as_str().unwrap().parse().unwrap();
     Fixture {
+        webhook,
         api_key,
         plan,
         invoice,
@@ -2146,6 +2208,7 @@ fn mentions_a(res: &Res, f: &Fixture) -> bool {
         f.plan,
         f.invoice,
         f.api_key,
+        f.webhook,
     ]
     .iter()
     .any(|id| text.contains(&id.to_string()))
@@ -2204,6 +2267,8 @@ const TABLES: &[&str] = &[
     "staff_profiles",
     "api_keys",
     "api_key_usage",
+    "webhook_subscriptions",
+    "webhook_deliveries",
 ];
 
 async fn counts(su: &tokio_postgres::Client) -> Vec<i64> {

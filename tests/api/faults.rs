@@ -332,12 +332,7 @@ async fn subscribe_resuming(
 async fn postgres_restarted_under_sse_load_loses_no_event() {
     let settings = AppSettings { stream_heartbeat: Duration::from_secs(1), ..AppSettings::default() };
     let mut private = Private::start("sse", settings, Duration::from_secs(2)).await;
-    let _background = carego::jobs::Background::start(
-        &private.db,
-        &private.state.hub,
-        &private.state.storage,
-        Duration::from_secs(1),
-    );
+    let _background = carego::jobs::Background::start(&private.state, Duration::from_secs(1));
     let admin = private.user(carego::auth::Role::FacilityAdmin, "admin@faults.example").await;
     let mut staff = Vec::new();
     for i in 0..5 {

@@ -35,3 +35,4 @@ mod sync;
 mod tenants;
 mod tokens;
 mod training;
+mod webhooks;

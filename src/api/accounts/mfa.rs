@@ -90,7 +90,7 @@ impl MfaApi {
             .map(|(sealed, confirmed)| {
                 let secret = self
                     .sealer
-                    .open(p.user_id, &sealed)
+                    .open(p.user_id.0.as_bytes(), &sealed)
                     .ok_or_else(|| Error::internal(anyhow::anyhow!("a TOTP secret does not open")))?;
                 Ok((secret, confirmed))
             })
@@ -122,7 +122,7 @@ impl MfaApi {
     async fn start(&self, auth: BearerAuth) -> Result<Json<MfaEnrolment>> {
         let p = &auth.0;
         let secret = mfa::new_secret();
-        let sealed = self.sealer.seal(p.user_id, &secret);
+        let sealed = self.sealer.seal(p.user_id.0.as_bytes(), &secret);
         let account = self
             .db
             .run_before_mfa(p, async |tx| {

@@ -6,3 +6,4 @@ pub mod conversations;
 pub mod crisis;
 pub mod documents;
 pub mod events;
+pub mod webhooks;

@@ -267,6 +267,7 @@ const APP_SQL_SOURCES: &[(&str, &str)] = &[
     ("src/db/accounts/api_keys.rs", include_str!("../accounts/api_keys.rs")),
     ("src/db/accounts/care_recipients.rs", include_str!("../accounts/care_recipients.rs")),
     ("src/db/accounts/mfa.rs", include_str!("../accounts/mfa.rs")),
+    ("src/db/communication/webhooks.rs", include_str!("../communication/webhooks.rs")),
     ("src/db/accounts/clients.rs", include_str!("../accounts/clients.rs")),
     ("src/db/accounts/facilities.rs", include_str!("../accounts/facilities.rs")),
     ("src/db/accounts/sessions.rs", include_str!("../accounts/sessions.rs")),

@@ -63,6 +63,8 @@ impl TestApp {
             AppSettings {
                 login_limit_per_ip: 10_000,
                 login_limit_per_account: 10_000,
+                // The webhook tests' receivers listen on loopback.
+                webhook_allow_private: true,
                 ..AppSettings::default()
             },
             8,
@@ -106,7 +108,7 @@ impl TestApp {
         let storage = Storage::open(&format!("file://{}", documents_dir.display())).unwrap();
         let state = AppState::new(db.clone(), JwtKeys::parse(&keys_spec).unwrap(), hasher, settings, storage);
         let client = TestClient::new(server::app(state.clone()).boxed());
-        let background = Background::start(&db, &state.hub, &state.storage, state.settings.job_poll_interval);
+        let background = Background::start(&state, state.settings.job_poll_interval);
         Self {
             client,
             state,
@@ -142,7 +144,7 @@ impl TestApp {
             self.state.storage.clone(),
         );
         let client = TestClient::new(server::app(state.clone()).boxed());
-        let background = Background::start(&db, &state.hub, &state.storage, state.settings.job_poll_interval);
+        let background = Background::start(&state, state.settings.job_poll_interval);
         (client, state, background)
     }
 

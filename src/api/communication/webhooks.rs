@@ -1,0 +1,159 @@
+//! Webhook subscriptions: a facility's admins name a URL and the events it
+//! receives; each delivery is signed, retried and logged.
+
+use std::sync::Arc;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+use rand::RngCore;
+
+use crate::{
+    api::{
+        ApiTags, Created, NoContent,
+        body::JsonBody,
+        idempotency::{self, IdempotencyKey},
+        page::Page,
+    },
+    auth::BearerAuth,
+    db::{
+        Db,
+        communication::webhooks::{self, NewWebhook, Webhook, WebhookDelivery, WebhookEvent},
+    },
+    domain::{
+        ids::{FacilityId, WebhookId},
+        page::{Cursor, Limit, PageRequest},
+        text::{Opt, Text},
+    },
+    error::{Error, Result},
+    webhooks::{Sender, check_url},
+};
+
+/// A new subscription.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewWebhookRequest {
+    /// Where to POST deliveries: `https://…`, resolving only to public addresses.
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub url: Text,
+    /// The events to receive.
+    #[oai(validator(min_items = 1, max_items = 3, unique_items = true))]
+    pub events: Vec<WebhookEvent>,
+    /// What it is for (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub description: Opt<Text>,
+    /// Super admins: the facility whose events it receives.
+    pub facility_id: Opt<FacilityId>,
+}
+
+/// A subscription just made, with its signing secret.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct WebhookCreated {
+    /// The subscription.
+    pub webhook: Webhook,
+    /// The HMAC-SHA256 key of `Carego-Signature` (`whsec_…`; the bytes after the prefix, base64url,
+    /// are the key). Shown only in this answer; omitted when an `Idempotency-Key` replays it.
+    pub secret: Option<String>,
+}
+
+pub struct WebhooksApi {
+    pub db: Db,
+    pub sender: Arc<Sender>,
+}
+
+#[OpenApi(prefix_path = "/api/v1/webhooks", tag = "ApiTags::Webhooks")]
+impl WebhooksApi {
+    /// Webhook subscriptions.
+    ///
+    /// Facility admins: their facility's; super admins: every facility's. Newest first.
+    #[oai(path = "/", method = "get", operation_id = "listWebhooks")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<Webhook>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| webhooks::list(tx, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+
+    /// Subscribe a URL to events.
+    ///
+    /// Facility admins and super admins. The URL must resolve only to public addresses (loopback,
+    /// private, link-local and metadata addresses are refused, now and at every delivery). Each
+    /// delivery is a POST of `{id, event, facilityId, occurredAt, data: {id}}` with `Carego-Event`,
+    /// `Carego-Delivery` and `Carego-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`;
+    /// a 2xx answer delivers it, anything else is retried with backoff (8 attempts).
+    #[oai(path = "/", method = "post", operation_id = "createWebhook")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKey>>,
+        body: JsonBody<NewWebhookRequest>,
+    ) -> Result<Created<WebhookCreated>> {
+        let b = &body.0;
+        let facility_id = b
+            .facility_id
+            .or(auth.0.facility_id)
+            .ok_or_else(|| Error::invalid("facilityId", "is required for super admins"))?;
+        let url = check_url(b.url.trim(), self.sender.allow_private()).await?;
+        let mut secret = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        let id = WebhookId(uuid::Uuid::new_v4());
+        let sealed = self.sender.seal(id.0, &secret);
+        let new = NewWebhook {
+            id,
+            facility_id,
+            url: url.as_str(),
+            events: b.events.iter().map(|e| e.as_str()).collect(),
+            description: b.description.as_deref().map(str::trim),
+            secret_sealed: &sealed,
+        };
+        let shown = format!("whsec_{}", URL_SAFE_NO_PAD.encode(secret));
+        let work = async |tx: &mut _| {
+            let webhook = webhooks::insert(tx, &new).await?;
+            Ok(WebhookCreated { webhook, secret: Some(shown) })
+        };
+        idempotency::create_redacting(&self.db, &auth.0, key.0, "createWebhook", b, &["secret"], work).await
+    }
+
+    /// Get a webhook subscription.
+    ///
+    /// Its URL, events and whether it is active; never its signing secret.
+    #[oai(path = "/:id", method = "get", operation_id = "getWebhook")]
+    async fn get(&self, auth: BearerAuth, id: Path<WebhookId>) -> Result<Json<Webhook>> {
+        self.db.run(&auth.0, async |tx| webhooks::get(tx, id.0).await).await.map(Json)
+    }
+
+    /// Turn a webhook subscription off.
+    ///
+    /// No more deliveries are filed for it, and pending ones are not sent. The subscription and
+    /// its delivery log stay.
+    #[oai(path = "/:id", method = "delete", operation_id = "disableWebhook")]
+    async fn disable(&self, auth: BearerAuth, id: Path<WebhookId>) -> Result<NoContent> {
+        self.db.run(&auth.0, async |tx| webhooks::disable(tx, id.0).await).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// A subscription's deliveries.
+    ///
+    /// Newest first: what was sent, how often, the last status or error, and whether it was
+    /// delivered.
+    #[oai(path = "/:id/deliveries", method = "get", operation_id = "listWebhookDeliveries")]
+    async fn deliveries(
+        &self,
+        auth: BearerAuth,
+        id: Path<WebhookId>,
+        limit: Query<Option<Limit>>,
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<Page<WebhookDelivery>>> {
+        let page = PageRequest::new(limit.0, cursor.0);
+        let rows = self.db.run(&auth.0, async |tx| webhooks::deliveries(tx, id.0, &page).await).await?;
+        Ok(Json(Page::of(&page, rows)))
+    }
+}

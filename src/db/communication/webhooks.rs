@@ -1,0 +1,288 @@
+//! Webhook subscriptions and their delivery log (V40). Facility admins (and
+//! super admins, naming the facility) manage subscriptions; deliveries are
+//! filed by triggers and sent by the job worker (`jobs`, `webhooks`).
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{Enum, Object};
+use serde_json::Value;
+use tokio_postgres::Row;
+
+use crate::{
+    db::{OnConstraint, TenantTx},
+    domain::{
+        ids::{FacilityId, UserId, WebhookDeliveryId, WebhookId},
+        page::{Keyed, PageRequest},
+    },
+    error::{Error, Result},
+};
+
+/// What a subscription can be told about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Enum)]
+pub enum WebhookEvent {
+    /// A patient became active (admitted, or readmitted).
+    #[oai(rename = "patient.admitted")]
+    PatientAdmitted,
+    /// A crisis alert was raised.
+    #[oai(rename = "crisis_alert.raised")]
+    CrisisAlertRaised,
+    /// A care log was written (not an amendment).
+    #[oai(rename = "care_log.written")]
+    CareLogWritten,
+}
+
+impl WebhookEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PatientAdmitted => "patient.admitted",
+            Self::CrisisAlertRaised => "crisis_alert.raised",
+            Self::CareLogWritten => "care_log.written",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        [Self::PatientAdmitted, Self::CrisisAlertRaised, Self::CareLogWritten]
+            .into_iter()
+            .find(|e| e.as_str() == s)
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("unknown webhook event {s}")))
+    }
+}
+
+/// A subscription, without its signing secret.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Webhook {
+    /// Its id.
+    pub id: WebhookId,
+    /// The facility whose events it receives.
+    pub facility_id: FacilityId,
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// The events it receives.
+    pub events: Vec<WebhookEvent>,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Whether it still receives deliveries.
+    pub active: bool,
+    /// Who made it.
+    pub created_by: Option<UserId>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it was turned off.
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+macro_rules! columns {
+    () => {
+        "id, facility_id, url, events, description, active, created_by, created_at, disabled_at"
+    };
+}
+
+impl TryFrom<&Row> for Webhook {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        let events: Vec<String> = row.try_get("events")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            facility_id: row.try_get("facility_id")?,
+            url: row.try_get("url")?,
+            events: events.iter().map(|e| WebhookEvent::parse(e)).collect::<Result<_>>()?,
+            description: row.try_get("description")?,
+            active: row.try_get("active")?,
+            created_by: row.try_get("created_by")?,
+            created_at: row.try_get("created_at")?,
+            disabled_at: row.try_get("disabled_at")?,
+        })
+    }
+}
+
+impl Keyed for Webhook {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.created_at, self.id.0)
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Not yet answered with a 2xx; retried with backoff.
+    Pending,
+    /// Answered with a 2xx.
+    Delivered,
+    /// Out of attempts, or its subscription was turned off.
+    Failed,
+}
+
+/// One delivery and its attempts.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct WebhookDelivery {
+    /// Its id (the `Carego-Delivery` header, and `id` in the payload).
+    pub id: WebhookDeliveryId,
+    /// The subscription.
+    pub webhook_id: WebhookId,
+    /// The event.
+    pub event: WebhookEvent,
+    /// What was sent: the event, its time and the record's id, never the record.
+    pub payload: Value,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: i32,
+    /// The last HTTP status received.
+    pub last_status_code: Option<i32>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the event happened.
+    pub created_at: DateTime<Utc>,
+    /// The last attempt.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<&Row> for WebhookDelivery {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        let status: String = row.try_get("status")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            webhook_id: row.try_get("subscription_id")?,
+            event: WebhookEvent::parse(row.try_get("event")?)?,
+            payload: row.try_get("payload")?,
+            status: match status.as_str() {
+                "delivered" => DeliveryStatus::Delivered,
+                "failed" => DeliveryStatus::Failed,
+                _ => DeliveryStatus::Pending,
+            },
+            attempts: row.try_get("attempts")?,
+            last_status_code: row.try_get("last_status_code")?,
+            last_error: row.try_get("last_error")?,
+            created_at: row.try_get("created_at")?,
+            last_attempt_at: row.try_get("last_attempt_at")?,
+            delivered_at: row.try_get("delivered_at")?,
+        })
+    }
+}
+
+impl Keyed for WebhookDelivery {
+    fn key(&self) -> (DateTime<Utc>, uuid::Uuid) {
+        (self.created_at, self.id.0)
+    }
+}
+
+/// A new subscription, checked.
+pub struct NewWebhook<'a> {
+    pub id: WebhookId,
+    pub facility_id: FacilityId,
+    pub url: &'a str,
+    pub events: Vec<&'static str>,
+    pub description: Option<&'a str>,
+    pub secret_sealed: &'a [u8],
+}
+
+pub const INSERT: &str = concat!(
+    "insert into webhook_subscriptions (facility_id, id, url, events, description, secret_sealed, created_by)
+     values ($1, $2, $3, $4, $5, $6, carego.current_user_id())
+     returning ",
+    columns!()
+);
+
+pub async fn insert(tx: &mut TenantTx, w: &NewWebhook<'_>) -> Result<Webhook> {
+    let row = tx
+        .query_one(INSERT, &[&w.facility_id, &w.id, &w.url, &w.events, &w.description, &w.secret_sealed])
+        .await
+        .on_constraint("webhook_subscriptions_facility_fkey", Error::NotFound)?;
+    Webhook::try_from(&row)
+}
+
+pub const LIST: &str = concat!(
+    "select ",
+    columns!(),
+    " from webhook_subscriptions
+     where ($1::timestamptz is null or (created_at, id) < ($1, $2::uuid))
+     order by created_at desc, id desc limit $3"
+);
+
+pub async fn list(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Webhook>> {
+    let rows = tx.query(LIST, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    rows.iter().map(Webhook::try_from).collect()
+}
+
+pub const GET: &str = concat!("select ", columns!(), " from webhook_subscriptions where id = $1");
+
+pub async fn get(tx: &mut TenantTx, id: WebhookId) -> Result<Webhook> {
+    Webhook::try_from(&tx.query_one(GET, &[&id]).await?)
+}
+
+pub const DISABLE: &str = "update webhook_subscriptions
+        set active = false, disabled_at = coalesce(disabled_at, now())
+      where id = $1
+     returning id";
+
+/// Turns a subscription off; its pending deliveries are not sent.
+pub async fn disable(tx: &mut TenantTx, id: WebhookId) -> Result<()> {
+    tx.query_one(DISABLE, &[&id]).await?;
+    Ok(())
+}
+
+pub const DELIVERIES: &str = "select d.id, d.subscription_id, d.event, d.payload, d.status, d.attempts,
+            d.last_status_code, d.last_error, d.created_at, d.last_attempt_at, d.delivered_at
+       from webhook_deliveries d
+      where d.subscription_id = $1
+        and ($2::timestamptz is null or (d.created_at, d.id) < ($2, $3::uuid))
+      order by d.created_at desc, d.id desc limit $4";
+
+/// A subscription's deliveries, newest first; 404 when it is hidden.
+pub async fn deliveries(
+    tx: &mut TenantTx,
+    id: WebhookId,
+    page: &PageRequest,
+) -> Result<Vec<WebhookDelivery>> {
+    let rows = tx.query(DELIVERIES, &[&id, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    if rows.is_empty() {
+        get(tx, id).await?;
+    }
+    rows.iter().map(WebhookDelivery::try_from).collect()
+}
+
+/// What the job worker needs to send one delivery.
+pub struct Target {
+    pub url: String,
+    pub secret_sealed: Vec<u8>,
+    pub subscription_id: uuid::Uuid,
+    pub payload: Value,
+    pub pending: bool,
+    pub active: bool,
+}
+
+pub const TARGET: &str = "select url, secret_sealed, subscription_id, payload, status, active from carego.webhook_delivery_target($1)";
+
+/// (The job's context only: the function refuses any other.)
+pub async fn target(tx: &mut TenantTx, delivery: WebhookDeliveryId) -> Result<Target> {
+    let row = tx.query_one(TARGET, &[&delivery]).await?;
+    let status: String = row.try_get("status")?;
+    Ok(Target {
+        url: row.try_get("url")?,
+        secret_sealed: row.try_get("secret_sealed")?,
+        subscription_id: row.try_get("subscription_id")?,
+        payload: row.try_get("payload")?,
+        pending: status == "pending",
+        active: row.try_get("active")?,
+    })
+}
+
+pub const RECORD: &str = "select carego.webhook_record_attempt($1, $2, $3, $4)";
+
+/// Records an attempt and its outcome (`delivered`, `pending`, `failed`).
+pub async fn record(
+    tx: &mut TenantTx,
+    delivery: WebhookDeliveryId,
+    status_code: Option<i32>,
+    error: Option<&str>,
+    outcome: &str,
+) -> Result<()> {
+    tx.execute(RECORD, &[&delivery, &status_code, &error, &outcome]).await.map(drop).map_err(Into::into)
+}
