@@ -4,7 +4,7 @@ fn main() -> std::process::ExitCode {
     limit_retained_memory();
     raise_open_file_limit();
     carego::install_tls_provider();
-    carego::init_tracing();
+    let traces = carego::init_tracing();
     let cli = carego::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -13,7 +13,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(carego::cli::run(cli)) {
+    let outcome = runtime.block_on(carego::cli::run(cli));
+    // Whatever spans are still batched go out now.
+    if let Some(provider) = traces {
+        let _ = provider.shutdown();
+    }
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

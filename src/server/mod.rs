@@ -80,7 +80,20 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestTraceEndpoint<E> {
             .filter(|v| acceptable_request_id(v))
             .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned);
         req.extensions_mut().insert(RequestId(id.clone()));
-        let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+        // The span's fields are what a trace exporter sends: no path (it
+        // holds ids), the operation once known. The path is in the log line.
+        let span = tracing::info_span!(
+            "request",
+            request_id = %id,
+            method = %req.method(),
+            operation = tracing::field::Empty,
+            status = tracing::field::Empty,
+        );
+        // A caller's W3C `traceparent` makes this request part of its trace.
+        let parent =
+            opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+        let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
+        let path = req.uri().path().to_owned();
         let started = Instant::now();
         let mut resp = async { self.0.call(req).await.unwrap_or_else(|e| e.into_response()) }
             .instrument(span.clone())
@@ -88,18 +101,33 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestTraceEndpoint<E> {
         let status = resp.status().as_u16();
         let operation = resp.data::<poem_openapi::OperationId>().map_or("none", |op| op.0);
         metrics::record_request(operation, status, started.elapsed());
+        span.record("operation", operation);
+        span.record("status", status);
         span.in_scope(|| {
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             if status >= 500 {
-                tracing::warn!(status, ms, "request failed");
+                tracing::warn!(status, ms, path, "request failed");
             } else {
-                tracing::info!(status, ms, "request");
+                tracing::info!(status, ms, path, "request");
             }
         });
         if let Ok(v) = HeaderValue::from_str(&id) {
             resp.headers_mut().insert(REQUEST_ID, v);
         }
         Ok(resp)
+    }
+}
+
+/// Reads `traceparent` (and `tracestate`) for the propagator.
+struct HeaderExtractor<'a>(&'a poem::http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
     }
 }
 

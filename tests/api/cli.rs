@@ -197,3 +197,66 @@ async fn serve_with_an_unreachable_database_fails_at_once_with_the_cause() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn request_spans_reach_an_otlp_collector_in_the_callers_trace_without_paths() {
+    use std::sync::{Arc, Mutex};
+
+    use poem::listener::{Acceptor, Listener};
+
+    // A collector: keeps every OTLP/HTTP export it is sent.
+    let exports: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let kept = exports.clone();
+    let collector = poem::endpoint::make(move |req: poem::Request| {
+        let kept = kept.clone();
+        async move {
+            assert_eq!(req.uri().path(), "/v1/traces");
+            let body = req.into_body().into_vec().await.unwrap_or_default();
+            kept.lock().unwrap().push(body);
+            poem::Response::builder().status(poem::http::StatusCode::OK).finish()
+        }
+    });
+    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+    let collector_addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(collector));
+
+    let dir = data_dir("otlp");
+    let mut cmd = carego(&dir);
+    cmd.env("CAREGO_OTLP_ENDPOINT", format!("http://{collector_addr}/v1/traces")).env("RUST_LOG", "info");
+    let mut child = cmd.arg("serve").stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(90), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(addr) = line.strip_prefix("Carego is listening on http://") {
+                return addr.trim().to_owned();
+            }
+        }
+        panic!("serve exited before listening");
+    })
+    .await
+    .unwrap();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    // A request in the caller's trace, naming a patient in its path.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let patient = uuid::Uuid::new_v4();
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let req = format!(
+        "GET /api/v1/patients/{patient} HTTP/1.1\r\nhost: {addr}\r\ntraceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = String::new();
+    stream.read_to_string(&mut resp).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+    // Ctrl-C flushes what is batched.
+    assert!(interrupt(child).await.success());
+
+    let exported = exports.lock().unwrap().concat();
+    let trace_bytes: Vec<u8> =
+        (0..16).map(|i| u8::from_str_radix(&trace_id[2 * i..2 * i + 2], 16).unwrap()).collect();
+    assert!(exported.windows(16).any(|w| w == trace_bytes.as_slice()), "the span joined the caller's trace");
+    assert!(exported.windows(10).any(|w| w == b"getPatient"), "named by its operation");
+    let text = String::from_utf8_lossy(&exported);
+    assert!(!text.contains(&patient.to_string()) && !text.contains("/api/v1/patients"), "no path, no id");
+    let _ = std::fs::remove_dir_all(&dir);
+}
