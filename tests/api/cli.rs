@@ -260,3 +260,95 @@ async fn request_spans_reach_an_otlp_collector_in_the_callers_trace_without_path
     assert!(!text.contains(&patient.to_string()) && !text.contains("/api/v1/patients"), "no path, no id");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A request with extra header lines (`name: value\r\n` each).
+async fn http_with(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{headers}connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = String::new();
+    stream.read_to_string(&mut resp).await.unwrap();
+    resp
+}
+
+fn status_of(resp: &str) -> u16 {
+    resp.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+fn json_of(resp: &str) -> serde_json::Value {
+    serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn two_server_processes_on_one_database_behave_as_one() {
+    // Two `carego serve` processes: the second uses the cluster the first
+    // started (and the same generated keys), as replicas share a database.
+    let dir = data_dir("twoproc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let start_with_limit = || async {
+        let mut cmd = carego(&dir);
+        cmd.env("CAREGO_LOGIN_LIMIT_PER_ACCOUNT", "3");
+        let mut child = cmd.arg("serve").stderr(Stdio::piped()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(90), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(addr) = line.strip_prefix("Carego is listening on http://") {
+                    return addr.trim().to_owned();
+                }
+            }
+            panic!("serve exited before listening");
+        })
+        .await
+        .unwrap();
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        (child, addr)
+    };
+    let (first, a) = start_with_limit().await;
+    let (second, b) = start_with_limit().await;
+    let login = |email: &str, password: &str| format!(r#"{{"email":"{email}","password":"{password}"}}"#);
+
+    // Sessions: a token from one process works on the other, and a logout
+    // through the other ends it on the first.
+    let nurse =
+        json_of(&http(&a, "POST", "/api/v1/auth/login", &login("nurse@sunrise.example", PASSWORD)).await);
+    let bearer = format!("authorization: Bearer {}\r\n", nurse["accessToken"].as_str().unwrap());
+    assert_eq!(status_of(&http_with(&b, "GET", "/api/v1/auth/me", &bearer, "").await), 200);
+    assert_eq!(status_of(&http_with(&b, "POST", "/api/v1/auth/logout", &bearer, "").await), 204);
+    assert_eq!(status_of(&http_with(&a, "GET", "/api/v1/auth/me", &bearer, "").await), 401);
+
+    // The login limit counts attempts through both.
+    let wrong = login("counsellor@sunrise.example", "not the password");
+    let mut seen = Vec::new();
+    for addr in [&a, &b, &a, &b] {
+        seen.push(status_of(&http(addr, "POST", "/api/v1/auth/login", &wrong).await));
+    }
+    assert_eq!(seen, [401, 401, 401, 429]);
+
+    // An API key's daily quota too.
+    let admin =
+        json_of(&http(&a, "POST", "/api/v1/auth/login", &login("admin@sunrise.example", PASSWORD)).await);
+    let bearer = format!("authorization: Bearer {}\r\n", admin["accessToken"].as_str().unwrap());
+    let made = http_with(
+        &a,
+        "POST",
+        "/api/v1/api-keys",
+        &bearer,
+        r#"{"name":"Two","scopes":["patients:read"],"dailyQuota":2}"#,
+    )
+    .await;
+    assert_eq!(status_of(&made), 201, "{made}");
+    let key = format!("x-api-key: {}\r\n", json_of(&made)["secret"].as_str().unwrap());
+    let mut seen = Vec::new();
+    for addr in [&a, &b, &a] {
+        seen.push(status_of(&http_with(addr, "GET", "/api/v1/patients", &key, "").await));
+    }
+    assert_eq!(seen, [200, 200, 429]);
+
+    // The second leaves the cluster to the first, which stops it.
+    assert!(interrupt(second).await.success());
+    assert!(interrupt(first).await.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
