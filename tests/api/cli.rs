@@ -34,7 +34,12 @@ fn carego(data_dir: &PathBuf) -> Command {
 
 /// Starts `serve` and returns it with the address from its banner.
 async fn start(data_dir: &PathBuf) -> (Child, String) {
-    let mut child = carego(data_dir).arg("serve").stderr(Stdio::piped()).spawn().unwrap();
+    serve(carego(data_dir)).await
+}
+
+/// Starts `serve` from a prepared command (extra environment, say).
+async fn serve(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd.arg("serve").stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = tokio::time::timeout(Duration::from_secs(90), async {
         while let Some(line) = lines.next_line().await.unwrap() {
@@ -52,9 +57,14 @@ async fn start(data_dir: &PathBuf) -> (Child, String) {
 }
 
 async fn http(addr: &str, method: &str, path: &str, body: &str) -> String {
+    http_with(addr, method, path, "", body).await
+}
+
+/// A request with extra header lines (`name: value\r\n` each).
+async fn http_with(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{headers}connection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(req.as_bytes()).await.unwrap();
@@ -223,33 +233,17 @@ async fn request_spans_reach_an_otlp_collector_in_the_callers_trace_without_path
     let dir = data_dir("otlp");
     let mut cmd = carego(&dir);
     cmd.env("CAREGO_OTLP_ENDPOINT", format!("http://{collector_addr}/v1/traces")).env("RUST_LOG", "info");
-    let mut child = cmd.arg("serve").stderr(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(90), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(addr) = line.strip_prefix("Carego is listening on http://") {
-                return addr.trim().to_owned();
-            }
-        }
-        panic!("serve exited before listening");
-    })
-    .await
-    .unwrap();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (child, addr) = serve(cmd).await;
 
     // A request in the caller's trace, naming a patient in its path.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let patient = uuid::Uuid::new_v4();
-    let mut stream = TcpStream::connect(&addr).await.unwrap();
-    let req = format!(
-        "GET /api/v1/patients/{patient} HTTP/1.1\r\nhost: {addr}\r\ntraceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\nconnection: close\r\n\r\n"
-    );
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut resp = String::new();
-    stream.read_to_string(&mut resp).await.unwrap();
+    let traceparent = format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\n");
+    let resp = http_with(&addr, "GET", &format!("/api/v1/patients/{patient}"), &traceparent, "").await;
     assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
     // Ctrl-C flushes what is batched.
-    assert!(interrupt(child).await.success());
+    let status = interrupt(child).await;
+    assert!(status.success(), "{status:?}");
 
     let exported = exports.lock().unwrap().concat();
     let trace_bytes: Vec<u8> =
@@ -259,19 +253,6 @@ async fn request_spans_reach_an_otlp_collector_in_the_callers_trace_without_path
     let text = String::from_utf8_lossy(&exported);
     assert!(!text.contains(&patient.to_string()) && !text.contains("/api/v1/patients"), "no path, no id");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A request with extra header lines (`name: value\r\n` each).
-async fn http_with(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> String {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{headers}connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut resp = String::new();
-    stream.read_to_string(&mut resp).await.unwrap();
-    resp
 }
 
 fn status_of(resp: &str) -> u16 {
@@ -288,23 +269,10 @@ async fn two_server_processes_on_one_database_behave_as_one() {
     // started (and the same generated keys), as replicas share a database.
     let dir = data_dir("twoproc");
     std::fs::create_dir_all(&dir).unwrap();
-    let start_with_limit = || async {
+    let start_with_limit = || {
         let mut cmd = carego(&dir);
         cmd.env("CAREGO_LOGIN_LIMIT_PER_ACCOUNT", "3");
-        let mut child = cmd.arg("serve").stderr(Stdio::piped()).spawn().unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = tokio::time::timeout(Duration::from_secs(90), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(addr) = line.strip_prefix("Carego is listening on http://") {
-                    return addr.trim().to_owned();
-                }
-            }
-            panic!("serve exited before listening");
-        })
-        .await
-        .unwrap();
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        (child, addr)
+        serve(cmd)
     };
     let (first, a) = start_with_limit().await;
     let (second, b) = start_with_limit().await;
