@@ -153,14 +153,7 @@ pub enum Attempt {
 
 impl Sender {
     pub fn new(hasher: &KeyHasher, allow_private: bool) -> anyhow::Result<Self> {
-        let loaded = rustls_native_certs::load_native_certs();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add_parsable_certificates(loaded.certs);
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = crate::db::infra::tls::client_config(crate::db::infra::tls::native_roots())?;
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::none())

@@ -16,9 +16,7 @@ pub fn connector_for(config: &Config) -> anyhow::Result<Option<MakeRustlsConnect
     if !over_tcp || config.get_ssl_mode() == SslMode::Disable {
         return Ok(None);
     }
-    let loaded = rustls_native_certs::load_native_certs();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(loaded.certs);
+    let roots = native_roots();
     if roots.is_empty() {
         anyhow::ensure!(
             config.get_ssl_mode() != SslMode::Require,
@@ -27,12 +25,23 @@ pub fn connector_for(config: &Config) -> anyhow::Result<Option<MakeRustlsConnect
         tracing::warn!("no trusted root certificates found; connecting to PostgreSQL without TLS");
         return Ok(None);
     }
+    Ok(Some(MakeRustlsConnect::new(client_config(roots)?)))
+}
+
+/// The system's trusted roots (`SSL_CERT_FILE` is honoured).
+pub fn native_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    roots
+}
+
+/// A TLS client on ring trusting `roots`: PostgreSQL's and the webhooks'.
+pub fn client_config(roots: rustls::RootCertStore) -> anyhow::Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let client = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Some(MakeRustlsConnect::new(client)))
+        .with_no_client_auth())
 }
 
 #[cfg(test)]
