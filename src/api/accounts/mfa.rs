@@ -83,18 +83,32 @@ fn now() -> i64 {
 }
 
 impl MfaApi {
-    /// The caller's factor, opened: (secret, confirmed).
-    async fn factor(&self, p: &Principal) -> Result<Option<(Vec<u8>, bool)>> {
-        let sealed = self.db.run_before_mfa(p, async |tx| store::sealed(tx).await).await?;
-        sealed
-            .map(|(sealed, confirmed)| {
+    /// In one transaction: the caller's factor (409 `conflict` unless it is
+    /// as `confirmed` as wanted), what `choose` makes of its opened secret (a
+    /// time step, or a recovery code's hash), and that step's or code's
+    /// acceptance for this session. Whether it was accepted.
+    async fn accept(
+        &self,
+        p: &Principal,
+        confirmed: bool,
+        conflict: Conflict,
+        choose: impl FnOnce(&[u8]) -> Result<(Option<i64>, Option<Vec<u8>>)>,
+        new_recovery: Option<&[Vec<u8>]>,
+    ) -> Result<bool> {
+        self.db
+            .run_before_mfa(p, async |tx| {
+                let sealed = match store::sealed(tx).await? {
+                    Some((sealed, is)) if is == confirmed => sealed,
+                    _ => return Err(Error::Conflict(conflict)),
+                };
                 let secret = self
                     .sealer
                     .open(p.user_id.0.as_bytes(), &sealed)
                     .ok_or_else(|| Error::internal(anyhow::anyhow!("a TOTP secret does not open")))?;
-                Ok((secret, confirmed))
+                let (step, recovery) = choose(&secret)?;
+                store::accept(tx, step, recovery.as_deref(), new_recovery).await
             })
-            .transpose()
+            .await
     }
 
     fn wrong_code() -> Error {
@@ -149,16 +163,12 @@ impl MfaApi {
     ) -> Result<Json<MfaRecoveryCodes>> {
         let p = &auth.0;
         self.limiter.check(&p.user_id.to_string()).await?;
-        let Some((secret, false)) = self.factor(p).await? else {
-            return Err(Error::Conflict(Conflict::MfaNotPending));
-        };
-        let step = mfa::matching_step(&secret, &body.0.code, now()).ok_or_else(Self::wrong_code)?;
         let (codes, hashes) = mfa::new_recovery_codes(&self.hasher);
-        let accepted = self
-            .db
-            .run_before_mfa(p, async |tx| store::accept(tx, Some(step), None, Some(&hashes)).await)
-            .await?;
-        if !accepted {
+        let step = |secret: &[u8]| {
+            let step = mfa::matching_step(secret, &body.0.code, now()).ok_or_else(Self::wrong_code)?;
+            Ok((Some(step), None))
+        };
+        if !self.accept(p, false, Conflict::MfaNotPending, step, Some(&hashes)).await? {
             return Err(Self::wrong_code());
         }
         Ok(Json(MfaRecoveryCodes { recovery_codes: codes }))
@@ -177,22 +187,20 @@ impl MfaApi {
             return Err(Error::invalid("code", "give a code or a recovery code"));
         }
         self.limiter.check(&p.user_id.to_string()).await?;
-        let Some((secret, true)) = self.factor(p).await? else {
-            return Err(Error::Conflict(Conflict::MfaNotEnabled));
-        };
-        let accepted = match (b.code.0, b.recovery_code.0) {
+        let hasher = &self.hasher;
+        let choose = |secret: &[u8]| match (b.code.0, b.recovery_code.0) {
             (Some(code), _) => {
-                let step = mfa::matching_step(&secret, &code, now()).ok_or_else(Self::wrong_code)?;
-                self.db.run_before_mfa(p, async |tx| store::accept(tx, Some(step), None, None).await).await?
+                let step = mfa::matching_step(secret, &code, now()).ok_or_else(Self::wrong_code)?;
+                Ok((Some(step), None))
             }
-            (None, Some(recovery)) => {
-                let hash = mfa::recovery_hash(&self.hasher, &recovery)
+            (None, recovery) => {
+                let hash = recovery.as_deref().and_then(|r| mfa::recovery_hash(hasher, r));
+                let hash = hash
                     .ok_or_else(|| Error::invalid("recoveryCode", "is not a valid, unused recovery code"))?;
-                self.db.run_before_mfa(p, async |tx| store::accept(tx, None, Some(&hash), None).await).await?
+                Ok((None, Some(hash)))
             }
-            (None, None) => unreachable!("exactly one is given"),
         };
-        if !accepted {
+        if !self.accept(p, true, Conflict::MfaNotEnabled, choose, None).await? {
             return Err(Error::invalid("code", "is not a valid code (a code is accepted once)"));
         }
         Ok(NoContent::NoContent)
