@@ -26,7 +26,7 @@ use crate::{
         infra::{
             doctor,
             embedded::{Durability, EmbeddedCluster, SUPERUSER},
-            migrate::{self, APP_ROLE, OWNER_ROLE},
+            migrate::{self, APP_ROLE, OWNER_ROLE, PLATFORM_ROLE},
         },
     },
     domain::{contact::Email, ids::FacilityId},
@@ -307,7 +307,13 @@ impl Opened {
                     let applied = migrate::run(owner).await?;
                     tracing::info!(applied, "migrations up to date");
                 }
-                let db = Db::connect(url, &pool)?;
+                let Some(platform) = &settings.platform_database_url else {
+                    bail!(
+                        "PLATFORM_DATABASE_URL must be set when DATABASE_URL is: the platform's login role \
+                         (carego_platform) serves super admins, jobs and operator commands (docs/database.md)"
+                    );
+                };
+                let db = Db::connect(url, platform, &pool)?;
                 // Fail at start, with the cause, rather than serve 503s.
                 db.ping().await.map_err(|err| anyhow::anyhow!("DATABASE_URL cannot be reached: {err}"))?;
                 Ok(Self { db, cluster: None })
@@ -319,7 +325,11 @@ impl Opened {
                 drop(superuser);
                 let applied = migrate::run(&cluster.conn_str(OWNER_ROLE, DATABASE)).await?;
                 tracing::info!(applied, socket = %cluster.socket_dir().display(), "embedded PostgreSQL ready");
-                let db = Db::connect(&cluster.conn_str(APP_ROLE, DATABASE), &pool)?;
+                let db = Db::connect(
+                    &cluster.conn_str(APP_ROLE, DATABASE),
+                    &cluster.conn_str(PLATFORM_ROLE, DATABASE),
+                    &pool,
+                )?;
                 Ok(Self { db, cluster: Some(cluster) })
             }
         }

@@ -17,6 +17,12 @@ pub struct DbSettings {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// The platform's login role (e.g. postgres://carego_platform:...@host/carego):
+    /// super admins, the job worker and the operator's commands. Required with
+    /// DATABASE_URL; the embedded cluster makes its own.
+    #[arg(long, env = "PLATFORM_DATABASE_URL", hide_env_values = true)]
+    pub platform_database_url: Option<String>,
+
     /// The owner role, used only to run migrations. Unset with DATABASE_URL set:
     /// migrations are not run by `serve`.
     #[arg(long, env = "MIGRATION_DATABASE_URL", hide_env_values = true)]

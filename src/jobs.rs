@@ -17,12 +17,12 @@ use crate::{
         Db,
         communication::{crisis, documents, webhooks},
         infra::listen::Hub,
-        jobs::{Job, Settled},
+        jobs::{Job, JobKind, Settled},
         recovery::{metrics, report},
     },
     domain::{
         documents::DocumentStatus,
-        ids::{CrisisAlertId, DocumentId, FacilityId, PatientId, WebhookDeliveryId},
+        ids::{DocumentId, FacilityId, PatientId, WebhookDeliveryId},
     },
     error::{Error, Result},
     storage::Storage,
@@ -97,67 +97,72 @@ impl Worker {
             };
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             match &error {
-                None => tracing::info!(job = job.id, kind = %job.kind, ms, "job done"),
+                None => tracing::info!(job = job.id, kind = job.kind_name(), ms, "job done"),
                 Some(e) => {
-                    tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, ms, error = %e, ?how, "job not done")
+                    tracing::warn!(job = job.id, kind = job.kind_name(), attempt = job.attempts, ms, error = %e, ?how, "job not done")
                 }
+            }
+            // What must happen when a job will not run again is done while it
+            // is still held: the job's own prologue checks the lease.
+            let last = how == Settled::Skipped || (error.is_some() && job.attempts >= job.max_attempts);
+            match &job.kind {
+                Ok(JobKind::WebhookDelivery { delivery_id }) if last => {
+                    if let Err(e) = self.webhook_given_up(job, *delivery_id).await {
+                        tracing::warn!(job = job.id, error = %e, "could not mark a webhook delivery failed");
+                    }
+                }
+                Ok(JobKind::ProgressReport { document_id, .. }) if last => {
+                    if let Err(e) = self.report_not_filed(job, *document_id).await {
+                        tracing::warn!(job = job.id, error = %e, "could not mark an unrendered report failed");
+                    }
+                }
+                _ => {}
             }
             if let Err(e) = self.db.settle_job(job, &self.id, how, error.as_deref()).await {
                 tracing::warn!(job = job.id, error = %e, "could not settle a job; its lease will run out");
-            }
-            let last = how == Settled::Skipped || (error.is_some() && job.attempts >= job.max_attempts);
-            if last && job.kind == "webhook_delivery" {
-                if let Err(e) = self.webhook_given_up(job).await {
-                    tracing::warn!(job = job.id, error = %e, "could not mark a webhook delivery failed");
-                }
-            }
-            if last && job.kind == "progress_report" {
-                if let Err(e) = self.report_not_filed(job).await {
-                    tracing::warn!(job = job.id, error = %e, "could not mark an unrendered report failed");
-                }
             }
         }
         Ok(jobs.len())
     }
 
     async fn perform(&self, job: &Job) -> Result<()> {
-        match job.kind.as_str() {
-            "crisis_escalation" => {
-                let alert: CrisisAlertId = payload(job, "alertId")?;
+        let kind = job.kind.as_ref().map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
+        match kind {
+            &JobKind::CrisisEscalation { alert_id } => {
                 let mut tx = self.db.begin_job(job).await?;
-                if crisis::escalate(&mut tx, alert).await? {
-                    tracing::warn!(job = job.id, alert = %alert, "crisis alert escalated: nobody acknowledged it in time");
+                if crisis::escalate(&mut tx, alert_id).await? {
+                    tracing::warn!(job = job.id, alert = %alert_id, "crisis alert escalated: nobody acknowledged it in time");
                 }
                 tx.commit().await
             }
-            "weekly_metrics" => {
+            JobKind::WeeklyMetrics {} => {
                 let mut tx = self.db.begin_job(job).await?;
                 tx.query_one(metrics::REFRESH, &[&job.facility_id]).await?;
                 tx.commit().await
             }
-            "document_removal" => {
-                let document: DocumentId = payload(job, "documentId")?;
+            &JobKind::DocumentRemoval { document_id } => {
                 let mut tx = self.db.begin_job(job).await?;
-                if let Some(key) = documents::removal_target(&mut tx, document).await? {
+                if let Some(key) = documents::removal_target(&mut tx, document_id).await? {
                     // Removed before it is marked: a failure here retries the job.
                     self.storage.delete(&key).await?;
-                    documents::mark_removed(&mut tx, document).await?;
+                    documents::mark_removed(&mut tx, document_id).await?;
                 }
                 tx.commit().await
             }
-            "progress_report" => self.file_progress_report(job).await,
-            "webhook_delivery" => self.deliver_webhook(job).await,
-            "document_sweep" => {
+            &JobKind::ProgressReport { document_id, patient_id, from, to } => {
+                self.file_progress_report(job, document_id, patient_id, (from, to)).await
+            }
+            &JobKind::WebhookDelivery { delivery_id } => self.deliver_webhook(job, delivery_id).await,
+            JobKind::DocumentSweep {} => {
                 let removed = self.sweep_documents(job).await?;
                 tracing::info!(removed, "document sweep");
                 Ok(())
             }
-            "cleanup" => {
+            JobKind::Cleanup {} => {
                 let (sessions, keys, jobs, events) = self.db.cleanup_expired().await?;
                 tracing::info!(sessions, registration_keys = keys, jobs, events, "daily cleanup");
                 Ok(())
             }
-            other => Err(Error::internal(anyhow::anyhow!("no such job kind: {other}"))),
         }
     }
 
@@ -165,10 +170,13 @@ impl Worker {
     /// content. Read and recorded in two tenant transactions as the
     /// requester (who must still see the patient); rendered between them
     /// off the async threads, holding no connection.
-    async fn file_progress_report(&self, job: &Job) -> Result<()> {
-        let document: DocumentId = payload(job, "documentId")?;
-        let patient: PatientId = payload(job, "patientId")?;
-        let (from, to) = (payload(job, "from")?, payload(job, "to")?);
+    async fn file_progress_report(
+        &self,
+        job: &Job,
+        document: DocumentId,
+        patient: PatientId,
+        (from, to): (chrono::NaiveDate, chrono::NaiveDate),
+    ) -> Result<()> {
         let mut tx = self.db.begin_job(job).await?;
         let target = documents::upload_target(&mut tx, document).await?;
         if target.status != DocumentStatus::Pending {
@@ -202,8 +210,7 @@ impl Worker {
     /// act, or every attempt failed) is marked `failed` in the facility's
     /// system context, so nobody waits on it: the requester's own context is
     /// the one that can no longer act.
-    async fn report_not_filed(&self, job: &Job) -> Result<()> {
-        let document: DocumentId = payload(job, "documentId")?;
+    async fn report_not_filed(&self, job: &Job, document: DocumentId) -> Result<()> {
         let system = Job { requester: None, ..job.clone() };
         let mut tx = self.db.begin_job(&system).await?;
         documents::mark_failed(&mut tx, document).await?;
@@ -214,8 +221,7 @@ impl Worker {
     /// system transaction of the facility, sent holding no connection,
     /// recorded in another. Anything but a 2xx fails the job, which the
     /// queue retries with backoff.
-    async fn deliver_webhook(&self, job: &Job) -> Result<()> {
-        let delivery: WebhookDeliveryId = payload(job, "deliveryId")?;
+    async fn deliver_webhook(&self, job: &Job, delivery: WebhookDeliveryId) -> Result<()> {
         let system = Job { requester: None, ..job.clone() };
         let mut tx = self.db.begin_job(&system).await?;
         let target = webhooks::target(&mut tx, delivery).await?;
@@ -252,8 +258,7 @@ impl Worker {
     }
 
     /// A delivery out of attempts is marked failed.
-    async fn webhook_given_up(&self, job: &Job) -> Result<()> {
-        let delivery: WebhookDeliveryId = payload(job, "deliveryId")?;
+    async fn webhook_given_up(&self, job: &Job, delivery: WebhookDeliveryId) -> Result<()> {
         let system = Job { requester: None, ..job.clone() };
         let mut tx = self.db.begin_job(&system).await?;
         webhooks::record(&mut tx, delivery, None, None, "failed").await?;
@@ -263,29 +268,32 @@ impl Worker {
     /// Removes the objects no live document refers to that are older than
     /// the grace period (uploads whose server died before recording them,
     /// tombstones whose removal job gave up). Keys that are not ours are
-    /// left alone. How many it removed.
+    /// left alone. Each facility's keys are checked in a transaction of that
+    /// facility: the worker never reads across facilities. How many it
+    /// removed.
     async fn sweep_documents(&self, job: &Job) -> Result<usize> {
         let keys = self.storage.keys_older_than(SWEEP_GRACE).await?;
+        let mut by_facility: std::collections::HashMap<FacilityId, Vec<String>> = Default::default();
+        for key in keys {
+            if let Some(facility) = facility_of(&key) {
+                by_facility.entry(facility).or_default().push(key);
+            }
+        }
         let mut removed = 0;
-        for chunk in keys.chunks(500) {
-            let (facilities, ours): (Vec<uuid::Uuid>, Vec<String>) =
-                chunk.iter().filter_map(|key| Some((facility_of(key)?.0, key.clone()))).unzip();
-            let mut tx = self.db.begin_job(job).await?;
-            let live = documents::referenced(&mut tx, &facilities, &ours).await?;
-            tx.commit().await?;
-            for key in ours.iter().filter(|k| !live.contains(*k)) {
-                self.storage.delete(key).await?;
-                removed += 1;
+        for (facility, keys) in by_facility {
+            for chunk in keys.chunks(500) {
+                let facilities = vec![facility.0; chunk.len()];
+                let mut tx = self.db.begin_job_in(job, Some(facility)).await?;
+                let live = documents::referenced(&mut tx, &facilities, chunk).await?;
+                tx.commit().await?;
+                for key in chunk.iter().filter(|k| !live.contains(*k)) {
+                    self.storage.delete(key).await?;
+                    removed += 1;
+                }
             }
         }
         Ok(removed)
     }
-}
-
-/// A field of a job's payload.
-fn payload<T: serde::de::DeserializeOwned>(job: &Job, field: &str) -> Result<T> {
-    serde_json::from_value(job.payload[field].clone())
-        .map_err(|e| Error::internal(anyhow::anyhow!("{} payload `{field}`: {e}", job.kind)))
 }
 
 /// The facility of a key this server wrote
@@ -352,6 +360,29 @@ mod tests {
         ] {
             assert_eq!(facility_of(&foreign), None, "{foreign}");
         }
+    }
+
+    #[test]
+    fn every_kind_of_the_queue_parses_with_its_payload() {
+        let id = uuid::Uuid::new_v4();
+        let cases = [
+            ("crisis_escalation", serde_json::json!({"alertId": id})),
+            ("weekly_metrics", serde_json::json!({})),
+            ("document_removal", serde_json::json!({"documentId": id})),
+            (
+                "progress_report",
+                serde_json::json!({"documentId": id, "patientId": id, "from": "2026-01-01", "to": "2026-01-31"}),
+            ),
+            ("webhook_delivery", serde_json::json!({"deliveryId": id})),
+            ("document_sweep", serde_json::json!({})),
+            ("cleanup", serde_json::json!({})),
+        ];
+        for (kind, payload) in cases {
+            assert_eq!(JobKind::parse(kind, payload).unwrap().name(), kind);
+        }
+        // A kind this server does not know, or a payload missing its field, is an error.
+        assert!(JobKind::parse("enqueue_anything", serde_json::json!({})).is_err());
+        assert!(JobKind::parse("document_removal", serde_json::json!({"id": id})).is_err());
     }
 
     #[test]

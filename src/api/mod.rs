@@ -353,6 +353,7 @@ pub fn spec_json() -> String {
     // Connections are made lazily, so this handle never touches a database.
     let db = Db::connect(
         "host=/nonexistent user=spec dbname=spec",
+        "host=/nonexistent user=spec dbname=spec",
         &PoolSettings {
             max_size: 1,
             checkout_timeout: std::time::Duration::from_secs(1),

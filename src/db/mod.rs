@@ -11,6 +11,12 @@
 //! and [`Db::begin_on_behalf`] (the CLI writing a record in a staff member's
 //! name, as `tenants apply` does for care logs). None is reachable from a
 //! request that carries a token.
+//!
+//! Two pools, two login roles: `carego_app` for tenant requests, and
+//! `carego_platform` for super admins, the job worker and the CLI. The
+//! first cannot switch into `carego_super_admin` or `carego_worker`, so SQL
+//! run inside a tenant request can never reach platform-wide rows
+//! (docs/security.md).
 
 pub mod accounts;
 pub mod amendments;
@@ -36,7 +42,7 @@ use uuid::Uuid;
 use self::{errors::with_causes, infra::tls};
 pub use self::{
     errors::{DbError, OnConstraint},
-    tx::{Context, DbRole, PROLOGUE, TenantTx},
+    tx::{Context, DbRole, Door, PROLOGUE, TenantTx},
 };
 use crate::{
     auth::{Principal, Role},
@@ -58,7 +64,10 @@ pub struct PoolSettings {
 /// The application's handle on PostgreSQL. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
+    /// `carego_app`: tenant requests and the public.
     pool: Pool,
+    /// `carego_platform`: super admins, jobs, the operator's CLI.
+    platform: Pool,
     statement_timeout: String,
     /// For the LISTEN connection, made apart from the pool.
     config: tokio_postgres::Config,
@@ -66,31 +75,16 @@ pub struct Db {
 }
 
 impl Db {
-    /// Builds the pool for the app's login role. Connections are made lazily.
-    pub fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Self> {
-        let mut pg: tokio_postgres::Config = url.parse()?;
-        pg.application_name("carego");
-        if pg.get_connect_timeout().is_none() {
-            pg.connect_timeout(settings.checkout_timeout);
-        }
-        // Fast is safe: a TenantTx never returns its connection to the pool
-        // inside an open transaction (see its Drop).
-        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
-        let tls = tls::connector_for(&pg)?;
-        let config = pg.clone();
-        let manager = match tls.clone() {
-            Some(tls) => Manager::from_config(pg, tls, manager_config),
-            None => Manager::from_config(pg, NoTls, manager_config),
-        };
-        let pool = Pool::builder(manager)
-            .max_size(settings.max_size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(settings.checkout_timeout))
-            .create_timeout(Some(settings.checkout_timeout))
-            .recycle_timeout(Some(settings.checkout_timeout))
-            .build()?;
+    /// Builds the pools for the app's login role (`app_url`) and the
+    /// platform's (`platform_url`). Connections are made lazily. The
+    /// platform pool is a quarter of the size (at least two): super admins,
+    /// jobs and the CLI are few.
+    pub fn connect(app_url: &str, platform_url: &str, settings: &PoolSettings) -> anyhow::Result<Self> {
+        let (pool, config, tls) = build_pool(app_url, settings.max_size, settings)?;
+        let (platform, _, _) = build_pool(platform_url, (settings.max_size / 4).max(2), settings)?;
         Ok(Self {
             pool,
+            platform,
             statement_timeout: format!("{}ms", settings.statement_timeout.as_millis()),
             config,
             tls,
@@ -133,8 +127,9 @@ impl Db {
         principal: &Principal,
         work: impl AsyncFnOnce(&mut TenantTx) -> Result<T>,
     ) -> Result<T> {
-        let mut tx =
-            self.begin_with(Context { before_mfa: true, ..Context::for_principal(principal) }).await?;
+        let mut tx = self
+            .begin_with(Context { door: Door::SessionBeforeMfa, ..Context::for_principal(principal) })
+            .await?;
         let out = work(&mut tx).await?;
         tx.commit().await?;
         Ok(out)
@@ -153,8 +148,7 @@ impl Db {
             request_id: request_id.to_owned(),
             ip: ip.map(str::to_owned),
             reason: None,
-            api_key: None,
-            before_mfa: false,
+            door: Door::Session,
         })
         .await
     }
@@ -175,26 +169,27 @@ impl Db {
 
     /// Platform-level door for the operator's own CLI (`tenants apply`,
     /// `users create-super-admin`): super-admin reach, no user, audited as
-    /// role `system`. Never reachable from HTTP.
+    /// role `operator`, on the platform's login only. Never reachable from
+    /// HTTP.
     pub async fn begin_system(&self, reason: &str) -> Result<TenantTx> {
         self.begin_with(Context {
             db_role: DbRole::SuperAdmin,
-            app_role: "system",
+            app_role: "operator",
             facility_id: None,
             user_id: None,
             session_id: None,
             request_id: format!("cli-{}", Uuid::new_v4()),
             ip: None,
             reason: Some(reason.to_owned()),
-            api_key: None,
-            before_mfa: false,
+            door: Door::Operator,
         })
         .await
     }
 
     /// Platform-level door for the operator's CLI when a record must carry a
     /// real author (care logs in manifests): the author's own role, facility
-    /// and user, but no session. Never reachable from HTTP.
+    /// and user (which the prologue reads again from the author's account),
+    /// but no session. Never reachable from HTTP.
     pub async fn begin_on_behalf(
         &self,
         facility: FacilityId,
@@ -211,22 +206,25 @@ impl Db {
             request_id: format!("cli-{}", Uuid::new_v4()),
             ip: None,
             reason: Some(reason.to_owned()),
-            api_key: None,
-            before_mfa: false,
+            door: Door::Operator,
         })
         .await
     }
 
-    /// `GET /ready`: can a connection be had and used?
+    /// `GET /ready`: can a connection of each login role be had and used?
     pub async fn ping(&self) -> Result<()> {
         let conn = self.checkout().await?;
+        conn.simple_query("").await?;
+        drop(conn);
+        let conn = self.checkout_platform().await?;
         conn.simple_query("").await?;
         Ok(())
     }
 
-    /// Closes the pool: idle connections are dropped, checkouts fail.
+    /// Closes the pools: idle connections are dropped, checkouts fail.
     pub fn close(&self) {
         self.pool.close();
+        self.platform.close();
     }
 
     /// Platform-level door for the unauthenticated doors' rate limits
@@ -265,16 +263,57 @@ impl Db {
     }
 
     async fn begin_with(&self, ctx: Context) -> Result<TenantTx> {
-        let conn = self.checkout().await?;
+        let conn = if ctx.on_platform() { self.checkout_platform().await? } else { self.checkout().await? };
         Ok(TenantTx::new(conn, ctx, self.statement_timeout.clone()))
     }
 
     async fn checkout(&self) -> Result<Object> {
-        self.pool.get().await.map_err(|err| match err {
-            PoolError::Timeout(_) => Error::Unavailable("connection pool exhausted".into()),
-            PoolError::Backend(e) => Error::Unavailable(format!("database unreachable: {}", with_causes(&e))),
-            PoolError::Closed => Error::Unavailable("pool closed".into()),
-            other => Error::Unavailable(format!("pool: {other}")),
-        })
+        self.pool.get().await.map_err(pool_error)
     }
+
+    /// A connection of the platform's login role, for what only it may do
+    /// (the job queue, the cleanup, super admins' and jobs' transactions).
+    async fn checkout_platform(&self) -> Result<Object> {
+        self.platform.get().await.map_err(pool_error)
+    }
+}
+
+fn pool_error(err: PoolError) -> Error {
+    match err {
+        PoolError::Timeout(_) => Error::Unavailable("connection pool exhausted".into()),
+        PoolError::Backend(e) => Error::Unavailable(format!("database unreachable: {}", with_causes(&e))),
+        PoolError::Closed => Error::Unavailable("pool closed".into()),
+        other => Error::Unavailable(format!("pool: {other}")),
+    }
+}
+
+/// A pool of `max_size` connections to `url`, with the settings both pools
+/// share; also its connection config and TLS connector (for LISTEN).
+fn build_pool(
+    url: &str,
+    max_size: usize,
+    settings: &PoolSettings,
+) -> anyhow::Result<(Pool, tokio_postgres::Config, Option<tokio_postgres_rustls::MakeRustlsConnect>)> {
+    let mut pg: tokio_postgres::Config = url.parse()?;
+    pg.application_name("carego");
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(settings.checkout_timeout);
+    }
+    // Fast is safe: a TenantTx never returns its connection to the pool
+    // inside an open transaction (see its Drop).
+    let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+    let tls = tls::connector_for(&pg)?;
+    let config = pg.clone();
+    let manager = match tls.clone() {
+        Some(tls) => Manager::from_config(pg, tls, manager_config),
+        None => Manager::from_config(pg, NoTls, manager_config),
+    };
+    let pool = Pool::builder(manager)
+        .max_size(max_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(settings.checkout_timeout))
+        .create_timeout(Some(settings.checkout_timeout))
+        .recycle_timeout(Some(settings.checkout_timeout))
+        .build()?;
+    Ok((pool, config, tls))
 }

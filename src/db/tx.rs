@@ -18,7 +18,8 @@ use crate::{
 };
 
 /// The Postgres role a transaction runs as. The pool's login role is a member
-/// of each (and NOINHERIT), so it can switch into them and do nothing else.
+/// of each tenant role (and NOINHERIT), so it can switch into them and do
+/// nothing else; `SuperAdmin` and `Worker` only the platform's login reaches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DbRole {
     Public,
@@ -30,6 +31,8 @@ pub enum DbRole {
     Student,
     Teacher,
     Integrator,
+    /// Background jobs (V41): a facility admin's reach in the job's facility.
+    Worker,
 }
 
 impl DbRole {
@@ -44,6 +47,7 @@ impl DbRole {
             Self::Student => "carego_student",
             Self::Teacher => "carego_teacher",
             Self::Integrator => "carego_integrator",
+            Self::Worker => "carego_worker",
         }
     }
 }
@@ -63,11 +67,15 @@ impl From<Role> for DbRole {
     }
 }
 
-/// Who is asking, as the prologue writes it into the transaction.
+/// Who is asking, as the prologue writes it into the transaction. The
+/// prologue verifies it (a live session, a valid key, a held job, the
+/// platform's login) and signs it; nothing here is trusted as it stands
+/// (docs/security.md).
 #[derive(Clone, Debug)]
 pub struct Context {
     pub db_role: DbRole,
-    /// `carego.role`: the application role (`staff`, `super_admin`, `system`...).
+    /// `carego.role`: the application role (`staff`, `super_admin`,
+    /// `worker`, `operator`...).
     pub app_role: &'static str,
     pub facility_id: Option<FacilityId>,
     pub user_id: Option<UserId>,
@@ -77,12 +85,29 @@ pub struct Context {
     pub ip: Option<String>,
     /// `carego.change_reason`, recorded by the audit trigger.
     pub reason: Option<String>,
-    /// Set for requests made with an API key: the prologue then checks and
-    /// counts the key instead of a session.
-    pub api_key: Option<KeyGrant>,
+    /// What vouches for the context, and so which prologue runs.
+    pub door: Door,
+}
+
+/// What vouches for a transaction's context: each has its own prologue
+/// function, which refuses what it cannot verify.
+#[derive(Clone, Debug)]
+pub enum Door {
+    /// A signed-in session, or the anonymous public (`carego.begin_request`).
+    Session,
     /// The few operations a session reaches before its second factor
-    /// (enrolment, verification, logout): the prologue skips that check.
-    pub before_mfa: bool,
+    /// (enrolment, verification, logout): `carego.begin_mfa_request`.
+    SessionBeforeMfa,
+    /// A partner's API key: `carego.begin_key_request`, after the key's
+    /// admission is counted.
+    ApiKey(KeyGrant),
+    /// A job this server's worker holds under a lease: `carego.begin_job`.
+    /// `facility`: the facility a platform job works on now; `as_worker`:
+    /// as `carego_worker`, not as the job's requester.
+    Job { id: i64, worker: String, facility: Option<FacilityId>, as_worker: bool },
+    /// The operator's CLI: `carego.begin_operator_request`, platform-wide
+    /// without a user, or in a user's own name.
+    Operator,
 }
 
 impl Context {
@@ -96,14 +121,23 @@ impl Context {
             request_id: p.meta.request_id.clone(),
             ip: p.meta.ip.clone(),
             reason: p.meta.change_reason.clone(),
-            api_key: p.api_key.clone(),
-            before_mfa: false,
+            door: match &p.api_key {
+                Some(key) => Door::ApiKey(key.clone()),
+                None => Door::Session,
+            },
         }
+    }
+
+    /// Whether the transaction needs the platform's login role: super
+    /// admins, jobs and the operator's CLI. The pool's role cannot switch
+    /// into `carego_super_admin` or `carego_worker` at all.
+    pub fn on_platform(&self) -> bool {
+        matches!(self.door, Door::Job { .. } | Door::Operator) || self.db_role == DbRole::SuperAdmin
     }
 }
 
 /// The request prologue: one statement; see `carego.begin_request` in
-/// `sql/migrations/V5__sessions.sql`.
+/// `sql/migrations/V41__accounts_signed_request_context.sql`.
 pub const PROLOGUE: &str = "select carego.begin_request($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 /// The same, for the operations a session reaches before its second factor;
 /// see `carego.begin_mfa_request` in `sql/migrations/V39__accounts_mfa.sql`.
@@ -121,7 +155,7 @@ const PROLOGUE_TYPES: &[Type] = &[
 ];
 
 /// The prologue of a request made with an API key; see
-/// `carego.begin_key_request` in `sql/migrations/V36__accounts_api_keys.sql`.
+/// `carego.begin_key_request` (V41).
 const KEY_PROLOGUE: &str = "select carego.begin_key_request($1, $2, $3, $4, $5, $6, $7, $8)";
 const KEY_PROLOGUE_TYPES: &[Type] =
     &[Type::UUID, Type::UUID, Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT];
@@ -129,6 +163,12 @@ const KEY_PROLOGUE_TYPES: &[Type] =
 /// own implicit transaction: sent before BEGIN, so the counter's row lock is
 /// held for one statement, not for the request.
 const ADMIT_KEY: &str = "select carego.admit_api_key($1)";
+/// A job's prologue; see `carego.begin_job` (V41).
+const JOB_PROLOGUE: &str = "select carego.begin_job($1, $2, $3, $4, $5, $6)";
+const JOB_PROLOGUE_TYPES: &[Type] = &[Type::INT8, Type::TEXT, Type::UUID, Type::BOOL, Type::TEXT, Type::TEXT];
+/// The operator's prologue; see `carego.begin_operator_request` (V41).
+const OPERATOR_PROLOGUE: &str = "select carego.begin_operator_request($1, $2, $3, $4)";
+const OPERATOR_PROLOGUE_TYPES: &[Type] = &[Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT];
 
 /// One request's transaction. BEGIN and the prologue are not sent until the
 /// first statement, and then all three go out pipelined in one round trip.
@@ -235,7 +275,7 @@ impl TenantTx {
             TxState::Pending(ctx) => ctx,
         };
         let client: &'a ClientWrapper = self.conn.as_deref().expect("connection held until drop");
-        if let Some(key) = &ctx.api_key {
+        if let Door::ApiKey(key) = &ctx.door {
             let (stmt, prologue, admit) = tokio::try_join!(
                 client.prepare_cached(sql),
                 client.prepare_typed_cached(KEY_PROLOGUE, KEY_PROLOGUE_TYPES),
@@ -269,25 +309,39 @@ impl TenantTx {
             self.state = TxState::Open;
             return Ok(out?);
         }
+        let db_role = ctx.db_role.pg_name();
+        let (prologue_sql, types, params): (&str, &[Type], Vec<&(dyn ToSql + Sync)>) = match &ctx.door {
+            Door::ApiKey(_) => unreachable!("a key's prologue went out above"),
+            Door::Session | Door::SessionBeforeMfa => (
+                if matches!(ctx.door, Door::SessionBeforeMfa) { MFA_STEP_PROLOGUE } else { PROLOGUE },
+                PROLOGUE_TYPES,
+                vec![
+                    &db_role,
+                    &ctx.app_role,
+                    &ctx.facility_id,
+                    &ctx.user_id,
+                    &ctx.session_id,
+                    &ctx.request_id,
+                    &ctx.ip,
+                    &ctx.reason,
+                    &self.statement_timeout,
+                ],
+            ),
+            Door::Job { id, worker, facility, as_worker } => (
+                JOB_PROLOGUE,
+                JOB_PROLOGUE_TYPES,
+                vec![id, worker, facility, as_worker, &ctx.request_id, &self.statement_timeout],
+            ),
+            Door::Operator => (
+                OPERATOR_PROLOGUE,
+                OPERATOR_PROLOGUE_TYPES,
+                vec![&ctx.user_id, &ctx.request_id, &ctx.reason, &self.statement_timeout],
+            ),
+        };
         // Both are cached per connection after the first time; when they are
         // not, the two prepares share one round trip.
-        let prologue_sql = if ctx.before_mfa { MFA_STEP_PROLOGUE } else { PROLOGUE };
-        let (stmt, prologue) = tokio::try_join!(
-            client.prepare_cached(sql),
-            client.prepare_typed_cached(prologue_sql, PROLOGUE_TYPES)
-        )?;
-        let db_role = ctx.db_role.pg_name();
-        let params: [&(dyn ToSql + Sync); 9] = [
-            &db_role,
-            &ctx.app_role,
-            &ctx.facility_id,
-            &ctx.user_id,
-            &ctx.session_id,
-            &ctx.request_id,
-            &ctx.ip,
-            &ctx.reason,
-            &self.statement_timeout,
-        ];
+        let (stmt, prologue) =
+            tokio::try_join!(client.prepare_cached(sql), client.prepare_typed_cached(prologue_sql, types))?;
         // Sent in this order on one connection (a future sends its request when
         // first polled; `biased` polls in order), answered in one round trip.
         // If the prologue raises, the transaction is aborted and `op` fails

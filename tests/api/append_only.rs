@@ -89,8 +89,8 @@ async fn no_request_role_can_update_delete_truncate_or_upsert_care_records() {
     let path = format!("/api/v1/patients/{}/attention/acknowledgements", c.p1);
     app.post(nurse, &path, json!({"note": "seen"})).await.assert_status(201);
 
-    let client = app.connect_as("carego_app").await;
     for role in REQUEST_ROLES {
+        let client = app.connect_for(role).await;
         for table in TABLES {
             for sql in [
                 format!("update {table} set recorded_at = now()"),
@@ -155,8 +155,8 @@ async fn no_request_role_can_delete_a_prescription_or_a_goal() {
     let app = TestApp::spawn().await;
     let c = app.clinic().await;
     prescription_and_goal(&app, &c).await;
-    let client = app.connect_as("carego_app").await;
     for role in REQUEST_ROLES {
+        let client = app.connect_for(role).await;
         for table in ["prescriptions", "goals"] {
             for sql in [format!("delete from {table}"), format!("truncate {table}")] {
                 client

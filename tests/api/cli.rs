@@ -21,6 +21,7 @@ fn data_dir(name: &str) -> PathBuf {
 fn carego(data_dir: &PathBuf) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_carego"));
     cmd.env_remove("DATABASE_URL")
+        .env_remove("PLATFORM_DATABASE_URL")
         .env_remove("MIGRATION_DATABASE_URL")
         .env_remove("CAREGO_JWT_KEYS")
         .env("CAREGO_DATA_DIR", data_dir)
@@ -191,6 +192,10 @@ async fn serve_with_an_unreachable_database_fails_at_once_with_the_cause() {
         carego(&dir)
             .arg("serve")
             .env("DATABASE_URL", format!("postgres://carego_app@127.0.0.1:{port}/carego?sslmode=disable"))
+            .env(
+                "PLATFORM_DATABASE_URL",
+                format!("postgres://carego_platform@127.0.0.1:{port}/carego?sslmode=disable"),
+            )
             .env("CAREGO_JWT_KEYS", carego::auth::jwt::JwtKeys::generate_spec())
             .env("CAREGO_KEY_SECRET", carego::auth::registration::KeyHasher::generate_spec())
             .output(),

@@ -30,7 +30,8 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
          create function carego.leaky() returns bigint language sql security definer as 'select count(*) from patients';
          grant execute on function carego.leaky() to carego_staff;
          grant update on care_logs to carego_staff;
-         alter role carego_staff in database {db} set carego.facility_id = '00000000-0000-0000-0000-000000000000';"
+         alter role carego_staff in database {db} set carego.facility_id = '00000000-0000-0000-0000-000000000000';
+         grant temporary on database {db} to public;"
     ))
     .await
     .unwrap();
@@ -58,6 +59,7 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
         "append_only_table_writable",
         "session_level_setting",
         "tenant_key_without_facility_id",
+        "temporary_objects_allowed",
     ]
     .into();
     assert_eq!(checks, expected, "{broken:#?}");
@@ -73,6 +75,8 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
         "non_composite_tenant_foreign_key: bad_child.bad_child_user_id_fkey",
         "append_only_table_writable: care_logs grants UPDATE to carego_staff",
         "tenant_key_without_facility_id: bad_tenant.bad_tenant_pkey",
+        "temporary_objects_allowed: carego_app",
+        "temporary_objects_allowed: carego_platform",
     ] {
         assert!(objects.iter().any(|o| o.starts_with(needle)), "missing {needle:?} in {objects:#?}");
     }

@@ -126,10 +126,10 @@ async fn every_change_is_audited_with_who_why_and_the_request_id() {
 async fn the_audit_log_is_append_only_for_every_role_and_the_owner() {
     let app = TestApp::spawn().await;
     app.two_facilities().await;
-    let client = app.connect_as("carego_app").await;
     for role in
         ["carego_public", "carego_patient", "carego_staff", "carego_facility_admin", "carego_super_admin"]
     {
+        let client = app.connect_for(role).await;
         for sql in ["update audit_log set reason = 'x'", "delete from audit_log", "truncate audit_log"] {
             client
                 .batch_execute(&format!(

@@ -16,7 +16,7 @@ use carego::{
         Db, PoolSettings,
         infra::{
             embedded::{Durability, EmbeddedCluster, SUPERUSER},
-            migrate::{self, APP_ROLE, OWNER_ROLE},
+            migrate::{self, APP_ROLE, OWNER_ROLE, PLATFORM_ROLE},
         },
     },
     server,
@@ -54,6 +54,7 @@ impl Private {
         drop(su);
         let db = Db::connect(
             &cluster.conn_str(APP_ROLE, "carego"),
+            &cluster.conn_str(PLATFORM_ROLE, "carego"),
             &PoolSettings {
                 max_size: 4,
                 checkout_timeout: checkout,
@@ -250,6 +251,7 @@ async fn the_statement_timeout_set_in_the_prologue_bounds_every_request() {
     let (_, admin) = app.facility(&sa).await;
     let short = Db::connect(
         &app.app_conn_str(),
+        &app.platform_conn_str(),
         &PoolSettings {
             max_size: 2,
             checkout_timeout: Duration::from_secs(2),

@@ -35,4 +35,5 @@ mod sync;
 mod tenants;
 mod tokens;
 mod training;
+mod trust;
 mod webhooks;

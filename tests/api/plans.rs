@@ -29,6 +29,10 @@ const SEED: &str = "
            from generate_series(1, 40) f, generate_series(1, 300) p;
     insert into assignments (facility_id, patient_id, staff_id, role)
          select facility_id, id, primary_counsellor_id, 'nurse' from patients;
+    -- Each user signed in, with a session whose id is theirs (the prologue
+    -- opens no context without one).
+    insert into sessions (id, facility_id, user_id, expires_at)
+         select id, facility_id, id, now() + interval '1 day' from users where email like '%@plan.example';
     insert into care_logs (facility_id, patient_id, kind, body, occurred_at, recorded_by, recorded_at)
          select p.facility_id, p.id, 'note', 'entry', now() - make_interval(hours => n), p.primary_counsellor_id, now()
            from patients p, generate_series(1, 10) n;
@@ -123,7 +127,7 @@ async fn explain_with(
                 &role.1,
                 &facility,
                 &user,
-                &None::<Uuid>,
+                &Some(user), // the seed's session of `user`
                 &"plans",
                 &None::<String>,
                 &None::<String>,

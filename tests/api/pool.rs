@@ -126,8 +126,8 @@ const TABLES: &[&str] = &["facilities", "users", "sessions", "refresh_tokens", "
 async fn a_request_role_without_the_prologue_sees_no_rows() {
     let app = TestApp::spawn().await;
     app.two_facilities().await;
-    let client = app.connect_as("carego_app").await;
     for role in ["carego_staff", "carego_facility_admin", "carego_super_admin", "carego_patient"] {
+        let client = app.connect_for(role).await;
         for table in ["facilities", "users", "sessions", "audit_log"] {
             client.batch_execute(&format!("begin; set local role {role}")).await.unwrap();
             let sql = format!("select count(*) from {table}");
@@ -169,22 +169,26 @@ async fn the_login_role_alone_can_read_no_table() {
 async fn an_exhausted_pool_answers_503_with_retry_after() {
     let app = TestApp::spawn_with(Default::default(), 1, Duration::from_millis(300)).await;
     let sa = app.super_admin().await;
-    let p = principal(&sa, Role::SuperAdmin);
+    let (_, admin) = app.facility(&sa).await;
+    let p = principal(&admin, Role::FacilityAdmin);
     let mut held = app.db.begin(&p).await.unwrap();
     held.query("select 1", &[]).await.unwrap();
     let started = std::time::Instant::now();
-    let res = app.get(&sa, "/api/v1/auth/me").await;
+    let res = app.get(&admin, "/api/v1/auth/me").await;
     res.assert_problem(503, "service_unavailable");
     assert!(res.headers.get("retry-after").is_some());
     assert!(started.elapsed() < Duration::from_secs(3), "answered within the checkout timeout");
-    held.commit().await.unwrap();
+    // Super admins have the platform's own pool, which tenants cannot exhaust.
     app.get(&sa, "/api/v1/auth/me").await.assert_status(200);
+    held.commit().await.unwrap();
+    app.get(&admin, "/api/v1/auth/me").await.assert_status(200);
 }
 
 #[tokio::test]
 async fn an_unreachable_database_answers_503_not_a_hang() {
     let db = Db::connect(
         "host=/nonexistent-carego-socket-dir user=carego_app dbname=carego",
+        "host=/nonexistent-carego-socket-dir user=carego_platform dbname=carego",
         &PoolSettings {
             max_size: 2,
             checkout_timeout: Duration::from_millis(500),

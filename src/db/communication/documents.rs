@@ -165,8 +165,7 @@ pub async fn file_progress_report(
     };
     let outcome = recovery::log::<Document>(tx, patient, id.0, &input).await?;
     if let Outcome::Created(_) = &outcome {
-        let payload = serde_json::json!({"documentId": id, "patientId": patient, "from": from, "to": to});
-        jobs::enqueue(tx, "progress_report", &payload, true).await?;
+        jobs::enqueue_progress_report(tx, id, patient, (from, to)).await?;
     }
     Ok(outcome)
 }

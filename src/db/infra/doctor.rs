@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use tokio_postgres::Client;
 
-use crate::db::infra::migrate::{APP_ROLE, migrations};
+use crate::db::infra::migrate::{APP_ROLE, PLATFORM_ROLE, migrations};
 
 /// The roles requests run as, and the pool's login role.
 const REQUEST_ROLES: &[&str] = &[
@@ -19,6 +19,7 @@ const REQUEST_ROLES: &[&str] = &[
     "carego_client",
     "carego_student",
     "carego_teacher",
+    "carego_worker",
 ];
 
 /// One problem found.
@@ -133,6 +134,23 @@ const DEFINERS_WITHOUT_SEARCH_PATH: &str = "
        and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search_path=%')
      order by 1";
 
+/// SECURITY DEFINER functions a request role may call that pin no
+/// search_path on purpose, each with its reason; any other is a finding.
+pub const SEARCH_PATH_BY_DESIGN: &[(&str, &str)] = &[(
+    "carego.context_ok",
+    "every policy calls it; it names every relation, type and operator by schema instead of paying a \
+     setting's save and restore on each call (V41), and no request role can create an object",
+)];
+
+/// Roles that may create temporary objects in this database: a temporary
+/// table or type is searched before `public` by any function whose
+/// search_path does not name pg_temp last.
+const TEMPORARY_ALLOWED: &str = "
+    select r from unnest($1::text[]) r
+     where exists (select 1 from pg_roles where rolname = r)
+       and has_database_privilege(r, current_database(), 'TEMPORARY')
+     order by 1";
+
 const FOREIGN_KEYS: &str = "
     select c.conname, t.relname as tbl, r.relname as ref,
            array(select a.attname::text from unnest(c.conkey) k join pg_attribute a
@@ -191,8 +209,14 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
     add("materialized_view_reachable", names(client, REACHABLE_MATVIEWS, Some(&roles)).await?);
     add(
         "security_definer_without_search_path",
-        names(client, DEFINERS_WITHOUT_SEARCH_PATH, Some(&request_roles)).await?,
+        names(client, DEFINERS_WITHOUT_SEARCH_PATH, Some(&request_roles))
+            .await?
+            .into_iter()
+            .filter(|f| !SEARCH_PATH_BY_DESIGN.iter().any(|(known, _)| known == f))
+            .collect(),
     );
+    let logins: Vec<String> = roles.iter().cloned().chain([PLATFORM_ROLE.to_owned()]).collect();
+    add("temporary_objects_allowed", names(client, TEMPORARY_ALLOWED, Some(&logins)).await?);
     add("non_composite_tenant_foreign_key", non_composite_fks(client, &tenant).await?);
     let keys = names(client, KEYS_WITHOUT_FACILITY, Some(&tenant)).await?;
     add(

@@ -1,4 +1,4 @@
-//! Migrations (refinery, embedded in the binary) and the bootstrap of the two
+//! Migrations (refinery, embedded in the binary) and the bootstrap of the
 //! login roles on a cluster we manage ourselves.
 //!
 //! On an external server the operator creates the login roles once (see
@@ -12,8 +12,13 @@ refinery::embed_migrations!("sql/migrations");
 
 /// The owner of every object; runs migrations; never used by requests.
 pub const OWNER_ROLE: &str = "carego_owner";
-/// The pool's login role: no privileges of its own, member of the request roles.
+/// The pool's login role: no privileges of its own, member of the tenant
+/// request roles.
 pub const APP_ROLE: &str = "carego_app";
+/// The platform's login role (V41): super admins, the job worker and the
+/// operator's CLI. The only login that can switch into `carego_super_admin`
+/// and `carego_worker`.
+pub const PLATFORM_ROLE: &str = "carego_platform";
 
 /// Connects with a libpq-style string or URL and drives the connection.
 pub async fn connect(conn: &str) -> anyhow::Result<Client> {
@@ -61,6 +66,9 @@ pub async fn bootstrap(superuser: &Client, database: &str) -> anyhow::Result<()>
                end if;
                if not exists (select from pg_roles where rolname = '{APP_ROLE}') then
                  create role {APP_ROLE} login noinherit nosuperuser nobypassrls nocreatedb nocreaterole;
+               end if;
+               if not exists (select from pg_roles where rolname = '{PLATFORM_ROLE}') then
+                 create role {PLATFORM_ROLE} login noinherit nosuperuser nobypassrls nocreatedb nocreaterole;
                end if;
              end $$;"
         ))

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicUsize;
 
 use carego::db::infra::{
     embedded::{Durability, EmbeddedCluster, SUPERUSER},
-    migrate::{self, APP_ROLE, OWNER_ROLE},
+    migrate::{self, APP_ROLE, OWNER_ROLE, PLATFORM_ROLE},
 };
 use tokio::sync::{Mutex, OnceCell};
 use tokio_postgres::{Client, Config, NoTls};
@@ -66,7 +66,8 @@ pub async fn cluster() -> &'static Cluster {
         let su = connect(&cluster.config(&cluster.superuser, "postgres")).await;
         migrate::bootstrap(&su, TEMPLATE).await.unwrap();
         su.batch_execute(&format!(
-            "alter role {OWNER_ROLE} password '{ROLE_PASSWORD}'; alter role {APP_ROLE} password '{ROLE_PASSWORD}';"
+            "alter role {OWNER_ROLE} password '{ROLE_PASSWORD}'; alter role {APP_ROLE} password '{ROLE_PASSWORD}';
+             alter role {PLATFORM_ROLE} password '{ROLE_PASSWORD}';"
         ))
         .await
         .unwrap();

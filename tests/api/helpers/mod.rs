@@ -18,7 +18,7 @@ use carego::{
     config::AppSettings,
     db::{
         Db, PoolSettings,
-        infra::migrate::{APP_ROLE, OWNER_ROLE},
+        infra::migrate::{APP_ROLE, OWNER_ROLE, PLATFORM_ROLE},
     },
     jobs::Background,
     server,
@@ -89,12 +89,18 @@ impl TestApp {
         {
             let _guard = CREATE_DB.lock().await;
             let su = connect(&cluster.config(&cluster.superuser, "postgres")).await;
+            // A new database takes no privileges from its template: revoke
+            // temporary objects again, as V41 did on the template.
             su.batch_execute(&format!("create database {database} template {TEMPLATE} owner {OWNER_ROLE}"))
                 .await
                 .expect("create the test database");
+            su.batch_execute(&format!("revoke temporary on database {database} from public"))
+                .await
+                .expect("revoke temporary objects");
         }
         let db = Db::connect(
             &config_string(&cluster.config(APP_ROLE, &database)),
+            &config_string(&cluster.config(PLATFORM_ROLE, &database)),
             &PoolSettings {
                 max_size: pool_size,
                 checkout_timeout,
@@ -129,6 +135,7 @@ impl TestApp {
     pub async fn second_server(&self) -> (TestClient<BoxEndpoint<'static, Response>>, AppState, Background) {
         let db = Db::connect(
             &self.app_conn_str(),
+            &self.platform_conn_str(),
             &PoolSettings {
                 max_size: 8,
                 checkout_timeout: Duration::from_secs(5),
@@ -157,6 +164,12 @@ impl TestApp {
     /// A libpq connection string for the app role on this test's database.
     pub fn app_conn_str(&self) -> String {
         config_string(&self.cluster.config(APP_ROLE, &self.database))
+    }
+
+    /// A libpq connection string for the platform's login role on this
+    /// test's database.
+    pub fn platform_conn_str(&self) -> String {
+        config_string(&self.cluster.config(PLATFORM_ROLE, &self.database))
     }
 
     /// A direct connection as `role` to this test's database.
@@ -188,6 +201,15 @@ impl TestApp {
             .await
             .unwrap();
         client
+    }
+
+    /// A connection of the login role that can switch into `role`: the
+    /// platform's for super admins and the worker, the pool's for the rest.
+    pub async fn connect_for(&self, role: &str) -> Client {
+        match role {
+            "carego_super_admin" | "carego_worker" => self.connect_as(PLATFORM_ROLE).await,
+            _ => self.connect_as(APP_ROLE).await,
+        }
     }
 
     pub async fn superuser(&self) -> Client {
