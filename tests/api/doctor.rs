@@ -13,6 +13,25 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
     let owner = app.connect_as("carego_owner").await;
     let clean = doctor::examine(&owner).await.unwrap();
     assert!(clean.is_empty(), "{clean:#?}");
+    // Every facility wall names the whole tenant group (V47), not only the
+    // roles of its day: a role left out is one a later grant would expose.
+    let unnamed: Vec<String> = owner
+        .query(
+            "select pol.polname || ' omits ' || r from pg_policy pol
+              cross join unnest(carego.role_group('tenant')) r
+              where not pol.polpermissive and pol.polname like '%\\_facility\\_isolation'
+                and not (select oid from pg_roles where rolname = r) = any (pol.polroles)
+                and not exists (select 1 from pg_policy o where o.polrelid = pol.polrelid
+                                   and not o.polpermissive and o.polname <> pol.polname
+                                   and (select oid from pg_roles where rolname = r) = any (o.polroles))",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(unnamed.is_empty(), "{unnamed:#?}");
 
     let su = app.superuser().await;
     let db = app.database.clone();
@@ -31,7 +50,8 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
          grant execute on function carego.leaky() to carego_staff;
          grant update on care_logs to carego_staff;
          alter role carego_staff in database {db} set carego.facility_id = '00000000-0000-0000-0000-000000000000';
-         grant temporary on database {db} to public;"
+         grant temporary on database {db} to public;
+         grant select on bad_child to carego_patient;"
     ))
     .await
     .unwrap();
@@ -60,6 +80,7 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
         "session_level_setting",
         "tenant_key_without_facility_id",
         "temporary_objects_allowed",
+        "privilege_without_restrictive_policy",
     ]
     .into();
     assert_eq!(checks, expected, "{broken:#?}");
@@ -76,6 +97,7 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
         "append_only_table_writable: care_logs grants UPDATE to carego_staff",
         "tenant_key_without_facility_id: bad_tenant.bad_tenant_pkey",
         "temporary_objects_allowed: carego_app",
+        "privilege_without_restrictive_policy: bad_child: carego_patient",
         "temporary_objects_allowed: carego_platform",
     ] {
         assert!(objects.iter().any(|o| o.starts_with(needle)), "missing {needle:?} in {objects:#?}");

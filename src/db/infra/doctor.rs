@@ -142,6 +142,26 @@ pub const SEARCH_PATH_BY_DESIGN: &[(&str, &str)] = &[(
      setting's save and restore on each call (V41), and no request role can create an object",
 )];
 
+/// A request role holding a privilege on a tenant table that no
+/// restrictive policy applies to (directly or through a role it inherits):
+/// only its permissive policies would stand between it and every facility.
+const PRIVILEGE_WITHOUT_RESTRICTIVE_POLICY: &str = "
+    select c.relname || ': ' || r from pg_class c
+      join pg_namespace n on n.oid = c.relnamespace
+     cross join unnest($1::text[]) r
+     where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relrowsecurity
+       and (c.relname = 'facilities'
+            or exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'facility_id'
+                        and not a.attisdropped))
+       and exists (select 1 from pg_roles where rolname = r)
+       and (has_any_column_privilege(r, c.oid, 'SELECT') or has_any_column_privilege(r, c.oid, 'INSERT')
+            or has_any_column_privilege(r, c.oid, 'UPDATE') or has_table_privilege(r, c.oid, 'DELETE'))
+       and not exists (select 1 from pg_policy p
+                        where p.polrelid = c.oid and not p.polpermissive
+                          and exists (select 1 from unnest(p.polroles) pr
+                                       where pr = 0 or pg_has_role(r, pr, 'USAGE')))
+     order by 1";
+
 /// Roles that may create temporary objects in this database: a temporary
 /// table or type is searched before `public` by any function whose
 /// search_path does not name pg_temp last.
@@ -224,6 +244,10 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
         keys.into_iter().filter(|k| !PLATFORM_KEYS.iter().any(|(known, _)| known == k)).collect(),
     );
     add("append_only_table_writable", names(client, APPEND_ONLY_WRITABLE, Some(&roles)).await?);
+    add(
+        "privilege_without_restrictive_policy",
+        names(client, PRIVILEGE_WITHOUT_RESTRICTIVE_POLICY, Some(&request_roles)).await?,
+    );
     add("session_level_setting", names(client, ROLE_SETTINGS, Some(&roles)).await?);
     add("session_level_setting", session_level_sql());
     findings.sort();
