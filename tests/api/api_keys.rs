@@ -339,3 +339,54 @@ async fn the_rate_limit_and_the_daily_quota_are_shared_by_two_servers() {
     write.assert_problem(429, "rate_limited");
     assert_eq!(app.count("patients").await, before);
 }
+
+#[tokio::test]
+async fn reads_through_a_key_and_pages_of_patients_are_audited_once_per_request() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let (record, key) =
+        make_key(&app, &c.w.admin_a, json!({"name": "Acme EHR sync", "scopes": ["patients:read"]})).await;
+    let integration: Uuid = record["integrationId"].as_str().unwrap().parse().unwrap();
+    let su = app.superuser().await;
+    let reads_by = |actor: Uuid| {
+        let su = &su;
+        async move {
+            su.query(
+                "select entity_id, new_values -> 'ids' as ids from audit_log
+                  where action = 'read' and entity_type = 'patients' and actor_id = $1 order by id",
+                &[&actor],
+            )
+            .await
+            .unwrap()
+        }
+    };
+
+    // One chart: one row naming it.
+    keyed(&app.client, Method::GET, &format!("/api/v1/patients/{}", c.p1), &key, None)
+        .await
+        .assert_status(200);
+    let rows = reads_by(integration).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, Option<Uuid>>("entity_id"), Some(c.p1));
+
+    // A page of the facility's patients: one more row, naming each of them.
+    let list = keyed(&app.client, Method::GET, "/api/v1/patients?limit=100", &key, None).await;
+    list.assert_status(200);
+    let listed: std::collections::BTreeSet<String> =
+        list.items().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect();
+    assert!(listed.len() >= 2, "{listed:?}");
+    let rows = reads_by(integration).await;
+    assert_eq!(rows.len(), 2, "one row for the page, not one per patient");
+    let named: std::collections::BTreeSet<String> =
+        serde_json::from_value(rows[1].get::<_, Value>("ids")).unwrap();
+    assert_eq!(named, listed);
+
+    // A nurse's caseload page is audited the same way; a patient's own reads are not.
+    app.get(&c.w.staff_a, "/api/v1/patients").await.assert_status(200);
+    let rows = reads_by(c.w.staff_a.id).await;
+    assert_eq!(rows.len(), 1);
+    let named: Vec<String> = serde_json::from_value(rows[0].get::<_, Value>("ids")).unwrap();
+    assert_eq!(named, vec![c.p1.to_string()]);
+    app.get(&c.patient1, &format!("/api/v1/patients/{}", c.p1)).await.assert_status(200);
+    assert!(reads_by(c.patient1.id).await.is_empty());
+}

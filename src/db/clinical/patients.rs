@@ -258,19 +258,25 @@ impl Keyed for Patient {
     }
 }
 
+/// A page of patients, and one audit row naming them (`carego.audit_reads`,
+/// V48: staff-side roles and integrators), written by the same statement.
 pub const LIST: &str = concat!(
-    "select ",
+    "with page as (
+       select ",
     columns!(),
     " from patients
-     where ($1::text is null or status = $1)
-       and ($2::text is null or (first_name || ' ' || last_name) ilike '%' || $2 || '%')
-       and ($3::uuid is null or primary_counsellor_id = $3)
-       and ($4::date is null or admission_date >= $4)
-       and ($5::date is null or admission_date <= $5)
-       and (deleted_at is not null) = $6
-       and ($7::timestamptz is null or (created_at, id) > ($7, $8::uuid))
-     order by created_at, id
-     limit $9"
+        where ($1::text is null or status = $1)
+          and ($2::text is null or (first_name || ' ' || last_name) ilike '%' || $2 || '%')
+          and ($3::uuid is null or primary_counsellor_id = $3)
+          and ($4::date is null or admission_date >= $4)
+          and ($5::date is null or admission_date <= $5)
+          and (deleted_at is not null) = $6
+          and ($7::timestamptz is null or (created_at, id) > ($7, $8::uuid))
+        order by created_at, id
+        limit $9)
+     select page.*, (select carego.audit_reads('patients', array_agg(a.id)) from page a) as audited
+       from page
+      order by created_at, id"
 );
 
 /// Escapes LIKE wildcards so a search for "50%" means those characters.
