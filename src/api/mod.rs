@@ -75,6 +75,7 @@ impl AppState {
         Self {
             lead_ip_limiter: Arc::new(RateLimiter::new(
                 db.clone(),
+                key_hasher.clone(),
                 "lead_ip",
                 settings.lead_limit_per_ip,
                 Duration::from_secs(3600),
@@ -82,6 +83,7 @@ impl AppState {
             catalog: Arc::new(catalog::cache::CatalogCache::new(hub.clone())),
             register_ip_limiter: Arc::new(RateLimiter::new(
                 db.clone(),
+                key_hasher.clone(),
                 "register_ip",
                 settings.register_limit_per_ip,
                 Duration::from_secs(15 * 60),
@@ -94,20 +96,22 @@ impl AppState {
             ),
             mfa_limiter: Arc::new(RateLimiter::new(
                 db.clone(),
+                key_hasher.clone(),
                 "mfa_account",
                 MFA_ATTEMPTS,
                 Duration::from_secs(5 * 60),
             )),
-            key_hasher,
             hub,
             login_ip_limiter: Arc::new(RateLimiter::new(
                 db.clone(),
+                key_hasher.clone(),
                 "login_ip",
                 settings.login_limit_per_ip,
                 Duration::from_secs(60),
             )),
             login_account_limiter: Arc::new(RateLimiter::new(
                 db.clone(),
+                key_hasher.clone(),
                 "login_account",
                 settings.login_limit_per_account,
                 Duration::from_secs(15 * 60),
@@ -116,6 +120,7 @@ impl AppState {
             keys: Arc::new(keys),
             settings,
             storage,
+            key_hasher,
         }
     }
 }
