@@ -88,7 +88,11 @@ impl AppState {
                 settings.register_limit_per_ip,
                 Duration::from_secs(15 * 60),
             )),
-            api_keys: Arc::new(ApiKeys::new(key_hasher.clone(), db.clone())),
+            api_keys: Arc::new(ApiKeys::new(
+                key_hasher.clone(),
+                db.clone(),
+                settings.api_key_failures_per_ip,
+            )),
             mfa_sealer: Arc::new(SecretBox::new(&key_hasher)),
             webhooks: Arc::new(
                 crate::webhooks::Sender::new(&key_hasher, settings.webhook_allow_private)
