@@ -7,6 +7,7 @@
 //!     cargo bench --bench load -- --scale S     # S only (quicker), then live events
 //!     cargo bench --bench load -- --live-only   # live events alone
 //!     cargo bench --bench load -- --catalog-only  # the website's cached catalog alone
+//!     cargo bench --bench load -- --keys-only   # API keys with and without a random-key flood
 //!
 //! Knobs (environment): BENCH_CONCURRENCY (16), BENCH_SECONDS (8 per
 //! scenario and side), BENCH_WARMUP_SECONDS (2).
@@ -39,6 +40,8 @@ use hdrhistogram::Histogram;
 mod catalog;
 #[path = "load/live.rs"]
 mod live;
+#[path = "load/unknown_keys.rs"]
+mod unknown_keys;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
@@ -117,6 +120,7 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let scales: Vec<&str> = match args.iter().position(|a| a == "--scale").and_then(|i| args.get(i + 1)) {
         _ if args.iter().any(|a| a == "--live-only") => vec![],
+        _ if args.iter().any(|a| a == "--keys-only") => vec!["keys"],
         _ if args.iter().any(|a| a == "--catalog-only") => vec!["catalog"],
         Some(s) if s == "S" => vec!["S"],
         Some(s) if s == "L" => vec!["S", "L"],
@@ -150,6 +154,8 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
         .env("CAREGO_LOGIN_LIMIT_PER_IP", "100000000")
         .env("CAREGO_LOGIN_LIMIT_PER_ACCOUNT", "100000000")
         .env("CAREGO_MAX_CONNECTIONS", "2048")
+        // The API-key scenario's two clients name themselves in X-Forwarded-For.
+        .env("CAREGO_TRUSTED_PROXIES", "127.0.0.1")
         .env("RUST_LOG", "warn")
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -171,6 +177,18 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
     let mut rows: Vec<Row> = Vec::new();
     let mut seeded = 0;
     let catalog_only = scales == ["catalog"];
+    let keys_only = scales == ["keys"];
+    let mut key_rows = Vec::new();
+    if keys_only {
+        seed(&su, 1, 2, &hash).await?;
+        let admins = principals(&su, &keys, 2, Role::FacilityAdmin).await?;
+        key_rows = unknown_keys::run(&base, &admins[0].token, concurrency, warmup, seconds).await?;
+        let hwm = peak_rss_kb(server_pid, "VmHWM").unwrap_or(0);
+        drop(su);
+        let _ = server.kill().await;
+        let _ = std::fs::remove_dir_all(&root);
+        return report(&rows, None, &key_rows, concurrency, seconds, hwm);
+    }
     for scale in scales {
         let facilities = if scale == "L" { 200 } else { 20 };
         let started = Instant::now();
@@ -250,7 +268,11 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
         drop(su);
         let _ = server.kill().await;
         let _ = std::fs::remove_dir_all(&root);
-        return report(&rows, None, concurrency, seconds, hwm);
+        return report(&rows, None, &key_rows, concurrency, seconds, hwm);
+    }
+    if seeded > 0 {
+        let admins = principals(&su, &keys, seeded, Role::FacilityAdmin).await?;
+        key_rows = unknown_keys::run(&base, &admins[0].token, concurrency, warmup, seconds).await?;
     }
     // Live events over the first 50 facilities.
     if seeded < live::FACILITIES {
@@ -269,7 +291,7 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), server.wait()).await;
     let _ = std::fs::remove_dir_all(&root);
-    report(&rows, Some(&live), concurrency, seconds, hwm)
+    report(&rows, Some(&live), &key_rows, concurrency, seconds, hwm)
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -725,6 +747,7 @@ fn ms(side: &Option<Side>, f: impl Fn(&Side) -> f64, digits: usize) -> String {
 fn report(
     rows: &[Row],
     live: Option<&live::LiveFigures>,
+    key_rows: &[unknown_keys::KeyRow],
     concurrency: usize,
     seconds: u64,
     hwm_kb: u64,
@@ -805,12 +828,19 @@ fn report(
             live.idle_kib_per_subscriber,
         )?;
     }
+    if !key_rows.is_empty() {
+        writeln!(table, "\n{}", unknown_keys::TABLE_HEAD)?;
+        for row in key_rows {
+            writeln!(table, "{}", row.table_row())?;
+        }
+    }
     println!("{table}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&out)?;
     let doc: Value = json!({
         "concurrency": concurrency, "secondsPerSide": seconds, "rows": json_rows,
         "p99Growth": growth, "serverPeakRssMb": hwm_kb as f64 / 1024.0, "liveEvents": live.map(|l| l.to_json()),
+        "apiKeys": key_rows.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
     });
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&doc)?)?;
     eprintln!("wrote {}", out.join("results.json").display());

@@ -118,6 +118,11 @@ pub struct ServeSettings {
     #[arg(long, env = "CAREGO_LEAD_LIMIT_PER_IP", default_value_t = 10)]
     pub lead_limit_per_ip: u32,
 
+    /// Failed API-key attempts allowed per client address per minute (this
+    /// server's count); beyond it, 429 without asking the database.
+    #[arg(long, env = "CAREGO_API_KEY_FAILURES_PER_IP", default_value_t = 30)]
+    pub api_key_failures_per_ip: u32,
+
     /// Let webhooks reach loopback and private addresses. For development
     /// and tests only: in production it opens the internal network to
     /// whoever can make a subscription.
@@ -179,6 +184,8 @@ pub struct AppSettings {
     pub login_limit_per_account: u32,
     pub register_limit_per_ip: u32,
     pub lead_limit_per_ip: u32,
+    /// Failed API-key attempts per client address per minute, per server.
+    pub api_key_failures_per_ip: u32,
     /// Webhooks may reach loopback and private addresses (tests only).
     pub webhook_allow_private: bool,
     pub cors_origins: Vec<String>,
@@ -276,6 +283,7 @@ impl AppSettings {
             login_limit_per_account: s.login_limit_per_account,
             register_limit_per_ip: s.register_limit_per_ip,
             lead_limit_per_ip: s.lead_limit_per_ip,
+            api_key_failures_per_ip: s.api_key_failures_per_ip.max(1),
             webhook_allow_private: s.webhook_allow_private,
             cors_origins: cors_origins(&s.cors_origins)?,
             trusted_proxies: TrustedProxies::parse(&s.trusted_proxies)?,
@@ -319,6 +327,7 @@ impl Default for AppSettings {
             login_limit_per_account: 10,
             register_limit_per_ip: 10,
             lead_limit_per_ip: 10,
+            api_key_failures_per_ip: 30,
             webhook_allow_private: false,
             cors_origins: Vec::new(),
             trusted_proxies: TrustedProxies::default(),

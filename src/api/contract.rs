@@ -343,7 +343,8 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
         out.push((
             429,
             error_response(
-                "The API key's rate limit per minute or its daily quota (UTC) is spent.",
+                "The API key's rate limit per minute or its daily quota (UTC) is spent, or so are this \
+                 client address's failed key attempts (a minute's worth).",
                 &["rate_limited"],
                 true,
             ),

@@ -75,6 +75,7 @@ impl AppState {
         Self {
             lead_ip_limiter: Arc::new(RateLimiter::new(
                 db.clone(),
+                key_hasher.clone(),
                 "lead_ip",
                 settings.lead_limit_per_ip,
                 Duration::from_secs(3600),
@@ -82,11 +83,16 @@ impl AppState {
             catalog: Arc::new(catalog::cache::CatalogCache::new(hub.clone())),
             register_ip_limiter: Arc::new(RateLimiter::new(
                 db.clone(),
+                key_hasher.clone(),
                 "register_ip",
                 settings.register_limit_per_ip,
                 Duration::from_secs(15 * 60),
             )),
-            api_keys: Arc::new(ApiKeys::new(key_hasher.clone(), db.clone())),
+            api_keys: Arc::new(ApiKeys::new(
+                key_hasher.clone(),
+                db.clone(),
+                settings.api_key_failures_per_ip,
+            )),
             mfa_sealer: Arc::new(SecretBox::new(&key_hasher)),
             webhooks: Arc::new(
                 crate::webhooks::Sender::new(&key_hasher, settings.webhook_allow_private)
@@ -94,20 +100,22 @@ impl AppState {
             ),
             mfa_limiter: Arc::new(RateLimiter::new(
                 db.clone(),
+                key_hasher.clone(),
                 "mfa_account",
                 MFA_ATTEMPTS,
                 Duration::from_secs(5 * 60),
             )),
-            key_hasher,
             hub,
             login_ip_limiter: Arc::new(RateLimiter::new(
                 db.clone(),
+                key_hasher.clone(),
                 "login_ip",
                 settings.login_limit_per_ip,
                 Duration::from_secs(60),
             )),
             login_account_limiter: Arc::new(RateLimiter::new(
                 db.clone(),
+                key_hasher.clone(),
                 "login_account",
                 settings.login_limit_per_account,
                 Duration::from_secs(15 * 60),
@@ -116,6 +124,7 @@ impl AppState {
             keys: Arc::new(keys),
             settings,
             storage,
+            key_hasher,
         }
     }
 }

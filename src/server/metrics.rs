@@ -9,6 +9,10 @@
 //!   `carego_db_pool_max_connections`, `carego_db_pool_waiting`.
 //! - `carego_db_errors_total{sqlstate}`: every database error, by SQLSTATE
 //!   class or our own `CG…` code (`connection` when there was no answer).
+//! - `carego_api_key_checks_total{outcome}`: presented API keys by how they
+//!   were answered: `cached`, `found` (looked up), `unknown` (looked up,
+//!   no such key), `remembered` (an unknown key again, not looked up),
+//!   `malformed`, `limited` (the address's failures are spent: 429).
 //! - `carego_jobs{state="due"|"running"|"scheduled"}`: the job queue.
 //! - `carego_sse_subscribers`: open event streams.
 //!
@@ -54,6 +58,11 @@ pub fn record_request(operation: &'static str, status: u16, elapsed: Duration) {
 /// Counts one database error by its SQLSTATE (or `connection`).
 pub fn record_db_error(sqlstate: &str) {
     metrics::counter!("carego_db_errors_total", "sqlstate" => sqlstate.to_owned()).increment(1);
+}
+
+/// Counts one presented API key by its outcome.
+pub fn record_api_key_check(outcome: &'static str) {
+    metrics::counter!("carego_api_key_checks_total", "outcome" => outcome).increment(1);
 }
 
 struct Sources {

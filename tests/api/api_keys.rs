@@ -389,4 +389,66 @@ async fn reads_through_a_key_and_pages_of_patients_are_audited_once_per_request(
     assert_eq!(named, vec![c.p1.to_string()]);
     app.get(&c.patient1, &format!("/api/v1/patients/{}", c.p1)).await.assert_status(200);
     assert!(reads_by(c.patient1.id).await.is_empty());
+
+/// A GET with `X-API-Key` over real HTTP, from `client` (an address the
+/// trusted proxy in front forwards for).
+async fn keyed_from(base: &str, client: &str, key: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{base}/api/v1/patients"))
+        .header("x-forwarded-for", client)
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn unknown_keys_are_looked_up_once_and_a_flood_is_limited_per_address() {
+    let settings = carego::config::AppSettings {
+        api_key_failures_per_ip: 5,
+        trusted_proxies: carego::config::TrustedProxies::parse(&["127.0.0.1".into()]).unwrap(),
+        ..carego::config::AppSettings::default()
+    };
+    let app = TestApp::spawn_with(settings, 4, std::time::Duration::from_secs(5)).await;
+    let w = app.two_facilities().await;
+    let (_, key) = make_key(&app, &w.admin_a, json!({"name": "Acme", "scopes": ["patients:read"]})).await;
+    let (base, _stop) = app.serve_http().await;
+    let (flooder, partner) = ("198.51.100.66", "198.51.100.7");
+    let lookups = || app.state.api_keys.lookups();
+
+    // A well-formed key that matches nothing reaches the database once.
+    let unknown = carego::auth::api_keys::generate();
+    let before = lookups();
+    for _ in 0..2 {
+        let res = keyed_from(&base, flooder, &unknown).await;
+        assert_eq!(res.status(), 401);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "invalid_api_key");
+    }
+    assert_eq!(lookups(), before + 1, "the second presentation was answered from memory");
+
+    // A flood of distinct random keys from one address: its failures are
+    // spent after five, then 429 with Retry-After, and no more lookups.
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..8 {
+        let res = keyed_from(&base, flooder, &carego::auth::api_keys::generate()).await;
+        statuses.push(res.status().as_u16());
+        if res.status() == 429 {
+            retry_after =
+                res.headers().get("retry-after").map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+        }
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429, 429, 429]);
+    assert!(retry_after.is_some_and(|s| (1..=60).contains(&s)), "{retry_after:?}");
+    assert_eq!(lookups(), before + 4, "only the three new keys before the limit were looked up");
+
+    // Another address is not affected: its valid key works, and its own
+    // mistake is a 401, not a 429.
+    let res = keyed_from(&base, partner, &key).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(keyed_from(&base, partner, &carego::auth::api_keys::generate()).await.status(), 401);
+    // A valid key this server already knows costs nothing, so it is served
+    // even from the limited address.
+    assert_eq!(keyed_from(&base, flooder, &key).await.status(), 200);
 }

@@ -65,6 +65,33 @@ async fn login_is_rate_limited_per_account_and_per_ip() {
 }
 
 #[tokio::test]
+async fn rate_limit_keys_are_hmacs_under_the_server_secret() {
+    use sha2::{Digest, Sha256};
+    let app = TestApp::spawn().await;
+    app.login("victim@x.example", "guess guess").await.assert_problem(401, "invalid_credentials");
+
+    let su = app.superuser().await;
+    let rows = su.query("select bucket, key_hash from rate_limit_hits", &[]).await.unwrap();
+    let stored: std::collections::BTreeMap<String, Vec<u8>> =
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    // In-process test requests have no peer address: the IP limit counts them as "unknown".
+    let limited = [("login_account", "victim@x.example"), ("login_ip", "unknown")];
+    assert_eq!(stored.len(), limited.len(), "{:?}", stored.keys());
+    for (bucket, key) in limited {
+        let input = format!("{bucket}\0{key}");
+        let hmac = app.state.key_hasher.mac("rate-limit", input.as_bytes());
+        let sha256 = Sha256::digest(input.as_bytes()).to_vec();
+        assert_eq!(stored[bucket], hmac, "{bucket}: the HMAC under the server's secret");
+        assert_ne!(stored[bucket], sha256, "{bucket}: not the bare hash anyone can recompute");
+    }
+    // Another server secret, another key: the value cannot be found by enumeration without it.
+    let other =
+        carego::auth::registration::KeyHasher::parse(&carego::auth::registration::KeyHasher::generate_spec())
+            .unwrap();
+    assert_ne!(stored["login_account"], other.mac("rate-limit", b"login_account\0victim@x.example"));
+}
+
+#[tokio::test]
 async fn sessions_are_listed_and_can_be_ended_one_by_one() {
     let app = TestApp::spawn().await;
     let sa = app.super_admin().await;

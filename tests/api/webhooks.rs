@@ -168,3 +168,46 @@ async fn urls_inside_the_network_are_refused() {
     }
     assert_eq!(app.count("webhook_subscriptions").await, 0);
 }
+
+#[tokio::test]
+async fn who_may_not_subscribe_learns_nothing_about_host_names() {
+    let settings = AppSettings { webhook_allow_private: false, ..AppSettings::default() };
+    let app = TestApp::spawn_with(settings, 4, Duration::from_secs(5)).await;
+    let c = app.clinic().await;
+    // `localhost` resolves (to loopback); `.invalid` never resolves.
+    let resolves = json!({"url": "https://localhost/hook", "events": ["patient.admitted"]});
+    let does_not = json!({"url": "https://no-such-host.invalid/hook", "events": ["patient.admitted"]});
+
+    // An admin, who may subscribe, is told which is which: the oracle this
+    // test guards is real.
+    let a = app.post(&c.w.admin_a, "/api/v1/webhooks", resolves.clone()).await;
+    let b = app.post(&c.w.admin_a, "/api/v1/webhooks", does_not.clone()).await;
+    a.assert_problem(400, "validation_failed");
+    b.assert_problem(400, "validation_failed");
+    assert_ne!(a.body["errors"], b.body["errors"], "the two refusals differ for an admin");
+
+    // A patient, a nurse and another facility's admin naming A's facility
+    // are refused before any lookup: the same answer for both hosts.
+    let facility_a = json!(c.w.a);
+    for (who, expected) in [
+        (&c.patient1, (403, "forbidden")),
+        (&c.w.staff_a, (403, "forbidden")),
+        (&c.w.admin_b, (404, "not_found")),
+    ] {
+        let mut seen = Vec::new();
+        for body in [&resolves, &does_not] {
+            let mut body = body.clone();
+            body["facilityId"] = facility_a.clone();
+            let res = app.post(who, "/api/v1/webhooks", body).await;
+            res.assert_problem(expected.0, expected.1);
+            seen.push((
+                res.status,
+                res.body["code"].clone(),
+                res.body["detail"].clone(),
+                res.body["errors"].clone(),
+            ));
+        }
+        assert_eq!(seen[0], seen[1], "{}: the answer does not depend on the host", who.email);
+    }
+    assert_eq!(app.count("webhook_subscriptions").await, 0);
+}

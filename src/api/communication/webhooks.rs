@@ -29,7 +29,7 @@ use crate::{
         text::{Opt, Text},
     },
     error::{Error, Result},
-    webhooks::{Sender, check_url},
+    webhooks::Sender,
 };
 
 /// A new subscription.
@@ -101,7 +101,11 @@ impl WebhooksApi {
             .facility_id
             .or(auth.0.facility_id)
             .ok_or_else(|| Error::invalid("facilityId", "is required for super admins"))?;
-        let url = check_url(b.url.trim(), self.sender.allow_private()).await?;
+        // Authorized first, then resolved: the URL's two refusals tell
+        // whether a host name resolves, which only those who may subscribe
+        // may learn.
+        self.db.run(&auth.0, async |tx| webhooks::may_subscribe(tx, facility_id).await).await?;
+        let url = self.sender.check_url(b.url.trim()).await?;
         let mut secret = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut secret);
         let id = WebhookId(uuid::Uuid::new_v4());

@@ -173,6 +173,25 @@ impl Keyed for WebhookDelivery {
     }
 }
 
+/// Whether the caller may subscribe `facility_id` to events, asked of the
+/// request's role and RLS before anything else is done with the request:
+/// its role must be allowed to insert subscriptions, and the facility must
+/// be one it sees. The URL is resolved only after this (a caller who may
+/// not subscribe must not learn which host names resolve).
+pub const MAY_SUBSCRIBE: &str = "select has_any_column_privilege('webhook_subscriptions', 'insert') as may,
+            exists (select from facilities where id = $1) as visible";
+
+pub async fn may_subscribe(tx: &mut TenantTx, facility_id: FacilityId) -> Result<()> {
+    let row = tx.query_one(MAY_SUBSCRIBE, &[&facility_id]).await?;
+    if !row.try_get::<_, bool>("may")? {
+        return Err(Error::Forbidden(crate::error::Forbidden::Role));
+    }
+    if !row.try_get::<_, bool>("visible")? {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
 /// A new subscription, checked.
 pub struct NewWebhook<'a> {
     pub id: WebhookId,
