@@ -17,7 +17,7 @@ use crate::{
     error::Result,
 };
 
-/// What a job does, with its payload: the closed set of kinds of V46's
+/// What a job does, with its payload: the closed set of kinds of V43's
 /// `jobs_kind_check`, each enqueued by its own function or trigger there.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(tag = "kind", content = "payload", rename_all = "snake_case")]

@@ -353,7 +353,7 @@ async fn reads_through_a_key_and_pages_of_patients_are_audited_once_per_request(
         async move {
             su.query(
                 "select entity_id, new_values -> 'ids' as ids from audit_log
-                  where action = 'read' and entity_type = 'patients' and actor_id = $1 order by id",
+                  where action = 'read' and entity_type = 'patients' and actor_id = $1",
                 &[&actor],
             )
             .await
@@ -377,8 +377,11 @@ async fn reads_through_a_key_and_pages_of_patients_are_audited_once_per_request(
     assert!(listed.len() >= 2, "{listed:?}");
     let rows = reads_by(integration).await;
     assert_eq!(rows.len(), 2, "one row for the page, not one per patient");
+    let page: Vec<&tokio_postgres::Row> =
+        rows.iter().filter(|r| r.get::<_, Option<Value>>("ids").is_some()).collect();
+    assert_eq!(page.len(), 1, "the chart's row names no page");
     let named: std::collections::BTreeSet<String> =
-        serde_json::from_value(rows[1].get::<_, Value>("ids")).unwrap();
+        serde_json::from_value(page[0].get::<_, Value>("ids")).unwrap();
     assert_eq!(named, listed);
 
     // A nurse's caseload page is audited the same way; a patient's own reads are not.
@@ -389,6 +392,7 @@ async fn reads_through_a_key_and_pages_of_patients_are_audited_once_per_request(
     assert_eq!(named, vec![c.p1.to_string()]);
     app.get(&c.patient1, &format!("/api/v1/patients/{}", c.p1)).await.assert_status(200);
     assert!(reads_by(c.patient1.id).await.is_empty());
+}
 
 /// A GET with `X-API-Key` over real HTTP, from `client` (an address the
 /// trusted proxy in front forwards for).

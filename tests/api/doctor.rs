@@ -13,7 +13,7 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
     let owner = app.connect_as("carego_owner").await;
     let clean = doctor::examine(&owner).await.unwrap();
     assert!(clean.is_empty(), "{clean:#?}");
-    // Every facility wall names the whole tenant group (V47), not only the
+    // Every facility wall names the whole tenant group (V44), not only the
     // roles of its day: a role left out is one a later grant would expose.
     let unnamed: Vec<String> = owner
         .query(

@@ -259,7 +259,7 @@ impl Keyed for Patient {
 }
 
 /// A page of patients, and one audit row naming them (`carego.audit_reads`,
-/// V48: staff-side roles and integrators), written by the same statement.
+/// V45: staff-side roles and integrators), written by the same statement.
 pub const LIST: &str = concat!(
     "with page as (
        select ",
