@@ -94,7 +94,8 @@ impl Keyed for AuditEntry {
 }
 
 pub const LIST: &str = "select id, facility_id, chain_seq, actor_id, actor_role, action, entity_type,
-            entity_id, old_values, new_values, reason, request_id, ip, created_at, hash
+            entity_id, carego.strip_secrets(entity_type, old_values) as old_values,
+            carego.strip_secrets(entity_type, new_values) as new_values, reason, request_id, ip, created_at, hash
      from audit_log
      where ($1::uuid is null or facility_id = $1)
        and ($2::uuid is null or actor_id = $2)

@@ -139,18 +139,7 @@ impl Db {
     /// `carego_public`, no facility, no user. That role can only call the
     /// narrow SECURITY DEFINER auth functions.
     pub async fn begin_public(&self, request_id: &str, ip: Option<&str>) -> Result<TenantTx> {
-        self.begin_with(Context {
-            db_role: DbRole::Public,
-            app_role: "public",
-            facility_id: None,
-            user_id: None,
-            session_id: None,
-            request_id: request_id.to_owned(),
-            ip: ip.map(str::to_owned),
-            reason: None,
-            door: Door::Session,
-        })
-        .await
+        self.begin_with(Context::public(request_id, ip)).await
     }
 
     /// [`begin_public`](Self::begin_public), `work`, commit: the website's

@@ -128,6 +128,22 @@ impl Context {
         }
     }
 
+    /// The website's anonymous context: role `carego_public`, no facility,
+    /// no user.
+    pub fn public(request_id: &str, ip: Option<&str>) -> Self {
+        Self {
+            db_role: DbRole::Public,
+            app_role: "public",
+            facility_id: None,
+            user_id: None,
+            session_id: None,
+            request_id: request_id.to_owned(),
+            ip: ip.map(str::to_owned),
+            reason: None,
+            door: Door::Session,
+        }
+    }
+
     /// Whether the transaction needs the platform's login role: super
     /// admins, jobs and the operator's CLI. The pool's role cannot switch
     /// into `carego_super_admin` or `carego_worker` at all.

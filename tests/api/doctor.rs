@@ -51,7 +51,9 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
          grant update on care_logs to carego_staff;
          alter role carego_staff in database {db} set carego.facility_id = '00000000-0000-0000-0000-000000000000';
          grant temporary on database {db} to public;
-         grant select on bad_child to carego_patient;"
+         grant select on bad_child to carego_patient;
+         alter table bad_tenant add column api_token text;
+         grant select (password_hash) on users to carego_staff;"
     ))
     .await
     .unwrap();
@@ -78,6 +80,8 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
         "non_composite_tenant_foreign_key",
         "append_only_table_writable",
         "session_level_setting",
+        "unregistered_secret_column",
+        "secret_readable",
         "tenant_key_without_facility_id",
         "temporary_objects_allowed",
         "privilege_without_restrictive_policy",
@@ -99,6 +103,8 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
         "temporary_objects_allowed: carego_app",
         "privilege_without_restrictive_policy: bad_child: carego_patient",
         "temporary_objects_allowed: carego_platform",
+        "unregistered_secret_column: bad_tenant.api_token",
+        "secret_readable: users.password_hash: carego_staff",
     ] {
         assert!(objects.iter().any(|o| o.starts_with(needle)), "missing {needle:?} in {objects:#?}");
     }

@@ -30,6 +30,7 @@ mod pool;
 mod recovery;
 mod registration;
 mod scale_out;
+mod secrets;
 mod spec;
 mod sync;
 mod tenants;

@@ -9,13 +9,13 @@ use crate::{
     db::{
         TenantTx,
         accounts::{
-            sessions::{self, Revoke, Rotation, Session},
+            sessions::{self, Opening, Revoke, Rotation, Session},
             users::{self, User},
         },
     },
     domain::{
         contact::{Email, Phone},
-        ids::{SessionId, UserId},
+        ids::{FacilityId, SessionId, UserId},
         text::{Opt, Text},
     },
     error::{Conflict, Error, Forbidden, Result, Unauthenticated, Validator},
@@ -237,9 +237,11 @@ impl AuthApi {
 }
 
 impl AuthApi {
-    /// Login: rate limits, the account looked up and its password verified
-    /// (a dummy hash when there is none, so timing tells nothing), its status
-    /// and facility checked, then a session opened.
+    /// Login: rate limits, the account's hash parameters looked up, the
+    /// presented password's hash derived under them (under a dummy's when
+    /// there is no account, so timing tells nothing) and compared by the
+    /// database, which then checks the account and facility and opens the
+    /// session.
     async fn log_in(&self, meta: RequestMeta, id: LoginId, password: Text) -> Result<LoginResponse> {
         let s = &self.state;
         s.login_ip_limiter.check(meta.ip.as_deref().unwrap_or("unknown")).await?;
@@ -250,29 +252,20 @@ impl AuthApi {
             LoginId::Email(e) => (Some(e.as_str()), None),
             LoginId::Phone(p) => (None, Some(p.as_str())),
         };
-        let candidate = sessions::login_lookup(&mut tx, email, phone).await?;
+        let candidate = sessions::login_candidate(&mut tx, email, phone).await?;
         tx.commit().await?;
 
-        let stored = candidate.as_ref().and_then(|c| c.password_hash.clone());
-        if !password::verify(password.into(), stored).await? {
-            return Err(Error::Unauthenticated(Unauthenticated::InvalidCredentials));
-        }
-        let c = candidate.ok_or(Error::Unauthenticated(Unauthenticated::InvalidCredentials))?;
-        match c.status.as_str() {
-            "active" => {}
-            "suspended" => return Err(Error::Forbidden(Forbidden::AccountSuspended)),
-            "terminated" => return Err(Error::Forbidden(Forbidden::AccountTerminated)),
-            _ => return Err(Error::Forbidden(Forbidden::AccountPending)),
-        }
-        if c.facility_id.is_some() && c.facility_status.as_deref() != Some("active") {
-            return Err(Error::Forbidden(Forbidden::FacilitySuspended));
-        }
-
+        let (user, params) = match candidate {
+            Some(c) => (c.user_id, c.password_params),
+            None => (UserId(uuid::Uuid::nil()), None),
+        };
+        let derived = password::derive(password.into(), params).await?;
         let mut tx = s.db.begin_public(&meta.request_id, meta.ip.as_deref()).await?;
-        let (session, refresh_token) = self.open_session(&mut tx, c.user_id, &meta).await?;
+        let opened = self.open_session(&mut tx, user, &derived, &meta).await?;
         tx.commit().await?;
-        let (user_id, facility_id, role) = (c.user_id, c.facility_id, c.role);
-        let principal = Principal { user_id, session_id: session, facility_id, role, meta, api_key: None };
+        let (session, role, facility_id, refresh_token) = opened?;
+        let principal =
+            Principal { user_id: user, session_id: session, facility_id, role, meta, api_key: None };
         self.logged_in(&principal, refresh_token).await
     }
 
@@ -299,7 +292,7 @@ impl AuthApi {
             .ok_or_else(Error::invalid_key)?;
         // The session opens in the registration's own transaction: an account
         // is never created without the tokens that come back for it.
-        let (session_id, refresh_token) = self.open_session(&mut tx, user_id, &meta).await?;
+        let (session_id, _, _, refresh_token) = self.open_session(&mut tx, user_id, &hash, &meta).await??;
         tx.commit().await?;
         let principal = Principal {
             user_id,
@@ -351,9 +344,10 @@ impl AuthApi {
         let differs = body.new_password != body.current_password;
         v.check(differs, "newPassword", "must differ from the current password");
         v.finish()?;
-        let current = self.state.db.run(p, async |tx| users::current_password_hash(tx).await).await?;
+        let params = self.state.db.run(p, async |tx| users::own_password_params(tx).await).await?;
         let ChangePasswordRequest { current_password, new_password } = body;
-        if !password::verify(current_password.into(), current).await? {
+        let derived = password::derive(current_password.into(), params).await?;
+        if !self.state.db.run(p, async |tx| users::own_password_matches(tx, &derived).await).await? {
             return Err(Error::invalid("currentPassword", "is incorrect"));
         }
         let hash = password::hash(new_password.into()).await?;
@@ -365,25 +359,35 @@ impl AuthApi {
     }
 
     /// Opens a session with its first refresh token, in the caller's
-    /// platform-level transaction.
+    /// platform-level transaction, if `password_hash` is the account's. The
+    /// outer error is the database's; the inner one the answer to give (the
+    /// transaction commits either way: nothing was written).
     async fn open_session(
         &self,
         tx: &mut TenantTx,
         user: UserId,
+        password_hash: &str,
         meta: &RequestMeta,
-    ) -> Result<(SessionId, String)> {
+    ) -> Result<Result<(SessionId, Role, Option<FacilityId>, String)>> {
         let (refresh_token, refresh_hash) = tokens::new_refresh_token();
-        let session = sessions::open(
+        let opening = sessions::open(
             tx,
             user,
+            password_hash,
             &refresh_hash,
             self.state.settings.refresh_ttl,
             meta.user_agent.as_deref(),
             meta.ip.as_deref(),
         )
-        .await?
-        .ok_or(Error::Forbidden(Forbidden::AccountInactive))?;
-        Ok((session, refresh_token))
+        .await?;
+        Ok(match opening {
+            Opening::Opened { session, role, facility } => Ok((session, role, facility, refresh_token)),
+            Opening::Invalid => Err(Error::Unauthenticated(Unauthenticated::InvalidCredentials)),
+            Opening::Suspended => Err(Error::Forbidden(Forbidden::AccountSuspended)),
+            Opening::Terminated => Err(Error::Forbidden(Forbidden::AccountTerminated)),
+            Opening::Pending => Err(Error::Forbidden(Forbidden::AccountPending)),
+            Opening::FacilitySuspended => Err(Error::Forbidden(Forbidden::FacilitySuspended)),
+        })
     }
 
     /// The answer to a successful login: tokens and the account, read

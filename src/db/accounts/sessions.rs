@@ -15,53 +15,75 @@ use crate::{
     error::{Error, Result},
 };
 
-/// What a login needs to know about an account before checking the password.
+/// What a login needs before the database compares the password: the
+/// account and its hash's parameters and salt (never the hash, V46).
 pub struct LoginCandidate {
     pub user_id: UserId,
-    pub password_hash: Option<String>,
-    pub status: String,
-    pub role: Role,
-    pub facility_id: Option<FacilityId>,
-    pub facility_status: Option<String>,
+    pub password_params: Option<String>,
 }
 
-pub const LOGIN_LOOKUP: &str = "select * from carego.auth_login_lookup($1, $2)";
+pub const LOGIN_CANDIDATE: &str = "select user_id, password_params from carego.auth_login_candidate($1, $2)";
 
-pub async fn login_lookup(
+pub async fn login_candidate(
     tx: &mut TenantTx,
     email: Option<&str>,
     phone: Option<&str>,
 ) -> Result<Option<LoginCandidate>> {
-    let Some(row) = tx.query_opt(LOGIN_LOOKUP, &[&email, &phone]).await? else {
+    let Some(row) = tx.query_opt(LOGIN_CANDIDATE, &[&email, &phone]).await? else {
         return Ok(None);
     };
     Ok(Some(LoginCandidate {
         user_id: row.try_get("user_id")?,
-        password_hash: row.try_get("password_hash")?,
-        status: row.try_get("status")?,
-        role: row.try_get("role")?,
-        facility_id: row.try_get("facility_id")?,
-        facility_status: row.try_get("facility_status")?,
+        password_params: row.try_get("password_params")?,
     }))
 }
 
-pub const OPEN_SESSION: &str = "select session_id, expires_at
-     from carego.auth_open_session($1, $2, make_interval(secs => $3), $4, $5)";
+/// What presenting a password hash to open a session came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Opening {
+    Opened {
+        session: SessionId,
+        role: Role,
+        facility: Option<FacilityId>,
+    },
+    /// No such account, no password, or a wrong one: one answer.
+    Invalid,
+    Pending,
+    Suspended,
+    Terminated,
+    FacilitySuspended,
+}
 
-/// Opens a session with its first refresh token. `None`: the account stopped
-/// being active since the lookup.
+pub const OPEN_SESSION: &str = "select outcome, session_id, role, facility_id
+     from carego.auth_open_session($1, $2, $3, make_interval(secs => $4), $5, $6)";
+
+/// Opens a session with its first refresh token if `password_hash` is the
+/// account's (compared in the database) and the account and its facility
+/// are active.
 pub async fn open(
     tx: &mut TenantTx,
     user: UserId,
+    password_hash: &str,
     refresh_hash: &[u8],
     ttl: Duration,
     user_agent: Option<&str>,
     ip: Option<&str>,
-) -> Result<Option<SessionId>> {
-    let row = tx
-        .query_opt(OPEN_SESSION, &[&user, &refresh_hash, &(ttl.as_secs() as f64), &user_agent, &ip])
-        .await?;
-    Ok(row.map(|r| r.try_get("session_id")).transpose()?)
+) -> Result<Opening> {
+    let secs = ttl.as_secs() as f64;
+    let row =
+        tx.query_one(OPEN_SESSION, &[&user, &password_hash, &refresh_hash, &secs, &user_agent, &ip]).await?;
+    Ok(match row.try_get::<_, &str>("outcome")? {
+        "opened" => Opening::Opened {
+            session: row.try_get("session_id")?,
+            role: row.try_get("role")?,
+            facility: row.try_get("facility_id")?,
+        },
+        "pending" => Opening::Pending,
+        "suspended" => Opening::Suspended,
+        "terminated" => Opening::Terminated,
+        "facility_suspended" => Opening::FacilitySuspended,
+        _ => Opening::Invalid,
+    })
 }
 
 pub const REGISTER_PATIENT: &str = "select outcome, user_id, facility_id

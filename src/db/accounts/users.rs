@@ -270,12 +270,19 @@ pub async fn set_status(
     User::try_from(&tx.query_one(SET_STATUS, &[&id, &status, &reason]).await?)
 }
 
-pub const CURRENT_PASSWORD_HASH: &str = "select carego.current_password_hash() as hash";
+pub const OWN_PASSWORD_PARAMS: &str = "select carego.own_password_params() as params";
 
-/// The caller's own password hash (through the one SECURITY DEFINER function
-/// that exposes it, and only for the caller).
-pub async fn current_password_hash(tx: &mut TenantTx) -> Result<Option<String>> {
-    Ok(tx.query_one(CURRENT_PASSWORD_HASH, &[]).await?.try_get("hash")?)
+/// The parameters and salt of the caller's own password hash (never the
+/// hash: the database compares, [`own_password_matches`]).
+pub async fn own_password_params(tx: &mut TenantTx) -> Result<Option<String>> {
+    Ok(tx.query_one(OWN_PASSWORD_PARAMS, &[]).await?.try_get("params")?)
+}
+
+pub const OWN_PASSWORD_MATCHES: &str = "select carego.own_password_matches($1) as matches";
+
+/// Whether `hash`, derived under [`own_password_params`], is the caller's.
+pub async fn own_password_matches(tx: &mut TenantTx, hash: &str) -> Result<bool> {
+    Ok(tx.query_one(OWN_PASSWORD_MATCHES, &[&hash]).await?.try_get("matches")?)
 }
 
 pub const SET_OWN_PASSWORD: &str = "update users set password_hash = $1, password_changed_at = now()

@@ -202,6 +202,35 @@ const ROLE_SETTINGS: &str = "
      where r.rolname = any($1) and (s like 'carego.%' or s like 'role=%' or s like 'search_path=%')
      order by 1";
 
+/// Columns whose names say they hold a secret or a credential's digest but
+/// that the secrets registry (`carego.secret_columns`, V46) does not list:
+/// the audit trigger would copy them into `audit_log`.
+const UNREGISTERED_SECRETS: &str = "
+    select c.relname || '.' || a.attname from pg_attribute a
+      join pg_class c on c.oid = a.attrelid
+      join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname in ('public', 'carego') and c.relkind in ('r', 'p') and a.attnum > 0
+       and not a.attisdropped
+       and a.atttypid in ('text'::regtype, 'bytea'::regtype, 'varchar'::regtype, 'text[]'::regtype,
+                          'bytea[]'::regtype)
+       and a.attname ~ '(password|secret|hmac|token|recovery|key_hash|_pad$)'
+       and not exists (select 1 from carego.secret_columns s
+                        where s.table_name = c.relname and s.column_name = a.attname)
+     order by 1";
+
+/// A request role (or the pool's login role) that can read a registered
+/// secret. Sealed columns are ciphertext under a key the database never
+/// holds; the server reads them under RLS to open them.
+const READABLE_SECRETS: &str = "
+    select s.table_name || '.' || s.column_name || ': ' || r
+      from carego.secret_columns s
+      join pg_class c on c.relname = s.table_name
+      join pg_namespace n on n.oid = c.relnamespace and n.nspname in ('public', 'carego')
+     cross join unnest($1::text[]) r
+     where not s.sealed and exists (select 1 from pg_roles where rolname = r)
+       and has_column_privilege(r, c.oid, s.column_name::text, 'SELECT')
+     order by 1";
+
 async fn names(client: &Client, sql: &str, roles: Option<&[String]>) -> anyhow::Result<Vec<String>> {
     let rows = match roles {
         Some(r) => client.query(sql, &[&r]).await?,
@@ -249,6 +278,8 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
         names(client, PRIVILEGE_WITHOUT_RESTRICTIVE_POLICY, Some(&request_roles)).await?,
     );
     add("session_level_setting", names(client, ROLE_SETTINGS, Some(&roles)).await?);
+    add("unregistered_secret_column", names(client, UNREGISTERED_SECRETS, None).await?);
+    add("secret_readable", names(client, READABLE_SECRETS, Some(&roles)).await?);
     add("session_level_setting", session_level_sql());
     findings.sort();
     Ok(findings)
