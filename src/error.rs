@@ -121,6 +121,10 @@ codes! {
             "mfa_enrollment_required",
             "Your facility requires a second factor: enrol one (POST /api/v1/auth/mfa/totp)."
         ),
+        MfaLocked = (
+            "mfa_locked",
+            "Too many wrong second-factor codes: the factor is locked. Use a recovery code, or ask an admin to unlock it."
+        ),
     }
 }
 

@@ -115,6 +115,10 @@ const RATE_LIMITED: &[&str] = &["login", "registerPatient", "submitLead", "confi
 const BEFORE_MFA: &[&str] =
     &["me", "logout", "logoutAll", "getMfaStatus", "startMfaEnrolment", "confirmMfaEnrolment", "verifyMfa"];
 
+/// Operations with a 403 of their own.
+const OWN_FORBIDDEN: &[(&str, &[Forbidden])] =
+    &[("verifyMfa", &[Forbidden::MfaLocked]), ("confirmMfaEnrolment", &[Forbidden::MfaLocked])];
+
 /// Authenticated operations that act on the caller's own account only, so
 /// no role is refused them (403 only for an inactive account or facility).
 const SELF_SERVICE: &[&str] =
@@ -268,6 +272,9 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
         }
         if !BEFORE_MFA.contains(&id) {
             forbidden.extend([Forbidden::MfaRequired, Forbidden::MfaEnrollmentRequired]);
+        }
+        if let Some((_, own)) = OWN_FORBIDDEN.iter().find(|(op, _)| *op == id) {
+            forbidden.extend(own.iter().copied());
         }
         out.push((
             403,

@@ -786,7 +786,8 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("Page_Plan", page(plan())),
         (
             "MfaStatus",
-            json!({"enabled": true, "sessionVerified": false, "requiredByFacility": true, "recoveryCodesLeft": 9}),
+            json!({"enabled": true, "sessionVerified": false, "requiredByFacility": true, "recoveryCodesLeft": 9,
+                   "locked": false}),
         ),
         (
             "MfaEnrolment",

@@ -322,6 +322,17 @@ fn rows() -> Vec<Row> {
             [Status(404), Status(403), Status(403), Status(403), Status(403)],
             [Status(403), Status(403), Status(403)]
         ),
+        // A locked second factor of A's spare caregiver (the fixture locks it).
+        row!(
+            "unlockUserMfa",
+            POST,
+            |f, _| format!("/api/v1/users/{}/mfa/unlock", f.spare.id),
+            none,
+            admin_a,
+            204,
+            [Status(404), Status(403), Status(403), Status(403), Status(403)],
+            [Status(403), Status(403), Status(403)]
+        ),
         // Webhooks.
         row!(
             "listWebhooks",
@@ -2025,6 +2036,18 @@ async fn fixture(app: &TestApp) -> Fixture {
     let c = app.clinic().await;
     let (admin, nurse) = (&c.w.admin_a, &c.w.staff_a);
     let spare = app.staff(admin, "caregiver").await;
+    // A second factor locked after too many wrong codes, for unlockUserMfa
+    // (written directly: the matrix needs the state, not the 100 attempts,
+    // which tests/api/mfa.rs makes through the API).
+    app.superuser()
+        .await
+        .execute(
+            "insert into mfa_factors (facility_id, user_id, secret_sealed, confirmed_at, failed_attempts, locked_at)
+             values ($1, $2, '\\x00', now(), 100, now())",
+            &[&c.w.a, &spare.id],
+        )
+        .await
+        .unwrap();
     let chart = |patient: Uuid| async move {
         let path = format!("/api/v1/patients/{patient}/care-logs");
         let log = app.post(nurse, &path, json!({"kind": "note", "body": "x"})).await;

@@ -181,3 +181,60 @@ async fn a_facility_can_require_a_second_factor_of_its_admins_and_staff() {
     lifted.assert_status(200);
     app.get(&c.w.admin_a, "/api/v1/patients").await.assert_status(200);
 }
+
+#[tokio::test]
+async fn a_hundred_wrong_codes_in_a_row_lock_the_factor_until_a_recovery_code_or_an_admin() {
+    let app = TestApp::spawn().await;
+    let w = app.two_facilities().await;
+    let (secret, recovery) = enable(&app, &w.staff_b).await;
+    let fresh = app.login_actor(&w.staff_b.email).await;
+    let wrong = if code(&secret, 0) == "000000" { "111111" } else { "000000" };
+    let su = app.superuser().await;
+    let verify = |body: Value| app.post(&fresh, "/api/v1/auth/mfa/verify", body);
+    // The window throttle (ten per five minutes) stays in front; the test
+    // empties it between rounds to reach the lock without waiting.
+    for attempt in 1..=100 {
+        if attempt % 9 == 1 {
+            su.execute("delete from rate_limit_hits", &[]).await.unwrap();
+        }
+        let res = verify(json!({"code": wrong})).await;
+        match attempt {
+            100 => res.assert_problem(403, "mfa_locked"),
+            _ => res.assert_problem(400, "validation_failed"),
+        }
+    }
+    su.execute("delete from rate_limit_hits", &[]).await.unwrap();
+    verify(json!({"code": code(&secret, 0)})).await.assert_problem(403, "mfa_locked");
+    assert_eq!(status(&app, &fresh).await["locked"], true);
+    app.get(&fresh, "/api/v1/patients").await.assert_problem(403, "mfa_required");
+
+    // Another facility's admin does not reach the account; its own does.
+    let unlock = format!("/api/v1/users/{}/mfa/unlock", w.staff_b.id);
+    app.post(&w.admin_a, &unlock, json!({})).await.assert_problem(404, "not_found");
+    app.post(&w.staff_b, &unlock, json!({})).await.assert_status(403);
+    app.post(&w.admin_b, &unlock, json!({})).await.assert_status(204);
+    assert_eq!(status(&app, &fresh).await["locked"], false);
+    verify(json!({"code": code(&secret, 1)})).await.assert_status(204);
+    let count: i32 = su
+        .query_one("select failed_attempts from mfa_factors where user_id = $1", &[&w.staff_b.id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 0, "a success clears the count");
+
+    // Locked again (from 99 failures, the last through the API): a recovery
+    // code still verifies a new session and unlocks the factor.
+    su.execute("update mfa_factors set failed_attempts = 99 where user_id = $1", &[&w.staff_b.id])
+        .await
+        .unwrap();
+    let again = app.login_actor(&w.staff_b.email).await;
+    su.execute("delete from rate_limit_hits", &[]).await.unwrap();
+    app.post(&again, "/api/v1/auth/mfa/verify", json!({"code": wrong}))
+        .await
+        .assert_problem(403, "mfa_locked");
+    app.post(&again, "/api/v1/auth/mfa/verify", json!({"recoveryCode": recovery[0]}))
+        .await
+        .assert_status(204);
+    assert_eq!(status(&app, &again).await["locked"], false);
+    app.get(&again, "/api/v1/patients").await.assert_status(200);
+}

@@ -16,10 +16,13 @@ use crate::{
     },
     db::{
         Db,
-        accounts::mfa::{self as store, MfaStatus},
+        accounts::mfa::{self as store, Attempt, MfaStatus},
     },
-    domain::{ids::FacilityId, text::Opt},
-    error::{Conflict, Error, Result},
+    domain::{
+        ids::{FacilityId, UserId},
+        text::Opt,
+    },
+    error::{Conflict, Error, Forbidden, Result},
 };
 
 /// A TOTP enrolment to confirm.
@@ -85,17 +88,21 @@ fn now() -> i64 {
 impl MfaApi {
     /// In one transaction: the caller's factor (409 `conflict` unless it is
     /// as `confirmed` as wanted), what `choose` makes of its opened secret (a
-    /// time step, or a recovery code's hash), and that step's or code's
-    /// acceptance for this session. Whether it was accepted.
-    async fn accept(
+    /// matched time step, a recovery code's hash, or neither), and that
+    /// attempt recorded for this session. The transaction commits whatever
+    /// the outcome, so failures count towards the lock; a wrong code is 400
+    /// `validation_failed` naming `field`, a locked factor 403 `mfa_locked`.
+    async fn attempt(
         &self,
         p: &Principal,
         confirmed: bool,
         conflict: Conflict,
-        choose: impl FnOnce(&[u8]) -> Result<(Option<i64>, Option<Vec<u8>>)>,
+        choose: impl FnOnce(&[u8]) -> (Option<i64>, Option<Vec<u8>>),
         new_recovery: Option<&[Vec<u8>]>,
-    ) -> Result<bool> {
-        self.db
+        wrong: Error,
+    ) -> Result<()> {
+        let outcome = self
+            .db
             .run_before_mfa(p, async |tx| {
                 let sealed = match store::sealed(tx).await? {
                     Some((sealed, is)) if is == confirmed => sealed,
@@ -105,10 +112,15 @@ impl MfaApi {
                     .sealer
                     .open(p.user_id.0.as_bytes(), &sealed)
                     .ok_or_else(|| Error::internal(anyhow::anyhow!("a TOTP secret does not open")))?;
-                let (step, recovery) = choose(&secret)?;
-                store::accept(tx, step, recovery.as_deref(), new_recovery).await
+                let (step, recovery) = choose(&secret);
+                store::attempt(tx, step, recovery.as_deref(), new_recovery).await
             })
-            .await
+            .await?;
+        match outcome {
+            Attempt::Accepted => Ok(()),
+            Attempt::Rejected => Err(wrong),
+            Attempt::Locked => Err(Error::Forbidden(Forbidden::MfaLocked)),
+        }
     }
 
     fn wrong_code() -> Error {
@@ -164,13 +176,8 @@ impl MfaApi {
         let p = &auth.0;
         self.limiter.check(&p.user_id.to_string()).await?;
         let (codes, hashes) = mfa::new_recovery_codes(&self.hasher);
-        let step = |secret: &[u8]| {
-            let step = mfa::matching_step(secret, &body.0.code, now()).ok_or_else(Self::wrong_code)?;
-            Ok((Some(step), None))
-        };
-        if !self.accept(p, false, Conflict::MfaNotPending, step, Some(&hashes)).await? {
-            return Err(Self::wrong_code());
-        }
+        let step = |secret: &[u8]| (mfa::matching_step(secret, &body.0.code, now()), None);
+        self.attempt(p, false, Conflict::MfaNotPending, step, Some(&hashes), Self::wrong_code()).await?;
         Ok(Json(MfaRecoveryCodes { recovery_codes: codes }))
     }
 
@@ -178,7 +185,9 @@ impl MfaApi {
     ///
     /// A code from the app, or one recovery code (used up). Marks this session verified; every
     /// other operation answers 403 `mfa_required` until then. A code is accepted once: the same
-    /// code again is refused, on every server. Rate limited per account (429).
+    /// code again is refused, on every server. Rate limited per account (429). After 100 wrong
+    /// codes in a row the factor locks (403 `mfa_locked`): a recovery code still works and unlocks
+    /// it, or an admin unlocks it.
     #[oai(path = "/auth/mfa/verify", method = "post", operation_id = "verifyMfa")]
     async fn verify(&self, auth: BearerAuth, body: JsonBody<MfaVerifyRequest>) -> Result<NoContent> {
         let p = &auth.0;
@@ -188,21 +197,23 @@ impl MfaApi {
         }
         self.limiter.check(&p.user_id.to_string()).await?;
         let hasher = &self.hasher;
-        let choose = |secret: &[u8]| match (b.code.0, b.recovery_code.0) {
-            (Some(code), _) => {
-                let step = mfa::matching_step(secret, &code, now()).ok_or_else(Self::wrong_code)?;
-                Ok((Some(step), None))
-            }
+        type Choose = Box<dyn FnOnce(&[u8]) -> (Option<i64>, Option<Vec<u8>>) + Send>;
+        let (wrong, choose): (Error, Choose) = match (b.code.0, b.recovery_code.0) {
+            (Some(code), _) => (
+                Error::invalid("code", "is not a valid code (a code is accepted once)"),
+                Box::new(move |secret: &[u8]| (mfa::matching_step(secret, &code, now()), None)),
+            ),
             (None, recovery) => {
                 let hash = recovery.as_deref().and_then(|r| mfa::recovery_hash(hasher, r));
-                let hash = hash
-                    .ok_or_else(|| Error::invalid("recoveryCode", "is not a valid, unused recovery code"))?;
-                Ok((None, Some(hash)))
+                // A code that is not even well formed counts as a failure too.
+                let hash = hash.unwrap_or_default();
+                (
+                    Error::invalid("recoveryCode", "is not a valid, unused recovery code"),
+                    Box::new(move |_: &[u8]| (None, Some(hash))),
+                )
             }
         };
-        if !self.accept(p, true, Conflict::MfaNotEnabled, choose, None).await? {
-            return Err(Error::invalid("code", "is not a valid code (a code is accepted once)"));
-        }
+        self.attempt(p, true, Conflict::MfaNotEnabled, choose, None, wrong).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -213,6 +224,17 @@ impl MfaApi {
     #[oai(path = "/auth/mfa", method = "delete", operation_id = "disableMfa")]
     async fn disable(&self, auth: BearerAuth) -> Result<NoContent> {
         self.db.run(&auth.0, async |tx| store::disable(tx).await).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Unlock a user's second factor.
+    ///
+    /// Facility admins (users of their own facility) and super admins. After 100 wrong codes in a
+    /// row a factor is locked; this lifts the lock and clears the count (the factor stays). 409
+    /// `mfa_not_enabled` when the user has no factor.
+    #[oai(path = "/users/:id/mfa/unlock", method = "post", operation_id = "unlockUserMfa")]
+    async fn unlock(&self, auth: BearerAuth, id: Path<UserId>) -> Result<NoContent> {
+        self.db.run(&auth.0, async |tx| store::unlock(tx, id.0).await).await?;
         Ok(NoContent::NoContent)
     }
 

@@ -1,6 +1,7 @@
 //! Staff second factor (V39): the caller's own TOTP factor, reached under
-//! the self-only policy; acceptance through `carego.mfa_accept`, so a code
-//! is accepted once however many servers see it. The crypto is in
+//! the self-only policy; attempts through `carego.mfa_attempt`, so a code
+//! is accepted once however many servers see it and failures are counted
+//! (locked at 100, V47). The crypto is in
 //! `auth::mfa`.
 
 use poem_openapi::Object;
@@ -22,10 +23,12 @@ pub struct MfaStatus {
     pub required_by_facility: bool,
     /// Recovery codes not yet used.
     pub recovery_codes_left: i32,
+    /// After 100 wrong codes in a row the factor is locked: only a recovery code, or an admin's
+    /// unlock, opens it again.
+    pub locked: bool,
 }
 
-pub const STATUS: &str =
-    "select enabled, session_verified, required_by_facility, recovery_codes_left from carego.mfa_status()";
+pub const STATUS: &str = "select enabled, session_verified, required_by_facility, recovery_codes_left, locked from carego.mfa_status()";
 
 pub async fn status(tx: &mut TenantTx) -> Result<MfaStatus> {
     let row = tx.query_one(STATUS, &[]).await?;
@@ -34,6 +37,7 @@ pub async fn status(tx: &mut TenantTx) -> Result<MfaStatus> {
         session_verified: row.try_get("session_verified")?,
         required_by_facility: row.try_get("required_by_facility")?,
         recovery_codes_left: row.try_get("recovery_codes_left")?,
+        locked: row.try_get("locked")?,
     })
 }
 
@@ -61,17 +65,45 @@ pub async fn sealed(tx: &mut TenantTx) -> Result<Option<(Vec<u8>, bool)>> {
     row.map(|r| Ok((r.try_get("secret_sealed")?, r.try_get("confirmed")?))).transpose()
 }
 
-pub const ACCEPT: &str = "select carego.mfa_accept($1, $2, $3) as accepted";
+/// What one attempt at the caller's second factor came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    Accepted,
+    Rejected,
+    /// 100 failures in a row: only a recovery code or an admin opens it.
+    Locked,
+}
 
-/// Accepts a time step (confirming a pending factor when `new_recovery` is
-/// given) or a recovery code for this session, once. Whether it was.
-pub async fn accept(
+pub const ATTEMPT: &str = "select carego.mfa_attempt($1, $2, $3) as outcome";
+
+/// Records one attempt for this session: a time step the server matched
+/// (confirming a pending factor when `new_recovery` is given), a recovery
+/// code's hash, or neither (nothing matched: a failure that counts). The
+/// caller commits whatever the outcome.
+pub async fn attempt(
     tx: &mut TenantTx,
     step: Option<i64>,
     recovery: Option<&[u8]>,
     new_recovery: Option<&[Vec<u8>]>,
-) -> Result<bool> {
-    Ok(tx.query_one(ACCEPT, &[&step, &recovery, &new_recovery]).await?.try_get("accepted")?)
+) -> Result<Attempt> {
+    let row = tx.query_one(ATTEMPT, &[&step, &recovery, &new_recovery]).await?;
+    Ok(match row.try_get::<_, &str>("outcome")? {
+        "accepted" => Attempt::Accepted,
+        "locked" => Attempt::Locked,
+        _ => Attempt::Rejected,
+    })
+}
+
+pub const UNLOCK: &str = "select carego.mfa_unlock($1) as outcome";
+
+/// An admin lifts the lock on a user's factor (the function checks the
+/// signed context: own facility, or a super admin).
+pub async fn unlock(tx: &mut TenantTx, user: crate::domain::ids::UserId) -> Result<()> {
+    match tx.query_one(UNLOCK, &[&user]).await?.try_get::<_, &str>("outcome")? {
+        "unlocked" => Ok(()),
+        "no_factor" => Err(Error::Conflict(Conflict::MfaNotEnabled)),
+        _ => Err(Error::NotFound),
+    }
 }
 
 pub const DISABLE: &str =
