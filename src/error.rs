@@ -197,6 +197,10 @@ codes! {
             "document_closed",
             "This document takes no content: it was deleted, or the server could not render it."
         ),
+        StateConflict = (
+            "state_conflict",
+            "The record's state does not allow this change (it is stopped, signed, acknowledged or deleted)."
+        ),
         RefreshTokenSuperseded = (
             "refresh_token_superseded",
             "This refresh token was just rotated by a concurrent request; use the newer tokens."
@@ -242,6 +246,11 @@ pub enum Error {
     /// 503: the database is unreachable, timed out or the pool is exhausted.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// 503 too: the transaction lost a race (deadlock, serialization
+    /// failure, a lock it would not wait for) and did nothing; a read is
+    /// run once more before this is answered.
+    #[error("contention: {0}")]
+    Contention(String),
     /// 500: a bug or an unexpected failure; the cause is logged, never returned.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -279,7 +288,7 @@ impl Error {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Contention(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -296,7 +305,7 @@ impl Error {
             Self::RequestTimeout => "request_timeout",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::RateLimited { .. } => "rate_limited",
-            Self::Unavailable(_) => "service_unavailable",
+            Self::Unavailable(_) | Self::Contention(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -319,7 +328,9 @@ impl Error {
             Self::RateLimited { retry_after_secs } => {
                 format!("Too many attempts; retry after {retry_after_secs} seconds.")
             }
-            Self::Unavailable(_) => "The service is temporarily unavailable; retry shortly.".into(),
+            Self::Unavailable(_) | Self::Contention(_) => {
+                "The service is temporarily unavailable; retry shortly.".into()
+            }
             Self::Internal(_) => "An unexpected error occurred.".into(),
         }
     }
@@ -342,7 +353,9 @@ impl Error {
     fn log(&self) {
         match self {
             Self::Internal(err) => tracing::error!(error = format!("{err:#}"), "internal error"),
-            Self::Unavailable(cause) => tracing::warn!("service unavailable: {cause}"),
+            Self::Unavailable(cause) | Self::Contention(cause) => {
+                tracing::warn!("service unavailable: {cause}")
+            }
             _ => {}
         }
     }
@@ -364,10 +377,13 @@ impl IntoResponse for Error {
             Self::RateLimited { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) | Self::Contention(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS));
             }
             _ => {}
+        }
+        if let Self::Contention(_) = self {
+            resp.extensions_mut().insert(crate::server::Contended);
         }
         resp
     }

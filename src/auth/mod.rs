@@ -80,7 +80,10 @@ impl RequestMeta {
 /// The client's address: the peer's, or behind a trusted proxy the nearest
 /// address in `X-Forwarded-For` that is not one (see `config::TrustedProxies`).
 fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
-    let peer = req.remote_addr().as_socket_addr()?.ip();
+    let peer = match req.extensions().get::<crate::server::PeerAddr>() {
+        Some(kept) => kept.0.ip(),
+        None => req.remote_addr().as_socket_addr()?.ip(),
+    };
     let Some(proxies) = req.data::<Arc<crate::config::TrustedProxies>>() else { return Some(peer) };
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     Some(proxies.client(peer, forwarded))

@@ -100,6 +100,10 @@ fn classify(err: tokio_postgres::Error) -> Error {
         // caller's RLS cannot (someone they may not reach is as absent as
         // someone who does not exist), and by their shape checks.
         "CG404" => Error::NotFound,
+        // A trigger's guard of a record's life cycle (a stopped
+        // prescription, a signed plan version, a deleted document, an
+        // acknowledged alert): the record is in a state that forbids this.
+        "CG409" => Error::Conflict(Conflict::StateConflict),
         "CG422" => Error::invalid("request", "is not allowed here"),
         _ if *code == SqlState::INSUFFICIENT_PRIVILEGE => {
             tracing::debug!(detail = db.message(), "insufficient privilege");
@@ -117,7 +121,24 @@ fn classify(err: tokio_postgres::Error) -> Error {
             untranslated();
             Error::invalid("request", "is not an allowed value")
         }
+        _ if *code == SqlState::NOT_NULL_VIOLATION => {
+            tracing::warn!(
+                column = db.column(),
+                table = db.table(),
+                "a required value reached the database empty"
+            );
+            Error::invalid(&field_name(db.column().unwrap_or("request")), "is required")
+        }
         _ if *code == SqlState::QUERY_CANCELED => Error::Unavailable("statement timeout".into()),
+        // Another transaction won a race (a deadlock, a serialization
+        // failure), holds the lock a statement would not wait for, or the
+        // server is out of connections or resources: nothing was done, and
+        // the same request shortly is likely to succeed. Reads are retried
+        // once first ([`Db::read`](super::Db::read)).
+        _ if is_transient(code) => Error::Contention(format!("database: {}", db.message())),
+        _ if code.code().starts_with("53") => {
+            Error::Unavailable(format!("database resources: {}", db.message()))
+        }
         // Data exceptions (out of range, bad encoding, ...): bad input that
         // validation should have caught first. A 400, and a warning so the
         // missing check gets written.
@@ -130,6 +151,32 @@ fn classify(err: tokio_postgres::Error) -> Error {
         }
         _ => Error::internal(err),
     }
+}
+
+/// A deadlock or serialization failure: the transaction was rolled back and
+/// may simply be run again. A lock a statement would not wait for
+/// (`lock_timeout`, `NOWAIT`) too.
+fn is_transient(code: &SqlState) -> bool {
+    *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+        || *code == SqlState::LOCK_NOT_AVAILABLE
+}
+
+/// A column's name as the API spells its fields (`first_name` → `firstName`).
+fn field_name(column: &str) -> String {
+    let mut out = String::with_capacity(column.len());
+    let mut upper = false;
+    for c in column.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// An error and its causes, `outer: inner: innermost`, for the log (the

@@ -60,6 +60,11 @@ pub fn record_db_error(sqlstate: &str) {
     metrics::counter!("carego_db_errors_total", "sqlstate" => sqlstate.to_owned()).increment(1);
 }
 
+/// Counts one read run again after losing a race in the database.
+pub fn record_db_replay() {
+    metrics::counter!("carego_db_replays_total").increment(1);
+}
+
 /// Counts one presented API key by its outcome.
 pub fn record_api_key_check(outcome: &'static str) {
     metrics::counter!("carego_api_key_checks_total", "outcome" => outcome).increment(1);

@@ -48,7 +48,60 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .catch_all_error(problem_for_poem_error)
         .with(edge::Compress)
         .with(edge::SecurityHeaders)
+        .with(ReadReplay)
         .with(RequestTrace)
+}
+
+/// Runs a read (GET, HEAD) once more when its transaction lost a race in the
+/// database (deadlock, serialization failure, a lock it would not wait for:
+/// [`Error::Contention`](crate::error::Error::Contention), marked on its
+/// response by [`Contended`]). Nothing was done, and a read is safe to run
+/// again; a write is answered 503 with `Retry-After`. A GET carries no body,
+/// so the request is rebuilt from its head; the peer's address travels in
+/// [`PeerAddr`], which the rebuilt request has no socket for.
+struct ReadReplay;
+
+/// Set on a response whose transaction lost a race in the database.
+#[derive(Clone, Copy, Debug)]
+pub struct Contended;
+
+/// The connection's peer address, kept for a request run once more.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+impl<E: Endpoint<Output = Response>> Middleware<E> for ReadReplay {
+    type Output = ReadReplayEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        ReadReplayEndpoint(ep)
+    }
+}
+
+struct ReadReplayEndpoint<E>(E);
+
+impl<E: Endpoint<Output = Response>> Endpoint for ReadReplayEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        if !matches!(*req.method(), poem::http::Method::GET | poem::http::Method::HEAD) {
+            return self.0.call(req).await;
+        }
+        if let Some(peer) = req.remote_addr().as_socket_addr().copied() {
+            req.extensions_mut().insert(PeerAddr(peer));
+        }
+        let (method, uri, version) = (req.method().clone(), req.uri().clone(), req.version());
+        let (headers, extensions) = (req.headers().clone(), req.extensions().clone());
+        let resp = self.0.call(req).await.unwrap_or_else(|e| e.into_response());
+        if resp.extensions().get::<Contended>().is_none() {
+            return Ok(resp);
+        }
+        metrics::record_db_replay();
+        tracing::info!("read run once more after contention in the database");
+        let mut again = Request::builder().method(method).uri(uri).version(version).finish();
+        *again.headers_mut() = headers;
+        *again.extensions_mut() = extensions;
+        self.0.call(again).await
+    }
 }
 
 /// Assigns `X-Request-Id` (keeping a sane one from the client), opens a

@@ -12,6 +12,7 @@ mod cli;
 mod client;
 mod communication;
 mod coverage;
+mod db_conditions;
 mod doctor;
 mod documents;
 mod edges;

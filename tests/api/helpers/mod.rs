@@ -133,14 +133,19 @@ impl TestApp {
     /// same signing keys and document store (as replicas behind one load
     /// balancer share their configuration).
     pub async fn second_server(&self) -> (TestClient<BoxEndpoint<'static, Response>>, AppState, Background) {
+        self.second_server_with(Duration::from_secs(10)).await
+    }
+
+    /// [`second_server`](Self::second_server) whose statements time out
+    /// after `statement_timeout`.
+    pub async fn second_server_with(
+        &self,
+        statement_timeout: Duration,
+    ) -> (TestClient<BoxEndpoint<'static, Response>>, AppState, Background) {
         let db = Db::connect(
             &self.app_conn_str(),
             &self.platform_conn_str(),
-            &PoolSettings {
-                max_size: 8,
-                checkout_timeout: Duration::from_secs(5),
-                statement_timeout: Duration::from_secs(10),
-            },
+            &PoolSettings { max_size: 8, checkout_timeout: Duration::from_secs(5), statement_timeout },
         )
         .unwrap();
         let state = AppState::new(
