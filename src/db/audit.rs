@@ -74,6 +74,18 @@ impl TryFrom<&Row> for AuditEntry {
     }
 }
 
+pub const READS: &str = "select carego.audit_reads($1, $2)";
+
+/// One audit row naming the records of `entity` a request read (V45's
+/// `carego.audit_reads`: staff-side roles and integrators; nothing for an
+/// empty page or a patient's own records), whatever the page's size.
+pub async fn reads(tx: &mut TenantTx, entity: &str, ids: &[Uuid]) -> Result<()> {
+    if !ids.is_empty() {
+        tx.query_one(READS, &[&entity, &ids]).await?;
+    }
+    Ok(())
+}
+
 /// Optional list filters.
 #[derive(Default)]
 pub struct AuditFilter<'a> {

@@ -122,3 +122,72 @@ async fn audit_logs_filter_and_page() {
         app.get(&c.w.admin_a, &format!("/api/v1/audit-logs?action=read&actorId={}", c.w.admin_a.id)).await;
     assert!(reads.assert_status(200).items().iter().all(|e| e["action"] == "read"));
 }
+
+/// The audit rows of `entity` reads by `actor`, each as its named ids.
+async fn reads_of(app: &TestApp, entity: &str, actor: uuid::Uuid) -> Vec<Vec<String>> {
+    let su = app.superuser().await;
+    let rows = su
+        .query(
+            "select coalesce(array(select jsonb_array_elements_text(new_values -> 'ids')), '{}')
+               from audit_log where action = 'read' and entity_type = $1 and actor_id = $2
+              order by chain_seq",
+            &[&entity, &actor],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
+#[tokio::test]
+async fn reads_of_messages_alerts_documents_leads_and_accounts_leave_one_row_per_request() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let (admin, nurse) = (&c.w.admin_a, &c.w.staff_a);
+
+    // Messages: the nurse reads a page of two; the patient reading her own
+    // conversation leaves no row.
+    let res = app
+        .post(&c.patient1, "/api/v1/conversations", json!({"kind": "direct", "members": [nurse.id]}))
+        .await;
+    let conversation = res.assert_status(201).body["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    for text in ["first", "second"] {
+        app.post(&c.patient1, &path, json!({"id": uuid::Uuid::new_v4(), "body": text}))
+            .await
+            .assert_status(201);
+    }
+    let page = app.get(nurse, &path).await;
+    let ids: Vec<String> = page.items().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(reads_of(&app, "messages", nurse.id).await, vec![ids]);
+    app.get(&c.patient1, &path).await.assert_status(200);
+    assert!(reads_of(&app, "messages", c.patient1.id).await.is_empty());
+
+    // A crisis alert, listed and then read on its own.
+    let alert = uuid::Uuid::new_v4();
+    let body = json!({"id": alert, "severity": "high", "location": "Garden", "note": "Panic"});
+    app.post(&c.patient1, &format!("/api/v1/patients/{}/crisis-alerts", c.p1), body).await.assert_status(201);
+    app.get(nurse, "/api/v1/crisis-alerts").await.assert_status(200);
+    app.get(nurse, &format!("/api/v1/crisis-alerts/{alert}")).await.assert_status(200);
+    assert_eq!(reads_of(&app, "crisis_alerts", nurse.id).await, vec![vec![alert.to_string()]; 2]);
+
+    // A document's record.
+    let document = uuid::Uuid::new_v4();
+    let body = json!({"id": document, "kind": "lab_result", "title": "Panel", "visibleToPatient": true});
+    app.post(nurse, &format!("/api/v1/patients/{}/documents", c.p1), body).await.assert_status(201);
+    app.get(nurse, &format!("/api/v1/documents/{document}")).await.assert_status(200);
+    assert_eq!(reads_of(&app, "documents", nurse.id).await, vec![vec![document.to_string()]]);
+
+    // Leads, as the super admin sees the platform's.
+    let lead = app.submit_lead(json!({"leadType": "training", "name": "Ravi", "phone": "9810000002"})).await;
+    app.get(&c.w.sa, "/api/v1/leads").await.assert_status(200);
+    app.get(&c.w.sa, &format!("/api/v1/leads/{lead}")).await.assert_status(200);
+    assert_eq!(reads_of(&app, "leads", c.w.sa.id).await, vec![vec![lead.to_string()]; 2]);
+
+    // Accounts: a page of the facility's users is one row naming them all.
+    let users = app.get(admin, "/api/v1/users").await;
+    let ids: Vec<String> = users.items().iter().map(|u| u["id"].as_str().unwrap().to_owned()).collect();
+    assert!(ids.len() >= 4, "{ids:?}");
+    app.get(admin, &format!("/api/v1/users/{}", nurse.id)).await.assert_status(200);
+    assert_eq!(reads_of(&app, "users", admin.id).await, vec![ids, vec![nurse.id.to_string()]]);
+}

@@ -141,8 +141,11 @@ pub async fn insert(tx: &mut TenantTx, u: &NewUser<'_>) -> Result<User> {
 
 pub const GET: &str = concat!("select ", columns!(), " from users where id = $1");
 
+/// An account (its read is audited).
 pub async fn get(tx: &mut TenantTx, id: UserId) -> Result<User> {
-    User::try_from(&tx.query_one(GET, &[&id]).await?)
+    let user = User::try_from(&tx.query_one(GET, &[&id]).await?)?;
+    crate::db::audit::reads(tx, "users", &[user.id.0]).await?;
+    Ok(user)
 }
 
 pub const GET_SELF: &str = concat!("select ", columns!(), " from users where id = carego.current_user_id()");
@@ -192,7 +195,9 @@ pub async fn list(tx: &mut TenantTx, f: &UserFilter, page: &PageRequest) -> Resu
             &[&f.facility_id, &f.role, &f.status, &page.after_ts(), &page.after_id(), &page.fetch_limit()],
         )
         .await?;
-    rows.iter().map(User::try_from).collect()
+    let users = rows.iter().map(User::try_from).collect::<Result<Vec<_>>>()?;
+    crate::db::audit::reads(tx, "users", &users.iter().map(|u| u.id.0).collect::<Vec<_>>()).await?;
+    Ok(users)
 }
 
 /// A partial update; `None` leaves a field as it is, `Some(None)` clears it.

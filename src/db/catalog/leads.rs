@@ -168,8 +168,11 @@ pub async fn submit(tx: &mut TenantTx, s: &Submission<'_>) -> Result<()> {
 
 pub const GET: &str = concat!("select ", columns!(), " from leads where id = $1");
 
+/// A lead (a prospect's contact details: its read is audited).
 pub async fn get(tx: &mut TenantTx, id: LeadId) -> Result<Lead> {
-    Lead::try_from(&tx.query_one(GET, &[&id]).await?)
+    let lead = Lead::try_from(&tx.query_one(GET, &[&id]).await?)?;
+    crate::db::audit::reads(tx, "leads", &[lead.id.0]).await?;
+    Ok(lead)
 }
 
 /// A list's filters; each absent one matches everything.
@@ -216,7 +219,9 @@ pub async fn list(tx: &mut TenantTx, f: &LeadFilter, page: &PageRequest) -> Resu
             ],
         )
         .await?;
-    rows.iter().map(Lead::try_from).collect()
+    let leads = rows.iter().map(Lead::try_from).collect::<Result<Vec<_>>>()?;
+    crate::db::audit::reads(tx, "leads", &leads.iter().map(|l| l.id.0).collect::<Vec<_>>()).await?;
+    Ok(leads)
 }
 
 /// An update of a lead, translated: a closed lead is a 409 whatever was asked.

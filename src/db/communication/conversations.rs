@@ -331,7 +331,9 @@ pub async fn messages(
     if rows.is_empty() {
         get(tx, conversation).await?;
     }
-    rows.iter().map(Message::try_from).collect()
+    let messages = rows.iter().map(Message::try_from).collect::<Result<Vec<_>>>()?;
+    crate::db::audit::reads(tx, "messages", &messages.iter().map(|m| m.id.0).collect::<Vec<_>>()).await?;
+    Ok(messages)
 }
 
 pub const MARK_READ: &str = "

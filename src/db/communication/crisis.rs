@@ -156,7 +156,9 @@ pub const OPEN: &str = concat!(
 /// a patient their own), newest first.
 pub async fn open(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<CrisisAlert>> {
     let rows = tx.query(OPEN, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
-    rows.iter().map(CrisisAlert::try_from).collect()
+    let alerts = rows.iter().map(CrisisAlert::try_from).collect::<Result<Vec<_>>>()?;
+    crate::db::audit::reads(tx, "crisis_alerts", &alerts.iter().map(|a| a.id.0).collect::<Vec<_>>()).await?;
+    Ok(alerts)
 }
 
 pub const GET: &str = concat!(
@@ -167,8 +169,11 @@ pub const GET: &str = concat!(
                       and p.deleted_at is null)"
 );
 
+/// An alert (its read is audited).
 pub async fn get(tx: &mut TenantTx, id: CrisisAlertId) -> Result<CrisisAlert> {
-    CrisisAlert::try_from(&tx.query_one(GET, &[&id]).await?)
+    let alert = CrisisAlert::try_from(&tx.query_one(GET, &[&id]).await?)?;
+    crate::db::audit::reads(tx, "crisis_alerts", &[alert.id.0]).await?;
+    Ok(alert)
 }
 
 /// Takes one step of a live alert the caller may act on, answering the

@@ -172,8 +172,11 @@ pub async fn file_progress_report(
 
 pub const GET: &str = concat!("select ", columns!(), " from documents d where id = $1", live_patient!());
 
+/// A document's record (its read is audited).
 pub async fn get(tx: &mut TenantTx, id: DocumentId) -> Result<Document> {
-    Document::try_from(&tx.query_one(GET, &[&id]).await?)
+    let document = Document::try_from(&tx.query_one(GET, &[&id]).await?)?;
+    crate::db::audit::reads(tx, "documents", &[document.id.0]).await?;
+    Ok(document)
 }
 
 /// Where an upload may go, as the caller's role and RLS see it.
@@ -246,8 +249,10 @@ pub const CONTENT: &str = concat!(
     live_patient!()
 );
 
+/// Where a ready document's content is, and its read audited.
 pub async fn content(tx: &mut TenantTx, id: DocumentId) -> Result<Content> {
     let row = tx.query_one(CONTENT, &[&id]).await?;
+    crate::db::audit::reads(tx, "documents", &[id.0]).await?;
     Ok(Content {
         object_key: row.try_get("object_key")?,
         content_type: row.try_get("content_type")?,
