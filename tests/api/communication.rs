@@ -195,7 +195,8 @@ async fn a_crisis_alert_reaches_the_care_team_and_on_call_live_escalates_unanswe
     // The whole timeline is in the audit chain.
     let steps: i64 = su
         .query_one(
-            "select count(*) from audit_log where entity_type = 'crisis_alerts' and entity_id = $1",
+            "select count(*) from audit_log
+              where entity_type = 'crisis_alerts' and entity_id = $1 and action <> 'read'",
             &[&alert],
         )
         .await

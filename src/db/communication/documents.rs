@@ -249,10 +249,8 @@ pub const CONTENT: &str = concat!(
     live_patient!()
 );
 
-/// Where a ready document's content is, and its read audited.
 pub async fn content(tx: &mut TenantTx, id: DocumentId) -> Result<Content> {
     let row = tx.query_one(CONTENT, &[&id]).await?;
-    crate::db::audit::reads(tx, "documents", &[id.0]).await?;
     Ok(Content {
         object_key: row.try_get("object_key")?,
         content_type: row.try_get("content_type")?,
