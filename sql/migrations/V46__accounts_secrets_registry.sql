@@ -91,11 +91,9 @@ begin
     end if;
     v_facility := coalesce(v_new ->> tg_argv[0], v_old ->> tg_argv[0]);
 
-    if carego.context_ok(current_user) then
-        v_actor := carego.current_user_id();
-        v_role := carego.current_app_role();
-        v_session := carego.current_session_id();
-    elsif coalesce(current_setting('carego.context', true), '') = '' then
+    -- Verified once: the signature covers these very settings as they are now.
+    if carego.context_ok(current_user)
+       or coalesce(current_setting('carego.context', true), '') = '' then
         v_actor := nullif(current_setting('carego.user_id', true), '')::uuid;
         v_role := nullif(current_setting('carego.role', true), '');
         v_session := nullif(current_setting('carego.session_id', true), '')::uuid;
