@@ -159,3 +159,24 @@ async fn the_public_role_reads_no_hash_and_opens_no_session_without_the_password
     // The honest path still works end to end.
     app.login(&w.sa.email, PASSWORD).await.assert_status(200);
 }
+
+#[tokio::test]
+async fn an_audit_row_written_before_the_registry_shows_no_secret() {
+    let app = TestApp::spawn().await;
+    let w = app.two_facilities().await;
+    // A registration key's row as the trigger wrote it before V46: the hash
+    // in its values (the chain covers it, so it stays in the table).
+    let su = app.superuser().await;
+    su.execute(
+        "insert into audit_log (facility_id, action, entity_type, entity_id, new_values)
+         values ($1, 'create', 'registration_keys', gen_random_uuid(),
+                 jsonb_build_object('key_hash', '\\x0badc0de', 'expires_at', now()))",
+        &[&w.a],
+    )
+    .await
+    .unwrap();
+    let listed = app.get(&w.admin_a, "/api/v1/audit-logs?entityType=registration_keys").await;
+    let row = &listed.items()[0];
+    assert!(row["newValues"]["expires_at"].is_string(), "{row}");
+    assert!(row["newValues"].get("key_hash").is_none(), "{row}");
+}
