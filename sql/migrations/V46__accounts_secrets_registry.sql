@@ -27,15 +27,24 @@ create table carego.secret_columns (
 -- stays a plain SQL expression the planner inlines (the audit list calls it
 -- twice per row).
 revoke all on carego.secret_columns from public;
-do $$
+
+-- Grants a privilege to every role of a group (carego.role_group, V44), so
+-- a grant names the group once instead of its roles. Owner only.
+create function carego.grant_to_group(p_privilege text, p_group text) returns void
+    language plpgsql
+    set search_path = pg_catalog
+    as $$
 declare
     r name;
 begin
-    foreach r in array carego.role_group('request') loop
-        execute format('grant select on carego.secret_columns to %I', r);
+    foreach r in array carego.role_group(p_group) loop
+        execute format('grant %s to %I', p_privilege, r);
     end loop;
 end
 $$;
+revoke execute on function carego.grant_to_group(text, text) from public;
+
+select carego.grant_to_group('select on carego.secret_columns', 'request');
 
 insert into carego.secret_columns (table_name, column_name, sealed, what) values
     ('users', 'password_hash', false, 'argon2id hash of the password'),
@@ -65,15 +74,7 @@ create function carego.strip_secrets(p_table text, p_values jsonb) returns jsonb
         '{}'::pg_catalog.text[])
 $$;
 
-do $$
-declare
-    r name;
-begin
-    foreach r in array carego.role_group('request') loop
-        execute format('grant execute on function carego.strip_secrets(text, jsonb) to %I', r);
-    end loop;
-end
-$$;
+select carego.grant_to_group('execute on function carego.strip_secrets(text, jsonb)', 'request');
 
 -- The audit trigger: secrets stripped, and the actor taken from the signed
 -- context. Only a request with no context at all (the public role's login,

@@ -11,6 +11,7 @@
 -- context_ok checks the signature only (the role is the caller's), this is
 -- exactly what the accessors checked. visible_patient_ids is PL/pgSQL now,
 -- so its plan is kept per connection instead of being planned on every call.
+-- audit_reads records teachers too (V48 opened it to every request role).
 
 create or replace function carego.visible_patient_ids() returns uuid[]
     language plpgsql

@@ -79,7 +79,10 @@ pub const READS: &str = "select carego.audit_reads($1, $2)";
 /// One audit row naming the records of `entity` a request read (V45's
 /// `carego.audit_reads`: staff-side roles and integrators; nothing for an
 /// empty page or a patient's own records), whatever the page's size.
-pub async fn reads(tx: &mut TenantTx, entity: &str, ids: &[Uuid]) -> Result<()> {
+/// A single record's read is audited by its own statement instead (see
+/// `users::GET`), which saves the round trip.
+pub async fn reads(tx: &mut TenantTx, entity: &str, ids: impl IntoIterator<Item = Uuid>) -> Result<()> {
+    let ids: Vec<Uuid> = ids.into_iter().collect();
     if !ids.is_empty() {
         tx.query_one(READS, &[&entity, &ids]).await?;
     }

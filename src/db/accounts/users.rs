@@ -139,13 +139,15 @@ pub async fn insert(tx: &mut TenantTx, u: &NewUser<'_>) -> Result<User> {
     User::try_from(&row)
 }
 
-pub const GET: &str = concat!("select ", columns!(), " from users where id = $1");
+/// The account, and its read audited by the same statement.
+pub const GET: &str = concat!(
+    "select ",
+    columns!(),
+    ", carego.audit_reads('users', array[id]) as audited from users where id = $1"
+);
 
-/// An account (its read is audited).
 pub async fn get(tx: &mut TenantTx, id: UserId) -> Result<User> {
-    let user = User::try_from(&tx.query_one(GET, &[&id]).await?)?;
-    crate::db::audit::reads(tx, "users", &[user.id.0]).await?;
-    Ok(user)
+    User::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
 pub const GET_SELF: &str = concat!("select ", columns!(), " from users where id = carego.current_user_id()");
@@ -196,7 +198,7 @@ pub async fn list(tx: &mut TenantTx, f: &UserFilter, page: &PageRequest) -> Resu
         )
         .await?;
     let users = rows.iter().map(User::try_from).collect::<Result<Vec<_>>>()?;
-    crate::db::audit::reads(tx, "users", &users.iter().map(|u| u.id.0).collect::<Vec<_>>()).await?;
+    crate::db::audit::reads(tx, "users", users.iter().map(|u| u.id.0)).await?;
     Ok(users)
 }
 

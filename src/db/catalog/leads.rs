@@ -166,13 +166,15 @@ pub async fn submit(tx: &mut TenantTx, s: &Submission<'_>) -> Result<()> {
     Ok(())
 }
 
-pub const GET: &str = concat!("select ", columns!(), " from leads where id = $1");
+/// A lead (a prospect's contact details), its read audited by the same statement.
+pub const GET: &str = concat!(
+    "select ",
+    columns!(),
+    ", carego.audit_reads('leads', array[id]) as audited from leads where id = $1"
+);
 
-/// A lead (a prospect's contact details: its read is audited).
 pub async fn get(tx: &mut TenantTx, id: LeadId) -> Result<Lead> {
-    let lead = Lead::try_from(&tx.query_one(GET, &[&id]).await?)?;
-    crate::db::audit::reads(tx, "leads", &[lead.id.0]).await?;
-    Ok(lead)
+    Lead::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
 /// A list's filters; each absent one matches everything.
@@ -220,7 +222,7 @@ pub async fn list(tx: &mut TenantTx, f: &LeadFilter, page: &PageRequest) -> Resu
         )
         .await?;
     let leads = rows.iter().map(Lead::try_from).collect::<Result<Vec<_>>>()?;
-    crate::db::audit::reads(tx, "leads", &leads.iter().map(|l| l.id.0).collect::<Vec<_>>()).await?;
+    crate::db::audit::reads(tx, "leads", leads.iter().map(|l| l.id.0)).await?;
     Ok(leads)
 }
 

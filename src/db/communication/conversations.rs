@@ -332,7 +332,7 @@ pub async fn messages(
         get(tx, conversation).await?;
     }
     let messages = rows.iter().map(Message::try_from).collect::<Result<Vec<_>>>()?;
-    crate::db::audit::reads(tx, "messages", &messages.iter().map(|m| m.id.0).collect::<Vec<_>>()).await?;
+    crate::db::audit::reads(tx, "messages", messages.iter().map(|m| m.id.0)).await?;
     Ok(messages)
 }
 

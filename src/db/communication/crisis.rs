@@ -157,23 +157,22 @@ pub const OPEN: &str = concat!(
 pub async fn open(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<CrisisAlert>> {
     let rows = tx.query(OPEN, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
     let alerts = rows.iter().map(CrisisAlert::try_from).collect::<Result<Vec<_>>>()?;
-    crate::db::audit::reads(tx, "crisis_alerts", &alerts.iter().map(|a| a.id.0).collect::<Vec<_>>()).await?;
+    crate::db::audit::reads(tx, "crisis_alerts", alerts.iter().map(|a| a.id.0)).await?;
     Ok(alerts)
 }
 
+/// An alert the caller may see, its read audited by the same statement.
 pub const GET: &str = concat!(
     "select ",
     columns!(),
-    " from crisis_alerts a where id = $1
+    ", carego.audit_reads('crisis_alerts', array[a.id]) as audited
+       from crisis_alerts a where id = $1
        and exists (select from patients p where p.facility_id = a.facility_id and p.id = a.patient_id
                       and p.deleted_at is null)"
 );
 
-/// An alert (its read is audited).
 pub async fn get(tx: &mut TenantTx, id: CrisisAlertId) -> Result<CrisisAlert> {
-    let alert = CrisisAlert::try_from(&tx.query_one(GET, &[&id]).await?)?;
-    crate::db::audit::reads(tx, "crisis_alerts", &[alert.id.0]).await?;
-    Ok(alert)
+    CrisisAlert::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
 /// Takes one step of a live alert the caller may act on, answering the

@@ -170,13 +170,16 @@ pub async fn file_progress_report(
     Ok(outcome)
 }
 
-pub const GET: &str = concat!("select ", columns!(), " from documents d where id = $1", live_patient!());
+/// A document's record, its read audited by the same statement.
+pub const GET: &str = concat!(
+    "select ",
+    columns!(),
+    ", carego.audit_reads('documents', array[d.id]) as audited from documents d where id = $1",
+    live_patient!()
+);
 
-/// A document's record (its read is audited).
 pub async fn get(tx: &mut TenantTx, id: DocumentId) -> Result<Document> {
-    let document = Document::try_from(&tx.query_one(GET, &[&id]).await?)?;
-    crate::db::audit::reads(tx, "documents", &[document.id.0]).await?;
-    Ok(document)
+    Document::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
 /// Where an upload may go, as the caller's role and RLS see it.
