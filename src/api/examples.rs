@@ -225,7 +225,7 @@ fn assignment() -> Value {
 }
 
 fn audit_entry() -> Value {
-    json!({"id": AUDIT, "facilityId": FACILITY, "chainSeq": 1042, "actorId": NURSE, "actorRole": "staff",
+    json!({"id": AUDIT, "facilityId": FACILITY, "chainSeq": 1042, "chainLane": 0, "actorId": NURSE, "actorRole": "staff",
            "action": "create", "entityType": "care_logs", "entityId": CARE_LOG,
            "newValues": {"kind": "medication_administered", "body": "Paracetamol 1 g"},
            "requestId": "6f1c2a4e-2b8d-4c52-9a43-1f0e7d3b9c10", "ip": "203.0.113.7", "createdAt": AT,

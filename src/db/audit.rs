@@ -7,7 +7,10 @@ use serde_json::Value;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::db::TenantTx;
+use crate::db::{
+    TenantTx,
+    filters::{Bound, Variants},
+};
 use crate::{
     domain::ids::{FacilityId, UserId},
     domain::page::{Keyed, PageRequest},
@@ -22,8 +25,12 @@ pub struct AuditEntry {
     pub id: Uuid,
     /// The facility's chain this row belongs to; absent for platform rows.
     pub facility_id: Option<FacilityId>,
-    /// Position in the facility's hash chain.
+    /// Position in its lane of the facility's hash chain.
     pub chain_seq: i64,
+    /// The chain's lane: 0 for every change (numbered without gaps, in
+    /// commit order); reads are spread over lanes 1–64, each a hash chain
+    /// of its own, so that readers do not queue behind each other.
+    pub chain_lane: i16,
     /// Who acted (absent for the operator's CLI).
     pub actor_id: Option<UserId>,
     /// The actor's role: `staff`, `facility_admin`, `super_admin`, `patient`, `system`...
@@ -58,6 +65,7 @@ impl TryFrom<&Row> for AuditEntry {
             id: row.try_get("id")?,
             facility_id: row.try_get("facility_id")?,
             chain_seq: row.try_get("chain_seq")?,
+            chain_lane: row.try_get("chain_lane")?,
             actor_id: row.try_get("actor_id")?,
             actor_role: row.try_get("actor_role")?,
             action: row.try_get("action")?,
@@ -108,40 +116,41 @@ impl Keyed for AuditEntry {
     }
 }
 
-pub const LIST: &str = "select id, facility_id, chain_seq, actor_id, actor_role, action, entity_type,
+/// Newest first. `$1` the fetch limit; then, each only when given (see
+/// [`filters`](crate::db::filters)): facility, actor, action, entity type,
+/// entity, from, to, the cursor.
+pub static LIST: Variants = Variants::new(
+    "select id, facility_id, chain_seq, chain_lane, actor_id, actor_role, action, entity_type,
             entity_id, carego.strip_secrets(entity_type, old_values) as old_values,
             carego.strip_secrets(entity_type, new_values) as new_values, reason, request_id, ip, created_at, hash
-     from audit_log
-     where ($1::uuid is null or facility_id = $1)
-       and ($2::uuid is null or actor_id = $2)
-       and ($3::text is null or action = $3)
-       and ($4::text is null or entity_type = $4)
-       and ($5::uuid is null or entity_id = $5)
-       and ($6::timestamptz is null or created_at >= $6)
-       and ($7::timestamptz is null or created_at < $7)
-       and ($8::timestamptz is null or (created_at, id) < ($8, $9::uuid))
-     order by created_at desc, id desc
-     limit $10";
+       from audit_log
+      where true {where}
+      order by created_at desc, id desc
+      limit $1",
+    &[
+        "facility_id = $",
+        "actor_id = $",
+        "action = $",
+        "entity_type = $",
+        "entity_id = $",
+        "created_at >= $",
+        "created_at < $",
+        "(created_at, id) < ($::timestamptz, $::uuid)",
+    ],
+);
 
-/// Newest first.
 pub async fn list(tx: &mut TenantTx, f: &AuditFilter<'_>, page: &PageRequest) -> Result<Vec<AuditEntry>> {
-    let rows = tx
-        .query(
-            LIST,
-            &[
-                &f.facility_id,
-                &f.actor_id,
-                &f.action,
-                &f.entity_type,
-                &f.entity_id,
-                &f.from,
-                &f.to,
-                &page.after_ts(),
-                &page.after_id(),
-                &page.fetch_limit(),
-            ],
-        )
-        .await?;
+    let (after_ts, after_id, limit) = (page.after_ts(), page.after_id(), page.fetch_limit());
+    let bound = Bound::new(vec![&limit])
+        .opt(&f.facility_id)
+        .opt(&f.actor_id)
+        .opt(&f.action)
+        .opt(&f.entity_type)
+        .opt(&f.entity_id)
+        .opt(&f.from)
+        .opt(&f.to)
+        .when(page.after.is_some(), &[&after_ts, &after_id]);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(AuditEntry::try_from).collect()
 }
 

@@ -25,6 +25,7 @@ pub mod catalog;
 pub mod clinical;
 pub mod communication;
 mod errors;
+pub mod filters;
 pub mod finance;
 pub mod idempotency;
 pub mod infra;

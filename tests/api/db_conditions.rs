@@ -37,12 +37,14 @@ async fn waiting_backend(watch: &Client, not: Option<&str>) -> String {
     panic!("no request came to wait on the lock");
 }
 
-/// Takes the audit chain's lock of `facility` in an open transaction of
-/// `su`: every audited write or read of that facility then waits for it.
+/// Takes the audit chain's locks of `facility` in an open transaction of
+/// `su`, the change lane's and every read lane's (V51): every audited write
+/// or read of that facility then waits for them.
 async fn hold_audit_lock(su: &Client, facility: uuid::Uuid) {
     su.batch_execute("begin; set local deadlock_timeout = '30s'").await.unwrap();
     su.execute(
-        "select pg_advisory_xact_lock(hashtextextended('carego.audit:' || $1::text, 0))",
+        "select pg_advisory_xact_lock(hashtextextended('carego.audit:' || $1::text || lane, 0))
+           from unnest(array[''] || array(select ':' || l from generate_series(1, 64) l)) lane",
         &[&facility.to_string()],
     )
     .await
@@ -189,4 +191,41 @@ async fn a_statement_timeout_is_503_with_retry_after() {
     su.batch_execute("commit").await.unwrap();
     res.assert_problem(503, "service_unavailable");
     assert!(res.headers.contains_key("retry-after"));
+}
+
+/// Reads are chained in lanes of their own (V51): a chart read does not
+/// wait for the change lane's lock, which every write holds to commit, and
+/// the facility's chain, all lanes, still verifies.
+#[tokio::test]
+async fn an_audited_read_does_not_queue_behind_a_change_in_progress() {
+    let app = TestApp::spawn().await;
+    let w = app.two_facilities().await;
+    let (patient, _) = app.patient(&w.admin_a).await;
+    let su = app.superuser().await;
+    su.batch_execute("begin").await.unwrap();
+    su.execute(
+        "select pg_advisory_xact_lock(hashtextextended('carego.audit:' || $1::text, 0))",
+        &[&w.a.to_string()],
+    )
+    .await
+    .unwrap();
+    let path = format!("/api/v1/patients/{patient}");
+    let read = app.get(&w.admin_a, &path);
+    let res =
+        tokio::time::timeout(Duration::from_secs(10), read).await.expect("the read queued behind the change");
+    res.assert_status(200);
+    su.batch_execute("commit").await.unwrap();
+    let lane: i16 = su
+        .query_one(
+            "select chain_lane from audit_log where entity_type = 'patients' and entity_id = $1 and action = 'read'
+              order by seq desc limit 1",
+            &[&patient],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!((1..=64).contains(&lane), "a read is chained in a read lane, not {lane}");
+    let verified = app.get(&w.admin_a, "/api/v1/audit-logs/verify").await;
+    verified.assert_status(200);
+    assert_eq!(verified.body["ok"], true, "{}", verified.body);
 }

@@ -74,7 +74,7 @@ async fn audited_downloads(app: &TestApp, id: Uuid) -> Vec<String> {
     let rows = su
         .query(
             "select actor_role from audit_log where entity_type = 'documents' and entity_id = $1
-               and action = 'read' order by chain_seq",
+               and action = 'read' order by seq",
             &[&id],
         )
         .await

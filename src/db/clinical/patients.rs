@@ -8,7 +8,10 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use crate::{
-    db::{DbError, OnConstraint, TenantTx},
+    db::{
+        DbError, OnConstraint, TenantTx,
+        filters::{Bound, Variants},
+    },
     domain::page::{Keyed, PageRequest},
     domain::text::{Opt, Text},
     domain::{
@@ -260,24 +263,39 @@ impl Keyed for Patient {
 
 /// A page of patients, and one audit row naming them (`carego.audit_reads`,
 /// V45: staff-side roles and integrators), written by the same statement.
-pub const LIST: &str = concat!(
-    "with page as (
-       select ",
-    columns!(),
-    " from patients
-        where ($1::text is null or status = $1)
-          and ($2::text is null or (first_name || ' ' || last_name) ilike '%' || $2 || '%')
-          and ($3::uuid is null or primary_counsellor_id = $3)
-          and ($4::date is null or admission_date >= $4)
-          and ($5::date is null or admission_date <= $5)
-          and (deleted_at is not null) = $6
-          and ($7::timestamptz is null or (created_at, id) > ($7, $8::uuid))
-        order by created_at, id
-        limit $9)
-     select page.*, (select carego.audit_reads('patients', array_agg(a.id)) from page a) as audited
-       from page
-      order by created_at, id"
+/// `$1` the fetch limit; then (see [`filters`](crate::db::filters)) live or
+/// deleted patients — one of the two, written out so that a plan can use
+/// the indexes kept for live patients — and, each only when given: status,
+/// search, counsellor, admitted from, admitted to, the cursor.
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "with page as (
+           select ",
+        columns!(),
+        " from patients
+            where true {where}
+            order by created_at, id
+            limit $1)
+         select page.*, (select carego.audit_reads('patients', array_agg(a.id)) from page a) as audited
+           from page
+          order by created_at, id"
+    ),
+    &[
+        "deleted_at is null",
+        "deleted_at is not null",
+        "status = $",
+        "(first_name || ' ' || last_name) ilike '%' || $::text || '%'",
+        "primary_counsellor_id = $",
+        "admission_date >= $",
+        "admission_date <= $",
+        "(created_at, id) > ($::timestamptz, $::uuid)",
+    ],
 );
+
+/// [`LIST`]'s live patients, no other filter.
+pub const LIVE: u32 = 1;
+/// [`LIST`]'s counsellor filter.
+pub const BY_COUNSELLOR: u32 = 1 << 4;
 
 /// Escapes LIKE wildcards so a search for "50%" means those characters.
 fn like_literal(s: &str) -> String {
@@ -286,22 +304,17 @@ fn like_literal(s: &str) -> String {
 
 pub async fn list(tx: &mut TenantTx, f: &PatientFilter<'_>, page: &PageRequest) -> Result<Vec<Patient>> {
     let search = f.search.map(like_literal);
-    let rows = tx
-        .query(
-            LIST,
-            &[
-                &f.status,
-                &search,
-                &f.counsellor_id,
-                &f.admitted_from,
-                &f.admitted_to,
-                &f.deleted,
-                &page.after_ts(),
-                &page.after_id(),
-                &page.fetch_limit(),
-            ],
-        )
-        .await?;
+    let (after_ts, after_id, limit) = (page.after_ts(), page.after_id(), page.fetch_limit());
+    let bound = Bound::new(vec![&limit])
+        .when(!f.deleted, &[])
+        .when(f.deleted, &[])
+        .opt(&f.status)
+        .opt(&search)
+        .opt(&f.counsellor_id)
+        .opt(&f.admitted_from)
+        .opt(&f.admitted_to)
+        .when(page.after.is_some(), &[&after_ts, &after_id]);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(Patient::try_from).collect()
 }
 
@@ -557,4 +570,17 @@ pub async fn dashboard(tx: &mut TenantTx, id: PatientId) -> Result<Dashboard> {
             vitals: r.try_get("week_vitals")?,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_bits_name_the_conditions_they_switch_on() {
+        let live = LIST.get(LIVE);
+        assert!(live.contains("deleted_at is null") && !live.contains("primary_counsellor_id ="), "{live}");
+        let mine = LIST.get(LIVE | BY_COUNSELLOR);
+        assert!(mine.contains("and primary_counsellor_id = $2"), "{mine}");
+    }
 }

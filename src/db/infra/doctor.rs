@@ -134,14 +134,6 @@ const DEFINERS_WITHOUT_SEARCH_PATH: &str = "
        and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search_path=%')
      order by 1";
 
-/// SECURITY DEFINER functions a request role may call that pin no
-/// search_path on purpose, each with its reason; any other is a finding.
-pub const SEARCH_PATH_BY_DESIGN: &[(&str, &str)] = &[(
-    "carego.context_ok",
-    "every policy calls it; it names every relation, type and operator by schema instead of paying a \
-     setting's save and restore on each call (V41), and no request role can create an object",
-)];
-
 /// A request role holding a privilege on a tenant table that no
 /// restrictive policy applies to (directly or through a role it inherits):
 /// only its permissive policies would stand between it and every facility.
@@ -258,11 +250,7 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
     add("materialized_view_reachable", names(client, REACHABLE_MATVIEWS, Some(&roles)).await?);
     add(
         "security_definer_without_search_path",
-        names(client, DEFINERS_WITHOUT_SEARCH_PATH, Some(&request_roles))
-            .await?
-            .into_iter()
-            .filter(|f| !SEARCH_PATH_BY_DESIGN.iter().any(|(known, _)| known == f))
-            .collect(),
+        names(client, DEFINERS_WITHOUT_SEARCH_PATH, Some(&request_roles)).await?,
     );
     let logins: Vec<String> = roles.iter().cloned().chain([PLATFORM_ROLE.to_owned()]).collect();
     add("temporary_objects_allowed", names(client, TEMPORARY_ALLOWED, Some(&logins)).await?);
@@ -339,6 +327,7 @@ const APP_SQL_SOURCES: &[(&str, &str)] = &[
     ("src/db/mod.rs", include_str!("../mod.rs")),
     ("src/db/tx.rs", include_str!("../tx.rs")),
     ("src/db/errors.rs", include_str!("../errors.rs")),
+    ("src/db/filters.rs", include_str!("../filters.rs")),
     ("src/db/amendments.rs", include_str!("../amendments.rs")),
     ("src/db/audit.rs", include_str!("../audit.rs")),
     ("src/db/idempotency.rs", include_str!("../idempotency.rs")),
