@@ -70,6 +70,12 @@ struct Principal {
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Scenario {
+    /// The yardstick, run by pgbench alone: a facility admin's prologue and
+    /// a page of 20 patients by `(created_at, id)`, which only the facility
+    /// policy filters. Every scenario's pgbench figure is also given as a
+    /// fraction of it, so the SQL's own cost shows (a ratio to pgbench
+    /// cannot: both sides pay it).
+    BareRlsPage,
     CaseloadList,
     GetPatient,
     AppendCareLog,
@@ -87,6 +93,7 @@ enum Scenario {
 impl Scenario {
     fn name(self) -> &'static str {
         match self {
+            Self::BareRlsPage => "0 bare RLS page",
             Self::CaseloadList => "1 caseload list",
             Self::GetPatient => "2 get patient",
             Self::AppendCareLog => "3 append care log",
@@ -208,6 +215,7 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
         let admins = principals(&su, &keys, facilities, Role::FacilityAdmin).await?;
 
         let mut scenarios = vec![
+            Scenario::BareRlsPage,
             Scenario::CaseloadList,
             Scenario::GetPatient,
             Scenario::AppendCareLog,
@@ -227,9 +235,18 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
             if scenario == Scenario::SyncPull {
                 learn_pulls(&base, &mut staff).await?;
             }
-            let who = if scenario == Scenario::AuditList { &admins } else { &staff };
-            let (server_side, rss) =
-                drive_server(&base, scenario, who, concurrency, warmup, seconds, server_pid).await?;
+            let who = if matches!(scenario, Scenario::AuditList | Scenario::BareRlsPage) {
+                &admins
+            } else {
+                &staff
+            };
+            let (server_side, rss) = if scenario == Scenario::BareRlsPage {
+                (None, 0)
+            } else {
+                let (side, rss) =
+                    drive_server(&base, scenario, who, concurrency, warmup, seconds, server_pid).await?;
+                (Some(side), rss)
+            };
             let (pgbench, pipelined) = if scenario == Scenario::Login {
                 (None, None)
             } else {
@@ -256,7 +273,7 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
             eprintln!(
                 "  {:<22} server {:>7.0} req/s   pgbench {:>7.0} tps   pipelined {:>7.0} tps",
                 scenario.name(),
-                server_side.rps,
+                server_side.as_ref().map_or(0.0, |s| s.rps),
                 pgbench.as_ref().map_or(0.0, |p| p.rps),
                 pipelined.as_ref().map_or(0.0, |p| p.rps)
             );
@@ -456,6 +473,7 @@ async fn drive_server(
 async fn request(client: &reqwest::Client, base: &str, scenario: Scenario, p: &Principal, i: usize) -> u16 {
     let auth = format!("Bearer {}", p.token);
     let req = match scenario {
+        Scenario::BareRlsPage => unreachable!("the bare page is pgbench's alone"),
         Scenario::CaseloadList => {
             client.get(format!("{base}/api/v1/patients?limit=20")).header("authorization", auth)
         }
@@ -493,6 +511,12 @@ async fn request(client: &reqwest::Client, base: &str, scenario: Scenario, p: &P
         Err(_) => 0,
     }
 }
+
+/// Scenario 0's statement: the patients list's columns and order, with no
+/// filter but the policies' and no audited read.
+const BARE_RLS_PAGE: &str = "select id, facility_id, mrn, user_id, first_name, last_name, date_of_birth, status, \
+    admission_date, discharge_date, sobriety_date, primary_counsellor_id, room, emergency_contact, notes, deleted_at, \
+    created_at, updated_at from patients where deleted_at is null order by created_at, id limit 21";
 
 /// A SQL literal for one parameter.
 enum Lit<'a> {
@@ -544,20 +568,9 @@ fn script(scenario: Scenario, p: &Principal, mode: Mode) -> String {
         ],
     );
     let statement = match scenario {
-        Scenario::CaseloadList => bind(
-            patients::LIST,
-            &[
-                Lit::Null,
-                Lit::Null,
-                Lit::Null,
-                Lit::Null,
-                Lit::Null,
-                Lit::Bool(false),
-                Lit::Null,
-                Lit::Null,
-                Lit::Int(21),
-            ],
-        ),
+        Scenario::BareRlsPage => BARE_RLS_PAGE.to_owned(),
+        // The first page of live patients, no filter: the limit alone.
+        Scenario::CaseloadList => bind(patients::LIST.get(patients::LIVE), &[Lit::Int(21)]),
         Scenario::GetPatient => bind(patients::GET, &[Lit::Text(&patient)]),
         Scenario::AppendCareLog => bind(
             care_logs::INSERT,
@@ -569,21 +582,7 @@ fn script(scenario: Scenario, p: &Principal, mode: Mode) -> String {
                 Lit::Bool(false),
             ],
         ),
-        Scenario::AuditList => bind(
-            audit::LIST,
-            &[
-                Lit::Null,
-                Lit::Null,
-                Lit::Null,
-                Lit::Null,
-                Lit::Null,
-                Lit::Null,
-                Lit::Null,
-                Lit::Null,
-                Lit::Null,
-                Lit::Int(21),
-            ],
-        ),
+        Scenario::AuditList => bind(audit::LIST.get(0), &[Lit::Int(21)]),
         Scenario::Login => unreachable!("login is the server's own work"),
         Scenario::CheckInWrite => bind(
             CheckIn::INSERT,
@@ -734,7 +733,8 @@ async fn drive_pgbench(
 struct Row<'a> {
     scale: &'a str,
     scenario: Scenario,
-    server: Side,
+    /// None for scenario 0, which the server does not run.
+    server: Option<Side>,
     pgbench: Option<Side>,
     pipelined: Option<Side>,
     rss: u64,
@@ -760,42 +760,52 @@ fn report(
     )?;
     writeln!(
         table,
-        "| scale | scenario | server req/s | p50 ms | p99 ms | pgbench tps | p50 ms | p99 ms | ratio | pipelined pgbench tps | ratio | server RSS MB |"
+        "| scale | scenario | server req/s | p50 ms | p99 ms | pgbench tps | p50 ms | p99 ms | ratio | pgbench of scenario 0 | pipelined pgbench tps | ratio | server RSS MB |"
     )?;
-    writeln!(table, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    writeln!(table, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
     let mut json_rows = Vec::new();
+    let yardstick = |scale: &str| {
+        rows.iter()
+            .find(|r| r.scale == scale && r.scenario == Scenario::BareRlsPage)
+            .and_then(|r| r.pgbench.as_ref().map(|p| p.rps))
+    };
     for r in rows {
-        let ratio = r.pgbench.as_ref().map(|p| r.server.rps / p.rps);
-        let ratio_pipelined = r.pipelined.as_ref().map(|p| r.server.rps / p.rps);
+        let ratio = r.pgbench.as_ref().zip(r.server.as_ref()).map(|(p, s)| s.rps / p.rps);
+        let ratio_pipelined = r.pipelined.as_ref().zip(r.server.as_ref()).map(|(p, s)| s.rps / p.rps);
+        let of_bare = r.pgbench.as_ref().zip(yardstick(r.scale)).map(|(p, bare)| p.rps / bare);
+        let fixed = |v: Option<f64>, digits: usize| v.map_or("—".into(), |v| format!("{v:.digits$}"));
         writeln!(
             table,
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {:.0} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.scale,
             r.scenario.name(),
-            r.server.rps,
-            r.server.p50_ms,
-            r.server.p99_ms,
+            fixed(r.server.as_ref().map(|s| s.rps), 0),
+            fixed(r.server.as_ref().map(|s| s.p50_ms), 2),
+            fixed(r.server.as_ref().map(|s| s.p99_ms), 2),
             ms(&r.pgbench, |s| s.rps, 0),
             ms(&r.pgbench, |s| s.p50_ms, 2),
             ms(&r.pgbench, |s| s.p99_ms, 2),
-            ratio.map_or("—".into(), |v| format!("{v:.2}")),
+            fixed(ratio, 2),
+            fixed(of_bare, 2),
             ms(&r.pipelined, |s| s.rps, 0),
-            ratio_pipelined.map_or("—".into(), |v| format!("{v:.2}")),
-            r.rss as f64 / 1024.0,
+            fixed(ratio_pipelined, 2),
+            fixed(r.server.as_ref().map(|_| r.rss as f64 / 1024.0), 0),
         )?;
         let side = |s: &Option<Side>| {
             s.as_ref().map(|p| json!({"tps": p.rps, "p50Ms": p.p50_ms, "p99Ms": p.p99_ms}))
         };
         json_rows.push(json!({
             "scale": r.scale, "scenario": r.scenario.name(),
-            "server": {"rps": r.server.rps, "p50Ms": r.server.p50_ms, "p99Ms": r.server.p99_ms, "peakRssMb": r.rss as f64 / 1024.0},
+            "server": r.server.as_ref().map(|s| json!({"rps": s.rps, "p50Ms": s.p50_ms, "p99Ms": s.p99_ms, "peakRssMb": r.rss as f64 / 1024.0})),
             "pgbench": side(&r.pgbench), "pgbenchPipelined": side(&r.pipelined),
-            "ratio": ratio, "ratioPipelined": ratio_pipelined,
+            "ratio": ratio, "ratioPipelined": ratio_pipelined, "pgbenchOfScenario0": of_bare,
         }));
     }
     let mut by: BTreeMap<(Scenario, &str), f64> = BTreeMap::new();
     for r in rows {
-        by.insert((r.scenario, r.scale), r.server.p99_ms);
+        if let Some(server) = &r.server {
+            by.insert((r.scenario, r.scale), server.p99_ms);
+        }
     }
     let mut growth = Vec::new();
     for scenario in [Scenario::CaseloadList, Scenario::GetPatient, Scenario::AppendCareLog] {
