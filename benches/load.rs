@@ -740,8 +740,9 @@ struct Row<'a> {
     rss: u64,
 }
 
-fn ms(side: &Option<Side>, f: impl Fn(&Side) -> f64, digits: usize) -> String {
-    side.as_ref().map_or("—".into(), |s| format!("{:.*}", digits, f(s)))
+/// A figure to `digits` places, or "—" where there is none.
+fn fixed(v: Option<f64>, digits: usize) -> String {
+    v.map_or("—".into(), |v| format!("{v:.digits$}"))
 }
 
 fn report(
@@ -773,7 +774,6 @@ fn report(
         let ratio = r.pgbench.as_ref().zip(r.server.as_ref()).map(|(p, s)| s.rps / p.rps);
         let ratio_pipelined = r.pipelined.as_ref().zip(r.server.as_ref()).map(|(p, s)| s.rps / p.rps);
         let of_bare = r.pgbench.as_ref().zip(yardstick(r.scale)).map(|(p, bare)| p.rps / bare);
-        let fixed = |v: Option<f64>, digits: usize| v.map_or("—".into(), |v| format!("{v:.digits$}"));
         writeln!(
             table,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -782,12 +782,12 @@ fn report(
             fixed(r.server.as_ref().map(|s| s.rps), 0),
             fixed(r.server.as_ref().map(|s| s.p50_ms), 2),
             fixed(r.server.as_ref().map(|s| s.p99_ms), 2),
-            ms(&r.pgbench, |s| s.rps, 0),
-            ms(&r.pgbench, |s| s.p50_ms, 2),
-            ms(&r.pgbench, |s| s.p99_ms, 2),
+            fixed(r.pgbench.as_ref().map(|s| s.rps), 0),
+            fixed(r.pgbench.as_ref().map(|s| s.p50_ms), 2),
+            fixed(r.pgbench.as_ref().map(|s| s.p99_ms), 2),
             fixed(ratio, 2),
             fixed(of_bare, 2),
-            ms(&r.pipelined, |s| s.rps, 0),
+            fixed(r.pipelined.as_ref().map(|s| s.rps), 0),
             fixed(ratio_pipelined, 2),
             fixed(r.server.as_ref().map(|_| r.rss as f64 / 1024.0), 0),
         )?;

@@ -59,7 +59,8 @@ $$;
 -- (the default path) and from SECURITY DEFINER functions that set
 -- `pg_catalog, public`: every request re-planned it twice (0.16 ms each),
 -- which is what made "the first verification of a statement" cost ten
--- times the rest. Its own path costs a few microseconds a call.
+-- times the rest. Its own path costs about 20 µs a call (docs/performance.md),
+-- far less than the two re-plans.
 alter function carego.context_ok(name) set search_path = pg_catalog, pg_temp;
 
 -- 3. The patients policy asks only what it needs.
