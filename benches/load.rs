@@ -618,8 +618,8 @@ fn script(scenario: Scenario, p: &Principal, mode: Mode) -> String {
                 ],
             );
             let list = bind(
-                carego::db::catalog::services::PUBLIC_LIST,
-                &[Lit::Text(&catalog::city()), Lit::Int(carego::db::catalog::services::PUBLIC_LIST_CAP)],
+                carego::db::catalog::services::PUBLIC_LIST.get(carego::db::catalog::services::IN_CITY),
+                &[Lit::Int(carego::db::catalog::services::PUBLIC_LIST_CAP), Lit::Text(&catalog::city())],
             );
             return match mode {
                 Mode::Plain => format!("BEGIN;\n{public};\n{list};\nCOMMIT;\n"),

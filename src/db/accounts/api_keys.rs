@@ -8,7 +8,10 @@ use tokio_postgres::Row;
 
 use crate::{
     auth::api_keys::{KeyIdentity, Scope},
-    db::{OnConstraint, TenantTx},
+    db::{
+        OnConstraint, TenantTx,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{ApiKeyId, FacilityId, UserId},
         page::{Keyed, PageRequest},
@@ -168,17 +171,24 @@ pub async fn insert(tx: &mut TenantTx, k: &NewApiKey<'_>) -> Result<ApiKey> {
     ApiKey::try_from(&row)
 }
 
-pub const LIST: &str = concat!(
-    "select ",
-    columns!(),
-    " from api_keys
-     where ($1::timestamptz is null or (created_at, id) < ($1, $2::uuid))
-     order by created_at desc, id desc limit $3"
+/// Newest first. `$1` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        " from api_keys
+         where true {where}
+         order by created_at desc, id desc limit $1"
+    ),
+    &["(created_at, id) < ($::timestamptz, $::uuid)"],
 );
 
 /// The facility's keys (a super admin's: every facility's), newest first.
 pub async fn list(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<ApiKey>> {
-    let rows = tx.query(LIST, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(ApiKey::try_from).collect()
 }
 

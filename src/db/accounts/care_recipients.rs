@@ -6,7 +6,10 @@ use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
-    db::{OnConstraint, TenantTx},
+    db::{
+        OnConstraint, TenantTx,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{AttendanceId, CareLogId, PatientId, UserId},
         page::{Keyed, PageRequest},
@@ -87,9 +90,11 @@ pub async fn link(tx: &mut TenantTx, client: UserId, patient: PatientId) -> Resu
     }
 }
 
-pub const LIST: &str = select!(
-    "where l.client_id = $1 and ($2::timestamptz is null or (l.linked_at, l.patient_id) < ($2, $3::uuid))
-     order by l.linked_at desc, l.patient_id desc limit $4"
+/// `$1` the client, `$2` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static LIST: Variants = Variants::new(
+    select!("where l.client_id = $1 {where} order by l.linked_at desc, l.patient_id desc limit $2"),
+    &["(l.linked_at, l.patient_id) < ($::timestamptz, $::uuid)"],
 );
 
 /// A client's care recipients (facility admins; the client, their own).
@@ -97,7 +102,9 @@ pub async fn list(tx: &mut TenantTx, client: UserId, page: &PageRequest) -> Resu
     if tx.query_opt(IS_CLIENT, &[&client]).await?.is_none() {
         return Err(Error::NotFound);
     }
-    let rows = tx.query(LIST, &[&client, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&client, &limit]).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(CareRecipient::try_from).collect()
 }
 
@@ -131,12 +138,15 @@ impl Keyed for SharedCareLog {
 
 pub const PATIENT_VISIBLE: &str = "select 1 from patients where id = $1 and deleted_at is null";
 
-pub const SHARED_LOGS: &str = "
-    select id, patient_id, kind, body, occurred_at, recorded_at, amends_id, amendment_reason
-      from care_logs
-     where patient_id = $1 and visible_to_patient
-       and ($2::timestamptz is null or (occurred_at, id) < ($2, $3::uuid))
-     order by occurred_at desc, id desc limit $4";
+/// `$1` the patient, `$2` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static SHARED_LOGS: Variants = Variants::new(
+    "select id, patient_id, kind, body, occurred_at, recorded_at, amends_id, amendment_reason
+       from care_logs
+      where patient_id = $1 and visible_to_patient {where}
+      order by occurred_at desc, id desc limit $2",
+    &["(occurred_at, id) < ($::timestamptz, $::uuid)"],
+);
 
 /// The care logs of a care recipient marked visible to the patient's side,
 /// newest first (corrections are rows of their own, naming what they amend).
@@ -146,8 +156,9 @@ pub async fn shared_logs(
     page: &PageRequest,
 ) -> Result<Vec<SharedCareLog>> {
     tx.query_one(PATIENT_VISIBLE, &[&patient]).await?;
-    let rows =
-        tx.query(SHARED_LOGS, &[&patient, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&patient, &limit]).after(page);
+    let rows = tx.query(SHARED_LOGS.get(bound.present), &bound.params).await?;
     rows.iter()
         .map(|r| {
             Ok(SharedCareLog {
@@ -188,15 +199,21 @@ impl Keyed for Visit {
     }
 }
 
-pub const VISITS: &str = "
-    select id, patient_id, staff_id, event, at, amends_id from attendance
-     where patient_id = $1 and ($2::timestamptz is null or (at, id) < ($2, $3::uuid))
-     order by at desc, id desc limit $4";
+/// `$1` the patient, `$2` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static VISITS: Variants = Variants::new(
+    "select id, patient_id, staff_id, event, at, amends_id from attendance
+      where patient_id = $1 {where}
+      order by at desc, id desc limit $2",
+    &["(at, id) < ($::timestamptz, $::uuid)"],
+);
 
 /// A care recipient's visits, newest first.
 pub async fn visits(tx: &mut TenantTx, patient: PatientId, page: &PageRequest) -> Result<Vec<Visit>> {
     tx.query_one(PATIENT_VISIBLE, &[&patient]).await?;
-    let rows = tx.query(VISITS, &[&patient, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&patient, &limit]).after(page);
+    let rows = tx.query(VISITS.get(bound.present), &bound.params).await?;
     rows.iter()
         .map(|r| {
             Ok(Visit {

@@ -8,7 +8,10 @@ use tokio_postgres::Row;
 
 use super::users::{self, NewUser, User};
 use crate::{
-    db::{OnConstraint, TenantTx},
+    db::{
+        OnConstraint, TenantTx,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{CityId, UserId},
         page::{Keyed, PageRequest},
@@ -277,14 +280,18 @@ pub async fn get_teacher(tx: &mut TenantTx, id: UserId) -> Result<Teacher> {
     Teacher::try_from(&tx.query_one(GET_TEACHER, &[&id]).await?)
 }
 
-pub const LIST_TEACHERS: &str = select_teachers!(
-    "where ($1::timestamptz is null or (u.created_at, u.id) < ($1, $2::uuid))
-     order by u.created_at desc, u.id desc limit $3"
+/// Newest first. `$1` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static LIST_TEACHERS: Variants = Variants::new(
+    select_teachers!("where true {where} order by u.created_at desc, u.id desc limit $1"),
+    &["(u.created_at, u.id) < ($::timestamptz, $::uuid)"],
 );
 
 /// The facility's teachers, newest first.
 pub async fn list_teachers(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Teacher>> {
-    let rows = tx.query(LIST_TEACHERS, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).after(page);
+    let rows = tx.query(LIST_TEACHERS.get(bound.present), &bound.params).await?;
     rows.iter().map(Teacher::try_from).collect()
 }
 
@@ -318,24 +325,32 @@ pub async fn get_student(tx: &mut TenantTx, id: UserId) -> Result<Student> {
     Student::try_from(&tx.query_one(GET_STUDENT, &[&id]).await?)
 }
 
-pub const LIST_CLIENTS: &str = select_clients!(
-    "where ($1::timestamptz is null or (u.created_at, u.id) < ($1, $2::uuid))
-     order by u.created_at desc, u.id desc limit $3"
+/// Newest first. `$1` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static LIST_CLIENTS: Variants = Variants::new(
+    select_clients!("where true {where} order by u.created_at desc, u.id desc limit $1"),
+    &["(u.created_at, u.id) < ($::timestamptz, $::uuid)"],
 );
 
 /// The facility's clients, newest first.
 pub async fn list_clients(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Client>> {
-    let rows = tx.query(LIST_CLIENTS, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).after(page);
+    let rows = tx.query(LIST_CLIENTS.get(bound.present), &bound.params).await?;
     rows.iter().map(Client::try_from).collect()
 }
 
-pub const LIST_STUDENTS: &str = select_students!(
-    "where ($1::timestamptz is null or (u.created_at, u.id) < ($1, $2::uuid))
-     order by u.created_at desc, u.id desc limit $3"
+/// Newest first. `$1` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static LIST_STUDENTS: Variants = Variants::new(
+    select_students!("where true {where} order by u.created_at desc, u.id desc limit $1"),
+    &["(u.created_at, u.id) < ($::timestamptz, $::uuid)"],
 );
 
 /// The facility's students, newest first.
 pub async fn list_students(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Student>> {
-    let rows = tx.query(LIST_STUDENTS, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).after(page);
+    let rows = tx.query(LIST_STUDENTS.get(bound.present), &bound.params).await?;
     rows.iter().map(Student::try_from).collect()
 }

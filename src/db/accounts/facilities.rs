@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use tokio_postgres::Row;
 
-use crate::db::{OnConstraint, TenantTx};
+use crate::db::{
+    OnConstraint, TenantTx,
+    filters::{Bound, Variants},
+};
 use crate::{
     domain::page::{Keyed, PageRequest},
     domain::{ids::FacilityId, text_enum},
@@ -153,15 +156,19 @@ impl Keyed for Facility {
     }
 }
 
-pub const LIST: &str = concat!(
-    "select ",
-    columns!(),
-    "
-     from facilities
-     where ($1::text is null or status = $1)
-       and ($2::timestamptz is null or (created_at, id) > ($2, $3::uuid))
-     order by created_at, id
-     limit $4"
+/// Oldest first. `$1` the fetch limit; then, each only when given (see
+/// [`filters`](crate::db::filters)): status, the cursor.
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        "
+         from facilities
+         where true {where}
+         order by created_at, id
+         limit $1"
+    ),
+    &["status = $::text", "(created_at, id) > ($::timestamptz, $::uuid)"],
 );
 
 pub async fn list(
@@ -169,7 +176,9 @@ pub async fn list(
     status: Option<FacilityStatus>,
     page: &PageRequest,
 ) -> Result<Vec<Facility>> {
-    map(tx.query(LIST, &[&status, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?)
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).opt(&status).after(page);
+    map(tx.query(LIST.get(bound.present), &bound.params).await?)
 }
 
 /// A partial update; `None` leaves a field as it is, `Some(None)` clears it.

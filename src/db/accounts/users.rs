@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use tokio_postgres::Row;
 
-use crate::db::{OnConstraint, TenantTx};
+use crate::db::{
+    OnConstraint, TenantTx,
+    filters::{Bound, Variants},
+};
 use crate::{
     auth::Role,
     domain::page::{Keyed, PageRequest},
@@ -178,25 +181,29 @@ impl Keyed for User {
     }
 }
 
-pub const LIST: &str = concat!(
-    "select ",
-    columns!(),
-    " from users
-     where ($1::uuid is null or facility_id = $1)
-       and ($2::text is null or role = $2)
-       and ($3::text is null or status = $3)
-       and ($4::timestamptz is null or (created_at, id) > ($4, $5::uuid))
-     order by created_at, id
-     limit $6"
+/// Oldest first. `$1` the fetch limit; then, each only when given (see
+/// [`filters`](crate::db::filters)): facility, role, status, the cursor.
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        " from users
+         where true {where}
+         order by created_at, id
+         limit $1"
+    ),
+    &[
+        "facility_id = $::uuid",
+        "role = $::text",
+        "status = $::text",
+        "(created_at, id) > ($::timestamptz, $::uuid)",
+    ],
 );
 
 pub async fn list(tx: &mut TenantTx, f: &UserFilter, page: &PageRequest) -> Result<Vec<User>> {
-    let rows = tx
-        .query(
-            LIST,
-            &[&f.facility_id, &f.role, &f.status, &page.after_ts(), &page.after_id(), &page.fetch_limit()],
-        )
-        .await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).opt(&f.facility_id).opt(&f.role).opt(&f.status).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     let users = rows.iter().map(User::try_from).collect::<Result<Vec<_>>>()?;
     crate::db::audit::reads(tx, "users", users.iter().map(|u| u.id.0)).await?;
     Ok(users)

@@ -8,7 +8,10 @@ use tokio_postgres::Row;
 
 use super::services::{Money, PUBLIC_LIST_CAP, Provider};
 use crate::{
-    db::{OnConstraint, TenantTx},
+    db::{
+        OnConstraint, TenantTx,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{CityId, CourseId, FacilityId},
         page::{Keyed, PageRequest},
@@ -99,17 +102,24 @@ pub async fn get(tx: &mut TenantTx, id: CourseId) -> Result<Course> {
     Course::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
-pub const LIST: &str = concat!(
-    "select ",
-    columns!(),
-    " from courses
-     where ($1::timestamptz is null or (created_at, id) < ($1, $2::uuid))
-     order by created_at desc, id desc limit $3"
+/// Newest first. `$1` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        " from courses
+         where true {where}
+         order by created_at desc, id desc limit $1"
+    ),
+    &["(created_at, id) < ($::timestamptz, $::uuid)"],
 );
 
 /// The facility's courses, published or not (super admins: every facility's).
 pub async fn list(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Course>> {
-    let rows = tx.query(LIST, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(Course::try_from).collect()
 }
 
@@ -222,20 +232,24 @@ impl TryFrom<&Row> for PublicCourse {
 }
 
 /// Run as `carego_public`: RLS leaves published courses of active
-/// facilities in active cities.
-pub const PUBLIC_LIST: &str = "
-    select c.id, f.slug || '.' || c.slug as public_slug, c.title, c.summary, c.description, c.city_id,
-           y.name as city_name, c.duration_hours, c.fee_minor, c.currency,
-           f.id as facility_id, f.slug as facility_slug, f.name as facility_name,
-           f.phone as facility_phone, f.email as facility_email
-      from courses c
-      join facilities f on f.id = c.facility_id
-      join cities y on y.id = c.city_id
-     where ($1::uuid is null or c.city_id = $1)
-     order by c.title, c.id limit $2";
+/// facilities in active cities. `$1` the cap; then the city, when given
+/// (see [`filters`](crate::db::filters)).
+pub static PUBLIC_LIST: Variants = Variants::new(
+    "select c.id, f.slug || '.' || c.slug as public_slug, c.title, c.summary, c.description, c.city_id,
+            y.name as city_name, c.duration_hours, c.fee_minor, c.currency,
+            f.id as facility_id, f.slug as facility_slug, f.name as facility_name,
+            f.phone as facility_phone, f.email as facility_email
+       from courses c
+       join facilities f on f.id = c.facility_id
+       join cities y on y.id = c.city_id
+      where true {where}
+      order by c.title, c.id limit $1",
+    &["c.city_id = $::uuid"],
+);
 
 pub async fn public_list(tx: &mut TenantTx, city: Option<CityId>) -> Result<Vec<PublicCourse>> {
-    let rows = tx.query(PUBLIC_LIST, &[&city, &PUBLIC_LIST_CAP]).await?;
+    let bound = Bound::new(vec![&PUBLIC_LIST_CAP]).opt(&city);
+    let rows = tx.query(PUBLIC_LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(PublicCourse::try_from).collect()
 }
 
@@ -268,19 +282,23 @@ pub struct TrainingCentre {
 }
 
 /// Facilities of kind `training_centre` with a published course (in the
-/// city, if one is named), by name.
-pub const PUBLIC_TRAINING_CENTRES: &str = "
-    select f.id, f.slug, f.name, f.phone, f.email,
-           array_agg(distinct c.city_id) as city_ids, count(*) as courses
-      from facilities f
-      join courses c on c.facility_id = f.id
-      join cities y on y.id = c.city_id
-     where f.kind = 'training_centre' and ($1::uuid is null or c.city_id = $1)
-     group by f.id, f.slug, f.name, f.phone, f.email
-     order by f.name, f.id limit $2";
+/// city, if one is named), by name. `$1` the cap; then the city, when given
+/// (see [`filters`](crate::db::filters)).
+pub static PUBLIC_TRAINING_CENTRES: Variants = Variants::new(
+    "select f.id, f.slug, f.name, f.phone, f.email,
+            array_agg(distinct c.city_id) as city_ids, count(*) as courses
+       from facilities f
+       join courses c on c.facility_id = f.id
+       join cities y on y.id = c.city_id
+      where f.kind = 'training_centre' {where}
+      group by f.id, f.slug, f.name, f.phone, f.email
+      order by f.name, f.id limit $1",
+    &["c.city_id = $::uuid"],
+);
 
 pub async fn public_training_centres(tx: &mut TenantTx, city: Option<CityId>) -> Result<Vec<TrainingCentre>> {
-    let rows = tx.query(PUBLIC_TRAINING_CENTRES, &[&city, &PUBLIC_LIST_CAP]).await?;
+    let bound = Bound::new(vec![&PUBLIC_LIST_CAP]).opt(&city);
+    let rows = tx.query(PUBLIC_TRAINING_CENTRES.get(bound.present), &bound.params).await?;
     rows.iter()
         .map(|r| {
             Ok(TrainingCentre {

@@ -7,7 +7,10 @@ use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
-    db::{OnConstraint, TenantTx},
+    db::{
+        OnConstraint, TenantTx,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{CityId, CourseId, FacilityId, LeadId, LeadNoteId, ServiceId, UserId},
         page::{Keyed, PageRequest},
@@ -189,38 +192,40 @@ pub struct LeadFilter {
     pub platform_only: bool,
 }
 
-pub const LIST: &str = concat!(
-    "select ",
-    columns!(),
-    " from leads
-     where ($1::text is null or status = $1)
-       and ($2::text is null or lead_type = $2)
-       and ($3::uuid is null or city_id = $3)
-       and ($4::timestamptz is null or created_at >= $4)
-       and ($5::timestamptz is null or created_at < $5)
-       and (not $6 or facility_id is null)
-       and ($7::timestamptz is null or (created_at, id) < ($7, $8::uuid))
-     order by created_at desc, id desc limit $9"
+/// Newest first. `$1` the fetch limit; then, each only when given (see
+/// [`filters`](crate::db::filters)): status, type, city, from, to, the
+/// platform's own leads only, the cursor.
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        " from leads
+         where true {where}
+         order by created_at desc, id desc limit $1"
+    ),
+    &[
+        "status = $::text",
+        "lead_type = $::text",
+        "city_id = $::uuid",
+        "created_at >= $::timestamptz",
+        "created_at < $::timestamptz",
+        "facility_id is null",
+        "(created_at, id) < ($::timestamptz, $::uuid)",
+    ],
 );
 
 /// The leads the caller may see, newest first.
 pub async fn list(tx: &mut TenantTx, f: &LeadFilter, page: &PageRequest) -> Result<Vec<Lead>> {
-    let rows = tx
-        .query(
-            LIST,
-            &[
-                &f.status,
-                &f.lead_type,
-                &f.city_id,
-                &f.from,
-                &f.to,
-                &f.platform_only,
-                &page.after_ts(),
-                &page.after_id(),
-                &page.fetch_limit(),
-            ],
-        )
-        .await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit])
+        .opt(&f.status)
+        .opt(&f.lead_type)
+        .opt(&f.city_id)
+        .opt(&f.from)
+        .opt(&f.to)
+        .when(f.platform_only, &[])
+        .after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     let leads = rows.iter().map(Lead::try_from).collect::<Result<Vec<_>>>()?;
     crate::db::audit::reads(tx, "leads", leads.iter().map(|l| l.id.0)).await?;
     Ok(leads)
@@ -348,15 +353,21 @@ pub async fn add_note(tx: &mut TenantTx, id: LeadId, body: &str) -> Result<LeadN
     LeadNote::try_from(&tx.query_one(ADD_NOTE, &[&id, &body]).await?)
 }
 
-pub const NOTES: &str = "
-    select id, lead_id, body, recorded_by, recorded_at from lead_notes
-     where lead_id = $1 and ($2::timestamptz is null or (recorded_at, id) < ($2, $3::uuid))
-     order by recorded_at desc, id desc limit $4";
+/// `$1` the lead, `$2` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static NOTES: Variants = Variants::new(
+    "select id, lead_id, body, recorded_by, recorded_at from lead_notes
+      where lead_id = $1 {where}
+      order by recorded_at desc, id desc limit $2",
+    &["(recorded_at, id) < ($::timestamptz, $::uuid)"],
+);
 
 /// Its notes, newest first.
 pub async fn notes(tx: &mut TenantTx, id: LeadId, page: &PageRequest) -> Result<Vec<LeadNote>> {
     get(tx, id).await?;
-    let rows = tx.query(NOTES, &[&id, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&id, &limit]).after(page);
+    let rows = tx.query(NOTES.get(bound.present), &bound.params).await?;
     rows.iter().map(LeadNote::try_from).collect()
 }
 
@@ -388,15 +399,21 @@ impl Keyed for LeadEvent {
     }
 }
 
-pub const HISTORY: &str = "
-    select id, status, assigned_to, facility_id, reason, actor_id, actor_role, at from lead_events
-     where lead_id = $1 and ($2::timestamptz is null or (at, id) > ($2, $3::uuid))
-     order by at, id limit $4";
+/// `$1` the lead, `$2` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static HISTORY: Variants = Variants::new(
+    "select id, status, assigned_to, facility_id, reason, actor_id, actor_role, at from lead_events
+      where lead_id = $1 {where}
+      order by at, id limit $2",
+    &["(at, id) > ($::timestamptz, $::uuid)"],
+);
 
 /// Its history, oldest first.
 pub async fn history(tx: &mut TenantTx, id: LeadId, page: &PageRequest) -> Result<Vec<LeadEvent>> {
     get(tx, id).await?;
-    let rows = tx.query(HISTORY, &[&id, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&id, &limit]).after(page);
+    let rows = tx.query(HISTORY.get(bound.present), &bound.params).await?;
     rows.iter()
         .map(|r| {
             Ok(LeadEvent {

@@ -6,7 +6,10 @@ use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
-    db::{OnConstraint, TenantTx},
+    db::{
+        OnConstraint, TenantTx,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{CityId, FacilityId, ServiceId},
         page::{Keyed, PageRequest},
@@ -112,17 +115,24 @@ pub async fn get(tx: &mut TenantTx, id: ServiceId) -> Result<Service> {
     Service::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
-pub const LIST: &str = concat!(
-    "select ",
-    columns!(),
-    " from services
-     where ($1::timestamptz is null or (created_at, id) < ($1, $2::uuid))
-     order by created_at desc, id desc limit $3"
+/// Newest first. `$1` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        " from services
+         where true {where}
+         order by created_at desc, id desc limit $1"
+    ),
+    &["(created_at, id) < ($::timestamptz, $::uuid)"],
 );
 
 /// The facility's services, published or not (super admins: every facility's).
 pub async fn list(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Service>> {
-    let rows = tx.query(LIST, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(Service::try_from).collect()
 }
 
@@ -278,12 +288,19 @@ macro_rules! public_select {
 }
 
 /// Run as `carego_public`: RLS leaves published services of active
-/// facilities in active cities, and nothing else.
-pub const PUBLIC_LIST: &str =
-    public_select!("null::text", "where ($1::uuid is null or s.city_id = $1) order by s.name, s.id limit $2");
+/// facilities in active cities, and nothing else. `$1` the cap; then the
+/// city, when given (see [`filters`](crate::db::filters)).
+pub static PUBLIC_LIST: Variants = Variants::new(
+    public_select!("null::text", "where true {where} order by s.name, s.id limit $1"),
+    &["s.city_id = $::uuid"],
+);
+
+/// [`PUBLIC_LIST`]'s city filter.
+pub const IN_CITY: u32 = 1;
 
 pub async fn public_list(tx: &mut TenantTx, city: Option<CityId>) -> Result<Vec<PublicService>> {
-    let rows = tx.query(PUBLIC_LIST, &[&city, &PUBLIC_LIST_CAP]).await?;
+    let bound = Bound::new(vec![&PUBLIC_LIST_CAP]).opt(&city);
+    let rows = tx.query(PUBLIC_LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(PublicService::try_from).collect()
 }
 

@@ -9,6 +9,7 @@ use tokio_postgres::Row;
 use crate::db::{
     TenantTx,
     amendments::{self, Versioned},
+    filters::{Bound, Variants},
 };
 use crate::{
     domain::page::{Keyed, PageRequest},
@@ -168,17 +169,23 @@ pub async fn amend(
     amendments::one::<Stored>(tx, &original).await
 }
 
-pub const LIST: &str = concat!(
-    "select ",
-    columns!(),
-    " from attendance
-     where amends_id is null
-       and ($1::uuid is null or staff_id = $1)
-       and ($2::timestamptz is null or at >= $2)
-       and ($3::timestamptz is null or at < $3)
-       and ($4::timestamptz is null or (at, id) < ($4, $5::uuid))
-     order by at desc, id desc
-     limit $6"
+/// Newest first. `$1` the fetch limit; then, each only when given (see
+/// [`filters`](crate::db::filters)): staff member, from, to, the cursor.
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        " from attendance
+         where amends_id is null {where}
+         order by at desc, id desc
+         limit $1"
+    ),
+    &[
+        "staff_id = $::uuid",
+        "at >= $::timestamptz",
+        "at < $::timestamptz",
+        "(at, id) < ($::timestamptz, $::uuid)",
+    ],
 );
 
 /// Attendance the caller may see, newest first.
@@ -189,8 +196,8 @@ pub async fn list(
     to: Option<DateTime<Utc>>,
     page: &PageRequest,
 ) -> Result<Vec<Attendance>> {
-    let rows = tx
-        .query(LIST, &[&staff, &from, &to, &page.after_ts(), &page.after_id(), &page.fetch_limit()])
-        .await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).opt(&staff).opt(&from).opt(&to).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     amendments::attach_rows::<Stored>(tx, &rows).await
 }

@@ -9,6 +9,7 @@ use tokio_postgres::Row;
 use crate::db::{
     TenantTx,
     amendments::{self, Versioned},
+    filters::{Bound, Variants},
 };
 use crate::{
     domain::page::{Keyed, PageRequest},
@@ -227,17 +228,20 @@ pub async fn get(tx: &mut TenantTx, id: CareLogId) -> Result<CareLog> {
     amendments::one::<Stored>(tx, &row).await
 }
 
-pub const LIST: &str = concat!(
-    "select ",
-    columns!(),
-    ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
-     from care_logs
-     where patient_id = $1 and amends_id is null
-       and exists (select from patients p where p.id = $1 and p.deleted_at is null)
-       and ($2::text is null or kind = $2)
-       and ($3::timestamptz is null or (occurred_at, id) < ($3, $4::uuid))
-     order by occurred_at desc, id desc
-     limit $5"
+/// `$1` the patient, `$2` the fetch limit; then, each only when given (see
+/// [`filters`](crate::db::filters)): kind, the cursor.
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
+         from care_logs
+         where patient_id = $1 and amends_id is null
+           and exists (select from patients p where p.id = $1 and p.deleted_at is null) {where}
+         order by occurred_at desc, id desc
+         limit $2"
+    ),
+    &["kind = $::text", "(occurred_at, id) < ($::timestamptz, $::uuid)"],
 );
 
 /// A patient's care logs, newest first; `NotFound` when the
@@ -248,8 +252,9 @@ pub async fn list(
     kind: Option<CareLogKind>,
     page: &PageRequest,
 ) -> Result<Vec<CareLog>> {
-    let rows =
-        tx.query(LIST, &[&patient, &kind, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&patient, &limit]).opt(&kind).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     if rows.is_empty() {
         super::patients::ensure_visible(tx, patient).await?;
     }

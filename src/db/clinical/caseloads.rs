@@ -9,7 +9,10 @@ use tokio_postgres::Row;
 
 use crate::db::TenantTx;
 use crate::{
-    db::OnConstraint,
+    db::{
+        OnConstraint,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{AssignmentId, PatientId, UserId},
         page::{Keyed, PageRequest},
@@ -108,15 +111,19 @@ pub async fn open_staff(tx: &mut TenantTx, patient: PatientId) -> Result<Vec<Use
 
 pub const OPEN_STAFF: &str = "select staff_id from assignments where patient_id = $1 and ended_at is null";
 
-pub const LIST: &str = concat!(
-    "select ",
-    columns!(),
-    " from assignments
-     where patient_id = $1 and ($2 or ended_at is null)
-       and exists (select from patients p where p.id = $1 and p.deleted_at is null)
-       and ($3::timestamptz is null or (created_at, id) > ($3, $4::uuid))
-     order by created_at, id
-     limit $5"
+/// `$1` the patient, `$2` the fetch limit; then, each only when asked for
+/// (see [`filters`](crate::db::filters)): open ones only, the cursor.
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        " from assignments
+         where patient_id = $1
+           and exists (select from patients p where p.id = $1 and p.deleted_at is null) {where}
+         order by created_at, id
+         limit $2"
+    ),
+    &["ended_at is null", "(created_at, id) > ($::timestamptz, $::uuid)"],
 );
 
 /// A patient's assignments, oldest first (open ones only unless `all`), a
@@ -127,8 +134,9 @@ pub async fn list(
     all: bool,
     page: &PageRequest,
 ) -> Result<Vec<Assignment>> {
-    let rows =
-        tx.query(LIST, &[&patient, &all, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&patient, &limit]).when(!all, &[]).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     if rows.is_empty() {
         super::patients::ensure_visible(tx, patient).await?;
     }

@@ -304,7 +304,7 @@ fn like_literal(s: &str) -> String {
 
 pub async fn list(tx: &mut TenantTx, f: &PatientFilter<'_>, page: &PageRequest) -> Result<Vec<Patient>> {
     let search = f.search.map(like_literal);
-    let (after_ts, after_id, limit) = (page.after_ts(), page.after_id(), page.fetch_limit());
+    let limit = page.fetch_limit();
     let bound = Bound::new(vec![&limit])
         .when(!f.deleted, &[])
         .when(f.deleted, &[])
@@ -313,7 +313,7 @@ pub async fn list(tx: &mut TenantTx, f: &PatientFilter<'_>, page: &PageRequest) 
         .opt(&f.counsellor_id)
         .opt(&f.admitted_from)
         .opt(&f.admitted_to)
-        .when(page.after.is_some(), &[&after_ts, &after_id]);
+        .after(page);
     let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(Patient::try_from).collect()
 }

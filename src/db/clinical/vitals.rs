@@ -9,6 +9,7 @@ use tokio_postgres::Row;
 use crate::db::{
     TenantTx,
     amendments::{self, Versioned},
+    filters::{Bound, Variants},
 };
 use crate::{
     domain::ids::{PatientId, UserId, VitalsId},
@@ -239,22 +240,28 @@ pub const GET: &str = concat!(
                     where p.facility_id = v.facility_id and p.id = v.patient_id and p.deleted_at is null)"
 );
 
-pub const LIST: &str = concat!(
-    "select ",
-    columns!(),
-    ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
-     from vitals
-     where patient_id = $1 and amends_id is null
-       and exists (select from patients p where p.id = $1 and p.deleted_at is null)
-       and ($2::timestamptz is null or (measured_at, id) < ($2, $3::uuid))
-     order by measured_at desc, id desc
-     limit $4"
+/// `$1` the patient, `$2` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
+         from vitals
+         where patient_id = $1 and amends_id is null
+           and exists (select from patients p where p.id = $1 and p.deleted_at is null) {where}
+         order by measured_at desc, id desc
+         limit $2"
+    ),
+    &["(measured_at, id) < ($::timestamptz, $::uuid)"],
 );
 
 /// A patient's readings, newest first; `NotFound` when the
 /// patient is hidden. Reading them is audited once.
 pub async fn list(tx: &mut TenantTx, patient: PatientId, page: &PageRequest) -> Result<Vec<Vitals>> {
-    let rows = tx.query(LIST, &[&patient, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&patient, &limit]).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     if rows.is_empty() {
         super::patients::ensure_visible(tx, patient).await?;
     }

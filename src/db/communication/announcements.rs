@@ -6,7 +6,10 @@ use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
-    db::TenantTx,
+    db::{
+        TenantTx,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{AnnouncementId, UserId},
         page::{Keyed, PageRequest},
@@ -75,9 +78,11 @@ macro_rules! select {
 }
 
 pub const GET: &str = select!("where a.id = $1");
-pub const LIST: &str = concat!(
-    select!("where ($1::timestamptz is null or (a.created_at, a.id) < ($1, $2::uuid))"),
-    " order by a.created_at desc, a.id desc limit $3"
+/// Newest first. `$1` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static LIST: Variants = Variants::new(
+    select!("where true {where} order by a.created_at desc, a.id desc limit $1"),
+    &["(a.created_at, a.id) < ($::timestamptz, $::uuid)"],
 );
 
 impl TryFrom<&Row> for Announcement {
@@ -104,7 +109,9 @@ pub async fn get(tx: &mut TenantTx, id: AnnouncementId) -> Result<Announcement> 
 
 /// The announcements the caller's role receives, newest first.
 pub async fn list(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Announcement>> {
-    let rows = tx.query(LIST, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(Announcement::try_from).collect()
 }
 
@@ -146,11 +153,14 @@ impl Keyed for AnnouncementAcknowledgement {
     }
 }
 
-pub const ACKNOWLEDGEMENTS: &str = "
-    select user_id, acknowledged_at from announcement_acknowledgements
-     where announcement_id = $1
-       and ($2::timestamptz is null or (acknowledged_at, user_id) < ($2, $3::uuid))
-     order by acknowledged_at desc, user_id desc limit $4";
+/// `$1` the announcement, `$2` the fetch limit; then the cursor, when given
+/// (see [`filters`](crate::db::filters)).
+pub static ACKNOWLEDGEMENTS: Variants = Variants::new(
+    "select user_id, acknowledged_at from announcement_acknowledgements
+      where announcement_id = $1 {where}
+      order by acknowledged_at desc, user_id desc limit $2",
+    &["(acknowledged_at, user_id) < ($::timestamptz, $::uuid)"],
+);
 
 /// Who has acknowledged it, newest first (facility admins see all; others
 /// only their own).
@@ -160,8 +170,9 @@ pub async fn acknowledgements(
     page: &PageRequest,
 ) -> Result<Vec<AnnouncementAcknowledgement>> {
     get(tx, id).await?;
-    let rows =
-        tx.query(ACKNOWLEDGEMENTS, &[&id, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&id, &limit]).after(page);
+    let rows = tx.query(ACKNOWLEDGEMENTS.get(bound.present), &bound.params).await?;
     rows.iter()
         .map(|r| {
             Ok(AnnouncementAcknowledgement {

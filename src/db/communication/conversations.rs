@@ -8,7 +8,11 @@ use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
-    db::{OnConstraint, TenantTx, recovery::Outcome},
+    db::{
+        OnConstraint, TenantTx,
+        filters::{Bound, Variants},
+        recovery::Outcome,
+    },
     domain::{
         ids::{ConversationId, DocumentId, MessageId, PatientId, UserId},
         page::{Keyed, PageRequest},
@@ -109,11 +113,16 @@ macro_rules! conversation_sql {
 }
 
 pub const GET: &str = conversation_sql!("where c.id = $1");
-pub const LIST: &str = concat!(
-    "select * from (",
-    conversation_sql!(""),
-    ") v where ($1::timestamptz is null or (active_at, id) < ($1, $2::uuid))
-     order by active_at desc, id desc limit $3"
+/// Most recently active first. `$1` the fetch limit; then the cursor, when
+/// given (see [`filters`](crate::db::filters)).
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select * from (",
+        conversation_sql!(""),
+        ") v where true {where}
+         order by active_at desc, id desc limit $1"
+    ),
+    &["(active_at, id) < ($::timestamptz, $::uuid)"],
 );
 
 impl TryFrom<&Row> for Conversation {
@@ -175,7 +184,9 @@ pub async fn get(tx: &mut TenantTx, id: ConversationId) -> Result<Conversation> 
 
 /// The caller's conversations, latest activity first.
 pub async fn list(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Conversation>> {
-    let rows = tx.query(LIST, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(Conversation::try_from).collect()
 }
 
@@ -312,12 +323,16 @@ async fn attach(tx: &mut TenantTx, m: &NewMessage) -> Result<()> {
     Ok(())
 }
 
-pub const MESSAGES: &str = concat!(
-    "select ",
-    message_columns!(),
-    " from messages where conversation_id = $1
-       and ($2::timestamptz is null or (created_at, id) < ($2, $3::uuid))
-     order by created_at desc, id desc limit $4"
+/// `$1` the conversation, `$2` the fetch limit; then the cursor, when given
+/// (see [`filters`](crate::db::filters)).
+pub static MESSAGES: Variants = Variants::new(
+    concat!(
+        "select ",
+        message_columns!(),
+        " from messages where conversation_id = $1 {where}
+         order by created_at desc, id desc limit $2"
+    ),
+    &["(created_at, id) < ($::timestamptz, $::uuid)"],
 );
 
 /// A conversation's messages, newest first; `NotFound` unless the caller is in it.
@@ -326,8 +341,9 @@ pub async fn messages(
     conversation: ConversationId,
     page: &PageRequest,
 ) -> Result<Vec<Message>> {
-    let rows =
-        tx.query(MESSAGES, &[&conversation, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&conversation, &limit]).after(page);
+    let rows = tx.query(MESSAGES.get(bound.present), &bound.params).await?;
     if rows.is_empty() {
         get(tx, conversation).await?;
     }

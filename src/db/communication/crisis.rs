@@ -8,7 +8,11 @@ use poem_openapi::Object;
 use tokio_postgres::{Row, types::ToSql};
 
 use crate::{
-    db::{TenantTx, recovery::Logged},
+    db::{
+        TenantTx,
+        filters::{Bound, Variants},
+        recovery::Logged,
+    },
     domain::{
         ids::{CrisisAlertId, PatientId, UserId},
         page::{Keyed, PageRequest},
@@ -117,7 +121,7 @@ impl Logged for CrisisAlert {
         table = "crisis_alerts",
         columns = columns!(),
         key = "raised_at",
-        cursor = "$2"
+        cursor = "$::timestamptz"
     );
 
     fn params(a: &NewCrisisAlert) -> Vec<&(dyn ToSql + Sync)> {
@@ -140,22 +144,28 @@ impl Logged for CrisisAlert {
     }
 }
 
-pub const OPEN: &str = concat!(
-    "select ",
-    columns!(),
-    " from crisis_alerts a
-     where resolved_at is null
-       and exists (select from patients p where p.facility_id = a.facility_id and p.id = a.patient_id
-                      and p.deleted_at is null)
-       and ($1::timestamptz is null or (raised_at, id) < ($1, $2::uuid))
-     order by raised_at desc, id desc
-     limit $3"
+/// Newest first. `$1` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static OPEN: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        " from crisis_alerts a
+         where resolved_at is null
+           and exists (select from patients p where p.facility_id = a.facility_id and p.id = a.patient_id
+                          and p.deleted_at is null) {where}
+         order by raised_at desc, id desc
+         limit $1"
+    ),
+    &["(raised_at, id) < ($::timestamptz, $::uuid)"],
 );
 
 /// The open alerts the caller may see (RLS: care team, on call, admins;
 /// a patient their own), newest first.
 pub async fn open(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<CrisisAlert>> {
-    let rows = tx.query(OPEN, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).after(page);
+    let rows = tx.query(OPEN.get(bound.present), &bound.params).await?;
     let alerts = rows.iter().map(CrisisAlert::try_from).collect::<Result<Vec<_>>>()?;
     crate::db::audit::reads(tx, "crisis_alerts", alerts.iter().map(|a| a.id.0)).await?;
     Ok(alerts)

@@ -125,7 +125,7 @@ impl Logged for Document {
         table = "documents",
         columns = columns!(),
         key = "created_at",
-        cursor = "$2"
+        cursor = "$::timestamptz"
     );
 
     fn params(d: &NewDocument) -> Vec<&(dyn ToSql + Sync)> {

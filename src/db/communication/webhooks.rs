@@ -8,7 +8,10 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use crate::{
-    db::{OnConstraint, TenantTx},
+    db::{
+        OnConstraint, TenantTx,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{FacilityId, UserId, WebhookDeliveryId, WebhookId},
         page::{Keyed, PageRequest},
@@ -217,16 +220,23 @@ pub async fn insert(tx: &mut TenantTx, w: &NewWebhook<'_>) -> Result<Webhook> {
     Webhook::try_from(&row)
 }
 
-pub const LIST: &str = concat!(
-    "select ",
-    columns!(),
-    " from webhook_subscriptions
-     where ($1::timestamptz is null or (created_at, id) < ($1, $2::uuid))
-     order by created_at desc, id desc limit $3"
+/// Newest first. `$1` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        " from webhook_subscriptions
+         where true {where}
+         order by created_at desc, id desc limit $1"
+    ),
+    &["(created_at, id) < ($::timestamptz, $::uuid)"],
 );
 
 pub async fn list(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Webhook>> {
-    let rows = tx.query(LIST, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(Webhook::try_from).collect()
 }
 
@@ -247,12 +257,16 @@ pub async fn disable(tx: &mut TenantTx, id: WebhookId) -> Result<()> {
     Ok(())
 }
 
-pub const DELIVERIES: &str = "select d.id, d.subscription_id, d.event, d.payload, d.status, d.attempts,
+/// `$1` the subscription, `$2` the fetch limit; then the cursor, when given
+/// (see [`filters`](crate::db::filters)).
+pub static DELIVERIES: Variants = Variants::new(
+    "select d.id, d.subscription_id, d.event, d.payload, d.status, d.attempts,
             d.last_status_code, d.last_error, d.created_at, d.last_attempt_at, d.delivered_at
        from webhook_deliveries d
-      where d.subscription_id = $1
-        and ($2::timestamptz is null or (d.created_at, d.id) < ($2, $3::uuid))
-      order by d.created_at desc, d.id desc limit $4";
+      where d.subscription_id = $1 {where}
+      order by d.created_at desc, d.id desc limit $2",
+    &["(d.created_at, d.id) < ($::timestamptz, $::uuid)"],
+);
 
 /// A subscription's deliveries, newest first; 404 when it is hidden.
 pub async fn deliveries(
@@ -260,7 +274,9 @@ pub async fn deliveries(
     id: WebhookId,
     page: &PageRequest,
 ) -> Result<Vec<WebhookDelivery>> {
-    let rows = tx.query(DELIVERIES, &[&id, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&id, &limit]).after(page);
+    let rows = tx.query(DELIVERIES.get(bound.present), &bound.params).await?;
     if rows.is_empty() {
         get(tx, id).await?;
     }

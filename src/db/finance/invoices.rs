@@ -7,7 +7,11 @@ use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
-    db::{DbError, OnConstraint, TenantTx, accounts::users},
+    db::{
+        DbError, OnConstraint, TenantTx,
+        accounts::users,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{FacilityId, InvoiceId, InvoiceLineId, PaymentId, PlanId, UserId},
         page::{Keyed, PageRequest},
@@ -204,11 +208,11 @@ pub async fn get(tx: &mut TenantTx, id: InvoiceId) -> Result<Invoice> {
     Ok(invoice)
 }
 
-pub const LIST: &str = select!(
-    "where ($1::uuid is null or i.customer_id = $1)
-       and ($2::text is null or i.status = $2)
-       and ($3::timestamptz is null or (i.created_at, i.id) < ($3, $4::uuid))
-     order by i.created_at desc, i.id desc limit $5"
+/// Newest first. `$1` the fetch limit; then, each only when given (see
+/// [`filters`](crate::db::filters)): customer, status, the cursor.
+pub static LIST: Variants = Variants::new(
+    select!("where true {where} order by i.created_at desc, i.id desc limit $1"),
+    &["i.customer_id = $::uuid", "i.status = $::text", "(i.created_at, i.id) < ($::timestamptz, $::uuid)"],
 );
 
 /// The invoices the caller can see, newest first.
@@ -218,9 +222,9 @@ pub async fn list(
     status: Option<InvoiceStatus>,
     page: &PageRequest,
 ) -> Result<Vec<Invoice>> {
-    let rows = tx
-        .query(LIST, &[&customer, &status, &page.after_ts(), &page.after_id(), &page.fetch_limit()])
-        .await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).opt(&customer).opt(&status).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(Invoice::try_from).collect()
 }
 
@@ -461,16 +465,21 @@ pub async fn record_payment(
     Payment::try_from(&row)
 }
 
-pub const PAYMENTS: &str = "
-    select id, invoice_id, amount_minor, method, reference, received_at, recorded_by, recorded_at
-      from payments where invoice_id = $1
-       and ($2::timestamptz is null or (recorded_at, id) < ($2, $3::uuid))
-     order by recorded_at desc, id desc limit $4";
+/// `$1` the invoice, `$2` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static PAYMENTS: Variants = Variants::new(
+    "select id, invoice_id, amount_minor, method, reference, received_at, recorded_by, recorded_at
+       from payments where invoice_id = $1 {where}
+      order by recorded_at desc, id desc limit $2",
+    &["(recorded_at, id) < ($::timestamptz, $::uuid)"],
+);
 
 /// An invoice's payments and refunds, newest first.
 pub async fn payments(tx: &mut TenantTx, id: InvoiceId, page: &PageRequest) -> Result<Vec<Payment>> {
     get(tx, id).await?;
-    let rows = tx.query(PAYMENTS, &[&id, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&id, &limit]).after(page);
+    let rows = tx.query(PAYMENTS.get(bound.present), &bound.params).await?;
     rows.iter().map(Payment::try_from).collect()
 }
 

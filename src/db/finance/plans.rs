@@ -5,7 +5,10 @@ use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
-    db::{OnConstraint, TenantTx},
+    db::{
+        OnConstraint, TenantTx,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{CourseId, PlanId, ServiceId},
         page::{Keyed, PageRequest},
@@ -92,16 +95,23 @@ macro_rules! columns {
     };
 }
 
-pub const LIST: &str = concat!(
-    "select ",
-    columns!(),
-    " from plans
-     where ($1::timestamptz is null or (created_at, id) < ($1, $2::uuid))
-     order by created_at desc, id desc limit $3"
+/// Newest first. `$1` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        " from plans
+         where true {where}
+         order by created_at desc, id desc limit $1"
+    ),
+    &["(created_at, id) < ($::timestamptz, $::uuid)"],
 );
 
 pub async fn list(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Plan>> {
-    let rows = tx.query(LIST, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(Plan::try_from).collect()
 }
 

@@ -134,6 +134,20 @@ const DEFINERS_WITHOUT_SEARCH_PATH: &str = "
        and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search_path=%')
      order by 1";
 
+/// A function a policy calls that PostgreSQL can neither inline nor keep a
+/// plan for: a SQL function with SECURITY DEFINER or a SET clause has its
+/// body parsed and planned again for every statement that calls it (V49,
+/// V53; docs/performance.md). Write it in PL/pgSQL, or as an inlinable
+/// SQL expression.
+const POLICY_FUNCTIONS_PLANNED_PER_STATEMENT: &str = "
+    select distinct n.nspname || '.' || p.proname from pg_depend d
+      join pg_policy pol on d.classid = 'pg_policy'::regclass and d.objid = pol.oid
+      join pg_proc p on d.refclassid = 'pg_proc'::regclass and d.refobjid = p.oid
+      join pg_namespace n on n.oid = p.pronamespace
+      join pg_language l on l.oid = p.prolang
+     where l.lanname = 'sql' and (p.prosecdef or p.proconfig is not null)
+     order by 1";
+
 /// A request role holding a privilege on a tenant table that no
 /// restrictive policy applies to (directly or through a role it inherits):
 /// only its permissive policies would stand between it and every facility.
@@ -251,6 +265,10 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
     add(
         "security_definer_without_search_path",
         names(client, DEFINERS_WITHOUT_SEARCH_PATH, Some(&request_roles)).await?,
+    );
+    add(
+        "policy_function_planned_per_statement",
+        names(client, POLICY_FUNCTIONS_PLANNED_PER_STATEMENT, None).await?,
     );
     let logins: Vec<String> = roles.iter().cloned().chain([PLATFORM_ROLE.to_owned()]).collect();
     add("temporary_objects_allowed", names(client, TEMPORARY_ALLOWED, Some(&logins)).await?);

@@ -113,7 +113,7 @@ impl Logged for CheckIn {
         table = "check_ins",
         columns = columns!(),
         key = "checked_in_at",
-        cursor = "$2"
+        cursor = "$::timestamptz"
     );
 
     fn params(c: &NewCheckIn) -> Vec<&(dyn ToSql + Sync)> {

@@ -104,7 +104,12 @@ impl Logged for Craving {
          returning ",
         columns!()
     );
-    super::patient_record_sql!(table = "cravings", columns = columns!(), key = "occurred_at", cursor = "$2");
+    super::patient_record_sql!(
+        table = "cravings",
+        columns = columns!(),
+        key = "occurred_at",
+        cursor = "$::timestamptz"
+    );
 
     fn params(c: &NewCraving) -> Vec<&(dyn ToSql + Sync)> {
         vec![&c.occurred_at, &c.intensity, &c.trigger, &c.coping_strategy, &c.outcome, &c.notes]

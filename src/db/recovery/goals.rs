@@ -8,7 +8,7 @@ use tokio_postgres::{Row, types::ToSql};
 
 use super::Logged;
 use crate::{
-    db::TenantTx,
+    db::{TenantTx, filters::Variants},
     domain::{
         ids::{GoalId, GoalProgressId, PatientId, UserId},
         page::Keyed,
@@ -167,18 +167,23 @@ impl Logged for Goal {
            and exists (select from patients p
                         where p.facility_id = g.facility_id and p.id = g.patient_id and p.deleted_at is null)"
     );
-    const LIST: &'static str = concat!(
-        "select ",
-        columns!(),
-        ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
-         from goals g",
-        progress!(),
-        "where g.patient_id = $1
-           and exists (select from patients p where p.id = $1 and p.deleted_at is null)
-           and ($2::timestamptz is null or (g.created_at, g.id) < ($2, $3::uuid))
-         order by g.created_at desc, g.id desc
-         limit $4"
-    );
+    fn list() -> &'static Variants {
+        static LIST: Variants = Variants::new(
+            concat!(
+                "select ",
+                columns!(),
+                ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
+                 from goals g",
+                progress!(),
+                "where g.patient_id = $1
+                   and exists (select from patients p where p.id = $1 and p.deleted_at is null) {where}
+                 order by g.created_at desc, g.id desc
+                 limit $2"
+            ),
+            &["(g.created_at, g.id) < ($::timestamptz, $::uuid)"],
+        );
+        &LIST
+    }
 
     fn params(g: &NewGoal) -> Vec<&(dyn ToSql + Sync)> {
         vec![&g.category, &g.description, &g.measurable_target, &g.target_date]
@@ -324,7 +329,7 @@ impl Logged for GoalProgress {
         table = "goal_progress",
         columns = progress_columns!(),
         key = "recorded_at",
-        cursor = "$2"
+        cursor = "$::timestamptz"
     );
 
     fn params(e: &NewGoalProgress) -> Vec<&(dyn ToSql + Sync)> {

@@ -8,7 +8,10 @@ use tokio_postgres::{Row, types::ToSql};
 
 use super::Logged;
 use crate::{
-    db::{OnConstraint, TenantTx},
+    db::{
+        OnConstraint, TenantTx,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{DoseEventId, PatientId, PrescriptionId, UserId},
         page::{Keyed, PageRequest},
@@ -248,18 +251,21 @@ pub async fn by_ids(tx: &mut TenantTx, ids: &[uuid::Uuid]) -> Result<Vec<Prescri
     tx.query(BY_IDS, &[&ids]).await?.iter().map(Prescription::try_from).collect()
 }
 
-pub const LIST: &str = concat!(
-    "select ",
-    columns!(),
-    ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
-     from prescriptions rx",
-    adherence!(),
-    "where rx.patient_id = $1
-       and exists (select from patients p where p.id = $1 and p.deleted_at is null)
-       and ($2::text is null or rx.status = $2)
-       and ($3::timestamptz is null or (rx.created_at, rx.id) < ($3, $4::uuid))
-     order by rx.created_at desc, rx.id desc
-     limit $5"
+/// `$1` the patient, `$2` the fetch limit; then, each only when given (see
+/// [`filters`](crate::db::filters)): status, the cursor.
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
+         from prescriptions rx",
+        adherence!(),
+        "where rx.patient_id = $1
+           and exists (select from patients p where p.id = $1 and p.deleted_at is null) {where}
+         order by rx.created_at desc, rx.id desc
+         limit $2"
+    ),
+    &["rx.status = $::text", "(rx.created_at, rx.id) < ($::timestamptz, $::uuid)"],
 );
 
 /// A patient's prescriptions, newest first; `NotFound` when the patient is hidden.
@@ -269,8 +275,9 @@ pub async fn list(
     status: Option<PrescriptionStatus>,
     page: &PageRequest,
 ) -> Result<Vec<Prescription>> {
-    let rows =
-        tx.query(LIST, &[&patient, &status, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&patient, &limit]).opt(&status).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     if rows.is_empty() {
         super::super::clinical::patients::ensure_visible(tx, patient).await?;
     }
@@ -435,7 +442,7 @@ impl Logged for DoseEvent {
         table = "dose_events",
         columns = dose_columns!(),
         key = "scheduled_at",
-        cursor = "$2"
+        cursor = "$::timestamptz"
     );
 
     fn params(d: &NewDoseEvent) -> Vec<&(dyn ToSql + Sync)> {

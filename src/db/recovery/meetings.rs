@@ -103,7 +103,7 @@ impl Logged for Meeting {
         table = "meetings",
         columns = columns!(),
         key = "attended_on",
-        cursor = "($2 at time zone 'UTC')::date"
+        cursor = "($::timestamptz at time zone 'UTC')::date"
     );
 
     fn params(m: &NewMeeting) -> Vec<&(dyn ToSql + Sync)> {

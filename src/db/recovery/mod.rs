@@ -21,7 +21,11 @@ pub mod treatment_plans;
 
 use tokio_postgres::{Row, types::ToSql};
 
-use super::{Params, TenantTx, clinical::patients};
+use super::{
+    Params, TenantTx,
+    clinical::patients,
+    filters::{Bound, Variants},
+};
 use crate::{
     domain::{
         ids::PatientId,
@@ -30,10 +34,10 @@ use crate::{
     error::{Conflict, Error, Result},
 };
 
-/// The `BY_IDS` and `LIST` statements of a simple patient-record table:
+/// The `BY_IDS` and `list` statements of a simple patient-record table:
 /// its columns, and the sort key of a patient's list (newest first) with
-/// the cursor's time as that key compares (`$2`, or `($2 at time zone
-/// 'UTC')::date` for a date).
+/// the cursor's time as that key compares (`$::timestamptz`, or
+/// `($::timestamptz at time zone 'UTC')::date` for a date).
 macro_rules! patient_record_sql {
     (table = $table:literal, columns = $columns:expr, key = $key:literal, cursor = $cursor:literal) => {
         const BY_IDS: &'static str = concat!(
@@ -45,24 +49,25 @@ macro_rules! patient_record_sql {
                and exists (select from patients p
                             where p.facility_id = r.facility_id and p.id = r.patient_id and p.deleted_at is null)"
         );
-        const LIST: &'static str = concat!(
-            "select ",
-            $columns,
-            ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
-             from ",
-            $table,
-            " where patient_id = $1
-               and exists (select from patients p where p.id = $1 and p.deleted_at is null)
-               and ($2::timestamptz is null or (",
-            $key,
-            ", id) < (",
-            $cursor,
-            ", $3::uuid))
-             order by ",
-            $key,
-            " desc, id desc
-             limit $4"
-        );
+        fn list() -> &'static $crate::db::filters::Variants {
+            static LIST: $crate::db::filters::Variants = $crate::db::filters::Variants::new(
+                concat!(
+                    "select ",
+                    $columns,
+                    ", (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
+                     from ",
+                    $table,
+                    " where patient_id = $1
+                       and exists (select from patients p where p.id = $1 and p.deleted_at is null) {where}
+                     order by ",
+                    $key,
+                    " desc, id desc
+                     limit $2"
+                ),
+                &[concat!("(", $key, ", id) < (", $cursor, ", $::uuid)")],
+            );
+            &LIST
+        }
     };
 }
 pub(crate) use patient_record_sql;
@@ -80,9 +85,11 @@ pub trait Logged: Sized + Keyed + for<'r> TryFrom<&'r Row, Error = Error> {
     /// The rows whose `id = any($1)`, only while their patient is visible
     /// and live.
     const BY_IDS: &'static str;
-    /// A patient's rows (`$1`), newest first, after the cursor (`$2`, `$3`),
-    /// at most `$4`, auditing the read of the chart once.
-    const LIST: &'static str;
+    /// A patient's rows (`$1`), newest first, at most `$2`, auditing the
+    /// read of the chart once; then the cursor, when given (see
+    /// [`filters`](super::filters)). A function, as an impl cannot hold
+    /// the static each type's statements live in.
+    fn list() -> &'static Variants;
 
     fn params(input: &Self::Input) -> Vec<&(dyn ToSql + Sync)>;
     fn id(&self) -> uuid::Uuid;
@@ -153,8 +160,9 @@ pub async fn log<R: Logged>(
 /// A patient's records, newest first; `NotFound` when the patient is
 /// hidden. Reading them is audited once.
 pub async fn list<R: Logged>(tx: &mut TenantTx, patient: PatientId, page: &PageRequest) -> Result<Vec<R>> {
-    let rows =
-        tx.query(R::LIST, &[&patient, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&patient, &limit]).after(page);
+    let rows = tx.query(R::list().get(bound.present), &bound.params).await?;
     if rows.is_empty() {
         patients::ensure_visible(tx, patient).await?;
     }

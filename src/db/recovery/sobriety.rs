@@ -87,7 +87,7 @@ impl Logged for SobrietyReset {
         table = "sobriety_resets",
         columns = columns!(),
         key = "recorded_at",
-        cursor = "$2"
+        cursor = "$::timestamptz"
     );
 
     fn params(r: &NewSobrietyReset) -> Vec<&(dyn ToSql + Sync)> {

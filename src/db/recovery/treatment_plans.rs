@@ -11,7 +11,11 @@ use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
-    db::{OnConstraint, TenantTx, clinical::patients},
+    db::{
+        OnConstraint, TenantTx,
+        clinical::patients,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{PatientId, PlanTemplateId, PlanVersionId, TreatmentPlanId, UserId},
         page::{Keyed, PageRequest},
@@ -101,16 +105,22 @@ pub async fn insert_template(
     PlanTemplate::try_from(&row)
 }
 
-pub const LIST_TEMPLATES: &str = "
-    select id, name, problems, goals, interventions, review_interval_days, created_by, created_at
-      from treatment_plan_templates
-     where ($1::timestamptz is null or (created_at, id) < ($1, $2::uuid))
-     order by created_at desc, id desc
-     limit $3";
+/// Newest first. `$1` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static LIST_TEMPLATES: Variants = Variants::new(
+    "select id, name, problems, goals, interventions, review_interval_days, created_by, created_at
+       from treatment_plan_templates
+      where true {where}
+      order by created_at desc, id desc
+      limit $1",
+    &["(created_at, id) < ($::timestamptz, $::uuid)"],
+);
 
 /// The facility's templates, newest first.
 pub async fn list_templates(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<PlanTemplate>> {
-    let rows = tx.query(LIST_TEMPLATES, &[&page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).after(page);
+    let rows = tx.query(LIST_TEMPLATES.get(bound.present), &bound.params).await?;
     rows.iter().map(PlanTemplate::try_from).collect()
 }
 
@@ -294,19 +304,24 @@ pub async fn get(tx: &mut TenantTx, id: TreatmentPlanId) -> Result<TreatmentPlan
     Ok(assemble(tx, &[row]).await?.remove(0))
 }
 
-pub const LIST: &str = "
-    select id, patient_id, title, created_by, created_at,
-           (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
-      from treatment_plans
-     where patient_id = $1
-       and exists (select from patients p where p.id = $1 and p.deleted_at is null)
-       and ($2::timestamptz is null or (created_at, id) < ($2, $3::uuid))
-     order by created_at desc, id desc
-     limit $4";
+/// `$1` the patient, `$2` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static LIST: Variants = Variants::new(
+    "select id, patient_id, title, created_by, created_at,
+            (select carego.audit_read('patients', $1, p.facility_id) from patients p where p.id = $1) as audited
+       from treatment_plans
+      where patient_id = $1
+        and exists (select from patients p where p.id = $1 and p.deleted_at is null) {where}
+      order by created_at desc, id desc
+      limit $2",
+    &["(created_at, id) < ($::timestamptz, $::uuid)"],
+);
 
 /// A patient's plans, newest first; `NotFound` when the patient is hidden.
 pub async fn list(tx: &mut TenantTx, patient: PatientId, page: &PageRequest) -> Result<Vec<TreatmentPlan>> {
-    let rows = tx.query(LIST, &[&patient, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&patient, &limit]).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     if rows.is_empty() {
         patients::ensure_visible(tx, patient).await?;
     }

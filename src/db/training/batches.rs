@@ -6,7 +6,10 @@ use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
-    db::{OnConstraint, TenantTx},
+    db::{
+        OnConstraint, TenantTx,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{BatchId, ClassAttendanceId, CourseId, EnrollmentId, UserId},
         page::{Keyed, PageRequest},
@@ -116,15 +119,18 @@ pub async fn get(tx: &mut TenantTx, id: BatchId) -> Result<Batch> {
     Batch::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
-pub const LIST: &str = select!(
-    "where ($1::uuid is null or b.course_id = $1)
-       and ($2::timestamptz is null or (b.created_at, b.id) < ($2, $3::uuid))
-     order by b.created_at desc, b.id desc limit $4"
+/// Newest first. `$1` the fetch limit; then, each only when given (see
+/// [`filters`](crate::db::filters)): course, the cursor.
+pub static LIST: Variants = Variants::new(
+    select!("where true {where} order by b.created_at desc, b.id desc limit $1"),
+    &["b.course_id = $::uuid", "(b.created_at, b.id) < ($::timestamptz, $::uuid)"],
 );
 
 /// The batches the caller can see, newest first.
 pub async fn list(tx: &mut TenantTx, course: Option<CourseId>, page: &PageRequest) -> Result<Vec<Batch>> {
-    let rows = tx.query(LIST, &[&course, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).opt(&course).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(Batch::try_from).collect()
 }
 
@@ -270,19 +276,24 @@ pub async fn get_enrollment(tx: &mut TenantTx, id: EnrollmentId) -> Result<Enrol
     Enrollment::try_from(&tx.query_one(GET_ENROLLMENT, &[&id]).await?)
 }
 
-pub const ENROLLMENTS: &str = concat!(
-    "select ",
-    enrollment_columns!(),
-    " from enrollments where batch_id = $1
-       and ($2::timestamptz is null or (enrolled_at, id) < ($2, $3::uuid))
-     order by enrolled_at desc, id desc limit $4"
+/// `$1` the batch, `$2` the fetch limit; then the cursor, when given (see
+/// [`filters`](crate::db::filters)).
+pub static ENROLLMENTS: Variants = Variants::new(
+    concat!(
+        "select ",
+        enrollment_columns!(),
+        " from enrollments where batch_id = $1 {where}
+         order by enrolled_at desc, id desc limit $2"
+    ),
+    &["(enrolled_at, id) < ($::timestamptz, $::uuid)"],
 );
 
 /// A batch's enrollments, newest first.
 pub async fn enrollments(tx: &mut TenantTx, batch: BatchId, page: &PageRequest) -> Result<Vec<Enrollment>> {
     get(tx, batch).await?;
-    let rows =
-        tx.query(ENROLLMENTS, &[&batch, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&batch, &limit]).after(page);
+    let rows = tx.query(ENROLLMENTS.get(bound.present), &bound.params).await?;
     rows.iter().map(Enrollment::try_from).collect()
 }
 
@@ -394,12 +405,15 @@ pub async fn record_attendance(
     ClassAttendance::try_from(&row)
 }
 
-pub const ATTENDANCE: &str = "
-    select id, batch_id, student_id, session_on, status, note, recorded_by, recorded_at
-      from class_attendance
-     where batch_id = $1 and ($2::date is null or session_on = $2)
-       and ($3::timestamptz is null or (recorded_at, id) < ($3, $4::uuid))
-     order by recorded_at desc, id desc limit $5";
+/// `$1` the batch, `$2` the fetch limit; then, each only when given (see
+/// [`filters`](crate::db::filters)): the class's day, the cursor.
+pub static ATTENDANCE: Variants = Variants::new(
+    "select id, batch_id, student_id, session_on, status, note, recorded_by, recorded_at
+       from class_attendance
+      where batch_id = $1 {where}
+      order by recorded_at desc, id desc limit $2",
+    &["session_on = $::date", "(recorded_at, id) < ($::timestamptz, $::uuid)"],
+);
 
 /// A batch's attendance records (a student: only their own), newest first.
 pub async fn attendance(
@@ -409,7 +423,8 @@ pub async fn attendance(
     page: &PageRequest,
 ) -> Result<Vec<ClassAttendance>> {
     get(tx, batch).await?;
-    let rows =
-        tx.query(ATTENDANCE, &[&batch, &on, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&batch, &limit]).opt(&on).after(page);
+    let rows = tx.query(ATTENDANCE.get(bound.present), &bound.params).await?;
     rows.iter().map(ClassAttendance::try_from).collect()
 }

@@ -7,7 +7,10 @@ use rand::{Rng, rngs::OsRng};
 use tokio_postgres::Row;
 
 use crate::{
-    db::{OnConstraint, TenantTx},
+    db::{
+        OnConstraint, TenantTx,
+        filters::{Bound, Variants},
+    },
     domain::{
         ids::{CertificateId, CourseId, EnrollmentId, FacilityId, UserId},
         page::{Keyed, PageRequest},
@@ -135,13 +138,17 @@ pub async fn get(tx: &mut TenantTx, id: CertificateId) -> Result<Certificate> {
     Certificate::try_from(&tx.query_one(GET, &[&id]).await?)
 }
 
-pub const LIST: &str = concat!(
-    "select ",
-    columns!(),
-    " from certificates
-     where ($1::uuid is null or student_id = $1)
-       and ($2::timestamptz is null or (issued_at, id) < ($2, $3::uuid))
-     order by issued_at desc, id desc limit $4"
+/// Newest first. `$1` the fetch limit; then, each only when given (see
+/// [`filters`](crate::db::filters)): student, the cursor.
+pub static LIST: Variants = Variants::new(
+    concat!(
+        "select ",
+        columns!(),
+        " from certificates
+         where true {where}
+         order by issued_at desc, id desc limit $1"
+    ),
+    &["student_id = $::uuid", "(issued_at, id) < ($::timestamptz, $::uuid)"],
 );
 
 /// The certificates the caller can see (a student: their own), newest first.
@@ -150,7 +157,9 @@ pub async fn list(
     student: Option<UserId>,
     page: &PageRequest,
 ) -> Result<Vec<Certificate>> {
-    let rows = tx.query(LIST, &[&student, &page.after_ts(), &page.after_id(), &page.fetch_limit()]).await?;
+    let limit = page.fetch_limit();
+    let bound = Bound::new(vec![&limit]).opt(&student).after(page);
+    let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(Certificate::try_from).collect()
 }
 
