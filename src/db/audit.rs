@@ -119,28 +119,34 @@ impl Keyed for AuditEntry {
 /// Newest first. `$1` the fetch limit; then, each only when given (see
 /// [`filters`](crate::db::filters)): facility, actor, action, entity type,
 /// entity, from, to, the cursor.
+///
+/// Rows written before the secrets registry (V46) may still hold a secret
+/// column; the registry's columns per table are joined once and stripped
+/// here (`carego.secret_column_sets`, V52), not by a function call per row.
 pub static LIST: Variants = Variants::new(
-    "select id, facility_id, chain_seq, chain_lane, actor_id, actor_role, action, entity_type,
-            entity_id, carego.strip_secrets(entity_type, old_values) as old_values,
-            carego.strip_secrets(entity_type, new_values) as new_values, reason, request_id, ip, created_at, hash
-       from audit_log
+    "select a.id, a.facility_id, a.chain_seq, a.chain_lane, a.actor_id, a.actor_role, a.action,
+            a.entity_type, a.entity_id, a.old_values - coalesce(s.columns, '{}') as old_values,
+            a.new_values - coalesce(s.columns, '{}') as new_values, a.reason, a.request_id, a.ip,
+            a.created_at, a.hash
+       from audit_log a
+       left join carego.secret_column_sets s on s.table_name = a.entity_type
       where true {where}
-      order by created_at desc, id desc
+      order by a.created_at desc, a.id desc
       limit $1",
     &[
-        "facility_id = $",
-        "actor_id = $",
-        "action = $",
-        "entity_type = $",
-        "entity_id = $",
-        "created_at >= $",
-        "created_at < $",
-        "(created_at, id) < ($::timestamptz, $::uuid)",
+        "a.facility_id = $",
+        "a.actor_id = $",
+        "a.action = $",
+        "a.entity_type = $",
+        "a.entity_id = $",
+        "a.created_at >= $",
+        "a.created_at < $",
+        "(a.created_at, a.id) < ($::timestamptz, $::uuid)",
     ],
 );
 
 pub async fn list(tx: &mut TenantTx, f: &AuditFilter<'_>, page: &PageRequest) -> Result<Vec<AuditEntry>> {
-    let (after_ts, after_id, limit) = (page.after_ts(), page.after_id(), page.fetch_limit());
+    let limit = page.fetch_limit();
     let bound = Bound::new(vec![&limit])
         .opt(&f.facility_id)
         .opt(&f.actor_id)
@@ -149,7 +155,7 @@ pub async fn list(tx: &mut TenantTx, f: &AuditFilter<'_>, page: &PageRequest) ->
         .opt(&f.entity_id)
         .opt(&f.from)
         .opt(&f.to)
-        .when(page.after.is_some(), &[&after_ts, &after_id]);
+        .after(page);
     let rows = tx.query(LIST.get(bound.present), &bound.params).await?;
     rows.iter().map(AuditEntry::try_from).collect()
 }

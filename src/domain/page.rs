@@ -34,7 +34,8 @@ pub struct Cursor {
     pub id: Uuid,
 }
 
-/// A decoded page request, ready to bind: `($after_ts, $after_id, $limit + 1)`.
+/// A decoded page request: the cursor it continues from, if any (a list's
+/// optional condition, `db::filters::Bound::after`), and its size.
 #[derive(Debug, Clone, Copy)]
 pub struct PageRequest {
     pub after: Option<Cursor>,
@@ -44,14 +45,6 @@ pub struct PageRequest {
 impl PageRequest {
     pub fn new(limit: Option<Limit>, cursor: Option<Cursor>) -> Self {
         Self { after: cursor, limit: limit.map_or(DEFAULT_LIMIT, |l| l.0) }
-    }
-
-    pub fn after_ts(&self) -> Option<DateTime<Utc>> {
-        self.after.map(|c| c.at)
-    }
-
-    pub fn after_id(&self) -> Option<Uuid> {
-        self.after.map(|c| c.id)
     }
 
     /// One more than the page, to learn whether another page follows.
