@@ -48,6 +48,10 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
          grant select on leaky_matview to carego_staff;
          create function carego.leaky() returns bigint language sql security definer as 'select count(*) from patients';
          grant execute on function carego.leaky() to carego_staff;
+         create function carego.replanned_ids() returns uuid[] language sql stable security definer
+             set search_path = pg_catalog, public as 'select array[]::uuid[]';
+         create policy bad_child_replanned on bad_child for select to carego_staff
+             using (facility_id = any (carego.replanned_ids()));
          grant update on care_logs to carego_staff;
          alter role carego_staff in database {db} set carego.facility_id = '00000000-0000-0000-0000-000000000000';
          grant temporary on database {db} to public;
@@ -77,6 +81,7 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
         "view_without_security_invoker",
         "materialized_view_reachable",
         "security_definer_without_search_path",
+        "policy_function_planned_per_statement",
         "non_composite_tenant_foreign_key",
         "append_only_table_writable",
         "session_level_setting",
@@ -97,6 +102,7 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
         "view_without_security_invoker: public.leaky_view",
         "materialized_view_reachable: public.leaky_matview",
         "security_definer_without_search_path: carego.leaky",
+        "policy_function_planned_per_statement: carego.replanned_ids",
         "non_composite_tenant_foreign_key: bad_child.bad_child_user_id_fkey",
         "append_only_table_writable: care_logs grants UPDATE to carego_staff",
         "tenant_key_without_facility_id: bad_tenant.bad_tenant_pkey",
