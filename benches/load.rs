@@ -10,7 +10,9 @@
 //!     cargo bench --bench load -- --keys-only   # API keys with and without a random-key flood
 //!
 //! Knobs (environment): BENCH_CONCURRENCY (16), BENCH_SECONDS (8 per
-//! scenario and side), BENCH_WARMUP_SECONDS (2).
+//! scenario and side), BENCH_WARMUP_SECONDS (2), BENCH_PROFILE (a scenario
+//! name, e.g. "audit list": its server side runs under `perf record`, the
+//! whole machine and the server's own call graph, into target/bench/).
 
 use std::{
     collections::BTreeMap,
@@ -448,6 +450,7 @@ async fn drive_server(
         w.await?;
     }
     let (stop, workers) = run();
+    let profiles = profile(scenario, pid, seconds)?;
     let started = Instant::now();
     let mut peak = 0;
     while started.elapsed() < Duration::from_secs(seconds) {
@@ -455,6 +458,9 @@ async fn drive_server(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     stop.store(true, Ordering::Relaxed);
+    for mut p in profiles {
+        p.wait().await?;
+    }
     let elapsed = started.elapsed();
     let mut total = histogram();
     for w in workers {
@@ -468,6 +474,37 @@ async fn drive_server(
         },
         peak,
     ))
+}
+
+/// With BENCH_PROFILE naming `scenario`, two `perf record`s over its
+/// measured seconds: every process on the machine (where the cores go:
+/// server, client, PostgreSQL, kernel) and the server's call graph (DWARF
+/// unwinding: the release build keeps line tables but no frame pointers).
+/// Read them with `perf report -i target/bench/<file> --sort comm,dso` and
+/// `--no-children --sort sym`.
+fn profile(scenario: Scenario, pid: u32, seconds: u64) -> anyhow::Result<Vec<tokio::process::Child>> {
+    match std::env::var("BENCH_PROFILE") {
+        Ok(wanted) if !wanted.is_empty() && scenario.name().contains(wanted.as_str()) => {}
+        _ => return Ok(Vec::new()),
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let stem = scenario.name().replace(' ', "-");
+    let record = |file: String, target: &[&str]| {
+        tokio::process::Command::new("perf")
+            .args(["record", "-F", "499", "-o"])
+            .arg(dir.join(file))
+            .args(target)
+            .args(["--", "sleep", &seconds.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+    };
+    let whole = record(format!("{stem}.machine.perf.data"), &["-a", "-g"])?;
+    let server =
+        record(format!("{stem}.server.perf.data"), &["-p", &pid.to_string(), "--call-graph", "dwarf,16384"])?;
+    eprintln!("  profiling {} into {}", scenario.name(), dir.display());
+    Ok(vec![whole, server])
 }
 
 async fn request(client: &reqwest::Client, base: &str, scenario: Scenario, p: &Principal, i: usize) -> u16 {
