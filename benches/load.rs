@@ -27,7 +27,7 @@ use std::{
 };
 
 use carego::{
-    auth::{Role, jwt::JwtKeys, registration::KeyHasher},
+    auth::{jwt::JwtKeys, registration::KeyHasher},
     db::{
         PROLOGUE, audit,
         clinical::{care_logs, patients},
@@ -35,6 +35,7 @@ use carego::{
         recovery::{Logged, check_ins::CheckIn, sync},
     },
     domain::ids::{FacilityId, SessionId, UserId},
+    identity::Role,
 };
 use hdrhistogram::Histogram;
 

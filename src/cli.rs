@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     api::{self, AppState},
-    auth::{Role, jwt::JwtKeys, password, registration::KeyHasher},
+    auth::{jwt::JwtKeys, password, registration::KeyHasher},
     config::{AppSettings, DbSettings, ServeSettings},
     db::{
         Db, PoolSettings,
@@ -30,6 +30,7 @@ use crate::{
         },
     },
     domain::{contact::Email, ids::FacilityId},
+    identity::Role,
     server,
     storage::Storage,
     tenants,

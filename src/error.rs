@@ -383,11 +383,16 @@ impl IntoResponse for Error {
             _ => {}
         }
         if let Self::Contention(_) = self {
-            resp.extensions_mut().insert(crate::server::Contended);
+            resp.extensions_mut().insert(Contended);
         }
         resp
     }
 }
+
+/// Set on a response whose transaction lost a race in the database, so that
+/// `server`'s read replay runs a read once more.
+#[derive(Clone, Copy, Debug)]
+pub struct Contended;
 
 impl From<Error> for poem::Error {
     fn from(err: Error) -> Self {

@@ -10,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod egress;
 pub mod error;
+pub mod identity;
 pub mod jobs;
 pub mod report;
 pub mod server;

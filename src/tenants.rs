@@ -19,7 +19,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use crate::{
-    auth::{Role, password},
+    auth::password,
     db::{
         Db,
         accounts::{
@@ -33,6 +33,7 @@ use crate::{
         },
     },
     domain::contact::{Email, Phone},
+    identity::Role,
 };
 
 #[derive(Debug, Deserialize)]

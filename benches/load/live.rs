@@ -19,8 +19,9 @@ use std::{
 };
 
 use carego::{
-    auth::{Role, jwt::JwtKeys},
+    auth::jwt::JwtKeys,
     domain::ids::{FacilityId, SessionId, UserId},
+    identity::Role,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;

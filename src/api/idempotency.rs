@@ -16,12 +16,12 @@ use sha2::{Digest, Sha256};
 
 use super::Created;
 use crate::{
-    auth::Principal,
     db::{
         Db, TenantTx,
         idempotency::{self, Claim},
     },
     error::{Error, Result},
+    identity::Principal,
 };
 
 /// What identifies "the same request": the operation, its path ids and body,

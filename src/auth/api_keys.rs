@@ -38,11 +38,12 @@ use poem::Request;
 use poem_openapi::{SecurityScheme, auth::ApiKey};
 use rand::Rng;
 
-use super::{Principal, RequestMeta, Role, registration::KeyHasher};
+use super::registration::KeyHasher;
 use crate::{
     db::{Db, accounts::api_keys},
-    domain::ids::{ApiKeyId, FacilityId, SessionId, UserId},
+    domain::ids::SessionId,
     error::{Error, Unauthenticated},
+    identity::{KeyGrant, KeyIdentity, Principal, RequestMeta, Role},
 };
 
 /// Every key starts with this.
@@ -63,57 +64,6 @@ const UNKNOWN_TTL: Duration = Duration::from_secs(5 * 60);
 /// Client addresses whose failures are counted at once, and their window.
 const CLIENTS_LIMIT: usize = 20_000;
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-
-/// What a key may do. Each is enforced twice: the handler answers 403
-/// `insufficient_scope`, and the integrator's RLS policies read the key's
-/// scopes from `carego.scopes`, so a missed check still shows nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, poem_openapi::Enum)]
-pub enum Scope {
-    /// List and read the facility's patients. Every key needs it.
-    #[oai(rename = "patients:read")]
-    PatientsRead,
-    /// Admit patients.
-    #[oai(rename = "patients:write")]
-    PatientsWrite,
-    /// Read care logs.
-    #[oai(rename = "care-logs:read")]
-    CareLogsRead,
-    /// Write care logs (as the integration).
-    #[oai(rename = "care-logs:write")]
-    CareLogsWrite,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 4] =
-        [Self::PatientsRead, Self::PatientsWrite, Self::CareLogsRead, Self::CareLogsWrite];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PatientsRead => "patients:read",
-            Self::PatientsWrite => "patients:write",
-            Self::CareLogsRead => "care-logs:read",
-            Self::CareLogsWrite => "care-logs:write",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|scope| scope.as_str() == s)
-    }
-}
-
-/// The key a request came with, as the prologue needs it.
-#[derive(Clone, Debug)]
-pub struct KeyGrant {
-    pub id: ApiKeyId,
-    pub scopes: Vec<Scope>,
-}
-
-impl KeyGrant {
-    /// `carego.scopes`: space-separated.
-    pub fn scopes_setting(&self) -> String {
-        self.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
-    }
-}
 
 /// A new key: shown once, never stored.
 pub fn generate() -> String {
@@ -146,15 +96,6 @@ fn checksum(random: &str) -> String {
         n /= 62;
     }
     String::from_utf8(out.to_vec()).expect("the alphabet is ASCII")
-}
-
-/// What the server knows about a key without asking the database.
-#[derive(Clone, Debug)]
-pub struct KeyIdentity {
-    pub id: ApiKeyId,
-    pub facility_id: FacilityId,
-    pub integration_id: UserId,
-    pub scopes: Vec<Scope>,
 }
 
 /// Verifies presented keys: shape and checksum, then the HMAC, looked up
@@ -198,17 +139,17 @@ impl ApiKeys {
         if let Some(hmac) = &hmac
             && let Some(found) = lock(&self.cache).get(hmac)
         {
-            crate::server::metrics::record_api_key_check("cached");
+            metrics::counter!("carego_api_key_checks_total", "outcome" => "cached").increment(1);
             return Ok(found.clone());
         }
         let client = meta.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()).map(client_key);
         let now = Instant::now();
         if let Some(wait) = lock(&self.failures).blocked(client, now) {
-            crate::server::metrics::record_api_key_check("limited");
+            metrics::counter!("carego_api_key_checks_total", "outcome" => "limited").increment(1);
             return Err(Error::RateLimited { retry_after_secs: wait.as_secs().max(1) });
         }
         let refuse = |outcome: &'static str| {
-            crate::server::metrics::record_api_key_check(outcome);
+            metrics::counter!("carego_api_key_checks_total", "outcome" => outcome).increment(1);
             lock(&self.failures).fail(client, now);
             Error::Unauthenticated(Unauthenticated::InvalidApiKey)
         };
@@ -225,7 +166,7 @@ impl ApiKeys {
             lock(&self.unknown).insert(hmac, now);
             return Err(refuse("unknown"));
         };
-        crate::server::metrics::record_api_key_check("found");
+        metrics::counter!("carego_api_key_checks_total", "outcome" => "found").increment(1);
         let mut cache = lock(&self.cache);
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
@@ -474,13 +415,5 @@ mod tests {
         assert_eq!(client_key(one), client_key(same));
         assert_ne!(client_key(one), client_key(other));
         assert_eq!(client_key("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1".parse::<IpAddr>().unwrap());
-    }
-
-    #[test]
-    fn scopes_round_trip() {
-        for scope in Scope::ALL {
-            assert_eq!(Scope::parse(scope.as_str()), Some(scope));
-        }
-        assert_eq!(Scope::parse("patients:delete"), None);
     }
 }

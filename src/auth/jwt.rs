@@ -13,9 +13,9 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Role;
 use crate::domain::ids::{FacilityId, SessionId, UserId};
 use crate::error::{Error, Unauthenticated};
+use crate::identity::Role;
 
 const ALGORITHM: Algorithm = Algorithm::HS256;
 const MIN_SECRET_BYTES: usize = 32;

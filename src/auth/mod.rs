@@ -13,43 +13,11 @@ use std::sync::Arc;
 
 use self::jwt::JwtKeys;
 use crate::{
-    domain::{
-        ids::{FacilityId, SessionId, UserId},
-        text_enum,
-    },
     error::{Error, Forbidden},
+    identity::{Principal, RequestMeta},
 };
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
-
-text_enum! {
-    /// An account's role.
-    pub enum Role {
-        SuperAdmin = "super_admin",
-        FacilityAdmin = "facility_admin",
-        Staff = "staff",
-        Patient = "patient",
-        /// Books home care for someone (a care recipient) and follows it.
-        Client = "client",
-        /// Learns at a training centre.
-        Student = "student",
-        /// Teaches batches at a training centre.
-        Teacher = "teacher",
-        /// A partner integrator's system, calling with an API key; never logs in.
-        Integrator = "integrator",
-    }
-}
-
-/// Facts about the HTTP request that the database records (audit) or that
-/// rate limits key on.
-#[derive(Clone, Debug, Default)]
-pub struct RequestMeta {
-    pub request_id: String,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    /// From `X-Change-Reason`; the audit log's `reason`.
-    pub change_reason: Option<String>,
-}
 
 /// The request id assigned by the request-id middleware.
 #[derive(Clone, Debug)]
@@ -59,6 +27,12 @@ pub struct RequestId(pub String);
 pub const MAX_REASON_LEN: usize = 500;
 const MAX_USER_AGENT_LEN: usize = 300;
 
+/// The connection's peer address, kept on a request that is run once more
+/// (`server`'s read replay rebuilds it without a socket).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+/// Read at the HTTP edge; the type itself is the layers' below (`identity`).
 impl RequestMeta {
     pub fn from_request(req: &Request) -> Self {
         let header = |name: &str, max: usize| {
@@ -80,38 +54,13 @@ impl RequestMeta {
 /// The client's address: the peer's, or behind a trusted proxy the nearest
 /// address in `X-Forwarded-For` that is not one (see `config::TrustedProxies`).
 fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
-    let peer = match req.extensions().get::<crate::server::PeerAddr>() {
+    let peer = match req.extensions().get::<PeerAddr>() {
         Some(kept) => kept.0.ip(),
         None => req.remote_addr().as_socket_addr()?.ip(),
     };
     let Some(proxies) = req.data::<Arc<crate::config::TrustedProxies>>() else { return Some(peer) };
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     Some(proxies.client(peer, forwarded))
-}
-
-/// An authenticated caller, from a verified access token. Whether its session
-/// is still valid is checked by the request prologue, in the same round trip
-/// as the first query.
-#[derive(Clone, Debug)]
-pub struct Principal {
-    pub user_id: UserId,
-    pub session_id: SessionId,
-    pub facility_id: Option<FacilityId>,
-    pub role: Role,
-    pub meta: RequestMeta,
-    /// Set when the request came with an API key: then `user_id` is the
-    /// key's integration and `session_id` the key's id.
-    pub api_key: Option<api_keys::KeyGrant>,
-}
-
-impl Principal {
-    /// Records `reason` as the audit log's reason for this request's changes.
-    pub fn with_reason(mut self, reason: Option<String>) -> Self {
-        if reason.is_some() {
-            self.meta.change_reason = reason;
-        }
-        self
-    }
 }
 
 /// Bearer access token (JWT) from `POST /api/v1/auth/login`.
@@ -146,7 +95,7 @@ impl KeyOrBearer {
     /// The caller, once an API key is known to hold `scope` (403
     /// `insufficient_scope` otherwise). Bearer callers are checked by their
     /// role's grants and policies as everywhere else.
-    pub fn needs(self, scope: api_keys::Scope) -> Result<Principal, Error> {
+    pub fn needs(self, scope: crate::identity::Scope) -> Result<Principal, Error> {
         match self {
             Self::Bearer(BearerAuth(p)) => Ok(p),
             Self::ApiKey(api_keys::ApiKeyAuth(p)) => {

@@ -64,14 +64,14 @@ impl<T> OnConstraint<T> for Result<T, DbError> {
 fn classify(err: tokio_postgres::Error) -> Error {
     use crate::error::{Conflict, Forbidden, Unauthenticated};
     let Some(db) = err.as_db_error() else {
-        crate::server::metrics::record_db_error("connection");
+        metrics::counter!("carego_db_errors_total", "sqlstate" => "connection").increment(1);
         if err.is_closed() || std::error::Error::source(&err).is_some_and(|s| s.is::<std::io::Error>()) {
             return Error::Unavailable(format!("database connection: {}", with_causes(&err)));
         }
         return Error::internal(err);
     };
     let code = db.code();
-    crate::server::metrics::record_db_error(code.code());
+    metrics::counter!("carego_db_errors_total", "sqlstate" => code.code().to_owned()).increment(1);
     let untranslated = || {
         tracing::warn!(
             constraint = db.constraint(),

@@ -12,9 +12,9 @@ use super::Db;
 use chrono::NaiveDate;
 
 use crate::{
-    auth::Role,
     domain::ids::{CrisisAlertId, DocumentId, FacilityId, PatientId, UserId, WebhookDeliveryId},
     error::Result,
+    identity::Role,
 };
 
 /// What a job does, with its payload: the closed set of kinds of V43's

@@ -46,9 +46,9 @@ pub use self::{
     tx::{Context, DbRole, Door, PROLOGUE, TenantTx},
 };
 use crate::{
-    auth::{Principal, Role},
     domain::ids::{FacilityId, UserId},
     error::{Error, Result},
+    identity::{Principal, Role},
 };
 
 /// A request parameter list.

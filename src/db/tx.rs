@@ -12,9 +12,9 @@ use tokio_postgres::{
 
 use super::{DbError, Params};
 use crate::{
-    auth::{Principal, Role, api_keys::KeyGrant},
     domain::ids::{FacilityId, SessionId, UserId},
     error::Error,
+    identity::{KeyGrant, Principal, Role},
 };
 
 /// The Postgres role a transaction runs as. The pool's login role is a member

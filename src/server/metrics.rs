@@ -16,6 +16,11 @@
 //! - `carego_jobs{state="due"|"running"|"scheduled"}`: the job queue.
 //! - `carego_sse_subscribers`: open event streams.
 //!
+//! The layers below the server record their own counters through the
+//! `metrics` facade (`db::errors`: database errors; `auth::api_keys`: key
+//! checks), so they need not import the server; this module installs the
+//! recorder and serves what all of them recorded.
+//!
 //! Gauges are read when Prometheus scrapes, so they cost nothing between
 //! scrapes. No label carries a patient's data or an id.
 
@@ -55,19 +60,9 @@ pub fn record_request(operation: &'static str, status: u16, elapsed: Duration) {
         .record(elapsed.as_secs_f64());
 }
 
-/// Counts one database error by its SQLSTATE (or `connection`).
-pub fn record_db_error(sqlstate: &str) {
-    metrics::counter!("carego_db_errors_total", "sqlstate" => sqlstate.to_owned()).increment(1);
-}
-
 /// Counts one read run again after losing a race in the database.
 pub fn record_db_replay() {
     metrics::counter!("carego_db_replays_total").increment(1);
-}
-
-/// Counts one presented API key by its outcome.
-pub fn record_api_key_check(outcome: &'static str) {
-    metrics::counter!("carego_api_key_checks_total", "outcome" => outcome).increment(1);
 }
 
 struct Sources {

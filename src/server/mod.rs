@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use crate::{
     api::{self, AppState},
-    auth::RequestId,
-    error::{Error, problem_for_poem_error},
+    auth::{PeerAddr, RequestId},
+    error::{Contended, Error, problem_for_poem_error},
 };
 
 const REQUEST_ID: &str = "x-request-id";
@@ -55,19 +55,11 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
 /// Runs a read (GET, HEAD) once more when its transaction lost a race in the
 /// database (deadlock, serialization failure, a lock it would not wait for:
 /// [`Error::Contention`](crate::error::Error::Contention), marked on its
-/// response by [`Contended`]). Nothing was done, and a read is safe to run
+/// response by [`Contended`](crate::error::Contended)). Nothing was done, and a read is safe to run
 /// again; a write is answered 503 with `Retry-After`. A GET carries no body,
 /// so the request is rebuilt from its head; the peer's address travels in
-/// [`PeerAddr`], which the rebuilt request has no socket for.
+/// [`PeerAddr`](crate::auth::PeerAddr), which the rebuilt request has no socket for.
 struct ReadReplay;
-
-/// Set on a response whose transaction lost a race in the database.
-#[derive(Clone, Copy, Debug)]
-pub struct Contended;
-
-/// The connection's peer address, kept for a request run once more.
-#[derive(Clone, Copy, Debug)]
-pub struct PeerAddr(pub std::net::SocketAddr);
 
 impl<E: Endpoint<Output = Response>> Middleware<E> for ReadReplay {
     type Output = ReadReplayEndpoint<E>;

@@ -90,7 +90,7 @@ impl Private {
     }
 
     /// A user of the facility, logged in: their access token.
-    async fn user(&self, role: carego::auth::Role, email: &str) -> String {
+    async fn user(&self, role: carego::identity::Role, email: &str) -> String {
         let hash = carego::auth::password::hash(PASSWORD.into()).await.unwrap();
         let mut tx = self.db.begin_system("fault test").await.unwrap();
         let parsed = carego::domain::contact::Email::parse(email).unwrap();
@@ -145,7 +145,7 @@ async fn postgres_stopped_under_load_means_503s_then_recovery_and_nothing_half_w
     let mut private = Private::start("load", AppSettings::default(), checkout).await;
     let client = private.client.clone();
     // A facility with a nurse and a patient in her caseload.
-    let token = private.user(carego::auth::Role::Staff, "nurse@faults.example").await;
+    let token = private.user(carego::identity::Role::Staff, "nurse@faults.example").await;
     let created = read(
         client
             .post("/api/v1/patients")
@@ -259,7 +259,7 @@ async fn the_statement_timeout_set_in_the_prologue_bounds_every_request() {
         },
     )
     .unwrap();
-    let principal = crate::pool::principal(&admin, carego::auth::Role::FacilityAdmin);
+    let principal = crate::pool::principal(&admin, carego::identity::Role::FacilityAdmin);
     let mut tx = short.begin(&principal).await.unwrap();
     let started = Instant::now();
     let err = carego::error::Error::from(tx.query("select pg_sleep(3)", &[]).await.unwrap_err());
@@ -335,10 +335,10 @@ async fn postgres_restarted_under_sse_load_loses_no_event() {
     let settings = AppSettings { stream_heartbeat: Duration::from_secs(1), ..AppSettings::default() };
     let mut private = Private::start("sse", settings, Duration::from_secs(2)).await;
     let _background = carego::jobs::Background::start(&private.state, Duration::from_secs(1));
-    let admin = private.user(carego::auth::Role::FacilityAdmin, "admin@faults.example").await;
+    let admin = private.user(carego::identity::Role::FacilityAdmin, "admin@faults.example").await;
     let mut staff = Vec::new();
     for i in 0..5 {
-        staff.push(private.user(carego::auth::Role::Staff, &format!("staff{i}@faults.example")).await);
+        staff.push(private.user(carego::identity::Role::Staff, &format!("staff{i}@faults.example")).await);
     }
     let (base, _stop) = crate::helpers::serve_http(private.state.clone()).await;
 

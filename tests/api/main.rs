@@ -23,6 +23,7 @@ mod helpers;
 mod idempotency;
 mod isolation;
 mod isolation_clinical;
+mod layers;
 mod metrics;
 mod mfa;
 mod patients;

@@ -45,7 +45,7 @@ async fn metrics_count_requests_by_operation_and_never_name_a_record() {
     // A refused session is a database error (the prologue's CG401).
     app.state
         .db
-        .run(&crate::pool::principal(&c.w.admin_a, carego::auth::Role::Staff), async |tx| {
+        .run(&crate::pool::principal(&c.w.admin_a, carego::identity::Role::Staff), async |tx| {
             tx.query("select 1", &[]).await.map_err(Into::into)
         })
         .await

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use carego::{
-    auth::{Principal, RequestMeta, Role},
     db::{Db, PoolSettings},
     domain::ids::{FacilityId, SessionId, UserId},
+    identity::{Principal, RequestMeta, Role},
 };
 use serde_json::json;
 

@@ -18,7 +18,7 @@ use crate::{
     },
     auth::{
         BearerAuth,
-        api_keys::{self as keys, ApiKeys, Scope},
+        api_keys::{self as keys, ApiKeys},
     },
     db::{
         Db,
@@ -30,6 +30,7 @@ use crate::{
         text::{Opt, Text},
     },
     error::{Error, Result, Validator},
+    identity::Scope,
 };
 
 const DEFAULT_RATE_LIMIT_PER_MINUTE: i32 = 120;

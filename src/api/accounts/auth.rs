@@ -5,7 +5,7 @@ use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 
 use crate::{
     api::{ApiTags, AppState, Created, NoContent, accounts::users::parse_contact, body::JsonBody},
-    auth::{BearerAuth, Principal, RequestMeta, Role, password, tokens},
+    auth::{BearerAuth, password, tokens},
     db::{
         TenantTx,
         accounts::{
@@ -19,6 +19,7 @@ use crate::{
         text::{Opt, Text},
     },
     error::{Conflict, Error, Forbidden, Result, Unauthenticated, Validator},
+    identity::{Principal, RequestMeta, Role},
 };
 
 pub struct AuthApi {

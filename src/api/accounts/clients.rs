@@ -16,7 +16,7 @@ use crate::{
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
-    auth::{BearerAuth, Principal, Role, password},
+    auth::{BearerAuth, password},
     db::{
         Db,
         accounts::{
@@ -32,6 +32,7 @@ use crate::{
         text::{Opt, Text},
     },
     error::{Error, Result, Validator},
+    identity::{Principal, Role},
 };
 
 /// The account of a new client or student. Without a password it is `pending` until an

@@ -16,7 +16,7 @@ use crate::{
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
-    auth::{BearerAuth, Role},
+    auth::BearerAuth,
     db::{
         Db,
         accounts::{
@@ -30,6 +30,7 @@ use crate::{
         text::{Nullable, Opt, Text},
     },
     error::{Result, Validator},
+    identity::Role,
 };
 
 pub struct FacilitiesApi {

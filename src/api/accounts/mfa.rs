@@ -9,7 +9,7 @@ use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 use crate::{
     api::{ApiTags, NoContent, body::JsonBody},
     auth::{
-        BearerAuth, Principal,
+        BearerAuth,
         mfa::{self, SecretBox},
         rate_limit::RateLimiter,
         registration::KeyHasher,
@@ -23,6 +23,7 @@ use crate::{
         text::Opt,
     },
     error::{Conflict, Error, Forbidden, Result},
+    identity::Principal,
 };
 
 /// A TOTP enrolment to confirm.

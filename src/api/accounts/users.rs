@@ -16,7 +16,7 @@ use crate::{
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
-    auth::{BearerAuth, Role, password},
+    auth::{BearerAuth, password},
     db::{
         Db,
         accounts::{
@@ -31,6 +31,7 @@ use crate::{
         text::{Nullable, Opt, Text},
     },
     error::{Result, Validator},
+    identity::Role,
 };
 
 pub struct UsersApi {

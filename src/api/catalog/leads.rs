@@ -17,7 +17,7 @@ use crate::{
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
-    auth::{BearerAuth, Role},
+    auth::BearerAuth,
     db::{
         Db,
         accounts::{
@@ -34,6 +34,7 @@ use crate::{
         text_enum,
     },
     error::{Conflict, Error, Result},
+    identity::Role,
 };
 
 /// A note to add.

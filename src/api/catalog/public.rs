@@ -14,7 +14,7 @@ use poem_openapi::{
 use super::cache::{Cached, CatalogCache};
 use crate::{
     api::{ApiTags, body::JsonBody},
-    auth::{RequestMeta, rate_limit::RateLimiter, registration::KeyHasher},
+    auth::{rate_limit::RateLimiter, registration::KeyHasher},
     db::{
         Db,
         catalog::{
@@ -30,6 +30,7 @@ use crate::{
         text::{Opt, Text},
     },
     error::{Error, Result, Validator},
+    identity::RequestMeta,
 };
 
 /// A list from the catalog: all of it, by name (at most 500 items).

@@ -17,7 +17,7 @@ use crate::{
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
-    auth::{BearerAuth, KeyOrBearer, api_keys::Scope},
+    auth::{BearerAuth, KeyOrBearer},
     db::{
         Db,
         clinical::care_logs::{self, Amendment, CareLog, CareLogKind, NewCareLog},
@@ -28,6 +28,7 @@ use crate::{
         text::{Opt, Text},
     },
     error::{Result, Validator},
+    identity::Scope,
 };
 
 pub struct CareLogsApi {

@@ -17,7 +17,7 @@ use crate::{
         idempotency::{self, IdempotencyKey},
         page::Page,
     },
-    auth::{BearerAuth, KeyOrBearer, Principal, Role, api_keys::Scope},
+    auth::{BearerAuth, KeyOrBearer},
     db::clinical::patients::{
         self, Dashboard, EmergencyContact, NewPatient, Patient, PatientFilter, PatientPatch, PatientStatus,
     },
@@ -27,6 +27,7 @@ use crate::{
         text::{Nullable, Opt, Text},
     },
     error::{Error, Result, Validator},
+    identity::{Principal, Role, Scope},
 };
 
 pub struct PatientsApi {

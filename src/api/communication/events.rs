@@ -27,13 +27,14 @@ use tokio::sync::watch;
 
 use crate::{
     api::{ApiTags, Created},
-    auth::{BearerAuth, Principal, RequestMeta},
+    auth::BearerAuth,
     db::{
         Db,
         communication::events::{self, LiveEvent},
         infra::listen::Hub,
     },
     error::{Error, Forbidden, Result, Unauthenticated},
+    identity::{Principal, RequestMeta},
 };
 
 /// How long a ticket stays good.

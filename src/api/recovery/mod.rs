@@ -16,13 +16,13 @@ use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use poem_openapi::{ApiResponse, payload::Json, types::ToJSON};
 
 use crate::{
-    auth::Principal,
     db::{
         Db,
         recovery::{self, Logged, Outcome},
     },
     domain::ids::PatientId,
     error::{Result, Validator},
+    identity::Principal,
 };
 
 /// What creating a client-identified record answers.

@@ -10,7 +10,7 @@ use poem_openapi::{
 
 use crate::{
     api::{ApiTags, body::JsonBody, page::Page, recovery::reports::Pdf},
-    auth::{BearerAuth, RequestMeta},
+    auth::BearerAuth,
     db::{
         Db,
         accounts::facilities,
@@ -22,6 +22,7 @@ use crate::{
         text::Text,
     },
     error::{Error, Result},
+    identity::RequestMeta,
 };
 
 /// Why a certificate is revoked.

@@ -7,7 +7,6 @@ use poem_openapi::{Enum, Object};
 use tokio_postgres::Row;
 
 use crate::{
-    auth::api_keys::{KeyIdentity, Scope},
     db::{
         OnConstraint, TenantTx,
         filters::{Bound, Variants},
@@ -17,6 +16,7 @@ use crate::{
         page::{Keyed, PageRequest},
     },
     error::{Conflict, Error, Result},
+    identity::{KeyIdentity, Scope},
 };
 
 /// Where a key stands.

@@ -10,9 +10,9 @@ use tokio_postgres::Row;
 
 use crate::db::TenantTx;
 use crate::{
-    auth::Role,
     domain::ids::{FacilityId, SessionId, UserId},
     error::{Error, Result},
+    identity::Role,
 };
 
 /// What a login needs before the database compares the password: the

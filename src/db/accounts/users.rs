@@ -11,7 +11,6 @@ use crate::db::{
     filters::{Bound, Variants},
 };
 use crate::{
-    auth::Role,
     domain::page::{Keyed, PageRequest},
     domain::{
         contact::{Email, Phone},
@@ -19,6 +18,7 @@ use crate::{
         text_enum,
     },
     error::{Conflict, Error, Result},
+    identity::Role,
 };
 
 text_enum! {

@@ -7,10 +7,10 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 
 use crate::{
-    auth::Role,
     db::TenantTx,
     domain::ids::{ConversationId, FacilityId, PatientId, SessionId, UserId},
     error::{Error, Result},
+    identity::Role,
 };
 
 /// One event: what happened and the id to fetch it by (never its content).

@@ -54,7 +54,7 @@ impl TestApp {
                 email: Some(&email_v),
                 phone: None,
                 password_hash: Some(hash),
-                role: carego::auth::Role::SuperAdmin,
+                role: carego::identity::Role::SuperAdmin,
                 first_name: "Root",
                 last_name: "Admin",
                 job_title: None,
