@@ -1,16 +1,24 @@
 //! The database: the pool, the per-request tenant transaction, the embedded
 //! cluster and migrations.
 //!
-//! There is exactly one door from request code into PostgreSQL:
-//! [`Db::begin`] → [`TenantTx`]. It sets the request's Postgres role and the
-//! `carego.*` settings transaction-locally, so row-level security — not
-//! handler code — decides what the caller sees, and nothing survives on the
-//! pooled connection. The raw pool never leaves this module. The three
-//! platform-level doors are named so they stand out: [`Db::begin_public`]
-//! (login, refresh, registration, the website's catalog and lead form), [`Db::begin_system`] (the operator's CLI)
-//! and [`Db::begin_on_behalf`] (the CLI writing a record in a staff member's
-//! name, as `tenants apply` does for care logs). None is reachable from a
-//! request that carries a token.
+//! Request code has one door into PostgreSQL: [`Db::begin`] (or [`Db::run`])
+//! → [`TenantTx`], and [`Db::run_before_mfa`] for the few operations a
+//! session reaches before its second factor. It sets the request's Postgres
+//! role and the signed `carego.*` settings transaction-locally, so row-level
+//! security — not handler code — decides what the caller sees, and nothing
+//! survives on the pooled connection. The raw pool never leaves this module.
+//! The other doors are named so they stand out, and none is reachable from a
+//! request that carries a token:
+//! - [`Db::begin_public`] / [`Db::run_public`]: login, refresh, registration,
+//!   the website's catalog and lead form;
+//! - [`Db::begin_system`]: the operator's CLI, and [`Db::begin_on_behalf`]:
+//!   the CLI writing a record in a staff member's name (`tenants apply`'s
+//!   care logs);
+//! - `begin_job` / `begin_job_in` (in [`jobs`]): the worker, in the facility
+//!   its job names;
+//! - single statements outside any request transaction: [`Db::count_attempt`]
+//!   (the unauthenticated doors' rate limits) and [`Db::job_queue_depth`]
+//!   (metrics), each calling one narrow function.
 //!
 //! Two pools, two login roles: `carego_app` for tenant requests, and
 //! `carego_platform` for super admins, the job worker and the CLI. The

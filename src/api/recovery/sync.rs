@@ -37,9 +37,6 @@ use crate::{
     error::{Error, FieldError, Problem, Result},
 };
 
-/// The most records one batch may carry (the body limit applies too).
-pub const MAX_BATCH: usize = 100;
-
 pub struct SyncApi {
     pub db: Db,
 }
