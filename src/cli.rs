@@ -416,22 +416,24 @@ async fn serve_command(db_settings: DbSettings, serve: ServeSettings) -> anyhow:
             let secret = opened.secret_resolver(&db_settings.data_dir)?;
             tenants::apply(&opened.db, &manifests, &secret).await?;
             for (_, m) in &manifests {
-                for u in m
+                let emails: Vec<&str> = m
                     .admins
                     .iter()
                     .chain(&m.staff)
                     .filter(|u| u.password_env.as_deref() == Some(DEMO_PASSWORD_ENV))
-                {
-                    logins.push(format!("{:<32} {}", u.email, m.facility.slug));
+                    .map(|u| u.email.as_str())
+                    .collect();
+                if !emails.is_empty() {
+                    logins.push(format!("{}: {}", m.facility.slug, emails.join(", ")));
                 }
             }
         }
         let email = Email::parse(DEMO_SUPER_ADMIN).expect("constant email is valid");
         if ensure_demo_super_admin(&opened.db, &email, &demo).await? {
-            tracing::info!("created demo super admin");
+            tracing::debug!("created demo super admin");
         }
-        logins.insert(0, format!("{:<32} (super admin)", DEMO_SUPER_ADMIN));
-        logins.push(format!("password for all of them: {demo}"));
+        logins.insert(0, format!("{DEMO_SUPER_ADMIN} (super admin)"));
+        logins.insert(0, format!("Demo logins (embedded database only), password {demo}:"));
     }
 
     let key_hasher = match (&serve.key_secret, opened.embedded()) {
@@ -457,15 +459,15 @@ async fn serve_command(db_settings: DbSettings, serve: ServeSettings) -> anyhow:
                 tracing::error!(error = %err, %listen, "the metrics endpoint stopped");
             }
         });
-        eprintln!("  Metrics:   http://{listen}/metrics");
     }
     let banner_logins = logins.join("\n  ");
     server::serve(state, serve.listen, shutdown_signal(), Duration::from_secs(20), |addr| {
-        eprintln!("Carego is listening on http://{addr}");
-        eprintln!("  API docs:  http://{addr}/docs");
-        eprintln!("  OpenAPI:   http://{addr}/openapi.json");
+        eprintln!("Carego is listening on http://{addr} (API docs: /docs, OpenAPI: /openapi.json)");
+        if let Some(listen) = serve.metrics_listen {
+            eprintln!("Metrics on http://{listen}/metrics");
+        }
         if !banner_logins.is_empty() {
-            eprintln!("Demo logins (embedded database only):\n  {banner_logins}");
+            eprintln!("{banner_logins}");
         }
     })
     .await?;

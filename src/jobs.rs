@@ -97,7 +97,7 @@ impl Worker {
             };
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             match &error {
-                None => tracing::info!(job = job.id, kind = job.kind_name(), ms, "job done"),
+                None => tracing::debug!(job = job.id, kind = job.kind_name(), ms, "job done"),
                 Some(e) => {
                     tracing::warn!(job = job.id, kind = job.kind_name(), attempt = job.attempts, ms, error = %e, ?how, "job not done")
                 }
@@ -155,12 +155,16 @@ impl Worker {
             &JobKind::WebhookDelivery { delivery_id } => self.deliver_webhook(job, delivery_id).await,
             JobKind::DocumentSweep {} => {
                 let removed = self.sweep_documents(job).await?;
-                tracing::info!(removed, "document sweep");
+                if removed > 0 {
+                    tracing::info!(removed, "document sweep");
+                }
                 Ok(())
             }
             JobKind::Cleanup {} => {
                 let (sessions, keys, jobs, events) = self.db.cleanup_expired().await?;
-                tracing::info!(sessions, registration_keys = keys, jobs, events, "daily cleanup");
+                if sessions + keys + jobs + events > 0 {
+                    tracing::info!(sessions, registration_keys = keys, jobs, events, "daily cleanup");
+                }
                 Ok(())
             }
         }

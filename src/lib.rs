@@ -25,7 +25,11 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// JSON logs to stderr, filtered by `RUST_LOG` (default `info`); with
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`, without the
+/// migration runner's and poem's start lines): short human
+/// lines on a terminal (time, level, message and fields; no module paths),
+/// JSON lines otherwise, or whenever `CAREGO_LOG_FORMAT=json`
+/// (`CAREGO_LOG_FORMAT=text` asks for the human lines anywhere). With
 /// `CAREGO_OTLP_ENDPOINT` set (an OTLP/HTTP traces URL, e.g.
 /// `http://collector:4318/v1/traces`), the request spans are exported too.
 /// Only spans go out, never log events, and a request span carries its id,
@@ -39,8 +43,25 @@ pub fn init_tracing() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = fmt::layer().json().with_current_span(true).with_span_list(false).with_writer(std::io::stderr);
+    // By default each migration applied and poem's own start lines are left
+    // out: `serve` says what matters in its banner.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,refinery_core=warn,refinery=warn,poem=warn"));
+    let terminal = {
+        use std::io::IsTerminal as _;
+        std::io::stderr().is_terminal()
+    };
+    let logs = match log_format(std::env::var("CAREGO_LOG_FORMAT").ok().as_deref(), terminal) {
+        LogFormat::Json => fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Text => {
+            fmt::layer().compact().with_target(false).with_ansi(terminal).with_writer(std::io::stderr).boxed()
+        }
+    };
     let provider =
         std::env::var("CAREGO_OTLP_ENDPOINT").ok().filter(|e| !e.trim().is_empty()).and_then(|endpoint| {
             use opentelemetry_otlp::WithExportConfig as _;
@@ -63,4 +84,43 @@ pub fn init_tracing() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
     });
     let _ = tracing_subscriber::registry().with(filter).with(logs).with(spans).try_init();
     provider
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Json,
+    Text,
+}
+
+/// `CAREGO_LOG_FORMAT` (`json` or `text`) if given, else text on a terminal
+/// and JSON for a collector. Logging starts before the configuration is
+/// read, so another value is named in a warning, not refused.
+fn log_format(setting: Option<&str>, terminal: bool) -> LogFormat {
+    let default = if terminal { LogFormat::Text } else { LogFormat::Json };
+    match setting.map(str::trim) {
+        None | Some("") => default,
+        Some("json") => LogFormat::Json,
+        Some("text") => LogFormat::Text,
+        Some(other) => {
+            eprintln!(
+                "warning: CAREGO_LOG_FORMAT={other:?} is neither \"json\" nor \"text\"; using {default:?}"
+            );
+            default
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LogFormat, log_format};
+
+    #[test]
+    fn logs_are_human_on_a_terminal_and_json_for_a_collector_unless_told() {
+        assert_eq!(log_format(None, true), LogFormat::Text);
+        assert_eq!(log_format(None, false), LogFormat::Json);
+        assert_eq!(log_format(Some("json"), true), LogFormat::Json);
+        assert_eq!(log_format(Some("text"), false), LogFormat::Text);
+        assert_eq!(log_format(Some("yaml"), false), LogFormat::Json);
+        assert_eq!(log_format(Some(""), true), LogFormat::Text);
+    }
 }

@@ -44,8 +44,8 @@ async fn serve(mut cmd: Command) -> (Child, String) {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = tokio::time::timeout(Duration::from_secs(90), async {
         while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(addr) = line.strip_prefix("Carego is listening on http://") {
-                return addr.trim().to_owned();
+            if let Some(rest) = line.strip_prefix("Carego is listening on http://") {
+                return rest.split_whitespace().next().expect("an address").to_owned();
             }
         }
         panic!("serve exited before listening");
@@ -107,6 +107,54 @@ async fn serve_needs_no_configuration_and_stops_cleanly_on_ctrl_c() {
     let (child, addr) = start(&dir).await;
     let resp = http(&addr, "POST", "/api/v1/auth/login", &login).await;
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(interrupt(child).await.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What an operator reads when `serve` starts, at the default level and in
+/// the human format: a handful of short lines, no module paths, no JSON,
+/// and each request on one line with its id, status and time.
+#[tokio::test]
+async fn serve_starts_in_a_few_human_lines() {
+    let dir = data_dir("lines");
+    let mut cmd = carego(&dir);
+    cmd.env_remove("RUST_LOG").env("CAREGO_LOG_FORMAT", "text").arg("serve").stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let addr = tokio::time::timeout(Duration::from_secs(90), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push(line.clone());
+            if let Some(rest) = line.strip_prefix("Carego is listening on http://") {
+                return rest.split_whitespace().next().expect("an address").to_owned();
+            }
+        }
+        panic!("serve exited before listening: {seen:#?}");
+    })
+    .await
+    .expect("serve listens within 90 s");
+    assert!(http(&addr, "GET", "/api/v1/ready", "").await.starts_with("HTTP/1.1 200"));
+    // Everything it says until the request's line, however late the worker's.
+    let request = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push(line.clone());
+            if line.contains("path=\"/api/v1/ready\"") {
+                return line;
+            }
+        }
+        panic!("no request line: {seen:#?}");
+    })
+    .await
+    .expect("the request is logged");
+    let startup = seen.len() - 1;
+    assert!(startup <= 10, "{startup} lines at startup: {seen:#?}");
+    assert!(seen.iter().any(|l| l.contains("nurse@sunrise.example")), "the demo logins: {seen:#?}");
+    for line in &seen {
+        assert!(!line.starts_with('{'), "not JSON on a terminal's format: {line}");
+        assert!(!line.contains(".rs:") && !line.contains("carego::"), "no source paths: {line}");
+        assert!(line.chars().count() <= 240, "short: {line}");
+    }
+    assert!(request.contains("status=200") && request.contains("request_id="), "{request}");
     assert!(interrupt(child).await.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
