@@ -188,7 +188,7 @@ impl Worker {
         }
         let data = report::progress(&mut tx, patient, from, to).await?;
         tx.commit().await?;
-        let pdf = tokio::task::spawn_blocking(move || crate::report::progress_pdf(&data))
+        let pdf = tokio::task::spawn_blocking(move || crate::pdf::progress::render(&data))
             .await
             .map_err(Error::internal)?
             .map_err(Error::internal)?;

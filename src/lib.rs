@@ -12,7 +12,7 @@ pub mod egress;
 pub mod error;
 pub mod identity;
 pub mod jobs;
-pub mod report;
+pub mod pdf;
 pub mod server;
 pub mod storage;
 pub mod tenants;

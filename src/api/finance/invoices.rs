@@ -301,7 +301,7 @@ impl InvoicesApi {
             .await?;
         let name =
             format!("attachment; filename=\"{}.pdf\"", inv.number.as_deref().unwrap_or("draft-invoice"));
-        let pdf = tokio::task::spawn_blocking(move || crate::report::invoice_pdf(&inv, &issuer))
+        let pdf = tokio::task::spawn_blocking(move || crate::pdf::invoice::render(&inv, &issuer))
             .await
             .map_err(Error::internal)?
             .map_err(Error::internal)?;

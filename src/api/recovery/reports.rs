@@ -139,7 +139,7 @@ impl ReportsApi {
     ) -> Result<Pdf> {
         let (from, to) = period(from.0, to.0)?;
         let data = self.db.run(&auth.0, async |tx| report::progress(tx, id.0, from, to).await).await?;
-        let pdf = tokio::task::spawn_blocking(move || crate::report::progress_pdf(&data))
+        let pdf = tokio::task::spawn_blocking(move || crate::pdf::progress::render(&data))
             .await
             .map_err(Error::internal)?
             .map_err(Error::internal)?;

@@ -82,7 +82,7 @@ impl CertificatesApi {
             })
             .await?;
         let name = format!("attachment; filename=\"certificate-{}.pdf\"", c.code);
-        let pdf = tokio::task::spawn_blocking(move || crate::report::certificate_pdf(&c, &issuer))
+        let pdf = tokio::task::spawn_blocking(move || crate::pdf::certificate::render(&c, &issuer))
             .await
             .map_err(Error::internal)?
             .map_err(Error::internal)?;
