@@ -33,3 +33,37 @@ pub fn render(c: &Certificate, issuer: &str) -> anyhow::Result<Vec<u8>> {
     }
     w.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::ids::{CertificateId, CourseId, EnrollmentId, FacilityId, UserId};
+
+    #[test]
+    fn a_certificate_says_nothing_of_health_on_any_page() {
+        let c = Certificate {
+            id: CertificateId(Uuid::new_v4()),
+            facility_id: FacilityId(Uuid::new_v4()),
+            enrollment_id: EnrollmentId(Uuid::new_v4()),
+            student_id: UserId(Uuid::new_v4()),
+            course_id: CourseId(Uuid::new_v4()),
+            code: "CERT-7K2M-9PQR".into(),
+            student_name: "Asha Verma".into(),
+            course_title: "Home care basics".into(),
+            issued_at: Utc::now(),
+            issued_by: None,
+            revoked_at: None,
+            revocation_reason: None,
+        };
+        let pdf = printpdf::lopdf::Document::load_mem(&render(&c, "Harbor Training").unwrap()).unwrap();
+        let pages: Vec<u32> = pdf.get_pages().keys().copied().collect();
+        let text = pdf.extract_text(&pages).unwrap();
+        for expected in ["Asha Verma", "Home care basics", "Carego course certificate", "page 1"] {
+            assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+        }
+        assert!(!text.contains("health") && !text.contains("progress report"), "{text}");
+    }
+}
