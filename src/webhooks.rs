@@ -19,7 +19,10 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 
 use crate::{
-    auth::{mfa::SecretBox, registration::KeyHasher},
+    auth::{
+        mfa::{Sealed, SecretBox},
+        registration::KeyHasher,
+    },
     egress::{self, Destination},
     error::Error,
 };
@@ -37,6 +40,9 @@ pub fn signature(secret: &[u8], unix_secs: i64, body: &[u8]) -> String {
 pub struct Sender {
     client: egress::Client,
     sealer: Arc<SecretBox>,
+    /// Subscriptions made before webhook secrets had their own key were
+    /// sealed under the TOTP one; they still open, and only here.
+    sealed_before_own_key: SecretBox,
 }
 
 /// One attempt's outcome.
@@ -55,7 +61,11 @@ impl Sender {
             allow_private,
             egress::Limits::default(),
         )?;
-        Ok(Self { client, sealer: Arc::new(SecretBox::new(hasher)) })
+        Ok(Self {
+            client,
+            sealer: Arc::new(SecretBox::new(hasher, Sealed::WebhookSecrets)),
+            sealed_before_own_key: SecretBox::new(hasher, Sealed::TotpSecrets),
+        })
     }
 
     /// A subscription's URL, checked by the egress policy, resolving it
@@ -70,6 +80,13 @@ impl Sender {
         self.sealer.seal(subscription.as_bytes(), secret)
     }
 
+    /// A subscription's signing secret, under its own key or, for one made
+    /// before that key, the TOTP one.
+    fn open_secret(&self, subscription: uuid::Uuid, sealed: &[u8]) -> Option<Vec<u8>> {
+        let owner = subscription.as_bytes();
+        self.sealer.open(owner, sealed).or_else(|| self.sealed_before_own_key.open(owner, sealed))
+    }
+
     /// One attempt to deliver `body` to `url`, signed with the sealed secret.
     pub async fn send(
         &self,
@@ -80,7 +97,7 @@ impl Sender {
         delivery: uuid::Uuid,
         body: Vec<u8>,
     ) -> Attempt {
-        let Some(secret) = self.sealer.open(subscription.as_bytes(), sealed) else {
+        let Some(secret) = self.open_secret(subscription, sealed) else {
             return Attempt::Failed("the signing secret does not open".into());
         };
         let Ok(destination) = self.client.destination(url) else {
@@ -117,5 +134,20 @@ mod tests {
         let mut mac = Hmac::<Sha256>::new_from_slice(b"secret").unwrap();
         mac.update(b"1700000000.{}");
         assert_eq!(sig, format!("t=1700000000,v1={}", hex::encode(mac.finalize().into_bytes())));
+    }
+
+    #[test]
+    fn signing_secrets_have_their_own_key_and_older_ones_still_open() {
+        crate::install_tls_provider();
+        let hasher = KeyHasher::parse(&KeyHasher::generate_spec()).unwrap();
+        let sender = Sender::new(&hasher, false).unwrap();
+        let (subscription, secret) = (uuid::Uuid::new_v4(), b"whsec-0123456789".to_vec());
+        let sealed = sender.seal(subscription, &secret);
+        assert_eq!(sender.open_secret(subscription, &sealed), Some(secret.clone()));
+        let totp = SecretBox::new(&hasher, Sealed::TotpSecrets);
+        assert_eq!(totp.open(subscription.as_bytes(), &sealed), None, "the TOTP key does not open it");
+        let before = totp.seal(subscription.as_bytes(), &secret);
+        assert_eq!(sender.open_secret(subscription, &before), Some(secret), "sealed before the split");
+        assert_eq!(sender.open_secret(uuid::Uuid::new_v4(), &sealed), None, "bound to its subscription");
     }
 }

@@ -24,7 +24,11 @@ use poem_openapi::{ApiResponse, OpenApiService, ServerObject, Tags, payload::Jso
 
 use crate::{
     auth::{
-        api_keys::ApiKeys, jwt::JwtKeys, mfa::SecretBox, rate_limit::RateLimiter, registration::KeyHasher,
+        api_keys::ApiKeys,
+        jwt::JwtKeys,
+        mfa::{Sealed, SecretBox},
+        rate_limit::RateLimiter,
+        registration::KeyHasher,
     },
     config::AppSettings,
     db::{Db, PoolSettings, infra::listen::Hub},
@@ -93,7 +97,7 @@ impl AppState {
                 db.clone(),
                 settings.api_key_failures_per_ip,
             )),
-            mfa_sealer: Arc::new(SecretBox::new(&key_hasher)),
+            mfa_sealer: Arc::new(SecretBox::new(&key_hasher, Sealed::TotpSecrets)),
             webhooks: Arc::new(
                 crate::webhooks::Sender::new(&key_hasher, settings.webhook_allow_private)
                     .expect("the webhook client builds"),

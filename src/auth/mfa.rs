@@ -115,15 +115,35 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Seals and opens TOTP secrets.
+/// What a [`SecretBox`] seals. Each kind has its own key, derived from the
+/// server's key secret under its own label, so a key that opens one kind
+/// opens nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sealed {
+    /// Staff TOTP secrets, bound to the user's id.
+    TotpSecrets,
+    /// Webhook subscriptions' signing secrets, bound to the subscription's id.
+    WebhookSecrets,
+}
+
+impl Sealed {
+    fn label(self) -> &'static str {
+        match self {
+            Self::TotpSecrets => "mfa-totp-seal",
+            Self::WebhookSecrets => "webhook-secret-seal",
+        }
+    }
+}
+
+/// Seals and opens one kind of secret.
 pub struct SecretBox {
     key: LessSafeKey,
 }
 
 impl SecretBox {
-    /// The sealing key, derived from the server's key secret.
-    pub fn new(hasher: &KeyHasher) -> Self {
-        let key = hasher.mac("mfa-totp-seal", b"");
+    /// The sealing key for `kind`, derived from the server's key secret.
+    pub fn new(hasher: &KeyHasher, kind: Sealed) -> Self {
+        let key = hasher.mac(kind.label(), b"");
         let unbound = UnboundKey::new(&CHACHA20_POLY1305, &key).expect("a 32-byte key");
         Self { key: LessSafeKey::new(unbound) }
     }
@@ -225,14 +245,22 @@ mod tests {
         let other = KeyHasher::parse(&KeyHasher::generate_spec()).unwrap();
         let (user, someone) = (UserId(uuid::Uuid::new_v4()), UserId(uuid::Uuid::new_v4()));
         let secret = new_secret();
-        let sealed = SecretBox::new(&hasher).seal(user.0.as_bytes(), &secret);
+        let sealed = SecretBox::new(&hasher, Sealed::TotpSecrets).seal(user.0.as_bytes(), &secret);
         assert!(!sealed.windows(secret.len()).any(|w| w == secret.as_slice()), "not in the clear");
-        assert_eq!(SecretBox::new(&hasher).open(user.0.as_bytes(), &sealed), Some(secret));
-        assert_eq!(SecretBox::new(&hasher).open(someone.0.as_bytes(), &sealed), None);
-        assert_eq!(SecretBox::new(&other).open(user.0.as_bytes(), &sealed), None);
+        assert_eq!(
+            SecretBox::new(&hasher, Sealed::TotpSecrets).open(user.0.as_bytes(), &sealed),
+            Some(secret)
+        );
+        assert_eq!(SecretBox::new(&hasher, Sealed::TotpSecrets).open(someone.0.as_bytes(), &sealed), None);
+        assert_eq!(SecretBox::new(&other, Sealed::TotpSecrets).open(user.0.as_bytes(), &sealed), None);
+        assert_eq!(
+            SecretBox::new(&hasher, Sealed::WebhookSecrets).open(user.0.as_bytes(), &sealed),
+            None,
+            "another kind's key does not open it"
+        );
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
-        assert_eq!(SecretBox::new(&hasher).open(user.0.as_bytes(), &tampered), None);
+        assert_eq!(SecretBox::new(&hasher, Sealed::TotpSecrets).open(user.0.as_bytes(), &tampered), None);
     }
 
     #[test]
