@@ -43,16 +43,39 @@ pub struct RequestMeta {
 #[derive(Clone, Debug)]
 pub struct Principal {
     pub user_id: UserId,
-    pub session_id: SessionId,
     pub facility_id: Option<FacilityId>,
     pub role: Role,
     pub meta: RequestMeta,
-    /// Set when the request came with an API key: then `user_id` is the
-    /// key's integration and `session_id` the key's id.
-    pub api_key: Option<KeyGrant>,
+    /// What the caller presented.
+    pub credential: Credential,
+}
+
+/// What vouches for a caller: a signed-in session, or a partner's API key
+/// (then the principal's `user_id` is the key's integration). Two types, so
+/// a key's id can never pass for a session's.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    Session(SessionId),
+    ApiKey(KeyGrant),
 }
 
 impl Principal {
+    /// The session the caller signed in with; `None` for an API key.
+    pub fn session_id(&self) -> Option<SessionId> {
+        match self.credential {
+            Credential::Session(id) => Some(id),
+            Credential::ApiKey(_) => None,
+        }
+    }
+
+    /// The API key the caller presented, with its scopes.
+    pub fn key_grant(&self) -> Option<&KeyGrant> {
+        match &self.credential {
+            Credential::ApiKey(grant) => Some(grant),
+            Credential::Session(_) => None,
+        }
+    }
+
     /// Records `reason` as the audit log's reason for this request's changes.
     pub fn with_reason(mut self, reason: Option<String>) -> Self {
         if reason.is_some() {

@@ -41,9 +41,8 @@ use rand::Rng;
 use super::registration::KeyHasher;
 use crate::{
     db::{Db, accounts::api_keys},
-    domain::ids::SessionId,
     error::{Error, Unauthenticated},
-    identity::{KeyGrant, KeyIdentity, Principal, RequestMeta, Role},
+    identity::{Credential, KeyGrant, KeyIdentity, Principal, RequestMeta, Role},
 };
 
 /// Every key starts with this.
@@ -304,12 +303,11 @@ impl ApiKeys {
         let found = self.identify(presented, &meta).await?;
         Ok(Principal {
             user_id: found.integration_id,
-            // The key is the credential: the audit log's session column names it.
-            session_id: SessionId(found.id.0),
             facility_id: Some(found.facility_id),
             role: Role::Integrator,
             meta,
-            api_key: Some(KeyGrant { id: found.id, scopes: found.scopes }),
+            // The audit log's session column names the key (the key prologue sets it).
+            credential: Credential::ApiKey(KeyGrant { id: found.id, scopes: found.scopes }),
         })
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use self::jwt::JwtKeys;
 use crate::{
     error::{Error, Forbidden},
-    identity::{Principal, RequestMeta},
+    identity::{Credential, Principal, RequestMeta},
 };
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
@@ -75,11 +75,10 @@ async fn verify_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal>
     let claims = keys.verify(&bearer.token)?;
     Ok(Principal {
         user_id: claims.sub,
-        session_id: claims.sid,
         facility_id: claims.fid,
         role: claims.role,
         meta: RequestMeta::from_request(req),
-        api_key: None,
+        credential: Credential::Session(claims.sid),
     })
 }
 
@@ -100,7 +99,7 @@ impl KeyOrBearer {
             Self::Bearer(BearerAuth(p)) => Ok(p),
             Self::ApiKey(api_keys::ApiKeyAuth(p)) => {
                 let p = p?;
-                let grant = p.api_key.as_ref().ok_or(Error::Forbidden(Forbidden::Scope))?;
+                let grant = p.key_grant().ok_or(Error::Forbidden(Forbidden::Scope))?;
                 if grant.scopes.contains(&scope) { Ok(p) } else { Err(Error::Forbidden(Forbidden::Scope)) }
             }
         }

@@ -14,7 +14,7 @@ use super::{DbError, Params};
 use crate::{
     domain::ids::{FacilityId, SessionId, UserId},
     error::Error,
-    identity::{KeyGrant, Principal, Role},
+    identity::{Credential, KeyGrant, Principal, Role},
 };
 
 /// The Postgres role a transaction runs as. The pool's login role is a member
@@ -117,13 +117,13 @@ impl Context {
             app_role: p.role.as_str(),
             facility_id: p.facility_id,
             user_id: Some(p.user_id),
-            session_id: Some(p.session_id),
+            session_id: p.session_id(),
             request_id: p.meta.request_id.clone(),
             ip: p.meta.ip.clone(),
             reason: p.meta.change_reason.clone(),
-            door: match &p.api_key {
-                Some(key) => Door::ApiKey(key.clone()),
-                None => Door::Session,
+            door: match &p.credential {
+                Credential::ApiKey(key) => Door::ApiKey(key.clone()),
+                Credential::Session(_) => Door::Session,
             },
         }
     }

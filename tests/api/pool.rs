@@ -8,7 +8,7 @@ use std::time::Duration;
 use carego::{
     db::{Db, PoolSettings},
     domain::ids::{FacilityId, SessionId, UserId},
-    identity::{Principal, RequestMeta, Role},
+    identity::{Credential, Principal, RequestMeta, Role},
 };
 use serde_json::json;
 
@@ -22,11 +22,10 @@ pub fn principal(actor: &Actor, role: Role) -> Principal {
             .unwrap();
     Principal {
         user_id: UserId(actor.id),
-        session_id: SessionId(claims["sid"].as_str().unwrap().parse().unwrap()),
         facility_id: actor.facility_id.map(FacilityId),
         role,
         meta: RequestMeta { request_id: "test".into(), ..Default::default() },
-        api_key: None,
+        credential: Credential::Session(SessionId(claims["sid"].as_str().unwrap().parse().unwrap())),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::{
         text::{Opt, Text},
     },
     error::{Conflict, Error, Forbidden, Result, Unauthenticated, Validator},
-    identity::{Principal, RequestMeta, Role},
+    identity::{Credential, Principal, RequestMeta, Role},
 };
 
 pub struct AuthApi {
@@ -266,7 +266,7 @@ impl AuthApi {
         tx.commit().await?;
         let (session, role, facility_id, refresh_token) = opened?;
         let principal =
-            Principal { user_id: user, session_id: session, facility_id, role, meta, api_key: None };
+            Principal { user_id: user, facility_id, role, meta, credential: Credential::Session(session) };
         self.logged_in(&principal, refresh_token).await
     }
 
@@ -297,11 +297,10 @@ impl AuthApi {
         tx.commit().await?;
         let principal = Principal {
             user_id,
-            session_id,
             facility_id: Some(facility),
             role: Role::Patient,
             meta,
-            api_key: None,
+            credential: Credential::Session(session_id),
         };
         self.logged_in(&principal, refresh_token).await
     }
@@ -319,11 +318,10 @@ impl AuthApi {
             Rotation::Rotated { session, user, role, facility } => {
                 let principal = Principal {
                     user_id: user,
-                    session_id: session,
                     facility_id: facility,
                     role,
                     meta,
-                    api_key: None,
+                    credential: Credential::Session(session),
                 };
                 self.issue(&principal, new_token)
             }
@@ -400,7 +398,8 @@ impl AuthApi {
 
     fn issue(&self, p: &Principal, refresh_token: String) -> Result<TokenPair> {
         let ttl = self.state.settings.access_ttl;
-        let access_token = self.state.keys.issue(p.user_id, p.session_id, p.role, p.facility_id, ttl)?;
+        let session = p.session_id().ok_or_else(|| Error::internal(anyhow::anyhow!("tokens for a key")))?;
+        let access_token = self.state.keys.issue(p.user_id, session, p.role, p.facility_id, ttl)?;
         Ok(TokenPair { access_token, refresh_token, token_type: "Bearer".into(), expires_in: ttl.as_secs() })
     }
 

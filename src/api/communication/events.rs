@@ -34,7 +34,7 @@ use crate::{
         infra::listen::Hub,
     },
     error::{Error, Forbidden, Result, Unauthenticated},
-    identity::{Principal, RequestMeta},
+    identity::{Credential, Principal, RequestMeta},
 };
 
 /// How long a ticket stays good.
@@ -151,11 +151,10 @@ impl EventsApi {
         let holder = holder.ok_or(Error::Unauthenticated(Unauthenticated::InvalidTicket))?;
         Ok(Principal {
             user_id: holder.user_id,
-            session_id: holder.session_id,
             facility_id: holder.facility_id,
             role: holder.role,
             meta,
-            api_key: None,
+            credential: Credential::Session(holder.session_id),
         })
     }
 }
