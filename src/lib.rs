@@ -45,8 +45,9 @@ pub fn init_tracing() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
     );
     // By default each migration applied and poem's own start lines are left
     // out: `serve` says what matters in its banner.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,refinery_core=warn,refinery=warn,poem=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,refinery_core=warn,refinery=warn,tokio_postgres=warn,poem=warn")
+    });
     let terminal = {
         use std::io::IsTerminal as _;
         std::io::stderr().is_terminal()
