@@ -153,10 +153,10 @@ impl Context {
 }
 
 /// The request prologue: one statement; see `carego.begin_request` in
-/// `sql/migrations/V41__accounts_signed_request_context.sql`.
+/// `sql/schema/context.sql`.
 pub const PROLOGUE: &str = "select carego.begin_request($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 /// The same, for the operations a session reaches before its second factor;
-/// see `carego.begin_mfa_request` in `sql/migrations/V39__accounts_mfa.sql`.
+/// see `carego.begin_mfa_request` in `sql/schema/context.sql`.
 const MFA_STEP_PROLOGUE: &str = "select carego.begin_mfa_request($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const PROLOGUE_TYPES: &[Type] = &[
     Type::TEXT,

@@ -32,6 +32,7 @@ mod pool;
 mod recovery;
 mod registration;
 mod scale_out;
+mod schema;
 mod secrets;
 mod spec;
 mod sync;

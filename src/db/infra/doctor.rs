@@ -323,13 +323,19 @@ async fn non_composite_fks(client: &Client, tenant: &[String]) -> anyhow::Result
 
 /// Session-level settings in SQL the app ships: `SET` without `LOCAL` and
 /// `set_config(…, false)`. On a pooled connection they would outlive the
-/// request. Scans the embedded migrations and the database layer's source.
+/// request. Scans the embedded migrations, the schema files and the
+/// database layer's source.
 fn session_level_sql() -> Vec<String> {
     let sources: Vec<(String, String)> = migrations::runner()
         .get_migrations()
         .iter()
         .map(|m| (m.name().to_owned(), m.sql().unwrap_or_default().to_owned()))
         .chain(APP_SQL_SOURCES.iter().map(|(name, text)| (name.to_string(), text.to_string())))
+        .chain(
+            super::migrate::SCHEMA_FILES
+                .iter()
+                .map(|(name, text)| (format!("sql/schema/{name}.sql"), text.to_string())),
+        )
         .collect();
     sources
         .into_iter()

@@ -1,14 +1,39 @@
-//! Migrations (refinery, embedded in the binary) and the bootstrap of the
-//! login roles on a cluster we manage ourselves.
+//! Migrations (refinery, embedded in the binary), the schema files applied
+//! after them, and the bootstrap of the login roles on a cluster we manage
+//! ourselves.
+//!
+//! Versioned migrations (`sql/migrations/`) are the immutable history of
+//! tables. The current definitions of functions live in `sql/schema/`, one
+//! file per area; [`run`] applies a file after the migrations when its text
+//! changed or a migration came since it was last applied (a migration may
+//! have replaced one of its definitions), so the file always has the last
+//! word and a fresh database and an upgraded one end alike.
 //!
 //! On an external server the operator creates the login roles once (see
 //! docs/database.md); migrations, run as `carego_owner`, create everything
 //! else, including the NOLOGIN request roles.
 
 use anyhow::Context as _;
+use sha2::{Digest, Sha256};
 use tokio_postgres::{Client, NoTls};
 
 refinery::embed_migrations!("sql/migrations");
+
+/// `sql/schema/`, in the order applied (a file may call what an earlier one
+/// defines). A test holds this list to the directory.
+pub const SCHEMA_FILES: &[(&str, &str)] = &[
+    ("common", include_str!("../../../sql/schema/common.sql")),
+    ("context", include_str!("../../../sql/schema/context.sql")),
+    ("audit", include_str!("../../../sql/schema/audit.sql")),
+    ("accounts", include_str!("../../../sql/schema/accounts.sql")),
+    ("jobs", include_str!("../../../sql/schema/jobs.sql")),
+    ("clinical", include_str!("../../../sql/schema/clinical.sql")),
+    ("recovery", include_str!("../../../sql/schema/recovery.sql")),
+    ("communication", include_str!("../../../sql/schema/communication.sql")),
+    ("catalog", include_str!("../../../sql/schema/catalog.sql")),
+    ("training", include_str!("../../../sql/schema/training.sql")),
+    ("finance", include_str!("../../../sql/schema/finance.sql")),
+];
 
 /// The owner of every object; runs migrations; never used by requests.
 pub const OWNER_ROLE: &str = "carego_owner";
@@ -44,15 +69,72 @@ async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>
     }
 }
 
-/// Runs pending migrations as the owner. Returns how many were applied.
+/// Runs pending migrations as the owner, then the schema files that need
+/// it. Returns how many migrations were applied.
 pub async fn run(owner_conn: &str) -> anyhow::Result<usize> {
+    run_to(owner_conn, None).await
+}
+
+/// [`run`], stopping after migration `target` when one is given (tests
+/// that upgrade a database from an earlier version).
+pub async fn run_to(owner_conn: &str, target: Option<u32>) -> anyhow::Result<usize> {
     let mut client = connect(owner_conn).await?;
-    let report = migrations::runner()
-        .set_abort_divergent(true)
-        .run_async(&mut client)
-        .await
-        .context("running migrations")?;
+    let runner = migrations::runner().set_abort_divergent(true).set_target(match target {
+        Some(version) => refinery::Target::Version(version),
+        None => refinery::Target::Latest,
+    });
+    let report = runner.run_async(&mut client).await.context("running migrations")?;
+    if target.is_none() {
+        apply_schema(&mut client).await?;
+    }
     Ok(report.applied_migrations().len())
+}
+
+/// Applies each schema file whose text changed, or that a migration came
+/// after, in one transaction under a lock (two servers starting at once
+/// apply it once). Returns the names of the files applied.
+pub async fn apply_schema(client: &mut Client) -> anyhow::Result<Vec<&'static str>> {
+    let tx = client.transaction().await?;
+    // A function may call one a later file defines: bodies are checked
+    // when called, as in a dump's restore.
+    tx.batch_execute(
+        "select pg_advisory_xact_lock(hashtext('carego.schema_files'));
+         set local check_function_bodies = off;",
+    )
+    .await?;
+    let newest: i32 = tx
+        .query_one("select coalesce(max(version), 0) from refinery_schema_history", &[])
+        .await
+        .context("reading the migration history")?
+        .get(0);
+    let mut applied = Vec::new();
+    for (name, sql) in SCHEMA_FILES {
+        let checksum = Sha256::digest(sql.as_bytes()).to_vec();
+        let current = tx
+            .query_opt(
+                "select 1 from carego.schema_files where name = $1 and checksum = $2 and after_migration = $3",
+                &[name, &checksum, &newest],
+            )
+            .await?
+            .is_some();
+        if current {
+            continue;
+        }
+        tx.batch_execute(sql).await.with_context(|| format!("applying sql/schema/{name}.sql"))?;
+        tx.execute(
+            "insert into carego.schema_files (name, checksum, after_migration) values ($1, $2, $3)
+             on conflict (name) do update
+                set checksum = excluded.checksum, after_migration = excluded.after_migration, applied_at = now()",
+            &[name, &checksum, &newest],
+        )
+        .await?;
+        applied.push(*name);
+    }
+    tx.commit().await?;
+    if !applied.is_empty() {
+        tracing::info!(files = ?applied, "schema files applied");
+    }
+    Ok(applied)
 }
 
 /// Creates the login roles and the database on a cluster where we are
@@ -84,4 +166,24 @@ pub async fn bootstrap(superuser: &Client, database: &str) -> anyhow::Result<()>
             .context("creating the database")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_schema_file_is_applied_and_nothing_else() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/sql/schema");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".sql"))
+            .map(|n| n.trim_end_matches(".sql").to_owned())
+            .collect();
+        on_disk.sort();
+        let mut listed: Vec<String> = SCHEMA_FILES.iter().map(|(n, _)| (*n).to_owned()).collect();
+        listed.sort();
+        assert_eq!(listed, on_disk, "SCHEMA_FILES and sql/schema/ differ");
+    }
 }

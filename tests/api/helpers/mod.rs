@@ -36,6 +36,24 @@ pub use self::{
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// A database with nothing in it yet, owned by the owner role, for tests
+/// that migrate one themselves: its name, the owner's connection string and
+/// a superuser's connection to it.
+pub async fn empty_database(tag: &str) -> (String, String, Client) {
+    let cluster = cluster().await;
+    let database = format!("carego_{tag}_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst));
+    {
+        let _guard = CREATE_DB.lock().await;
+        let su = connect(&cluster.config(&cluster.superuser, "postgres")).await;
+        su.batch_execute(&format!("create database {database} owner {OWNER_ROLE}"))
+            .await
+            .expect("create an empty database");
+    }
+    let owner = config_string(&cluster.config(OWNER_ROLE, &database));
+    let su = connect(&cluster.config(&cluster.superuser, &database)).await;
+    (database, owner, su)
+}
+
 /// A test's document store: under the test process's own temp directory,
 /// which the harness sweeps once the process is gone.
 fn documents_dir(database: &str) -> std::path::PathBuf {

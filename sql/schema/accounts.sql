@@ -1,0 +1,500 @@
+-- Accounts: logins and sessions, patient registration, role groups, rate limits, second factors, API keys, and whose patients a caller sees (src/db/accounts, src/auth).
+--
+-- The current definition of every function of this area. `carego migrate` applies this file
+-- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
+-- "Schema as code"). Change a function here, not in a new migration.
+
+-- carego.admit_api_key(uuid), since V36
+CREATE OR REPLACE FUNCTION carego.admit_api_key(p_key uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+declare
+    k record;
+    v_now timestamptz := now();
+    v_minute integer;
+    v_day integer;
+begin
+    select a.facility_id, a.id, a.revoked_at, a.expires_at, a.rate_limit_per_minute, a.daily_quota,
+           a.last_used_at
+      into k from api_keys a where a.id = p_key;
+    if not found or k.revoked_at is not null or k.expires_at <= v_now then
+        raise exception 'api_key_invalid' using errcode = 'CG401';
+    end if;
+    insert into api_key_usage as u (facility_id, api_key_id, window_kind, window_start, requests)
+    values (k.facility_id, k.id, 'minute', date_trunc('minute', v_now), 1)
+    on conflict (facility_id, api_key_id, window_kind, window_start)
+        do update set requests = u.requests + 1
+    returning requests into v_minute;
+    if v_minute > k.rate_limit_per_minute then
+        raise exception 'rate_limited' using errcode = 'CG429',
+            detail = greatest(1, ceil(extract(epoch from date_trunc('minute', v_now) + interval '1 minute' - v_now)))::text;
+    end if;
+    insert into api_key_usage as u (facility_id, api_key_id, window_kind, window_start, requests)
+    values (k.facility_id, k.id, 'day', date_trunc('day', v_now, 'UTC'), 1)
+    on conflict (facility_id, api_key_id, window_kind, window_start)
+        do update set requests = u.requests + 1
+    returning requests into v_day;
+    if v_day > k.daily_quota then
+        raise exception 'quota_exhausted' using errcode = 'CG429',
+            detail = greatest(1, ceil(extract(epoch from date_trunc('day', v_now, 'UTC') + interval '1 day' - v_now)))::text;
+    end if;
+    -- Once a minute per key: the first request of each new window prunes old
+    -- windows and records the last use.
+    if v_minute = 1 then
+        delete from api_key_usage
+         where facility_id = k.facility_id and api_key_id = k.id
+           and ((window_kind = 'minute' and window_start < v_now - interval '10 minutes')
+             or (window_kind = 'day' and window_start < v_now - interval '2 days'));
+        update api_keys set last_used_at = v_now where facility_id = k.facility_id and id = k.id;
+    end if;
+end
+$function$;
+
+-- carego.api_key_lookup(bytea), since V36
+CREATE OR REPLACE FUNCTION carego.api_key_lookup(p_secret_hmac bytea)
+ RETURNS TABLE(id uuid, facility_id uuid, integration_id uuid, scopes text[])
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+    select k.id, k.facility_id, k.integration_id, k.scopes
+      from public.api_keys k
+     where k.secret_hmac = p_secret_hmac and k.revoked_at is null and k.expires_at > now()
+$function$;
+
+-- carego.apply_role_groups(), since V44
+CREATE OR REPLACE FUNCTION carego.apply_role_groups()
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+declare
+    p record;
+    v_roles name[];
+    v_done integer := 0;
+begin
+    for p in
+        select pol.polname, pol.polrelid, c.relname, pol.polroles
+          from pg_policy pol join pg_class c on c.oid = pol.polrelid
+          join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = 'public' and not pol.polpermissive and pol.polname like '%\_facility\_isolation'
+    loop
+        -- The tenant group, and whoever the policy named beyond it (the
+        -- super admin on idempotency_keys, whose rows follow its facility).
+        v_roles := array(
+            select r from unnest(carego.role_group('tenant')) r
+             where not exists (select 1 from pg_policy o
+                                where o.polrelid = p.polrelid and not o.polpermissive
+                                  and o.polname <> p.polname
+                                  and (select oid from pg_roles where rolname = r) = any (o.polroles))
+            union
+            select ro.rolname from pg_roles ro where ro.oid = any (p.polroles));
+        execute format('alter policy %I on public.%I to %s', p.polname, p.relname,
+                       (select string_agg(quote_ident(r), ', ') from unnest(v_roles) r));
+        v_done := v_done + 1;
+    end loop;
+    return v_done;
+end
+$function$;
+
+-- carego.assigned_patient_ids(), since V50
+CREATE OR REPLACE FUNCTION carego.assigned_patient_ids()
+ RETURNS uuid[]
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+declare
+    v_ids uuid[];
+begin
+    if not carego.context_ok(current_user)
+       or current_setting('carego.role', true) is distinct from 'staff' then
+        return '{}';
+    end if;
+    select coalesce(array_agg(a.patient_id), '{}') into v_ids
+      from public.assignments a
+     where a.facility_id = nullif(current_setting('carego.facility_id', true), '')::uuid
+       and a.staff_id = nullif(current_setting('carego.user_id', true), '')::uuid
+       and a.ended_at is null;
+    return v_ids;
+end
+$function$;
+
+-- carego.auth_login_candidate(text,text), since V46
+CREATE OR REPLACE FUNCTION carego.auth_login_candidate(p_email text, p_phone text)
+ RETURNS TABLE(user_id uuid, password_params text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+    select u.id, substring(u.password_hash from '^(.*)\$[^$]*$')
+      from public.users u
+     where (p_email is not null and u.email = p_email)
+        or (p_phone is not null and u.phone = p_phone)
+     limit 1
+$function$;
+
+-- carego.auth_open_session(uuid,text,bytea,interval,text,text), since V5
+CREATE OR REPLACE FUNCTION carego.auth_open_session(p_user uuid, p_password_hash text, p_refresh_hash bytea, p_ttl interval, p_user_agent text, p_ip text)
+ RETURNS TABLE(outcome text, session_id uuid, expires_at timestamp with time zone, role text, facility_id uuid)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+#variable_conflict use_column
+declare
+    v_user record;
+    v_session uuid;
+    v_expires timestamptz := now() + p_ttl;
+begin
+    select u.id, u.role, u.facility_id, u.status, u.password_hash, f.status as facility_status
+      into v_user
+      from public.users u
+      left join public.facilities f on f.id = u.facility_id
+     where u.id = p_user;
+    if not found or v_user.password_hash is null or p_password_hash is null
+       or v_user.password_hash <> p_password_hash then
+        return query select 'invalid'::text, null::uuid, null::timestamptz, null::text, null::uuid;
+        return;
+    end if;
+    if v_user.status <> 'active' then
+        return query select v_user.status, null::uuid, null::timestamptz, v_user.role, v_user.facility_id;
+        return;
+    end if;
+    if v_user.facility_id is not null and v_user.facility_status is distinct from 'active' then
+        return query select 'facility_suspended'::text, null::uuid, null::timestamptz, v_user.role,
+                            v_user.facility_id;
+        return;
+    end if;
+    -- The audit trigger attributes the new session to the user logging in.
+    perform set_config('carego.user_id', v_user.id::text, true);
+    perform set_config('carego.role', v_user.role, true);
+    insert into public.sessions (facility_id, user_id, expires_at, user_agent, ip)
+    values (v_user.facility_id, v_user.id, v_expires, left(p_user_agent, 300), p_ip)
+    returning id into v_session;
+    perform set_config('carego.session_id', v_session::text, true);
+    insert into public.refresh_tokens (token_hash, session_id) values (p_refresh_hash, v_session);
+    return query select 'opened'::text, v_session, v_expires, v_user.role, v_user.facility_id;
+end
+$function$;
+
+-- carego.auth_register_patient(bytea,text,text,text), since V7
+CREATE OR REPLACE FUNCTION carego.auth_register_patient(p_key_hash bytea, p_password_hash text, p_email text, p_phone text)
+ RETURNS TABLE(outcome text, user_id uuid, facility_id uuid)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+#variable_conflict use_column
+declare
+    v record;
+    v_user uuid;
+begin
+    select k.facility_id, k.id, k.patient_id, p.first_name, p.last_name, p.user_id as existing
+      into v
+      from public.registration_keys k
+      join public.patients p on p.facility_id = k.facility_id and p.id = k.patient_id
+     where k.key_hash = p_key_hash
+       and k.used_at is null and k.revoked_at is null and k.expires_at > now()
+       and p.deleted_at is null
+       for update of k, p;
+    if not found or v.existing is not null then
+        return query select 'invalid'::text, null::uuid, null::uuid;
+        return;
+    end if;
+
+    perform set_config('carego.facility_id', v.facility_id::text, true);
+    perform set_config('carego.role', 'patient', true);
+    insert into public.users (facility_id, email, phone, password_hash, password_changed_at,
+                              role, status, first_name, last_name)
+    values (v.facility_id, p_email, p_phone, p_password_hash, now(), 'patient', 'active',
+            v.first_name, v.last_name)
+    returning id into v_user;
+    perform set_config('carego.user_id', v_user::text, true);
+    update public.patients set user_id = v_user where facility_id = v.facility_id and id = v.patient_id;
+    update public.registration_keys set used_at = now() where facility_id = v.facility_id and id = v.id;
+    return query select 'registered'::text, v_user, v.facility_id;
+end
+$function$;
+
+-- carego.auth_rotate_refresh(bytea,bytea,interval), since V5
+CREATE OR REPLACE FUNCTION carego.auth_rotate_refresh(p_old_hash bytea, p_new_hash bytea, p_grace interval)
+ RETURNS TABLE(outcome text, session_id uuid, user_id uuid, role text, facility_id uuid)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+#variable_conflict use_column
+declare
+    v record;
+begin
+    select t.used_at, s.id as sid, s.revoked_at, s.expires_at, u.id as uid, u.role as urole,
+           u.status as ustatus, u.facility_id as fid, f.status as fstatus
+      into v
+      from public.refresh_tokens t
+      join public.sessions s on s.id = t.session_id
+      join public.users u on u.id = s.user_id
+      left join public.facilities f on f.id = u.facility_id
+     where t.token_hash = p_old_hash
+       for update of t, s;
+
+    if not found or v.revoked_at is not null or v.expires_at <= now() then
+        return query select 'invalid'::text, null::uuid, null::uuid, null::text, null::uuid;
+        return;
+    end if;
+
+    perform set_config('carego.user_id', v.uid::text, true);
+    perform set_config('carego.role', v.urole, true);
+    perform set_config('carego.session_id', v.sid::text, true);
+
+    if v.used_at is not null then
+        if v.used_at > now() - p_grace then
+            return query select 'superseded'::text, v.sid, v.uid, v.urole, v.fid;
+            return;
+        end if;
+        perform set_config('carego.change_reason', 'refresh token reuse detected', true);
+        update public.sessions
+           set revoked_at = now(), revoked_reason = 'refresh_token_reuse'
+         where id = v.sid;
+        return query select 'reused'::text, v.sid, v.uid, v.urole, v.fid;
+        return;
+    end if;
+    if v.ustatus <> 'active' then
+        return query select 'inactive'::text, v.sid, v.uid, v.urole, v.fid;
+        return;
+    end if;
+    if v.fid is not null and v.fstatus <> 'active' then
+        return query select 'facility_suspended'::text, v.sid, v.uid, v.urole, v.fid;
+        return;
+    end if;
+
+    update public.refresh_tokens set used_at = now() where token_hash = p_old_hash;
+    insert into public.refresh_tokens (token_hash, session_id) values (p_new_hash, v.sid);
+    return query select 'rotated'::text, v.sid, v.uid, v.urole, v.fid;
+end
+$function$;
+
+-- carego.client_patient_ids(), since V34
+CREATE OR REPLACE FUNCTION carego.client_patient_ids()
+ RETURNS uuid[]
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+declare
+    v_ids uuid[];
+begin
+    if not carego.context_ok(current_user)
+       or current_setting('carego.role', true) is distinct from 'client' then
+        return '{}';
+    end if;
+    select coalesce(array_agg(l.patient_id), '{}') into v_ids
+      from public.client_care_recipients l
+     where l.facility_id = nullif(current_setting('carego.facility_id', true), '')::uuid
+       and l.client_id = nullif(current_setting('carego.user_id', true), '')::uuid;
+    return v_ids;
+end
+$function$;
+
+-- carego.grant_to_group(text,text), since V46
+CREATE OR REPLACE FUNCTION carego.grant_to_group(p_privilege text, p_group text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog'
+AS $function$
+declare
+    r name;
+begin
+    foreach r in array carego.role_group(p_group) loop
+        execute format('grant %s to %I', p_privilege, r);
+    end loop;
+end
+$function$;
+
+-- carego.hit_rate_limit(text,bytea,integer,integer), since V37
+CREATE OR REPLACE FUNCTION carego.hit_rate_limit(p_bucket text, p_key bytea, p_limit integer, p_window_secs integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+declare
+    v_now timestamptz := clock_timestamp();
+    v_start timestamptz := to_timestamp(floor(extract(epoch from v_now) / p_window_secs) * p_window_secs);
+    v_hits integer;
+begin
+    insert into rate_limit_hits as h (bucket, key_hash, window_start, hits)
+    values (p_bucket, p_key, v_start, 1)
+    on conflict (bucket, key_hash, window_start) do update set hits = h.hits + 1
+    returning hits into v_hits;
+    if v_hits > p_limit then
+        raise exception 'rate_limited' using errcode = 'CG429',
+            detail = greatest(1, ceil(extract(epoch from v_start + make_interval(secs => p_window_secs) - v_now)))::text;
+    end if;
+    -- The first attempt of a window clears this key's older windows, and now
+    -- and then everyone's that are a day old.
+    if v_hits = 1 then
+        delete from rate_limit_hits where bucket = p_bucket and key_hash = p_key and window_start < v_start;
+        if random() < 0.01 then
+            delete from rate_limit_hits where window_start < v_now - interval '1 day';
+        end if;
+    end if;
+end
+$function$;
+
+-- carego.mfa_attempt(bigint,bytea,bytea[]), since V47
+CREATE OR REPLACE FUNCTION carego.mfa_attempt(p_step bigint, p_recovery_hash bytea, p_new_recovery_hashes bytea[])
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+declare
+    v_user uuid := carego.current_user_id();
+    v_session uuid := carego.current_session_id();
+    v record;
+    v_locked timestamptz;
+begin
+    if v_user is null or v_session is null then
+        return 'rejected';
+    end if;
+    select m.confirmed_at, m.last_step, m.locked_at, m.recovery_hashes into v
+      from mfa_factors m where m.user_id = v_user for update;
+    if not found then
+        return 'rejected';
+    end if;
+    if v.locked_at is not null and p_recovery_hash is null then
+        return 'locked';
+    end if;
+    if p_step is not null and (v.last_step is null or v.last_step < p_step)
+       -- Verifying takes a confirmed factor; confirming, a pending one.
+       and (v.confirmed_at is not null) = (p_new_recovery_hashes is null) then
+        update mfa_factors
+           set last_step = p_step,
+               confirmed_at = coalesce(confirmed_at, now()),
+               recovery_hashes = case when confirmed_at is null then coalesce(p_new_recovery_hashes, '{}')
+                                      else recovery_hashes end,
+               failed_attempts = 0
+         where user_id = v_user;
+    elsif p_recovery_hash is not null and v.confirmed_at is not null
+          and p_recovery_hash = any (v.recovery_hashes) then
+        update mfa_factors
+           set recovery_hashes = array_remove(recovery_hashes, p_recovery_hash),
+               failed_attempts = 0,
+               locked_at = null
+         where user_id = v_user;
+    else
+        update mfa_factors
+           set failed_attempts = failed_attempts + 1,
+               locked_at = case when failed_attempts + 1 >= 100 then coalesce(locked_at, now()) end
+         where user_id = v_user
+        returning locked_at into v_locked;
+        return case when v_locked is not null then 'locked' else 'rejected' end;
+    end if;
+    update sessions set mfa_verified_at = now() where id = v_session and user_id = v_user;
+    return 'accepted';
+end
+$function$;
+
+-- carego.mfa_status(), since V39
+CREATE OR REPLACE FUNCTION carego.mfa_status()
+ RETURNS TABLE(enabled boolean, session_verified boolean, required_by_facility boolean, recovery_codes_left integer, locked boolean)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+    select coalesce(m.confirmed_at is not null, false),
+           s.mfa_verified_at is not null,
+           coalesce(f.require_mfa and u.role in ('staff', 'facility_admin'), false),
+           coalesce(case when m.confirmed_at is not null then cardinality(m.recovery_hashes) end, 0),
+           m.locked_at is not null
+      from sessions s
+      join users u on u.id = s.user_id
+      left join facilities f on f.id = u.facility_id
+      left join mfa_factors m on m.user_id = u.id
+     where s.id = carego.current_session_id() and s.user_id = carego.current_user_id()
+$function$;
+
+-- carego.mfa_unlock(uuid), since V47
+CREATE OR REPLACE FUNCTION carego.mfa_unlock(p_user uuid)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+declare
+    v_facility uuid;
+begin
+    select u.facility_id into v_facility from users u
+     where u.id = p_user
+       and (carego.is_super_admin()
+            or (carego.current_app_role() = 'facility_admin' and u.facility_id = carego.current_facility_id()));
+    if not found then
+        return 'not_found';
+    end if;
+    perform set_config('carego.change_reason', 'second factor unlocked by an admin', true);
+    update mfa_factors set locked_at = null, failed_attempts = 0 where user_id = p_user;
+    return case when found then 'unlocked' else 'no_factor' end;
+end
+$function$;
+
+-- carego.own_password_matches(text), since V46
+CREATE OR REPLACE FUNCTION carego.own_password_matches(p_hash text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+    select coalesce((select u.password_hash = p_hash from public.users u
+                      where u.id = carego.current_user_id()), false)
+$function$;
+
+-- carego.own_password_params(), since V46
+CREATE OR REPLACE FUNCTION carego.own_password_params()
+ RETURNS text
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+    select substring(u.password_hash from '^(.*)\$[^$]*$')
+      from public.users u where u.id = carego.current_user_id()
+$function$;
+
+-- carego.revoke_sessions_on_user_change(), since V5
+CREATE OR REPLACE FUNCTION carego.revoke_sessions_on_user_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+begin
+    if new.status <> 'active' or new.role <> old.role
+       or new.facility_id is distinct from old.facility_id then
+        update public.sessions
+           set revoked_at = now(),
+               revoked_reason = case when new.status <> 'active' then 'account_' || new.status
+                                     else 'role_changed' end
+         where user_id = new.id and revoked_at is null;
+    end if;
+    return null;
+end
+$function$;
+
+-- carego.role_group(text), since V44
+CREATE OR REPLACE FUNCTION carego.role_group(p_group text)
+ RETURNS name[]
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+    select case p_group
+        when 'tenant' then array['carego_public', 'carego_patient', 'carego_staff', 'carego_facility_admin',
+                                 'carego_integrator', 'carego_client', 'carego_student', 'carego_teacher',
+                                 'carego_worker']::name[]
+        when 'request' then array['carego_public', 'carego_patient', 'carego_staff', 'carego_facility_admin',
+                                  'carego_integrator', 'carego_client', 'carego_student', 'carego_teacher',
+                                  'carego_worker', 'carego_super_admin']::name[]
+    end
+$function$;

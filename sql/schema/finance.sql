@@ -1,0 +1,132 @@
+-- Invoices and payments (src/db/finance).
+--
+-- The current definition of every function of this area. `carego migrate` applies this file
+-- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
+-- "Schema as code"). Change a function here, not in a new migration.
+
+-- carego.invoice_lines_follow(), since V33
+CREATE OR REPLACE FUNCTION carego.invoice_lines_follow()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+declare
+    v_row invoice_lines;
+    v_status text;
+begin
+    v_row := coalesce(new, old);
+    select i.status into v_status from public.invoices i
+     where i.facility_id = v_row.facility_id and i.id = v_row.invoice_id for update;
+    if v_status is distinct from 'draft' then
+        raise exception 'invoice % is not a draft', v_row.invoice_id
+            using errcode = '23514', constraint = 'invoices_frozen_check', table = 'invoices';
+    end if;
+    return coalesce(new, old);
+end
+$function$;
+
+-- carego.invoice_totals(), since V33
+CREATE OR REPLACE FUNCTION carego.invoice_totals()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+declare
+    v_row invoice_lines;
+begin
+    v_row := coalesce(new, old);
+    update public.invoices i
+       set subtotal_minor = t.subtotal, tax_minor = t.tax, total_minor = t.subtotal + t.tax
+      from (select coalesce(sum(l.subtotal_minor), 0) as subtotal, coalesce(sum(l.tax_minor), 0) as tax
+              from public.invoice_lines l
+             where l.facility_id = v_row.facility_id and l.invoice_id = v_row.invoice_id) t
+     where i.facility_id = v_row.facility_id and i.id = v_row.invoice_id;
+    return null;
+end
+$function$;
+
+-- carego.invoices_guard(), since V33
+CREATE OR REPLACE FUNCTION carego.invoices_guard()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+declare
+    v_year integer;
+    v_n integer;
+begin
+    if old.status = 'draft' and new.status = 'draft' then
+        return new;
+    end if;
+    if old.status = 'draft' and new.status = 'issued' then
+        if new.kind = 'invoice' and not exists (
+            select 1 from public.invoice_lines l where l.facility_id = new.facility_id and l.invoice_id = new.id) then
+            raise exception 'invoice % has no lines', new.id
+                using errcode = '23514', constraint = 'invoices_empty_check', table = 'invoices';
+        end if;
+        v_year := extract(year from pg_catalog.now() at time zone 'UTC');
+        insert into public.invoice_counters as c (facility_id, year, kind, last)
+        values (new.facility_id, v_year, new.kind, 1)
+        on conflict (facility_id, year, kind) do update set last = c.last + 1
+        returning c.last into v_n;
+        new.number := case new.kind when 'invoice' then 'INV-' else 'CN-' end
+                      || v_year || '-' || pg_catalog.lpad(v_n::text, 6, '0');
+        new.issued_at := pg_catalog.now();
+        return new;
+    end if;
+    if new.status = 'void' and old.status <> 'void' and exists (
+        select 1 from public.payments p where p.facility_id = old.facility_id and p.invoice_id = old.id) then
+        raise exception 'invoice % has payments', old.id
+            using errcode = '23514', constraint = 'invoices_paid_check', table = 'invoices';
+    end if;
+    -- Issued or later: the money columns and the customer are frozen; the
+    -- status moves only issued ↔ paid, or issued → void.
+    if (new.customer_id, new.currency, new.subtotal_minor, new.tax_minor, new.total_minor, new.kind,
+        new.number, new.issued_at, new.credit_for_id, new.due_on, new.notes)
+       is distinct from
+       (old.customer_id, old.currency, old.subtotal_minor, old.tax_minor, old.total_minor, old.kind,
+        old.number, old.issued_at, old.credit_for_id, old.due_on, old.notes)
+       or not ((old.status, new.status) in (('issued', 'paid'), ('paid', 'issued'), ('issued', 'void'),
+                                            ('issued', 'issued'), ('paid', 'paid'))) then
+        raise exception 'invoice % is % and does not change so', old.id, old.status
+            using errcode = '23514', constraint = 'invoices_frozen_check', table = 'invoices';
+    end if;
+    return new;
+end
+$function$;
+
+-- carego.payments_check(), since V33
+CREATE OR REPLACE FUNCTION carego.payments_check()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public'
+AS $function$
+declare
+    v_inv record;
+    v_paid bigint;
+begin
+    select i.status, i.kind, i.total_minor into v_inv from public.invoices i
+     where i.facility_id = new.facility_id and i.id = new.invoice_id for update;
+    if v_inv.kind <> 'invoice' or v_inv.status not in ('issued', 'paid') then
+        raise exception 'invoice % takes no payments', new.invoice_id
+            using errcode = '23514', constraint = 'payments_invoice_open_check', table = 'payments';
+    end if;
+    select coalesce(sum(p.amount_minor), 0) into v_paid from public.payments p
+     where p.facility_id = new.facility_id and p.invoice_id = new.invoice_id;
+    if v_paid + new.amount_minor > v_inv.total_minor then
+        raise exception 'payment exceeds what is owed on %', new.invoice_id
+            using errcode = '23514', constraint = 'payments_overpaid_check', table = 'payments';
+    end if;
+    if v_paid + new.amount_minor < 0 then
+        raise exception 'refund exceeds what was paid on %', new.invoice_id
+            using errcode = '23514', constraint = 'payments_refund_check', table = 'payments';
+    end if;
+    new.recorded_by := carego.current_user_id();
+    new.recorded_at := pg_catalog.now();
+    return new;
+end
+$function$;
