@@ -21,7 +21,7 @@ begin
            a.last_used_at
       into k from api_keys a where a.id = p_key;
     if not found or k.revoked_at is not null or k.expires_at <= v_now then
-        raise exception 'api_key_invalid' using errcode = 'CG401';
+        raise exception 'api_key_invalid' using errcode = 'CGK01';
     end if;
     insert into api_key_usage as u (facility_id, api_key_id, window_kind, window_start, requests)
     values (k.facility_id, k.id, 'minute', date_trunc('minute', v_now), 1)

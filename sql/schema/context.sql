@@ -74,13 +74,13 @@ begin
       join facilities f on f.id = k.facility_id
      where k.id = p_key and k.facility_id = p_facility and k.integration_id = p_integration;
     if not found or v.revoked_at is not null or v.expires_at <= now() then
-        raise exception 'api_key_invalid' using errcode = 'CG401';
+        raise exception 'api_key_invalid' using errcode = 'CGK01';
     end if;
     if v.user_status <> 'active' then
         raise exception 'account_inactive' using errcode = 'CG403';
     end if;
     if v.facility_status <> 'active' then
-        raise exception 'facility_suspended' using errcode = 'CG403';
+        raise exception 'facility_suspended' using errcode = 'CGF03';
     end if;
 end
 $function$;
@@ -107,10 +107,10 @@ begin
         return;
     end if;
     if v.enabled then
-        raise exception 'mfa_required' using errcode = 'CG403';
+        raise exception 'mfa_required' using errcode = 'CGM03';
     end if;
     if v.required then
-        raise exception 'mfa_enrollment_required' using errcode = 'CG403';
+        raise exception 'mfa_enrollment_required' using errcode = 'CGE03';
     end if;
 end
 $function$;
@@ -256,7 +256,7 @@ declare
     v record;
 begin
     if not carego.on_platform_login() then
-        raise exception 'platform_login_required' using errcode = 'CG403';
+        raise exception 'platform_login_required' using errcode = 'CGP03';
     end if;
     if p_user is null then
         perform carego.set_context('operator', 'carego_super_admin', null, null, null, null,
@@ -312,10 +312,10 @@ begin
         raise exception 'account_inactive' using errcode = 'CG403';
     end if;
     if v.facility_status is distinct from 'active' and v.facility_id is not null then
-        raise exception 'facility_suspended' using errcode = 'CG403';
+        raise exception 'facility_suspended' using errcode = 'CGF03';
     end if;
     if p_app_role = 'super_admin' and not carego.on_platform_login() then
-        raise exception 'platform_login_required' using errcode = 'CG403';
+        raise exception 'platform_login_required' using errcode = 'CGP03';
     end if;
     -- The second factor (was carego.check_mfa): a session that has not
     -- passed it reaches only the operations that begin with
@@ -324,10 +324,10 @@ begin
        and pg_catalog.current_setting('carego.mfa_step', true) is distinct from 'on'
        and v.mfa_verified_at is null then
         if v.mfa_enabled then
-            raise exception 'mfa_required' using errcode = 'CG403';
+            raise exception 'mfa_required' using errcode = 'CGM03';
         end if;
         if v.require_mfa and v.role in ('staff', 'facility_admin') then
-            raise exception 'mfa_enrollment_required' using errcode = 'CG403';
+            raise exception 'mfa_enrollment_required' using errcode = 'CGE03';
         end if;
     end if;
     perform carego.set_context(p_app_role, v_db_role, p_facility, p_user, p_session, null,

@@ -128,7 +128,7 @@ declare
     v_facility uuid;
 begin
     if not carego.on_platform_login() then
-        raise exception 'platform_login_required' using errcode = 'CG403';
+        raise exception 'platform_login_required' using errcode = 'CGP03';
     end if;
     select jb.id, jb.kind, jb.facility_id, jb.requested_by into j
       from public.jobs jb

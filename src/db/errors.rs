@@ -80,22 +80,19 @@ fn classify(err: tokio_postgres::Error) -> Error {
         );
     };
     match code.code() {
-        // Raised by the prologue (`carego.begin_request`).
-        "CG401" if db.message() == "api_key_invalid" => {
-            Error::Unauthenticated(Unauthenticated::InvalidApiKey)
-        }
+        // Raised by the prologues (`sql/schema/context.sql`): one code per
+        // refusal, so none is told apart by its message.
         "CG401" => Error::Unauthenticated(Unauthenticated::SessionInvalid),
+        "CGK01" => Error::Unauthenticated(Unauthenticated::InvalidApiKey),
+        "CG403" | "CGP03" => Error::Forbidden(Forbidden::AccountInactive),
+        "CGF03" => Error::Forbidden(Forbidden::FacilitySuspended),
+        "CGM03" => Error::Forbidden(Forbidden::MfaRequired),
+        "CGE03" => Error::Forbidden(Forbidden::MfaEnrollmentRequired),
         // An API key's rate limit or daily quota (`carego.admit_api_key`);
         // the detail is the number of seconds until the window turns.
         "CG429" => {
             Error::RateLimited { retry_after_secs: db.detail().and_then(|d| d.parse().ok()).unwrap_or(60) }
         }
-        "CG403" if db.message() == "facility_suspended" => Error::Forbidden(Forbidden::FacilitySuspended),
-        "CG403" if db.message() == "mfa_required" => Error::Forbidden(Forbidden::MfaRequired),
-        "CG403" if db.message() == "mfa_enrollment_required" => {
-            Error::Forbidden(Forbidden::MfaEnrollmentRequired)
-        }
-        "CG403" => Error::Forbidden(Forbidden::AccountInactive),
         // Raised by SECURITY DEFINER functions that check a reference the
         // caller's RLS cannot (someone they may not reach is as absent as
         // someone who does not exist), and by their shape checks.

@@ -319,7 +319,7 @@ async fn a_prologue_refuses_what_it_cannot_verify() {
             .await
             .err()
             .as_deref(),
-        Some("CG403")
+        Some("CGP03")
     );
     // And the honest one opens.
     assert_eq!(
