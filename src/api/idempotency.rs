@@ -109,17 +109,156 @@ impl ToJSON for IdempotencyKey {
     }
 }
 
+/// The operations that take an `Idempotency-Key`, by operationId: a key is
+/// scoped to one of them (and its path's id), never to a free string. A
+/// test holds this list to the spec, both ways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Creates {
+    AddLeadNote,
+    AmendAttendance,
+    AmendCareLog,
+    AmendVitals,
+    ConvertLead,
+    CreateApiKey,
+    CreateAssignment,
+    CreateAttendance,
+    CreateBatch,
+    CreateCareLog,
+    CreateCity,
+    CreateClient,
+    CreateCourse,
+    CreateCreditNote,
+    CreateFacility,
+    CreateInvoice,
+    CreatePatient,
+    CreatePlan,
+    CreatePlanTemplate,
+    CreatePrescription,
+    CreateService,
+    CreateStudent,
+    CreateTeacher,
+    CreateTreatmentPlan,
+    CreateUser,
+    CreateVitals,
+    CreateWebhook,
+    EnrollStudent,
+    LinkCareRecipient,
+    RecordClassAttendance,
+    RecordPayment,
+}
+
+impl Creates {
+    pub const ALL: [Creates; 31] = [
+        Self::AddLeadNote,
+        Self::AmendAttendance,
+        Self::AmendCareLog,
+        Self::AmendVitals,
+        Self::ConvertLead,
+        Self::CreateApiKey,
+        Self::CreateAssignment,
+        Self::CreateAttendance,
+        Self::CreateBatch,
+        Self::CreateCareLog,
+        Self::CreateCity,
+        Self::CreateClient,
+        Self::CreateCourse,
+        Self::CreateCreditNote,
+        Self::CreateFacility,
+        Self::CreateInvoice,
+        Self::CreatePatient,
+        Self::CreatePlan,
+        Self::CreatePlanTemplate,
+        Self::CreatePrescription,
+        Self::CreateService,
+        Self::CreateStudent,
+        Self::CreateTeacher,
+        Self::CreateTreatmentPlan,
+        Self::CreateUser,
+        Self::CreateVitals,
+        Self::CreateWebhook,
+        Self::EnrollStudent,
+        Self::LinkCareRecipient,
+        Self::RecordClassAttendance,
+        Self::RecordPayment,
+    ];
+
+    pub fn operation_id(self) -> &'static str {
+        match self {
+            Self::AddLeadNote => "addLeadNote",
+            Self::AmendAttendance => "amendAttendance",
+            Self::AmendCareLog => "amendCareLog",
+            Self::AmendVitals => "amendVitals",
+            Self::ConvertLead => "convertLead",
+            Self::CreateApiKey => "createApiKey",
+            Self::CreateAssignment => "createAssignment",
+            Self::CreateAttendance => "createAttendance",
+            Self::CreateBatch => "createBatch",
+            Self::CreateCareLog => "createCareLog",
+            Self::CreateCity => "createCity",
+            Self::CreateClient => "createClient",
+            Self::CreateCourse => "createCourse",
+            Self::CreateCreditNote => "createCreditNote",
+            Self::CreateFacility => "createFacility",
+            Self::CreateInvoice => "createInvoice",
+            Self::CreatePatient => "createPatient",
+            Self::CreatePlan => "createPlan",
+            Self::CreatePlanTemplate => "createPlanTemplate",
+            Self::CreatePrescription => "createPrescription",
+            Self::CreateService => "createService",
+            Self::CreateStudent => "createStudent",
+            Self::CreateTeacher => "createTeacher",
+            Self::CreateTreatmentPlan => "createTreatmentPlan",
+            Self::CreateUser => "createUser",
+            Self::CreateVitals => "createVitals",
+            Self::CreateWebhook => "createWebhook",
+            Self::EnrollStudent => "enrollStudent",
+            Self::LinkCareRecipient => "linkCareRecipient",
+            Self::RecordClassAttendance => "recordClassAttendance",
+            Self::RecordPayment => "recordPayment",
+        }
+    }
+
+    /// The operation under its path's id (`/patients/{id}/care-logs`).
+    pub fn under(self, id: impl std::fmt::Display) -> Scope {
+        Scope { operation: self, under: Some(id.to_string()) }
+    }
+}
+
+/// What one key means: an operation, under its path's id if it has one.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    operation: Creates,
+    under: Option<String>,
+}
+
+impl From<Creates> for Scope {
+    fn from(operation: Creates) -> Self {
+        Self { operation, under: None }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    /// `operationId` or `operationId id`: what the stored request hashes
+    /// have always covered.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.under {
+            Some(id) => write!(f, "{} {id}", self.operation.operation_id()),
+            None => f.write_str(self.operation.operation_id()),
+        }
+    }
+}
+
 /// Creates something once per `Idempotency-Key`: claims the key, runs
 /// `work`, stores the answer and commits, all in the caller's one tenant
 /// transaction. A retry with the same key and request gets the stored
 /// answer (`Idempotent-Replayed: true`); without a key, `work` just runs.
-/// `scope` names the operation and its path ids, so one key cannot mean
+/// `scope` names the operation and its path's id, so one key cannot mean
 /// two different things.
 pub async fn create<T>(
     db: &Db,
     principal: &Principal,
     key: Option<IdempotencyKey>,
-    scope: &str,
+    scope: impl Into<Scope>,
     request: &impl ToJSON,
     work: impl AsyncFnOnce(&mut TenantTx) -> Result<T>,
 ) -> Result<Created<T>>
@@ -136,7 +275,7 @@ pub async fn create_redacting<T>(
     db: &Db,
     principal: &Principal,
     key: Option<IdempotencyKey>,
-    scope: &str,
+    scope: impl Into<Scope>,
     request: &impl ToJSON,
     redact: &[&str],
     work: impl AsyncFnOnce(&mut TenantTx) -> Result<T>,
@@ -144,7 +283,8 @@ pub async fn create_redacting<T>(
 where
     T: ToJSON + ParseFromJSON + Send + Sync,
 {
-    let hash = key.as_ref().map(|_| request_hash(scope, &request.to_json().unwrap_or_default()));
+    let scope = scope.into().to_string();
+    let hash = key.as_ref().map(|_| request_hash(&scope, &request.to_json().unwrap_or_default()));
     db.run(principal, async |tx| {
         let Some((IdempotencyKey(key), hash)) = key.zip(hash) else {
             return Ok(Created::Created(Json(work(tx).await?), None));
@@ -184,5 +324,33 @@ mod tests {
         let other = serde_json::json!({"email": "c@d.example", "password": "one", "admin": {"x": 1}});
         assert_ne!(request_hash("createUser", &with("one")), request_hash("createUser", &other));
         assert_ne!(request_hash("createUser", &with("one")), request_hash("createFacility", &with("one")));
+    }
+
+    #[test]
+    fn every_operation_taking_a_key_is_listed_and_nothing_else() {
+        let spec: Value = serde_json::from_str(&crate::api::spec_json()).unwrap();
+        let mut taking_a_key: Vec<&str> = spec["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter(|op| {
+                op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == "Idempotency-Key"))
+            })
+            .map(|op| op["operationId"].as_str().unwrap())
+            .collect();
+        taking_a_key.sort_unstable();
+        let mut listed: Vec<&str> = Creates::ALL.iter().map(|c| c.operation_id()).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, taking_a_key);
+    }
+
+    #[test]
+    fn a_scope_reads_as_the_hashes_stored_before_it_was_a_type() {
+        let id = uuid::Uuid::nil();
+        assert_eq!(Creates::CreateCareLog.under(id).to_string(), format!("createCareLog {id}"));
+        assert_eq!(Scope::from(Creates::CreateCity).to_string(), "createCity");
     }
 }

@@ -13,7 +13,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::{
@@ -160,7 +160,8 @@ impl ApiKeysApi {
             let api_key = api_keys::insert(tx, &new).await?;
             Ok(ApiKeyCreated { api_key, secret: Some(secret) })
         };
-        idempotency::create_redacting(&self.db, &auth.0, key.0, "createApiKey", b, &["secret"], work).await
+        idempotency::create_redacting(&self.db, &auth.0, key.0, Creates::CreateApiKey, b, &["secret"], work)
+            .await
     }
 
     /// Get an API key.

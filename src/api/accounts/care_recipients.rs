@@ -11,7 +11,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::BearerAuth,
@@ -53,7 +53,7 @@ impl CareRecipientsApi {
         body: JsonBody<CareRecipientRequest>,
     ) -> Result<Created<CareRecipient>> {
         let work = async |tx: &mut _| care_recipients::link(tx, id.0, body.0.patient_id).await;
-        idempotency::create(&self.db, &auth.0, key.0, &format!("linkCareRecipient {}", id.0), &body.0, work)
+        idempotency::create(&self.db, &auth.0, key.0, Creates::LinkCareRecipient.under(id.0), &body.0, work)
             .await
     }
 

@@ -13,7 +13,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::{BearerAuth, password},
@@ -193,7 +193,7 @@ impl ClientsApi {
             facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
             clients::create_client(tx, &user, profile).await
         };
-        idempotency::create(&self.db, &auth.0, key.0, "createClient", &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::CreateClient, &body.0, work).await
     }
 
     /// A client.
@@ -238,7 +238,7 @@ impl ClientsApi {
             facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
             clients::create_student(tx, &user, profile).await
         };
-        idempotency::create(&self.db, &auth.0, key.0, "createStudent", &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::CreateStudent, &body.0, work).await
     }
 
     /// A student.
@@ -291,7 +291,7 @@ impl ClientsApi {
             facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
             clients::create_teacher(tx, &user, &b.profile).await
         };
-        idempotency::create(&self.db, &auth.0, key.0, "createTeacher", &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::CreateTeacher, &body.0, work).await
     }
 
     /// A teacher.

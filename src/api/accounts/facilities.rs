@@ -13,7 +13,7 @@ use crate::{
         ApiTags, Created,
         accounts::users::{Contact, NewUserRequest, ValidNewUser, parse_contact},
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::BearerAuth,
@@ -235,7 +235,7 @@ impl FacilitiesApi {
             let admin = users::insert(tx, &admin.to_new_user(Some(facility.id), admin_hash)).await?;
             Ok(FacilityCreated { facility, admin })
         };
-        idempotency::create(&self.db, &auth.0, key.0, "createFacility", &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::CreateFacility, &body.0, work).await
     }
 
     /// Get a facility.

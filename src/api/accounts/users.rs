@@ -13,7 +13,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::{BearerAuth, password},
@@ -296,7 +296,7 @@ impl UsersApi {
         let facility = new.facility_id.or(auth.0.facility_id.filter(|_| new.role != Role::SuperAdmin));
         let hash = new.hash_password().await?;
         let work = async |tx: &mut _| users::insert(tx, &new.to_new_user(facility, hash)).await;
-        idempotency::create(&self.db, &auth.0, key.0, "createUser", &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::CreateUser, &body.0, work).await
     }
 
     /// Get a user.

@@ -11,7 +11,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
     },
     auth::BearerAuth,
     db::{
@@ -86,7 +86,7 @@ impl CitiesApi {
         let fields =
             CityFields { name: b.name.trim(), region: b.region.as_deref(), active: b.active.unwrap_or(true) };
         let work = async |tx: &mut _| cities::insert(tx, &b.slug, &fields).await;
-        idempotency::create(&self.db, &auth.0, key.0, "createCity", b, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::CreateCity, b, work).await
     }
 
     /// Change a city.

@@ -11,7 +11,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::BearerAuth,
@@ -108,7 +108,7 @@ impl CoursesApi {
     ) -> Result<Created<Course>> {
         let fields = body.0.fields();
         let work = async |tx: &mut _| courses::insert(tx, &fields).await;
-        idempotency::create(&self.db, &auth.0, key.0, "createCourse", &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::CreateCourse, &body.0, work).await
     }
 
     /// A course.

@@ -14,7 +14,7 @@ use crate::{
         ApiTags, Created,
         accounts::clients::AccountRequest,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::BearerAuth,
@@ -195,7 +195,7 @@ impl LeadsApi {
         body: JsonBody<LeadNoteRequest>,
     ) -> Result<Created<LeadNote>> {
         let work = async |tx: &mut _| leads::add_note(tx, id.0, &body.0.body).await;
-        idempotency::create(&self.db, &auth.0, key.0, &format!("addLeadNote {}", id.0), &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::AddLeadNote.under(id.0), &body.0, work).await
     }
 
     /// A lead's notes.
@@ -332,7 +332,7 @@ impl LeadsApi {
             let lead = leads::mark_converted(tx, id.0, user.id).await?;
             Ok(LeadConversion { lead, account: user })
         };
-        idempotency::create(&self.db, &auth.0, key.0, &format!("convertLead {}", id.0), &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::ConvertLead.under(id.0), &body.0, work).await
     }
 }
 

@@ -10,7 +10,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::BearerAuth,
@@ -100,7 +100,7 @@ impl ServicesApi {
     ) -> Result<Created<Service>> {
         let fields = body.0.fields();
         let work = async |tx: &mut _| services::insert(tx, &fields).await;
-        idempotency::create(&self.db, &auth.0, key.0, "createService", &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::CreateService, &body.0, work).await
     }
 
     /// A service.

@@ -12,7 +12,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::BearerAuth,
@@ -87,7 +87,7 @@ impl AttendanceApi {
         let work = async |tx: &mut _| {
             attendance::insert(tx, b.event, b.patient_id.0, b.at.0, b.note.as_deref()).await
         };
-        idempotency::create(&self.db, &auth.0, key.0, "createAttendance", b, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::CreateAttendance, b, work).await
     }
 
     /// List attendance.
@@ -131,10 +131,10 @@ impl AttendanceApi {
         let b = &body.0;
         check_time(b.at.0)?;
         let principal = auth.0.with_reason(Some(b.reason.0.clone()));
-        let scope = format!("amendAttendance {}", id.0);
+        let scope = Creates::AmendAttendance.under(id.0);
         let work = async |tx: &mut _| {
             attendance::amend(tx, id.0, b.event.0, b.at.0, b.note.as_deref(), &b.reason).await
         };
-        idempotency::create(&self.db, &principal, key.0, &scope, b, work).await
+        idempotency::create(&self.db, &principal, key.0, scope, b, work).await
     }
 }

@@ -14,7 +14,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::{BearerAuth, KeyOrBearer},
@@ -136,9 +136,9 @@ impl CareLogsApi {
     ) -> Result<Created<CareLog>> {
         let caller = auth.needs(Scope::CareLogsWrite)?;
         let new = body.0.validate()?;
-        let scope = format!("createCareLog {}", id.0);
+        let scope = Creates::CreateCareLog.under(id.0);
         let work = async |tx: &mut _| care_logs::insert(tx, id.0, &new).await;
-        idempotency::create(&self.db, &caller, key.0, &scope, &body.0, work).await
+        idempotency::create(&self.db, &caller, key.0, scope, &body.0, work).await
     }
 
     /// Get a care log.
@@ -163,8 +163,8 @@ impl CareLogsApi {
     ) -> Result<Created<CareLog>> {
         let amendment = body.0.validate()?;
         let principal = auth.0.with_reason(Some(body.0.reason.0.clone()));
-        let scope = format!("amendCareLog {}", id.0);
+        let scope = Creates::AmendCareLog.under(id.0);
         let work = async |tx: &mut _| care_logs::amend(tx, id.0, &amendment).await;
-        idempotency::create(&self.db, &principal, key.0, &scope, &body.0, work).await
+        idempotency::create(&self.db, &principal, key.0, scope, &body.0, work).await
     }
 }

@@ -12,7 +12,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::BearerAuth,
@@ -79,9 +79,9 @@ impl CaseloadsApi {
         body: JsonBody<NewAssignmentRequest>,
     ) -> Result<Created<Assignment>> {
         let b = &body.0;
-        let scope = format!("createAssignment {}", id.0);
+        let scope = Creates::CreateAssignment.under(id.0);
         let work = async |tx: &mut _| caseloads::insert(tx, id.0, b.staff_id, b.role, b.starts_at.0).await;
-        idempotency::create(&self.db, &auth.0, key.0, &scope, b, work).await
+        idempotency::create(&self.db, &auth.0, key.0, scope, b, work).await
     }
 
     /// End an assignment.

@@ -14,7 +14,7 @@ use crate::{
     api::{
         ApiTags, AppState, Created, NoContent,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::{BearerAuth, KeyOrBearer},
@@ -257,7 +257,7 @@ impl PatientsApi {
             Ok(PatientCreated { patient, registration_key: Some(plain_key), key_expires_at })
         };
         let (db, secret) = (&self.state.db, &["registrationKey"]);
-        idempotency::create_redacting(db, &caller, key.0, "createPatient", &body.0, secret, work).await
+        idempotency::create_redacting(db, &caller, key.0, Creates::CreatePatient, &body.0, secret, work).await
     }
 
     /// Get a patient.

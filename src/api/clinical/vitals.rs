@@ -13,7 +13,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::BearerAuth,
@@ -171,9 +171,9 @@ impl VitalsApi {
         body: JsonBody<NewVitalsRequest>,
     ) -> Result<Created<Vitals>> {
         let input = body.0.validate(true)?;
-        let scope = format!("createVitals {}", id.0);
+        let scope = Creates::CreateVitals.under(id.0);
         let work = async |tx: &mut _| vitals::insert(tx, id.0, &input).await;
-        idempotency::create(&self.db, &auth.0, key.0, &scope, &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, scope, &body.0, work).await
     }
 
     /// Correct a vitals reading.
@@ -190,8 +190,8 @@ impl VitalsApi {
     ) -> Result<Created<Vitals>> {
         let input = body.0.validate(false)?;
         let principal = auth.0.with_reason(Some(body.0.reason.0.clone()));
-        let scope = format!("amendVitals {}", id.0);
+        let scope = Creates::AmendVitals.under(id.0);
         let work = async |tx: &mut _| vitals::amend(tx, id.0, &input, &body.0.reason).await;
-        idempotency::create(&self.db, &principal, key.0, &scope, &body.0, work).await
+        idempotency::create(&self.db, &principal, key.0, scope, &body.0, work).await
     }
 }

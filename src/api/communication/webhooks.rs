@@ -15,7 +15,7 @@ use crate::{
     api::{
         ApiTags, Created, NoContent,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::BearerAuth,
@@ -123,7 +123,8 @@ impl WebhooksApi {
             let webhook = webhooks::insert(tx, &new).await?;
             Ok(WebhookCreated { webhook, secret: Some(shown) })
         };
-        idempotency::create_redacting(&self.db, &auth.0, key.0, "createWebhook", b, &["secret"], work).await
+        idempotency::create_redacting(&self.db, &auth.0, key.0, Creates::CreateWebhook, b, &["secret"], work)
+            .await
     }
 
     /// Get a webhook subscription.

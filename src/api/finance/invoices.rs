@@ -12,7 +12,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
         recovery::reports::Pdf,
     },
@@ -181,7 +181,7 @@ impl InvoicesApi {
         let work = async |tx: &mut _| {
             invoices::create(tx, b.customer_id, &b.currency, b.due_on.0, b.notes.as_deref(), &l).await
         };
-        idempotency::create(&self.db, &auth.0, key.0, "createInvoice", b, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::CreateInvoice, b, work).await
     }
 
     /// An invoice.
@@ -243,7 +243,7 @@ impl InvoicesApi {
         let b = &body.0;
         let l = b.lines.as_deref().map(lines);
         let work = async |tx: &mut _| invoices::credit_note(tx, id.0, b.reason.trim(), l.as_deref()).await;
-        idempotency::create(&self.db, &auth.0, key.0, &format!("createCreditNote {}", id.0), &body.0, work)
+        idempotency::create(&self.db, &auth.0, key.0, Creates::CreateCreditNote.under(id.0), &body.0, work)
             .await
     }
 
@@ -267,7 +267,7 @@ impl InvoicesApi {
         let work = async |tx: &mut _| {
             invoices::record_payment(tx, id.0, b.amount_minor, b.method, b.reference.as_deref(), at).await
         };
-        idempotency::create(&self.db, &auth.0, key.0, &format!("recordPayment {}", id.0), &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::RecordPayment.under(id.0), &body.0, work).await
     }
 
     /// An invoice's payments.

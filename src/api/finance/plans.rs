@@ -10,7 +10,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::BearerAuth,
@@ -99,7 +99,7 @@ impl PlansApi {
     ) -> Result<Created<Plan>> {
         let fields = body.0.fields()?;
         let work = async |tx: &mut _| plans::insert(tx, &fields).await;
-        idempotency::create(&self.db, &auth.0, key.0, "createPlan", &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::CreatePlan, &body.0, work).await
     }
 
     /// Replace a plan.

@@ -13,7 +13,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::BearerAuth,
@@ -203,9 +203,9 @@ impl MedicationsApi {
         body: JsonBody<NewPrescriptionRequest>,
     ) -> Result<Created<Prescription>> {
         let input = body.0.validate()?;
-        let scope = format!("createPrescription {}", id.0);
+        let scope = Creates::CreatePrescription.under(id.0);
         let work = async |tx: &mut _| medications::insert(tx, id.0, &input).await;
-        idempotency::create(&self.db, &auth.0, key.0, &scope, &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, scope, &body.0, work).await
     }
 
     /// A prescription.

@@ -13,7 +13,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::BearerAuth,
@@ -145,7 +145,7 @@ impl TreatmentPlansApi {
         let content = PlanContent { problems: &problems, goals: &goals, interventions: &interventions };
         let days = b.review_interval_days.unwrap_or(30);
         let work = async |tx: &mut _| treatment_plans::insert_template(tx, &b.name, &content, days).await;
-        idempotency::create(&self.db, &auth.0, key.0, "createPlanTemplate", b, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::CreatePlanTemplate, b, work).await
     }
 
     /// A patient's treatment plans.
@@ -186,9 +186,9 @@ impl TreatmentPlansApi {
             content: PlanContent { problems: &problems, goals: &goals, interventions: &interventions },
             review_date: b.review_date.0,
         };
-        let scope = format!("createTreatmentPlan {}", id.0);
+        let scope = Creates::CreateTreatmentPlan.under(id.0);
         let work = async |tx: &mut _| treatment_plans::insert(tx, id.0, &plan).await;
-        idempotency::create(&self.db, &auth.0, key.0, &scope, b, work).await
+        idempotency::create(&self.db, &auth.0, key.0, scope, b, work).await
     }
 
     /// Treatment plans due for review.

@@ -13,7 +13,7 @@ use crate::{
     api::{
         ApiTags, Created,
         body::JsonBody,
-        idempotency::{self, IdempotencyKey},
+        idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
     auth::BearerAuth,
@@ -142,7 +142,7 @@ impl BatchesApi {
     ) -> Result<Created<Batch>> {
         let fields = body.0.fields()?;
         let work = async |tx: &mut _| batches::insert(tx, id.0, &fields).await;
-        idempotency::create(&self.db, &auth.0, key.0, &format!("createBatch {}", id.0), &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::CreateBatch.under(id.0), &body.0, work).await
     }
 
     /// Batches.
@@ -199,7 +199,7 @@ impl BatchesApi {
         body: JsonBody<EnrollmentRequest>,
     ) -> Result<Created<Enrollment>> {
         let work = async |tx: &mut _| batches::enroll(tx, id.0, body.0.student_id).await;
-        idempotency::create(&self.db, &auth.0, key.0, &format!("enrollStudent {}", id.0), &body.0, work).await
+        idempotency::create(&self.db, &auth.0, key.0, Creates::EnrollStudent.under(id.0), &body.0, work).await
     }
 
     /// A batch's enrollments.
@@ -282,7 +282,7 @@ impl BatchesApi {
             &self.db,
             &auth.0,
             key.0,
-            &format!("recordClassAttendance {}", id.0),
+            Creates::RecordClassAttendance.under(id.0),
             &body.0,
             work,
         )
