@@ -1,6 +1,6 @@
 -- Accounts: logins and sessions, patient registration, role groups, rate limits, second factors, API keys, and whose patients a caller sees (src/db/accounts, src/auth).
 --
--- The current definition of every function of this area. `carego migrate` applies this file
+-- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
 -- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
 -- "Schema as code"). Change a function here, not in a new migration.
 
@@ -498,3 +498,279 @@ AS $function$
                                   'carego_worker', 'carego_super_admin']::name[]
     end
 $function$;
+
+-- Policies, each dropped if it exists and created again. A policy taken out of this file
+-- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
+-- Then the role groups widen every facility wall to the whole tenant group
+-- (`carego.apply_role_groups`, V44).
+
+-- api_key_usage, since V36
+drop policy if exists api_key_usage_facility_isolation on public.api_key_usage;
+create policy api_key_usage_facility_isolation on public.api_key_usage as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists api_key_usage_super_admin_gate on public.api_key_usage;
+create policy api_key_usage_super_admin_gate on public.api_key_usage as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists api_key_usage_owner_all on public.api_key_usage;
+create policy api_key_usage_owner_all on public.api_key_usage as permissive for all to carego_owner
+    using (true)
+    with check (true);
+
+-- api_keys, since V36
+drop policy if exists api_keys_facility_isolation on public.api_keys;
+create policy api_keys_facility_isolation on public.api_keys as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists api_keys_super_admin_gate on public.api_keys;
+create policy api_keys_super_admin_gate on public.api_keys as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists api_keys_admin_insert on public.api_keys;
+create policy api_keys_admin_insert on public.api_keys as permissive for insert to carego_facility_admin, carego_super_admin
+    with check ((revoked_at IS NULL));
+drop policy if exists api_keys_admin_select on public.api_keys;
+create policy api_keys_admin_select on public.api_keys as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists api_keys_admin_update on public.api_keys;
+create policy api_keys_admin_update on public.api_keys as permissive for update to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+drop policy if exists api_keys_owner_all on public.api_keys;
+create policy api_keys_owner_all on public.api_keys as permissive for all to carego_owner
+    using (true)
+    with check (true);
+
+-- client_care_recipients, since V34
+drop policy if exists client_care_recipients_facility_isolation on public.client_care_recipients;
+create policy client_care_recipients_facility_isolation on public.client_care_recipients as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists client_care_recipients_super_admin_gate on public.client_care_recipients;
+create policy client_care_recipients_super_admin_gate on public.client_care_recipients as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists client_care_recipients_admin_insert on public.client_care_recipients;
+create policy client_care_recipients_admin_insert on public.client_care_recipients as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists client_care_recipients_admin_select on public.client_care_recipients;
+create policy client_care_recipients_admin_select on public.client_care_recipients as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists client_care_recipients_owner_select on public.client_care_recipients;
+create policy client_care_recipients_owner_select on public.client_care_recipients as permissive for select to carego_owner
+    using (true);
+drop policy if exists client_care_recipients_self_select on public.client_care_recipients;
+create policy client_care_recipients_self_select on public.client_care_recipients as permissive for select to carego_client
+    using ((client_id = ( SELECT carego.current_user_id() AS current_user_id)));
+
+-- client_profiles, since V29
+drop policy if exists client_profiles_facility_isolation on public.client_profiles;
+create policy client_profiles_facility_isolation on public.client_profiles as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists client_profiles_super_admin_gate on public.client_profiles;
+create policy client_profiles_super_admin_gate on public.client_profiles as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists client_profiles_admin_insert on public.client_profiles;
+create policy client_profiles_admin_insert on public.client_profiles as permissive for insert to carego_facility_admin, carego_super_admin
+    with check (true);
+drop policy if exists client_profiles_admin_select on public.client_profiles;
+create policy client_profiles_admin_select on public.client_profiles as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists client_profiles_admin_update on public.client_profiles;
+create policy client_profiles_admin_update on public.client_profiles as permissive for update to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+drop policy if exists client_profiles_self_select on public.client_profiles;
+create policy client_profiles_self_select on public.client_profiles as permissive for select to carego_client
+    using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+
+-- facilities, since V3
+drop policy if exists facilities_facility_isolation on public.facilities;
+create policy facilities_facility_isolation on public.facilities as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists facilities_public_publishing on public.facilities;
+create policy facilities_public_publishing on public.facilities as restrictive for all to carego_public
+    using (((status = 'active'::text) AND ((EXISTS ( SELECT 1
+   FROM services s
+  WHERE (s.facility_id = facilities.id))) OR (EXISTS ( SELECT 1
+   FROM courses c
+  WHERE (c.facility_id = facilities.id))))));
+drop policy if exists facilities_super_admin_gate on public.facilities;
+create policy facilities_super_admin_gate on public.facilities as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists facilities_admin_update on public.facilities;
+create policy facilities_admin_update on public.facilities as permissive for update to carego_facility_admin
+    using ((id = ( SELECT carego.current_facility_id() AS current_facility_id)))
+    with check ((id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists facilities_member_select on public.facilities;
+create policy facilities_member_select on public.facilities as permissive for select to carego_client, carego_facility_admin, carego_patient, carego_staff, carego_student, carego_super_admin, carego_teacher
+    using (true);
+drop policy if exists facilities_owner_select on public.facilities;
+create policy facilities_owner_select on public.facilities as permissive for select to carego_owner
+    using (true);
+drop policy if exists facilities_public_select on public.facilities;
+create policy facilities_public_select on public.facilities as permissive for select to carego_public
+    using (true);
+drop policy if exists facilities_super_admin_insert on public.facilities;
+create policy facilities_super_admin_insert on public.facilities as permissive for insert to carego_super_admin
+    with check (true);
+drop policy if exists facilities_super_admin_update on public.facilities;
+create policy facilities_super_admin_update on public.facilities as permissive for update to carego_super_admin
+    using (true)
+    with check (true);
+
+-- mfa_factors, since V39
+drop policy if exists mfa_factors_facility_isolation on public.mfa_factors;
+create policy mfa_factors_facility_isolation on public.mfa_factors as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists mfa_factors_super_admin_gate on public.mfa_factors;
+create policy mfa_factors_super_admin_gate on public.mfa_factors as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists mfa_factors_owner_all on public.mfa_factors;
+create policy mfa_factors_owner_all on public.mfa_factors as permissive for all to carego_owner
+    using (true)
+    with check (true);
+drop policy if exists mfa_factors_self_all on public.mfa_factors;
+create policy mfa_factors_self_all on public.mfa_factors as permissive for all to carego_facility_admin, carego_staff, carego_super_admin
+    using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)))
+    with check ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+
+-- rate_limit_hits, since V37
+drop policy if exists rate_limit_hits_owner_all on public.rate_limit_hits;
+create policy rate_limit_hits_owner_all on public.rate_limit_hits as permissive for all to carego_owner
+    using (true)
+    with check (true);
+
+-- refresh_tokens, since V5
+drop policy if exists refresh_tokens_owner_all on public.refresh_tokens;
+create policy refresh_tokens_owner_all on public.refresh_tokens as permissive for all to carego_owner
+    using (true)
+    with check (true);
+
+-- registration_keys, since V7
+drop policy if exists registration_keys_facility_isolation on public.registration_keys;
+create policy registration_keys_facility_isolation on public.registration_keys as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists registration_keys_super_admin_gate on public.registration_keys;
+create policy registration_keys_super_admin_gate on public.registration_keys as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists registration_keys_admin_all on public.registration_keys;
+create policy registration_keys_admin_all on public.registration_keys as permissive for all to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+drop policy if exists registration_keys_caseload_all on public.registration_keys;
+create policy registration_keys_caseload_all on public.registration_keys as permissive for all to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])))
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists registration_keys_integrator_insert on public.registration_keys;
+create policy registration_keys_integrator_insert on public.registration_keys as permissive for insert to carego_integrator
+    with check (( SELECT carego.has_scope('patients:write'::text) AS has_scope));
+drop policy if exists registration_keys_integrator_select on public.registration_keys;
+create policy registration_keys_integrator_select on public.registration_keys as permissive for select to carego_integrator
+    using (( SELECT carego.has_scope('patients:write'::text) AS has_scope));
+drop policy if exists registration_keys_owner_all on public.registration_keys;
+create policy registration_keys_owner_all on public.registration_keys as permissive for all to carego_owner
+    using (true)
+    with check (true);
+
+-- sessions, since V5
+drop policy if exists sessions_facility_isolation on public.sessions;
+create policy sessions_facility_isolation on public.sessions as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists sessions_super_admin_gate on public.sessions;
+create policy sessions_super_admin_gate on public.sessions as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists sessions_owner_all on public.sessions;
+create policy sessions_owner_all on public.sessions as permissive for all to carego_owner
+    using (true)
+    with check (true);
+drop policy if exists sessions_self_select on public.sessions;
+create policy sessions_self_select on public.sessions as permissive for select to carego_client, carego_facility_admin, carego_patient, carego_staff, carego_student, carego_super_admin, carego_teacher
+    using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+drop policy if exists sessions_self_update on public.sessions;
+create policy sessions_self_update on public.sessions as permissive for update to carego_client, carego_facility_admin, carego_patient, carego_staff, carego_student, carego_super_admin, carego_teacher
+    using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)))
+    with check ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+
+-- staff_profiles, since V35
+drop policy if exists staff_profiles_facility_isolation on public.staff_profiles;
+create policy staff_profiles_facility_isolation on public.staff_profiles as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists staff_profiles_super_admin_gate on public.staff_profiles;
+create policy staff_profiles_super_admin_gate on public.staff_profiles as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists staff_profiles_admin_all on public.staff_profiles;
+create policy staff_profiles_admin_all on public.staff_profiles as permissive for all to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+drop policy if exists staff_profiles_self_select on public.staff_profiles;
+create policy staff_profiles_self_select on public.staff_profiles as permissive for select to carego_staff
+    using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+
+-- student_profiles, since V29
+drop policy if exists student_profiles_facility_isolation on public.student_profiles;
+create policy student_profiles_facility_isolation on public.student_profiles as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists student_profiles_super_admin_gate on public.student_profiles;
+create policy student_profiles_super_admin_gate on public.student_profiles as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists student_profiles_admin_insert on public.student_profiles;
+create policy student_profiles_admin_insert on public.student_profiles as permissive for insert to carego_facility_admin, carego_super_admin
+    with check (true);
+drop policy if exists student_profiles_admin_select on public.student_profiles;
+create policy student_profiles_admin_select on public.student_profiles as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists student_profiles_admin_update on public.student_profiles;
+create policy student_profiles_admin_update on public.student_profiles as permissive for update to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+drop policy if exists student_profiles_self_select on public.student_profiles;
+create policy student_profiles_self_select on public.student_profiles as permissive for select to carego_student
+    using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+drop policy if exists student_profiles_teacher_select on public.student_profiles;
+create policy student_profiles_teacher_select on public.student_profiles as permissive for select to carego_teacher
+    using ((EXISTS ( SELECT 1
+   FROM enrollments e
+  WHERE ((e.facility_id = student_profiles.facility_id) AND (e.student_id = student_profiles.user_id)))));
+
+-- users, since V4
+drop policy if exists users_facility_isolation on public.users;
+create policy users_facility_isolation on public.users as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists users_super_admin_gate on public.users;
+create policy users_super_admin_gate on public.users as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists users_admin_insert on public.users;
+create policy users_admin_insert on public.users as permissive for insert to carego_facility_admin
+    with check ((role = ANY (ARRAY['facility_admin'::text, 'staff'::text, 'client'::text, 'student'::text, 'teacher'::text])));
+drop policy if exists users_admin_insert_integration on public.users;
+create policy users_admin_insert_integration on public.users as permissive for insert to carego_facility_admin
+    with check ((role = 'integrator'::text));
+drop policy if exists users_admin_select on public.users;
+create policy users_admin_select on public.users as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists users_admin_update on public.users;
+create policy users_admin_update on public.users as permissive for update to carego_facility_admin
+    using ((role = ANY (ARRAY['facility_admin'::text, 'staff'::text, 'client'::text, 'student'::text, 'teacher'::text])))
+    with check ((role = ANY (ARRAY['facility_admin'::text, 'staff'::text, 'client'::text, 'student'::text, 'teacher'::text])));
+drop policy if exists users_owner_insert on public.users;
+create policy users_owner_insert on public.users as permissive for insert to carego_owner
+    with check ((role = 'patient'::text));
+drop policy if exists users_owner_select on public.users;
+create policy users_owner_select on public.users as permissive for select to carego_owner
+    using (true);
+drop policy if exists users_owner_update on public.users;
+create policy users_owner_update on public.users as permissive for update to carego_owner
+    using (true)
+    with check (true);
+drop policy if exists users_self_select on public.users;
+create policy users_self_select on public.users as permissive for select to carego_client, carego_patient, carego_staff, carego_student, carego_teacher
+    using ((id = ( SELECT carego.current_user_id() AS current_user_id)));
+drop policy if exists users_self_update on public.users;
+create policy users_self_update on public.users as permissive for update to carego_client, carego_patient, carego_staff, carego_student, carego_teacher
+    using ((id = ( SELECT carego.current_user_id() AS current_user_id)))
+    with check ((id = ( SELECT carego.current_user_id() AS current_user_id)));
+drop policy if exists users_super_admin_insert on public.users;
+create policy users_super_admin_insert on public.users as permissive for insert to carego_super_admin
+    with check (true);
+drop policy if exists users_super_admin_update on public.users;
+create policy users_super_admin_update on public.users as permissive for update to carego_super_admin
+    using (true)
+    with check (true);
+
+select carego.apply_role_groups();

@@ -1,6 +1,6 @@
 -- The audit log: the trigger that writes every change, the per-facility hash chain, audited reads, and stripping secrets from what is recorded (src/db/audit.rs).
 --
--- The current definition of every function of this area. `carego migrate` applies this file
+-- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
 -- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
 -- "Schema as code"). Change a function here, not in a new migration.
 
@@ -241,3 +241,27 @@ begin
                                '{}'::text[]);
 end
 $function$;
+
+-- Policies, each dropped if it exists and created again. A policy taken out of this file
+-- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
+-- Then the role groups widen every facility wall to the whole tenant group
+-- (`carego.apply_role_groups`, V44).
+
+-- audit_log, since V2
+drop policy if exists audit_log_facility_isolation on public.audit_log;
+create policy audit_log_facility_isolation on public.audit_log as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists audit_log_super_admin_gate on public.audit_log;
+create policy audit_log_super_admin_gate on public.audit_log as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists audit_log_admin_select on public.audit_log;
+create policy audit_log_admin_select on public.audit_log as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists audit_log_owner_insert on public.audit_log;
+create policy audit_log_owner_insert on public.audit_log as permissive for insert to carego_owner
+    with check (true);
+drop policy if exists audit_log_owner_select on public.audit_log;
+create policy audit_log_owner_select on public.audit_log as permissive for select to carego_owner
+    using (true);
+
+select carego.apply_role_groups();

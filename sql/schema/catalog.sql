@@ -1,6 +1,6 @@
 -- The public catalog and leads (src/db/catalog).
 --
--- The current definition of every function of this area. `carego migrate` applies this file
+-- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
 -- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
 -- "Schema as code"). Change a function here, not in a new migration.
 
@@ -56,3 +56,138 @@ begin
     return null;
 end
 $function$;
+
+-- Policies, each dropped if it exists and created again. A policy taken out of this file
+-- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
+-- Then the role groups widen every facility wall to the whole tenant group
+-- (`carego.apply_role_groups`, V44).
+
+-- cities, since V28
+drop policy if exists cities_active_select on public.cities;
+create policy cities_active_select on public.cities as permissive for select to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher
+    using (active);
+drop policy if exists cities_super_admin_insert on public.cities;
+create policy cities_super_admin_insert on public.cities as permissive for insert to carego_super_admin
+    with check (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists cities_super_admin_select on public.cities;
+create policy cities_super_admin_select on public.cities as permissive for select to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists cities_super_admin_update on public.cities;
+create policy cities_super_admin_update on public.cities as permissive for update to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin))
+    with check (( SELECT carego.is_super_admin() AS is_super_admin));
+
+-- courses, since V28
+drop policy if exists courses_facility_isolation on public.courses;
+create policy courses_facility_isolation on public.courses as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists courses_public_published on public.courses;
+create policy courses_public_published on public.courses as restrictive for all to carego_public
+    using (published);
+drop policy if exists courses_super_admin_gate on public.courses;
+create policy courses_super_admin_gate on public.courses as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists courses_admin_insert on public.courses;
+create policy courses_admin_insert on public.courses as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists courses_admin_update on public.courses;
+create policy courses_admin_update on public.courses as permissive for update to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+drop policy if exists courses_select on public.courses;
+create policy courses_select on public.courses as permissive for select to carego_facility_admin, carego_public, carego_staff, carego_student, carego_super_admin, carego_teacher
+    using (true);
+
+-- lead_events, since V30
+drop policy if exists lead_events_facility_isolation on public.lead_events;
+create policy lead_events_facility_isolation on public.lead_events as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists lead_events_super_admin_gate on public.lead_events;
+create policy lead_events_super_admin_gate on public.lead_events as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists lead_events_owner_insert on public.lead_events;
+create policy lead_events_owner_insert on public.lead_events as permissive for insert to carego_owner
+    with check (true);
+drop policy if exists lead_events_owner_update on public.lead_events;
+create policy lead_events_owner_update on public.lead_events as permissive for update to carego_owner
+    using (true)
+    with check (true);
+drop policy if exists lead_events_reader_select on public.lead_events;
+create policy lead_events_reader_select on public.lead_events as permissive for select to carego_facility_admin, carego_staff, carego_super_admin
+    using ((EXISTS ( SELECT 1
+   FROM leads l
+  WHERE (l.id = lead_events.lead_id))));
+
+-- lead_notes, since V30
+drop policy if exists lead_notes_facility_isolation on public.lead_notes;
+create policy lead_notes_facility_isolation on public.lead_notes as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists lead_notes_super_admin_gate on public.lead_notes;
+create policy lead_notes_super_admin_gate on public.lead_notes as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists lead_notes_owner_update on public.lead_notes;
+create policy lead_notes_owner_update on public.lead_notes as permissive for update to carego_owner
+    using (true)
+    with check (true);
+drop policy if exists lead_notes_reader_insert on public.lead_notes;
+create policy lead_notes_reader_insert on public.lead_notes as permissive for insert to carego_facility_admin, carego_staff, carego_super_admin
+    with check ((EXISTS ( SELECT 1
+   FROM leads l
+  WHERE ((l.id = lead_notes.lead_id) AND (NOT (l.facility_id IS DISTINCT FROM lead_notes.facility_id))))));
+drop policy if exists lead_notes_reader_select on public.lead_notes;
+create policy lead_notes_reader_select on public.lead_notes as permissive for select to carego_facility_admin, carego_staff, carego_super_admin
+    using ((EXISTS ( SELECT 1
+   FROM leads l
+  WHERE (l.id = lead_notes.lead_id))));
+
+-- leads, since V30
+drop policy if exists leads_facility_isolation on public.leads;
+create policy leads_facility_isolation on public.leads as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists leads_public_write_only on public.leads;
+create policy leads_public_write_only on public.leads as restrictive for all to carego_public
+    using (false)
+    with check (true);
+drop policy if exists leads_super_admin_gate on public.leads;
+create policy leads_super_admin_gate on public.leads as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists leads_admin_select on public.leads;
+create policy leads_admin_select on public.leads as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists leads_admin_update on public.leads;
+create policy leads_admin_update on public.leads as permissive for update to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+drop policy if exists leads_assignee_select on public.leads;
+create policy leads_assignee_select on public.leads as permissive for select to carego_staff
+    using ((assigned_to = ( SELECT carego.current_user_id() AS current_user_id)));
+drop policy if exists leads_public_insert on public.leads;
+create policy leads_public_insert on public.leads as permissive for insert to carego_public
+    with check (((status = 'new'::text) AND (assigned_to IS NULL) AND (converted_user_id IS NULL) AND ((service_id IS NULL) OR (EXISTS ( SELECT 1
+   FROM services s
+  WHERE ((s.facility_id = leads.facility_id) AND (s.id = leads.service_id))))) AND ((course_id IS NULL) OR (EXISTS ( SELECT 1
+   FROM courses c
+  WHERE ((c.facility_id = leads.facility_id) AND (c.id = leads.course_id))))) AND ((facility_id IS NULL) = ((service_id IS NULL) AND (course_id IS NULL)))));
+
+-- services, since V28
+drop policy if exists services_facility_isolation on public.services;
+create policy services_facility_isolation on public.services as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists services_public_published on public.services;
+create policy services_public_published on public.services as restrictive for all to carego_public
+    using (published);
+drop policy if exists services_super_admin_gate on public.services;
+create policy services_super_admin_gate on public.services as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists services_admin_insert on public.services;
+create policy services_admin_insert on public.services as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists services_admin_update on public.services;
+create policy services_admin_update on public.services as permissive for update to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+drop policy if exists services_select on public.services;
+create policy services_select on public.services as permissive for select to carego_facility_admin, carego_public, carego_staff, carego_super_admin
+    using (true);
+
+select carego.apply_role_groups();

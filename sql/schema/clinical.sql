@@ -1,6 +1,6 @@
 -- Patients, caseloads and care records (src/db/clinical).
 --
--- The current definition of every function of this area. `carego migrate` applies this file
+-- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
 -- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
 -- "Schema as code"). Change a function here, not in a new migration.
 
@@ -99,3 +99,156 @@ begin
     return v_ids;
 end
 $function$;
+
+-- Policies, each dropped if it exists and created again. A policy taken out of this file
+-- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
+-- Then the role groups widen every facility wall to the whole tenant group
+-- (`carego.apply_role_groups`, V44).
+
+-- assignments, since V6
+drop policy if exists assignments_facility_isolation on public.assignments;
+create policy assignments_facility_isolation on public.assignments as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists assignments_super_admin_gate on public.assignments;
+create policy assignments_super_admin_gate on public.assignments as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists assignments_admin_all on public.assignments;
+create policy assignments_admin_all on public.assignments as permissive for all to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+drop policy if exists assignments_caseload_select on public.assignments;
+create policy assignments_caseload_select on public.assignments as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists assignments_owner_select on public.assignments;
+create policy assignments_owner_select on public.assignments as permissive for select to carego_owner
+    using (true);
+drop policy if exists assignments_patient_select on public.assignments;
+create policy assignments_patient_select on public.assignments as permissive for select to carego_patient
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+
+-- attendance, since V8
+drop policy if exists attendance_facility_isolation on public.attendance;
+create policy attendance_facility_isolation on public.attendance as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists attendance_super_admin_gate on public.attendance;
+create policy attendance_super_admin_gate on public.attendance as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists attendance_admin_insert on public.attendance;
+create policy attendance_admin_insert on public.attendance as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists attendance_admin_select on public.attendance;
+create policy attendance_admin_select on public.attendance as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists attendance_client_select on public.attendance;
+create policy attendance_client_select on public.attendance as permissive for select to carego_client
+    using ((patient_id = ANY (( SELECT carego.client_patient_ids() AS client_patient_ids)::uuid[])));
+drop policy if exists attendance_self_insert on public.attendance;
+create policy attendance_self_insert on public.attendance as permissive for insert to carego_staff
+    with check (((staff_id = ( SELECT carego.current_user_id() AS current_user_id)) AND ((patient_id IS NULL) OR (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])))));
+drop policy if exists attendance_self_select on public.attendance;
+create policy attendance_self_select on public.attendance as permissive for select to carego_staff
+    using ((staff_id = ( SELECT carego.current_user_id() AS current_user_id)));
+
+-- care_logs, since V8
+drop policy if exists care_logs_facility_isolation on public.care_logs;
+create policy care_logs_facility_isolation on public.care_logs as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists care_logs_super_admin_gate on public.care_logs;
+create policy care_logs_super_admin_gate on public.care_logs as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists care_logs_admin_insert on public.care_logs;
+create policy care_logs_admin_insert on public.care_logs as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists care_logs_admin_select on public.care_logs;
+create policy care_logs_admin_select on public.care_logs as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists care_logs_caseload_insert on public.care_logs;
+create policy care_logs_caseload_insert on public.care_logs as permissive for insert to carego_staff
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists care_logs_caseload_select on public.care_logs;
+create policy care_logs_caseload_select on public.care_logs as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists care_logs_client_select on public.care_logs;
+create policy care_logs_client_select on public.care_logs as permissive for select to carego_client
+    using ((visible_to_patient AND (patient_id = ANY (( SELECT carego.client_patient_ids() AS client_patient_ids)::uuid[]))));
+drop policy if exists care_logs_integrator_insert on public.care_logs;
+create policy care_logs_integrator_insert on public.care_logs as permissive for insert to carego_integrator
+    with check ((( SELECT carego.has_scope('care-logs:write'::text) AS has_scope) AND (amends_id IS NULL)));
+drop policy if exists care_logs_integrator_select on public.care_logs;
+create policy care_logs_integrator_select on public.care_logs as permissive for select to carego_integrator
+    using ((( SELECT carego.has_scope('care-logs:read'::text) AS has_scope) OR (( SELECT carego.has_scope('care-logs:write'::text) AS has_scope) AND (recorded_by = ( SELECT carego.current_user_id() AS current_user_id)))));
+drop policy if exists care_logs_patient_select on public.care_logs;
+create policy care_logs_patient_select on public.care_logs as permissive for select to carego_patient
+    using ((visible_to_patient AND (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[]))));
+
+-- patients, since V6
+drop policy if exists patients_facility_isolation on public.patients;
+create policy patients_facility_isolation on public.patients as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists patients_super_admin_gate on public.patients;
+create policy patients_super_admin_gate on public.patients as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists patients_admin_insert on public.patients;
+create policy patients_admin_insert on public.patients as permissive for insert to carego_facility_admin, carego_super_admin
+    with check ((deleted_at IS NULL));
+drop policy if exists patients_admin_select on public.patients;
+create policy patients_admin_select on public.patients as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists patients_admin_update on public.patients;
+create policy patients_admin_update on public.patients as permissive for update to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+drop policy if exists patients_caseload_select on public.patients;
+create policy patients_caseload_select on public.patients as permissive for select to carego_staff
+    using (((deleted_at IS NULL) AND ((primary_counsellor_id = ( SELECT carego.current_user_id() AS current_user_id)) OR (id = ANY (( SELECT carego.assigned_patient_ids() AS assigned_patient_ids)::uuid[])))));
+drop policy if exists patients_caseload_update on public.patients;
+create policy patients_caseload_update on public.patients as permissive for update to carego_staff
+    using (((deleted_at IS NULL) AND ((primary_counsellor_id = ( SELECT carego.current_user_id() AS current_user_id)) OR (id = ANY (( SELECT carego.assigned_patient_ids() AS assigned_patient_ids)::uuid[])))))
+    with check ((deleted_at IS NULL));
+drop policy if exists patients_client_select on public.patients;
+create policy patients_client_select on public.patients as permissive for select to carego_client
+    using (((deleted_at IS NULL) AND (id = ANY (( SELECT carego.client_patient_ids() AS client_patient_ids)::uuid[]))));
+drop policy if exists patients_integrator_insert on public.patients;
+create policy patients_integrator_insert on public.patients as permissive for insert to carego_integrator
+    with check ((( SELECT carego.has_scope('patients:write'::text) AS has_scope) AND (deleted_at IS NULL) AND (user_id IS NULL)));
+drop policy if exists patients_integrator_select on public.patients;
+create policy patients_integrator_select on public.patients as permissive for select to carego_integrator
+    using ((( SELECT carego.has_scope('patients:read'::text) AS has_scope) AND (deleted_at IS NULL)));
+drop policy if exists patients_owner_select on public.patients;
+create policy patients_owner_select on public.patients as permissive for select to carego_owner
+    using (true);
+drop policy if exists patients_owner_update on public.patients;
+create policy patients_owner_update on public.patients as permissive for update to carego_owner
+    using (true)
+    with check (true);
+drop policy if exists patients_self_select on public.patients;
+create policy patients_self_select on public.patients as permissive for select to carego_patient
+    using (((deleted_at IS NULL) AND (user_id = ( SELECT carego.current_user_id() AS current_user_id))));
+drop policy if exists patients_staff_insert on public.patients;
+create policy patients_staff_insert on public.patients as permissive for insert to carego_staff
+    with check (((deleted_at IS NULL) AND (user_id IS NULL)));
+
+-- vitals, since V8
+drop policy if exists vitals_facility_isolation on public.vitals;
+create policy vitals_facility_isolation on public.vitals as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists vitals_super_admin_gate on public.vitals;
+create policy vitals_super_admin_gate on public.vitals as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists vitals_admin_insert on public.vitals;
+create policy vitals_admin_insert on public.vitals as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists vitals_admin_select on public.vitals;
+create policy vitals_admin_select on public.vitals as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists vitals_caseload_insert on public.vitals;
+create policy vitals_caseload_insert on public.vitals as permissive for insert to carego_staff
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists vitals_caseload_select on public.vitals;
+create policy vitals_caseload_select on public.vitals as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists vitals_patient_select on public.vitals;
+create policy vitals_patient_select on public.vitals as permissive for select to carego_patient
+    using ((visible_to_patient AND (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[]))));
+
+select carego.apply_role_groups();

@@ -1,6 +1,6 @@
 -- Triggers every area uses: append-only rows, updated_at, the request's stamp on a record (src/db/amendments.rs and each area's tables).
 --
--- The current definition of every function of this area. `carego migrate` applies this file
+-- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
 -- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
 -- "Schema as code"). Change a function here, not in a new migration.
 
@@ -57,3 +57,19 @@ begin
     return new;
 end
 $function$;
+
+-- Policies, each dropped if it exists and created again. A policy taken out of this file
+-- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
+-- Then the role groups widen every facility wall to the whole tenant group
+-- (`carego.apply_role_groups`, V44).
+
+-- idempotency_keys, since V9
+drop policy if exists idempotency_keys_facility_isolation on public.idempotency_keys;
+create policy idempotency_keys_facility_isolation on public.idempotency_keys as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_super_admin, carego_teacher, carego_worker
+    using ((NOT (facility_id IS DISTINCT FROM ( SELECT carego.current_facility_id() AS current_facility_id))));
+drop policy if exists idempotency_keys_self_all on public.idempotency_keys;
+create policy idempotency_keys_self_all on public.idempotency_keys as permissive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_staff, carego_student, carego_super_admin, carego_teacher
+    using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)))
+    with check ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+
+select carego.apply_role_groups();

@@ -1,6 +1,6 @@
 -- Conversations, announcements, crisis alerts, documents, live events and webhooks (src/db/communication).
 --
--- The current definition of every function of this area. `carego migrate` applies this file
+-- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
 -- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
 -- "Schema as code"). Change a function here, not in a new migration.
 
@@ -568,3 +568,247 @@ begin
      where id = p_delivery and facility_id = carego.current_facility_id() and status = 'pending';
 end
 $function$;
+
+-- Policies, each dropped if it exists and created again. A policy taken out of this file
+-- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
+-- Then the role groups widen every facility wall to the whole tenant group
+-- (`carego.apply_role_groups`, V44).
+
+-- announcement_acknowledgements, since V24
+drop policy if exists announcement_acknowledgements_facility_isolation on public.announcement_acknowledgements;
+create policy announcement_acknowledgements_facility_isolation on public.announcement_acknowledgements as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists announcement_acknowledgements_super_admin_gate on public.announcement_acknowledgements;
+create policy announcement_acknowledgements_super_admin_gate on public.announcement_acknowledgements as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists announcement_acknowledgements_admin_select on public.announcement_acknowledgements;
+create policy announcement_acknowledgements_admin_select on public.announcement_acknowledgements as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists announcement_acknowledgements_self_insert on public.announcement_acknowledgements;
+create policy announcement_acknowledgements_self_insert on public.announcement_acknowledgements as permissive for insert to carego_facility_admin, carego_patient, carego_staff
+    with check (((user_id = ( SELECT carego.current_user_id() AS current_user_id)) AND (EXISTS ( SELECT
+   FROM announcements a
+  WHERE ((a.facility_id = announcement_acknowledgements.facility_id) AND (a.id = announcement_acknowledgements.announcement_id))))));
+drop policy if exists announcement_acknowledgements_self_select on public.announcement_acknowledgements;
+create policy announcement_acknowledgements_self_select on public.announcement_acknowledgements as permissive for select to carego_patient, carego_staff
+    using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+
+-- announcements, since V24
+drop policy if exists announcements_facility_isolation on public.announcements;
+create policy announcements_facility_isolation on public.announcements as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists announcements_super_admin_gate on public.announcements;
+create policy announcements_super_admin_gate on public.announcements as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists announcements_admin_insert on public.announcements;
+create policy announcements_admin_insert on public.announcements as permissive for insert to carego_facility_admin
+    with check ((created_by = ( SELECT carego.current_user_id() AS current_user_id)));
+drop policy if exists announcements_admin_select on public.announcements;
+create policy announcements_admin_select on public.announcements as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists announcements_patient_select on public.announcements;
+create policy announcements_patient_select on public.announcements as permissive for select to carego_patient
+    using ((audience = ANY (ARRAY['everyone'::text, 'patients'::text])));
+drop policy if exists announcements_staff_select on public.announcements;
+create policy announcements_staff_select on public.announcements as permissive for select to carego_staff
+    using ((audience = ANY (ARRAY['everyone'::text, 'staff'::text])));
+
+-- conversation_members, since V23
+drop policy if exists conversation_members_facility_isolation on public.conversation_members;
+create policy conversation_members_facility_isolation on public.conversation_members as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists conversation_members_super_admin_gate on public.conversation_members;
+create policy conversation_members_super_admin_gate on public.conversation_members as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists conversation_members_member_select on public.conversation_members;
+create policy conversation_members_member_select on public.conversation_members as permissive for select to carego_facility_admin, carego_patient, carego_staff
+    using ((conversation_id = ANY (( SELECT carego.my_conversation_ids() AS my_conversation_ids)::uuid[])));
+drop policy if exists conversation_members_owner_all on public.conversation_members;
+create policy conversation_members_owner_all on public.conversation_members as permissive for all to carego_owner
+    using (true)
+    with check (true);
+drop policy if exists conversation_members_self_update on public.conversation_members;
+create policy conversation_members_self_update on public.conversation_members as permissive for update to carego_facility_admin, carego_patient, carego_staff
+    using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)))
+    with check ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+
+-- conversations, since V23
+drop policy if exists conversations_facility_isolation on public.conversations;
+create policy conversations_facility_isolation on public.conversations as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists conversations_super_admin_gate on public.conversations;
+create policy conversations_super_admin_gate on public.conversations as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists conversations_member_select on public.conversations;
+create policy conversations_member_select on public.conversations as permissive for select to carego_facility_admin, carego_patient, carego_staff
+    using ((id = ANY (( SELECT carego.my_conversation_ids() AS my_conversation_ids)::uuid[])));
+drop policy if exists conversations_owner_all on public.conversations;
+create policy conversations_owner_all on public.conversations as permissive for all to carego_owner
+    using (true)
+    with check (true);
+
+-- crisis_alerts, since V25
+drop policy if exists crisis_alerts_facility_isolation on public.crisis_alerts;
+create policy crisis_alerts_facility_isolation on public.crisis_alerts as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists crisis_alerts_super_admin_gate on public.crisis_alerts;
+create policy crisis_alerts_super_admin_gate on public.crisis_alerts as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists crisis_alerts_admin_insert on public.crisis_alerts;
+create policy crisis_alerts_admin_insert on public.crisis_alerts as permissive for insert to carego_facility_admin
+    with check ((raised_by = ( SELECT carego.current_user_id() AS current_user_id)));
+drop policy if exists crisis_alerts_admin_select on public.crisis_alerts;
+create policy crisis_alerts_admin_select on public.crisis_alerts as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists crisis_alerts_admin_update on public.crisis_alerts;
+create policy crisis_alerts_admin_update on public.crisis_alerts as permissive for update to carego_facility_admin
+    using (true)
+    with check (true);
+drop policy if exists crisis_alerts_patient_insert on public.crisis_alerts;
+create policy crisis_alerts_patient_insert on public.crisis_alerts as permissive for insert to carego_patient
+    with check (((raised_by = ( SELECT carego.current_user_id() AS current_user_id)) AND (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[]))));
+drop policy if exists crisis_alerts_patient_select on public.crisis_alerts;
+create policy crisis_alerts_patient_select on public.crisis_alerts as permissive for select to carego_patient
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists crisis_alerts_staff_insert on public.crisis_alerts;
+create policy crisis_alerts_staff_insert on public.crisis_alerts as permissive for insert to carego_staff
+    with check (((raised_by = ( SELECT carego.current_user_id() AS current_user_id)) AND (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[]))));
+drop policy if exists crisis_alerts_staff_select on public.crisis_alerts;
+create policy crisis_alerts_staff_select on public.crisis_alerts as permissive for select to carego_staff
+    using (((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])) OR ( SELECT carego.current_user_on_call() AS current_user_on_call)));
+drop policy if exists crisis_alerts_staff_update on public.crisis_alerts;
+create policy crisis_alerts_staff_update on public.crisis_alerts as permissive for update to carego_staff
+    using (((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])) OR ( SELECT carego.current_user_on_call() AS current_user_on_call)))
+    with check (((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])) OR ( SELECT carego.current_user_on_call() AS current_user_on_call)));
+
+-- documents, since V26
+drop policy if exists documents_facility_isolation on public.documents;
+create policy documents_facility_isolation on public.documents as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists documents_super_admin_gate on public.documents;
+create policy documents_super_admin_gate on public.documents as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists documents_admin_insert on public.documents;
+create policy documents_admin_insert on public.documents as permissive for insert to carego_facility_admin
+    with check ((created_by = ( SELECT carego.current_user_id() AS current_user_id)));
+drop policy if exists documents_admin_select on public.documents;
+create policy documents_admin_select on public.documents as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists documents_admin_update on public.documents;
+create policy documents_admin_update on public.documents as permissive for update to carego_facility_admin
+    using (true)
+    with check (true);
+drop policy if exists documents_caseload_insert on public.documents;
+create policy documents_caseload_insert on public.documents as permissive for insert to carego_staff
+    with check (((created_by = ( SELECT carego.current_user_id() AS current_user_id)) AND (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[]))));
+drop policy if exists documents_caseload_select on public.documents;
+create policy documents_caseload_select on public.documents as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists documents_caseload_update on public.documents;
+create policy documents_caseload_update on public.documents as permissive for update to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])))
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists documents_owner_select on public.documents;
+create policy documents_owner_select on public.documents as permissive for select to carego_owner
+    using (true);
+drop policy if exists documents_patient_select on public.documents;
+create policy documents_patient_select on public.documents as permissive for select to carego_patient
+    using ((visible_to_patient AND (status = 'ready'::text) AND (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[]))));
+
+-- events, since V22
+drop policy if exists events_facility_isolation on public.events;
+create policy events_facility_isolation on public.events as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists events_super_admin_gate on public.events;
+create policy events_super_admin_gate on public.events as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists events_owner_all on public.events;
+create policy events_owner_all on public.events as permissive for all to carego_owner
+    using (true)
+    with check (true);
+drop policy if exists events_recipient_select on public.events;
+create policy events_recipient_select on public.events as permissive for select to carego_facility_admin, carego_patient, carego_staff
+    using ((recipient_id = ( SELECT carego.current_user_id() AS current_user_id)));
+
+-- message_attachments, since V27
+drop policy if exists message_attachments_facility_isolation on public.message_attachments;
+create policy message_attachments_facility_isolation on public.message_attachments as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists message_attachments_super_admin_gate on public.message_attachments;
+create policy message_attachments_super_admin_gate on public.message_attachments as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists message_attachments_member_select on public.message_attachments;
+create policy message_attachments_member_select on public.message_attachments as permissive for select to carego_facility_admin, carego_patient, carego_staff
+    using ((EXISTS ( SELECT
+   FROM messages m
+  WHERE ((m.facility_id = message_attachments.facility_id) AND (m.id = message_attachments.message_id)))));
+drop policy if exists message_attachments_sender_insert on public.message_attachments;
+create policy message_attachments_sender_insert on public.message_attachments as permissive for insert to carego_facility_admin, carego_patient, carego_staff
+    with check (((EXISTS ( SELECT
+   FROM messages m
+  WHERE ((m.facility_id = message_attachments.facility_id) AND (m.id = message_attachments.message_id) AND (m.sender_id = ( SELECT carego.current_user_id() AS current_user_id))))) AND (EXISTS ( SELECT
+   FROM documents d
+  WHERE ((d.facility_id = message_attachments.facility_id) AND (d.id = message_attachments.document_id) AND (d.status <> 'deleted'::text))))));
+
+-- messages, since V23
+drop policy if exists messages_facility_isolation on public.messages;
+create policy messages_facility_isolation on public.messages as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists messages_super_admin_gate on public.messages;
+create policy messages_super_admin_gate on public.messages as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists messages_member_insert on public.messages;
+create policy messages_member_insert on public.messages as permissive for insert to carego_facility_admin, carego_patient, carego_staff
+    with check (((conversation_id = ANY (( SELECT carego.my_conversation_ids() AS my_conversation_ids)::uuid[])) AND (sender_id = ( SELECT carego.current_user_id() AS current_user_id))));
+drop policy if exists messages_member_select on public.messages;
+create policy messages_member_select on public.messages as permissive for select to carego_facility_admin, carego_patient, carego_staff
+    using ((conversation_id = ANY (( SELECT carego.my_conversation_ids() AS my_conversation_ids)::uuid[])));
+drop policy if exists messages_owner_select on public.messages;
+create policy messages_owner_select on public.messages as permissive for select to carego_owner
+    using (true);
+
+-- stream_tickets, since V22
+drop policy if exists stream_tickets_owner_all on public.stream_tickets;
+create policy stream_tickets_owner_all on public.stream_tickets as permissive for all to carego_owner
+    using (true)
+    with check (true);
+
+-- webhook_deliveries, since V40
+drop policy if exists webhook_deliveries_facility_isolation on public.webhook_deliveries;
+create policy webhook_deliveries_facility_isolation on public.webhook_deliveries as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists webhook_deliveries_super_admin_gate on public.webhook_deliveries;
+create policy webhook_deliveries_super_admin_gate on public.webhook_deliveries as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists webhook_deliveries_admin_select on public.webhook_deliveries;
+create policy webhook_deliveries_admin_select on public.webhook_deliveries as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists webhook_deliveries_owner_all on public.webhook_deliveries;
+create policy webhook_deliveries_owner_all on public.webhook_deliveries as permissive for all to carego_owner
+    using (true)
+    with check (true);
+
+-- webhook_subscriptions, since V40
+drop policy if exists webhook_subscriptions_facility_isolation on public.webhook_subscriptions;
+create policy webhook_subscriptions_facility_isolation on public.webhook_subscriptions as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists webhook_subscriptions_super_admin_gate on public.webhook_subscriptions;
+create policy webhook_subscriptions_super_admin_gate on public.webhook_subscriptions as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists webhook_subscriptions_admin_insert on public.webhook_subscriptions;
+create policy webhook_subscriptions_admin_insert on public.webhook_subscriptions as permissive for insert to carego_facility_admin, carego_super_admin
+    with check (active);
+drop policy if exists webhook_subscriptions_admin_select on public.webhook_subscriptions;
+create policy webhook_subscriptions_admin_select on public.webhook_subscriptions as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists webhook_subscriptions_admin_update on public.webhook_subscriptions;
+create policy webhook_subscriptions_admin_update on public.webhook_subscriptions as permissive for update to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+drop policy if exists webhook_subscriptions_owner_all on public.webhook_subscriptions;
+create policy webhook_subscriptions_owner_all on public.webhook_subscriptions as permissive for all to carego_owner
+    using (true)
+    with check (true
+);
+
+select carego.apply_role_groups();

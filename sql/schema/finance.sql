@@ -1,6 +1,6 @@
 -- Invoices and payments (src/db/finance).
 --
--- The current definition of every function of this area. `carego migrate` applies this file
+-- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
 -- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
 -- "Schema as code"). Change a function here, not in a new migration.
 
@@ -130,3 +130,103 @@ begin
     return new;
 end
 $function$;
+
+-- Policies, each dropped if it exists and created again. A policy taken out of this file
+-- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
+-- Then the role groups widen every facility wall to the whole tenant group
+-- (`carego.apply_role_groups`, V44).
+
+-- invoice_counters, since V33
+drop policy if exists invoice_counters_facility_isolation on public.invoice_counters;
+create policy invoice_counters_facility_isolation on public.invoice_counters as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists invoice_counters_owner_all on public.invoice_counters;
+create policy invoice_counters_owner_all on public.invoice_counters as permissive for all to carego_owner
+    using (true)
+    with check (true);
+
+-- invoice_lines, since V33
+drop policy if exists invoice_lines_facility_isolation on public.invoice_lines;
+create policy invoice_lines_facility_isolation on public.invoice_lines as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists invoice_lines_super_admin_gate on public.invoice_lines;
+create policy invoice_lines_super_admin_gate on public.invoice_lines as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists invoice_lines_admin_delete on public.invoice_lines;
+create policy invoice_lines_admin_delete on public.invoice_lines as permissive for delete to carego_facility_admin
+    using (true);
+drop policy if exists invoice_lines_admin_insert on public.invoice_lines;
+create policy invoice_lines_admin_insert on public.invoice_lines as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists invoice_lines_admin_select on public.invoice_lines;
+create policy invoice_lines_admin_select on public.invoice_lines as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists invoice_lines_customer_select on public.invoice_lines;
+create policy invoice_lines_customer_select on public.invoice_lines as permissive for select to carego_client, carego_student
+    using ((EXISTS ( SELECT 1
+   FROM invoices i
+  WHERE ((i.facility_id = invoice_lines.facility_id) AND (i.id = invoice_lines.invoice_id)))));
+drop policy if exists invoice_lines_owner_select on public.invoice_lines;
+create policy invoice_lines_owner_select on public.invoice_lines as permissive for select to carego_owner
+    using (true);
+
+-- invoices, since V33
+drop policy if exists invoices_facility_isolation on public.invoices;
+create policy invoices_facility_isolation on public.invoices as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists invoices_super_admin_gate on public.invoices;
+create policy invoices_super_admin_gate on public.invoices as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists invoices_admin_insert on public.invoices;
+create policy invoices_admin_insert on public.invoices as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists invoices_admin_select on public.invoices;
+create policy invoices_admin_select on public.invoices as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists invoices_admin_update on public.invoices;
+create policy invoices_admin_update on public.invoices as permissive for update to carego_facility_admin
+    using (true)
+    with check (true);
+drop policy if exists invoices_customer_select on public.invoices;
+create policy invoices_customer_select on public.invoices as permissive for select to carego_client, carego_student
+    using (((customer_id = ( SELECT carego.current_user_id() AS current_user_id)) AND (status <> 'draft'::text)));
+drop policy if exists invoices_owner_all on public.invoices;
+create policy invoices_owner_all on public.invoices as permissive for all to carego_owner
+    using (true)
+    with check (true);
+
+-- payments, since V33
+drop policy if exists payments_facility_isolation on public.payments;
+create policy payments_facility_isolation on public.payments as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists payments_super_admin_gate on public.payments;
+create policy payments_super_admin_gate on public.payments as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists payments_admin_insert on public.payments;
+create policy payments_admin_insert on public.payments as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists payments_admin_select on public.payments;
+create policy payments_admin_select on public.payments as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists payments_customer_select on public.payments;
+create policy payments_customer_select on public.payments as permissive for select to carego_client, carego_student
+    using ((EXISTS ( SELECT 1
+   FROM invoices i
+  WHERE ((i.facility_id = payments.facility_id) AND (i.id = payments.invoice_id)))));
+drop policy if exists payments_owner_select on public.payments;
+create policy payments_owner_select on public.payments as permissive for select to carego_owner
+    using (true);
+
+-- plans, since V33
+drop policy if exists plans_facility_isolation on public.plans;
+create policy plans_facility_isolation on public.plans as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists plans_super_admin_gate on public.plans;
+create policy plans_super_admin_gate on public.plans as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists plans_admin_all on public.plans;
+create policy plans_admin_all on public.plans as permissive for all to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+
+select carego.apply_role_groups();

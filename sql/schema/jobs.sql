@@ -1,6 +1,6 @@
 -- The job queue: enqueueing, claiming and settling typed jobs, the periodic schedule, and the worker's context (src/db/jobs.rs, src/jobs.rs).
 --
--- The current definition of every function of this area. `carego migrate` applies this file
+-- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
 -- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
 -- "Schema as code"). Change a function here, not in a new migration.
 
@@ -210,3 +210,22 @@ AS $function$
      where j.id = p_id and j.locked_by = p_worker and j.finished_at is null
     returning true
 $function$;
+
+-- Policies, each dropped if it exists and created again. A policy taken out of this file
+-- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
+-- Then the role groups widen every facility wall to the whole tenant group
+-- (`carego.apply_role_groups`, V44).
+
+-- jobs, since V21
+drop policy if exists jobs_facility_isolation on public.jobs;
+create policy jobs_facility_isolation on public.jobs as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists jobs_super_admin_gate on public.jobs;
+create policy jobs_super_admin_gate on public.jobs as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists jobs_owner_all on public.jobs;
+create policy jobs_owner_all on public.jobs as permissive for all to carego_owner
+    using (true)
+    with check (true);
+
+select carego.apply_role_groups();

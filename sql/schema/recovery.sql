@@ -1,6 +1,6 @@
 -- Recovery records: sobriety, medications, treatment plans, sync and weekly metrics (src/db/recovery).
 --
--- The current definition of every function of this area. `carego migrate` applies this file
+-- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
 -- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
 -- "Schema as code"). Change a function here, not in a new migration.
 
@@ -262,3 +262,359 @@ AS $function$
            (select count(*) from ci)::int,
            now()
 $function$;
+
+-- Policies, each dropped if it exists and created again. A policy taken out of this file
+-- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
+-- Then the role groups widen every facility wall to the whole tenant group
+-- (`carego.apply_role_groups`, V44).
+
+-- attention_acknowledgements, since V20
+drop policy if exists attention_acknowledgements_facility_isolation on public.attention_acknowledgements;
+create policy attention_acknowledgements_facility_isolation on public.attention_acknowledgements as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists attention_acknowledgements_super_admin_gate on public.attention_acknowledgements;
+create policy attention_acknowledgements_super_admin_gate on public.attention_acknowledgements as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists attention_acknowledgements_admin_insert on public.attention_acknowledgements;
+create policy attention_acknowledgements_admin_insert on public.attention_acknowledgements as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists attention_acknowledgements_admin_select on public.attention_acknowledgements;
+create policy attention_acknowledgements_admin_select on public.attention_acknowledgements as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists attention_acknowledgements_caseload_insert on public.attention_acknowledgements;
+create policy attention_acknowledgements_caseload_insert on public.attention_acknowledgements as permissive for insert to carego_staff
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists attention_acknowledgements_caseload_select on public.attention_acknowledgements;
+create policy attention_acknowledgements_caseload_select on public.attention_acknowledgements as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists attention_acknowledgements_patient_select on public.attention_acknowledgements;
+create policy attention_acknowledgements_patient_select on public.attention_acknowledgements as permissive for select to carego_patient
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+
+-- check_ins, since V10
+drop policy if exists check_ins_facility_isolation on public.check_ins;
+create policy check_ins_facility_isolation on public.check_ins as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists check_ins_super_admin_gate on public.check_ins;
+create policy check_ins_super_admin_gate on public.check_ins as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists check_ins_admin_insert on public.check_ins;
+create policy check_ins_admin_insert on public.check_ins as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists check_ins_admin_select on public.check_ins;
+create policy check_ins_admin_select on public.check_ins as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists check_ins_caseload_insert on public.check_ins;
+create policy check_ins_caseload_insert on public.check_ins as permissive for insert to carego_staff
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists check_ins_caseload_select on public.check_ins;
+create policy check_ins_caseload_select on public.check_ins as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists check_ins_owner_select on public.check_ins;
+create policy check_ins_owner_select on public.check_ins as permissive for select to carego_owner
+    using (true);
+drop policy if exists check_ins_patient_insert on public.check_ins;
+create policy check_ins_patient_insert on public.check_ins as permissive for insert to carego_patient
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists check_ins_patient_select on public.check_ins;
+create policy check_ins_patient_select on public.check_ins as permissive for select to carego_patient
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+
+-- cravings, since V11
+drop policy if exists cravings_facility_isolation on public.cravings;
+create policy cravings_facility_isolation on public.cravings as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists cravings_super_admin_gate on public.cravings;
+create policy cravings_super_admin_gate on public.cravings as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists cravings_admin_insert on public.cravings;
+create policy cravings_admin_insert on public.cravings as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists cravings_admin_select on public.cravings;
+create policy cravings_admin_select on public.cravings as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists cravings_caseload_insert on public.cravings;
+create policy cravings_caseload_insert on public.cravings as permissive for insert to carego_staff
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists cravings_caseload_select on public.cravings;
+create policy cravings_caseload_select on public.cravings as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists cravings_patient_insert on public.cravings;
+create policy cravings_patient_insert on public.cravings as permissive for insert to carego_patient
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists cravings_patient_select on public.cravings;
+create policy cravings_patient_select on public.cravings as permissive for select to carego_patient
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+
+-- dose_events, since V15
+drop policy if exists dose_events_facility_isolation on public.dose_events;
+create policy dose_events_facility_isolation on public.dose_events as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists dose_events_super_admin_gate on public.dose_events;
+create policy dose_events_super_admin_gate on public.dose_events as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists dose_events_admin_insert on public.dose_events;
+create policy dose_events_admin_insert on public.dose_events as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists dose_events_admin_select on public.dose_events;
+create policy dose_events_admin_select on public.dose_events as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists dose_events_caseload_insert on public.dose_events;
+create policy dose_events_caseload_insert on public.dose_events as permissive for insert to carego_staff
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists dose_events_caseload_select on public.dose_events;
+create policy dose_events_caseload_select on public.dose_events as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists dose_events_owner_select on public.dose_events;
+create policy dose_events_owner_select on public.dose_events as permissive for select to carego_owner
+    using (true);
+drop policy if exists dose_events_patient_insert on public.dose_events;
+create policy dose_events_patient_insert on public.dose_events as permissive for insert to carego_patient
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists dose_events_patient_select on public.dose_events;
+create policy dose_events_patient_select on public.dose_events as permissive for select to carego_patient
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+
+-- facility_metrics_watermarks, since V19
+drop policy if exists facility_metrics_watermarks_facility_isolation on public.facility_metrics_watermarks;
+create policy facility_metrics_watermarks_facility_isolation on public.facility_metrics_watermarks as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists facility_metrics_watermarks_super_admin_gate on public.facility_metrics_watermarks;
+create policy facility_metrics_watermarks_super_admin_gate on public.facility_metrics_watermarks as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists facility_metrics_watermarks_owner_all on public.facility_metrics_watermarks;
+create policy facility_metrics_watermarks_owner_all on public.facility_metrics_watermarks as permissive for all to carego_owner
+    using (true)
+    with check (true);
+
+-- facility_weekly_metrics, since V19
+drop policy if exists facility_weekly_metrics_facility_isolation on public.facility_weekly_metrics;
+create policy facility_weekly_metrics_facility_isolation on public.facility_weekly_metrics as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists facility_weekly_metrics_super_admin_gate on public.facility_weekly_metrics;
+create policy facility_weekly_metrics_super_admin_gate on public.facility_weekly_metrics as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists facility_weekly_metrics_admin_select on public.facility_weekly_metrics;
+create policy facility_weekly_metrics_admin_select on public.facility_weekly_metrics as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists facility_weekly_metrics_owner_all on public.facility_weekly_metrics;
+create policy facility_weekly_metrics_owner_all on public.facility_weekly_metrics as permissive for all to carego_owner
+    using (true)
+    with check (true);
+
+-- goal_progress, since V16
+drop policy if exists goal_progress_facility_isolation on public.goal_progress;
+create policy goal_progress_facility_isolation on public.goal_progress as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists goal_progress_super_admin_gate on public.goal_progress;
+create policy goal_progress_super_admin_gate on public.goal_progress as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists goal_progress_admin_insert on public.goal_progress;
+create policy goal_progress_admin_insert on public.goal_progress as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists goal_progress_admin_select on public.goal_progress;
+create policy goal_progress_admin_select on public.goal_progress as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists goal_progress_caseload_insert on public.goal_progress;
+create policy goal_progress_caseload_insert on public.goal_progress as permissive for insert to carego_staff
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists goal_progress_caseload_select on public.goal_progress;
+create policy goal_progress_caseload_select on public.goal_progress as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists goal_progress_patient_insert on public.goal_progress;
+create policy goal_progress_patient_insert on public.goal_progress as permissive for insert to carego_patient
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists goal_progress_patient_select on public.goal_progress;
+create policy goal_progress_patient_select on public.goal_progress as permissive for select to carego_patient
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+
+-- goals, since V16
+drop policy if exists goals_facility_isolation on public.goals;
+create policy goals_facility_isolation on public.goals as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists goals_super_admin_gate on public.goals;
+create policy goals_super_admin_gate on public.goals as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists goals_admin_insert on public.goals;
+create policy goals_admin_insert on public.goals as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists goals_admin_select on public.goals;
+create policy goals_admin_select on public.goals as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists goals_admin_update on public.goals;
+create policy goals_admin_update on public.goals as permissive for update to carego_facility_admin
+    using (true)
+    with check (true);
+drop policy if exists goals_caseload_insert on public.goals;
+create policy goals_caseload_insert on public.goals as permissive for insert to carego_staff
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists goals_caseload_select on public.goals;
+create policy goals_caseload_select on public.goals as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists goals_caseload_update on public.goals;
+create policy goals_caseload_update on public.goals as permissive for update to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])))
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists goals_patient_insert on public.goals;
+create policy goals_patient_insert on public.goals as permissive for insert to carego_patient
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists goals_patient_select on public.goals;
+create policy goals_patient_select on public.goals as permissive for select to carego_patient
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+
+-- meetings, since V12
+drop policy if exists meetings_facility_isolation on public.meetings;
+create policy meetings_facility_isolation on public.meetings as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists meetings_super_admin_gate on public.meetings;
+create policy meetings_super_admin_gate on public.meetings as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists meetings_admin_insert on public.meetings;
+create policy meetings_admin_insert on public.meetings as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists meetings_admin_select on public.meetings;
+create policy meetings_admin_select on public.meetings as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists meetings_caseload_insert on public.meetings;
+create policy meetings_caseload_insert on public.meetings as permissive for insert to carego_staff
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists meetings_caseload_select on public.meetings;
+create policy meetings_caseload_select on public.meetings as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists meetings_patient_insert on public.meetings;
+create policy meetings_patient_insert on public.meetings as permissive for insert to carego_patient
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists meetings_patient_select on public.meetings;
+create policy meetings_patient_select on public.meetings as permissive for select to carego_patient
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+
+-- prescriptions, since V15
+drop policy if exists prescriptions_facility_isolation on public.prescriptions;
+create policy prescriptions_facility_isolation on public.prescriptions as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists prescriptions_super_admin_gate on public.prescriptions;
+create policy prescriptions_super_admin_gate on public.prescriptions as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists prescriptions_admin_insert on public.prescriptions;
+create policy prescriptions_admin_insert on public.prescriptions as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists prescriptions_admin_select on public.prescriptions;
+create policy prescriptions_admin_select on public.prescriptions as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists prescriptions_admin_update on public.prescriptions;
+create policy prescriptions_admin_update on public.prescriptions as permissive for update to carego_facility_admin
+    using (true)
+    with check (true);
+drop policy if exists prescriptions_caseload_insert on public.prescriptions;
+create policy prescriptions_caseload_insert on public.prescriptions as permissive for insert to carego_staff
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists prescriptions_caseload_select on public.prescriptions;
+create policy prescriptions_caseload_select on public.prescriptions as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists prescriptions_caseload_update on public.prescriptions;
+create policy prescriptions_caseload_update on public.prescriptions as permissive for update to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])))
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists prescriptions_patient_select on public.prescriptions;
+create policy prescriptions_patient_select on public.prescriptions as permissive for select to carego_patient
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+
+-- sobriety_resets, since V13
+drop policy if exists sobriety_resets_facility_isolation on public.sobriety_resets;
+create policy sobriety_resets_facility_isolation on public.sobriety_resets as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists sobriety_resets_super_admin_gate on public.sobriety_resets;
+create policy sobriety_resets_super_admin_gate on public.sobriety_resets as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists sobriety_resets_admin_insert on public.sobriety_resets;
+create policy sobriety_resets_admin_insert on public.sobriety_resets as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists sobriety_resets_admin_select on public.sobriety_resets;
+create policy sobriety_resets_admin_select on public.sobriety_resets as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists sobriety_resets_caseload_insert on public.sobriety_resets;
+create policy sobriety_resets_caseload_insert on public.sobriety_resets as permissive for insert to carego_staff
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists sobriety_resets_caseload_select on public.sobriety_resets;
+create policy sobriety_resets_caseload_select on public.sobriety_resets as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists sobriety_resets_patient_insert on public.sobriety_resets;
+create policy sobriety_resets_patient_insert on public.sobriety_resets as permissive for insert to carego_patient
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists sobriety_resets_patient_select on public.sobriety_resets;
+create policy sobriety_resets_patient_select on public.sobriety_resets as permissive for select to carego_patient
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+
+-- treatment_plan_templates, since V18
+drop policy if exists treatment_plan_templates_facility_isolation on public.treatment_plan_templates;
+create policy treatment_plan_templates_facility_isolation on public.treatment_plan_templates as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists treatment_plan_templates_super_admin_gate on public.treatment_plan_templates;
+create policy treatment_plan_templates_super_admin_gate on public.treatment_plan_templates as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists treatment_plan_templates_admin_insert on public.treatment_plan_templates;
+create policy treatment_plan_templates_admin_insert on public.treatment_plan_templates as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists treatment_plan_templates_member_select on public.treatment_plan_templates;
+create policy treatment_plan_templates_member_select on public.treatment_plan_templates as permissive for select to carego_facility_admin, carego_staff, carego_super_admin
+    using (true);
+
+-- treatment_plan_versions, since V18
+drop policy if exists treatment_plan_versions_facility_isolation on public.treatment_plan_versions;
+create policy treatment_plan_versions_facility_isolation on public.treatment_plan_versions as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists treatment_plan_versions_super_admin_gate on public.treatment_plan_versions;
+create policy treatment_plan_versions_super_admin_gate on public.treatment_plan_versions as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists treatment_plan_versions_admin_insert on public.treatment_plan_versions;
+create policy treatment_plan_versions_admin_insert on public.treatment_plan_versions as permissive for insert to carego_facility_admin
+    with check ((status = 'draft'::text));
+drop policy if exists treatment_plan_versions_admin_select on public.treatment_plan_versions;
+create policy treatment_plan_versions_admin_select on public.treatment_plan_versions as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists treatment_plan_versions_admin_update on public.treatment_plan_versions;
+create policy treatment_plan_versions_admin_update on public.treatment_plan_versions as permissive for update to carego_facility_admin
+    using (true)
+    with check (true);
+drop policy if exists treatment_plan_versions_caseload_insert on public.treatment_plan_versions;
+create policy treatment_plan_versions_caseload_insert on public.treatment_plan_versions as permissive for insert to carego_staff
+    with check (((status = 'draft'::text) AND (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[]))));
+drop policy if exists treatment_plan_versions_caseload_select on public.treatment_plan_versions;
+create policy treatment_plan_versions_caseload_select on public.treatment_plan_versions as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists treatment_plan_versions_caseload_update on public.treatment_plan_versions;
+create policy treatment_plan_versions_caseload_update on public.treatment_plan_versions as permissive for update to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])))
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists treatment_plan_versions_patient_select on public.treatment_plan_versions;
+create policy treatment_plan_versions_patient_select on public.treatment_plan_versions as permissive for select to carego_patient
+    using (((status = 'signed'::text) AND (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[]))));
+drop policy if exists treatment_plan_versions_patient_update on public.treatment_plan_versions;
+create policy treatment_plan_versions_patient_update on public.treatment_plan_versions as permissive for update to carego_patient
+    using (((status = 'signed'::text) AND (acknowledged_at IS NULL) AND (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[]))))
+    with check ((acknowledged_by = ( SELECT carego.current_user_id() AS current_user_id)));
+
+-- treatment_plans, since V18
+drop policy if exists treatment_plans_facility_isolation on public.treatment_plans;
+create policy treatment_plans_facility_isolation on public.treatment_plans as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists treatment_plans_super_admin_gate on public.treatment_plans;
+create policy treatment_plans_super_admin_gate on public.treatment_plans as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists treatment_plans_admin_insert on public.treatment_plans;
+create policy treatment_plans_admin_insert on public.treatment_plans as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists treatment_plans_admin_select on public.treatment_plans;
+create policy treatment_plans_admin_select on public.treatment_plans as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists treatment_plans_caseload_insert on public.treatment_plans;
+create policy treatment_plans_caseload_insert on public.treatment_plans as permissive for insert to carego_staff
+    with check ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists treatment_plans_caseload_select on public.treatment_plans;
+create policy treatment_plans_caseload_select on public.treatment_plans as permissive for select to carego_staff
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+drop policy if exists treatment_plans_patient_select on public.treatment_plans;
+create policy treatment_plans_patient_select on public.treatment_plans as permissive for select to carego_patient
+    using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+
+select carego.apply_role_groups();

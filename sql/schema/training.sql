@@ -1,6 +1,6 @@
 -- Courses' batches, enrollments and certificates (src/db/training).
 --
--- The current definition of every function of this area. `carego migrate` applies this file
+-- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
 -- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
 -- "Schema as code"). Change a function here, not in a new migration.
 
@@ -91,3 +91,119 @@ AS $function$
       join public.facilities f on f.id = c.facility_id
      where c.code = p_code
 $function$;
+
+-- Policies, each dropped if it exists and created again. A policy taken out of this file
+-- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
+-- Then the role groups widen every facility wall to the whole tenant group
+-- (`carego.apply_role_groups`, V44).
+
+-- batches, since V31
+drop policy if exists batches_facility_isolation on public.batches;
+create policy batches_facility_isolation on public.batches as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists batches_super_admin_gate on public.batches;
+create policy batches_super_admin_gate on public.batches as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists batches_admin_all on public.batches;
+create policy batches_admin_all on public.batches as permissive for all to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+drop policy if exists batches_student_select on public.batches;
+create policy batches_student_select on public.batches as permissive for select to carego_student
+    using ((id = ANY (( SELECT carego.my_batch_ids() AS my_batch_ids)::uuid[])));
+drop policy if exists batches_teacher_select on public.batches;
+create policy batches_teacher_select on public.batches as permissive for select to carego_teacher
+    using ((teacher_id = ( SELECT carego.current_user_id() AS current_user_id)));
+
+-- certificates, since V32
+drop policy if exists certificates_facility_isolation on public.certificates;
+create policy certificates_facility_isolation on public.certificates as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists certificates_super_admin_gate on public.certificates;
+create policy certificates_super_admin_gate on public.certificates as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists certificates_admin_insert on public.certificates;
+create policy certificates_admin_insert on public.certificates as permissive for insert to carego_facility_admin, carego_super_admin
+    with check (true);
+drop policy if exists certificates_admin_select on public.certificates;
+create policy certificates_admin_select on public.certificates as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists certificates_admin_update on public.certificates;
+create policy certificates_admin_update on public.certificates as permissive for update to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+drop policy if exists certificates_owner_select on public.certificates;
+create policy certificates_owner_select on public.certificates as permissive for select to carego_owner
+    using (true);
+drop policy if exists certificates_student_select on public.certificates;
+create policy certificates_student_select on public.certificates as permissive for select to carego_student
+    using ((student_id = ( SELECT carego.current_user_id() AS current_user_id)));
+
+-- class_attendance, since V31
+drop policy if exists class_attendance_facility_isolation on public.class_attendance;
+create policy class_attendance_facility_isolation on public.class_attendance as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists class_attendance_super_admin_gate on public.class_attendance;
+create policy class_attendance_super_admin_gate on public.class_attendance as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists class_attendance_admin_insert on public.class_attendance;
+create policy class_attendance_admin_insert on public.class_attendance as permissive for insert to carego_facility_admin
+    with check (true);
+drop policy if exists class_attendance_admin_select on public.class_attendance;
+create policy class_attendance_admin_select on public.class_attendance as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists class_attendance_student_select on public.class_attendance;
+create policy class_attendance_student_select on public.class_attendance as permissive for select to carego_student
+    using ((student_id = ( SELECT carego.current_user_id() AS current_user_id)));
+drop policy if exists class_attendance_teacher_insert on public.class_attendance;
+create policy class_attendance_teacher_insert on public.class_attendance as permissive for insert to carego_teacher
+    with check ((EXISTS ( SELECT 1
+   FROM batches b
+  WHERE ((b.facility_id = class_attendance.facility_id) AND (b.id = class_attendance.batch_id)))));
+drop policy if exists class_attendance_teacher_select on public.class_attendance;
+create policy class_attendance_teacher_select on public.class_attendance as permissive for select to carego_teacher
+    using ((EXISTS ( SELECT 1
+   FROM batches b
+  WHERE ((b.facility_id = class_attendance.facility_id) AND (b.id = class_attendance.batch_id)))));
+
+-- enrollments, since V31
+drop policy if exists enrollments_facility_isolation on public.enrollments;
+create policy enrollments_facility_isolation on public.enrollments as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists enrollments_super_admin_gate on public.enrollments;
+create policy enrollments_super_admin_gate on public.enrollments as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists enrollments_admin_all on public.enrollments;
+create policy enrollments_admin_all on public.enrollments as permissive for all to carego_facility_admin, carego_super_admin
+    using (true)
+    with check (true);
+drop policy if exists enrollments_owner_select on public.enrollments;
+create policy enrollments_owner_select on public.enrollments as permissive for select to carego_owner
+    using (true);
+drop policy if exists enrollments_student_select on public.enrollments;
+create policy enrollments_student_select on public.enrollments as permissive for select to carego_student
+    using ((student_id = ( SELECT carego.current_user_id() AS current_user_id)));
+drop policy if exists enrollments_teacher_select on public.enrollments;
+create policy enrollments_teacher_select on public.enrollments as permissive for select to carego_teacher
+    using ((EXISTS ( SELECT 1
+   FROM batches b
+  WHERE ((b.facility_id = enrollments.facility_id) AND (b.id = enrollments.batch_id)))));
+
+-- teacher_profiles, since V31
+drop policy if exists teacher_profiles_facility_isolation on public.teacher_profiles;
+create policy teacher_profiles_facility_isolation on public.teacher_profiles as restrictive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_public, carego_staff, carego_student, carego_teacher, carego_worker
+    using ((facility_id = ( SELECT carego.current_facility_id() AS current_facility_id)));
+drop policy if exists teacher_profiles_super_admin_gate on public.teacher_profiles;
+create policy teacher_profiles_super_admin_gate on public.teacher_profiles as restrictive for all to carego_super_admin
+    using (( SELECT carego.is_super_admin() AS is_super_admin));
+drop policy if exists teacher_profiles_admin_insert on public.teacher_profiles;
+create policy teacher_profiles_admin_insert on public.teacher_profiles as permissive for insert to carego_facility_admin, carego_super_admin
+    with check (true);
+drop policy if exists teacher_profiles_admin_select on public.teacher_profiles;
+create policy teacher_profiles_admin_select on public.teacher_profiles as permissive for select to carego_facility_admin, carego_super_admin
+    using (true);
+drop policy if exists teacher_profiles_self_select on public.teacher_profiles;
+create policy teacher_profiles_self_select on public.teacher_profiles as permissive for select to carego_teacher
+    using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+
+select carego.apply_role_groups();

@@ -1,6 +1,7 @@
-//! The schema as code: `sql/schema/` has the last word over the versioned
-//! migrations, so a database migrated from empty and one upgraded from an
-//! earlier version, with data in it, end with the same schema.
+//! The schema as code: `sql/schema/` (functions and policies) has the last
+//! word over the versioned migrations, so a database migrated from empty and
+//! one upgraded from an earlier version, with data in it, end with the same
+//! schema.
 
 use std::collections::BTreeSet;
 
@@ -103,19 +104,27 @@ async fn a_schema_file_outlasts_a_later_migration_and_an_unchanged_one_is_not_ap
     // Nothing changed: nothing is applied.
     assert!(migrate::apply_schema(&mut owner).await.unwrap().is_empty());
 
-    // A later migration replaces a function the context file defines.
+    let wall = "select qual from pg_policies where policyname = 'check_ins_facility_isolation'";
+    let our_wall: String = su.query_one(wall, &[]).await.unwrap().get(0);
+
+    // A later migration replaces a function the context file defines, and
+    // opens the wall of a table the recovery file holds.
     owner
         .batch_execute(
             "create or replace function carego.current_app_role() returns text
                  language sql stable as $$ select 'super_admin' $$;
+             alter policy check_ins_facility_isolation on check_ins using (true);
              insert into refinery_schema_history (version, name, applied_on, checksum)
                   values (100000, 'a_later_migration', now()::text, '0');",
         )
         .await
         .unwrap();
     let applied = migrate::apply_schema(&mut owner).await.unwrap();
-    assert!(applied.contains(&"context"), "{applied:?}");
+    assert!(applied.contains(&"context") && applied.contains(&"recovery"), "{applied:?}");
     let now: String = su.query_one(definition, &[]).await.unwrap().get(0);
     assert_eq!(now, ours, "the schema file has the last word");
+    let wall_now: String = su.query_one(wall, &[]).await.unwrap().get(0);
+    assert_eq!(wall_now, our_wall, "and the wall is back");
+    assert!(wall_now.contains("current_facility_id"), "{wall_now}");
     assert!(migrate::apply_schema(&mut owner).await.unwrap().is_empty(), "applied once");
 }

@@ -3,8 +3,8 @@
 //! ourselves.
 //!
 //! Versioned migrations (`sql/migrations/`) are the immutable history of
-//! tables. The current definitions of functions live in `sql/schema/`, one
-//! file per area; [`run`] applies a file after the migrations when its text
+//! tables. The current definitions of functions and policies live in
+//! `sql/schema/`, one file per area; [`run`] applies a file after the migrations when its text
 //! changed or a migration came since it was last applied (a migration may
 //! have replaced one of its definitions), so the file always has the last
 //! word and a fresh database and an upgraded one end alike.
