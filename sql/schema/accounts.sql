@@ -501,7 +501,7 @@ $function$;
 
 -- Policies, each dropped if it exists and created again. A policy taken out of this file
 -- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- Then the role groups widen every facility wall to the whole tenant group
+-- After the files, `carego migrate` widens every facility wall to the whole tenant group
 -- (`carego.apply_role_groups`, V44).
 
 -- api_key_usage, since V36
@@ -772,5 +772,3 @@ drop policy if exists users_super_admin_update on public.users;
 create policy users_super_admin_update on public.users as permissive for update to carego_super_admin
     using (true)
     with check (true);
-
-select carego.apply_role_groups();

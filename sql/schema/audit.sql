@@ -244,7 +244,7 @@ $function$;
 
 -- Policies, each dropped if it exists and created again. A policy taken out of this file
 -- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- Then the role groups widen every facility wall to the whole tenant group
+-- After the files, `carego migrate` widens every facility wall to the whole tenant group
 -- (`carego.apply_role_groups`, V44).
 
 -- audit_log, since V2
@@ -263,5 +263,3 @@ create policy audit_log_owner_insert on public.audit_log as permissive for inser
 drop policy if exists audit_log_owner_select on public.audit_log;
 create policy audit_log_owner_select on public.audit_log as permissive for select to carego_owner
     using (true);
-
-select carego.apply_role_groups();

@@ -59,7 +59,7 @@ $function$;
 
 -- Policies, each dropped if it exists and created again. A policy taken out of this file
 -- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- Then the role groups widen every facility wall to the whole tenant group
+-- After the files, `carego migrate` widens every facility wall to the whole tenant group
 -- (`carego.apply_role_groups`, V44).
 
 -- cities, since V28
@@ -189,5 +189,3 @@ create policy services_admin_update on public.services as permissive for update 
 drop policy if exists services_select on public.services;
 create policy services_select on public.services as permissive for select to carego_facility_admin, carego_public, carego_staff, carego_super_admin
     using (true);
-
-select carego.apply_role_groups();

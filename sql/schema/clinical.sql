@@ -102,7 +102,7 @@ $function$;
 
 -- Policies, each dropped if it exists and created again. A policy taken out of this file
 -- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- Then the role groups widen every facility wall to the whole tenant group
+-- After the files, `carego migrate` widens every facility wall to the whole tenant group
 -- (`carego.apply_role_groups`, V44).
 
 -- assignments, since V6
@@ -250,5 +250,3 @@ create policy vitals_caseload_select on public.vitals as permissive for select t
 drop policy if exists vitals_patient_select on public.vitals;
 create policy vitals_patient_select on public.vitals as permissive for select to carego_patient
     using ((visible_to_patient AND (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[]))));
-
-select carego.apply_role_groups();

@@ -60,7 +60,7 @@ $function$;
 
 -- Policies, each dropped if it exists and created again. A policy taken out of this file
 -- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- Then the role groups widen every facility wall to the whole tenant group
+-- After the files, `carego migrate` widens every facility wall to the whole tenant group
 -- (`carego.apply_role_groups`, V44).
 
 -- idempotency_keys, since V9
@@ -71,5 +71,3 @@ drop policy if exists idempotency_keys_self_all on public.idempotency_keys;
 create policy idempotency_keys_self_all on public.idempotency_keys as permissive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_staff, carego_student, carego_super_admin, carego_teacher
     using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)))
     with check ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
-
-select carego.apply_role_groups();

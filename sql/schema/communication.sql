@@ -571,7 +571,7 @@ $function$;
 
 -- Policies, each dropped if it exists and created again. A policy taken out of this file
 -- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- Then the role groups widen every facility wall to the whole tenant group
+-- After the files, `carego migrate` widens every facility wall to the whole tenant group
 -- (`carego.apply_role_groups`, V44).
 
 -- announcement_acknowledgements, since V24
@@ -810,5 +810,3 @@ create policy webhook_subscriptions_owner_all on public.webhook_subscriptions as
     using (true)
     with check (true
 );
-
-select carego.apply_role_groups();

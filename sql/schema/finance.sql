@@ -133,7 +133,7 @@ $function$;
 
 -- Policies, each dropped if it exists and created again. A policy taken out of this file
 -- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- Then the role groups widen every facility wall to the whole tenant group
+-- After the files, `carego migrate` widens every facility wall to the whole tenant group
 -- (`carego.apply_role_groups`, V44).
 
 -- invoice_counters, since V33
@@ -228,5 +228,3 @@ drop policy if exists plans_admin_all on public.plans;
 create policy plans_admin_all on public.plans as permissive for all to carego_facility_admin, carego_super_admin
     using (true)
     with check (true);
-
-select carego.apply_role_groups();

@@ -213,7 +213,7 @@ $function$;
 
 -- Policies, each dropped if it exists and created again. A policy taken out of this file
 -- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- Then the role groups widen every facility wall to the whole tenant group
+-- After the files, `carego migrate` widens every facility wall to the whole tenant group
 -- (`carego.apply_role_groups`, V44).
 
 -- jobs, since V21
@@ -227,5 +227,3 @@ drop policy if exists jobs_owner_all on public.jobs;
 create policy jobs_owner_all on public.jobs as permissive for all to carego_owner
     using (true)
     with check (true);
-
-select carego.apply_role_groups();

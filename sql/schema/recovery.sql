@@ -265,7 +265,7 @@ $function$;
 
 -- Policies, each dropped if it exists and created again. A policy taken out of this file
 -- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- Then the role groups widen every facility wall to the whole tenant group
+-- After the files, `carego migrate` widens every facility wall to the whole tenant group
 -- (`carego.apply_role_groups`, V44).
 
 -- attention_acknowledgements, since V20
@@ -616,5 +616,3 @@ create policy treatment_plans_caseload_select on public.treatment_plans as permi
 drop policy if exists treatment_plans_patient_select on public.treatment_plans;
 create policy treatment_plans_patient_select on public.treatment_plans as permissive for select to carego_patient
     using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
-
-select carego.apply_role_groups();

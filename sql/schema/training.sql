@@ -94,7 +94,7 @@ $function$;
 
 -- Policies, each dropped if it exists and created again. A policy taken out of this file
 -- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- Then the role groups widen every facility wall to the whole tenant group
+-- After the files, `carego migrate` widens every facility wall to the whole tenant group
 -- (`carego.apply_role_groups`, V44).
 
 -- batches, since V31
@@ -205,5 +205,3 @@ create policy teacher_profiles_admin_select on public.teacher_profiles as permis
 drop policy if exists teacher_profiles_self_select on public.teacher_profiles;
 create policy teacher_profiles_self_select on public.teacher_profiles as permissive for select to carego_teacher
     using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
-
-select carego.apply_role_groups();

@@ -219,25 +219,25 @@ impl Creates {
     }
 
     /// The operation under its path's id (`/patients/{id}/care-logs`).
-    pub fn under(self, id: impl std::fmt::Display) -> Scope {
-        Scope { operation: self, under: Some(id.to_string()) }
+    pub fn under(self, id: impl std::fmt::Display) -> OperationScope {
+        OperationScope { operation: self, under: Some(id.to_string()) }
     }
 }
 
 /// What one key means: an operation, under its path's id if it has one.
 #[derive(Clone, Debug)]
-pub struct Scope {
+pub struct OperationScope {
     operation: Creates,
     under: Option<String>,
 }
 
-impl From<Creates> for Scope {
+impl From<Creates> for OperationScope {
     fn from(operation: Creates) -> Self {
         Self { operation, under: None }
     }
 }
 
-impl std::fmt::Display for Scope {
+impl std::fmt::Display for OperationScope {
     /// `operationId` or `operationId id`: what the stored request hashes
     /// have always covered.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -258,7 +258,7 @@ pub async fn create<T>(
     db: &Db,
     principal: &Principal,
     key: Option<IdempotencyKey>,
-    scope: impl Into<Scope>,
+    scope: impl Into<OperationScope>,
     request: &impl ToJSON,
     work: impl AsyncFnOnce(&mut TenantTx) -> Result<T>,
 ) -> Result<Created<T>>
@@ -275,7 +275,7 @@ pub async fn create_redacting<T>(
     db: &Db,
     principal: &Principal,
     key: Option<IdempotencyKey>,
-    scope: impl Into<Scope>,
+    scope: impl Into<OperationScope>,
     request: &impl ToJSON,
     redact: &[&str],
     work: impl AsyncFnOnce(&mut TenantTx) -> Result<T>,
@@ -351,6 +351,6 @@ mod tests {
     fn a_scope_reads_as_the_hashes_stored_before_it_was_a_type() {
         let id = uuid::Uuid::nil();
         assert_eq!(Creates::CreateCareLog.under(id).to_string(), format!("createCareLog {id}"));
-        assert_eq!(Scope::from(Creates::CreateCity).to_string(), "createCity");
+        assert_eq!(OperationScope::from(Creates::CreateCity).to_string(), "createCity");
     }
 }

@@ -107,17 +107,16 @@ pub async fn apply_schema(client: &mut Client) -> anyhow::Result<Vec<&'static st
         .await
         .context("reading the migration history")?
         .get(0);
+    let recorded: std::collections::HashMap<String, (Vec<u8>, i32)> = tx
+        .query("select name, checksum, after_migration from carego.schema_files", &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect();
     let mut applied = Vec::new();
     for (name, sql) in SCHEMA_FILES {
         let checksum = Sha256::digest(sql.as_bytes()).to_vec();
-        let current = tx
-            .query_opt(
-                "select 1 from carego.schema_files where name = $1 and checksum = $2 and after_migration = $3",
-                &[name, &checksum, &newest],
-            )
-            .await?
-            .is_some();
-        if current {
+        if recorded.get(*name) == Some(&(checksum.clone(), newest)) {
             continue;
         }
         tx.batch_execute(sql).await.with_context(|| format!("applying sql/schema/{name}.sql"))?;
@@ -129,6 +128,11 @@ pub async fn apply_schema(client: &mut Client) -> anyhow::Result<Vec<&'static st
         )
         .await?;
         applied.push(*name);
+    }
+    if !applied.is_empty() {
+        // Policies were created again with the roles the files name: every
+        // facility wall names the whole tenant group once more.
+        tx.batch_execute("select carego.apply_role_groups()").await.context("applying the role groups")?;
     }
     tx.commit().await?;
     if !applied.is_empty() {
