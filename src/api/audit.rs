@@ -3,15 +3,17 @@
 //! roles have no grant on the table).
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{OpenApi, param::Query, payload::Json};
+use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
+    api::wire,
     api::{ApiTags, page::Page},
     auth::BearerAuth,
     db::{
         Db,
-        audit::{self, AuditEntry, AuditFilter, Verification},
+        audit::{self, AuditFilter},
     },
     domain::{
         ids::{FacilityId, UserId},
@@ -86,6 +88,87 @@ impl AuditApi {
         facility_id: Query<Option<FacilityId>>,
     ) -> Result<Json<Verification>> {
         let facility = facility_id.0.or(auth.0.facility_id);
-        self.db.run(&auth.0, async |tx| audit::verify_facility(tx, facility).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| audit::verify_facility(tx, facility).await).await.map(wire)
+    }
+}
+
+/// One audited action.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// This entry's id.
+    pub id: Uuid,
+    /// The facility's chain this row belongs to; absent for platform rows.
+    pub facility_id: Option<FacilityId>,
+    /// Position in its lane of the facility's hash chain.
+    pub chain_seq: i64,
+    /// The chain's lane: 0 for every change (numbered without gaps, in
+    /// commit order); reads are spread over lanes 1–64, each a hash chain
+    /// of its own, so that readers do not queue behind each other.
+    pub chain_lane: i16,
+    /// Who acted (absent for the operator's CLI).
+    pub actor_id: Option<UserId>,
+    /// The actor's role: `staff`, `facility_admin`, `super_admin`, `patient`, `system`...
+    pub actor_role: Option<String>,
+    /// `create`, `update`, `delete` or `read`.
+    pub action: String,
+    /// The table: `patients`, `care_logs`, `users`...
+    pub entity_type: String,
+    /// The record acted on.
+    pub entity_id: Option<Uuid>,
+    /// The record before the change (updates and deletes).
+    pub old_values: Option<Value>,
+    /// The record after the change (creates and updates).
+    pub new_values: Option<Value>,
+    /// Why, as given by `X-Change-Reason` or the request.
+    pub reason: Option<String>,
+    /// The request's `X-Request-Id`.
+    pub request_id: Option<String>,
+    /// The client's address.
+    pub ip: Option<String>,
+    /// When it happened (server time).
+    pub created_at: DateTime<Utc>,
+    /// sha256(previous hash ‖ canonical row), hex.
+    pub hash: String,
+}
+
+impl From<crate::db::audit::AuditEntry> for AuditEntry {
+    fn from(row: crate::db::audit::AuditEntry) -> Self {
+        Self {
+            id: row.id,
+            facility_id: row.facility_id,
+            chain_seq: row.chain_seq,
+            chain_lane: row.chain_lane,
+            actor_id: row.actor_id,
+            actor_role: row.actor_role,
+            action: row.action,
+            entity_type: row.entity_type,
+            entity_id: row.entity_id,
+            old_values: row.old_values,
+            new_values: row.new_values,
+            reason: row.reason,
+            request_id: row.request_id,
+            ip: row.ip,
+            created_at: row.created_at,
+            hash: row.hash,
+        }
+    }
+}
+
+/// The result of recomputing a chain.
+#[derive(Debug, Clone, Object, PartialEq, Eq)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Verification {
+    /// Every link and hash matched.
+    pub ok: bool,
+    /// Rows checked (up to and including the first broken one).
+    pub checked: i64,
+    /// The first row whose link or hash does not match.
+    pub first_broken_id: Option<Uuid>,
+}
+
+impl From<crate::db::audit::Verification> for Verification {
+    fn from(row: crate::db::audit::Verification) -> Self {
+        Self { ok: row.ok, checked: row.checked, first_broken_id: row.first_broken_id }
     }
 }

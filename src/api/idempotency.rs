@@ -254,13 +254,13 @@ impl std::fmt::Display for OperationScope {
 /// answer (`Idempotent-Replayed: true`); without a key, `work` just runs.
 /// `scope` names the operation and its path's id, so one key cannot mean
 /// two different things.
-pub async fn create<T>(
+pub async fn create<T, R: Into<T>>(
     db: &Db,
     principal: &Principal,
     key: Option<IdempotencyKey>,
     scope: impl Into<OperationScope>,
     request: &impl ToJSON,
-    work: impl AsyncFnOnce(&mut TenantTx) -> Result<T>,
+    work: impl AsyncFnOnce(&mut TenantTx) -> Result<R>,
 ) -> Result<Created<T>>
 where
     T: ToJSON + ParseFromJSON + Send + Sync,
@@ -271,14 +271,14 @@ where
 /// [`create`] for an answer holding secrets shown once (a registration
 /// key): the top-level fields named in `redact` are not stored, so a replay
 /// omits them.
-pub async fn create_redacting<T>(
+pub async fn create_redacting<T, R: Into<T>>(
     db: &Db,
     principal: &Principal,
     key: Option<IdempotencyKey>,
     scope: impl Into<OperationScope>,
     request: &impl ToJSON,
     redact: &[&str],
-    work: impl AsyncFnOnce(&mut TenantTx) -> Result<T>,
+    work: impl AsyncFnOnce(&mut TenantTx) -> Result<R>,
 ) -> Result<Created<T>>
 where
     T: ToJSON + ParseFromJSON + Send + Sync,
@@ -287,7 +287,7 @@ where
     let hash = key.as_ref().map(|_| request_hash(&scope, &request.to_json().unwrap_or_default()));
     db.run(principal, async |tx| {
         let Some((IdempotencyKey(key), hash)) = key.zip(hash) else {
-            return Ok(Created::Created(Json(work(tx).await?), None));
+            return Ok(Created::Created(Json(work(tx).await?.into()), None));
         };
         match idempotency::claim(tx, &key, &hash).await? {
             Claim::Replay { response, .. } => {
@@ -298,7 +298,7 @@ where
             }
             Claim::Mismatch => Err(Error::IdempotencyKeyReused),
             Claim::Fresh => {
-                let value = work(tx).await?;
+                let value: T = work(tx).await?.into();
                 let mut stored = value.to_json().unwrap_or_default();
                 if let Value::Object(map) = &mut stored {
                     for field in redact {

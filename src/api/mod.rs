@@ -396,3 +396,14 @@ pub enum NoContent {
     #[oai(status = 204)]
     NoContent,
 }
+
+/// A row as its wire object, for `.map(wire)` on what `db` returned: the
+/// API's objects are converted from `db`'s rows, never the rows themselves.
+pub fn wire<R: Into<T>, T: poem_openapi::types::ToJSON>(row: R) -> Json<T> {
+    Json(row.into())
+}
+
+/// Rows as their wire objects.
+pub fn wire_all<R: Into<T>, T>(rows: Vec<R>) -> Vec<T> {
+    rows.into_iter().map(Into::into).collect()
+}

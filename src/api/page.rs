@@ -18,10 +18,11 @@ pub struct Page<T: ParseFromJSON + ToJSON + Send + Sync> {
     pub next_cursor: Option<String>,
 }
 
-impl<T: ParseFromJSON + ToJSON + Send + Sync + Keyed> Page<T> {
-    /// The page of `rows` (fetched with `request.fetch_limit()`).
-    pub fn of(request: &PageRequest, rows: Vec<T>) -> Self {
-        let (items, next_cursor) = request.finish(rows);
-        Self { items, next_cursor }
+impl<T: ParseFromJSON + ToJSON + Send + Sync> Page<T> {
+    /// The page of `rows` (fetched with `request.fetch_limit()`), each row
+    /// turned into its wire object.
+    pub fn of<R: Keyed + Into<T>>(request: &PageRequest, rows: Vec<R>) -> Self {
+        let (rows, next_cursor) = request.finish(rows);
+        Self { items: rows.into_iter().map(Into::into).collect(), next_cursor }
     }
 }

@@ -2,7 +2,6 @@
 //! (and `carego.audit_read`); see `sql/migrations/V2__audit_log.sql`.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use serde_json::Value;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -18,42 +17,23 @@ use crate::{
 };
 
 /// One audited action.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct AuditEntry {
-    /// This entry's id.
     pub id: Uuid,
-    /// The facility's chain this row belongs to; absent for platform rows.
     pub facility_id: Option<FacilityId>,
-    /// Position in its lane of the facility's hash chain.
     pub chain_seq: i64,
-    /// The chain's lane: 0 for every change (numbered without gaps, in
-    /// commit order); reads are spread over lanes 1–64, each a hash chain
-    /// of its own, so that readers do not queue behind each other.
     pub chain_lane: i16,
-    /// Who acted (absent for the operator's CLI).
     pub actor_id: Option<UserId>,
-    /// The actor's role: `staff`, `facility_admin`, `super_admin`, `patient`, `system`...
     pub actor_role: Option<String>,
-    /// `create`, `update`, `delete` or `read`.
     pub action: String,
-    /// The table: `patients`, `care_logs`, `users`...
     pub entity_type: String,
-    /// The record acted on.
     pub entity_id: Option<Uuid>,
-    /// The record before the change (updates and deletes).
     pub old_values: Option<Value>,
-    /// The record after the change (creates and updates).
     pub new_values: Option<Value>,
-    /// Why, as given by `X-Change-Reason` or the request.
     pub reason: Option<String>,
-    /// The request's `X-Request-Id`.
     pub request_id: Option<String>,
-    /// The client's address.
     pub ip: Option<String>,
-    /// When it happened (server time).
     pub created_at: DateTime<Utc>,
-    /// sha256(previous hash ‖ canonical row), hex.
     pub hash: String,
 }
 
@@ -161,14 +141,10 @@ pub async fn list(tx: &mut TenantTx, f: &AuditFilter<'_>, page: &PageRequest) ->
 }
 
 /// The result of recomputing a chain.
-#[derive(Debug, Clone, Object, PartialEq, Eq)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
-    /// Every link and hash matched.
     pub ok: bool,
-    /// Rows checked (up to and including the first broken one).
     pub checked: i64,
-    /// The first row whose link or hash does not match.
     pub first_broken_id: Option<Uuid>,
 }
 

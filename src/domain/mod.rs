@@ -17,9 +17,7 @@ macro_rules! text_enum {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, poem_openapi::Enum,
                  serde::Serialize, serde::Deserialize)]
-        #[oai(rename_all = "snake_case")]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $( $(#[$vmeta])* $variant ),+ }
+        pub enum $name { $( $(#[$vmeta])* #[oai(rename = $text)] #[serde(rename = $text)] $variant ),+ }
 
         impl $name {
             pub fn as_str(self) -> &'static str {

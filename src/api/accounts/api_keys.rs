@@ -9,7 +9,10 @@ use poem_openapi::{
 };
 use std::sync::Arc;
 
+use crate::db::accounts::api_keys::ApiKeyStatus;
+use crate::domain::ids::UserId;
 use crate::{
+    api::wire,
     api::{
         ApiTags, Created,
         body::JsonBody,
@@ -22,7 +25,7 @@ use crate::{
     },
     db::{
         Db,
-        accounts::api_keys::{self, ApiKey, NewApiKey},
+        accounts::api_keys::{self, NewApiKey},
     },
     domain::{
         ids::{ApiKeyId, FacilityId},
@@ -158,7 +161,7 @@ impl ApiKeysApi {
         };
         let work = async |tx: &mut _| {
             let api_key = api_keys::insert(tx, &new).await?;
-            Ok(ApiKeyCreated { api_key, secret: Some(secret) })
+            Ok(ApiKeyCreated { api_key: api_key.into(), secret: Some(secret) })
         };
         idempotency::create_redacting(&self.db, &auth.0, key.0, Creates::CreateApiKey, b, &["secret"], work)
             .await
@@ -169,7 +172,7 @@ impl ApiKeysApi {
     /// Its scopes, limits, expiry, status and last use; never the key itself.
     #[oai(path = "/:id", method = "get", operation_id = "getApiKey")]
     async fn get(&self, auth: BearerAuth, id: Path<ApiKeyId>) -> Result<Json<ApiKey>> {
-        self.db.run(&auth.0, async |tx| api_keys::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| api_keys::get(tx, id.0).await).await.map(wire)
     }
 
     /// Rotate an API key.
@@ -196,7 +199,7 @@ impl ApiKeysApi {
                 api_keys::rotate(tx, id.0, overlap, &prefix, &secret_hmac, expires_at).await
             })
             .await?;
-        Ok(Created::Created(Json(ApiKeyCreated { api_key, secret: Some(secret) }), None))
+        Ok(Created::Created(Json(ApiKeyCreated { api_key: api_key.into(), secret: Some(secret) }), None))
     }
 
     /// Revoke an API key.
@@ -204,6 +207,67 @@ impl ApiKeysApi {
     /// Refused from the very next request, on every server. Revoking again changes nothing.
     #[oai(path = "/:id/revoke", method = "post", operation_id = "revokeApiKey")]
     async fn revoke(&self, auth: BearerAuth, id: Path<ApiKeyId>) -> Result<Json<ApiKey>> {
-        self.db.run(&auth.0, async |tx| api_keys::revoke(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| api_keys::revoke(tx, id.0).await).await.map(wire)
+    }
+}
+
+/// An API key, without its secret.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct ApiKey {
+    /// Its id.
+    pub id: ApiKeyId,
+    /// The facility it reaches.
+    pub facility_id: FacilityId,
+    /// The integration: the actor its requests are recorded as (audit log, authorship).
+    pub integration_id: UserId,
+    /// What it is for, e.g. `Acme EHR sync`.
+    pub name: String,
+    /// Its first 12 characters, to recognise it.
+    pub prefix: String,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// Requests allowed per minute.
+    pub rate_limit_per_minute: i32,
+    /// Requests allowed per UTC day.
+    pub daily_quota: i32,
+    /// When it stops being accepted.
+    pub expires_at: DateTime<Utc>,
+    /// The key this one replaced.
+    pub rotated_from: Option<ApiKeyId>,
+    /// Who made it.
+    pub created_by: Option<UserId>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Who revoked it.
+    pub revoked_by: Option<UserId>,
+    /// The last request made with it, to the minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Active, expired or revoked, now.
+    pub status: ApiKeyStatus,
+}
+
+impl From<crate::db::accounts::api_keys::ApiKey> for ApiKey {
+    fn from(row: crate::db::accounts::api_keys::ApiKey) -> Self {
+        Self {
+            id: row.id,
+            facility_id: row.facility_id,
+            integration_id: row.integration_id,
+            name: row.name,
+            prefix: row.prefix,
+            scopes: row.scopes,
+            rate_limit_per_minute: row.rate_limit_per_minute,
+            daily_quota: row.daily_quota,
+            expires_at: row.expires_at,
+            rotated_from: row.rotated_from,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+            revoked_by: row.revoked_by,
+            last_used_at: row.last_used_at,
+            status: row.status,
+        }
     }
 }

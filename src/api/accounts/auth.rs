@@ -3,14 +3,16 @@
 use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 
+use crate::api::accounts::users::User;
 use crate::{
     api::{ApiTags, AppState, Created, NoContent, accounts::users::parse_contact, body::JsonBody},
+    api::{wire, wire_all},
     auth::{BearerAuth, password, tokens},
     db::{
         TenantTx,
         accounts::{
-            sessions::{self, Opening, Revoke, Rotation, Session},
-            users::{self, User},
+            sessions::{self, Opening, Revoke, Rotation},
+            users::{self},
         },
     },
     domain::{
@@ -21,6 +23,7 @@ use crate::{
     error::{Conflict, Error, Forbidden, Result, Unauthenticated, Validator},
     identity::{Credential, Principal, RequestMeta, Role},
 };
+use chrono::{DateTime, Utc};
 
 pub struct AuthApi {
     pub state: AppState,
@@ -197,7 +200,7 @@ impl AuthApi {
     /// The caller's own user record, read through the current session.
     #[oai(path = "/me", method = "get", operation_id = "me")]
     async fn me(&self, auth: BearerAuth) -> Result<Json<User>> {
-        self.state.db.run_before_mfa(&auth.0, async |tx| users::me(tx).await).await.map(Json)
+        self.state.db.run_before_mfa(&auth.0, async |tx| users::me(tx).await).await.map(wire)
     }
 
     /// My active sessions.
@@ -207,7 +210,7 @@ impl AuthApi {
     #[oai(path = "/sessions", method = "get", operation_id = "listSessions")]
     async fn sessions(&self, auth: BearerAuth) -> Result<Json<SessionList>> {
         let items = self.state.db.run(&auth.0, async |tx| sessions::list_mine(tx).await).await?;
-        Ok(Json(SessionList { items }))
+        Ok(Json(SessionList { items: wire_all(items) }))
     }
 
     /// End one of my sessions.
@@ -393,7 +396,7 @@ impl AuthApi {
     /// through the new session (so the prologue checks it once).
     async fn logged_in(&self, p: &Principal, refresh_token: String) -> Result<LoginResponse> {
         let user = self.state.db.run_before_mfa(p, async |tx| users::me(tx).await).await?;
-        Ok(LoginResponse { tokens: self.issue(p, refresh_token)?, user })
+        Ok(LoginResponse { tokens: self.issue(p, refresh_token)?, user: user.into() })
     }
 
     fn issue(&self, p: &Principal, refresh_token: String) -> Result<TokenPair> {
@@ -405,5 +408,39 @@ impl AuthApi {
 
     async fn revoke(&self, p: &Principal, which: Revoke, reason: &str) -> Result<u64> {
         self.state.db.run_before_mfa(p, async |tx| sessions::revoke(tx, which, reason).await).await
+    }
+}
+
+/// One of the caller's sessions.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Session {
+    /// The session's id (pass it to end the session).
+    pub id: SessionId,
+    /// When the session began (login).
+    pub created_at: DateTime<Utc>,
+    /// When it ends unless refreshed.
+    pub expires_at: DateTime<Utc>,
+    /// When it was ended.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The device's user agent at login.
+    pub user_agent: Option<String>,
+    /// The address it logged in from.
+    pub ip: Option<String>,
+    /// This is the session of the token making the request.
+    pub current: bool,
+}
+
+impl From<crate::db::accounts::sessions::Session> for Session {
+    fn from(row: crate::db::accounts::sessions::Session) -> Self {
+        Self {
+            id: row.id,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            revoked_at: row.revoked_at,
+            user_agent: row.user_agent,
+            ip: row.ip,
+            current: row.current,
+        }
     }
 }

@@ -7,6 +7,8 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::domain::ids::AttendanceId;
+use crate::domain::ids::CareLogId;
 use crate::{
     api::{
         ApiTags, Created,
@@ -17,7 +19,7 @@ use crate::{
     auth::BearerAuth,
     db::{
         Db,
-        accounts::care_recipients::{self, CareRecipient, SharedCareLog, Visit},
+        accounts::care_recipients::{self},
     },
     domain::{
         ids::{PatientId, UserId},
@@ -25,6 +27,7 @@ use crate::{
     },
     error::Result,
 };
+use chrono::{DateTime, Utc};
 
 /// Whom the client books care for.
 #[derive(Debug, Object)]
@@ -106,5 +109,101 @@ impl CareRecipientsApi {
         let page = PageRequest::new(limit.0, cursor.0);
         let rows = self.db.run(&auth.0, async |tx| care_recipients::visits(tx, id.0, &page).await).await?;
         Ok(Json(Page::of(&page, rows)))
+    }
+}
+
+/// A patient a client books care for.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CareRecipient {
+    /// The patient record.
+    pub patient_id: PatientId,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// The patient's status (`active`, `discharged`...).
+    pub status: String,
+    /// When the client was linked to them.
+    pub linked_at: DateTime<Utc>,
+}
+
+impl From<crate::db::accounts::care_recipients::CareRecipient> for CareRecipient {
+    fn from(row: crate::db::accounts::care_recipients::CareRecipient) -> Self {
+        Self {
+            patient_id: row.patient_id,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            status: row.status,
+            linked_at: row.linked_at,
+        }
+    }
+}
+
+/// A care log as the client sees it: what happened, not who wrote it.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct SharedCareLog {
+    /// Its id.
+    pub id: CareLogId,
+    /// The patient.
+    pub patient_id: PatientId,
+    /// `note`, `observation`, `incident`...
+    pub kind: String,
+    /// What was written.
+    pub body: String,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// The log this one corrects.
+    pub amends_id: Option<CareLogId>,
+    /// Why.
+    pub amendment_reason: Option<String>,
+}
+
+impl From<crate::db::accounts::care_recipients::SharedCareLog> for SharedCareLog {
+    fn from(row: crate::db::accounts::care_recipients::SharedCareLog) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            kind: row.kind,
+            body: row.body,
+            occurred_at: row.occurred_at,
+            recorded_at: row.recorded_at,
+            amends_id: row.amends_id,
+            amendment_reason: row.amendment_reason,
+        }
+    }
+}
+
+/// A visit: a caregiver's check-in or check-out at the care recipient.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Visit {
+    /// Its id.
+    pub id: AttendanceId,
+    /// The care recipient.
+    pub patient_id: PatientId,
+    /// The caregiver.
+    pub staff_id: UserId,
+    /// `check_in` or `check_out`.
+    pub event: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The record this one corrects.
+    pub amends_id: Option<AttendanceId>,
+}
+
+impl From<crate::db::accounts::care_recipients::Visit> for Visit {
+    fn from(row: crate::db::accounts::care_recipients::Visit) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            staff_id: row.staff_id,
+            event: row.event,
+            at: row.at,
+            amends_id: row.amends_id,
+        }
     }
 }

@@ -9,7 +9,10 @@ use poem_openapi::{
 };
 
 use super::users::parse_contact;
+use crate::api::accounts::users::User;
+use crate::domain::ids::CityId;
 use crate::{
+    api::wire,
     api::{
         ApiTags, Created,
         body::JsonBody,
@@ -20,7 +23,7 @@ use crate::{
     db::{
         Db,
         accounts::{
-            clients::{self, Client, ClientProfile, Student, StudentProfile, Teacher, TeacherProfile},
+            clients::{self},
             facilities,
             users::NewUser,
         },
@@ -34,6 +37,7 @@ use crate::{
     error::{Error, Result, Validator},
     identity::{Principal, Role},
 };
+use chrono::NaiveDate;
 
 /// The account of a new client or student. Without a password it is `pending` until an
 /// admin sets one.
@@ -191,7 +195,7 @@ impl ClientsApi {
         let work = async |tx: &mut _| {
             let user = account.new_user(Role::Client, &auth.0)?;
             facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
-            clients::create_client(tx, &user, profile).await
+            clients::create_client(tx, &user, &profile.into()).await
         };
         idempotency::create(&self.db, &auth.0, key.0, Creates::CreateClient, &body.0, work).await
     }
@@ -201,7 +205,7 @@ impl ClientsApi {
     /// Facility admins; a client, themselves.
     #[oai(path = "/clients/:id", method = "get", operation_id = "getClient")]
     async fn get_client(&self, auth: BearerAuth, id: Path<UserId>) -> Result<Json<Client>> {
-        self.db.run(&auth.0, async |tx| clients::get_client(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| clients::get_client(tx, id.0).await).await.map(wire)
     }
 
     /// Students.
@@ -236,7 +240,7 @@ impl ClientsApi {
         let work = async |tx: &mut _| {
             let user = account.new_user(Role::Student, &auth.0)?;
             facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
-            clients::create_student(tx, &user, profile).await
+            clients::create_student(tx, &user, &profile.into()).await
         };
         idempotency::create(&self.db, &auth.0, key.0, Creates::CreateStudent, &body.0, work).await
     }
@@ -246,7 +250,7 @@ impl ClientsApi {
     /// Facility admins; a student, themselves.
     #[oai(path = "/students/:id", method = "get", operation_id = "getStudent")]
     async fn get_student(&self, auth: BearerAuth, id: Path<UserId>) -> Result<Json<Student>> {
-        self.db.run(&auth.0, async |tx| clients::get_student(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| clients::get_student(tx, id.0).await).await.map(wire)
     }
 
     /// Teachers.
@@ -289,7 +293,7 @@ impl ClientsApi {
         let work = async |tx: &mut _| {
             let user = account.new_user(Role::Teacher, &auth.0)?;
             facilities::get(tx, user.facility_id.expect("new_user names one")).await?;
-            clients::create_teacher(tx, &user, &b.profile).await
+            clients::create_teacher(tx, &user, &(&b.profile).into()).await
         };
         idempotency::create(&self.db, &auth.0, key.0, Creates::CreateTeacher, &body.0, work).await
     }
@@ -299,6 +303,177 @@ impl ClientsApi {
     /// Facility admins; a teacher, themselves.
     #[oai(path = "/teachers/:id", method = "get", operation_id = "getTeacher")]
     async fn get_teacher(&self, auth: BearerAuth, id: Path<UserId>) -> Result<Json<Teacher>> {
-        self.db.run(&auth.0, async |tx| clients::get_teacher(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| clients::get_teacher(tx, id.0).await).await.map(wire)
+    }
+}
+
+/// Who a client books care for, and where.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientProfile {
+    /// The person who receives the care (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub care_recipient_name: String,
+    /// How they are related to the client: mother, self... (1–100 characters).
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub care_recipient_relation: Option<String>,
+    /// The care recipient's date of birth.
+    pub care_recipient_born_on: Option<NaiveDate>,
+    /// What care they need (1–5000 characters).
+    #[oai(validator(min_length = 1, max_length = 5000))]
+    pub care_needs: Option<String>,
+    /// Where the care is given (1–500 characters).
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub address: Option<String>,
+    /// The city of that address.
+    pub city_id: Option<CityId>,
+    /// BCP 47 language tag, e.g. `hi` or `en-IN`.
+    #[oai(validator(pattern = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"))]
+    pub preferred_language: Option<String>,
+}
+
+impl From<crate::db::accounts::clients::ClientProfile> for ClientProfile {
+    fn from(row: crate::db::accounts::clients::ClientProfile) -> Self {
+        Self {
+            care_recipient_name: row.care_recipient_name,
+            care_recipient_relation: row.care_recipient_relation,
+            care_recipient_born_on: row.care_recipient_born_on,
+            care_needs: row.care_needs,
+            address: row.address,
+            city_id: row.city_id,
+            preferred_language: row.preferred_language,
+        }
+    }
+}
+
+/// The request's client profile as the row `db` stores.
+impl From<&ClientProfile> for crate::db::accounts::clients::ClientProfile {
+    fn from(wire: &ClientProfile) -> Self {
+        Self {
+            care_recipient_name: wire.care_recipient_name.clone(),
+            care_recipient_relation: wire.care_recipient_relation.clone(),
+            care_recipient_born_on: wire.care_recipient_born_on,
+            care_needs: wire.care_needs.clone(),
+            address: wire.address.clone(),
+            city_id: wire.city_id,
+            preferred_language: wire.preferred_language.clone(),
+        }
+    }
+}
+
+/// A student's profile.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct StudentProfile {
+    /// Date of birth.
+    pub born_on: Option<NaiveDate>,
+    /// Schooling so far (1–500 characters).
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub education: Option<String>,
+    /// A parent or guardian (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub guardian_name: Option<String>,
+    /// Their phone number: 10–15 digits, optionally starting with `+`.
+    #[oai(validator(pattern = r"^\+?[0-9]{10,15}$"))]
+    pub guardian_phone: Option<String>,
+    /// Where the student lives.
+    pub city_id: Option<CityId>,
+}
+
+impl From<crate::db::accounts::clients::StudentProfile> for StudentProfile {
+    fn from(row: crate::db::accounts::clients::StudentProfile) -> Self {
+        Self {
+            born_on: row.born_on,
+            education: row.education,
+            guardian_name: row.guardian_name,
+            guardian_phone: row.guardian_phone,
+            city_id: row.city_id,
+        }
+    }
+}
+
+/// The request's student profile as the row `db` stores.
+impl From<&StudentProfile> for crate::db::accounts::clients::StudentProfile {
+    fn from(wire: &StudentProfile) -> Self {
+        Self {
+            born_on: wire.born_on,
+            education: wire.education.clone(),
+            guardian_name: wire.guardian_name.clone(),
+            guardian_phone: wire.guardian_phone.clone(),
+            city_id: wire.city_id,
+        }
+    }
+}
+
+/// A teacher's profile.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct TeacherProfile {
+    /// What they teach (at most 20, each 1–100 characters).
+    #[oai(validator(max_items = 20))]
+    pub subjects: Vec<String>,
+    /// A few lines about them (1–2000 characters).
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub bio: Option<String>,
+}
+
+impl From<crate::db::accounts::clients::TeacherProfile> for TeacherProfile {
+    fn from(row: crate::db::accounts::clients::TeacherProfile) -> Self {
+        Self { subjects: row.subjects, bio: row.bio }
+    }
+}
+
+/// The request's teacher profile as the row `db` stores.
+impl From<&TeacherProfile> for crate::db::accounts::clients::TeacherProfile {
+    fn from(wire: &TeacherProfile) -> Self {
+        Self { subjects: wire.subjects.clone(), bio: wire.bio.clone() }
+    }
+}
+
+/// A teacher: the account and its profile.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Teacher {
+    /// The account.
+    pub account: User,
+    /// The profile.
+    pub profile: TeacherProfile,
+}
+
+impl From<crate::db::accounts::clients::Teacher> for Teacher {
+    fn from(row: crate::db::accounts::clients::Teacher) -> Self {
+        Self { account: row.account.into(), profile: row.profile.into() }
+    }
+}
+
+/// A client: the account and its profile.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Client {
+    /// The account.
+    pub account: User,
+    /// The profile.
+    pub profile: ClientProfile,
+}
+
+impl From<crate::db::accounts::clients::Client> for Client {
+    fn from(row: crate::db::accounts::clients::Client) -> Self {
+        Self { account: row.account.into(), profile: row.profile.into() }
+    }
+}
+
+/// A student: the account and its profile.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Student {
+    /// The account.
+    pub account: User,
+    /// The profile.
+    pub profile: StudentProfile,
+}
+
+impl From<crate::db::accounts::clients::Student> for Student {
+    fn from(row: crate::db::accounts::clients::Student) -> Self {
+        Self { account: row.account.into(), profile: row.profile.into() }
     }
 }

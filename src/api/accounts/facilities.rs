@@ -8,7 +8,9 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::api::accounts::users::User;
 use crate::{
+    api::wire,
     api::{
         ApiTags, Created,
         accounts::users::{Contact, NewUserRequest, ValidNewUser, parse_contact},
@@ -20,8 +22,8 @@ use crate::{
     db::{
         Db,
         accounts::{
-            facilities::{self, Facility, FacilityKind, FacilityPatch, FacilityStatus, NewFacility},
-            users::{self, User},
+            facilities::{self, FacilityKind, FacilityPatch, FacilityStatus, NewFacility},
+            users::{self},
         },
     },
     domain::{
@@ -32,6 +34,7 @@ use crate::{
     error::{Result, Validator},
     identity::Role,
 };
+use chrono::{DateTime, Utc};
 
 pub struct FacilitiesApi {
     pub db: Db,
@@ -233,7 +236,7 @@ impl FacilitiesApi {
         let work = async |tx: &mut _| {
             let facility = facilities::insert(tx, &body.0.to_new(&contact)).await?;
             let admin = users::insert(tx, &admin.to_new_user(Some(facility.id), admin_hash)).await?;
-            Ok(FacilityCreated { facility, admin })
+            Ok(FacilityCreated { facility: facility.into(), admin: admin.into() })
         };
         idempotency::create(&self.db, &auth.0, key.0, Creates::CreateFacility, &body.0, work).await
     }
@@ -243,7 +246,7 @@ impl FacilitiesApi {
     /// A facility the caller belongs to (or any, for super admins); 404 for any other.
     #[oai(path = "/:id", method = "get", operation_id = "getFacility")]
     async fn get(&self, auth: BearerAuth, id: Path<FacilityId>) -> Result<Json<Facility>> {
-        self.db.run(&auth.0, async |tx| facilities::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| facilities::get(tx, id.0).await).await.map(wire)
     }
 
     /// Update a facility's details.
@@ -258,7 +261,7 @@ impl FacilitiesApi {
         body: JsonBody<UpdateFacilityRequest>,
     ) -> Result<Json<Facility>> {
         let valid = body.0.validate()?;
-        self.db.run(&auth.0, async |tx| facilities::update(tx, id.0, &valid.patch()).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| facilities::update(tx, id.0, &valid.patch()).await).await.map(wire)
     }
 
     /// Suspend a facility.
@@ -298,6 +301,56 @@ impl FacilitiesApi {
         why: StatusChangeReason,
     ) -> Result<Json<Facility>> {
         let principal = auth.0.clone().with_reason(why.reason.0.map(String::from));
-        self.db.run(&principal, async |tx| facilities::set_status(tx, id, status).await).await.map(Json)
+        self.db.run(&principal, async |tx| facilities::set_status(tx, id, status).await).await.map(wire)
+    }
+}
+
+/// A facility (tenant).
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Facility {
+    /// The facility's id.
+    pub id: FacilityId,
+    /// URL-safe unique handle, e.g. `sunrise-rehab`.
+    pub slug: String,
+    /// Display name (1–200 characters).
+    pub name: String,
+    /// What the facility does.
+    pub kind: FacilityKind,
+    /// `active`, or `suspended` (its users are refused).
+    pub status: FacilityStatus,
+    /// IANA time zone, e.g. `Asia/Kolkata`.
+    pub timezone: String,
+    /// City (1–100 characters).
+    pub city: Option<String>,
+    /// Contact phone number.
+    pub phone: Option<String>,
+    /// Contact email.
+    pub email: Option<String>,
+    /// Minutes a crisis alert may wait unacknowledged before it is escalated to the facility
+    /// admins.
+    pub crisis_escalation_minutes: i32,
+    /// When it was created (server time).
+    pub created_at: DateTime<Utc>,
+    /// When it last changed (server time).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crate::db::accounts::facilities::Facility> for Facility {
+    fn from(row: crate::db::accounts::facilities::Facility) -> Self {
+        Self {
+            id: row.id,
+            slug: row.slug,
+            name: row.name,
+            kind: row.kind,
+            status: row.status,
+            timezone: row.timezone,
+            city: row.city,
+            phone: row.phone,
+            email: row.email,
+            crisis_escalation_minutes: row.crisis_escalation_minutes,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
     }
 }

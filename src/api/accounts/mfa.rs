@@ -7,6 +7,7 @@ use std::sync::Arc;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 
 use crate::{
+    api::wire,
     api::{ApiTags, NoContent, body::JsonBody},
     auth::{
         BearerAuth,
@@ -16,7 +17,7 @@ use crate::{
     },
     db::{
         Db,
-        accounts::mfa::{self as store, Attempt, MfaStatus},
+        accounts::mfa::{self as store, Attempt},
     },
     domain::{
         ids::{FacilityId, UserId},
@@ -137,7 +138,7 @@ impl MfaApi {
     /// one, and how many recovery codes are left. Reachable before the second factor.
     #[oai(path = "/auth/mfa", method = "get", operation_id = "getMfaStatus")]
     async fn status(&self, auth: BearerAuth) -> Result<Json<MfaStatus>> {
-        self.db.run_before_mfa(&auth.0, async |tx| store::status(tx).await).await.map(Json)
+        self.db.run_before_mfa(&auth.0, async |tx| store::status(tx).await).await.map(wire)
     }
 
     /// Start a TOTP enrolment.
@@ -254,5 +255,34 @@ impl MfaApi {
         let require_mfa =
             self.db.run(&auth.0, async |tx| store::set_policy(tx, id.0, required).await).await?;
         Ok(Json(MfaPolicy { require_mfa }))
+    }
+}
+
+/// Where the caller's second factor stands.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MfaStatus {
+    /// A confirmed factor exists: every new session must verify it.
+    pub enabled: bool,
+    /// This session has verified it.
+    pub session_verified: bool,
+    /// The caller's facility requires a second factor of its admins and staff.
+    pub required_by_facility: bool,
+    /// Recovery codes not yet used.
+    pub recovery_codes_left: i32,
+    /// After 100 wrong codes in a row the factor is locked: only a recovery code, or an admin's
+    /// unlock, opens it again.
+    pub locked: bool,
+}
+
+impl From<crate::db::accounts::mfa::MfaStatus> for MfaStatus {
+    fn from(row: crate::db::accounts::mfa::MfaStatus) -> Self {
+        Self {
+            enabled: row.enabled,
+            session_verified: row.session_verified,
+            required_by_facility: row.required_by_facility,
+            recovery_codes_left: row.recovery_codes_left,
+            locked: row.locked,
+        }
     }
 }

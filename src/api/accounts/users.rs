@@ -10,6 +10,7 @@ use poem_openapi::{
 };
 
 use crate::{
+    api::wire,
     api::{
         ApiTags, Created,
         body::JsonBody,
@@ -20,8 +21,8 @@ use crate::{
     db::{
         Db,
         accounts::{
-            staff_profiles::{self, StaffProfile, StaffProfileFields},
-            users::{self, NewUser, User, UserFilter, UserPatch, UserStatus},
+            staff_profiles::{self, StaffProfileFields},
+            users::{self, NewUser, UserFilter, UserPatch, UserStatus},
         },
     },
     domain::{
@@ -33,6 +34,7 @@ use crate::{
     error::{Result, Validator},
     identity::Role,
 };
+use chrono::{DateTime, Utc};
 
 pub struct UsersApi {
     pub db: Db,
@@ -305,7 +307,7 @@ impl UsersApi {
     /// 404 for any other.
     #[oai(path = "/:id", method = "get", operation_id = "getUser")]
     async fn get(&self, auth: BearerAuth, id: Path<UserId>) -> Result<Json<User>> {
-        self.db.run(&auth.0, async |tx| users::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| users::get(tx, id.0).await).await.map(wire)
     }
 
     /// Update a user.
@@ -320,7 +322,7 @@ impl UsersApi {
         body: JsonBody<UpdateUserRequest>,
     ) -> Result<Json<User>> {
         let patch = body.0.validate()?;
-        self.db.run(&auth.0, async |tx| users::update(tx, id.0, &patch).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| users::update(tx, id.0, &patch).await).await.map(wire)
     }
 
     /// Change a user's status.
@@ -342,7 +344,7 @@ impl UsersApi {
         let reason = reason.0.map(String::from);
         let principal = auth.0.with_reason(reason.clone());
         let work = async |tx: &mut _| users::set_status(tx, id.0, status, reason.as_deref()).await;
-        self.db.run(&principal, work).await.map(Json)
+        self.db.run(&principal, work).await.map(wire)
     }
 
     /// A staff member's profile.
@@ -351,7 +353,7 @@ impl UsersApi {
     /// (empty lists until written). Facility admins; a staff member, their own.
     #[oai(path = "/:id/staff-profile", method = "get", operation_id = "getStaffProfile")]
     async fn staff_profile(&self, auth: BearerAuth, id: Path<UserId>) -> Result<Json<StaffProfile>> {
-        self.db.run(&auth.0, async |tx| staff_profiles::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| staff_profiles::get(tx, id.0).await).await.map(wire)
     }
 
     /// Write a staff member's profile.
@@ -378,6 +380,92 @@ impl UsersApi {
             languages: &languages,
             availability: b.availability.as_deref(),
         };
-        self.db.run(&auth.0, async |tx| staff_profiles::set(tx, id.0, &fields).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| staff_profiles::set(tx, id.0, &fields).await).await.map(wire)
+    }
+}
+
+/// What a staff member brings.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct StaffProfile {
+    /// The staff member.
+    pub user_id: UserId,
+    /// Skills, e.g. `wound care`, `dementia care`.
+    pub skills: Vec<String>,
+    /// Certifications held.
+    pub certifications: Vec<String>,
+    /// Languages spoken (BCP 47 tags or names).
+    pub languages: Vec<String>,
+    /// When they can work, in words.
+    pub availability: Option<String>,
+    /// When it last changed; absent for a profile never written.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::db::accounts::staff_profiles::StaffProfile> for StaffProfile {
+    fn from(row: crate::db::accounts::staff_profiles::StaffProfile) -> Self {
+        Self {
+            user_id: row.user_id,
+            skills: row.skills,
+            certifications: row.certifications,
+            languages: row.languages,
+            availability: row.availability,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A user account.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct User {
+    /// The user's id.
+    pub id: UserId,
+    /// The user's facility; absent for super admins.
+    pub facility_id: Option<FacilityId>,
+    /// Email address (lower-case).
+    pub email: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// The account's role.
+    pub role: Role,
+    /// Whether the account may log in.
+    pub status: UserStatus,
+    /// Why the status was last changed.
+    pub status_reason: Option<String>,
+    /// Given name (1–100 characters).
+    pub first_name: String,
+    /// Family name (1–100 characters).
+    pub last_name: String,
+    /// For staff: counsellor, nurse, caregiver, therapist, teacher...
+    pub job_title: Option<String>,
+    /// Staff and facility admins on call receive every crisis alert of the facility.
+    pub on_call: bool,
+    /// When the password was last set.
+    pub password_changed_at: Option<DateTime<Utc>>,
+    /// When it was created (server time).
+    pub created_at: DateTime<Utc>,
+    /// When it last changed (server time).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crate::db::accounts::users::User> for User {
+    fn from(row: crate::db::accounts::users::User) -> Self {
+        Self {
+            id: row.id,
+            facility_id: row.facility_id,
+            email: row.email,
+            phone: row.phone,
+            role: row.role,
+            status: row.status,
+            status_reason: row.status_reason,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            job_title: row.job_title,
+            on_call: row.on_call,
+            password_changed_at: row.password_changed_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
     }
 }

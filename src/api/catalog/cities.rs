@@ -13,10 +13,11 @@ use crate::{
         body::JsonBody,
         idempotency::{self, Creates, IdempotencyKey},
     },
+    api::{wire, wire_all},
     auth::BearerAuth,
     db::{
         Db,
-        catalog::cities::{self, City, CityFields},
+        catalog::cities::{self, CityFields},
     },
     domain::{
         ids::CityId,
@@ -69,7 +70,7 @@ impl CitiesApi {
     #[oai(path = "/", method = "get", operation_id = "listCities")]
     async fn list(&self, auth: BearerAuth) -> Result<Json<CatalogList<City>>> {
         let items = self.db.run(&auth.0, async |tx| cities::list(tx).await).await?;
-        Ok(Json(CatalogList { items }))
+        Ok(Json(CatalogList { items: wire_all(items) }))
     }
 
     /// Add a city.
@@ -101,6 +102,28 @@ impl CitiesApi {
     ) -> Result<Json<City>> {
         let b = &body.0;
         let fields = CityFields { name: b.name.trim(), region: b.region.as_deref(), active: b.active };
-        self.db.run(&auth.0, async |tx| cities::update(tx, id.0, &fields).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| cities::update(tx, id.0, &fields).await).await.map(wire)
+    }
+}
+
+/// A city.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct City {
+    /// Its id.
+    pub id: CityId,
+    /// URL-safe unique handle, e.g. `jaipur`.
+    pub slug: String,
+    /// Its name.
+    pub name: String,
+    /// State, province or region.
+    pub region: Option<String>,
+    /// Whether the website lists it.
+    pub active: bool,
+}
+
+impl From<crate::db::catalog::cities::City> for City {
+    fn from(row: crate::db::catalog::cities::City) -> Self {
+        Self { id: row.id, slug: row.slug, name: row.name, region: row.region, active: row.active }
     }
 }

@@ -7,7 +7,11 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::api::catalog::services::Money;
+use crate::api::catalog::services::Provider;
+use crate::domain::ids::FacilityId;
 use crate::{
+    api::wire,
     api::{
         ApiTags, Created,
         body::JsonBody,
@@ -17,10 +21,7 @@ use crate::{
     auth::BearerAuth,
     db::{
         Db,
-        catalog::{
-            courses::{self, Course, CourseFields},
-            services::Money,
-        },
+        catalog::courses::{self, CourseFields},
     },
     domain::{
         ids::{CityId, CourseId},
@@ -29,6 +30,7 @@ use crate::{
     },
     error::Result,
 };
+use chrono::{DateTime, Utc};
 
 /// A course's fields, all of them (creating and replacing take the same).
 #[derive(Debug, Object)]
@@ -116,7 +118,7 @@ impl CoursesApi {
     /// One of the facility's, published or not (staff and facility admins).
     #[oai(path = "/:id", method = "get", operation_id = "getCourse")]
     async fn get(&self, auth: BearerAuth, id: Path<CourseId>) -> Result<Json<Course>> {
-        self.db.run(&auth.0, async |tx| courses::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| courses::get(tx, id.0).await).await.map(wire)
     }
 
     /// Replace a course.
@@ -131,6 +133,132 @@ impl CoursesApi {
         body: JsonBody<CourseRequest>,
     ) -> Result<Json<Course>> {
         let fields = body.0.fields();
-        self.db.run(&auth.0, async |tx| courses::update(tx, id.0, &fields).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| courses::update(tx, id.0, &fields).await).await.map(wire)
+    }
+}
+
+/// A course, as its facility keeps it.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Course {
+    /// Its id.
+    pub id: CourseId,
+    /// Its facility.
+    pub facility_id: FacilityId,
+    /// URL-safe handle, unique within the facility.
+    pub slug: String,
+    /// Its title.
+    pub title: String,
+    /// One or two sentences for a listing.
+    pub summary: String,
+    /// The full description.
+    pub description: Option<String>,
+    /// Where it is taught.
+    pub city_id: CityId,
+    /// How long it takes, in hours of teaching.
+    pub duration_hours: i32,
+    /// Its fee.
+    pub fee: Option<Money>,
+    /// Whether the website shows it.
+    pub published: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crate::db::catalog::courses::Course> for Course {
+    fn from(row: crate::db::catalog::courses::Course) -> Self {
+        Self {
+            id: row.id,
+            facility_id: row.facility_id,
+            slug: row.slug,
+            title: row.title,
+            summary: row.summary,
+            description: row.description,
+            city_id: row.city_id,
+            duration_hours: row.duration_hours,
+            fee: row.fee.map(Into::into),
+            published: row.published,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A published course, as the website shows it.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct PublicCourse {
+    /// Its id: what a lead names.
+    pub id: CourseId,
+    /// Its handle on the website: `{facility slug}.{course slug}`.
+    pub slug: String,
+    /// Its title.
+    pub title: String,
+    /// One or two sentences.
+    pub summary: String,
+    /// The full description.
+    pub description: Option<String>,
+    /// Where it is taught.
+    pub city_id: CityId,
+    /// The city's name.
+    pub city_name: String,
+    /// Hours of teaching.
+    pub duration_hours: i32,
+    /// Its fee.
+    pub fee: Option<Money>,
+    /// The training centre that teaches it.
+    pub provider: Provider,
+}
+
+impl From<crate::db::catalog::courses::PublicCourse> for PublicCourse {
+    fn from(row: crate::db::catalog::courses::PublicCourse) -> Self {
+        Self {
+            id: row.id,
+            slug: row.slug,
+            title: row.title,
+            summary: row.summary,
+            description: row.description,
+            city_id: row.city_id,
+            city_name: row.city_name,
+            duration_hours: row.duration_hours,
+            fee: row.fee.map(Into::into),
+            provider: row.provider.into(),
+        }
+    }
+}
+
+/// A training centre on the website.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct TrainingCentre {
+    /// The facility's id.
+    pub id: FacilityId,
+    /// Its handle.
+    pub slug: String,
+    /// Its name.
+    pub name: String,
+    /// Its contact phone.
+    pub phone: Option<String>,
+    /// Its contact email.
+    pub email: Option<String>,
+    /// The cities where it teaches a published course.
+    pub city_ids: Vec<CityId>,
+    /// How many published courses it has (in the city asked about, if one was).
+    pub courses: i64,
+}
+
+impl From<crate::db::catalog::courses::TrainingCentre> for TrainingCentre {
+    fn from(row: crate::db::catalog::courses::TrainingCentre) -> Self {
+        Self {
+            id: row.id,
+            slug: row.slug,
+            name: row.name,
+            phone: row.phone,
+            email: row.email,
+            city_ids: row.city_ids,
+            courses: row.courses,
+        }
     }
 }

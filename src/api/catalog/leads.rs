@@ -9,7 +9,14 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::api::accounts::clients::ClientProfile;
+use crate::api::accounts::clients::StudentProfile;
+use crate::api::accounts::users::User;
+use crate::domain::ids::CourseId;
+use crate::domain::ids::LeadNoteId;
+use crate::domain::ids::ServiceId;
 use crate::{
+    api::wire,
     api::{
         ApiTags, Created,
         accounts::clients::AccountRequest,
@@ -20,11 +27,8 @@ use crate::{
     auth::BearerAuth,
     db::{
         Db,
-        accounts::{
-            clients::{self, ClientProfile, StudentProfile},
-            users::User,
-        },
-        catalog::leads::{self, Lead, LeadEvent, LeadFilter, LeadNote, LeadStatus, LeadType},
+        accounts::clients::{self},
+        catalog::leads::{self, LeadFilter, LeadStatus, LeadType},
     },
     domain::{
         contact::{Email, Phone},
@@ -180,7 +184,7 @@ impl LeadsApi {
     /// Facility admins, their facility's; staff, one assigned to them; super admins, any.
     #[oai(path = "/:id", method = "get", operation_id = "getLead")]
     async fn get(&self, auth: BearerAuth, id: Path<LeadId>) -> Result<Json<Lead>> {
-        self.db.run(&auth.0, async |tx| leads::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| leads::get(tx, id.0).await).await.map(wire)
     }
 
     /// Add a note to a lead.
@@ -241,7 +245,7 @@ impl LeadsApi {
         id: Path<LeadId>,
         body: JsonBody<LeadAssignmentRequest>,
     ) -> Result<Json<Lead>> {
-        self.db.run(&auth.0, async |tx| leads::assign(tx, id.0, body.0.staff_id).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| leads::assign(tx, id.0, body.0.staff_id).await).await.map(wire)
     }
 
     /// Move a lead along.
@@ -260,7 +264,7 @@ impl LeadsApi {
             OpenLeadStatus::Contacted => LeadStatus::Contacted,
             OpenLeadStatus::Qualified => LeadStatus::Qualified,
         };
-        self.db.run(&auth.0, async |tx| leads::set_status(tx, id.0, status).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| leads::set_status(tx, id.0, status).await).await.map(wire)
     }
 
     /// Reject a lead.
@@ -273,7 +277,7 @@ impl LeadsApi {
         id: Path<LeadId>,
         body: JsonBody<LeadRejectionRequest>,
     ) -> Result<Json<Lead>> {
-        self.db.run(&auth.0, async |tx| leads::reject(tx, id.0, body.0.reason.trim()).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| leads::reject(tx, id.0, body.0.reason.trim()).await).await.map(wire)
     }
 
     /// Route a platform lead to a facility.
@@ -286,7 +290,7 @@ impl LeadsApi {
         id: Path<LeadId>,
         body: JsonBody<LeadRoutingRequest>,
     ) -> Result<Json<Lead>> {
-        self.db.run(&auth.0, async |tx| leads::route(tx, id.0, body.0.facility_id).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| leads::route(tx, id.0, body.0.facility_id).await).await.map(wire)
     }
 
     /// Convert a lead.
@@ -323,14 +327,18 @@ impl LeadsApi {
             leads::set_reason(tx, b.reason.trim()).await?;
             let user = match &profiles {
                 Profiles::Client(p) => {
-                    clients::create_client(tx, &account.new_user(Role::Client, &auth.0)?, p).await?.account
+                    clients::create_client(tx, &account.new_user(Role::Client, &auth.0)?, &(*p).into())
+                        .await?
+                        .account
                 }
                 Profiles::Student(p) => {
-                    clients::create_student(tx, &account.new_user(Role::Student, &auth.0)?, p).await?.account
+                    clients::create_student(tx, &account.new_user(Role::Student, &auth.0)?, &p.into())
+                        .await?
+                        .account
                 }
             };
             let lead = leads::mark_converted(tx, id.0, user.id).await?;
-            Ok(LeadConversion { lead, account: user })
+            Ok(LeadConversion { lead: lead.into(), account: user.into() })
         };
         idempotency::create(&self.db, &auth.0, key.0, Creates::ConvertLead.under(id.0), &body.0, work).await
     }
@@ -366,6 +374,135 @@ impl<'a> Profiles<'a> {
                     city_id: None,
                 })))
             }
+        }
+    }
+}
+
+/// A lead.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Lead {
+    /// Its id (also the website's reference for it).
+    pub id: LeadId,
+    /// The facility it was routed to; absent for a platform lead.
+    pub facility_id: Option<FacilityId>,
+    /// Service or training.
+    pub lead_type: LeadType,
+    /// Who asked.
+    pub name: String,
+    /// Their phone number.
+    pub phone: String,
+    /// Their email.
+    pub email: Option<String>,
+    /// The city they named.
+    pub city_id: Option<CityId>,
+    /// The service they asked about.
+    pub service_id: Option<ServiceId>,
+    /// The course they asked about.
+    pub course_id: Option<CourseId>,
+    /// What they wrote.
+    pub message: Option<String>,
+    /// Where it stands.
+    pub status: LeadStatus,
+    /// The staff member working it.
+    pub assigned_to: Option<UserId>,
+    /// Why it was rejected.
+    pub rejection_reason: Option<String>,
+    /// The account it became.
+    pub converted_user_id: Option<UserId>,
+    /// When it became one.
+    pub converted_at: Option<DateTime<Utc>>,
+    /// When it arrived.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crate::db::catalog::leads::Lead> for Lead {
+    fn from(row: crate::db::catalog::leads::Lead) -> Self {
+        Self {
+            id: row.id,
+            facility_id: row.facility_id,
+            lead_type: row.lead_type,
+            name: row.name,
+            phone: row.phone,
+            email: row.email,
+            city_id: row.city_id,
+            service_id: row.service_id,
+            course_id: row.course_id,
+            message: row.message,
+            status: row.status,
+            assigned_to: row.assigned_to,
+            rejection_reason: row.rejection_reason,
+            converted_user_id: row.converted_user_id,
+            converted_at: row.converted_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A note on a lead.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct LeadNote {
+    /// Its id.
+    pub id: LeadNoteId,
+    /// Its lead.
+    pub lead_id: LeadId,
+    /// What it says.
+    pub body: String,
+    /// Who wrote it.
+    pub recorded_by: UserId,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<crate::db::catalog::leads::LeadNote> for LeadNote {
+    fn from(row: crate::db::catalog::leads::LeadNote) -> Self {
+        Self {
+            id: row.id,
+            lead_id: row.lead_id,
+            body: row.body,
+            recorded_by: row.recorded_by,
+            recorded_at: row.recorded_at,
+        }
+    }
+}
+
+/// One step of a lead's history.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct LeadEvent {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// The status from then on.
+    pub status: LeadStatus,
+    /// The assignee from then on.
+    pub assigned_to: Option<UserId>,
+    /// The facility from then on.
+    pub facility_id: Option<FacilityId>,
+    /// Why (the rejection reason, or the request's `X-Change-Reason`).
+    pub reason: Option<String>,
+    /// Who; absent when the website filed it.
+    pub actor_id: Option<UserId>,
+    /// Their role (`public` for the website).
+    pub actor_role: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl From<crate::db::catalog::leads::LeadEvent> for LeadEvent {
+    fn from(row: crate::db::catalog::leads::LeadEvent) -> Self {
+        Self {
+            id: row.id,
+            status: row.status,
+            assigned_to: row.assigned_to,
+            facility_id: row.facility_id,
+            reason: row.reason,
+            actor_id: row.actor_id,
+            actor_role: row.actor_role,
+            at: row.at,
         }
     }
 }

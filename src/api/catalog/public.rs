@@ -12,16 +12,20 @@ use poem_openapi::{
 };
 
 use super::cache::{Cached, CatalogCache};
+use crate::api::catalog::cities::City;
+use crate::api::catalog::courses::PublicCourse;
+use crate::api::catalog::courses::TrainingCentre;
+use crate::api::catalog::services::PublicService;
 use crate::{
-    api::{ApiTags, body::JsonBody},
+    api::{ApiTags, body::JsonBody, wire_all},
     auth::{rate_limit::RateLimiter, registration::KeyHasher},
     db::{
         Db,
         catalog::{
-            cities::{self, City},
-            courses::{self, PublicCourse, TrainingCentre},
+            cities::{self},
+            courses::{self},
             leads::{self, LeadType, Submission},
-            services::{self, PublicService},
+            services::{self},
         },
     },
     domain::{
@@ -189,7 +193,7 @@ impl PublicApi {
         if_none_match: Header<Option<String>>,
     ) -> Result<Cached<CatalogList<City>>> {
         self.cached(req, "cities".into(), if_none_match.0, async |tx| {
-            Ok(CatalogList { items: cities::list(tx).await? })
+            Ok(CatalogList { items: wire_all(cities::list(tx).await?) })
         })
         .await
     }
@@ -211,7 +215,7 @@ impl PublicApi {
     ) -> Result<Cached<CatalogList<PublicService>>> {
         let key = format!("services?{}", city_id.0.map(|c| c.0.to_string()).unwrap_or_default());
         self.cached(req, key, if_none_match.0, async |tx| {
-            Ok(CatalogList { items: services::public_list(tx, city_id.0).await? })
+            Ok(CatalogList { items: wire_all(services::public_list(tx, city_id.0).await?) })
         })
         .await
     }
@@ -235,7 +239,10 @@ impl PublicApi {
             return Err(Error::NotFound);
         }
         let key = format!("service/{}", slug.0);
-        self.cached(req, key, if_none_match.0, async |tx| services::public_get(tx, &slug.0).await).await
+        self.cached(req, key, if_none_match.0, async |tx| {
+            services::public_get(tx, &slug.0).await.map(Into::into)
+        })
+        .await
     }
 
     /// Courses.
@@ -255,7 +262,7 @@ impl PublicApi {
     ) -> Result<Cached<CatalogList<PublicCourse>>> {
         let key = format!("courses?{}", city_id.0.map(|c| c.0.to_string()).unwrap_or_default());
         self.cached(req, key, if_none_match.0, async |tx| {
-            Ok(CatalogList { items: courses::public_list(tx, city_id.0).await? })
+            Ok(CatalogList { items: wire_all(courses::public_list(tx, city_id.0).await?) })
         })
         .await
     }
@@ -277,7 +284,7 @@ impl PublicApi {
     ) -> Result<Cached<CatalogList<TrainingCentre>>> {
         let key = format!("centres?{}", city_id.0.map(|c| c.0.to_string()).unwrap_or_default());
         self.cached(req, key, if_none_match.0, async |tx| {
-            Ok(CatalogList { items: courses::public_training_centres(tx, city_id.0).await? })
+            Ok(CatalogList { items: wire_all(courses::public_training_centres(tx, city_id.0).await?) })
         })
         .await
     }

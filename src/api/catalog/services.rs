@@ -6,7 +6,9 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::domain::ids::FacilityId;
 use crate::{
+    api::wire,
     api::{
         ApiTags, Created,
         body::JsonBody,
@@ -16,7 +18,7 @@ use crate::{
     auth::BearerAuth,
     db::{
         Db,
-        catalog::services::{self, Money, Service, ServiceFields},
+        catalog::services::{self, ServiceFields},
     },
     domain::{
         ids::{CityId, ServiceId},
@@ -25,6 +27,7 @@ use crate::{
     },
     error::Result,
 };
+use chrono::{DateTime, Utc};
 
 /// A service's fields, all of them (creating and replacing take the same).
 #[derive(Debug, Object)]
@@ -108,7 +111,7 @@ impl ServicesApi {
     /// One of the facility's, published or not (staff and facility admins).
     #[oai(path = "/:id", method = "get", operation_id = "getService")]
     async fn get(&self, auth: BearerAuth, id: Path<ServiceId>) -> Result<Json<Service>> {
-        self.db.run(&auth.0, async |tx| services::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| services::get(tx, id.0).await).await.map(wire)
     }
 
     /// Replace a service.
@@ -123,6 +126,132 @@ impl ServicesApi {
         body: JsonBody<ServiceRequest>,
     ) -> Result<Json<Service>> {
         let fields = body.0.fields();
-        self.db.run(&auth.0, async |tx| services::update(tx, id.0, &fields).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| services::update(tx, id.0, &fields).await).await.map(wire)
+    }
+}
+
+/// An amount of money: integer minor units (paise, cents) and its currency.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Money {
+    /// In the currency's minor unit (₹499.00 is `49900`), not negative.
+    #[oai(validator(minimum(value = "0"), maximum(value = "100000000000")))]
+    pub amount_minor: i64,
+    /// ISO 4217 code, e.g. `INR`.
+    #[oai(validator(pattern = "^[A-Z]{3}$"))]
+    pub currency: String,
+}
+
+impl From<crate::db::catalog::services::Money> for Money {
+    fn from(row: crate::db::catalog::services::Money) -> Self {
+        Self { amount_minor: row.amount_minor, currency: row.currency }
+    }
+}
+
+/// A service, as its facility keeps it.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Service {
+    /// Its id.
+    pub id: ServiceId,
+    /// Its facility.
+    pub facility_id: FacilityId,
+    /// URL-safe handle, unique within the facility.
+    pub slug: String,
+    /// Its name.
+    pub name: String,
+    /// One or two sentences for a listing.
+    pub summary: String,
+    /// The full description.
+    pub description: Option<String>,
+    /// Where it is offered.
+    pub city_id: CityId,
+    /// The lowest price.
+    pub price_from: Option<Money>,
+    /// Whether the website shows it.
+    pub published: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crate::db::catalog::services::Service> for Service {
+    fn from(row: crate::db::catalog::services::Service) -> Self {
+        Self {
+            id: row.id,
+            facility_id: row.facility_id,
+            slug: row.slug,
+            name: row.name,
+            summary: row.summary,
+            description: row.description,
+            city_id: row.city_id,
+            price_from: row.price_from.map(Into::into),
+            published: row.published,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// Who offers something on the website.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Provider {
+    /// The facility's id.
+    pub id: FacilityId,
+    /// Its handle.
+    pub slug: String,
+    /// Its name.
+    pub name: String,
+    /// Its contact phone.
+    pub phone: Option<String>,
+    /// Its contact email.
+    pub email: Option<String>,
+}
+
+impl From<crate::db::catalog::services::Provider> for Provider {
+    fn from(row: crate::db::catalog::services::Provider) -> Self {
+        Self { id: row.id, slug: row.slug, name: row.name, phone: row.phone, email: row.email }
+    }
+}
+
+/// A published service, as the website shows it.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct PublicService {
+    /// Its id: what a lead names.
+    pub id: ServiceId,
+    /// Its handle on the website: `{facility slug}.{service slug}`.
+    pub slug: String,
+    /// Its name.
+    pub name: String,
+    /// One or two sentences.
+    pub summary: String,
+    /// The full description (on the detail only).
+    pub description: Option<String>,
+    /// Where it is offered.
+    pub city_id: CityId,
+    /// The city's name.
+    pub city_name: String,
+    /// The lowest price.
+    pub price_from: Option<Money>,
+    /// Who offers it.
+    pub provider: Provider,
+}
+
+impl From<crate::db::catalog::services::PublicService> for PublicService {
+    fn from(row: crate::db::catalog::services::PublicService) -> Self {
+        Self {
+            id: row.id,
+            slug: row.slug,
+            name: row.name,
+            summary: row.summary,
+            description: row.description,
+            city_id: row.city_id,
+            city_name: row.city_name,
+            price_from: row.price_from.map(Into::into),
+            provider: row.provider.into(),
+        }
     }
 }

@@ -18,7 +18,7 @@ use crate::{
     auth::BearerAuth,
     db::{
         Db,
-        clinical::attendance::{self, Attendance, AttendanceEvent},
+        clinical::attendance::{self, AttendanceEvent},
     },
     domain::{
         ids::{AttendanceId, PatientId, UserId},
@@ -136,5 +136,67 @@ impl AttendanceApi {
             attendance::amend(tx, id.0, b.event.0, b.at.0, b.note.as_deref(), &b.reason).await
         };
         idempotency::create(&self.db, &principal, key.0, scope, b, work).await
+    }
+}
+
+/// One version of an attendance event.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct AttendanceVersion {
+    /// This version's id.
+    pub id: AttendanceId,
+    /// Check-in or check-out.
+    pub event: AttendanceEvent,
+    /// When it happened (never in the future).
+    pub at: DateTime<Utc>,
+    /// The patient visited, for a home visit.
+    pub patient_id: Option<PatientId>,
+    /// A free-text note.
+    pub note: Option<String>,
+    /// Who recorded it (always the caller who did).
+    pub recorded_by: UserId,
+    /// When it was recorded (server time).
+    pub recorded_at: DateTime<Utc>,
+    /// Why this amendment was made (amendments only).
+    pub amendment_reason: Option<String>,
+}
+
+impl From<crate::db::clinical::attendance::AttendanceVersion> for AttendanceVersion {
+    fn from(row: crate::db::clinical::attendance::AttendanceVersion) -> Self {
+        Self {
+            id: row.id,
+            event: row.event,
+            at: row.at,
+            patient_id: row.patient_id,
+            note: row.note,
+            recorded_by: row.recorded_by,
+            recorded_at: row.recorded_at,
+            amendment_reason: row.amendment_reason,
+        }
+    }
+}
+
+/// An attendance event with its amendments, oldest first.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Attendance {
+    /// This event's id (its original's).
+    pub id: AttendanceId,
+    /// Whose attendance this is.
+    pub staff_id: UserId,
+    /// The event as first recorded; never changes.
+    pub original: AttendanceVersion,
+    /// Its corrections, oldest first; the last is the current version.
+    pub amendments: Vec<AttendanceVersion>,
+}
+
+impl From<crate::db::clinical::attendance::Attendance> for Attendance {
+    fn from(row: crate::db::clinical::attendance::Attendance) -> Self {
+        Self {
+            id: row.id,
+            staff_id: row.staff_id,
+            original: row.original.into(),
+            amendments: row.amendments.into_iter().map(Into::into).collect(),
+        }
     }
 }

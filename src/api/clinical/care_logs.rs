@@ -10,7 +10,9 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::domain::ids::UserId;
 use crate::{
+    api::wire,
     api::{
         ApiTags, Created,
         body::JsonBody,
@@ -20,7 +22,7 @@ use crate::{
     auth::{BearerAuth, KeyOrBearer},
     db::{
         Db,
-        clinical::care_logs::{self, Amendment, CareLog, CareLogKind, NewCareLog},
+        clinical::care_logs::{self, Amendment, CareLogKind, NewCareLog},
     },
     domain::{
         ids::{CareLogId, PatientId},
@@ -146,7 +148,7 @@ impl CareLogsApi {
     /// The original and its amendments, oldest first; an amendment's id finds its original.
     #[oai(path = "/care-logs/:id", method = "get", operation_id = "getCareLog")]
     async fn get(&self, auth: BearerAuth, id: Path<CareLogId>) -> Result<Json<CareLog>> {
-        self.db.run(&auth.0, async |tx| care_logs::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| care_logs::get(tx, id.0).await).await.map(wire)
     }
 
     /// Correct a care log.
@@ -166,5 +168,68 @@ impl CareLogsApi {
         let scope = Creates::AmendCareLog.under(id.0);
         let work = async |tx: &mut _| care_logs::amend(tx, id.0, &amendment).await;
         idempotency::create(&self.db, &principal, key.0, scope, &body.0, work).await
+    }
+}
+
+/// One version of a care log: the original, or an amendment of it.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct CareLogVersion {
+    /// This version's id.
+    pub id: CareLogId,
+    /// What it records.
+    pub kind: CareLogKind,
+    /// The text.
+    pub body: String,
+    /// When it happened (never in the future).
+    pub occurred_at: DateTime<Utc>,
+    /// Whether the patient sees it in their app.
+    pub visible_to_patient: bool,
+    /// Who wrote it: always the caller who recorded it.
+    pub author_id: UserId,
+    /// Server time of recording.
+    pub recorded_at: DateTime<Utc>,
+    /// Why this amendment was made (amendments only).
+    pub amendment_reason: Option<String>,
+}
+
+impl From<crate::db::clinical::care_logs::CareLogVersion> for CareLogVersion {
+    fn from(row: crate::db::clinical::care_logs::CareLogVersion) -> Self {
+        Self {
+            id: row.id,
+            kind: row.kind,
+            body: row.body,
+            occurred_at: row.occurred_at,
+            visible_to_patient: row.visible_to_patient,
+            author_id: row.author_id,
+            recorded_at: row.recorded_at,
+            amendment_reason: row.amendment_reason,
+        }
+    }
+}
+
+/// A care log: the original entry and its amendments, oldest first. The last
+/// amendment, if any, is the current version.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct CareLog {
+    /// This care log's id (its original's).
+    pub id: CareLogId,
+    /// The patient it is about.
+    pub patient_id: PatientId,
+    /// The entry as first recorded; never changes.
+    pub original: CareLogVersion,
+    /// Its corrections, oldest first; the last is the current version.
+    pub amendments: Vec<CareLogVersion>,
+}
+
+impl From<crate::db::clinical::care_logs::CareLog> for CareLog {
+    fn from(row: crate::db::clinical::care_logs::CareLog) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            original: row.original.into(),
+            amendments: row.amendments.into_iter().map(Into::into).collect(),
+        }
     }
 }

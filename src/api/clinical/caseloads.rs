@@ -9,6 +9,7 @@ use poem_openapi::{
 };
 
 use crate::{
+    api::wire,
     api::{
         ApiTags, Created,
         body::JsonBody,
@@ -18,7 +19,7 @@ use crate::{
     auth::BearerAuth,
     db::{
         Db,
-        clinical::caseloads::{self, Assignment, AssignmentRole},
+        clinical::caseloads::{self, AssignmentRole},
     },
     domain::{
         ids::{AssignmentId, PatientId, UserId},
@@ -90,6 +91,40 @@ impl CaseloadsApi {
     /// from their next request.
     #[oai(path = "/assignments/:id/end", method = "post", operation_id = "endAssignment")]
     async fn end(&self, auth: BearerAuth, id: Path<AssignmentId>) -> Result<Json<Assignment>> {
-        self.db.run(&auth.0, async |tx| caseloads::end(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| caseloads::end(tx, id.0).await).await.map(wire)
+    }
+}
+
+/// A staff member's assignment to a patient.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Assignment {
+    /// This assignment's id.
+    pub id: AssignmentId,
+    /// The patient it is about.
+    pub patient_id: PatientId,
+    /// The staff member.
+    pub staff_id: UserId,
+    /// What the staff member does for the patient.
+    pub role: AssignmentRole,
+    /// When the assignment starts.
+    pub starts_at: DateTime<Utc>,
+    /// Set once the assignment has ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// When it was created (server time).
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<crate::db::clinical::caseloads::Assignment> for Assignment {
+    fn from(row: crate::db::clinical::caseloads::Assignment) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            staff_id: row.staff_id,
+            role: row.role,
+            starts_at: row.starts_at,
+            ended_at: row.ended_at,
+            created_at: row.created_at,
+        }
     }
 }

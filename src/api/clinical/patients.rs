@@ -10,7 +10,10 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::domain::ids::CareLogId;
+use crate::domain::ids::VitalsId;
 use crate::{
+    api::wire,
     api::{
         ApiTags, AppState, Created, NoContent,
         body::JsonBody,
@@ -18,9 +21,7 @@ use crate::{
         page::Page,
     },
     auth::{BearerAuth, KeyOrBearer},
-    db::clinical::patients::{
-        self, Dashboard, EmergencyContact, NewPatient, Patient, PatientFilter, PatientPatch, PatientStatus,
-    },
+    db::clinical::patients::{self, NewPatient, PatientFilter, PatientPatch, PatientStatus},
     domain::{
         ids::{FacilityId, PatientId, UserId},
         page::{Cursor, Limit, PageRequest},
@@ -160,7 +161,7 @@ impl NewPatientRequest {
             sobriety_date: self.sobriety_date.0,
             primary_counsellor_id: self.primary_counsellor_id.or(counsellor),
             room: self.room.as_deref(),
-            emergency_contact: self.emergency_contact.as_ref(),
+            emergency_contact: self.emergency_contact.as_ref().map(Into::into),
             notes: self.notes.as_deref(),
         })
     }
@@ -185,7 +186,7 @@ impl UpdatePatientRequest {
             sobriety_date: self.sobriety_date.as_opt_ref().map(|d| d.copied()),
             primary_counsellor_id: self.primary_counsellor_id.as_opt_ref().map(|d| d.copied()),
             room: self.room.as_opt_deref(),
-            emergency_contact: self.emergency_contact.as_opt_ref(),
+            emergency_contact: self.emergency_contact.as_opt_ref().map(|c| c.map(Into::into)),
             notes: self.notes.as_opt_deref(),
         })
     }
@@ -254,7 +255,7 @@ impl PatientsApi {
         let work = async |tx: &mut _| {
             let patient = patients::insert(tx, &new).await?;
             let key_expires_at = patients::issue_key(tx, patient.id, &key_hash).await?;
-            Ok(PatientCreated { patient, registration_key: Some(plain_key), key_expires_at })
+            Ok(PatientCreated { patient: patient.into(), registration_key: Some(plain_key), key_expires_at })
         };
         let (db, secret) = (&self.state.db, &["registrationKey"]);
         idempotency::create_redacting(db, &caller, key.0, Creates::CreatePatient, &body.0, secret, work).await
@@ -267,7 +268,7 @@ impl PatientsApi {
     #[oai(path = "/patients/:id", method = "get", operation_id = "getPatient")]
     async fn get(&self, auth: KeyOrBearer, id: Path<PatientId>) -> Result<Json<Patient>> {
         let caller = auth.needs(Scope::PatientsRead)?;
-        self.state.db.run(&caller, async |tx| patients::get(tx, id.0).await).await.map(Json)
+        self.state.db.run(&caller, async |tx| patients::get(tx, id.0).await).await.map(wire)
     }
 
     /// Update a patient.
@@ -283,7 +284,7 @@ impl PatientsApi {
         body: JsonBody<UpdatePatientRequest>,
     ) -> Result<Json<Patient>> {
         let patch = body.0.validate()?;
-        self.state.db.run(&auth.0, async |tx| patients::update(tx, id.0, &patch).await).await.map(Json)
+        self.state.db.run(&auth.0, async |tx| patients::update(tx, id.0, &patch).await).await.map(wire)
     }
 
     /// Soft-delete a patient.
@@ -301,7 +302,7 @@ impl PatientsApi {
     /// Facility admins only. The patient and their chart are visible again. Audited.
     #[oai(path = "/patients/:id/restore", method = "post", operation_id = "restorePatient")]
     async fn restore(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<Json<Patient>> {
-        self.state.db.run(&auth.0, async |tx| patients::restore(tx, id.0).await).await.map(Json)
+        self.state.db.run(&auth.0, async |tx| patients::restore(tx, id.0).await).await.map(wire)
     }
 
     /// A patient at a glance.
@@ -312,7 +313,7 @@ impl PatientsApi {
     /// prompt from plain rules, never a prediction). In one call; audited as a read of the chart.
     #[oai(path = "/patients/:id/dashboard", method = "get", operation_id = "getPatientDashboard")]
     async fn dashboard(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<Json<Dashboard>> {
-        self.state.db.run(&auth.0, async |tx| patients::dashboard(tx, id.0).await).await.map(Json)
+        self.state.db.run(&auth.0, async |tx| patients::dashboard(tx, id.0).await).await.map(wire)
     }
 
     /// Issue a new registration key.
@@ -338,5 +339,204 @@ impl PatientsApi {
     async fn revoke_key(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<NoContent> {
         self.state.db.run(&auth.0, async |tx| patients::revoke_key(tx, id.0).await).await?;
         Ok(NoContent::NoContent)
+    }
+}
+
+/// Whom to call in an emergency.
+#[derive(Debug, Clone, Object, PartialEq, Eq)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+pub struct EmergencyContact {
+    /// Who to call (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Text,
+    /// Their phone number (1–32 characters).
+    #[oai(validator(min_length = 1, max_length = 32))]
+    pub phone: Text,
+    /// How they relate to the patient, e.g. `sister` (1–100 characters).
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub relationship: Opt<Text>,
+}
+
+impl From<crate::db::clinical::patients::EmergencyContact> for EmergencyContact {
+    fn from(row: crate::db::clinical::patients::EmergencyContact) -> Self {
+        Self { name: row.name, phone: row.phone, relationship: row.relationship }
+    }
+}
+
+/// The request's emergency contact as the row `db` stores.
+impl From<&EmergencyContact> for crate::db::clinical::patients::EmergencyContact {
+    fn from(wire: &EmergencyContact) -> Self {
+        Self { name: wire.name.clone(), phone: wire.phone.clone(), relationship: wire.relationship.clone() }
+    }
+}
+
+/// A patient record.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Patient {
+    /// The patient's id.
+    pub id: PatientId,
+    /// The patient's facility.
+    pub facility_id: FacilityId,
+    /// The facility's own medical record number.
+    pub mrn: Option<String>,
+    /// The patient's account, once they have registered.
+    pub user_id: Option<UserId>,
+    /// Given name (1–100 characters).
+    pub first_name: String,
+    /// Family name (1–100 characters).
+    pub last_name: String,
+    /// Date of birth.
+    pub date_of_birth: NaiveDate,
+    /// Where the patient is in their stay.
+    pub status: PatientStatus,
+    /// When the patient was admitted.
+    pub admission_date: Option<NaiveDate>,
+    /// When the patient was discharged.
+    pub discharge_date: Option<NaiveDate>,
+    /// The day sobriety began.
+    pub sobriety_date: Option<NaiveDate>,
+    /// The staff member who counsels the patient.
+    pub primary_counsellor_id: Option<UserId>,
+    /// Room or bed.
+    pub room: Option<String>,
+    /// Whom to call in an emergency.
+    pub emergency_contact: Option<EmergencyContact>,
+    /// Free-text notes.
+    pub notes: Option<String>,
+    /// Set when soft-deleted (visible to facility admins only).
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// When it was created (server time).
+    pub created_at: DateTime<Utc>,
+    /// When it last changed (server time).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crate::db::clinical::patients::Patient> for Patient {
+    fn from(row: crate::db::clinical::patients::Patient) -> Self {
+        Self {
+            id: row.id,
+            facility_id: row.facility_id,
+            mrn: row.mrn,
+            user_id: row.user_id,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            date_of_birth: row.date_of_birth,
+            status: row.status,
+            admission_date: row.admission_date,
+            discharge_date: row.discharge_date,
+            sobriety_date: row.sobriety_date,
+            primary_counsellor_id: row.primary_counsellor_id,
+            room: row.room,
+            emergency_contact: row.emergency_contact.map(Into::into),
+            notes: row.notes,
+            deleted_at: row.deleted_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// The newest care log, in brief.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct CareLogBrief {
+    /// The care log's id.
+    pub id: CareLogId,
+    /// What it records.
+    pub kind: String,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl From<crate::db::clinical::patients::CareLogBrief> for CareLogBrief {
+    fn from(row: crate::db::clinical::patients::CareLogBrief) -> Self {
+        Self { id: row.id, kind: row.kind, occurred_at: row.occurred_at }
+    }
+}
+
+/// The newest vitals reading, in brief.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct VitalsBrief {
+    /// The reading's id.
+    pub id: VitalsId,
+    /// When it was measured.
+    pub measured_at: DateTime<Utc>,
+    /// Systolic pressure, mmHg.
+    pub systolic: Option<i16>,
+    /// Diastolic pressure, mmHg.
+    pub diastolic: Option<i16>,
+    /// Beats per minute.
+    pub pulse: Option<i16>,
+    /// Oxygen saturation, %.
+    pub spo2: Option<i16>,
+}
+
+impl From<crate::db::clinical::patients::VitalsBrief> for VitalsBrief {
+    fn from(row: crate::db::clinical::patients::VitalsBrief) -> Self {
+        Self {
+            id: row.id,
+            measured_at: row.measured_at,
+            systolic: row.systolic,
+            diastolic: row.diastolic,
+            pulse: row.pulse,
+            spo2: row.spo2,
+        }
+    }
+}
+
+/// Counts over the last 7 days.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct WeekCounts {
+    /// Care logs written.
+    pub care_logs: i64,
+    /// Care logs of kind `incident`.
+    pub incidents: i64,
+    /// Vitals readings taken.
+    pub vitals: i64,
+}
+
+impl From<crate::db::clinical::patients::WeekCounts> for WeekCounts {
+    fn from(row: crate::db::clinical::patients::WeekCounts) -> Self {
+        Self { care_logs: row.care_logs, incidents: row.incidents, vitals: row.vitals }
+    }
+}
+
+/// What a counsellor sees first.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Dashboard {
+    /// The patient.
+    pub patient_id: PatientId,
+    /// Where the patient is in their stay.
+    pub status: PatientStatus,
+    /// Days since the sobriety date, if one is recorded.
+    pub days_sober: Option<i32>,
+    /// The newest care log the caller may see.
+    pub last_care_log: Option<CareLogBrief>,
+    /// The newest vitals reading the caller may see.
+    pub last_vitals: Option<VitalsBrief>,
+    /// How many staff are assigned now.
+    pub open_assignments: i64,
+    /// Counts of the last 7 days.
+    pub last_7_days: WeekCounts,
+    /// Check-ins, mood, cravings, doses, goals, and whether the care team should look now.
+    pub recovery: crate::api::recovery::workload::RecoverySummary,
+}
+
+impl From<crate::db::clinical::patients::Dashboard> for Dashboard {
+    fn from(row: crate::db::clinical::patients::Dashboard) -> Self {
+        Self {
+            patient_id: row.patient_id,
+            status: row.status,
+            days_sober: row.days_sober,
+            last_care_log: row.last_care_log.map(Into::into),
+            last_vitals: row.last_vitals.map(Into::into),
+            open_assignments: row.open_assignments,
+            last_7_days: row.last_7_days.into(),
+            recovery: row.recovery.into(),
+        }
     }
 }

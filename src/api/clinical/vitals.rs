@@ -9,6 +9,7 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::domain::ids::UserId;
 use crate::{
     api::{
         ApiTags, Created,
@@ -19,7 +20,7 @@ use crate::{
     auth::BearerAuth,
     db::{
         Db,
-        clinical::vitals::{self, Measurements, Vitals, VitalsInput},
+        clinical::vitals::{self, VitalsInput},
     },
     domain::{
         ids::{PatientId, VitalsId},
@@ -94,7 +95,7 @@ macro_rules! vitals_request {
                 v.finish()?;
                 Ok(VitalsInput {
                     measured_at: self.measured_at.0,
-                    m,
+                    m: (&m).into(),
                     note: self.note.as_deref(),
                     visible_to_patient: self.visible_to_patient.0,
                 })
@@ -193,5 +194,120 @@ impl VitalsApi {
         let scope = Creates::AmendVitals.under(id.0);
         let work = async |tx: &mut _| vitals::amend(tx, id.0, &input, &body.0.reason).await;
         idempotency::create(&self.db, &principal, key.0, scope, &body.0, work).await
+    }
+}
+
+/// The measurements of one reading; at least one is present.
+#[derive(Debug, Clone, Default, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Measurements {
+    /// mmHg, 50–300 (with diastolic).
+    pub systolic: Option<i16>,
+    /// mmHg, 20–200, below systolic.
+    pub diastolic: Option<i16>,
+    /// Beats per minute, 20–250.
+    pub pulse: Option<i16>,
+    /// °C, 30–45.
+    pub temperature_c: Option<f64>,
+    /// %, 50–100.
+    pub spo2: Option<i16>,
+    /// mg/dL, 10–1000.
+    pub glucose_mg_dl: Option<i16>,
+    /// kg, 0.5–500.
+    pub weight_kg: Option<f64>,
+    /// Breaths per minute, 4–80.
+    pub respiration: Option<i16>,
+}
+
+impl From<crate::db::clinical::vitals::Measurements> for Measurements {
+    fn from(row: crate::db::clinical::vitals::Measurements) -> Self {
+        Self {
+            systolic: row.systolic,
+            diastolic: row.diastolic,
+            pulse: row.pulse,
+            temperature_c: row.temperature_c,
+            spo2: row.spo2,
+            glucose_mg_dl: row.glucose_mg_dl,
+            weight_kg: row.weight_kg,
+            respiration: row.respiration,
+        }
+    }
+}
+
+/// The request's measurements as the row `db` stores.
+impl From<&Measurements> for crate::db::clinical::vitals::Measurements {
+    fn from(wire: &Measurements) -> Self {
+        Self {
+            systolic: wire.systolic,
+            diastolic: wire.diastolic,
+            pulse: wire.pulse,
+            temperature_c: wire.temperature_c,
+            spo2: wire.spo2,
+            glucose_mg_dl: wire.glucose_mg_dl,
+            weight_kg: wire.weight_kg,
+            respiration: wire.respiration,
+        }
+    }
+}
+
+/// One version of a reading: the original, or an amendment of it.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct VitalsVersion {
+    /// This version's id.
+    pub id: VitalsId,
+    /// When it was measured.
+    pub measured_at: DateTime<Utc>,
+    #[oai(flatten)]
+    pub measurements: Measurements,
+    /// A free-text note.
+    pub note: Option<String>,
+    /// Whether the patient sees it in their app.
+    pub visible_to_patient: bool,
+    /// Who recorded it (always the caller who did).
+    pub recorded_by: UserId,
+    /// When it was recorded (server time).
+    pub recorded_at: DateTime<Utc>,
+    /// Why this amendment was made (amendments only).
+    pub amendment_reason: Option<String>,
+}
+
+impl From<crate::db::clinical::vitals::VitalsVersion> for VitalsVersion {
+    fn from(row: crate::db::clinical::vitals::VitalsVersion) -> Self {
+        Self {
+            id: row.id,
+            measured_at: row.measured_at,
+            measurements: row.measurements.into(),
+            note: row.note,
+            visible_to_patient: row.visible_to_patient,
+            recorded_by: row.recorded_by,
+            recorded_at: row.recorded_at,
+            amendment_reason: row.amendment_reason,
+        }
+    }
+}
+
+/// A vitals reading with its amendments, oldest first.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Vitals {
+    /// This reading's id (its original's).
+    pub id: VitalsId,
+    /// The patient it is about.
+    pub patient_id: PatientId,
+    /// The entry as first recorded; never changes.
+    pub original: VitalsVersion,
+    /// Its corrections, oldest first; the last is the current version.
+    pub amendments: Vec<VitalsVersion>,
+}
+
+impl From<crate::db::clinical::vitals::Vitals> for Vitals {
+    fn from(row: crate::db::clinical::vitals::Vitals) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            original: row.original.into(),
+            amendments: row.amendments.into_iter().map(Into::into).collect(),
+        }
     }
 }

@@ -6,12 +6,14 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::domain::ids::UserId;
 use crate::{
+    api::wire,
     api::{ApiTags, Created, body::JsonBody, page::Page},
     auth::BearerAuth,
     db::{
         Db,
-        communication::announcements::{self, Announcement, AnnouncementAcknowledgement, Audience},
+        communication::announcements::{self, Audience},
     },
     domain::{
         ids::AnnouncementId,
@@ -20,6 +22,7 @@ use crate::{
     },
     error::Result,
 };
+use chrono::{DateTime, Utc};
 
 /// An announcement to publish.
 #[derive(Debug, Object)]
@@ -72,7 +75,7 @@ impl AnnouncementsApi {
             .db
             .run(&auth.0, async |tx| announcements::publish(tx, b.audience, &b.title, &b.body).await)
             .await?;
-        Ok(Created::Created(Json(a), None))
+        Ok(Created::Created(Json(a.into()), None))
     }
 
     /// An announcement.
@@ -81,7 +84,7 @@ impl AnnouncementsApi {
     /// acknowledgement count).
     #[oai(path = "/announcements/:id", method = "get", operation_id = "getAnnouncement")]
     async fn get(&self, auth: BearerAuth, id: Path<AnnouncementId>) -> Result<Json<Announcement>> {
-        self.db.run(&auth.0, async |tx| announcements::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| announcements::get(tx, id.0).await).await.map(wire)
     }
 
     /// Acknowledge an announcement.
@@ -93,7 +96,7 @@ impl AnnouncementsApi {
         operation_id = "acknowledgeAnnouncement"
     )]
     async fn acknowledge(&self, auth: BearerAuth, id: Path<AnnouncementId>) -> Result<Json<Announcement>> {
-        self.db.run(&auth.0, async |tx| announcements::acknowledge(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| announcements::acknowledge(tx, id.0).await).await.map(wire)
     }
 
     /// Who has acknowledged an announcement.
@@ -115,5 +118,63 @@ impl AnnouncementsApi {
         let rows =
             self.db.run(&auth.0, async |tx| announcements::acknowledgements(tx, id.0, &page).await).await?;
         Ok(Json(Page::of(&page, rows)))
+    }
+}
+
+/// An announcement.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Announcement {
+    /// Its id.
+    pub id: AnnouncementId,
+    /// Who it addresses.
+    pub audience: Audience,
+    /// Its title.
+    pub title: String,
+    /// Its text.
+    pub body: String,
+    /// The admin who published it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When the caller acknowledged it; absent until they do.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Facility admins only: how many active users it addresses now.
+    pub audience_size: Option<i64>,
+    /// Facility admins only: how many have acknowledged it.
+    pub acknowledgements: Option<i64>,
+}
+
+impl From<crate::db::communication::announcements::Announcement> for Announcement {
+    fn from(row: crate::db::communication::announcements::Announcement) -> Self {
+        Self {
+            id: row.id,
+            audience: row.audience,
+            title: row.title,
+            body: row.body,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            acknowledged_at: row.acknowledged_at,
+            audience_size: row.audience_size,
+            acknowledgements: row.acknowledgements,
+        }
+    }
+}
+
+/// One acknowledgement, as admins see them.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AnnouncementAcknowledgement {
+    /// Who.
+    pub user_id: UserId,
+    /// When.
+    pub acknowledged_at: DateTime<Utc>,
+}
+
+impl From<crate::db::communication::announcements::AnnouncementAcknowledgement>
+    for AnnouncementAcknowledgement
+{
+    fn from(row: crate::db::communication::announcements::AnnouncementAcknowledgement) -> Self {
+        Self { user_id: row.user_id, acknowledged_at: row.acknowledged_at }
     }
 }

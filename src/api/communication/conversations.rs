@@ -7,13 +7,12 @@ use poem_openapi::{
 };
 
 use crate::{
+    api::wire,
     api::{ApiTags, NoContent, body::JsonBody, page::Page, recovery::Recorded},
     auth::BearerAuth,
     db::{
         Db,
-        communication::conversations::{
-            self, Conversation, ConversationKind, Message, MessageKind, NewConversation, NewMessage,
-        },
+        communication::conversations::{self, ConversationKind, MessageKind, NewConversation, NewMessage},
     },
     domain::{
         ids::{ConversationId, DocumentId, MessageId, PatientId, UserId},
@@ -22,6 +21,7 @@ use crate::{
     },
     error::{Error, Result},
 };
+use chrono::{DateTime, Utc};
 
 /// A conversation to open.
 #[derive(Debug, Object)]
@@ -155,7 +155,11 @@ impl ConversationsApi {
         };
         let (conversation, created) =
             self.db.run(&auth.0, async |tx| conversations::open(tx, &new).await).await?;
-        Ok(if created { Opened::Created(Json(conversation)) } else { Opened::Existing(Json(conversation)) })
+        Ok(if created {
+            Opened::Created(Json(conversation.into()))
+        } else {
+            Opened::Existing(Json(conversation.into()))
+        })
     }
 
     /// A conversation.
@@ -163,7 +167,7 @@ impl ConversationsApi {
     /// With its members, their read receipts and the caller's unread count; members only.
     #[oai(path = "/conversations/:id", method = "get", operation_id = "getConversation")]
     async fn get(&self, auth: BearerAuth, id: Path<ConversationId>) -> Result<Json<Conversation>> {
-        self.db.run(&auth.0, async |tx| conversations::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| conversations::get(tx, id.0).await).await.map(wire)
     }
 
     /// A conversation's messages.
@@ -209,5 +213,102 @@ impl ConversationsApi {
     async fn mark_read(&self, auth: BearerAuth, id: Path<ConversationId>) -> Result<NoContent> {
         self.db.run(&auth.0, async |tx| conversations::mark_read(tx, id.0).await).await?;
         Ok(NoContent::NoContent)
+    }
+}
+
+/// A member and how far they have read.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Member {
+    /// The user.
+    pub user_id: UserId,
+    /// Their name.
+    pub name: String,
+    /// Their role: `patient`, `staff` or `facility_admin`.
+    pub role: String,
+    /// Up to when they have read (a read receipt); absent before their first read.
+    pub last_read_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::db::communication::conversations::Member> for Member {
+    fn from(row: crate::db::communication::conversations::Member) -> Self {
+        Self { user_id: row.user_id, name: row.name, role: row.role, last_read_at: row.last_read_at }
+    }
+}
+
+/// A conversation the caller belongs to.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Conversation {
+    /// Its id.
+    pub id: ConversationId,
+    /// Two people, or a group.
+    pub kind: ConversationKind,
+    /// A group's title.
+    pub title: Option<String>,
+    /// The patient a care-team group is about.
+    pub patient_id: Option<PatientId>,
+    /// Who opened it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When its newest message was sent; absent while it has none.
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// Messages from others newer than the caller's read marker.
+    pub unread: i64,
+    /// Who is in it.
+    pub members: Vec<Member>,
+}
+
+impl From<crate::db::communication::conversations::Conversation> for Conversation {
+    fn from(row: crate::db::communication::conversations::Conversation) -> Self {
+        Self {
+            id: row.id,
+            kind: row.kind,
+            title: row.title,
+            patient_id: row.patient_id,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            last_message_at: row.last_message_at,
+            unread: row.unread,
+            members: row.members.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// One message.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Message {
+    /// Its id (chosen by the client that sent it).
+    pub id: MessageId,
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// Who sent it.
+    pub sender_id: UserId,
+    /// A message, a correction or a retraction.
+    pub kind: MessageKind,
+    /// The text; absent on a retraction.
+    pub body: Option<String>,
+    /// The message a correction or retraction changes.
+    pub refers_to: Option<MessageId>,
+    /// Documents it refers to, in order; each reader opens them with their own rights.
+    pub attachments: Vec<DocumentId>,
+    /// When it was sent.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<crate::db::communication::conversations::Message> for Message {
+    fn from(row: crate::db::communication::conversations::Message) -> Self {
+        Self {
+            id: row.id,
+            conversation_id: row.conversation_id,
+            sender_id: row.sender_id,
+            kind: row.kind,
+            body: row.body,
+            refers_to: row.refers_to,
+            attachments: row.attachments,
+            created_at: row.created_at,
+        }
     }
 }

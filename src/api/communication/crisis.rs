@@ -7,7 +7,9 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::domain::ids::UserId;
 use crate::{
+    api::wire,
     api::{
         ApiTags,
         body::JsonBody,
@@ -17,7 +19,7 @@ use crate::{
     auth::BearerAuth,
     db::{
         Db,
-        communication::crisis::{self, CrisisAlert, NewCrisisAlert, Severity},
+        communication::crisis::{self, NewCrisisAlert, Severity},
         recovery,
     },
     domain::{
@@ -27,6 +29,7 @@ use crate::{
     },
     error::Result,
 };
+use chrono::{DateTime, Utc};
 
 /// An alert to raise.
 #[derive(Debug, Clone, Object)]
@@ -80,7 +83,8 @@ impl CrisisAlertsApi {
             location: b.location.as_deref().map(str::to_owned),
             note: b.note.as_deref().map(str::to_owned),
         };
-        record(&self.db, &auth.0, id.0, b.id.0, &input).await
+        record::<crate::db::communication::crisis::CrisisAlert, _>(&self.db, &auth.0, id.0, b.id.0, &input)
+            .await
     }
 
     /// A patient's crisis alerts.
@@ -96,7 +100,12 @@ impl CrisisAlertsApi {
         cursor: Query<Option<Cursor>>,
     ) -> Result<Json<Page<CrisisAlert>>> {
         let page = PageRequest::new(limit.0, cursor.0);
-        let rows = self.db.run(&auth.0, async |tx| recovery::list(tx, id.0, &page).await).await?;
+        let rows = self
+            .db
+            .run(&auth.0, async |tx| {
+                recovery::list::<crate::db::communication::crisis::CrisisAlert>(tx, id.0, &page).await
+            })
+            .await?;
         Ok(Json(Page::of(&page, rows)))
     }
 
@@ -122,7 +131,7 @@ impl CrisisAlertsApi {
     /// their care team, on-call staff and facility admins.
     #[oai(path = "/crisis-alerts/:id", method = "get", operation_id = "getCrisisAlert")]
     async fn get(&self, auth: BearerAuth, id: Path<CrisisAlertId>) -> Result<Json<CrisisAlert>> {
-        self.db.run(&auth.0, async |tx| crisis::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| crisis::get(tx, id.0).await).await.map(wire)
     }
 
     /// Acknowledge a crisis alert.
@@ -136,7 +145,7 @@ impl CrisisAlertsApi {
         operation_id = "acknowledgeCrisisAlert"
     )]
     async fn acknowledge(&self, auth: BearerAuth, id: Path<CrisisAlertId>) -> Result<Json<CrisisAlert>> {
-        self.db.run(&auth.0, async |tx| crisis::acknowledge(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| crisis::acknowledge(tx, id.0).await).await.map(wire)
     }
 
     /// Resolve a crisis alert.
@@ -151,6 +160,58 @@ impl CrisisAlertsApi {
         body: JsonBody<ResolveCrisisAlertRequest>,
     ) -> Result<Json<CrisisAlert>> {
         let resolution = body.0.resolution.0.clone();
-        self.db.run(&auth.0, async |tx| crisis::resolve(tx, id.0, &resolution).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| crisis::resolve(tx, id.0, &resolution).await).await.map(wire)
+    }
+}
+
+/// A crisis alert and its timeline.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct CrisisAlert {
+    /// Its id (chosen by the client that raised it).
+    pub id: CrisisAlertId,
+    /// The patient in crisis.
+    pub patient_id: PatientId,
+    /// Who raised it: the patient, or a member of staff.
+    pub raised_by: UserId,
+    /// How urgent it is.
+    pub severity: Severity,
+    /// Where the patient is, as they said.
+    pub location: Option<String>,
+    /// What they said.
+    pub note: Option<String>,
+    /// When it was raised.
+    pub raised_at: DateTime<Utc>,
+    /// When someone acknowledged it.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Who acknowledged it.
+    pub acknowledged_by: Option<UserId>,
+    /// When it was escalated to the facility admins, nobody having acknowledged it in time.
+    pub escalated_at: Option<DateTime<Utc>>,
+    /// When it was resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Who resolved it.
+    pub resolved_by: Option<UserId>,
+    /// What was done.
+    pub resolution: Option<String>,
+}
+
+impl From<crate::db::communication::crisis::CrisisAlert> for CrisisAlert {
+    fn from(row: crate::db::communication::crisis::CrisisAlert) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            raised_by: row.raised_by,
+            severity: row.severity,
+            location: row.location,
+            note: row.note,
+            raised_at: row.raised_at,
+            acknowledged_at: row.acknowledged_at,
+            acknowledged_by: row.acknowledged_by,
+            escalated_at: row.escalated_at,
+            resolved_at: row.resolved_at,
+            resolved_by: row.resolved_by,
+            resolution: row.resolution,
+        }
     }
 }

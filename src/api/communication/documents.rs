@@ -27,12 +27,14 @@ use poem_openapi::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::domain::ids::UserId;
 use crate::{
+    api::wire,
     api::{ApiTags, NoContent, body::JsonBody, page::Page, recovery::Recorded, recovery::record},
     auth::BearerAuth,
     db::{
         Db,
-        communication::documents::{self, Content, Document, NewDocument},
+        communication::documents::{self, Content, NewDocument},
         recovery,
     },
     domain::{
@@ -44,6 +46,7 @@ use crate::{
     error::{Conflict, Error, Result},
     storage::{Storage, UploadLimits},
 };
+use chrono::{DateTime, Utc};
 
 /// The one operation whose body is streamed to its handler rather than
 /// read whole by the server's body limit (which bounds every other route).
@@ -97,7 +100,8 @@ impl DocumentsApi {
             title: b.title.0.clone(),
             visible_to_patient: b.visible_to_patient.0.unwrap_or(false),
         };
-        record(&self.db, &auth.0, id.0, b.id.0, &input).await
+        record::<crate::db::communication::documents::Document, _>(&self.db, &auth.0, id.0, b.id.0, &input)
+            .await
     }
 
     /// A patient's documents.
@@ -113,7 +117,12 @@ impl DocumentsApi {
         cursor: Query<Option<Cursor>>,
     ) -> Result<Json<Page<Document>>> {
         let page = PageRequest::new(limit.0, cursor.0);
-        let rows = self.db.run(&auth.0, async |tx| recovery::list(tx, id.0, &page).await).await?;
+        let rows = self
+            .db
+            .run(&auth.0, async |tx| {
+                recovery::list::<crate::db::communication::documents::Document>(tx, id.0, &page).await
+            })
+            .await?;
         Ok(Json(Page::of(&page, rows)))
     }
 
@@ -123,7 +132,7 @@ impl DocumentsApi {
     /// size and SHA-256; a tombstone shows who deleted it and when.
     #[oai(path = "/documents/:id", method = "get", operation_id = "getDocument")]
     async fn get(&self, auth: BearerAuth, id: Path<DocumentId>) -> Result<Json<Document>> {
-        self.db.run(&auth.0, async |tx| documents::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| documents::get(tx, id.0).await).await.map(wire)
     }
 
     /// Upload a document's content.
@@ -198,7 +207,7 @@ impl DocumentsApi {
                 let marked =
                     self.db.run(&auth.0, async |tx| documents::mark_ready(tx, id, &stored).await).await;
                 if let Ok(Some(document)) = marked {
-                    return Ok(document);
+                    return Ok(document.into());
                 }
                 // Not recorded: this object must not outlive the request.
                 if let Err(e) = self.storage.delete(&key).await {
@@ -217,7 +226,7 @@ impl DocumentsApi {
     async fn replay(&self, auth: &BearerAuth, id: DocumentId, sha256: &str) -> Result<Document> {
         let document = self.db.run(&auth.0, async |tx| documents::get(tx, id).await).await?;
         match document.status {
-            DocumentStatus::Ready if document.sha256.as_deref() == Some(sha256) => Ok(document),
+            DocumentStatus::Ready if document.sha256.as_deref() == Some(sha256) => Ok(document.into()),
             DocumentStatus::Deleted | DocumentStatus::Failed => Err(Conflict::DocumentClosed.into()),
             _ => Err(Conflict::DocumentContentStored.into()),
         }
@@ -370,4 +379,60 @@ impl ApiResponse for DocumentContent {
     }
 
     fn register(_registry: &mut Registry) {}
+}
+
+/// A document: what it is, and once uploaded, what its content is.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Document {
+    /// Its id (chosen by the client that created it).
+    pub id: DocumentId,
+    /// The patient it is about.
+    pub patient_id: PatientId,
+    /// What it is.
+    pub kind: DocumentKind,
+    /// Its title, as shown in lists and as the downloaded file's name.
+    pub title: String,
+    /// Whether the patient may read it (once it is ready).
+    pub visible_to_patient: bool,
+    /// `pending` until its content is uploaded, then `ready`; `deleted` is a tombstone;
+    /// `failed`: the server could not render it.
+    pub status: DocumentStatus,
+    /// The content's type, as the server sniffed it from the bytes.
+    pub content_type: Option<String>,
+    /// The content's size in bytes.
+    pub size_bytes: Option<i64>,
+    /// The content's SHA-256, in hex, as the server computed it while receiving it.
+    pub sha256: Option<String>,
+    /// Who created it.
+    pub created_by: UserId,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When its content was stored.
+    pub ready_at: Option<DateTime<Utc>>,
+    /// When it was deleted.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Who deleted it.
+    pub deleted_by: Option<UserId>,
+}
+
+impl From<crate::db::communication::documents::Document> for Document {
+    fn from(row: crate::db::communication::documents::Document) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            kind: row.kind,
+            title: row.title,
+            visible_to_patient: row.visible_to_patient,
+            status: row.status,
+            content_type: row.content_type,
+            size_bytes: row.size_bytes,
+            sha256: row.sha256,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            ready_at: row.ready_at,
+            deleted_at: row.deleted_at,
+            deleted_by: row.deleted_by,
+        }
+    }
 }

@@ -25,12 +25,14 @@ use poem_openapi::{
 use rand::RngCore;
 use tokio::sync::watch;
 
+use crate::domain::ids::ConversationId;
+use crate::domain::ids::PatientId;
 use crate::{
     api::{ApiTags, Created},
     auth::BearerAuth,
     db::{
         Db,
-        communication::events::{self, LiveEvent},
+        communication::events::{self},
         infra::listen::Hub,
     },
     error::{Error, Forbidden, Result, Unauthenticated},
@@ -195,7 +197,7 @@ impl Subscriber {
                     if let Some(last) = batch.last() {
                         self.cursor = last.seq;
                     }
-                    self.queue.extend(batch);
+                    self.queue.extend(batch.into_iter().map(LiveEvent::from));
                 }
                 // The session ended, the account or facility was suspended.
                 Err(Error::Unauthenticated(_) | Error::Forbidden(_)) => return None,
@@ -206,6 +208,40 @@ impl Subscriber {
                     self.read_now = false;
                 }
             }
+        }
+    }
+}
+
+/// One event: what happened and the id to fetch it by (never its content).
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct LiveEvent {
+    /// Its position in the facility's sequence; also the SSE `id`, which a
+    /// reconnecting client sends back as `Last-Event-ID`.
+    pub seq: i64,
+    /// What happened: `message.created`, `announcement.published`,
+    /// `crisis_alert.raised`, `.acknowledged`, `.escalated` or `.resolved`.
+    /// Also the SSE `event` name.
+    pub kind: String,
+    /// The message, announcement or alert: fetch it by this id.
+    pub subject_id: uuid::Uuid,
+    /// A message's conversation.
+    pub conversation_id: Option<ConversationId>,
+    /// An alert's patient.
+    pub patient_id: Option<PatientId>,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+}
+
+impl From<crate::db::communication::events::LiveEvent> for LiveEvent {
+    fn from(row: crate::db::communication::events::LiveEvent) -> Self {
+        Self {
+            seq: row.seq,
+            kind: row.kind,
+            subject_id: row.subject_id,
+            conversation_id: row.conversation_id,
+            patient_id: row.patient_id,
+            at: row.at,
         }
     }
 }

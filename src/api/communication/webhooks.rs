@@ -1,6 +1,7 @@
 //! Webhook subscriptions: a facility's admins name a URL and the events it
 //! receives; each delivery is signed, retried and logged.
 
+use serde_json::Value;
 use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -11,7 +12,11 @@ use poem_openapi::{
 };
 use rand::RngCore;
 
+use crate::db::communication::webhooks::DeliveryStatus;
+use crate::domain::ids::UserId;
+use crate::domain::ids::WebhookDeliveryId;
 use crate::{
+    api::wire,
     api::{
         ApiTags, Created, NoContent,
         body::JsonBody,
@@ -21,7 +26,7 @@ use crate::{
     auth::BearerAuth,
     db::{
         Db,
-        communication::webhooks::{self, NewWebhook, Webhook, WebhookDelivery, WebhookEvent},
+        communication::webhooks::{self, NewWebhook, WebhookEvent},
     },
     domain::{
         ids::{FacilityId, WebhookId},
@@ -31,6 +36,7 @@ use crate::{
     error::{Error, Result},
     webhooks::Sender,
 };
+use chrono::{DateTime, Utc};
 
 /// A new subscription.
 #[derive(Debug, Object)]
@@ -121,7 +127,7 @@ impl WebhooksApi {
         let shown = format!("whsec_{}", URL_SAFE_NO_PAD.encode(secret));
         let work = async |tx: &mut _| {
             let webhook = webhooks::insert(tx, &new).await?;
-            Ok(WebhookCreated { webhook, secret: Some(shown) })
+            Ok(WebhookCreated { webhook: webhook.into(), secret: Some(shown) })
         };
         idempotency::create_redacting(&self.db, &auth.0, key.0, Creates::CreateWebhook, b, &["secret"], work)
             .await
@@ -132,7 +138,7 @@ impl WebhooksApi {
     /// Its URL, events and whether it is active; never its signing secret.
     #[oai(path = "/:id", method = "get", operation_id = "getWebhook")]
     async fn get(&self, auth: BearerAuth, id: Path<WebhookId>) -> Result<Json<Webhook>> {
-        self.db.run(&auth.0, async |tx| webhooks::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| webhooks::get(tx, id.0).await).await.map(wire)
     }
 
     /// Turn a webhook subscription off.
@@ -160,5 +166,91 @@ impl WebhooksApi {
         let page = PageRequest::new(limit.0, cursor.0);
         let rows = self.db.run(&auth.0, async |tx| webhooks::deliveries(tx, id.0, &page).await).await?;
         Ok(Json(Page::of(&page, rows)))
+    }
+}
+
+/// A subscription, without its signing secret.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Webhook {
+    /// Its id.
+    pub id: WebhookId,
+    /// The facility whose events it receives.
+    pub facility_id: FacilityId,
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// The events it receives.
+    pub events: Vec<WebhookEvent>,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Whether it still receives deliveries.
+    pub active: bool,
+    /// Who made it.
+    pub created_by: Option<UserId>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it was turned off.
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::db::communication::webhooks::Webhook> for Webhook {
+    fn from(row: crate::db::communication::webhooks::Webhook) -> Self {
+        Self {
+            id: row.id,
+            facility_id: row.facility_id,
+            url: row.url,
+            events: row.events,
+            description: row.description,
+            active: row.active,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            disabled_at: row.disabled_at,
+        }
+    }
+}
+
+/// One delivery and its attempts.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct WebhookDelivery {
+    /// Its id (the `Carego-Delivery` header, and `id` in the payload).
+    pub id: WebhookDeliveryId,
+    /// The subscription.
+    pub webhook_id: WebhookId,
+    /// The event.
+    pub event: WebhookEvent,
+    /// What was sent: the event, its time and the record's id, never the record.
+    pub payload: Value,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: i32,
+    /// The last HTTP status received.
+    pub last_status_code: Option<i32>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the event happened.
+    pub created_at: DateTime<Utc>,
+    /// The last attempt.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::db::communication::webhooks::WebhookDelivery> for WebhookDelivery {
+    fn from(row: crate::db::communication::webhooks::WebhookDelivery) -> Self {
+        Self {
+            id: row.id,
+            webhook_id: row.webhook_id,
+            event: row.event,
+            payload: row.payload,
+            status: row.status,
+            attempts: row.attempts,
+            last_status_code: row.last_status_code,
+            last_error: row.last_error,
+            created_at: row.created_at,
+            last_attempt_at: row.last_attempt_at,
+            delivered_at: row.delivered_at,
+        }
     }
 }

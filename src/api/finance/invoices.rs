@@ -8,6 +8,10 @@ use poem_openapi::{
     payload::{Binary, Json},
 };
 
+use crate::db::finance::invoices::InvoiceKind;
+use crate::domain::ids::FacilityId;
+use crate::domain::ids::InvoiceLineId;
+use crate::domain::ids::PaymentId;
 use crate::{
     api::{
         ApiTags, Created,
@@ -16,11 +20,12 @@ use crate::{
         page::Page,
         recovery::reports::Pdf,
     },
+    api::{wire, wire_all},
     auth::BearerAuth,
     db::{
         Db,
         accounts::facilities,
-        finance::invoices::{self, Balance, Invoice, InvoiceStatus, NewLine, Payment, PaymentMethod},
+        finance::invoices::{self, InvoiceStatus, NewLine, PaymentMethod},
     },
     domain::{
         ids::{InvoiceId, PlanId, UserId},
@@ -189,7 +194,7 @@ impl InvoicesApi {
     /// With its lines and what was paid. Facility admins; the customer, once it is issued.
     #[oai(path = "/invoices/:id", method = "get", operation_id = "getInvoice")]
     async fn get(&self, auth: BearerAuth, id: Path<InvoiceId>) -> Result<Json<Invoice>> {
-        self.db.run(&auth.0, async |tx| invoices::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| invoices::get(tx, id.0).await).await.map(wire)
     }
 
     /// Replace a draft's lines.
@@ -203,7 +208,7 @@ impl InvoicesApi {
         body: JsonBody<InvoiceLinesRequest>,
     ) -> Result<Json<Invoice>> {
         let l = lines(&body.0.lines);
-        self.db.run(&auth.0, async |tx| invoices::replace_lines(tx, id.0, &l).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| invoices::replace_lines(tx, id.0, &l).await).await.map(wire)
     }
 
     /// Issue an invoice.
@@ -212,7 +217,7 @@ impl InvoicesApi {
     /// is frozen from then on.
     #[oai(path = "/invoices/:id/issue", method = "post", operation_id = "issueInvoice")]
     async fn issue(&self, auth: BearerAuth, id: Path<InvoiceId>) -> Result<Json<Invoice>> {
-        self.db.run(&auth.0, async |tx| invoices::issue(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| invoices::issue(tx, id.0).await).await.map(wire)
     }
 
     /// Void an invoice.
@@ -225,7 +230,7 @@ impl InvoicesApi {
         id: Path<InvoiceId>,
         body: JsonBody<VoidRequest>,
     ) -> Result<Json<Invoice>> {
-        self.db.run(&auth.0, async |tx| invoices::void(tx, id.0, body.0.reason.trim()).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| invoices::void(tx, id.0, body.0.reason.trim()).await).await.map(wire)
     }
 
     /// Issue a credit note.
@@ -315,6 +320,181 @@ impl InvoicesApi {
     #[oai(path = "/customers/:id/balance", method = "get", operation_id = "getCustomerBalance")]
     async fn balance(&self, auth: BearerAuth, id: Path<UserId>) -> Result<Json<BalanceList>> {
         let items = self.db.run(&auth.0, async |tx| invoices::balance(tx, id.0).await).await?;
-        Ok(Json(BalanceList { items }))
+        Ok(Json(BalanceList { items: wire_all(items) }))
+    }
+}
+
+/// One line of an invoice.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct InvoiceLine {
+    /// Its id.
+    pub id: InvoiceLineId,
+    /// Its place on the invoice, from 1.
+    pub position: i32,
+    /// What it charges for.
+    pub description: String,
+    /// The plan it was priced from.
+    pub plan_id: Option<PlanId>,
+    /// How many.
+    pub quantity: i32,
+    /// Price of one, in minor units.
+    pub unit_price_minor: i64,
+    /// Tax rate in basis points (1800 is 18 %).
+    pub tax_rate_bp: i32,
+    /// `quantity × unitPriceMinor`.
+    pub subtotal_minor: i64,
+    /// The line's tax, rounded half up.
+    pub tax_minor: i64,
+}
+
+impl From<crate::db::finance::invoices::InvoiceLine> for InvoiceLine {
+    fn from(row: crate::db::finance::invoices::InvoiceLine) -> Self {
+        Self {
+            id: row.id,
+            position: row.position,
+            description: row.description,
+            plan_id: row.plan_id,
+            quantity: row.quantity,
+            unit_price_minor: row.unit_price_minor,
+            tax_rate_bp: row.tax_rate_bp,
+            subtotal_minor: row.subtotal_minor,
+            tax_minor: row.tax_minor,
+        }
+    }
+}
+
+/// An invoice or credit note.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Invoice {
+    /// Its id.
+    pub id: InvoiceId,
+    /// The facility that bills.
+    pub facility_id: FacilityId,
+    /// Invoice or credit note.
+    pub kind: InvoiceKind,
+    /// `INV-2026-000042` (`CN-…` for credit notes), given at issue.
+    pub number: Option<String>,
+    /// The client or student billed.
+    pub customer_id: UserId,
+    /// For a credit note: the invoice it credits.
+    pub credit_for_id: Option<InvoiceId>,
+    /// Where it stands.
+    pub status: InvoiceStatus,
+    /// ISO 4217.
+    pub currency: String,
+    /// Sum of the lines' subtotals.
+    pub subtotal_minor: i64,
+    /// Sum of the lines' tax.
+    pub tax_minor: i64,
+    /// `subtotalMinor + taxMinor`.
+    pub total_minor: i64,
+    /// Paid so far, refunds deducted.
+    pub paid_minor: i64,
+    /// When payment is due.
+    pub due_on: Option<NaiveDate>,
+    /// Notes printed on it (a credit note's reason).
+    pub notes: Option<String>,
+    /// Why it was voided.
+    pub void_reason: Option<String>,
+    /// When it was issued.
+    pub issued_at: Option<DateTime<Utc>>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Its lines (on a single invoice, not in lists).
+    pub lines: Option<Vec<InvoiceLine>>,
+}
+
+impl From<crate::db::finance::invoices::Invoice> for Invoice {
+    fn from(row: crate::db::finance::invoices::Invoice) -> Self {
+        Self {
+            id: row.id,
+            facility_id: row.facility_id,
+            kind: row.kind,
+            number: row.number,
+            customer_id: row.customer_id,
+            credit_for_id: row.credit_for_id,
+            status: row.status,
+            currency: row.currency,
+            subtotal_minor: row.subtotal_minor,
+            tax_minor: row.tax_minor,
+            total_minor: row.total_minor,
+            paid_minor: row.paid_minor,
+            due_on: row.due_on,
+            notes: row.notes,
+            void_reason: row.void_reason,
+            issued_at: row.issued_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            lines: row.lines.map(|v| v.into_iter().map(Into::into).collect()),
+        }
+    }
+}
+
+/// A payment, or a refund (negative).
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Payment {
+    /// Its id.
+    pub id: PaymentId,
+    /// The invoice.
+    pub invoice_id: InvoiceId,
+    /// In minor units; negative for a refund.
+    pub amount_minor: i64,
+    /// How.
+    pub method: PaymentMethod,
+    /// The receipt, transaction or cheque number.
+    pub reference: Option<String>,
+    /// When the money moved.
+    pub received_at: DateTime<Utc>,
+    /// Who recorded it.
+    pub recorded_by: UserId,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<crate::db::finance::invoices::Payment> for Payment {
+    fn from(row: crate::db::finance::invoices::Payment) -> Self {
+        Self {
+            id: row.id,
+            invoice_id: row.invoice_id,
+            amount_minor: row.amount_minor,
+            method: row.method,
+            reference: row.reference,
+            received_at: row.received_at,
+            recorded_by: row.recorded_by,
+            recorded_at: row.recorded_at,
+        }
+    }
+}
+
+/// What a customer owes, in one currency.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Balance {
+    /// ISO 4217.
+    pub currency: String,
+    /// Issued and paid invoices' totals.
+    pub invoiced_minor: i64,
+    /// Credit notes' totals.
+    pub credited_minor: i64,
+    /// Payments, refunds deducted.
+    pub paid_minor: i64,
+    /// `invoicedMinor − creditedMinor − paidMinor`; negative when the customer is owed.
+    pub outstanding_minor: i64,
+}
+
+impl From<crate::db::finance::invoices::Balance> for Balance {
+    fn from(row: crate::db::finance::invoices::Balance) -> Self {
+        Self {
+            currency: row.currency,
+            invoiced_minor: row.invoiced_minor,
+            credited_minor: row.credited_minor,
+            paid_minor: row.paid_minor,
+            outstanding_minor: row.outstanding_minor,
+        }
     }
 }

@@ -7,6 +7,7 @@ use poem_openapi::{
 };
 
 use crate::{
+    api::wire,
     api::{
         ApiTags, Created,
         body::JsonBody,
@@ -16,7 +17,7 @@ use crate::{
     auth::BearerAuth,
     db::{
         Db,
-        finance::plans::{self, Plan, PlanFields, PlanPeriod},
+        finance::plans::{self, PlanFields, PlanPeriod},
     },
     domain::{
         ids::{CourseId, PlanId, ServiceId},
@@ -25,6 +26,7 @@ use crate::{
     },
     error::{Error, Result},
 };
+use chrono::{DateTime, Utc};
 
 /// A plan's fields, all of them (creating and replacing take the same).
 #[derive(Debug, Object)]
@@ -113,6 +115,49 @@ impl PlansApi {
         body: JsonBody<PlanRequest>,
     ) -> Result<Json<Plan>> {
         let fields = body.0.fields()?;
-        self.db.run(&auth.0, async |tx| plans::update(tx, id.0, &fields).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| plans::update(tx, id.0, &fields).await).await.map(wire)
+    }
+}
+
+/// A price on the facility's list.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Plan {
+    /// Its id.
+    pub id: PlanId,
+    /// Its name, e.g. `Home nursing, 12-hour shift`.
+    pub name: String,
+    /// The service it prices.
+    pub service_id: Option<ServiceId>,
+    /// The course it prices.
+    pub course_id: Option<CourseId>,
+    /// The price, in minor units.
+    pub price_minor: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// How often it is charged.
+    pub period: PlanPeriod,
+    /// Whether it is offered now.
+    pub active: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crate::db::finance::plans::Plan> for Plan {
+    fn from(row: crate::db::finance::plans::Plan) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            service_id: row.service_id,
+            course_id: row.course_id,
+            price_minor: row.price_minor,
+            currency: row.currency,
+            period: row.period,
+            active: row.active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
     }
 }

@@ -8,15 +8,13 @@ use poem_openapi::{
 };
 
 use super::{Recorded, record, reported_at};
+use crate::domain::ids::UserId;
 use crate::{
     api::{ApiTags, body::JsonBody, page::Page},
     auth::BearerAuth,
     db::{
         Db, recovery,
-        recovery::{
-            check_ins::{CheckIn, NewCheckIn},
-            tenths,
-        },
+        recovery::{check_ins::NewCheckIn, tenths},
     },
     domain::{
         ids::{CheckInId, PatientId},
@@ -95,7 +93,12 @@ impl CheckInsApi {
         cursor: Query<Option<Cursor>>,
     ) -> Result<Json<Page<CheckIn>>> {
         let page = PageRequest::new(limit.0, cursor.0);
-        let rows = self.db.run(&auth.0, async |tx| recovery::list(tx, id.0, &page).await).await?;
+        let rows = self
+            .db
+            .run(&auth.0, async |tx| {
+                recovery::list::<crate::db::recovery::check_ins::CheckIn>(tx, id.0, &page).await
+            })
+            .await?;
         Ok(Json(Page::of(&page, rows)))
     }
 
@@ -112,6 +115,59 @@ impl CheckInsApi {
         body: JsonBody<NewCheckInRequest>,
     ) -> Result<Recorded<CheckIn>> {
         let input = body.0.validate()?;
-        record(&self.db, &auth.0, id.0, body.0.id.0, &input).await
+        record::<crate::db::recovery::check_ins::CheckIn, _>(&self.db, &auth.0, id.0, body.0.id.0, &input)
+            .await
+    }
+}
+
+/// A check-in as stored.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct CheckIn {
+    /// Its id (chosen by the client that created it).
+    pub id: CheckInId,
+    /// The patient it is about.
+    pub patient_id: PatientId,
+    /// When the patient checked in.
+    pub checked_in_at: DateTime<Utc>,
+    /// Mood, 1 (worst) to 10 (best).
+    pub mood: i16,
+    /// HALT: hungry.
+    pub hungry: bool,
+    /// HALT: angry.
+    pub angry: bool,
+    /// HALT: lonely.
+    pub lonely: bool,
+    /// HALT: tired.
+    pub tired: bool,
+    /// Hours slept last night, to a tenth.
+    pub sleep_hours: Option<f64>,
+    /// How strong cravings are right now, 0 (none) to 10.
+    pub craving_intensity: Option<i16>,
+    /// The patient's own words.
+    pub notes: Option<String>,
+    /// Who recorded it (the patient, or a member of their care team).
+    pub recorded_by: UserId,
+    /// When it reached the server.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<crate::db::recovery::check_ins::CheckIn> for CheckIn {
+    fn from(row: crate::db::recovery::check_ins::CheckIn) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            checked_in_at: row.checked_in_at,
+            mood: row.mood,
+            hungry: row.hungry,
+            angry: row.angry,
+            lonely: row.lonely,
+            tired: row.tired,
+            sleep_hours: row.sleep_hours,
+            craving_intensity: row.craving_intensity,
+            notes: row.notes,
+            recorded_by: row.recorded_by,
+            recorded_at: row.recorded_at,
+        }
     }
 }

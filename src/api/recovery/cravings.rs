@@ -8,12 +8,13 @@ use poem_openapi::{
 };
 
 use super::{Recorded, record, reported_at};
+use crate::domain::ids::UserId;
 use crate::{
     api::{ApiTags, body::JsonBody, page::Page},
     auth::BearerAuth,
     db::{
         Db, recovery,
-        recovery::cravings::{Craving, CravingOutcome, NewCraving},
+        recovery::cravings::{CravingOutcome, NewCraving},
     },
     domain::{
         ids::{CravingId, PatientId},
@@ -83,7 +84,12 @@ impl CravingsApi {
         cursor: Query<Option<Cursor>>,
     ) -> Result<Json<Page<Craving>>> {
         let page = PageRequest::new(limit.0, cursor.0);
-        let rows = self.db.run(&auth.0, async |tx| recovery::list(tx, id.0, &page).await).await?;
+        let rows = self
+            .db
+            .run(&auth.0, async |tx| {
+                recovery::list::<crate::db::recovery::cravings::Craving>(tx, id.0, &page).await
+            })
+            .await?;
         Ok(Json(Page::of(&page, rows)))
     }
 
@@ -100,6 +106,50 @@ impl CravingsApi {
         body: JsonBody<NewCravingRequest>,
     ) -> Result<Recorded<Craving>> {
         let input = body.0.validate()?;
-        record(&self.db, &auth.0, id.0, body.0.id.0, &input).await
+        record::<crate::db::recovery::cravings::Craving, _>(&self.db, &auth.0, id.0, body.0.id.0, &input)
+            .await
+    }
+}
+
+/// A craving as stored.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Craving {
+    /// Its id (chosen by the client that created it).
+    pub id: CravingId,
+    /// The patient it is about.
+    pub patient_id: PatientId,
+    /// When it struck.
+    pub occurred_at: DateTime<Utc>,
+    /// How strong, 1 to 10.
+    pub intensity: i16,
+    /// What set it off.
+    pub trigger: Option<String>,
+    /// What the patient did about it.
+    pub coping_strategy: Option<String>,
+    /// Whether they resisted.
+    pub outcome: CravingOutcome,
+    /// The patient's own words.
+    pub notes: Option<String>,
+    /// Who recorded it (the patient, or a member of their care team).
+    pub recorded_by: UserId,
+    /// When it reached the server.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<crate::db::recovery::cravings::Craving> for Craving {
+    fn from(row: crate::db::recovery::cravings::Craving) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            occurred_at: row.occurred_at,
+            intensity: row.intensity,
+            trigger: row.trigger,
+            coping_strategy: row.coping_strategy,
+            outcome: row.outcome,
+            notes: row.notes,
+            recorded_by: row.recorded_by,
+            recorded_at: row.recorded_at,
+        }
     }
 }

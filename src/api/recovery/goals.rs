@@ -9,14 +9,15 @@ use poem_openapi::{
 };
 
 use super::{Recorded, record};
+use crate::db::recovery::goals::GoalOrigin;
+use crate::domain::ids::UserId;
 use crate::{
+    api::wire,
     api::{ApiTags, body::JsonBody, page::Page},
     auth::BearerAuth,
     db::{
         Db, recovery,
-        recovery::goals::{
-            self, Goal, GoalCategory, GoalPatch, GoalProgress, GoalStatus, NewGoal, NewGoalProgress,
-        },
+        recovery::goals::{self, GoalCategory, GoalPatch, GoalStatus, NewGoal, NewGoalProgress},
     },
     domain::{
         ids::{GoalId, GoalProgressId, PatientId},
@@ -25,6 +26,7 @@ use crate::{
     },
     error::Result,
 };
+use chrono::{DateTime, Utc};
 
 pub struct GoalsApi {
     pub db: Db,
@@ -120,7 +122,12 @@ impl GoalsApi {
         cursor: Query<Option<Cursor>>,
     ) -> Result<Json<Page<Goal>>> {
         let page = PageRequest::new(limit.0, cursor.0);
-        let rows = self.db.run(&auth.0, async |tx| recovery::list(tx, id.0, &page).await).await?;
+        let rows = self
+            .db
+            .run(&auth.0, async |tx| {
+                recovery::list::<crate::db::recovery::goals::Goal>(tx, id.0, &page).await
+            })
+            .await?;
         Ok(Json(Page::of(&page, rows)))
     }
 
@@ -138,7 +145,7 @@ impl GoalsApi {
         body: JsonBody<NewGoalRequest>,
     ) -> Result<Recorded<Goal>> {
         let input = body.0.validate()?;
-        record(&self.db, &auth.0, id.0, body.0.id.0, &input).await
+        record::<crate::db::recovery::goals::Goal, _>(&self.db, &auth.0, id.0, body.0.id.0, &input).await
     }
 
     /// Change a goal.
@@ -160,7 +167,7 @@ impl GoalsApi {
             target_date: b.target_date.as_opt_ref().map(|d| d.copied()),
             status: b.status.0,
         };
-        self.db.run(&auth.0, async |tx| goals::update(tx, id.0, &patch).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| goals::update(tx, id.0, &patch).await).await.map(wire)
     }
 
     /// A patient's goal progress entries.
@@ -175,7 +182,12 @@ impl GoalsApi {
         cursor: Query<Option<Cursor>>,
     ) -> Result<Json<Page<GoalProgress>>> {
         let page = PageRequest::new(limit.0, cursor.0);
-        let rows = self.db.run(&auth.0, async |tx| recovery::list(tx, id.0, &page).await).await?;
+        let rows = self
+            .db
+            .run(&auth.0, async |tx| {
+                recovery::list::<crate::db::recovery::goals::GoalProgress>(tx, id.0, &page).await
+            })
+            .await?;
         Ok(Json(Page::of(&page, rows)))
     }
 
@@ -192,6 +204,96 @@ impl GoalsApi {
         body: JsonBody<NewGoalProgressRequest>,
     ) -> Result<Recorded<GoalProgress>> {
         let input = body.0.validate()?;
-        record(&self.db, &auth.0, id.0, body.0.id.0, &input).await
+        record::<crate::db::recovery::goals::GoalProgress, _>(&self.db, &auth.0, id.0, body.0.id.0, &input)
+            .await
+    }
+}
+
+/// A goal, with where its progress stands.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Goal {
+    /// Its id (chosen by the client that created it).
+    pub id: GoalId,
+    /// The patient.
+    pub patient_id: PatientId,
+    /// What it is about.
+    pub category: GoalCategory,
+    /// The goal in words.
+    pub description: String,
+    /// How it will be measured.
+    pub measurable_target: Option<String>,
+    /// By when.
+    pub target_date: Option<NaiveDate>,
+    /// Where it stands.
+    pub status: GoalStatus,
+    /// Who set it.
+    pub origin: GoalOrigin,
+    /// Who entered it.
+    pub created_by: UserId,
+    /// When it was entered.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// How many progress entries it has.
+    pub progress_entries: i64,
+    /// The newest percentage recorded, if any.
+    pub progress_pct: Option<i16>,
+    /// When progress was last recorded.
+    pub last_progress_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::db::recovery::goals::Goal> for Goal {
+    fn from(row: crate::db::recovery::goals::Goal) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            category: row.category,
+            description: row.description,
+            measurable_target: row.measurable_target,
+            target_date: row.target_date,
+            status: row.status,
+            origin: row.origin,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            progress_entries: row.progress_entries,
+            progress_pct: row.progress_pct,
+            last_progress_at: row.last_progress_at,
+        }
+    }
+}
+
+/// A progress entry as stored.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct GoalProgress {
+    /// Its id (chosen by the client that created it).
+    pub id: GoalProgressId,
+    /// The patient.
+    pub patient_id: PatientId,
+    /// The goal.
+    pub goal_id: GoalId,
+    /// What happened.
+    pub note: String,
+    /// How far along, 0–100, if said.
+    pub progress_pct: Option<i16>,
+    /// Who recorded it.
+    pub recorded_by: UserId,
+    /// When it reached the server.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<crate::db::recovery::goals::GoalProgress> for GoalProgress {
+    fn from(row: crate::db::recovery::goals::GoalProgress) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            goal_id: row.goal_id,
+            note: row.note,
+            progress_pct: row.progress_pct,
+            recorded_by: row.recorded_by,
+            recorded_at: row.recorded_at,
+        }
     }
 }

@@ -9,7 +9,9 @@ use poem_openapi::{
 };
 
 use super::{Recorded, record, reported_at};
+use crate::domain::ids::UserId;
 use crate::{
+    api::wire,
     api::{
         ApiTags, Created,
         body::JsonBody,
@@ -20,8 +22,7 @@ use crate::{
     db::{
         Db, recovery,
         recovery::medications::{
-            self, DoseEvent, DoseStatus, NewDoseEvent, NewPrescription, Prescription, PrescriptionPatch,
-            PrescriptionStatus, Route,
+            self, DoseStatus, NewDoseEvent, NewPrescription, PrescriptionPatch, PrescriptionStatus, Route,
         },
     },
     domain::{
@@ -213,7 +214,7 @@ impl MedicationsApi {
     /// With its adherence over the last 30 days. Audited as a read of the chart.
     #[oai(path = "/prescriptions/:id", method = "get", operation_id = "getPrescription")]
     async fn get(&self, auth: BearerAuth, id: Path<PrescriptionId>) -> Result<Json<Prescription>> {
-        self.db.run(&auth.0, async |tx| medications::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| medications::get(tx, id.0).await).await.map(wire)
     }
 
     /// Change a prescription.
@@ -228,7 +229,7 @@ impl MedicationsApi {
         body: JsonBody<UpdatePrescriptionRequest>,
     ) -> Result<Json<Prescription>> {
         let patch = body.0.patch();
-        self.db.run(&auth.0, async |tx| medications::update(tx, id.0, &patch).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| medications::update(tx, id.0, &patch).await).await.map(wire)
     }
 
     /// Stop a prescription.
@@ -243,7 +244,7 @@ impl MedicationsApi {
         body: JsonBody<StopPrescriptionRequest>,
     ) -> Result<Json<Prescription>> {
         let principal = auth.0.with_reason(Some(body.0.reason.0.clone()));
-        self.db.run(&principal, async |tx| medications::stop(tx, id.0, &body.0.reason).await).await.map(Json)
+        self.db.run(&principal, async |tx| medications::stop(tx, id.0, &body.0.reason).await).await.map(wire)
     }
 
     /// A patient's dose events.
@@ -258,7 +259,12 @@ impl MedicationsApi {
         cursor: Query<Option<Cursor>>,
     ) -> Result<Json<Page<DoseEvent>>> {
         let page = PageRequest::new(limit.0, cursor.0);
-        let rows = self.db.run(&auth.0, async |tx| recovery::list(tx, id.0, &page).await).await?;
+        let rows = self
+            .db
+            .run(&auth.0, async |tx| {
+                recovery::list::<crate::db::recovery::medications::DoseEvent>(tx, id.0, &page).await
+            })
+            .await?;
         Ok(Json(Page::of(&page, rows)))
     }
 
@@ -275,6 +281,133 @@ impl MedicationsApi {
         body: JsonBody<NewDoseEventRequest>,
     ) -> Result<Recorded<DoseEvent>> {
         let input = body.0.validate()?;
-        record(&self.db, &auth.0, id.0, body.0.id.0, &input).await
+        record::<crate::db::recovery::medications::DoseEvent, _>(&self.db, &auth.0, id.0, body.0.id.0, &input)
+            .await
+    }
+}
+
+/// Dose events of the last 30 days.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Adherence {
+    /// Taken on time.
+    pub taken: i64,
+    /// Taken late.
+    pub late: i64,
+    /// Missed.
+    pub missed: i64,
+    /// Refused.
+    pub refused: i64,
+    /// Taken (on time or late) out of all recorded, 0–1; absent with nothing recorded.
+    pub rate: Option<f64>,
+}
+
+impl From<crate::db::recovery::medications::Adherence> for Adherence {
+    fn from(row: crate::db::recovery::medications::Adherence) -> Self {
+        Self { taken: row.taken, late: row.late, missed: row.missed, refused: row.refused, rate: row.rate }
+    }
+}
+
+/// A prescription, with its adherence.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Prescription {
+    /// Its id.
+    pub id: PrescriptionId,
+    /// The patient.
+    pub patient_id: PatientId,
+    /// The drug.
+    pub drug: String,
+    /// The dose, as prescribed ("50 mg").
+    pub dose: String,
+    /// How it is given.
+    pub route: Route,
+    /// When it is given ("twice daily, 08:00 and 20:00").
+    pub schedule: String,
+    /// The first day.
+    pub starts_on: NaiveDate,
+    /// The last day, if set.
+    pub ends_on: Option<NaiveDate>,
+    /// Who prescribed it.
+    pub prescriber: String,
+    /// Instructions and remarks.
+    pub notes: Option<String>,
+    /// Active or stopped.
+    pub status: PrescriptionStatus,
+    /// When it was stopped.
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Why it was stopped.
+    pub stop_reason: Option<String>,
+    /// Who entered it.
+    pub created_by: UserId,
+    /// When it was entered.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Dose events of the last 30 days.
+    pub adherence: Adherence,
+}
+
+impl From<crate::db::recovery::medications::Prescription> for Prescription {
+    fn from(row: crate::db::recovery::medications::Prescription) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            drug: row.drug,
+            dose: row.dose,
+            route: row.route,
+            schedule: row.schedule,
+            starts_on: row.starts_on,
+            ends_on: row.ends_on,
+            prescriber: row.prescriber,
+            notes: row.notes,
+            status: row.status,
+            stopped_at: row.stopped_at,
+            stop_reason: row.stop_reason,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            adherence: row.adherence.into(),
+        }
+    }
+}
+
+/// A dose event as stored.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct DoseEvent {
+    /// Its id (chosen by the client that created it).
+    pub id: DoseEventId,
+    /// The patient.
+    pub patient_id: PatientId,
+    /// The prescription.
+    pub prescription_id: PrescriptionId,
+    /// What happened.
+    pub status: DoseStatus,
+    /// When the dose was due.
+    pub scheduled_at: DateTime<Utc>,
+    /// When it was taken (taken and late only).
+    pub taken_at: Option<DateTime<Utc>>,
+    /// Remarks.
+    pub notes: Option<String>,
+    /// Who recorded it (the patient, or a nurse).
+    pub recorded_by: UserId,
+    /// When it reached the server.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<crate::db::recovery::medications::DoseEvent> for DoseEvent {
+    fn from(row: crate::db::recovery::medications::DoseEvent) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            prescription_id: row.prescription_id,
+            status: row.status,
+            scheduled_at: row.scheduled_at,
+            taken_at: row.taken_at,
+            notes: row.notes,
+            recorded_by: row.recorded_by,
+            recorded_at: row.recorded_at,
+        }
     }
 }

@@ -8,12 +8,13 @@ use poem_openapi::{
 };
 
 use super::{Recorded, record};
+use crate::domain::ids::UserId;
 use crate::{
     api::{ApiTags, body::JsonBody, page::Page},
     auth::BearerAuth,
     db::{
         Db, recovery,
-        recovery::meetings::{Meeting, MeetingKind, NewMeeting},
+        recovery::meetings::{MeetingKind, NewMeeting},
     },
     domain::{
         ids::{MeetingId, PatientId},
@@ -22,6 +23,7 @@ use crate::{
     },
     error::{Result, Validator},
 };
+use chrono::{DateTime, Utc};
 
 pub struct MeetingsApi {
     pub db: Db,
@@ -75,7 +77,12 @@ impl MeetingsApi {
         cursor: Query<Option<Cursor>>,
     ) -> Result<Json<Page<Meeting>>> {
         let page = PageRequest::new(limit.0, cursor.0);
-        let rows = self.db.run(&auth.0, async |tx| recovery::list(tx, id.0, &page).await).await?;
+        let rows = self
+            .db
+            .run(&auth.0, async |tx| {
+                recovery::list::<crate::db::recovery::meetings::Meeting>(tx, id.0, &page).await
+            })
+            .await?;
         Ok(Json(Page::of(&page, rows)))
     }
 
@@ -92,6 +99,44 @@ impl MeetingsApi {
         body: JsonBody<NewMeetingRequest>,
     ) -> Result<Recorded<Meeting>> {
         let input = body.0.validate()?;
-        record(&self.db, &auth.0, id.0, body.0.id.0, &input).await
+        record::<crate::db::recovery::meetings::Meeting, _>(&self.db, &auth.0, id.0, body.0.id.0, &input)
+            .await
+    }
+}
+
+/// A meeting as stored.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Meeting {
+    /// Its id (chosen by the client that created it).
+    pub id: MeetingId,
+    /// The patient who attended.
+    pub patient_id: PatientId,
+    /// What kind of meeting.
+    pub kind: MeetingKind,
+    /// The day it took place.
+    pub attended_on: NaiveDate,
+    /// Where.
+    pub place: Option<String>,
+    /// The patient's own words.
+    pub notes: Option<String>,
+    /// Who recorded it (the patient, or a member of their care team).
+    pub recorded_by: UserId,
+    /// When it reached the server.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<crate::db::recovery::meetings::Meeting> for Meeting {
+    fn from(row: crate::db::recovery::meetings::Meeting) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            kind: row.kind,
+            attended_on: row.attended_on,
+            place: row.place,
+            notes: row.notes,
+            recorded_by: row.recorded_by,
+            recorded_at: row.recorded_at,
+        }
     }
 }

@@ -37,23 +37,24 @@ pub enum Recorded<T: ToJSON + Send + Sync> {
     Replayed(Json<T>),
 }
 
-impl<T: ToJSON + Send + Sync> From<Outcome<T>> for Recorded<T> {
-    fn from(outcome: Outcome<T>) -> Self {
+impl<R: Into<T>, T: ToJSON + Send + Sync> From<Outcome<R>> for Recorded<T> {
+    fn from(outcome: Outcome<R>) -> Self {
         match outcome {
-            Outcome::Created(r) => Self::Created(Json(r)),
-            Outcome::Replayed(r) => Self::Replayed(Json(r)),
+            Outcome::Created(r) => Self::Created(Json(r.into())),
+            Outcome::Replayed(r) => Self::Replayed(Json(r.into())),
         }
     }
 }
 
-/// Records one client-identified record in its own tenant transaction.
-pub(crate) async fn record<R: Logged + ToJSON + Send + Sync>(
+/// Records one client-identified record (the row `R`) in its own tenant
+/// transaction, answered as its wire object `T`.
+pub(crate) async fn record<R: Logged + Into<T>, T: ToJSON + Send + Sync>(
     db: &Db,
     principal: &Principal,
     patient: PatientId,
     id: uuid::Uuid,
     input: &R::Input,
-) -> Result<Recorded<R>> {
+) -> Result<Recorded<T>> {
     let outcome = db.run(principal, async |tx| recovery::log::<R>(tx, patient, id, input).await).await?;
     Ok(outcome.into())
 }

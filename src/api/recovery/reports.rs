@@ -8,15 +8,17 @@ use poem_openapi::{
     payload::{Binary, Json},
 };
 
+use crate::api::communication::documents::Document;
 use crate::{
+    api::wire_all,
     api::{ApiTags, body::JsonBody},
     auth::BearerAuth,
     db::{
         Db,
-        communication::documents::{self, Document},
+        communication::documents::{self},
         recovery::{
             Outcome,
-            metrics::{self, WeeklyMetrics},
+            metrics::{self},
             report,
         },
     },
@@ -26,6 +28,7 @@ use crate::{
     },
     error::{Error, Result, Validator},
 };
+use chrono::DateTime;
 
 /// The longest period one report covers, in days.
 pub const MAX_DAYS: i64 = 366;
@@ -115,8 +118,8 @@ impl ReportsApi {
             .run(&auth.0, async |tx| documents::file_progress_report(tx, id.0, b.id, period, visible).await)
             .await?;
         Ok(match outcome {
-            Outcome::Created(d) => Filed::Accepted(Json(d)),
-            Outcome::Replayed(d) => Filed::Replayed(Json(d)),
+            Outcome::Created(d) => Filed::Accepted(Json(d.into())),
+            Outcome::Replayed(d) => Filed::Replayed(Json(d.into())),
         })
     }
 
@@ -165,6 +168,46 @@ impl ReportsApi {
             return Err(Error::invalid("weeks", "must be a whole number from 1 to 52"));
         }
         let items = self.db.run(&auth.0, async |tx| metrics::weekly(tx, id.0, weeks).await).await?;
-        Ok(Json(WeeklyMetricsList { items }))
+        Ok(Json(WeeklyMetricsList { items: wire_all(items) }))
+    }
+}
+
+/// One week of a facility.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct WeeklyMetrics {
+    /// The Monday the week starts on (UTC).
+    pub week_start: NaiveDate,
+    /// Patients whose stay overlaps the week.
+    pub occupancy: i32,
+    /// Admissions in the week.
+    pub admissions: i32,
+    /// Discharges in the week.
+    pub discharges: i32,
+    /// Days with a check-in out of the staying patients' days, 0–1; absent with no patients.
+    pub check_in_compliance: Option<f64>,
+    /// Doses taken (on time or late) out of all recorded, 0–1; absent with none recorded.
+    pub dose_adherence: Option<f64>,
+    /// Average mood of the week's check-ins; absent with none.
+    pub average_mood: Option<f64>,
+    /// Check-ins in the week.
+    pub check_ins: i32,
+    /// When this week was last recomputed.
+    pub refreshed_at: DateTime<Utc>,
+}
+
+impl From<crate::db::recovery::metrics::WeeklyMetrics> for WeeklyMetrics {
+    fn from(row: crate::db::recovery::metrics::WeeklyMetrics) -> Self {
+        Self {
+            week_start: row.week_start,
+            occupancy: row.occupancy,
+            admissions: row.admissions,
+            discharges: row.discharges,
+            check_in_compliance: row.check_in_compliance,
+            dose_adherence: row.dose_adherence,
+            average_mood: row.average_mood,
+            check_ins: row.check_ins,
+            refreshed_at: row.refreshed_at,
+        }
     }
 }

@@ -8,12 +8,14 @@ use poem_openapi::{
 };
 
 use super::{Recorded, record};
+use crate::domain::ids::UserId;
 use crate::{
+    api::wire,
     api::{ApiTags, body::JsonBody, page::Page},
     auth::BearerAuth,
     db::{
         Db, recovery,
-        recovery::sobriety::{self, NewSobrietyReset, Sobriety, SobrietyReset},
+        recovery::sobriety::{self, NewSobrietyReset},
     },
     domain::{
         ids::{PatientId, SobrietyResetId},
@@ -22,6 +24,7 @@ use crate::{
     },
     error::{Result, Validator},
 };
+use chrono::{DateTime, Utc};
 
 pub struct SobrietyApi {
     pub db: Db,
@@ -58,7 +61,7 @@ impl SobrietyApi {
     /// Audited as a read of the chart.
     #[oai(path = "/patients/:id/sobriety", method = "get", operation_id = "getSobriety")]
     async fn get(&self, auth: BearerAuth, id: Path<PatientId>) -> Result<Json<Sobriety>> {
-        self.db.run(&auth.0, async |tx| sobriety::summary(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| sobriety::summary(tx, id.0).await).await.map(wire)
     }
 
     /// A patient's sobriety resets.
@@ -73,7 +76,12 @@ impl SobrietyApi {
         cursor: Query<Option<Cursor>>,
     ) -> Result<Json<Page<SobrietyReset>>> {
         let page = PageRequest::new(limit.0, cursor.0);
-        let rows = self.db.run(&auth.0, async |tx| recovery::list(tx, id.0, &page).await).await?;
+        let rows = self
+            .db
+            .run(&auth.0, async |tx| {
+                recovery::list::<crate::db::recovery::sobriety::SobrietyReset>(tx, id.0, &page).await
+            })
+            .await?;
         Ok(Json(Page::of(&page, rows)))
     }
 
@@ -91,6 +99,78 @@ impl SobrietyApi {
         body: JsonBody<NewSobrietyResetRequest>,
     ) -> Result<Recorded<SobrietyReset>> {
         let input = body.0.validate()?;
-        record(&self.db, &auth.0, id.0, body.0.id.0, &input).await
+        record::<crate::db::recovery::sobriety::SobrietyReset, _>(
+            &self.db,
+            &auth.0,
+            id.0,
+            body.0.id.0,
+            &input,
+        )
+        .await
+    }
+}
+
+/// A reset as stored.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct SobrietyReset {
+    /// Its id (chosen by the client that created it).
+    pub id: SobrietyResetId,
+    /// The patient.
+    pub patient_id: PatientId,
+    /// The new start date.
+    pub since: NaiveDate,
+    /// The start date it replaced, if there was one.
+    pub previous_since: Option<NaiveDate>,
+    /// Why.
+    pub reason: String,
+    /// Who recorded it (the patient, or a member of their care team).
+    pub recorded_by: UserId,
+    /// When it reached the server.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<crate::db::recovery::sobriety::SobrietyReset> for SobrietyReset {
+    fn from(row: crate::db::recovery::sobriety::SobrietyReset) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            since: row.since,
+            previous_since: row.previous_since,
+            reason: row.reason,
+            recorded_by: row.recorded_by,
+            recorded_at: row.recorded_at,
+        }
+    }
+}
+
+/// Where a patient stands.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Sobriety {
+    /// The patient.
+    pub patient_id: PatientId,
+    /// The current start date; absent until one is set.
+    pub since: Option<NaiveDate>,
+    /// Whole days from the start date to today (UTC); absent with no start date.
+    pub days_sober: Option<i32>,
+    /// Days sober at the longest stretch the resets record, including the current one.
+    pub longest_days: Option<i32>,
+    /// How many resets there have been.
+    pub resets: i64,
+    /// When the last reset was recorded.
+    pub last_reset_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::db::recovery::sobriety::Sobriety> for Sobriety {
+    fn from(row: crate::db::recovery::sobriety::Sobriety) -> Self {
+        Self {
+            patient_id: row.patient_id,
+            since: row.since,
+            days_sober: row.days_sober,
+            longest_days: row.longest_days,
+            resets: row.resets,
+            last_reset_at: row.last_reset_at,
+        }
     }
 }

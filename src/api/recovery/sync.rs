@@ -12,20 +12,26 @@ use super::{
     meetings::NewMeetingRequest,
     sobriety::NewSobrietyResetRequest,
 };
+use crate::api::clinical::patients::Patient;
+use crate::api::recovery::check_ins::CheckIn;
+use crate::api::recovery::cravings::Craving;
+use crate::api::recovery::goals::Goal;
+use crate::api::recovery::goals::GoalProgress;
+use crate::api::recovery::medications::DoseEvent;
+use crate::api::recovery::medications::Prescription;
+use crate::api::recovery::meetings::Meeting;
+use crate::api::recovery::sobriety::SobrietyReset;
+use crate::db::recovery::sync::ChangeAction;
+use crate::db::recovery::sync::ChangeType;
 use crate::{
+    api::wire,
     api::{ApiTags, body::JsonBody},
     auth::BearerAuth,
     db::{
         Db, TenantTx,
         recovery::{
-            self, Outcome,
-            check_ins::CheckIn,
-            cravings::Craving,
-            goals::{Goal, GoalProgress},
-            medications::DoseEvent,
-            meetings::Meeting,
-            sobriety::SobrietyReset,
-            sync::{self, Changes},
+            self, Outcome, check_ins, cravings, goals, medications, meetings, sobriety,
+            sync::{self},
         },
     },
     domain::{
@@ -244,13 +250,19 @@ impl Valid {
         }
         let (p, id) = (self.patient, self.id);
         Ok(match &self.item {
-            Item::CheckIn(input) => replayed(recovery::log::<CheckIn>(tx, p, id, input).await?),
-            Item::Craving(input) => replayed(recovery::log::<Craving>(tx, p, id, input).await?),
-            Item::Meeting(input) => replayed(recovery::log::<Meeting>(tx, p, id, input).await?),
-            Item::SobrietyReset(input) => replayed(recovery::log::<SobrietyReset>(tx, p, id, input).await?),
-            Item::DoseEvent(input) => replayed(recovery::log::<DoseEvent>(tx, p, id, input).await?),
-            Item::Goal(input) => replayed(recovery::log::<Goal>(tx, p, id, input).await?),
-            Item::GoalProgress(input) => replayed(recovery::log::<GoalProgress>(tx, p, id, input).await?),
+            Item::CheckIn(input) => replayed(recovery::log::<check_ins::CheckIn>(tx, p, id, input).await?),
+            Item::Craving(input) => replayed(recovery::log::<cravings::Craving>(tx, p, id, input).await?),
+            Item::Meeting(input) => replayed(recovery::log::<meetings::Meeting>(tx, p, id, input).await?),
+            Item::SobrietyReset(input) => {
+                replayed(recovery::log::<sobriety::SobrietyReset>(tx, p, id, input).await?)
+            }
+            Item::DoseEvent(input) => {
+                replayed(recovery::log::<medications::DoseEvent>(tx, p, id, input).await?)
+            }
+            Item::Goal(input) => replayed(recovery::log::<goals::Goal>(tx, p, id, input).await?),
+            Item::GoalProgress(input) => {
+                replayed(recovery::log::<goals::GoalProgress>(tx, p, id, input).await?)
+            }
         })
     }
 }
@@ -341,6 +353,82 @@ impl SyncApi {
     ) -> Result<Json<Changes>> {
         let since = since.0.map_or(0, |c| c.0);
         let limit = limit.0.map_or(crate::domain::page::DEFAULT_LIMIT, |l| l.0);
-        self.db.run(&auth.0, async |tx| sync::changes(tx, since, limit).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| sync::changes(tx, since, limit).await).await.map(wire)
+    }
+}
+
+/// One change: the record's current version, or a tombstone.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Change {
+    /// Which field holds the record.
+    #[oai(rename = "type")]
+    pub kind: ChangeType,
+    /// Store or forget.
+    pub action: ChangeAction,
+    /// The record's id.
+    pub id: Uuid,
+    /// The patient it is about (for a patient, the patient's own id).
+    pub patient_id: PatientId,
+    /// With `type: patient` and `action: upsert`.
+    pub patient: Option<Patient>,
+    /// With `type: check_in`.
+    pub check_in: Option<CheckIn>,
+    /// With `type: craving`.
+    pub craving: Option<Craving>,
+    /// With `type: meeting`.
+    pub meeting: Option<Meeting>,
+    /// With `type: sobriety_reset`.
+    pub sobriety_reset: Option<SobrietyReset>,
+    /// With `type: prescription`.
+    pub prescription: Option<Prescription>,
+    /// With `type: dose_event`.
+    pub dose_event: Option<DoseEvent>,
+    /// With `type: goal`.
+    pub goal: Option<Goal>,
+    /// With `type: goal_progress`.
+    pub goal_progress: Option<GoalProgress>,
+}
+
+impl From<crate::db::recovery::sync::Change> for Change {
+    fn from(row: crate::db::recovery::sync::Change) -> Self {
+        Self {
+            kind: row.kind,
+            action: row.action,
+            id: row.id,
+            patient_id: row.patient_id,
+            patient: row.patient.map(Into::into),
+            check_in: row.check_in.map(Into::into),
+            craving: row.craving.map(Into::into),
+            meeting: row.meeting.map(Into::into),
+            sobriety_reset: row.sobriety_reset.map(Into::into),
+            prescription: row.prescription.map(Into::into),
+            dose_event: row.dose_event.map(Into::into),
+            goal: row.goal.map(Into::into),
+            goal_progress: row.goal_progress.map(Into::into),
+        }
+    }
+}
+
+/// One pull.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Changes {
+    /// In commit order; each record at most once a page, at its latest
+    /// change (a later page may carry it again: apply items in order).
+    pub items: Vec<Change>,
+    /// Pass as `since` next time (store it once the items are stored).
+    pub next_cursor: String,
+    /// Whether more changes are waiting: pull again at once.
+    pub has_more: bool,
+}
+
+impl From<crate::db::recovery::sync::Changes> for Changes {
+    fn from(row: crate::db::recovery::sync::Changes) -> Self {
+        Self {
+            items: row.items.into_iter().map(Into::into).collect(),
+            next_cursor: row.next_cursor,
+            has_more: row.has_more,
+        }
     }
 }

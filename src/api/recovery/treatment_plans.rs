@@ -9,6 +9,9 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::db::recovery::treatment_plans::PlanVersionStatus;
+use crate::domain::ids::PlanVersionId;
+use crate::domain::ids::UserId;
 use crate::{
     api::{
         ApiTags, Created,
@@ -16,10 +19,11 @@ use crate::{
         idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
+    api::{wire, wire_all},
     auth::BearerAuth,
     db::{
         Db,
-        recovery::treatment_plans::{self, DraftPatch, NewPlan, PlanContent, PlanTemplate, TreatmentPlan},
+        recovery::treatment_plans::{self, DraftPatch, NewPlan, PlanContent},
     },
     domain::{
         ids::{PatientId, PlanTemplateId, TreatmentPlanId},
@@ -28,6 +32,7 @@ use crate::{
     },
     error::{Result, Validator},
 };
+use chrono::{DateTime, Utc};
 
 pub struct TreatmentPlansApi {
     pub db: Db,
@@ -198,7 +203,7 @@ impl TreatmentPlansApi {
     #[oai(path = "/treatment-plans/overdue-reviews", method = "get", operation_id = "listOverdueReviews")]
     async fn overdue(&self, auth: BearerAuth) -> Result<Json<OverdueReviews>> {
         let items = self.db.run(&auth.0, async |tx| treatment_plans::overdue(tx).await).await?;
-        Ok(Json(OverdueReviews { items }))
+        Ok(Json(OverdueReviews { items: wire_all(items) }))
     }
 
     /// A treatment plan.
@@ -207,7 +212,7 @@ impl TreatmentPlansApi {
     /// chart.
     #[oai(path = "/treatment-plans/:id", method = "get", operation_id = "getTreatmentPlan")]
     async fn get(&self, auth: BearerAuth, id: Path<TreatmentPlanId>) -> Result<Json<TreatmentPlan>> {
-        self.db.run(&auth.0, async |tx| treatment_plans::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| treatment_plans::get(tx, id.0).await).await.map(wire)
     }
 
     /// Edit a plan's draft.
@@ -229,7 +234,7 @@ impl TreatmentPlansApi {
             interventions: interventions.as_deref(),
             review_date: b.review_date.0,
         };
-        self.db.run(&auth.0, async |tx| treatment_plans::edit_draft(tx, id.0, &patch).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| treatment_plans::edit_draft(tx, id.0, &patch).await).await.map(wire)
     }
 
     /// Sign a plan's draft.
@@ -238,7 +243,7 @@ impl TreatmentPlansApi {
     /// force and never changes. 409 `no_draft` when there is nothing to sign.
     #[oai(path = "/treatment-plans/:id/sign", method = "post", operation_id = "signTreatmentPlan")]
     async fn sign(&self, auth: BearerAuth, id: Path<TreatmentPlanId>) -> Result<Json<TreatmentPlan>> {
-        self.db.run(&auth.0, async |tx| treatment_plans::sign(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| treatment_plans::sign(tx, id.0).await).await.map(wire)
     }
 
     /// Acknowledge a plan.
@@ -251,6 +256,135 @@ impl TreatmentPlansApi {
         operation_id = "acknowledgeTreatmentPlan"
     )]
     async fn acknowledge(&self, auth: BearerAuth, id: Path<TreatmentPlanId>) -> Result<Json<TreatmentPlan>> {
-        self.db.run(&auth.0, async |tx| treatment_plans::acknowledge(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| treatment_plans::acknowledge(tx, id.0).await).await.map(wire)
+    }
+}
+
+/// A facility's template for new plans.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PlanTemplate {
+    /// Its id.
+    pub id: PlanTemplateId,
+    /// Its name, unique in the facility.
+    pub name: String,
+    /// Problems a plan starts with.
+    pub problems: Vec<String>,
+    /// Goals a plan starts with.
+    pub goals: Vec<String>,
+    /// Interventions a plan starts with.
+    pub interventions: Vec<String>,
+    /// Days from a plan's start to its first review.
+    pub review_interval_days: i32,
+    /// Who made it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<crate::db::recovery::treatment_plans::PlanTemplate> for PlanTemplate {
+    fn from(row: crate::db::recovery::treatment_plans::PlanTemplate) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            problems: row.problems,
+            goals: row.goals,
+            interventions: row.interventions,
+            review_interval_days: row.review_interval_days,
+            created_by: row.created_by,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// One version of a plan.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct PlanVersion {
+    /// Its id.
+    pub id: PlanVersionId,
+    /// 1, 2, …
+    pub version: i32,
+    /// Problems addressed.
+    pub problems: Vec<String>,
+    /// Goals of the plan.
+    pub goals: Vec<String>,
+    /// Interventions planned.
+    pub interventions: Vec<String>,
+    /// When the plan is next reviewed.
+    pub review_date: NaiveDate,
+    /// The template the plan started from.
+    pub template_id: Option<PlanTemplateId>,
+    /// Draft or signed.
+    pub status: PlanVersionStatus,
+    /// Who wrote this version.
+    pub created_by: UserId,
+    /// When it was started.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed (a draft) or was acknowledged.
+    pub updated_at: DateTime<Utc>,
+    /// The clinician who signed it.
+    pub signed_by: Option<UserId>,
+    /// When.
+    pub signed_at: Option<DateTime<Utc>>,
+    /// The patient's account that acknowledged it.
+    pub acknowledged_by: Option<UserId>,
+    /// When.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::db::recovery::treatment_plans::PlanVersion> for PlanVersion {
+    fn from(row: crate::db::recovery::treatment_plans::PlanVersion) -> Self {
+        Self {
+            id: row.id,
+            version: row.version,
+            problems: row.problems,
+            goals: row.goals,
+            interventions: row.interventions,
+            review_date: row.review_date,
+            template_id: row.template_id,
+            status: row.status,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            signed_by: row.signed_by,
+            signed_at: row.signed_at,
+            acknowledged_by: row.acknowledged_by,
+            acknowledged_at: row.acknowledged_at,
+        }
+    }
+}
+
+/// A plan and its versions, oldest first (patients see the signed ones).
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct TreatmentPlan {
+    /// Its id.
+    pub id: TreatmentPlanId,
+    /// The patient.
+    pub patient_id: PatientId,
+    /// Its title.
+    pub title: String,
+    /// Who started it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// Whether the newest signed version's review date has passed.
+    pub review_overdue: bool,
+    /// Its versions, oldest first; the last signed one is in force.
+    pub versions: Vec<PlanVersion>,
+}
+
+impl From<crate::db::recovery::treatment_plans::TreatmentPlan> for TreatmentPlan {
+    fn from(row: crate::db::recovery::treatment_plans::TreatmentPlan) -> Self {
+        Self {
+            id: row.id,
+            patient_id: row.patient_id,
+            title: row.title,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            review_overdue: row.review_overdue,
+            versions: row.versions.into_iter().map(Into::into).collect(),
+        }
     }
 }

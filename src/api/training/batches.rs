@@ -9,6 +9,9 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::api::training::certificates::Certificate;
+use crate::db::training::batches::EnrollmentStatus;
+use crate::domain::ids::ClassAttendanceId;
 use crate::{
     api::{
         ApiTags, Created,
@@ -16,12 +19,13 @@ use crate::{
         idempotency::{self, Creates, IdempotencyKey},
         page::Page,
     },
+    api::{wire, wire_all},
     auth::BearerAuth,
     db::{
         Db,
         training::{
-            batches::{self, Batch, BatchFields, BatchStatus, ClassAttendance, ClassPresence, Enrollment},
-            certificates::{self, Certificate},
+            batches::{self, BatchFields, BatchStatus, ClassPresence},
+            certificates::{self},
         },
     },
     domain::{
@@ -31,6 +35,7 @@ use crate::{
     },
     error::{Error, Result, Validator},
 };
+use chrono::{DateTime, Utc};
 
 /// A batch's fields, all of them (creating and replacing take the same).
 #[derive(Debug, Object)]
@@ -169,7 +174,7 @@ impl BatchesApi {
     /// With its seats taken. Facility admins, its teacher, its students.
     #[oai(path = "/batches/:id", method = "get", operation_id = "getBatch")]
     async fn get(&self, auth: BearerAuth, id: Path<BatchId>) -> Result<Json<Batch>> {
-        self.db.run(&auth.0, async |tx| batches::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| batches::get(tx, id.0).await).await.map(wire)
     }
 
     /// Replace a batch.
@@ -183,7 +188,7 @@ impl BatchesApi {
         body: JsonBody<BatchRequest>,
     ) -> Result<Json<Batch>> {
         let fields = body.0.fields()?;
-        self.db.run(&auth.0, async |tx| batches::update(tx, id.0, &fields).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| batches::update(tx, id.0, &fields).await).await.map(wire)
     }
 
     /// Enroll a student.
@@ -224,7 +229,7 @@ impl BatchesApi {
     /// `enrollment_closed`.
     #[oai(path = "/enrollments/:id/withdraw", method = "post", operation_id = "withdrawEnrollment")]
     async fn withdraw(&self, auth: BearerAuth, id: Path<EnrollmentId>) -> Result<Json<Enrollment>> {
-        self.db.run(&auth.0, async |tx| batches::withdraw(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| batches::withdraw(tx, id.0).await).await.map(wire)
     }
 
     /// Complete an enrollment.
@@ -237,7 +242,7 @@ impl BatchesApi {
             .run(&auth.0, async |tx| {
                 let enrollment = batches::complete(tx, id.0).await?;
                 let certificate = certificates::issue(tx, id.0).await?;
-                Ok(Completion { enrollment, certificate })
+                Ok(Completion { enrollment: enrollment.into(), certificate: certificate.into() })
             })
             .await
             .map(Json)
@@ -276,7 +281,7 @@ impl BatchesApi {
                     .await?,
                 );
             }
-            Ok(ClassAttendanceList { items: out })
+            Ok(ClassAttendanceList { items: wire_all(out) })
         };
         idempotency::create(
             &self.db,
@@ -308,5 +313,126 @@ impl BatchesApi {
         let rows =
             self.db.run(&auth.0, async |tx| batches::attendance(tx, id.0, session_on.0, &page).await).await?;
         Ok(Json(Page::of(&page, rows)))
+    }
+}
+
+/// A batch: a cohort of a course.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Batch {
+    /// Its id.
+    pub id: BatchId,
+    /// Its course.
+    pub course_id: CourseId,
+    /// Its name, e.g. `January 2027 weekend`.
+    pub name: String,
+    /// Who teaches it.
+    pub teacher_id: Option<UserId>,
+    /// First day.
+    pub starts_on: NaiveDate,
+    /// Last day.
+    pub ends_on: NaiveDate,
+    /// When classes are, in words.
+    pub schedule: Option<String>,
+    /// Seats.
+    pub capacity: i32,
+    /// Seats taken (enrolled or completed).
+    pub enrolled: i64,
+    /// Where it stands.
+    pub status: BatchStatus,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crate::db::training::batches::Batch> for Batch {
+    fn from(row: crate::db::training::batches::Batch) -> Self {
+        Self {
+            id: row.id,
+            course_id: row.course_id,
+            name: row.name,
+            teacher_id: row.teacher_id,
+            starts_on: row.starts_on,
+            ends_on: row.ends_on,
+            schedule: row.schedule,
+            capacity: row.capacity,
+            enrolled: row.enrolled,
+            status: row.status,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A student in a batch.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Enrollment {
+    /// Its id.
+    pub id: EnrollmentId,
+    /// The batch.
+    pub batch_id: BatchId,
+    /// The student.
+    pub student_id: UserId,
+    /// Where it stands.
+    pub status: EnrollmentStatus,
+    /// When the student was enrolled.
+    pub enrolled_at: DateTime<Utc>,
+    /// When they completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// When they withdrew.
+    pub withdrawn_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::db::training::batches::Enrollment> for Enrollment {
+    fn from(row: crate::db::training::batches::Enrollment) -> Self {
+        Self {
+            id: row.id,
+            batch_id: row.batch_id,
+            student_id: row.student_id,
+            status: row.status,
+            enrolled_at: row.enrolled_at,
+            completed_at: row.completed_at,
+            withdrawn_at: row.withdrawn_at,
+        }
+    }
+}
+
+/// One student's attendance at one class (append-only; a later row for
+/// the same student and date corrects an earlier one).
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct ClassAttendance {
+    /// Its id.
+    pub id: ClassAttendanceId,
+    /// The batch.
+    pub batch_id: BatchId,
+    /// The student.
+    pub student_id: UserId,
+    /// The class's date.
+    pub session_on: NaiveDate,
+    /// Present, absent, late or excused.
+    pub status: ClassPresence,
+    /// A note.
+    pub note: Option<String>,
+    /// Who recorded it.
+    pub recorded_by: UserId,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<crate::db::training::batches::ClassAttendance> for ClassAttendance {
+    fn from(row: crate::db::training::batches::ClassAttendance) -> Self {
+        Self {
+            id: row.id,
+            batch_id: row.batch_id,
+            student_id: row.student_id,
+            session_on: row.session_on,
+            status: row.status,
+            note: row.note,
+            recorded_by: row.recorded_by,
+            recorded_at: row.recorded_at,
+        }
     }
 }

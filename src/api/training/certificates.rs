@@ -8,13 +8,18 @@ use poem_openapi::{
     payload::{Binary, Json},
 };
 
+use crate::db::training::certificates::CertificateStatus;
+use crate::domain::ids::CourseId;
+use crate::domain::ids::EnrollmentId;
+use crate::domain::ids::FacilityId;
 use crate::{
+    api::wire,
     api::{ApiTags, body::JsonBody, page::Page, recovery::reports::Pdf},
     auth::BearerAuth,
     db::{
         Db,
         accounts::facilities,
-        training::certificates::{self, Certificate, CertificateVerification},
+        training::certificates::{self},
     },
     domain::{
         ids::{CertificateId, UserId},
@@ -24,6 +29,7 @@ use crate::{
     error::{Error, Result},
     identity::RequestMeta,
 };
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// Why a certificate is revoked.
 #[derive(Debug, Object)]
@@ -64,7 +70,7 @@ impl CertificatesApi {
     /// Facility admins, and the student it was issued to.
     #[oai(path = "/certificates/:id", method = "get", operation_id = "getCertificate")]
     async fn get(&self, auth: BearerAuth, id: Path<CertificateId>) -> Result<Json<Certificate>> {
-        self.db.run(&auth.0, async |tx| certificates::get(tx, id.0).await).await.map(Json)
+        self.db.run(&auth.0, async |tx| certificates::get(tx, id.0).await).await.map(wire)
     }
 
     /// A certificate as a PDF.
@@ -103,7 +109,7 @@ impl CertificatesApi {
         self.db
             .run(&auth.0, async |tx| certificates::revoke(tx, id.0, body.0.reason.trim()).await)
             .await
-            .map(Json)
+            .map(wire)
     }
 }
 
@@ -135,6 +141,89 @@ impl CertificateVerificationApi {
                 certificates::verify(tx, &code).await
             })
             .await
-            .map(Json)
+            .map(wire)
+    }
+}
+
+/// A certificate.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct Certificate {
+    /// Its id.
+    pub id: CertificateId,
+    /// Its facility.
+    pub facility_id: FacilityId,
+    /// The enrollment it completes.
+    pub enrollment_id: EnrollmentId,
+    /// The student.
+    pub student_id: UserId,
+    /// The course.
+    pub course_id: CourseId,
+    /// What a verifier enters at `GET /public/certificates/{code}`.
+    pub code: String,
+    /// The student's name, as at issue.
+    pub student_name: String,
+    /// The course's title, as at issue.
+    pub course_title: String,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+    /// Who issued it.
+    pub issued_by: Option<UserId>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Why.
+    pub revocation_reason: Option<String>,
+}
+
+impl From<crate::db::training::certificates::Certificate> for Certificate {
+    fn from(row: crate::db::training::certificates::Certificate) -> Self {
+        Self {
+            id: row.id,
+            facility_id: row.facility_id,
+            enrollment_id: row.enrollment_id,
+            student_id: row.student_id,
+            course_id: row.course_id,
+            code: row.code,
+            student_name: row.student_name,
+            course_title: row.course_title,
+            issued_at: row.issued_at,
+            issued_by: row.issued_by,
+            revoked_at: row.revoked_at,
+            revocation_reason: row.revocation_reason,
+        }
+    }
+}
+
+/// What the public sees of a certificate.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct CertificateVerification {
+    /// The code looked up.
+    pub code: String,
+    /// Valid or revoked.
+    pub status: CertificateStatus,
+    /// Whose it is.
+    pub student_name: String,
+    /// Of what.
+    pub course_title: String,
+    /// From which training centre.
+    pub issued_by: String,
+    /// When (UTC date).
+    pub issued_on: NaiveDate,
+    /// When it was revoked (UTC date).
+    pub revoked_on: Option<NaiveDate>,
+}
+
+impl From<crate::db::training::certificates::CertificateVerification> for CertificateVerification {
+    fn from(row: crate::db::training::certificates::CertificateVerification) -> Self {
+        Self {
+            code: row.code,
+            status: row.status,
+            student_name: row.student_name,
+            course_title: row.course_title,
+            issued_by: row.issued_by,
+            issued_on: row.issued_on,
+            revoked_on: row.revoked_on,
+        }
     }
 }

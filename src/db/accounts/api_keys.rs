@@ -3,7 +3,6 @@
 //! The key itself is never stored; see `auth::api_keys`.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{Enum, Object};
 use tokio_postgres::Row;
 
 use crate::{
@@ -14,58 +13,42 @@ use crate::{
     domain::{
         ids::{ApiKeyId, FacilityId, UserId},
         page::{Keyed, PageRequest},
+        text_enum,
     },
     error::{Conflict, Error, Result},
     identity::{KeyIdentity, Scope},
 };
 
-/// Where a key stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum ApiKeyStatus {
-    /// Accepted.
-    Active,
-    /// Past `expiresAt` (a rotated key, once its overlap has passed).
-    Expired,
-    /// Revoked: refused from the next request on.
-    Revoked,
+text_enum! {
+    /// Where a key stands.
+    pub enum ApiKeyStatus {
+        /// Accepted.
+        Active = "active",
+        /// Past `expiresAt` (a rotated key, once its overlap has passed).
+        Expired = "expired",
+        /// Revoked: refused from the next request on.
+        Revoked = "revoked",
+    }
 }
 
 /// An API key, without its secret.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct ApiKey {
-    /// Its id.
     pub id: ApiKeyId,
-    /// The facility it reaches.
     pub facility_id: FacilityId,
-    /// The integration: the actor its requests are recorded as (audit log, authorship).
     pub integration_id: UserId,
-    /// What it is for, e.g. `Acme EHR sync`.
     pub name: String,
-    /// Its first 12 characters, to recognise it.
     pub prefix: String,
-    /// What it may do.
     pub scopes: Vec<Scope>,
-    /// Requests allowed per minute.
     pub rate_limit_per_minute: i32,
-    /// Requests allowed per UTC day.
     pub daily_quota: i32,
-    /// When it stops being accepted.
     pub expires_at: DateTime<Utc>,
-    /// The key this one replaced.
     pub rotated_from: Option<ApiKeyId>,
-    /// Who made it.
     pub created_by: Option<UserId>,
-    /// When it was made.
     pub created_at: DateTime<Utc>,
-    /// When it was revoked.
     pub revoked_at: Option<DateTime<Utc>>,
-    /// Who revoked it.
     pub revoked_by: Option<UserId>,
-    /// The last request made with it, to the minute.
     pub last_used_at: Option<DateTime<Utc>>,
-    /// Active, expired or revoked, now.
     pub status: ApiKeyStatus,
 }
 

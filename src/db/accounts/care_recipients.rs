@@ -2,7 +2,6 @@
 //! them: visits and the care logs marked visible to the patient's side.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
@@ -18,18 +17,12 @@ use crate::{
 };
 
 /// A patient a client books care for.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct CareRecipient {
-    /// The patient record.
     pub patient_id: PatientId,
-    /// Given name.
     pub first_name: String,
-    /// Family name.
     pub last_name: String,
-    /// The patient's status (`active`, `discharged`...).
     pub status: String,
-    /// When the client was linked to them.
     pub linked_at: DateTime<Utc>,
 }
 
@@ -109,24 +102,15 @@ pub async fn list(tx: &mut TenantTx, client: UserId, page: &PageRequest) -> Resu
 }
 
 /// A care log as the client sees it: what happened, not who wrote it.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct SharedCareLog {
-    /// Its id.
     pub id: CareLogId,
-    /// The patient.
     pub patient_id: PatientId,
-    /// `note`, `observation`, `incident`...
     pub kind: String,
-    /// What was written.
     pub body: String,
-    /// When it happened.
     pub occurred_at: DateTime<Utc>,
-    /// When it was recorded.
     pub recorded_at: DateTime<Utc>,
-    /// The log this one corrects.
     pub amends_id: Option<CareLogId>,
-    /// Why.
     pub amendment_reason: Option<String>,
 }
 
@@ -176,20 +160,13 @@ pub async fn shared_logs(
 }
 
 /// A visit: a caregiver's check-in or check-out at the care recipient.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Visit {
-    /// Its id.
     pub id: AttendanceId,
-    /// The care recipient.
     pub patient_id: PatientId,
-    /// The caregiver.
     pub staff_id: UserId,
-    /// `check_in` or `check_out`.
     pub event: String,
-    /// When.
     pub at: DateTime<Utc>,
-    /// The record this one corrects.
     pub amends_id: Option<AttendanceId>,
 }
 

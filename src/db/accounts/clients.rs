@@ -3,7 +3,6 @@
 //! transaction (directly by a facility admin, or by converting a lead).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use super::users::{self, NewUser, User};
@@ -20,68 +19,38 @@ use crate::{
 };
 
 /// Who a client books care for, and where.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct ClientProfile {
-    /// The person who receives the care (1–200 characters).
-    #[oai(validator(min_length = 1, max_length = 200))]
     pub care_recipient_name: String,
-    /// How they are related to the client: mother, self... (1–100 characters).
-    #[oai(validator(min_length = 1, max_length = 100))]
     pub care_recipient_relation: Option<String>,
-    /// The care recipient's date of birth.
     pub care_recipient_born_on: Option<NaiveDate>,
-    /// What care they need (1–5000 characters).
-    #[oai(validator(min_length = 1, max_length = 5000))]
     pub care_needs: Option<String>,
-    /// Where the care is given (1–500 characters).
-    #[oai(validator(min_length = 1, max_length = 500))]
     pub address: Option<String>,
-    /// The city of that address.
     pub city_id: Option<CityId>,
-    /// BCP 47 language tag, e.g. `hi` or `en-IN`.
-    #[oai(validator(pattern = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"))]
     pub preferred_language: Option<String>,
 }
 
 /// A student's profile.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct StudentProfile {
-    /// Date of birth.
     pub born_on: Option<NaiveDate>,
-    /// Schooling so far (1–500 characters).
-    #[oai(validator(min_length = 1, max_length = 500))]
     pub education: Option<String>,
-    /// A parent or guardian (1–200 characters).
-    #[oai(validator(min_length = 1, max_length = 200))]
     pub guardian_name: Option<String>,
-    /// Their phone number: 10–15 digits, optionally starting with `+`.
-    #[oai(validator(pattern = r"^\+?[0-9]{10,15}$"))]
     pub guardian_phone: Option<String>,
-    /// Where the student lives.
     pub city_id: Option<CityId>,
 }
 
 /// A teacher's profile.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct TeacherProfile {
-    /// What they teach (at most 20, each 1–100 characters).
-    #[oai(validator(max_items = 20))]
     pub subjects: Vec<String>,
-    /// A few lines about them (1–2000 characters).
-    #[oai(validator(min_length = 1, max_length = 2000))]
     pub bio: Option<String>,
 }
 
 /// A teacher: the account and its profile.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Teacher {
-    /// The account.
     pub account: User,
-    /// The profile.
     pub profile: TeacherProfile,
 }
 
@@ -113,22 +82,16 @@ pub async fn create_teacher(tx: &mut TenantTx, user: &NewUser<'_>, p: &TeacherPr
 }
 
 /// A client: the account and its profile.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Client {
-    /// The account.
     pub account: User,
-    /// The profile.
     pub profile: ClientProfile,
 }
 
 /// A student: the account and its profile.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Student {
-    /// The account.
     pub account: User,
-    /// The profile.
     pub profile: StudentProfile,
 }
 

@@ -2,7 +2,6 @@
 //! facility's members to their own facility and lets only super admins write.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::db::{
@@ -34,33 +33,19 @@ text_enum! {
 }
 
 /// A facility (tenant).
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Facility {
-    /// The facility's id.
     pub id: FacilityId,
-    /// URL-safe unique handle, e.g. `sunrise-rehab`.
     pub slug: String,
-    /// Display name (1–200 characters).
     pub name: String,
-    /// What the facility does.
     pub kind: FacilityKind,
-    /// `active`, or `suspended` (its users are refused).
     pub status: FacilityStatus,
-    /// IANA time zone, e.g. `Asia/Kolkata`.
     pub timezone: String,
-    /// City (1–100 characters).
     pub city: Option<String>,
-    /// Contact phone number.
     pub phone: Option<String>,
-    /// Contact email.
     pub email: Option<String>,
-    /// Minutes a crisis alert may wait unacknowledged before it is escalated to the facility
-    /// admins.
     pub crisis_escalation_minutes: i32,
-    /// When it was created (server time).
     pub created_at: DateTime<Utc>,
-    /// When it last changed (server time).
     pub updated_at: DateTime<Utc>,
 }
 

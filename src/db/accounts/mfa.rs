@@ -4,27 +4,18 @@
 //! (locked at 100, V47). The crypto is in
 //! `auth::mfa`.
 
-use poem_openapi::Object;
-
 use crate::{
     db::TenantTx,
     error::{Conflict, Error, Result},
 };
 
 /// Where the caller's second factor stands.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct MfaStatus {
-    /// A confirmed factor exists: every new session must verify it.
     pub enabled: bool,
-    /// This session has verified it.
     pub session_verified: bool,
-    /// The caller's facility requires a second factor of its admins and staff.
     pub required_by_facility: bool,
-    /// Recovery codes not yet used.
     pub recovery_codes_left: i32,
-    /// After 100 wrong codes in a row the factor is locked: only a recovery code, or an admin's
-    /// unlock, opens it again.
     pub locked: bool,
 }
 

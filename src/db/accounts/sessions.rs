@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::db::TenantTx;
@@ -152,22 +151,14 @@ pub async fn rotate(
 }
 
 /// One of the caller's sessions.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Session {
-    /// The session's id (pass it to end the session).
     pub id: SessionId,
-    /// When the session began (login).
     pub created_at: DateTime<Utc>,
-    /// When it ends unless refreshed.
     pub expires_at: DateTime<Utc>,
-    /// When it was ended.
     pub revoked_at: Option<DateTime<Utc>>,
-    /// The device's user agent at login.
     pub user_agent: Option<String>,
-    /// The address it logged in from.
     pub ip: Option<String>,
-    /// This is the session of the token making the request.
     pub current: bool,
 }
 

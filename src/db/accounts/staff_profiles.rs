@@ -1,7 +1,6 @@
 //! Staff profiles (V35): skills, certifications, languages, availability.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
@@ -11,20 +10,13 @@ use crate::{
 };
 
 /// What a staff member brings.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct StaffProfile {
-    /// The staff member.
     pub user_id: UserId,
-    /// Skills, e.g. `wound care`, `dementia care`.
     pub skills: Vec<String>,
-    /// Certifications held.
     pub certifications: Vec<String>,
-    /// Languages spoken (BCP 47 tags or names).
     pub languages: Vec<String>,
-    /// When they can work, in words.
     pub availability: Option<String>,
-    /// When it last changed; absent for a profile never written.
     pub updated_at: Option<DateTime<Utc>>,
 }
 

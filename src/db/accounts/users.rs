@@ -3,7 +3,6 @@
 //! no request role can read a password hash.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::db::{
@@ -34,36 +33,21 @@ text_enum! {
 }
 
 /// A user account.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct User {
-    /// The user's id.
     pub id: UserId,
-    /// The user's facility; absent for super admins.
     pub facility_id: Option<FacilityId>,
-    /// Email address (lower-case).
     pub email: Option<String>,
-    /// Phone number.
     pub phone: Option<String>,
-    /// The account's role.
     pub role: Role,
-    /// Whether the account may log in.
     pub status: UserStatus,
-    /// Why the status was last changed.
     pub status_reason: Option<String>,
-    /// Given name (1–100 characters).
     pub first_name: String,
-    /// Family name (1–100 characters).
     pub last_name: String,
-    /// For staff: counsellor, nurse, caregiver, therapist, teacher...
     pub job_title: Option<String>,
-    /// Staff and facility admins on call receive every crisis alert of the facility.
     pub on_call: bool,
-    /// When the password was last set.
     pub password_changed_at: Option<DateTime<Utc>>,
-    /// When it was created (server time).
     pub created_at: DateTime<Utc>,
-    /// When it last changed (server time).
     pub updated_at: DateTime<Utc>,
 }
 

@@ -1,7 +1,6 @@
 //! The cities the platform serves (V28): platform data that super admins
 //! keep; everyone reads the active ones.
 
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
@@ -11,18 +10,12 @@ use crate::{
 };
 
 /// A city.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct City {
-    /// Its id.
     pub id: CityId,
-    /// URL-safe unique handle, e.g. `jaipur`.
     pub slug: String,
-    /// Its name.
     pub name: String,
-    /// State, province or region.
     pub region: Option<String>,
-    /// Whether the website lists it.
     pub active: bool,
 }
 

@@ -3,7 +3,6 @@
 //! where it has a published course.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use super::services::{Money, PUBLIC_LIST_CAP, Provider};
@@ -20,32 +19,19 @@ use crate::{
 };
 
 /// A course, as its facility keeps it.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Course {
-    /// Its id.
     pub id: CourseId,
-    /// Its facility.
     pub facility_id: FacilityId,
-    /// URL-safe handle, unique within the facility.
     pub slug: String,
-    /// Its title.
     pub title: String,
-    /// One or two sentences for a listing.
     pub summary: String,
-    /// The full description.
     pub description: Option<String>,
-    /// Where it is taught.
     pub city_id: CityId,
-    /// How long it takes, in hours of teaching.
     pub duration_hours: i32,
-    /// Its fee.
     pub fee: Option<Money>,
-    /// Whether the website shows it.
     pub published: bool,
-    /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -187,28 +173,17 @@ pub async fn update(tx: &mut TenantTx, id: CourseId, c: &CourseFields<'_>) -> Re
 }
 
 /// A published course, as the website shows it.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct PublicCourse {
-    /// Its id: what a lead names.
     pub id: CourseId,
-    /// Its handle on the website: `{facility slug}.{course slug}`.
     pub slug: String,
-    /// Its title.
     pub title: String,
-    /// One or two sentences.
     pub summary: String,
-    /// The full description.
     pub description: Option<String>,
-    /// Where it is taught.
     pub city_id: CityId,
-    /// The city's name.
     pub city_name: String,
-    /// Hours of teaching.
     pub duration_hours: i32,
-    /// Its fee.
     pub fee: Option<Money>,
-    /// The training centre that teaches it.
     pub provider: Provider,
 }
 
@@ -262,22 +237,14 @@ pub async fn public_facility(tx: &mut TenantTx, id: CourseId) -> Result<Option<F
 }
 
 /// A training centre on the website.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct TrainingCentre {
-    /// The facility's id.
     pub id: FacilityId,
-    /// Its handle.
     pub slug: String,
-    /// Its name.
     pub name: String,
-    /// Its contact phone.
     pub phone: Option<String>,
-    /// Its contact email.
     pub email: Option<String>,
-    /// The cities where it teaches a published course.
     pub city_ids: Vec<CityId>,
-    /// How many published courses it has (in the city asked about, if one was).
     pub courses: i64,
 }
 

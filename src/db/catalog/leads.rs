@@ -3,7 +3,6 @@
 //! append-only notes and a status history written by a trigger.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
@@ -46,42 +45,24 @@ text_enum! {
 }
 
 /// A lead.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Lead {
-    /// Its id (also the website's reference for it).
     pub id: LeadId,
-    /// The facility it was routed to; absent for a platform lead.
     pub facility_id: Option<FacilityId>,
-    /// Service or training.
     pub lead_type: LeadType,
-    /// Who asked.
     pub name: String,
-    /// Their phone number.
     pub phone: String,
-    /// Their email.
     pub email: Option<String>,
-    /// The city they named.
     pub city_id: Option<CityId>,
-    /// The service they asked about.
     pub service_id: Option<ServiceId>,
-    /// The course they asked about.
     pub course_id: Option<CourseId>,
-    /// What they wrote.
     pub message: Option<String>,
-    /// Where it stands.
     pub status: LeadStatus,
-    /// The staff member working it.
     pub assigned_to: Option<UserId>,
-    /// Why it was rejected.
     pub rejection_reason: Option<String>,
-    /// The account it became.
     pub converted_user_id: Option<UserId>,
-    /// When it became one.
     pub converted_at: Option<DateTime<Utc>>,
-    /// When it arrived.
     pub created_at: DateTime<Utc>,
-    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -308,18 +289,12 @@ pub async fn set_reason(tx: &mut TenantTx, reason: &str) -> Result<()> {
 }
 
 /// A note on a lead.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct LeadNote {
-    /// Its id.
     pub id: LeadNoteId,
-    /// Its lead.
     pub lead_id: LeadId,
-    /// What it says.
     pub body: String,
-    /// Who wrote it.
     pub recorded_by: UserId,
-    /// When.
     pub recorded_at: DateTime<Utc>,
 }
 
@@ -372,24 +347,15 @@ pub async fn notes(tx: &mut TenantTx, id: LeadId, page: &PageRequest) -> Result<
 }
 
 /// One step of a lead's history.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct LeadEvent {
-    /// Its id.
     pub id: uuid::Uuid,
-    /// The status from then on.
     pub status: LeadStatus,
-    /// The assignee from then on.
     pub assigned_to: Option<UserId>,
-    /// The facility from then on.
     pub facility_id: Option<FacilityId>,
-    /// Why (the rejection reason, or the request's `X-Change-Reason`).
     pub reason: Option<String>,
-    /// Who; absent when the website filed it.
     pub actor_id: Option<UserId>,
-    /// Their role (`public` for the website).
     pub actor_role: String,
-    /// When.
     pub at: DateTime<Utc>,
 }
 

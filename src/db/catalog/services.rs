@@ -2,7 +2,6 @@
 //! while published.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
@@ -18,14 +17,9 @@ use crate::{
 };
 
 /// An amount of money: integer minor units (paise, cents) and its currency.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Money {
-    /// In the currency's minor unit (₹499.00 is `49900`), not negative.
-    #[oai(validator(minimum(value = "0"), maximum(value = "100000000000")))]
     pub amount_minor: i64,
-    /// ISO 4217 code, e.g. `INR`.
-    #[oai(validator(pattern = "^[A-Z]{3}$"))]
     pub currency: String,
 }
 
@@ -37,30 +31,18 @@ impl Money {
 }
 
 /// A service, as its facility keeps it.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Service {
-    /// Its id.
     pub id: ServiceId,
-    /// Its facility.
     pub facility_id: FacilityId,
-    /// URL-safe handle, unique within the facility.
     pub slug: String,
-    /// Its name.
     pub name: String,
-    /// One or two sentences for a listing.
     pub summary: String,
-    /// The full description.
     pub description: Option<String>,
-    /// Where it is offered.
     pub city_id: CityId,
-    /// The lowest price.
     pub price_from: Option<Money>,
-    /// Whether the website shows it.
     pub published: bool,
-    /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -198,18 +180,12 @@ pub async fn update(tx: &mut TenantTx, id: ServiceId, s: &ServiceFields<'_>) -> 
 }
 
 /// Who offers something on the website.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Provider {
-    /// The facility's id.
     pub id: FacilityId,
-    /// Its handle.
     pub slug: String,
-    /// Its name.
     pub name: String,
-    /// Its contact phone.
     pub phone: Option<String>,
-    /// Its contact email.
     pub email: Option<String>,
 }
 
@@ -226,26 +202,16 @@ impl Provider {
 }
 
 /// A published service, as the website shows it.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct PublicService {
-    /// Its id: what a lead names.
     pub id: ServiceId,
-    /// Its handle on the website: `{facility slug}.{service slug}`.
     pub slug: String,
-    /// Its name.
     pub name: String,
-    /// One or two sentences.
     pub summary: String,
-    /// The full description (on the detail only).
     pub description: Option<String>,
-    /// Where it is offered.
     pub city_id: CityId,
-    /// The city's name.
     pub city_name: String,
-    /// The lowest price.
     pub price_from: Option<Money>,
-    /// Who offers it.
     pub provider: Provider,
 }
 

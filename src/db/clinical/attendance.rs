@@ -3,7 +3,6 @@
 //! corrections are amendments.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::db::{
@@ -29,38 +28,24 @@ text_enum! {
 }
 
 /// One version of an attendance event.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct AttendanceVersion {
-    /// This version's id.
     pub id: AttendanceId,
-    /// Check-in or check-out.
     pub event: AttendanceEvent,
-    /// When it happened (never in the future).
     pub at: DateTime<Utc>,
-    /// The patient visited, for a home visit.
     pub patient_id: Option<PatientId>,
-    /// A free-text note.
     pub note: Option<String>,
-    /// Who recorded it (always the caller who did).
     pub recorded_by: UserId,
-    /// When it was recorded (server time).
     pub recorded_at: DateTime<Utc>,
-    /// Why this amendment was made (amendments only).
     pub amendment_reason: Option<String>,
 }
 
 /// An attendance event with its amendments, oldest first.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Attendance {
-    /// This event's id (its original's).
     pub id: AttendanceId,
-    /// Whose attendance this is.
     pub staff_id: UserId,
-    /// The event as first recorded; never changes.
     pub original: AttendanceVersion,
-    /// Its corrections, oldest first; the last is the current version.
     pub amendments: Vec<AttendanceVersion>,
 }
 

@@ -3,7 +3,6 @@
 //! at the original); reads return each original with its amendments.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::db::{
@@ -34,39 +33,24 @@ text_enum! {
 }
 
 /// One version of a care log: the original, or an amendment of it.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct CareLogVersion {
-    /// This version's id.
     pub id: CareLogId,
-    /// What it records.
     pub kind: CareLogKind,
-    /// The text.
     pub body: String,
-    /// When it happened (never in the future).
     pub occurred_at: DateTime<Utc>,
-    /// Whether the patient sees it in their app.
     pub visible_to_patient: bool,
-    /// Who wrote it: always the caller who recorded it.
     pub author_id: UserId,
-    /// Server time of recording.
     pub recorded_at: DateTime<Utc>,
-    /// Why this amendment was made (amendments only).
     pub amendment_reason: Option<String>,
 }
 
 /// A care log: the original entry and its amendments, oldest first. The last
-/// amendment, if any, is the current version.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct CareLog {
-    /// This care log's id (its original's).
     pub id: CareLogId,
-    /// The patient it is about.
     pub patient_id: PatientId,
-    /// The entry as first recorded; never changes.
     pub original: CareLogVersion,
-    /// Its corrections, oldest first; the last is the current version.
     pub amendments: Vec<CareLogVersion>,
 }
 

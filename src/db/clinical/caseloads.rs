@@ -4,7 +4,6 @@
 //! impossible.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::db::TenantTx;
@@ -35,22 +34,14 @@ text_enum! {
 }
 
 /// A staff member's assignment to a patient.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Assignment {
-    /// This assignment's id.
     pub id: AssignmentId,
-    /// The patient it is about.
     pub patient_id: PatientId,
-    /// The staff member.
     pub staff_id: UserId,
-    /// What the staff member does for the patient.
     pub role: AssignmentRole,
-    /// When the assignment starts.
     pub starts_at: DateTime<Utc>,
-    /// Set once the assignment has ended.
     pub ended_at: Option<DateTime<Utc>>,
-    /// When it was created (server time).
     pub created_at: DateTime<Utc>,
 }
 

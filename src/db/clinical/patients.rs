@@ -3,7 +3,6 @@
 //! simply not found.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use poem_openapi::Object;
 use serde_json::Value;
 use tokio_postgres::Row;
 
@@ -31,60 +30,34 @@ text_enum! {
 }
 
 /// Whom to call in an emergency.
-#[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct EmergencyContact {
-    /// Who to call (1–200 characters).
-    #[oai(validator(min_length = 1, max_length = 200))]
     pub name: Text,
-    /// Their phone number (1–32 characters).
-    #[oai(validator(min_length = 1, max_length = 32))]
     pub phone: Text,
-    /// How they relate to the patient, e.g. `sister` (1–100 characters).
-    #[oai(validator(min_length = 1, max_length = 100))]
     pub relationship: Opt<Text>,
 }
 
 /// A patient record.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Patient {
-    /// The patient's id.
     pub id: PatientId,
-    /// The patient's facility.
     pub facility_id: FacilityId,
-    /// The facility's own medical record number.
     pub mrn: Option<String>,
-    /// The patient's account, once they have registered.
     pub user_id: Option<UserId>,
-    /// Given name (1–100 characters).
     pub first_name: String,
-    /// Family name (1–100 characters).
     pub last_name: String,
-    /// Date of birth.
     pub date_of_birth: NaiveDate,
-    /// Where the patient is in their stay.
     pub status: PatientStatus,
-    /// When the patient was admitted.
     pub admission_date: Option<NaiveDate>,
-    /// When the patient was discharged.
     pub discharge_date: Option<NaiveDate>,
-    /// The day sobriety began.
     pub sobriety_date: Option<NaiveDate>,
-    /// The staff member who counsels the patient.
     pub primary_counsellor_id: Option<UserId>,
-    /// Room or bed.
     pub room: Option<String>,
-    /// Whom to call in an emergency.
     pub emergency_contact: Option<EmergencyContact>,
-    /// Free-text notes.
     pub notes: Option<String>,
-    /// Set when soft-deleted (visible to facility admins only).
     pub deleted_at: Option<DateTime<Utc>>,
-    /// When it was created (server time).
     pub created_at: DateTime<Utc>,
-    /// When it last changed (server time).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -141,7 +114,7 @@ pub struct NewPatient<'a> {
     pub sobriety_date: Option<NaiveDate>,
     pub primary_counsellor_id: Option<UserId>,
     pub room: Option<&'a str>,
-    pub emergency_contact: Option<&'a EmergencyContact>,
+    pub emergency_contact: Option<EmergencyContact>,
     pub notes: Option<&'a str>,
 }
 
@@ -154,7 +127,7 @@ pub const INSERT: &str = concat!(
 );
 
 pub async fn insert(tx: &mut TenantTx, p: &NewPatient<'_>) -> Result<Patient> {
-    let contact = contact_json(p.emergency_contact)?;
+    let contact = contact_json(p.emergency_contact.as_ref())?;
     let row = tx
         .query_one(
             INSERT,
@@ -331,7 +304,7 @@ pub struct PatientPatch<'a> {
     pub sobriety_date: Option<Option<NaiveDate>>,
     pub primary_counsellor_id: Option<Option<UserId>>,
     pub room: Option<Option<&'a str>>,
-    pub emergency_contact: Option<Option<&'a EmergencyContact>>,
+    pub emergency_contact: Option<Option<EmergencyContact>>,
     pub notes: Option<Option<&'a str>>,
 }
 
@@ -355,8 +328,8 @@ pub const UPDATE: &str = concat!(
 );
 
 pub async fn update(tx: &mut TenantTx, id: PatientId, p: &PatientPatch<'_>) -> Result<Patient> {
-    let contact = match p.emergency_contact {
-        Some(c) => contact_json(c)?,
+    let contact = match &p.emergency_contact {
+        Some(c) => contact_json(c.as_ref())?,
         None => None,
     };
     let row = tx
@@ -444,66 +417,42 @@ pub async fn revoke_key(tx: &mut TenantTx, patient: PatientId) -> Result<()> {
 }
 
 /// The newest care log, in brief.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct CareLogBrief {
-    /// The care log's id.
     pub id: CareLogId,
-    /// What it records.
     pub kind: String,
-    /// When it happened.
     pub occurred_at: DateTime<Utc>,
 }
 
 /// The newest vitals reading, in brief.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct VitalsBrief {
-    /// The reading's id.
     pub id: VitalsId,
-    /// When it was measured.
     pub measured_at: DateTime<Utc>,
-    /// Systolic pressure, mmHg.
     pub systolic: Option<i16>,
-    /// Diastolic pressure, mmHg.
     pub diastolic: Option<i16>,
-    /// Beats per minute.
     pub pulse: Option<i16>,
-    /// Oxygen saturation, %.
     pub spo2: Option<i16>,
 }
 
 /// Counts over the last 7 days.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct WeekCounts {
-    /// Care logs written.
     pub care_logs: i64,
-    /// Care logs of kind `incident`.
     pub incidents: i64,
-    /// Vitals readings taken.
     pub vitals: i64,
 }
 
 /// What a counsellor sees first.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Dashboard {
-    /// The patient.
     pub patient_id: PatientId,
-    /// Where the patient is in their stay.
     pub status: PatientStatus,
-    /// Days since the sobriety date, if one is recorded.
     pub days_sober: Option<i32>,
-    /// The newest care log the caller may see.
     pub last_care_log: Option<CareLogBrief>,
-    /// The newest vitals reading the caller may see.
     pub last_vitals: Option<VitalsBrief>,
-    /// How many staff are assigned now.
     pub open_assignments: i64,
-    /// Counts of the last 7 days.
     pub last_7_days: WeekCounts,
-    /// Check-ins, mood, cravings, doses, goals, and whether the care team should look now.
     pub recovery: crate::db::recovery::progress::RecoverySummary,
 }
 

@@ -3,7 +3,6 @@
 //! amendments, as for care logs.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::db::{
@@ -18,60 +17,37 @@ use crate::{
 };
 
 /// The measurements of one reading; at least one is present.
-#[derive(Debug, Clone, Default, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct Measurements {
-    /// mmHg, 50–300 (with diastolic).
     pub systolic: Option<i16>,
-    /// mmHg, 20–200, below systolic.
     pub diastolic: Option<i16>,
-    /// Beats per minute, 20–250.
     pub pulse: Option<i16>,
-    /// °C, 30–45.
     pub temperature_c: Option<f64>,
-    /// %, 50–100.
     pub spo2: Option<i16>,
-    /// mg/dL, 10–1000.
     pub glucose_mg_dl: Option<i16>,
-    /// kg, 0.5–500.
     pub weight_kg: Option<f64>,
-    /// Breaths per minute, 4–80.
     pub respiration: Option<i16>,
 }
 
 /// One version of a reading: the original, or an amendment of it.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct VitalsVersion {
-    /// This version's id.
     pub id: VitalsId,
-    /// When it was measured.
     pub measured_at: DateTime<Utc>,
-    #[oai(flatten)]
     pub measurements: Measurements,
-    /// A free-text note.
     pub note: Option<String>,
-    /// Whether the patient sees it in their app.
     pub visible_to_patient: bool,
-    /// Who recorded it (always the caller who did).
     pub recorded_by: UserId,
-    /// When it was recorded (server time).
     pub recorded_at: DateTime<Utc>,
-    /// Why this amendment was made (amendments only).
     pub amendment_reason: Option<String>,
 }
 
 /// A vitals reading with its amendments, oldest first.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Vitals {
-    /// This reading's id (its original's).
     pub id: VitalsId,
-    /// The patient it is about.
     pub patient_id: PatientId,
-    /// The entry as first recorded; never changes.
     pub original: VitalsVersion,
-    /// Its corrections, oldest first; the last is the current version.
     pub amendments: Vec<VitalsVersion>,
 }
 

@@ -2,7 +2,6 @@
 //! staff, and each reader's acknowledgement (both append-only, V24).
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
@@ -31,26 +30,16 @@ text_enum! {
 }
 
 /// An announcement.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Announcement {
-    /// Its id.
     pub id: AnnouncementId,
-    /// Who it addresses.
     pub audience: Audience,
-    /// Its title.
     pub title: String,
-    /// Its text.
     pub body: String,
-    /// The admin who published it.
     pub created_by: UserId,
-    /// When.
     pub created_at: DateTime<Utc>,
-    /// When the caller acknowledged it; absent until they do.
     pub acknowledged_at: Option<DateTime<Utc>>,
-    /// Facility admins only: how many active users it addresses now.
     pub audience_size: Option<i64>,
-    /// Facility admins only: how many have acknowledged it.
     pub acknowledgements: Option<i64>,
 }
 
@@ -138,12 +127,9 @@ pub async fn acknowledge(tx: &mut TenantTx, id: AnnouncementId) -> Result<Announ
 }
 
 /// One acknowledgement, as admins see them.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct AnnouncementAcknowledgement {
-    /// Who.
     pub user_id: UserId,
-    /// When.
     pub acknowledged_at: DateTime<Utc>,
 }
 

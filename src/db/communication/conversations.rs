@@ -4,7 +4,6 @@
 //! that refers to the sender's own earlier one.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
@@ -42,41 +41,26 @@ text_enum! {
 }
 
 /// A member and how far they have read.
-#[derive(Debug, Clone, Object, serde::Deserialize)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
-    /// The user.
     pub user_id: UserId,
-    /// Their name.
     pub name: String,
-    /// Their role: `patient`, `staff` or `facility_admin`.
     pub role: String,
-    /// Up to when they have read (a read receipt); absent before their first read.
     pub last_read_at: Option<DateTime<Utc>>,
 }
 
 /// A conversation the caller belongs to.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Conversation {
-    /// Its id.
     pub id: ConversationId,
-    /// Two people, or a group.
     pub kind: ConversationKind,
-    /// A group's title.
     pub title: Option<String>,
-    /// The patient a care-team group is about.
     pub patient_id: Option<PatientId>,
-    /// Who opened it.
     pub created_by: UserId,
-    /// When.
     pub created_at: DateTime<Utc>,
-    /// When its newest message was sent; absent while it has none.
     pub last_message_at: Option<DateTime<Utc>>,
-    /// Messages from others newer than the caller's read marker.
     pub unread: i64,
-    /// Who is in it.
     pub members: Vec<Member>,
 }
 
@@ -191,24 +175,15 @@ pub async fn list(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec<Conversat
 }
 
 /// One message.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Message {
-    /// Its id (chosen by the client that sent it).
     pub id: MessageId,
-    /// The conversation.
     pub conversation_id: ConversationId,
-    /// Who sent it.
     pub sender_id: UserId,
-    /// A message, a correction or a retraction.
     pub kind: MessageKind,
-    /// The text; absent on a retraction.
     pub body: Option<String>,
-    /// The message a correction or retraction changes.
     pub refers_to: Option<MessageId>,
-    /// Documents it refers to, in order; each reader opens them with their own rights.
     pub attachments: Vec<DocumentId>,
-    /// When it was sent.
     pub created_at: DateTime<Utc>,
 }
 

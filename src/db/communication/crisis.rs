@@ -4,7 +4,6 @@
 //! row holds the timeline; V25's trigger lets each step happen once.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::{Row, types::ToSql};
 
 use crate::{
@@ -32,34 +31,20 @@ text_enum! {
 }
 
 /// A crisis alert and its timeline.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct CrisisAlert {
-    /// Its id (chosen by the client that raised it).
     pub id: CrisisAlertId,
-    /// The patient in crisis.
     pub patient_id: PatientId,
-    /// Who raised it: the patient, or a member of staff.
     pub raised_by: UserId,
-    /// How urgent it is.
     pub severity: Severity,
-    /// Where the patient is, as they said.
     pub location: Option<String>,
-    /// What they said.
     pub note: Option<String>,
-    /// When it was raised.
     pub raised_at: DateTime<Utc>,
-    /// When someone acknowledged it.
     pub acknowledged_at: Option<DateTime<Utc>>,
-    /// Who acknowledged it.
     pub acknowledged_by: Option<UserId>,
-    /// When it was escalated to the facility admins, nobody having acknowledged it in time.
     pub escalated_at: Option<DateTime<Utc>>,
-    /// When it was resolved.
     pub resolved_at: Option<DateTime<Utc>>,
-    /// Who resolved it.
     pub resolved_by: Option<UserId>,
-    /// What was done.
     pub resolution: Option<String>,
 }
 

@@ -5,7 +5,6 @@
 //! no object is written or read before the database said this caller may.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::{Row, types::ToSql};
 
 use crate::{
@@ -23,37 +22,21 @@ use crate::{
 };
 
 /// A document: what it is, and once uploaded, what its content is.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Document {
-    /// Its id (chosen by the client that created it).
     pub id: DocumentId,
-    /// The patient it is about.
     pub patient_id: PatientId,
-    /// What it is.
     pub kind: DocumentKind,
-    /// Its title, as shown in lists and as the downloaded file's name.
     pub title: String,
-    /// Whether the patient may read it (once it is ready).
     pub visible_to_patient: bool,
-    /// `pending` until its content is uploaded, then `ready`; `deleted` is a tombstone;
-    /// `failed`: the server could not render it.
     pub status: DocumentStatus,
-    /// The content's type, as the server sniffed it from the bytes.
     pub content_type: Option<String>,
-    /// The content's size in bytes.
     pub size_bytes: Option<i64>,
-    /// The content's SHA-256, in hex, as the server computed it while receiving it.
     pub sha256: Option<String>,
-    /// Who created it.
     pub created_by: UserId,
-    /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// When its content was stored.
     pub ready_at: Option<DateTime<Utc>>,
-    /// When it was deleted.
     pub deleted_at: Option<DateTime<Utc>>,
-    /// Who deleted it.
     pub deleted_by: Option<UserId>,
 }
 

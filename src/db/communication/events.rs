@@ -2,7 +2,6 @@
 //! tickets browsers open it with.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 
@@ -14,23 +13,13 @@ use crate::{
 };
 
 /// One event: what happened and the id to fetch it by (never its content).
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct LiveEvent {
-    /// Its position in the facility's sequence; also the SSE `id`, which a
-    /// reconnecting client sends back as `Last-Event-ID`.
     pub seq: i64,
-    /// What happened: `message.created`, `announcement.published`,
-    /// `crisis_alert.raised`, `.acknowledged`, `.escalated` or `.resolved`.
-    /// Also the SSE `event` name.
     pub kind: String,
-    /// The message, announcement or alert: fetch it by this id.
     pub subject_id: uuid::Uuid,
-    /// A message's conversation.
     pub conversation_id: Option<ConversationId>,
-    /// An alert's patient.
     pub patient_id: Option<PatientId>,
-    /// When it happened.
     pub at: DateTime<Utc>,
 }
 

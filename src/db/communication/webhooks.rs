@@ -3,7 +3,6 @@
 //! filed by triggers and sent by the job worker (`jobs`, `webhooks`).
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{Enum, Object};
 use serde_json::Value;
 use tokio_postgres::Row;
 
@@ -15,62 +14,39 @@ use crate::{
     domain::{
         ids::{FacilityId, UserId, WebhookDeliveryId, WebhookId},
         page::{Keyed, PageRequest},
+        text_enum,
     },
     error::{Error, Result},
 };
 
-/// What a subscription can be told about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Enum)]
-pub enum WebhookEvent {
-    /// A patient became active (admitted, or readmitted).
-    #[oai(rename = "patient.admitted")]
-    PatientAdmitted,
-    /// A crisis alert was raised.
-    #[oai(rename = "crisis_alert.raised")]
-    CrisisAlertRaised,
-    /// A care log was written (not an amendment).
-    #[oai(rename = "care_log.written")]
-    CareLogWritten,
+text_enum! {
+    /// What a subscription can be told about.
+    pub enum WebhookEvent {
+        /// A patient became active (admitted, or readmitted).
+        PatientAdmitted = "patient.admitted",
+        /// A crisis alert was raised.
+        CrisisAlertRaised = "crisis_alert.raised",
+        /// A care log was written (not an amendment).
+        CareLogWritten = "care_log.written",
+    }
 }
 
-impl WebhookEvent {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PatientAdmitted => "patient.admitted",
-            Self::CrisisAlertRaised => "crisis_alert.raised",
-            Self::CareLogWritten => "care_log.written",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        [Self::PatientAdmitted, Self::CrisisAlertRaised, Self::CareLogWritten]
-            .into_iter()
-            .find(|e| e.as_str() == s)
-            .ok_or_else(|| Error::internal(anyhow::anyhow!("unknown webhook event {s}")))
-    }
+/// A stored event name, which the table's check keeps to the known ones.
+fn known_event(s: &str) -> Result<WebhookEvent> {
+    WebhookEvent::parse(s).ok_or_else(|| Error::internal(anyhow::anyhow!("unknown webhook event {s}")))
 }
 
 /// A subscription, without its signing secret.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Webhook {
-    /// Its id.
     pub id: WebhookId,
-    /// The facility whose events it receives.
     pub facility_id: FacilityId,
-    /// Where deliveries are POSTed.
     pub url: String,
-    /// The events it receives.
     pub events: Vec<WebhookEvent>,
-    /// What it is for.
     pub description: Option<String>,
-    /// Whether it still receives deliveries.
     pub active: bool,
-    /// Who made it.
     pub created_by: Option<UserId>,
-    /// When it was made.
     pub created_at: DateTime<Utc>,
-    /// When it was turned off.
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
@@ -89,7 +65,7 @@ impl TryFrom<&Row> for Webhook {
             id: row.try_get("id")?,
             facility_id: row.try_get("facility_id")?,
             url: row.try_get("url")?,
-            events: events.iter().map(|e| WebhookEvent::parse(e)).collect::<Result<_>>()?,
+            events: events.iter().map(|e| known_event(e)).collect::<Result<_>>()?,
             description: row.try_get("description")?,
             active: row.try_get("active")?,
             created_by: row.try_get("created_by")?,
@@ -105,43 +81,31 @@ impl Keyed for Webhook {
     }
 }
 
-/// Where a delivery stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    /// Not yet answered with a 2xx; retried with backoff.
-    Pending,
-    /// Answered with a 2xx.
-    Delivered,
-    /// Out of attempts, or its subscription was turned off.
-    Failed,
+text_enum! {
+    /// Where a delivery stands.
+    pub enum DeliveryStatus {
+        /// Not yet answered with a 2xx; retried with backoff.
+        Pending = "pending",
+        /// Answered with a 2xx.
+        Delivered = "delivered",
+        /// Out of attempts, or its subscription was turned off.
+        Failed = "failed",
+    }
 }
 
 /// One delivery and its attempts.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct WebhookDelivery {
-    /// Its id (the `Carego-Delivery` header, and `id` in the payload).
     pub id: WebhookDeliveryId,
-    /// The subscription.
     pub webhook_id: WebhookId,
-    /// The event.
     pub event: WebhookEvent,
-    /// What was sent: the event, its time and the record's id, never the record.
     pub payload: Value,
-    /// Where it stands.
     pub status: DeliveryStatus,
-    /// Attempts made.
     pub attempts: i32,
-    /// The last HTTP status received.
     pub last_status_code: Option<i32>,
-    /// Why the last attempt failed.
     pub last_error: Option<String>,
-    /// When the event happened.
     pub created_at: DateTime<Utc>,
-    /// The last attempt.
     pub last_attempt_at: Option<DateTime<Utc>>,
-    /// When it was delivered.
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
@@ -153,7 +117,7 @@ impl TryFrom<&Row> for WebhookDelivery {
         Ok(Self {
             id: row.try_get("id")?,
             webhook_id: row.try_get("subscription_id")?,
-            event: WebhookEvent::parse(row.try_get("event")?)?,
+            event: known_event(row.try_get("event")?)?,
             payload: row.try_get("payload")?,
             status: match status.as_str() {
                 "delivered" => DeliveryStatus::Delivered,

@@ -3,7 +3,6 @@
 //! beyond what was paid); this file translates them.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
@@ -55,70 +54,40 @@ text_enum! {
 }
 
 /// One line of an invoice.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct InvoiceLine {
-    /// Its id.
     pub id: InvoiceLineId,
-    /// Its place on the invoice, from 1.
     pub position: i32,
-    /// What it charges for.
     pub description: String,
-    /// The plan it was priced from.
     pub plan_id: Option<PlanId>,
-    /// How many.
     pub quantity: i32,
-    /// Price of one, in minor units.
     pub unit_price_minor: i64,
-    /// Tax rate in basis points (1800 is 18 %).
     pub tax_rate_bp: i32,
-    /// `quantity × unitPriceMinor`.
     pub subtotal_minor: i64,
-    /// The line's tax, rounded half up.
     pub tax_minor: i64,
 }
 
 /// An invoice or credit note.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Invoice {
-    /// Its id.
     pub id: InvoiceId,
-    /// The facility that bills.
     pub facility_id: FacilityId,
-    /// Invoice or credit note.
     pub kind: InvoiceKind,
-    /// `INV-2026-000042` (`CN-…` for credit notes), given at issue.
     pub number: Option<String>,
-    /// The client or student billed.
     pub customer_id: UserId,
-    /// For a credit note: the invoice it credits.
     pub credit_for_id: Option<InvoiceId>,
-    /// Where it stands.
     pub status: InvoiceStatus,
-    /// ISO 4217.
     pub currency: String,
-    /// Sum of the lines' subtotals.
     pub subtotal_minor: i64,
-    /// Sum of the lines' tax.
     pub tax_minor: i64,
-    /// `subtotalMinor + taxMinor`.
     pub total_minor: i64,
-    /// Paid so far, refunds deducted.
     pub paid_minor: i64,
-    /// When payment is due.
     pub due_on: Option<NaiveDate>,
-    /// Notes printed on it (a credit note's reason).
     pub notes: Option<String>,
-    /// Why it was voided.
     pub void_reason: Option<String>,
-    /// When it was issued.
     pub issued_at: Option<DateTime<Utc>>,
-    /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// When it last changed.
     pub updated_at: DateTime<Utc>,
-    /// Its lines (on a single invoice, not in lists).
     pub lines: Option<Vec<InvoiceLine>>,
 }
 
@@ -394,24 +363,15 @@ pub async fn credit_note(
 }
 
 /// A payment, or a refund (negative).
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Payment {
-    /// Its id.
     pub id: PaymentId,
-    /// The invoice.
     pub invoice_id: InvoiceId,
-    /// In minor units; negative for a refund.
     pub amount_minor: i64,
-    /// How.
     pub method: PaymentMethod,
-    /// The receipt, transaction or cheque number.
     pub reference: Option<String>,
-    /// When the money moved.
     pub received_at: DateTime<Utc>,
-    /// Who recorded it.
     pub recorded_by: UserId,
-    /// When.
     pub recorded_at: DateTime<Utc>,
 }
 
@@ -484,18 +444,12 @@ pub async fn payments(tx: &mut TenantTx, id: InvoiceId, page: &PageRequest) -> R
 }
 
 /// What a customer owes, in one currency.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Balance {
-    /// ISO 4217.
     pub currency: String,
-    /// Issued and paid invoices' totals.
     pub invoiced_minor: i64,
-    /// Credit notes' totals.
     pub credited_minor: i64,
-    /// Payments, refunds deducted.
     pub paid_minor: i64,
-    /// `invoicedMinor − creditedMinor − paidMinor`; negative when the customer is owed.
     pub outstanding_minor: i64,
 }
 

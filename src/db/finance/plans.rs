@@ -1,7 +1,6 @@
 //! A facility's price list (V33), kept by its admins.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
@@ -28,28 +27,17 @@ text_enum! {
 }
 
 /// A price on the facility's list.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Plan {
-    /// Its id.
     pub id: PlanId,
-    /// Its name, e.g. `Home nursing, 12-hour shift`.
     pub name: String,
-    /// The service it prices.
     pub service_id: Option<ServiceId>,
-    /// The course it prices.
     pub course_id: Option<CourseId>,
-    /// The price, in minor units.
     pub price_minor: i64,
-    /// ISO 4217.
     pub currency: String,
-    /// How often it is charged.
     pub period: PlanPeriod,
-    /// Whether it is offered now.
     pub active: bool,
-    /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 

@@ -2,7 +2,6 @@
 //! craving intensity and a note. One or more a day, append-only.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::{Row, types::ToSql};
 
 use super::{Logged, same};
@@ -15,34 +14,20 @@ use crate::{
 };
 
 /// A check-in as stored.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct CheckIn {
-    /// Its id (chosen by the client that created it).
     pub id: CheckInId,
-    /// The patient it is about.
     pub patient_id: PatientId,
-    /// When the patient checked in.
     pub checked_in_at: DateTime<Utc>,
-    /// Mood, 1 (worst) to 10 (best).
     pub mood: i16,
-    /// HALT: hungry.
     pub hungry: bool,
-    /// HALT: angry.
     pub angry: bool,
-    /// HALT: lonely.
     pub lonely: bool,
-    /// HALT: tired.
     pub tired: bool,
-    /// Hours slept last night, to a tenth.
     pub sleep_hours: Option<f64>,
-    /// How strong cravings are right now, 0 (none) to 10.
     pub craving_intensity: Option<i16>,
-    /// The patient's own words.
     pub notes: Option<String>,
-    /// Who recorded it (the patient, or a member of their care team).
     pub recorded_by: UserId,
-    /// When it reached the server.
     pub recorded_at: DateTime<Utc>,
 }
 

@@ -2,7 +2,6 @@
 //! used and whether the patient resisted. Append-only.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::{Row, types::ToSql};
 
 use super::{Logged, same};
@@ -24,28 +23,17 @@ text_enum! {
 }
 
 /// A craving as stored.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Craving {
-    /// Its id (chosen by the client that created it).
     pub id: CravingId,
-    /// The patient it is about.
     pub patient_id: PatientId,
-    /// When it struck.
     pub occurred_at: DateTime<Utc>,
-    /// How strong, 1 to 10.
     pub intensity: i16,
-    /// What set it off.
     pub trigger: Option<String>,
-    /// What the patient did about it.
     pub coping_strategy: Option<String>,
-    /// Whether they resisted.
     pub outcome: CravingOutcome,
-    /// The patient's own words.
     pub notes: Option<String>,
-    /// Who recorded it (the patient, or a member of their care team).
     pub recorded_by: UserId,
-    /// When it reached the server.
     pub recorded_at: DateTime<Utc>,
 }
 

@@ -3,7 +3,6 @@
 //! appended against them (client ids).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use poem_openapi::Object;
 use tokio_postgres::{Row, types::ToSql};
 
 use super::Logged;
@@ -52,36 +51,21 @@ text_enum! {
 }
 
 /// A goal, with where its progress stands.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Goal {
-    /// Its id (chosen by the client that created it).
     pub id: GoalId,
-    /// The patient.
     pub patient_id: PatientId,
-    /// What it is about.
     pub category: GoalCategory,
-    /// The goal in words.
     pub description: String,
-    /// How it will be measured.
     pub measurable_target: Option<String>,
-    /// By when.
     pub target_date: Option<NaiveDate>,
-    /// Where it stands.
     pub status: GoalStatus,
-    /// Who set it.
     pub origin: GoalOrigin,
-    /// Who entered it.
     pub created_by: UserId,
-    /// When it was entered.
     pub created_at: DateTime<Utc>,
-    /// When it last changed.
     pub updated_at: DateTime<Utc>,
-    /// How many progress entries it has.
     pub progress_entries: i64,
-    /// The newest percentage recorded, if any.
     pub progress_pct: Option<i16>,
-    /// When progress was last recorded.
     pub last_progress_at: Option<DateTime<Utc>>,
 }
 
@@ -250,22 +234,14 @@ pub async fn update(tx: &mut TenantTx, id: GoalId, p: &GoalPatch<'_>) -> Result<
 }
 
 /// A progress entry as stored.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct GoalProgress {
-    /// Its id (chosen by the client that created it).
     pub id: GoalProgressId,
-    /// The patient.
     pub patient_id: PatientId,
-    /// The goal.
     pub goal_id: GoalId,
-    /// What happened.
     pub note: String,
-    /// How far along, 0–100, if said.
     pub progress_pct: Option<i16>,
-    /// Who recorded it.
     pub recorded_by: UserId,
-    /// When it reached the server.
     pub recorded_at: DateTime<Utc>,
 }
 

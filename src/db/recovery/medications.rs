@@ -3,7 +3,6 @@
 //! (append-only, client ids), and adherence per prescription.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use poem_openapi::Object;
 use tokio_postgres::{Row, types::ToSql};
 
 use super::Logged;
@@ -52,58 +51,34 @@ text_enum! {
 }
 
 /// Dose events of the last 30 days.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Adherence {
-    /// Taken on time.
     pub taken: i64,
-    /// Taken late.
     pub late: i64,
-    /// Missed.
     pub missed: i64,
-    /// Refused.
     pub refused: i64,
-    /// Taken (on time or late) out of all recorded, 0–1; absent with nothing recorded.
     pub rate: Option<f64>,
 }
 
 /// A prescription, with its adherence.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Prescription {
-    /// Its id.
     pub id: PrescriptionId,
-    /// The patient.
     pub patient_id: PatientId,
-    /// The drug.
     pub drug: String,
-    /// The dose, as prescribed ("50 mg").
     pub dose: String,
-    /// How it is given.
     pub route: Route,
-    /// When it is given ("twice daily, 08:00 and 20:00").
     pub schedule: String,
-    /// The first day.
     pub starts_on: NaiveDate,
-    /// The last day, if set.
     pub ends_on: Option<NaiveDate>,
-    /// Who prescribed it.
     pub prescriber: String,
-    /// Instructions and remarks.
     pub notes: Option<String>,
-    /// Active or stopped.
     pub status: PrescriptionStatus,
-    /// When it was stopped.
     pub stopped_at: Option<DateTime<Utc>>,
-    /// Why it was stopped.
     pub stop_reason: Option<String>,
-    /// Who entered it.
     pub created_by: UserId,
-    /// When it was entered.
     pub created_at: DateTime<Utc>,
-    /// When it last changed.
     pub updated_at: DateTime<Utc>,
-    /// Dose events of the last 30 days.
     pub adherence: Adherence,
 }
 
@@ -355,26 +330,16 @@ async fn settle(tx: &mut TenantTx, id: PrescriptionId, changed: bool) -> Result<
 }
 
 /// A dose event as stored.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct DoseEvent {
-    /// Its id (chosen by the client that created it).
     pub id: DoseEventId,
-    /// The patient.
     pub patient_id: PatientId,
-    /// The prescription.
     pub prescription_id: PrescriptionId,
-    /// What happened.
     pub status: DoseStatus,
-    /// When the dose was due.
     pub scheduled_at: DateTime<Utc>,
-    /// When it was taken (taken and late only).
     pub taken_at: Option<DateTime<Utc>>,
-    /// Remarks.
     pub notes: Option<String>,
-    /// Who recorded it (the patient, or a nurse).
     pub recorded_by: UserId,
-    /// When it reached the server.
     pub recorded_at: DateTime<Utc>,
 }
 

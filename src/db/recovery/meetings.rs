@@ -2,7 +2,6 @@
 //! Append-only.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use poem_openapi::Object;
 use tokio_postgres::{Row, types::ToSql};
 
 use super::Logged;
@@ -28,24 +27,15 @@ text_enum! {
 }
 
 /// A meeting as stored.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Meeting {
-    /// Its id (chosen by the client that created it).
     pub id: MeetingId,
-    /// The patient who attended.
     pub patient_id: PatientId,
-    /// What kind of meeting.
     pub kind: MeetingKind,
-    /// The day it took place.
     pub attended_on: NaiveDate,
-    /// Where.
     pub place: Option<String>,
-    /// The patient's own words.
     pub notes: Option<String>,
-    /// Who recorded it (the patient, or a member of their care team).
     pub recorded_by: UserId,
-    /// When it reached the server.
     pub recorded_at: DateTime<Utc>,
 }
 

@@ -2,31 +2,20 @@
 //! refreshed incrementally from the audit chain (V19) before each read.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use poem_openapi::Object;
 
 use crate::{db::TenantTx, domain::ids::FacilityId, error::Result};
 
 /// One week of a facility.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct WeeklyMetrics {
-    /// The Monday the week starts on (UTC).
     pub week_start: NaiveDate,
-    /// Patients whose stay overlaps the week.
     pub occupancy: i32,
-    /// Admissions in the week.
     pub admissions: i32,
-    /// Discharges in the week.
     pub discharges: i32,
-    /// Days with a check-in out of the staying patients' days, 0–1; absent with no patients.
     pub check_in_compliance: Option<f64>,
-    /// Doses taken (on time or late) out of all recorded, 0–1; absent with none recorded.
     pub dose_adherence: Option<f64>,
-    /// Average mood of the week's check-ins; absent with none.
     pub average_mood: Option<f64>,
-    /// Check-ins in the week.
     pub check_ins: i32,
-    /// When this week was last recomputed.
     pub refreshed_at: DateTime<Utc>,
 }
 

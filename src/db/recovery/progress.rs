@@ -5,7 +5,6 @@
 //! factor names what was seen and its numbers, so the care team can judge it.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use super::tenths;
@@ -31,97 +30,63 @@ text_enum! {
 }
 
 /// One factor, with what was seen.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct AttentionFactor {
-    /// Which rule.
     pub code: AttentionFactorCode,
-    /// What was seen, in words, with the numbers.
     pub detail: String,
 }
 
 /// A prompt for the care team to look at the patient, with its reasons.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Attention {
-    /// Whether any factor holds.
     pub needed: bool,
-    /// The factors that hold (empty when none).
     pub factors: Vec<AttentionFactor>,
-    /// Whether the care team has acknowledged every factor that holds (within the last 7 days).
     pub acknowledged: bool,
-    /// The newest acknowledgement of the last 7 days.
     pub last_acknowledgement: Option<Acknowledgement>,
 }
 
 /// A member of the care team saw the prompt.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Acknowledgement {
-    /// Who.
     pub by: crate::domain::ids::UserId,
-    /// When.
     pub at: DateTime<Utc>,
-    /// The factors they saw.
     pub factors: Vec<AttentionFactorCode>,
-    /// What they did, if they said.
     pub note: Option<String>,
 }
 
 /// Average mood.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct MoodTrend {
-    /// Over the last 7 days; absent with no check-in.
     pub average_7d: Option<f64>,
-    /// Over the last 30 days; absent with no check-in.
     pub average_30d: Option<f64>,
-    /// The last 7 days' average less the 7 days' before; absent unless both have check-ins.
     pub change_7d: Option<f64>,
 }
 
 /// Cravings counted.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct CravingTrend {
-    /// In the last 7 days.
     pub last_7d: i64,
-    /// In the 7 days before.
     pub previous_7d: i64,
-    /// Of the last 7 days', how many ended in use.
     pub used_7d: i64,
 }
 
 /// Goals counted.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct GoalSummary {
-    /// Active goals.
     pub active: i64,
-    /// Achieved goals.
     pub achieved: i64,
-    /// The average newest progress percentage of active goals that have one.
     pub average_progress_pct: Option<f64>,
 }
 
 /// The recovery part of a patient's dashboard.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct RecoverySummary {
-    /// Consecutive days with a check-in, up to today (or yesterday, before today's).
     pub check_in_streak: i64,
-    /// The newest check-in.
     pub last_check_in_at: Option<DateTime<Utc>>,
-    /// Mood from check-ins.
     pub mood: MoodTrend,
-    /// Cravings logged.
     pub cravings: CravingTrend,
-    /// Doses taken (on time or late) out of all recorded over the last 30 days, 0–1; absent with
-    /// none recorded.
     pub dose_adherence_30d: Option<f64>,
-    /// Goals.
     pub goals: GoalSummary,
-    /// Whether the care team should look at the patient now, and why.
     pub attention: Attention,
 }
 
@@ -304,20 +269,13 @@ pub async fn acknowledge(tx: &mut TenantTx, patient: PatientId, note: Option<&st
 }
 
 /// A staff member's caseload at a glance.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct StaffWorkload {
-    /// The staff member.
     pub staff_id: crate::domain::ids::UserId,
-    /// Patients they care for now (open assignments and those they counsel).
     pub caseload: i64,
-    /// Of those, the treatment plans whose review is overdue.
     pub overdue_reviews: i64,
-    /// Patients of the caseload without a check-in for 48 hours.
     pub without_check_in_48h: Vec<PatientId>,
-    /// Patients of the caseload with 2 or more doses missed or refused in the last 7 days.
     pub missed_doses_7d: Vec<PatientId>,
-    /// Patients of the caseload whose "needs attention" prompt nobody has acknowledged.
     pub unacknowledged_attention: Vec<PatientId>,
 }
 

@@ -3,7 +3,6 @@
 //! replaced. Days sober are computed, never stored.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use poem_openapi::Object;
 use tokio_postgres::{Row, types::ToSql};
 
 use super::Logged;
@@ -17,22 +16,14 @@ use crate::{
 };
 
 /// A reset as stored.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct SobrietyReset {
-    /// Its id (chosen by the client that created it).
     pub id: SobrietyResetId,
-    /// The patient.
     pub patient_id: PatientId,
-    /// The new start date.
     pub since: NaiveDate,
-    /// The start date it replaced, if there was one.
     pub previous_since: Option<NaiveDate>,
-    /// Why.
     pub reason: String,
-    /// Who recorded it (the patient, or a member of their care team).
     pub recorded_by: UserId,
-    /// When it reached the server.
     pub recorded_at: DateTime<Utc>,
 }
 
@@ -108,20 +99,13 @@ impl Logged for SobrietyReset {
 }
 
 /// Where a patient stands.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Sobriety {
-    /// The patient.
     pub patient_id: PatientId,
-    /// The current start date; absent until one is set.
     pub since: Option<NaiveDate>,
-    /// Whole days from the start date to today (UTC); absent with no start date.
     pub days_sober: Option<i32>,
-    /// Days sober at the longest stretch the resets record, including the current one.
     pub longest_days: Option<i32>,
-    /// How many resets there have been.
     pub resets: i64,
-    /// When the last reset was recorded.
     pub last_reset_at: Option<DateTime<Utc>>,
 }
 

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 
-use poem_openapi::Object;
 use uuid::Uuid;
 
 use super::{
@@ -74,35 +73,20 @@ impl ChangeType {
 }
 
 /// One change: the record's current version, or a tombstone.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Change {
-    /// Which field holds the record.
-    #[oai(rename = "type")]
     pub kind: ChangeType,
-    /// Store or forget.
     pub action: ChangeAction,
-    /// The record's id.
     pub id: Uuid,
-    /// The patient it is about (for a patient, the patient's own id).
     pub patient_id: PatientId,
-    /// With `type: patient` and `action: upsert`.
     pub patient: Option<Patient>,
-    /// With `type: check_in`.
     pub check_in: Option<CheckIn>,
-    /// With `type: craving`.
     pub craving: Option<Craving>,
-    /// With `type: meeting`.
     pub meeting: Option<Meeting>,
-    /// With `type: sobriety_reset`.
     pub sobriety_reset: Option<SobrietyReset>,
-    /// With `type: prescription`.
     pub prescription: Option<Prescription>,
-    /// With `type: dose_event`.
     pub dose_event: Option<DoseEvent>,
-    /// With `type: goal`.
     pub goal: Option<Goal>,
-    /// With `type: goal_progress`.
     pub goal_progress: Option<GoalProgress>,
 }
 
@@ -127,15 +111,10 @@ impl Change {
 }
 
 /// One pull.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Changes {
-    /// In commit order; each record at most once a page, at its latest
-    /// change (a later page may carry it again: apply items in order).
     pub items: Vec<Change>,
-    /// Pass as `since` next time (store it once the items are stored).
     pub next_cursor: String,
-    /// Whether more changes are waiting: pull again at once.
     pub has_more: bool,
 }
 

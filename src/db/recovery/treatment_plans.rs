@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
@@ -35,24 +34,15 @@ text_enum! {
 }
 
 /// A facility's template for new plans.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct PlanTemplate {
-    /// Its id.
     pub id: PlanTemplateId,
-    /// Its name, unique in the facility.
     pub name: String,
-    /// Problems a plan starts with.
     pub problems: Vec<String>,
-    /// Goals a plan starts with.
     pub goals: Vec<String>,
-    /// Interventions a plan starts with.
     pub interventions: Vec<String>,
-    /// Days from a plan's start to its first review.
     pub review_interval_days: i32,
-    /// Who made it.
     pub created_by: UserId,
-    /// When.
     pub created_at: DateTime<Utc>,
 }
 
@@ -125,58 +115,34 @@ pub async fn list_templates(tx: &mut TenantTx, page: &PageRequest) -> Result<Vec
 }
 
 /// One version of a plan.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct PlanVersion {
-    /// Its id.
     pub id: PlanVersionId,
-    /// 1, 2, …
     pub version: i32,
-    /// Problems addressed.
     pub problems: Vec<String>,
-    /// Goals of the plan.
     pub goals: Vec<String>,
-    /// Interventions planned.
     pub interventions: Vec<String>,
-    /// When the plan is next reviewed.
     pub review_date: NaiveDate,
-    /// The template the plan started from.
     pub template_id: Option<PlanTemplateId>,
-    /// Draft or signed.
     pub status: PlanVersionStatus,
-    /// Who wrote this version.
     pub created_by: UserId,
-    /// When it was started.
     pub created_at: DateTime<Utc>,
-    /// When it last changed (a draft) or was acknowledged.
     pub updated_at: DateTime<Utc>,
-    /// The clinician who signed it.
     pub signed_by: Option<UserId>,
-    /// When.
     pub signed_at: Option<DateTime<Utc>>,
-    /// The patient's account that acknowledged it.
     pub acknowledged_by: Option<UserId>,
-    /// When.
     pub acknowledged_at: Option<DateTime<Utc>>,
 }
 
 /// A plan and its versions, oldest first (patients see the signed ones).
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct TreatmentPlan {
-    /// Its id.
     pub id: TreatmentPlanId,
-    /// The patient.
     pub patient_id: PatientId,
-    /// Its title.
     pub title: String,
-    /// Who started it.
     pub created_by: UserId,
-    /// When.
     pub created_at: DateTime<Utc>,
-    /// Whether the newest signed version's review date has passed.
     pub review_overdue: bool,
-    /// Its versions, oldest first; the last signed one is in force.
     pub versions: Vec<PlanVersion>,
 }
 

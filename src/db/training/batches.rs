@@ -2,7 +2,6 @@
 //! them; a teacher sees the batches they teach; a student their own.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use poem_openapi::Object;
 use tokio_postgres::Row;
 
 use crate::{
@@ -33,32 +32,19 @@ text_enum! {
 }
 
 /// A batch: a cohort of a course.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Batch {
-    /// Its id.
     pub id: BatchId,
-    /// Its course.
     pub course_id: CourseId,
-    /// Its name, e.g. `January 2027 weekend`.
     pub name: String,
-    /// Who teaches it.
     pub teacher_id: Option<UserId>,
-    /// First day.
     pub starts_on: NaiveDate,
-    /// Last day.
     pub ends_on: NaiveDate,
-    /// When classes are, in words.
     pub schedule: Option<String>,
-    /// Seats.
     pub capacity: i32,
-    /// Seats taken (enrolled or completed).
     pub enrolled: i64,
-    /// Where it stands.
     pub status: BatchStatus,
-    /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -200,22 +186,14 @@ text_enum! {
 }
 
 /// A student in a batch.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Enrollment {
-    /// Its id.
     pub id: EnrollmentId,
-    /// The batch.
     pub batch_id: BatchId,
-    /// The student.
     pub student_id: UserId,
-    /// Where it stands.
     pub status: EnrollmentStatus,
-    /// When the student was enrolled.
     pub enrolled_at: DateTime<Utc>,
-    /// When they completed.
     pub completed_at: Option<DateTime<Utc>>,
-    /// When they withdrew.
     pub withdrawn_at: Option<DateTime<Utc>>,
 }
 
@@ -339,25 +317,15 @@ text_enum! {
 }
 
 /// One student's attendance at one class (append-only; a later row for
-/// the same student and date corrects an earlier one).
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct ClassAttendance {
-    /// Its id.
     pub id: ClassAttendanceId,
-    /// The batch.
     pub batch_id: BatchId,
-    /// The student.
     pub student_id: UserId,
-    /// The class's date.
     pub session_on: NaiveDate,
-    /// Present, absent, late or excused.
     pub status: ClassPresence,
-    /// A note.
     pub note: Option<String>,
-    /// Who recorded it.
     pub recorded_by: UserId,
-    /// When.
     pub recorded_at: DateTime<Utc>,
 }
 

@@ -2,7 +2,6 @@
 //! revoked (once) with a reason.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use poem_openapi::Object;
 use rand::{Rng, rngs::OsRng};
 use tokio_postgres::Row;
 
@@ -36,32 +35,19 @@ pub fn new_code() -> String {
 }
 
 /// A certificate.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Certificate {
-    /// Its id.
     pub id: CertificateId,
-    /// Its facility.
     pub facility_id: FacilityId,
-    /// The enrollment it completes.
     pub enrollment_id: EnrollmentId,
-    /// The student.
     pub student_id: UserId,
-    /// The course.
     pub course_id: CourseId,
-    /// What a verifier enters at `GET /public/certificates/{code}`.
     pub code: String,
-    /// The student's name, as at issue.
     pub student_name: String,
-    /// The course's title, as at issue.
     pub course_title: String,
-    /// When it was issued.
     pub issued_at: DateTime<Utc>,
-    /// Who issued it.
     pub issued_by: Option<UserId>,
-    /// When it was revoked.
     pub revoked_at: Option<DateTime<Utc>>,
-    /// Why.
     pub revocation_reason: Option<String>,
 }
 
@@ -188,22 +174,14 @@ text_enum! {
 }
 
 /// What the public sees of a certificate.
-#[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct CertificateVerification {
-    /// The code looked up.
     pub code: String,
-    /// Valid or revoked.
     pub status: CertificateStatus,
-    /// Whose it is.
     pub student_name: String,
-    /// Of what.
     pub course_title: String,
-    /// From which training centre.
     pub issued_by: String,
-    /// When (UTC date).
     pub issued_on: NaiveDate,
-    /// When it was revoked (UTC date).
     pub revoked_on: Option<NaiveDate>,
 }
 
