@@ -1,8 +1,11 @@
 -- Accounts: logins and sessions, patient registration, role groups, rate limits, second factors, API keys, and whose patients a caller sees (src/db/accounts, src/auth).
 --
--- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
--- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
--- "Schema as code"). Change a function here, not in a new migration.
+-- The current definition of every function of this area and who may execute it, and every
+-- policy and grant of its tables. `carego migrate` applies this file after the versioned
+-- migrations, whenever it or the migrations changed (docs/database.md, "Schema as code").
+-- Change a function here, not in a new migration. Each function is followed by its grants:
+-- EXECUTE revoked from PUBLIC and every app role, then granted to exactly the roles that call
+-- it.
 
 -- carego.admit_api_key(uuid), since V36
 CREATE OR REPLACE FUNCTION carego.admit_api_key(p_key uuid)
@@ -52,6 +55,8 @@ begin
     end if;
 end
 $function$;
+revoke all on function carego.admit_api_key(uuid) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.admit_api_key(uuid) to carego_app;
 
 -- carego.api_key_lookup(bytea), since V36
 CREATE OR REPLACE FUNCTION carego.api_key_lookup(p_secret_hmac bytea)
@@ -64,6 +69,8 @@ AS $function$
       from public.api_keys k
      where k.secret_hmac = p_secret_hmac and k.revoked_at is null and k.expires_at > now()
 $function$;
+revoke all on function carego.api_key_lookup(bytea) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.api_key_lookup(bytea) to carego_public;
 
 -- carego.apply_role_groups(), since V44
 CREATE OR REPLACE FUNCTION carego.apply_role_groups()
@@ -99,6 +106,7 @@ begin
     return v_done;
 end
 $function$;
+revoke all on function carego.apply_role_groups() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.assigned_patient_ids(), since V50
 CREATE OR REPLACE FUNCTION carego.assigned_patient_ids()
@@ -122,6 +130,8 @@ begin
     return v_ids;
 end
 $function$;
+revoke all on function carego.assigned_patient_ids() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.assigned_patient_ids() to carego_staff;
 
 -- carego.auth_login_candidate(text,text), since V46
 CREATE OR REPLACE FUNCTION carego.auth_login_candidate(p_email text, p_phone text)
@@ -136,6 +146,8 @@ AS $function$
         or (p_phone is not null and u.phone = p_phone)
      limit 1
 $function$;
+revoke all on function carego.auth_login_candidate(text,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.auth_login_candidate(text,text) to carego_public;
 
 -- carego.auth_open_session(uuid,text,bytea,interval,text,text), since V5
 CREATE OR REPLACE FUNCTION carego.auth_open_session(p_user uuid, p_password_hash text, p_refresh_hash bytea, p_ttl interval, p_user_agent text, p_ip text)
@@ -180,6 +192,8 @@ begin
     return query select 'opened'::text, v_session, v_expires, v_user.role, v_user.facility_id;
 end
 $function$;
+revoke all on function carego.auth_open_session(uuid,text,bytea,interval,text,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.auth_open_session(uuid,text,bytea,interval,text,text) to carego_public;
 
 -- carego.auth_register_patient(bytea,text,text,text), since V7
 CREATE OR REPLACE FUNCTION carego.auth_register_patient(p_key_hash bytea, p_password_hash text, p_email text, p_phone text)
@@ -219,6 +233,8 @@ begin
     return query select 'registered'::text, v_user, v.facility_id;
 end
 $function$;
+revoke all on function carego.auth_register_patient(bytea,text,text,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.auth_register_patient(bytea,text,text,text) to carego_public;
 
 -- carego.auth_rotate_refresh(bytea,bytea,interval), since V5
 CREATE OR REPLACE FUNCTION carego.auth_rotate_refresh(p_old_hash bytea, p_new_hash bytea, p_grace interval)
@@ -276,6 +292,8 @@ begin
     return query select 'rotated'::text, v.sid, v.uid, v.urole, v.fid;
 end
 $function$;
+revoke all on function carego.auth_rotate_refresh(bytea,bytea,interval) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.auth_rotate_refresh(bytea,bytea,interval) to carego_public;
 
 -- carego.client_patient_ids(), since V34
 CREATE OR REPLACE FUNCTION carego.client_patient_ids()
@@ -298,6 +316,8 @@ begin
     return v_ids;
 end
 $function$;
+revoke all on function carego.client_patient_ids() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.client_patient_ids() to carego_client;
 
 -- carego.grant_to_group(text,text), since V46
 CREATE OR REPLACE FUNCTION carego.grant_to_group(p_privilege text, p_group text)
@@ -313,6 +333,7 @@ begin
     end loop;
 end
 $function$;
+revoke all on function carego.grant_to_group(text,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.hit_rate_limit(text,bytea,integer,integer), since V37
 CREATE OR REPLACE FUNCTION carego.hit_rate_limit(p_bucket text, p_key bytea, p_limit integer, p_window_secs integer)
@@ -344,6 +365,8 @@ begin
     end if;
 end
 $function$;
+revoke all on function carego.hit_rate_limit(text,bytea,integer,integer) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.hit_rate_limit(text,bytea,integer,integer) to carego_app;
 
 -- carego.mfa_attempt(bigint,bytea,bytea[]), since V47
 CREATE OR REPLACE FUNCTION carego.mfa_attempt(p_step bigint, p_recovery_hash bytea, p_new_recovery_hashes bytea[])
@@ -398,6 +421,8 @@ begin
     return 'accepted';
 end
 $function$;
+revoke all on function carego.mfa_attempt(bigint,bytea,bytea[]) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.mfa_attempt(bigint,bytea,bytea[]) to carego_staff, carego_facility_admin, carego_super_admin;
 
 -- carego.mfa_status(), since V39
 CREATE OR REPLACE FUNCTION carego.mfa_status()
@@ -417,6 +442,8 @@ AS $function$
       left join mfa_factors m on m.user_id = u.id
      where s.id = carego.current_session_id() and s.user_id = carego.current_user_id()
 $function$;
+revoke all on function carego.mfa_status() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.mfa_status() to carego_staff, carego_facility_admin, carego_super_admin;
 
 -- carego.mfa_unlock(uuid), since V47
 CREATE OR REPLACE FUNCTION carego.mfa_unlock(p_user uuid)
@@ -440,6 +467,8 @@ begin
     return case when found then 'unlocked' else 'no_factor' end;
 end
 $function$;
+revoke all on function carego.mfa_unlock(uuid) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.mfa_unlock(uuid) to carego_facility_admin, carego_super_admin;
 
 -- carego.own_password_matches(text), since V46
 CREATE OR REPLACE FUNCTION carego.own_password_matches(p_hash text)
@@ -451,6 +480,8 @@ AS $function$
     select coalesce((select u.password_hash = p_hash from public.users u
                       where u.id = carego.current_user_id()), false)
 $function$;
+revoke all on function carego.own_password_matches(text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.own_password_matches(text) to carego_patient, carego_staff, carego_facility_admin, carego_client, carego_student, carego_teacher, carego_super_admin;
 
 -- carego.own_password_params(), since V46
 CREATE OR REPLACE FUNCTION carego.own_password_params()
@@ -462,6 +493,8 @@ AS $function$
     select substring(u.password_hash from '^(.*)\$[^$]*$')
       from public.users u where u.id = carego.current_user_id()
 $function$;
+revoke all on function carego.own_password_params() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.own_password_params() to carego_patient, carego_staff, carego_facility_admin, carego_client, carego_student, carego_teacher, carego_super_admin;
 
 -- carego.revoke_sessions_on_user_change(), since V5
 CREATE OR REPLACE FUNCTION carego.revoke_sessions_on_user_change()
@@ -482,6 +515,7 @@ begin
     return null;
 end
 $function$;
+revoke all on function carego.revoke_sessions_on_user_change() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.role_group(text), since V44
 CREATE OR REPLACE FUNCTION carego.role_group(p_group text)
@@ -498,11 +532,52 @@ AS $function$
                                   'carego_worker', 'carego_super_admin']::name[]
     end
 $function$;
+revoke all on function carego.role_group(text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
--- Policies, each dropped if it exists and created again. A policy taken out of this file
--- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- After the files, `carego migrate` widens every facility wall to the whole tenant group
--- (`carego.apply_role_groups`, V44).
+-- Role memberships: which request roles each login role may switch into, and what the worker
+-- inherits (V1, V29, V31, V41). Creating a role is history (a migration); who belongs to whom
+-- is this list. A membership in a request role, or of one, that the list does not hold is
+-- revoked (the owner's own are left alone: roles are cluster-wide, it created them), then
+-- every one the list holds is granted. The pool's `carego_app` never reaches
+-- `carego_super_admin` or `carego_worker` (V41); the platform's `carego_platform` never acts
+-- as the public or a partner.
+do $$
+declare
+    v_members constant jsonb := '{
+        "carego_app":      ["carego_public", "carego_patient", "carego_staff", "carego_facility_admin", "carego_integrator", "carego_client", "carego_student", "carego_teacher"],
+        "carego_platform": ["carego_patient", "carego_staff", "carego_facility_admin", "carego_client", "carego_student", "carego_teacher", "carego_worker", "carego_super_admin"],
+        "carego_worker":   ["carego_facility_admin"]
+    }';
+    m record;
+begin
+    for m in
+        select distinct g.rolname as role_name, u.rolname as member_name
+          from pg_auth_members a
+          join pg_roles g on g.oid = a.roleid
+          join pg_roles u on u.oid = a.member
+         where (g.rolname = any (carego.role_group('request')) or u.rolname = any (carego.role_group('request')))
+           and u.rolname <> 'carego_owner'
+           and not coalesce(v_members -> u.rolname::text ? g.rolname::text, false)
+    loop
+        execute format('revoke %I from %I', m.role_name, m.member_name);
+    end loop;
+    for m in
+        select e.key as member_name, r.value as role_name
+          from jsonb_each(v_members) e cross join jsonb_array_elements_text(e.value) r
+         where not exists (select 1 from pg_auth_members a
+                            where a.roleid = r.value::regrole and a.member = e.key::regrole)
+    loop
+        execute format('grant %I to %I', m.role_name, m.member_name);
+    end loop;
+end
+$$;
+
+-- Policies and grants, table by table. Each policy is dropped if it exists and created again.
+-- A policy taken out of this file is not dropped by it (a wall must never vanish by omission):
+-- drop it in a migration. After the files, `carego migrate` widens every facility wall to the
+-- whole tenant group (`carego.apply_role_groups`, V44). A table's grants start from none:
+-- every app role's privileges on it and its columns are revoked, then granted as written, so
+-- a grant taken out of this file is gone after the next apply.
 
 -- api_key_usage, since V36
 drop policy if exists api_key_usage_facility_isolation on public.api_key_usage;
@@ -515,6 +590,7 @@ drop policy if exists api_key_usage_owner_all on public.api_key_usage;
 create policy api_key_usage_owner_all on public.api_key_usage as permissive for all to carego_owner
     using (true)
     with check (true);
+revoke all on table public.api_key_usage from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- api_keys, since V36
 drop policy if exists api_keys_facility_isolation on public.api_keys;
@@ -537,6 +613,11 @@ drop policy if exists api_keys_owner_all on public.api_keys;
 create policy api_keys_owner_all on public.api_keys as permissive for all to carego_owner
     using (true)
     with check (true);
+revoke all on table public.api_keys from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select (facility_id, id, integration_id, name, prefix, scopes, rate_limit_per_minute, daily_quota, expires_at, rotated_from, created_by, created_at, revoked_at, revoked_by, last_used_at),
+      insert (facility_id, integration_id, name, prefix, secret_hmac, scopes, rate_limit_per_minute, daily_quota, expires_at, rotated_from, created_by),
+      update (expires_at, revoked_at, revoked_by)
+   on table public.api_keys to carego_facility_admin, carego_super_admin;
 
 -- client_care_recipients, since V34
 drop policy if exists client_care_recipients_facility_isolation on public.client_care_recipients;
@@ -557,6 +638,11 @@ create policy client_care_recipients_owner_select on public.client_care_recipien
 drop policy if exists client_care_recipients_self_select on public.client_care_recipients;
 create policy client_care_recipients_self_select on public.client_care_recipients as permissive for select to carego_client
     using ((client_id = ( SELECT carego.current_user_id() AS current_user_id)));
+revoke all on table public.client_care_recipients from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, client_id, patient_id)
+   on table public.client_care_recipients to carego_facility_admin;
+grant select on table public.client_care_recipients to carego_client, carego_super_admin;
 
 -- client_profiles, since V29
 drop policy if exists client_profiles_facility_isolation on public.client_profiles;
@@ -578,6 +664,12 @@ create policy client_profiles_admin_update on public.client_profiles as permissi
 drop policy if exists client_profiles_self_select on public.client_profiles;
 create policy client_profiles_self_select on public.client_profiles as permissive for select to carego_client
     using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+revoke all on table public.client_profiles from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, user_id, care_recipient_name, care_recipient_relation, care_recipient_born_on, care_needs, address, city_id, preferred_language),
+      update (care_recipient_name, care_recipient_relation, care_recipient_born_on, care_needs, address, city_id, preferred_language)
+   on table public.client_profiles to carego_facility_admin, carego_super_admin;
+grant select on table public.client_profiles to carego_client;
 
 -- facilities, since V3
 drop policy if exists facilities_facility_isolation on public.facilities;
@@ -613,6 +705,14 @@ drop policy if exists facilities_super_admin_update on public.facilities;
 create policy facilities_super_admin_update on public.facilities as permissive for update to carego_super_admin
     using (true)
     with check (true);
+revoke all on table public.facilities from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select (id, slug, name, kind, phone, email)
+   on table public.facilities to carego_public;
+grant select on table public.facilities to carego_patient, carego_staff, carego_client, carego_student, carego_teacher;
+grant select,
+      update (require_mfa)
+   on table public.facilities to carego_facility_admin;
+grant select, insert, update on table public.facilities to carego_super_admin;
 
 -- mfa_factors, since V39
 drop policy if exists mfa_factors_facility_isolation on public.mfa_factors;
@@ -629,18 +729,26 @@ drop policy if exists mfa_factors_self_all on public.mfa_factors;
 create policy mfa_factors_self_all on public.mfa_factors as permissive for all to carego_facility_admin, carego_staff, carego_super_admin
     using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)))
     with check ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+revoke all on table public.mfa_factors from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant delete,
+      select (facility_id, user_id, secret_sealed, confirmed_at, created_at),
+      insert (facility_id, user_id, secret_sealed),
+      update (secret_sealed, created_at)
+   on table public.mfa_factors to carego_staff, carego_facility_admin, carego_super_admin;
 
 -- rate_limit_hits, since V37
 drop policy if exists rate_limit_hits_owner_all on public.rate_limit_hits;
 create policy rate_limit_hits_owner_all on public.rate_limit_hits as permissive for all to carego_owner
     using (true)
     with check (true);
+revoke all on table public.rate_limit_hits from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- refresh_tokens, since V5
 drop policy if exists refresh_tokens_owner_all on public.refresh_tokens;
 create policy refresh_tokens_owner_all on public.refresh_tokens as permissive for all to carego_owner
     using (true)
     with check (true);
+revoke all on table public.refresh_tokens from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- registration_keys, since V7
 drop policy if exists registration_keys_facility_isolation on public.registration_keys;
@@ -667,6 +775,14 @@ drop policy if exists registration_keys_owner_all on public.registration_keys;
 create policy registration_keys_owner_all on public.registration_keys as permissive for all to carego_owner
     using (true)
     with check (true);
+revoke all on table public.registration_keys from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select (facility_id, id, patient_id, expires_at, created_by, created_at, used_at, revoked_at),
+      insert (facility_id, patient_id, key_hash, expires_at, created_by),
+      update (revoked_at)
+   on table public.registration_keys to carego_staff, carego_facility_admin, carego_super_admin;
+grant select (facility_id, id, patient_id, expires_at, created_by, created_at, used_at, revoked_at),
+      insert (facility_id, patient_id, key_hash, expires_at, created_by)
+   on table public.registration_keys to carego_integrator;
 
 -- sessions, since V5
 drop policy if exists sessions_facility_isolation on public.sessions;
@@ -686,6 +802,10 @@ drop policy if exists sessions_self_update on public.sessions;
 create policy sessions_self_update on public.sessions as permissive for update to carego_client, carego_facility_admin, carego_patient, carego_staff, carego_student, carego_super_admin, carego_teacher
     using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)))
     with check ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+revoke all on table public.sessions from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      update (revoked_at, revoked_reason)
+   on table public.sessions to carego_patient, carego_staff, carego_facility_admin, carego_client, carego_student, carego_teacher, carego_super_admin;
 
 -- staff_profiles, since V35
 drop policy if exists staff_profiles_facility_isolation on public.staff_profiles;
@@ -701,6 +821,12 @@ create policy staff_profiles_admin_all on public.staff_profiles as permissive fo
 drop policy if exists staff_profiles_self_select on public.staff_profiles;
 create policy staff_profiles_self_select on public.staff_profiles as permissive for select to carego_staff
     using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+revoke all on table public.staff_profiles from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.staff_profiles to carego_staff;
+grant select,
+      insert (facility_id, user_id, skills, certifications, languages, availability),
+      update (skills, certifications, languages, availability)
+   on table public.staff_profiles to carego_facility_admin, carego_super_admin;
 
 -- student_profiles, since V29
 drop policy if exists student_profiles_facility_isolation on public.student_profiles;
@@ -727,6 +853,12 @@ create policy student_profiles_teacher_select on public.student_profiles as perm
     using ((EXISTS ( SELECT 1
    FROM enrollments e
   WHERE ((e.facility_id = student_profiles.facility_id) AND (e.student_id = student_profiles.user_id)))));
+revoke all on table public.student_profiles from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, user_id, born_on, education, guardian_name, guardian_phone, city_id),
+      update (born_on, education, guardian_name, guardian_phone, city_id)
+   on table public.student_profiles to carego_facility_admin, carego_super_admin;
+grant select on table public.student_profiles to carego_student, carego_teacher;
 
 -- users, since V4
 drop policy if exists users_facility_isolation on public.users;
@@ -772,3 +904,20 @@ drop policy if exists users_super_admin_update on public.users;
 create policy users_super_admin_update on public.users as permissive for update to carego_super_admin
     using (true)
     with check (true);
+revoke all on table public.users from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select (id, facility_id, email, phone, role, status, status_reason, first_name, last_name, job_title, password_changed_at, created_at, updated_at, on_call),
+      update (password_hash, password_changed_at)
+   on table public.users to carego_patient, carego_staff, carego_client, carego_student, carego_teacher;
+grant insert,
+      select (id, facility_id, email, phone, role, status, status_reason, first_name, last_name, job_title, password_changed_at, created_at, updated_at, on_call),
+      update (email, phone, password_hash, role, status, status_reason, first_name, last_name, job_title, password_changed_at, on_call)
+   on table public.users to carego_facility_admin, carego_super_admin;
+
+-- carego.secret_columns, since V46: which columns are secret is not itself a secret, and every
+-- request role reads it (carego.strip_secrets). V46 revoked it from PUBLIC.
+revoke all on table carego.secret_columns from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table carego.secret_columns to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin;
+
+-- carego.secret_column_sets, since V52: the registry by table.
+revoke all on table carego.secret_column_sets from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table carego.secret_column_sets to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin;

@@ -1,8 +1,11 @@
 -- The audit log: the trigger that writes every change, the per-facility hash chain, audited reads, and stripping secrets from what is recorded (src/db/audit.rs).
 --
--- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
--- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
--- "Schema as code"). Change a function here, not in a new migration.
+-- The current definition of every function of this area and who may execute it, and every
+-- policy and grant of its tables. `carego migrate` applies this file after the versioned
+-- migrations, whenever it or the migrations changed (docs/database.md, "Schema as code").
+-- Change a function here, not in a new migration. Each function is followed by its grants:
+-- EXECUTE revoked from PUBLIC and every app role, then granted to exactly the roles that call
+-- it.
 
 -- carego.audit_canonical(audit_log), since V2
 CREATE OR REPLACE FUNCTION carego.audit_canonical(a audit_log)
@@ -23,6 +26,8 @@ begin
     return v::text;
 end
 $function$;
+revoke all on function carego.audit_canonical(audit_log) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.audit_canonical(audit_log) to carego_facility_admin, carego_super_admin;
 
 -- carego.audit_chain(), since V2
 CREATE OR REPLACE FUNCTION carego.audit_chain()
@@ -52,6 +57,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.audit_chain() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.audit_download(uuid,uuid), since V26
 CREATE OR REPLACE FUNCTION carego.audit_download(p_document uuid, p_facility uuid)
@@ -73,6 +79,8 @@ begin
     return true;
 end
 $function$;
+revoke all on function carego.audit_download(uuid,uuid) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.audit_download(uuid,uuid) to carego_patient, carego_staff, carego_facility_admin, carego_super_admin;
 
 -- carego.audit_read(text,uuid,uuid), since V6
 CREATE OR REPLACE FUNCTION carego.audit_read(p_entity_type text, p_entity_id uuid, p_facility uuid)
@@ -101,6 +109,8 @@ begin
     return true;
 end
 $function$;
+revoke all on function carego.audit_read(text,uuid,uuid) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.audit_read(text,uuid,uuid) to carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_super_admin;
 
 -- carego.audit_reads(text,uuid[]), since V45
 CREATE OR REPLACE FUNCTION carego.audit_reads(p_entity_type text, p_ids uuid[])
@@ -129,6 +139,8 @@ begin
     return true;
 end
 $function$;
+revoke all on function carego.audit_reads(text,uuid[]) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.audit_reads(text,uuid[]) to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin;
 
 -- carego.audit_row(), since V2
 CREATE OR REPLACE FUNCTION carego.audit_row()
@@ -180,6 +192,7 @@ begin
     return null;
 end
 $function$;
+revoke all on function carego.audit_row() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.audit_subject(text,uuid,jsonb,jsonb), since V14
 CREATE OR REPLACE FUNCTION carego.audit_subject(p_entity_type text, p_entity_id uuid, p_new jsonb, p_old jsonb)
@@ -191,6 +204,8 @@ AS $function$
     select case when p_entity_type = 'patients' then p_entity_id
                 else (coalesce(p_new, p_old) ->> 'patient_id')::uuid end
 $function$;
+revoke all on function carego.audit_subject(text,uuid,jsonb,jsonb) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.audit_subject(text,uuid,jsonb,jsonb) to carego_patient, carego_staff, carego_facility_admin;
 
 -- carego.audit_verify(uuid), since V2
 CREATE OR REPLACE FUNCTION carego.audit_verify(p_facility uuid)
@@ -228,6 +243,8 @@ begin
     return query select true, v_checked, null::uuid;
 end
 $function$;
+revoke all on function carego.audit_verify(uuid) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.audit_verify(uuid) to carego_facility_admin, carego_super_admin;
 
 -- carego.strip_secrets(text,jsonb), since V46
 CREATE OR REPLACE FUNCTION carego.strip_secrets(p_table text, p_values jsonb)
@@ -241,11 +258,15 @@ begin
                                '{}'::text[]);
 end
 $function$;
+revoke all on function carego.strip_secrets(text,jsonb) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.strip_secrets(text,jsonb) to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin;
 
--- Policies, each dropped if it exists and created again. A policy taken out of this file
--- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- After the files, `carego migrate` widens every facility wall to the whole tenant group
--- (`carego.apply_role_groups`, V44).
+-- Policies and grants, table by table. Each policy is dropped if it exists and created again.
+-- A policy taken out of this file is not dropped by it (a wall must never vanish by omission):
+-- drop it in a migration. After the files, `carego migrate` widens every facility wall to the
+-- whole tenant group (`carego.apply_role_groups`, V44). A table's grants start from none:
+-- every app role's privileges on it and its columns are revoked, then granted as written, so
+-- a grant taken out of this file is gone after the next apply.
 
 -- audit_log, since V2
 drop policy if exists audit_log_facility_isolation on public.audit_log;
@@ -263,3 +284,6 @@ create policy audit_log_owner_insert on public.audit_log as permissive for inser
 drop policy if exists audit_log_owner_select on public.audit_log;
 create policy audit_log_owner_select on public.audit_log as permissive for select to carego_owner
     using (true);
+revoke all on table public.audit_log from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.audit_log to carego_facility_admin, carego_super_admin;
+revoke all on sequence public.audit_log_seq_seq from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;

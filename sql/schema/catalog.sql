@@ -1,8 +1,11 @@
 -- The public catalog and leads (src/db/catalog).
 --
--- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
--- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
--- "Schema as code"). Change a function here, not in a new migration.
+-- The current definition of every function of this area and who may execute it, and every
+-- policy and grant of its tables. `carego migrate` applies this file after the versioned
+-- migrations, whenever it or the migrations changed (docs/database.md, "Schema as code").
+-- Change a function here, not in a new migration. Each function is followed by its grants:
+-- EXECUTE revoked from PUBLIC and every app role, then granted to exactly the roles that call
+-- it.
 
 -- carego.lead_history(), since V30
 CREATE OR REPLACE FUNCTION carego.lead_history()
@@ -23,6 +26,7 @@ begin
     return null;
 end
 $function$;
+revoke all on function carego.lead_history() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.leads_guard(), since V30
 CREATE OR REPLACE FUNCTION carego.leads_guard()
@@ -45,6 +49,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.leads_guard() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.notify_catalog(), since V28
 CREATE OR REPLACE FUNCTION carego.notify_catalog()
@@ -56,11 +61,14 @@ begin
     return null;
 end
 $function$;
+revoke all on function carego.notify_catalog() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
--- Policies, each dropped if it exists and created again. A policy taken out of this file
--- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- After the files, `carego migrate` widens every facility wall to the whole tenant group
--- (`carego.apply_role_groups`, V44).
+-- Policies and grants, table by table. Each policy is dropped if it exists and created again.
+-- A policy taken out of this file is not dropped by it (a wall must never vanish by omission):
+-- drop it in a migration. After the files, `carego migrate` widens every facility wall to the
+-- whole tenant group (`carego.apply_role_groups`, V44). A table's grants start from none:
+-- every app role's privileges on it and its columns are revoked, then granted as written, so
+-- a grant taken out of this file is gone after the next apply.
 
 -- cities, since V28
 drop policy if exists cities_active_select on public.cities;
@@ -76,6 +84,12 @@ drop policy if exists cities_super_admin_update on public.cities;
 create policy cities_super_admin_update on public.cities as permissive for update to carego_super_admin
     using (( SELECT carego.is_super_admin() AS is_super_admin))
     with check (( SELECT carego.is_super_admin() AS is_super_admin));
+revoke all on table public.cities from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.cities to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher;
+grant select,
+      insert (slug, name, region, active),
+      update (name, region, active)
+   on table public.cities to carego_super_admin;
 
 -- courses, since V28
 drop policy if exists courses_facility_isolation on public.courses;
@@ -97,6 +111,17 @@ create policy courses_admin_update on public.courses as permissive for update to
 drop policy if exists courses_select on public.courses;
 create policy courses_select on public.courses as permissive for select to carego_facility_admin, carego_public, carego_staff, carego_student, carego_super_admin, carego_teacher
     using (true);
+revoke all on table public.courses from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select (facility_id, id, slug, title, summary, description, city_id, duration_hours, fee_minor, currency, updated_at)
+   on table public.courses to carego_public;
+grant select on table public.courses to carego_staff, carego_student, carego_teacher;
+grant select,
+      insert (facility_id, slug, title, summary, description, city_id, duration_hours, fee_minor, currency, published),
+      update (slug, title, summary, description, city_id, duration_hours, fee_minor, currency, published)
+   on table public.courses to carego_facility_admin;
+grant select,
+      update (slug, title, summary, description, city_id, duration_hours, fee_minor, currency, published)
+   on table public.courses to carego_super_admin;
 
 -- lead_events, since V30
 drop policy if exists lead_events_facility_isolation on public.lead_events;
@@ -117,6 +142,8 @@ create policy lead_events_reader_select on public.lead_events as permissive for 
     using ((EXISTS ( SELECT 1
    FROM leads l
   WHERE (l.id = lead_events.lead_id))));
+revoke all on table public.lead_events from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.lead_events to carego_staff, carego_facility_admin, carego_super_admin;
 
 -- lead_notes, since V30
 drop policy if exists lead_notes_facility_isolation on public.lead_notes;
@@ -139,6 +166,10 @@ create policy lead_notes_reader_select on public.lead_notes as permissive for se
     using ((EXISTS ( SELECT 1
    FROM leads l
   WHERE (l.id = lead_notes.lead_id))));
+revoke all on table public.lead_notes from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, lead_id, body)
+   on table public.lead_notes to carego_staff, carego_facility_admin, carego_super_admin;
 
 -- leads, since V30
 drop policy if exists leads_facility_isolation on public.leads;
@@ -168,6 +199,16 @@ create policy leads_public_insert on public.leads as permissive for insert to ca
   WHERE ((s.facility_id = leads.facility_id) AND (s.id = leads.service_id))))) AND ((course_id IS NULL) OR (EXISTS ( SELECT 1
    FROM courses c
   WHERE ((c.facility_id = leads.facility_id) AND (c.id = leads.course_id))))) AND ((facility_id IS NULL) = ((service_id IS NULL) AND (course_id IS NULL)))));
+revoke all on table public.leads from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant insert (id, facility_id, lead_type, name, phone, email, city_id, service_id, course_id, message)
+   on table public.leads to carego_public;
+grant select on table public.leads to carego_staff;
+grant select,
+      update (status, assigned_to, rejection_reason, converted_user_id, converted_at)
+   on table public.leads to carego_facility_admin;
+grant select,
+      update (facility_id, status, assigned_to, rejection_reason, converted_user_id, converted_at)
+   on table public.leads to carego_super_admin;
 
 -- services, since V28
 drop policy if exists services_facility_isolation on public.services;
@@ -189,3 +230,14 @@ create policy services_admin_update on public.services as permissive for update 
 drop policy if exists services_select on public.services;
 create policy services_select on public.services as permissive for select to carego_facility_admin, carego_public, carego_staff, carego_super_admin
     using (true);
+revoke all on table public.services from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select (facility_id, id, slug, name, summary, description, city_id, price_from_minor, currency, updated_at)
+   on table public.services to carego_public;
+grant select on table public.services to carego_staff;
+grant select,
+      insert (facility_id, slug, name, summary, description, city_id, price_from_minor, currency, published),
+      update (slug, name, summary, description, city_id, price_from_minor, currency, published)
+   on table public.services to carego_facility_admin;
+grant select,
+      update (slug, name, summary, description, city_id, price_from_minor, currency, published)
+   on table public.services to carego_super_admin;

@@ -1,8 +1,11 @@
 -- Patients, caseloads and care records (src/db/clinical).
 --
--- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
--- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
--- "Schema as code"). Change a function here, not in a new migration.
+-- The current definition of every function of this area and who may execute it, and every
+-- policy and grant of its tables. `carego migrate` applies this file after the versioned
+-- migrations, whenever it or the migrations changed (docs/database.md, "Schema as code").
+-- Change a function here, not in a new migration. Each function is followed by its grants:
+-- EXECUTE revoked from PUBLIC and every app role, then granted to exactly the roles that call
+-- it.
 
 -- carego.check_assignee(), since V6
 CREATE OR REPLACE FUNCTION carego.check_assignee()
@@ -21,6 +24,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.check_assignee() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.patient_status_transition(), since V6
 CREATE OR REPLACE FUNCTION carego.patient_status_transition()
@@ -50,6 +54,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.patient_status_transition() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.visible_patient_ids(), since V6
 CREATE OR REPLACE FUNCTION carego.visible_patient_ids()
@@ -99,11 +104,15 @@ begin
     return v_ids;
 end
 $function$;
+revoke all on function carego.visible_patient_ids() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.visible_patient_ids() to carego_patient, carego_staff, carego_facility_admin, carego_super_admin;
 
--- Policies, each dropped if it exists and created again. A policy taken out of this file
--- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- After the files, `carego migrate` widens every facility wall to the whole tenant group
--- (`carego.apply_role_groups`, V44).
+-- Policies and grants, table by table. Each policy is dropped if it exists and created again.
+-- A policy taken out of this file is not dropped by it (a wall must never vanish by omission):
+-- drop it in a migration. After the files, `carego migrate` widens every facility wall to the
+-- whole tenant group (`carego.apply_role_groups`, V44). A table's grants start from none:
+-- every app role's privileges on it and its columns are revoked, then granted as written, so
+-- a grant taken out of this file is gone after the next apply.
 
 -- assignments, since V6
 drop policy if exists assignments_facility_isolation on public.assignments;
@@ -125,6 +134,12 @@ create policy assignments_owner_select on public.assignments as permissive for s
 drop policy if exists assignments_patient_select on public.assignments;
 create policy assignments_patient_select on public.assignments as permissive for select to carego_patient
     using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+revoke all on table public.assignments from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.assignments to carego_patient, carego_staff;
+grant select,
+      insert (facility_id, patient_id, staff_id, role, starts_at, created_by),
+      update (ended_at)
+   on table public.assignments to carego_facility_admin, carego_super_admin;
 
 -- attendance, since V8
 drop policy if exists attendance_facility_isolation on public.attendance;
@@ -148,6 +163,11 @@ create policy attendance_self_insert on public.attendance as permissive for inse
 drop policy if exists attendance_self_select on public.attendance;
 create policy attendance_self_select on public.attendance as permissive for select to carego_staff
     using ((staff_id = ( SELECT carego.current_user_id() AS current_user_id)));
+revoke all on table public.attendance from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select, insert on table public.attendance to carego_staff, carego_facility_admin;
+grant select (facility_id, id, staff_id, patient_id, event, at, recorded_at, amends_id)
+   on table public.attendance to carego_client;
+grant select on table public.attendance to carego_super_admin;
 
 -- care_logs, since V8
 drop policy if exists care_logs_facility_isolation on public.care_logs;
@@ -180,6 +200,11 @@ create policy care_logs_integrator_select on public.care_logs as permissive for 
 drop policy if exists care_logs_patient_select on public.care_logs;
 create policy care_logs_patient_select on public.care_logs as permissive for select to carego_patient
     using ((visible_to_patient AND (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[]))));
+revoke all on table public.care_logs from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.care_logs to carego_patient, carego_super_admin;
+grant select, insert on table public.care_logs to carego_staff, carego_facility_admin, carego_integrator;
+grant select (facility_id, id, patient_id, kind, body, occurred_at, visible_to_patient, recorded_at, amends_id, amendment_reason)
+   on table public.care_logs to carego_client;
 
 -- patients, since V6
 drop policy if exists patients_facility_isolation on public.patients;
@@ -227,6 +252,21 @@ create policy patients_self_select on public.patients as permissive for select t
 drop policy if exists patients_staff_insert on public.patients;
 create policy patients_staff_insert on public.patients as permissive for insert to carego_staff
     with check (((deleted_at IS NULL) AND (user_id IS NULL)));
+revoke all on table public.patients from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.patients to carego_patient;
+grant select,
+      insert (facility_id, mrn, first_name, last_name, date_of_birth, status, admission_date, discharge_date, sobriety_date, primary_counsellor_id, room, emergency_contact, notes, created_by),
+      update (mrn, first_name, last_name, date_of_birth, status, admission_date, discharge_date, sobriety_date, primary_counsellor_id, room, emergency_contact, notes)
+   on table public.patients to carego_staff;
+grant select,
+      insert (facility_id, mrn, first_name, last_name, date_of_birth, status, admission_date, discharge_date, sobriety_date, primary_counsellor_id, room, emergency_contact, notes, created_by),
+      update (mrn, first_name, last_name, date_of_birth, status, admission_date, discharge_date, sobriety_date, primary_counsellor_id, room, emergency_contact, notes, deleted_at)
+   on table public.patients to carego_facility_admin, carego_super_admin;
+grant select,
+      insert (facility_id, mrn, first_name, last_name, date_of_birth, status, admission_date, discharge_date, sobriety_date, primary_counsellor_id, room, emergency_contact, notes, created_by)
+   on table public.patients to carego_integrator;
+grant select (facility_id, id, first_name, last_name, status, deleted_at)
+   on table public.patients to carego_client;
 
 -- vitals, since V8
 drop policy if exists vitals_facility_isolation on public.vitals;
@@ -250,3 +290,6 @@ create policy vitals_caseload_select on public.vitals as permissive for select t
 drop policy if exists vitals_patient_select on public.vitals;
 create policy vitals_patient_select on public.vitals as permissive for select to carego_patient
     using ((visible_to_patient AND (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[]))));
+revoke all on table public.vitals from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.vitals to carego_patient, carego_super_admin;
+grant select, insert on table public.vitals to carego_staff, carego_facility_admin;

@@ -1,8 +1,11 @@
 -- Triggers every area uses: append-only rows, updated_at, the request's stamp on a record (src/db/amendments.rs and each area's tables).
 --
--- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
--- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
--- "Schema as code"). Change a function here, not in a new migration.
+-- The current definition of every function of this area and who may execute it, and every
+-- policy and grant of its tables. `carego migrate` applies this file after the versioned
+-- migrations, whenever it or the migrations changed (docs/database.md, "Schema as code").
+-- Change a function here, not in a new migration. Each function is followed by its grants:
+-- EXECUTE revoked from PUBLIC and every app role, then granted to exactly the roles that call
+-- it.
 
 -- carego.forbid_change(), since V1
 CREATE OR REPLACE FUNCTION carego.forbid_change()
@@ -14,6 +17,7 @@ begin
         using errcode = 'CG409';
 end
 $function$;
+revoke all on function carego.forbid_change() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.stamp_link(), since V34
 CREATE OR REPLACE FUNCTION carego.stamp_link()
@@ -26,6 +30,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.stamp_link() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.stamp_record(), since V8
 CREATE OR REPLACE FUNCTION carego.stamp_record()
@@ -42,6 +47,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.stamp_record() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.touch_updated_at(), since V3
 CREATE OR REPLACE FUNCTION carego.touch_updated_at()
@@ -57,11 +63,14 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.touch_updated_at() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
--- Policies, each dropped if it exists and created again. A policy taken out of this file
--- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- After the files, `carego migrate` widens every facility wall to the whole tenant group
--- (`carego.apply_role_groups`, V44).
+-- Policies and grants, table by table. Each policy is dropped if it exists and created again.
+-- A policy taken out of this file is not dropped by it (a wall must never vanish by omission):
+-- drop it in a migration. After the files, `carego migrate` widens every facility wall to the
+-- whole tenant group (`carego.apply_role_groups`, V44). A table's grants start from none:
+-- every app role's privileges on it and its columns are revoked, then granted as written, so
+-- a grant taken out of this file is gone after the next apply.
 
 -- idempotency_keys, since V9
 drop policy if exists idempotency_keys_facility_isolation on public.idempotency_keys;
@@ -71,3 +80,12 @@ drop policy if exists idempotency_keys_self_all on public.idempotency_keys;
 create policy idempotency_keys_self_all on public.idempotency_keys as permissive for all to carego_client, carego_facility_admin, carego_integrator, carego_patient, carego_staff, carego_student, carego_super_admin, carego_teacher
     using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)))
     with check ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+revoke all on table public.idempotency_keys from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select, insert,
+      update (request_hash, status, response, created_at)
+   on table public.idempotency_keys to carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_super_admin;
+
+-- refinery_schema_history (refinery's) and carego.schema_files, since V54: what was applied
+-- and when, the owner's alone (V54 revoked carego.schema_files from PUBLIC).
+revoke all on table public.refinery_schema_history from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+revoke all on table carego.schema_files from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;

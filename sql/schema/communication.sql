@@ -1,8 +1,11 @@
 -- Conversations, announcements, crisis alerts, documents, live events and webhooks (src/db/communication).
 --
--- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
--- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
--- "Schema as code"). Change a function here, not in a new migration.
+-- The current definition of every function of this area and who may execute it, and every
+-- policy and grant of its tables. `carego migrate` applies this file after the versioned
+-- migrations, whenever it or the migrations changed (docs/database.md, "Schema as code").
+-- Change a function here, not in a new migration. Each function is followed by its grants:
+-- EXECUTE revoked from PUBLIC and every app role, then granted to exactly the roles that call
+-- it.
 
 -- carego.announcement_audience(uuid,text), since V24
 CREATE OR REPLACE FUNCTION carego.announcement_audience(p_facility uuid, p_audience text)
@@ -18,6 +21,7 @@ AS $function$
             or (p_audience = 'patients' and u.role = 'patient')
             or (p_audience = 'staff' and u.role in ('staff', 'facility_admin')))
 $function$;
+revoke all on function carego.announcement_audience(uuid,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.announcement_audience_size(uuid,text), since V24
 CREATE OR REPLACE FUNCTION carego.announcement_audience_size(p_facility uuid, p_audience text)
@@ -30,6 +34,8 @@ AS $function$
                      and p_facility = carego.current_facility_id()
                 then cardinality(carego.announcement_audience(p_facility, p_audience))::bigint end
 $function$;
+revoke all on function carego.announcement_audience_size(uuid,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.announcement_audience_size(uuid,text) to carego_patient, carego_staff, carego_facility_admin, carego_super_admin;
 
 -- carego.announcement_event(), since V24
 CREATE OR REPLACE FUNCTION carego.announcement_event()
@@ -44,6 +50,7 @@ begin
     return null;
 end
 $function$;
+revoke all on function carego.announcement_event() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.care_team(uuid,uuid), since V23
 CREATE OR REPLACE FUNCTION carego.care_team(p_facility uuid, p_patient uuid)
@@ -60,6 +67,7 @@ AS $function$
          where a.facility_id = p_facility and a.patient_id = p_patient and a.ended_at is null) t
      where t.id is not null
 $function$;
+revoke all on function carego.care_team(uuid,uuid) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.check_message_reference(), since V23
 CREATE OR REPLACE FUNCTION carego.check_message_reference()
@@ -78,6 +86,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.check_message_reference() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.conversation_member_names(uuid), since V23
 CREATE OR REPLACE FUNCTION carego.conversation_member_names(p_conversation uuid)
@@ -92,6 +101,8 @@ AS $function$
      where m.facility_id = carego.current_facility_id() and m.conversation_id = p_conversation
        and p_conversation = any (carego.my_conversation_ids())
 $function$;
+revoke all on function carego.conversation_member_names(uuid) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.conversation_member_names(uuid) to carego_patient, carego_staff, carego_facility_admin;
 
 -- carego.crisis_alert_event(), since V25
 CREATE OR REPLACE FUNCTION carego.crisis_alert_event()
@@ -130,6 +141,7 @@ begin
     return null;
 end
 $function$;
+revoke all on function carego.crisis_alert_event() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.crisis_alert_step(), since V25
 CREATE OR REPLACE FUNCTION carego.crisis_alert_step()
@@ -159,6 +171,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.crisis_alert_step() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.crisis_recipients(uuid,uuid,boolean,boolean), since V25
 CREATE OR REPLACE FUNCTION carego.crisis_recipients(p_facility uuid, p_patient uuid, p_admins boolean, p_patient_user boolean)
@@ -180,6 +193,7 @@ AS $function$
          where p_patient_user and p.facility_id = p_facility and p.id = p_patient) r
      where r.id is not null
 $function$;
+revoke all on function carego.crisis_recipients(uuid,uuid,boolean,boolean) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.current_user_on_call(), since V25
 CREATE OR REPLACE FUNCTION carego.current_user_on_call()
@@ -201,6 +215,8 @@ begin
     return coalesce(v_on_call, false);
 end
 $function$;
+revoke all on function carego.current_user_on_call() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.current_user_on_call() to carego_staff, carego_facility_admin;
 
 -- carego.document_event(), since V26
 CREATE OR REPLACE FUNCTION carego.document_event()
@@ -223,6 +239,7 @@ begin
     return null;
 end
 $function$;
+revoke all on function carego.document_event() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.document_step(), since V26
 CREATE OR REPLACE FUNCTION carego.document_step()
@@ -260,6 +277,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.document_step() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.emit_event(uuid,text,uuid,uuid,uuid,uuid[]), since V22
 CREATE OR REPLACE FUNCTION carego.emit_event(p_facility uuid, p_kind text, p_subject uuid, p_conversation uuid, p_patient uuid, p_recipients uuid[])
@@ -284,6 +302,7 @@ begin
     return v_seq;
 end
 $function$;
+revoke all on function carego.emit_event(uuid,text,uuid,uuid,uuid,uuid[]) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.emit_webhook(uuid,text,uuid,timestamp with time zone), since V40
 CREATE OR REPLACE FUNCTION carego.emit_webhook(p_facility uuid, p_event text, p_entity uuid, p_at timestamp with time zone)
@@ -313,6 +332,7 @@ begin
     end if;
 end
 $function$;
+revoke all on function carego.emit_webhook(uuid,text,uuid,timestamp with time zone) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.issue_stream_ticket(bytea,interval), since V22
 CREATE OR REPLACE FUNCTION carego.issue_stream_ticket(p_hash bytea, p_ttl interval)
@@ -333,6 +353,8 @@ begin
     return v_expires;
 end
 $function$;
+revoke all on function carego.issue_stream_ticket(bytea,interval) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.issue_stream_ticket(bytea,interval) to carego_patient, carego_staff, carego_facility_admin;
 
 -- carego.message_event(), since V23
 CREATE OR REPLACE FUNCTION carego.message_event()
@@ -349,6 +371,7 @@ begin
     return null;
 end
 $function$;
+revoke all on function carego.message_event() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.my_conversation_ids(), since V23
 CREATE OR REPLACE FUNCTION carego.my_conversation_ids()
@@ -370,6 +393,8 @@ begin
     return v_ids;
 end
 $function$;
+revoke all on function carego.my_conversation_ids() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.my_conversation_ids() to carego_patient, carego_staff, carego_facility_admin;
 
 -- carego.notify_session_ended(), since V22
 CREATE OR REPLACE FUNCTION carego.notify_session_ended()
@@ -385,6 +410,7 @@ begin
     return null;
 end
 $function$;
+revoke all on function carego.notify_session_ended() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.open_conversation(uuid,text,text,uuid,uuid[]), since V23
 CREATE OR REPLACE FUNCTION carego.open_conversation(p_id uuid, p_kind text, p_title text, p_patient uuid, p_members uuid[])
@@ -469,6 +495,8 @@ begin
     return query select v_existing, true;
 end
 $function$;
+revoke all on function carego.open_conversation(uuid,text,text,uuid,uuid[]) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.open_conversation(uuid,text,text,uuid,uuid[]) to carego_patient, carego_staff, carego_facility_admin;
 
 -- carego.redeem_stream_ticket(bytea), since V22
 CREATE OR REPLACE FUNCTION carego.redeem_stream_ticket(p_hash bytea)
@@ -483,6 +511,8 @@ AS $function$
        and s.id = t.session_id
     returning s.id, u.id, u.role, u.facility_id
 $function$;
+revoke all on function carego.redeem_stream_ticket(bytea) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.redeem_stream_ticket(bytea) to carego_public;
 
 -- carego.webhook_delivery_target(uuid), since V40
 CREATE OR REPLACE FUNCTION carego.webhook_delivery_target(p_delivery uuid)
@@ -502,6 +532,8 @@ begin
          where d.id = p_delivery and d.facility_id = carego.current_facility_id();
 end
 $function$;
+revoke all on function carego.webhook_delivery_target(uuid) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.webhook_delivery_target(uuid) to carego_worker;
 
 -- carego.webhook_on_care_log(), since V40
 CREATE OR REPLACE FUNCTION carego.webhook_on_care_log()
@@ -517,6 +549,7 @@ begin
     return null;
 end
 $function$;
+revoke all on function carego.webhook_on_care_log() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.webhook_on_crisis_alert(), since V40
 CREATE OR REPLACE FUNCTION carego.webhook_on_crisis_alert()
@@ -530,6 +563,7 @@ begin
     return null;
 end
 $function$;
+revoke all on function carego.webhook_on_crisis_alert() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.webhook_on_patient(), since V40
 CREATE OR REPLACE FUNCTION carego.webhook_on_patient()
@@ -545,6 +579,7 @@ begin
     return null;
 end
 $function$;
+revoke all on function carego.webhook_on_patient() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.webhook_record_attempt(uuid,integer,text,text), since V40
 CREATE OR REPLACE FUNCTION carego.webhook_record_attempt(p_delivery uuid, p_status_code integer, p_error text, p_outcome text)
@@ -568,11 +603,15 @@ begin
      where id = p_delivery and facility_id = carego.current_facility_id() and status = 'pending';
 end
 $function$;
+revoke all on function carego.webhook_record_attempt(uuid,integer,text,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.webhook_record_attempt(uuid,integer,text,text) to carego_worker;
 
--- Policies, each dropped if it exists and created again. A policy taken out of this file
--- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- After the files, `carego migrate` widens every facility wall to the whole tenant group
--- (`carego.apply_role_groups`, V44).
+-- Policies and grants, table by table. Each policy is dropped if it exists and created again.
+-- A policy taken out of this file is not dropped by it (a wall must never vanish by omission):
+-- drop it in a migration. After the files, `carego migrate` widens every facility wall to the
+-- whole tenant group (`carego.apply_role_groups`, V44). A table's grants start from none:
+-- every app role's privileges on it and its columns are revoked, then granted as written, so
+-- a grant taken out of this file is gone after the next apply.
 
 -- announcement_acknowledgements, since V24
 drop policy if exists announcement_acknowledgements_facility_isolation on public.announcement_acknowledgements;
@@ -592,6 +631,11 @@ create policy announcement_acknowledgements_self_insert on public.announcement_a
 drop policy if exists announcement_acknowledgements_self_select on public.announcement_acknowledgements;
 create policy announcement_acknowledgements_self_select on public.announcement_acknowledgements as permissive for select to carego_patient, carego_staff
     using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+revoke all on table public.announcement_acknowledgements from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, announcement_id)
+   on table public.announcement_acknowledgements to carego_patient, carego_staff, carego_facility_admin;
+grant select on table public.announcement_acknowledgements to carego_super_admin;
 
 -- announcements, since V24
 drop policy if exists announcements_facility_isolation on public.announcements;
@@ -612,6 +656,11 @@ create policy announcements_patient_select on public.announcements as permissive
 drop policy if exists announcements_staff_select on public.announcements;
 create policy announcements_staff_select on public.announcements as permissive for select to carego_staff
     using ((audience = ANY (ARRAY['everyone'::text, 'staff'::text])));
+revoke all on table public.announcements from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.announcements to carego_patient, carego_staff, carego_super_admin;
+grant select,
+      insert (facility_id, id, audience, title, body)
+   on table public.announcements to carego_facility_admin;
 
 -- conversation_members, since V23
 drop policy if exists conversation_members_facility_isolation on public.conversation_members;
@@ -631,6 +680,10 @@ drop policy if exists conversation_members_self_update on public.conversation_me
 create policy conversation_members_self_update on public.conversation_members as permissive for update to carego_facility_admin, carego_patient, carego_staff
     using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)))
     with check ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+revoke all on table public.conversation_members from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      update (last_read_at)
+   on table public.conversation_members to carego_patient, carego_staff, carego_facility_admin;
 
 -- conversations, since V23
 drop policy if exists conversations_facility_isolation on public.conversations;
@@ -646,6 +699,8 @@ drop policy if exists conversations_owner_all on public.conversations;
 create policy conversations_owner_all on public.conversations as permissive for all to carego_owner
     using (true)
     with check (true);
+revoke all on table public.conversations from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.conversations to carego_patient, carego_staff, carego_facility_admin;
 
 -- crisis_alerts, since V25
 drop policy if exists crisis_alerts_facility_isolation on public.crisis_alerts;
@@ -680,6 +735,15 @@ drop policy if exists crisis_alerts_staff_update on public.crisis_alerts;
 create policy crisis_alerts_staff_update on public.crisis_alerts as permissive for update to carego_staff
     using (((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])) OR ( SELECT carego.current_user_on_call() AS current_user_on_call)))
     with check (((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])) OR ( SELECT carego.current_user_on_call() AS current_user_on_call)));
+revoke all on table public.crisis_alerts from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, id, patient_id, severity, location, note)
+   on table public.crisis_alerts to carego_patient;
+grant select,
+      insert (facility_id, id, patient_id, severity, location, note),
+      update (acknowledged_at, acknowledged_by, escalated_at, resolved_at, resolved_by, resolution)
+   on table public.crisis_alerts to carego_staff, carego_facility_admin;
+grant select on table public.crisis_alerts to carego_super_admin;
 
 -- documents, since V26
 drop policy if exists documents_facility_isolation on public.documents;
@@ -714,6 +778,12 @@ create policy documents_owner_select on public.documents as permissive for selec
 drop policy if exists documents_patient_select on public.documents;
 create policy documents_patient_select on public.documents as permissive for select to carego_patient
     using ((visible_to_patient AND (status = 'ready'::text) AND (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[]))));
+revoke all on table public.documents from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.documents to carego_patient, carego_super_admin;
+grant select,
+      insert (facility_id, id, patient_id, kind, title, visible_to_patient),
+      update (status, content_type, size_bytes, sha256, object_key, ready_at, deleted_at, deleted_by, object_removed_at)
+   on table public.documents to carego_staff, carego_facility_admin;
 
 -- events, since V22
 drop policy if exists events_facility_isolation on public.events;
@@ -729,6 +799,8 @@ create policy events_owner_all on public.events as permissive for all to carego_
 drop policy if exists events_recipient_select on public.events;
 create policy events_recipient_select on public.events as permissive for select to carego_facility_admin, carego_patient, carego_staff
     using ((recipient_id = ( SELECT carego.current_user_id() AS current_user_id)));
+revoke all on table public.events from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.events to carego_patient, carego_staff, carego_facility_admin;
 
 -- message_attachments, since V27
 drop policy if exists message_attachments_facility_isolation on public.message_attachments;
@@ -749,6 +821,10 @@ create policy message_attachments_sender_insert on public.message_attachments as
   WHERE ((m.facility_id = message_attachments.facility_id) AND (m.id = message_attachments.message_id) AND (m.sender_id = ( SELECT carego.current_user_id() AS current_user_id))))) AND (EXISTS ( SELECT
    FROM documents d
   WHERE ((d.facility_id = message_attachments.facility_id) AND (d.id = message_attachments.document_id) AND (d.status <> 'deleted'::text))))));
+revoke all on table public.message_attachments from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, message_id, document_id, position)
+   on table public.message_attachments to carego_patient, carego_staff, carego_facility_admin;
 
 -- messages, since V23
 drop policy if exists messages_facility_isolation on public.messages;
@@ -766,12 +842,17 @@ create policy messages_member_select on public.messages as permissive for select
 drop policy if exists messages_owner_select on public.messages;
 create policy messages_owner_select on public.messages as permissive for select to carego_owner
     using (true);
+revoke all on table public.messages from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, id, conversation_id, kind, body, refers_to)
+   on table public.messages to carego_patient, carego_staff, carego_facility_admin;
 
 -- stream_tickets, since V22
 drop policy if exists stream_tickets_owner_all on public.stream_tickets;
 create policy stream_tickets_owner_all on public.stream_tickets as permissive for all to carego_owner
     using (true)
     with check (true);
+revoke all on table public.stream_tickets from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- webhook_deliveries, since V40
 drop policy if exists webhook_deliveries_facility_isolation on public.webhook_deliveries;
@@ -787,6 +868,8 @@ drop policy if exists webhook_deliveries_owner_all on public.webhook_deliveries;
 create policy webhook_deliveries_owner_all on public.webhook_deliveries as permissive for all to carego_owner
     using (true)
     with check (true);
+revoke all on table public.webhook_deliveries from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.webhook_deliveries to carego_facility_admin, carego_super_admin;
 
 -- webhook_subscriptions, since V40
 drop policy if exists webhook_subscriptions_facility_isolation on public.webhook_subscriptions;
@@ -810,3 +893,8 @@ create policy webhook_subscriptions_owner_all on public.webhook_subscriptions as
     using (true)
     with check (true
 );
+revoke all on table public.webhook_subscriptions from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select (facility_id, id, url, events, description, active, created_by, created_at, disabled_at),
+      insert (facility_id, id, url, events, description, secret_sealed, created_by),
+      update (active, disabled_at)
+   on table public.webhook_subscriptions to carego_facility_admin, carego_super_admin;

@@ -1,8 +1,11 @@
 -- The request context: the prologues that open a transaction's context after verifying what vouches for it (session, API key, operator, job), its signature, and the accessors policies read (src/db/tx.rs, src/identity.rs; docs/security.md).
 --
--- The current definition of every function of this area. `carego migrate` applies this file
--- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
--- "Schema as code"). Change a function here, not in a new migration.
+-- The current definition of every function of this area and who may execute it, and the grants
+-- of the schema `carego` and of the signing key. `carego migrate` applies this file after the
+-- versioned migrations, whenever it or the migrations changed (docs/database.md, "Schema as
+-- code"). Change a function here, not in a new migration. Each function is followed by its
+-- grants: EXECUTE revoked from PUBLIC and every app role, then granted to exactly the roles
+-- that call it.
 
 -- carego.begin_key_request(uuid,uuid,uuid,text,text,text,text,text), since V36
 CREATE OR REPLACE FUNCTION carego.begin_key_request(p_key uuid, p_facility uuid, p_integration uuid, p_scopes text, p_request_id text, p_ip text, p_reason text, p_statement_timeout text)
@@ -15,6 +18,8 @@ begin
     perform pg_catalog.set_config('role', 'carego_integrator', true);
 end
 $function$;
+revoke all on function carego.begin_key_request(uuid,uuid,uuid,text,text,text,text,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.begin_key_request(uuid,uuid,uuid,text,text,text,text,text) to carego_app;
 
 -- carego.begin_mfa_request(text,text,uuid,uuid,uuid,text,text,text,text), since V39
 CREATE OR REPLACE FUNCTION carego.begin_mfa_request(p_db_role text, p_app_role text, p_facility uuid, p_user uuid, p_session uuid, p_request_id text, p_ip text, p_reason text, p_statement_timeout text)
@@ -27,6 +32,8 @@ begin
                                  p_request_id, p_ip, p_reason, p_statement_timeout);
 end
 $function$;
+revoke all on function carego.begin_mfa_request(text,text,uuid,uuid,uuid,text,text,text,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.begin_mfa_request(text,text,uuid,uuid,uuid,text,text,text,text) to carego_app, carego_platform;
 
 -- carego.begin_operator_request(uuid,text,text,text), since V41
 CREATE OR REPLACE FUNCTION carego.begin_operator_request(p_user uuid, p_request_id text, p_reason text, p_statement_timeout text)
@@ -38,6 +45,8 @@ begin
     perform pg_catalog.set_config('role', carego.open_operator_context(p_user, p_request_id, p_reason), true);
 end
 $function$;
+revoke all on function carego.begin_operator_request(uuid,text,text,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.begin_operator_request(uuid,text,text,text) to carego_platform;
 
 -- carego.begin_request(text,text,uuid,uuid,uuid,text,text,text,text), since V5
 CREATE OR REPLACE FUNCTION carego.begin_request(p_db_role text, p_app_role text, p_facility uuid, p_user uuid, p_session uuid, p_request_id text, p_ip text, p_reason text, p_statement_timeout text)
@@ -56,6 +65,8 @@ begin
     perform pg_catalog.set_config('role', v_db_role, true);
 end
 $function$;
+revoke all on function carego.begin_request(text,text,uuid,uuid,uuid,text,text,text,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.begin_request(text,text,uuid,uuid,uuid,text,text,text,text) to carego_app, carego_platform;
 
 -- carego.check_api_key(uuid,uuid,uuid), since V36
 CREATE OR REPLACE FUNCTION carego.check_api_key(p_key uuid, p_facility uuid, p_integration uuid)
@@ -84,6 +95,8 @@ begin
     end if;
 end
 $function$;
+revoke all on function carego.check_api_key(uuid,uuid,uuid) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.check_api_key(uuid,uuid,uuid) to carego_app;
 
 -- carego.check_mfa(uuid,uuid), since V39
 CREATE OR REPLACE FUNCTION carego.check_mfa(p_user uuid, p_session uuid)
@@ -114,6 +127,8 @@ begin
     end if;
 end
 $function$;
+revoke all on function carego.check_mfa(uuid,uuid) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.check_mfa(uuid,uuid) to carego_staff, carego_facility_admin, carego_super_admin;
 
 -- carego.context_mac(bytea,bytea), since V41
 CREATE OR REPLACE FUNCTION carego.context_mac(p_inner bytea, p_outer bytea)
@@ -132,6 +147,7 @@ AS $function$
             coalesce(pg_catalog.current_setting('carego.session_id', true), ''),
             coalesce(pg_catalog.current_setting('carego.scopes', true), '')), 'UTF8')))
 $function$;
+revoke all on function carego.context_mac(bytea,bytea) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.context_ok(name), since V41
 CREATE OR REPLACE FUNCTION carego.context_ok(p_role name)
@@ -154,6 +170,8 @@ begin
     return v_sig operator(pg_catalog.=) pg_catalog.encode(carego.context_mac(k.inner_pad, k.outer_pad), 'hex');
 end
 $function$;
+revoke all on function carego.context_ok(name) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.context_ok(name) to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin;
 
 -- carego.current_app_role(), since V1
 CREATE OR REPLACE FUNCTION carego.current_app_role()
@@ -162,6 +180,8 @@ CREATE OR REPLACE FUNCTION carego.current_app_role()
  STABLE PARALLEL RESTRICTED
 AS $function$ select case when carego.context_ok(current_user)
                       then nullif(pg_catalog.current_setting('carego.role', true), '') end $function$;
+revoke all on function carego.current_app_role() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.current_app_role() to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin;
 
 -- carego.current_facility_id(), since V1
 CREATE OR REPLACE FUNCTION carego.current_facility_id()
@@ -170,6 +190,8 @@ CREATE OR REPLACE FUNCTION carego.current_facility_id()
  STABLE PARALLEL RESTRICTED
 AS $function$ select case when carego.context_ok(current_user)
                       then nullif(pg_catalog.current_setting('carego.facility_id', true), '')::uuid end $function$;
+revoke all on function carego.current_facility_id() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.current_facility_id() to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin;
 
 -- carego.current_session_id(), since V1
 CREATE OR REPLACE FUNCTION carego.current_session_id()
@@ -178,6 +200,8 @@ CREATE OR REPLACE FUNCTION carego.current_session_id()
  STABLE PARALLEL RESTRICTED
 AS $function$ select case when carego.context_ok(current_user)
                       then nullif(pg_catalog.current_setting('carego.session_id', true), '')::uuid end $function$;
+revoke all on function carego.current_session_id() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.current_session_id() to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin;
 
 -- carego.current_user_id(), since V1
 CREATE OR REPLACE FUNCTION carego.current_user_id()
@@ -186,6 +210,8 @@ CREATE OR REPLACE FUNCTION carego.current_user_id()
  STABLE PARALLEL RESTRICTED
 AS $function$ select case when carego.context_ok(current_user)
                       then nullif(pg_catalog.current_setting('carego.user_id', true), '')::uuid end $function$;
+revoke all on function carego.current_user_id() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.current_user_id() to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin;
 
 -- carego.db_role_of(text), since V41
 CREATE OR REPLACE FUNCTION carego.db_role_of(p_app_role text)
@@ -207,6 +233,7 @@ AS $function$
         when 'worker' then 'carego_worker'
     end
 $function$;
+revoke all on function carego.db_role_of(text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.has_scope(text), since V36
 CREATE OR REPLACE FUNCTION carego.has_scope(p_scope text)
@@ -217,6 +244,8 @@ AS $function$
     select coalesce(carego.context_ok(current_user) and p_scope = any (pg_catalog.string_to_array(
         nullif(pg_catalog.current_setting('carego.scopes', true), ''), ' ')), false)
 $function$;
+revoke all on function carego.has_scope(text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.has_scope(text) to carego_integrator;
 
 -- carego.is_super_admin(), since V1
 CREATE OR REPLACE FUNCTION carego.is_super_admin()
@@ -225,6 +254,8 @@ CREATE OR REPLACE FUNCTION carego.is_super_admin()
  STABLE PARALLEL RESTRICTED
 AS $function$ select coalesce(carego.context_ok(current_user)
                           and pg_catalog.current_setting('carego.role', true) in ('super_admin', 'operator'), false) $function$;
+revoke all on function carego.is_super_admin() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.is_super_admin() to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin;
 
 -- carego.on_platform_login(), since V41
 CREATE OR REPLACE FUNCTION carego.on_platform_login()
@@ -232,6 +263,7 @@ CREATE OR REPLACE FUNCTION carego.on_platform_login()
  LANGUAGE sql
  STABLE
 AS $function$ select pg_catalog.pg_has_role(session_user, 'carego_platform', 'MEMBER') $function$;
+revoke all on function carego.on_platform_login() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.open_key_context(uuid,uuid,uuid,text,text,text,text), since V41
 CREATE OR REPLACE FUNCTION carego.open_key_context(p_key uuid, p_facility uuid, p_integration uuid, p_scopes text, p_request_id text, p_ip text, p_reason text)
@@ -245,6 +277,8 @@ begin
                                p_scopes, p_request_id, p_ip, p_reason);
 end
 $function$;
+revoke all on function carego.open_key_context(uuid,uuid,uuid,text,text,text,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.open_key_context(uuid,uuid,uuid,text,text,text,text) to carego_app;
 
 -- carego.open_operator_context(uuid,text,text), since V41
 CREATE OR REPLACE FUNCTION carego.open_operator_context(p_user uuid, p_request_id text, p_reason text)
@@ -272,6 +306,8 @@ begin
     return carego.db_role_of(v.role);
 end
 $function$;
+revoke all on function carego.open_operator_context(uuid,text,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.open_operator_context(uuid,text,text) to carego_platform;
 
 -- carego.open_session_context(text,uuid,uuid,uuid,text,text,text), since V41
 CREATE OR REPLACE FUNCTION carego.open_session_context(p_app_role text, p_facility uuid, p_user uuid, p_session uuid, p_request_id text, p_ip text, p_reason text)
@@ -335,6 +371,8 @@ begin
     return v_db_role;
 end
 $function$;
+revoke all on function carego.open_session_context(text,uuid,uuid,uuid,text,text,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.open_session_context(text,uuid,uuid,uuid,text,text,text) to carego_app, carego_platform;
 
 -- carego.rotate_context_key(), since V41
 CREATE OR REPLACE FUNCTION carego.rotate_context_key()
@@ -360,6 +398,7 @@ begin
                                    rotated_at = now();
 end
 $function$;
+revoke all on function carego.rotate_context_key() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.set_context(text,text,uuid,uuid,uuid,text,text,text,text), since V41
 CREATE OR REPLACE FUNCTION carego.set_context(p_app_role text, p_db_role text, p_facility uuid, p_user uuid, p_session uuid, p_scopes text, p_request_id text, p_ip text, p_reason text)
@@ -385,3 +424,15 @@ begin
         pg_catalog.encode(carego.context_mac(k.inner_pad, k.outer_pad), 'hex'), true);
 end
 $function$;
+revoke all on function carego.set_context(text,text,uuid,uuid,uuid,text,text,text,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+
+-- The schema's grants and the signing key's, each from none: every app role's privileges are
+-- revoked, then granted as written, so a grant taken out of this file is gone after the next
+-- apply.
+
+-- schema carego, since V1: every request role and both login roles call its functions.
+revoke all on schema carego from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant usage on schema carego to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+
+-- carego.context_key, since V41: the signing key, the owner's alone (V41 revoked it from PUBLIC).
+revoke all on table carego.context_key from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;

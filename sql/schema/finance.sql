@@ -1,8 +1,11 @@
 -- Invoices and payments (src/db/finance).
 --
--- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
--- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
--- "Schema as code"). Change a function here, not in a new migration.
+-- The current definition of every function of this area and who may execute it, and every
+-- policy and grant of its tables. `carego migrate` applies this file after the versioned
+-- migrations, whenever it or the migrations changed (docs/database.md, "Schema as code").
+-- Change a function here, not in a new migration. Each function is followed by its grants:
+-- EXECUTE revoked from PUBLIC and every app role, then granted to exactly the roles that call
+-- it.
 
 -- carego.invoice_lines_follow(), since V33
 CREATE OR REPLACE FUNCTION carego.invoice_lines_follow()
@@ -25,6 +28,7 @@ begin
     return coalesce(new, old);
 end
 $function$;
+revoke all on function carego.invoice_lines_follow() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.invoice_totals(), since V33
 CREATE OR REPLACE FUNCTION carego.invoice_totals()
@@ -46,6 +50,7 @@ begin
     return null;
 end
 $function$;
+revoke all on function carego.invoice_totals() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.invoices_guard(), since V33
 CREATE OR REPLACE FUNCTION carego.invoices_guard()
@@ -97,6 +102,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.invoices_guard() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.payments_check(), since V33
 CREATE OR REPLACE FUNCTION carego.payments_check()
@@ -130,11 +136,14 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.payments_check() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
--- Policies, each dropped if it exists and created again. A policy taken out of this file
--- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- After the files, `carego migrate` widens every facility wall to the whole tenant group
--- (`carego.apply_role_groups`, V44).
+-- Policies and grants, table by table. Each policy is dropped if it exists and created again.
+-- A policy taken out of this file is not dropped by it (a wall must never vanish by omission):
+-- drop it in a migration. After the files, `carego migrate` widens every facility wall to the
+-- whole tenant group (`carego.apply_role_groups`, V44). A table's grants start from none:
+-- every app role's privileges on it and its columns are revoked, then granted as written, so
+-- a grant taken out of this file is gone after the next apply.
 
 -- invoice_counters, since V33
 drop policy if exists invoice_counters_facility_isolation on public.invoice_counters;
@@ -144,6 +153,7 @@ drop policy if exists invoice_counters_owner_all on public.invoice_counters;
 create policy invoice_counters_owner_all on public.invoice_counters as permissive for all to carego_owner
     using (true)
     with check (true);
+revoke all on table public.invoice_counters from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- invoice_lines, since V33
 drop policy if exists invoice_lines_facility_isolation on public.invoice_lines;
@@ -169,6 +179,11 @@ create policy invoice_lines_customer_select on public.invoice_lines as permissiv
 drop policy if exists invoice_lines_owner_select on public.invoice_lines;
 create policy invoice_lines_owner_select on public.invoice_lines as permissive for select to carego_owner
     using (true);
+revoke all on table public.invoice_lines from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select, delete,
+      insert (facility_id, invoice_id, position, description, plan_id, quantity, unit_price_minor, tax_rate_bp)
+   on table public.invoice_lines to carego_facility_admin;
+grant select on table public.invoice_lines to carego_client, carego_student, carego_super_admin;
 
 -- invoices, since V33
 drop policy if exists invoices_facility_isolation on public.invoices;
@@ -194,6 +209,12 @@ drop policy if exists invoices_owner_all on public.invoices;
 create policy invoices_owner_all on public.invoices as permissive for all to carego_owner
     using (true)
     with check (true);
+revoke all on table public.invoices from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, kind, customer_id, credit_for_id, currency, due_on, notes),
+      update (status, due_on, notes, void_reason)
+   on table public.invoices to carego_facility_admin;
+grant select on table public.invoices to carego_client, carego_student, carego_super_admin;
 
 -- payments, since V33
 drop policy if exists payments_facility_isolation on public.payments;
@@ -216,6 +237,11 @@ create policy payments_customer_select on public.payments as permissive for sele
 drop policy if exists payments_owner_select on public.payments;
 create policy payments_owner_select on public.payments as permissive for select to carego_owner
     using (true);
+revoke all on table public.payments from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, invoice_id, amount_minor, method, reference, received_at)
+   on table public.payments to carego_facility_admin;
+grant select on table public.payments to carego_client, carego_student, carego_super_admin;
 
 -- plans, since V33
 drop policy if exists plans_facility_isolation on public.plans;
@@ -228,3 +254,9 @@ drop policy if exists plans_admin_all on public.plans;
 create policy plans_admin_all on public.plans as permissive for all to carego_facility_admin, carego_super_admin
     using (true)
     with check (true);
+revoke all on table public.plans from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, name, service_id, course_id, price_minor, currency, period, active),
+      update (name, service_id, course_id, price_minor, currency, period, active)
+   on table public.plans to carego_facility_admin;
+grant select on table public.plans to carego_super_admin;

@@ -1,8 +1,11 @@
 -- The job queue: enqueueing, claiming and settling typed jobs, the periodic schedule, and the worker's context (src/db/jobs.rs, src/jobs.rs).
 --
--- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
--- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
--- "Schema as code"). Change a function here, not in a new migration.
+-- The current definition of every function of this area and who may execute it, and every
+-- policy and grant of its tables. `carego migrate` applies this file after the versioned
+-- migrations, whenever it or the migrations changed (docs/database.md, "Schema as code").
+-- Change a function here, not in a new migration. Each function is followed by its grants:
+-- EXECUTE revoked from PUBLIC and every app role, then granted to exactly the roles that call
+-- it.
 
 -- carego.begin_job(bigint,text,uuid,boolean,text,text), since V41
 CREATE OR REPLACE FUNCTION carego.begin_job(p_job bigint, p_worker text, p_facility uuid, p_as_worker boolean, p_request_id text, p_statement_timeout text)
@@ -15,6 +18,8 @@ begin
         carego.open_job_context(p_job, p_worker, p_facility, p_as_worker, p_request_id), true);
 end
 $function$;
+revoke all on function carego.begin_job(bigint,text,uuid,boolean,text,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.begin_job(bigint,text,uuid,boolean,text,text) to carego_platform;
 
 -- carego.claim_jobs(text,integer,interval), since V21
 CREATE OR REPLACE FUNCTION carego.claim_jobs(p_worker text, p_limit integer, p_lease interval)
@@ -39,6 +44,8 @@ AS $function$
               (select u.role from users u where u.id = j.requested_by),
               j.attempts, j.max_attempts
 $function$;
+revoke all on function carego.claim_jobs(text,integer,interval) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.claim_jobs(text,integer,interval) to carego_platform;
 
 -- carego.cleanup_expired(), since V22
 CREATE OR REPLACE FUNCTION carego.cleanup_expired()
@@ -68,6 +75,8 @@ begin
     return next;
 end
 $function$;
+revoke all on function carego.cleanup_expired() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.cleanup_expired() to carego_platform;
 
 -- carego.enqueue_progress_report(uuid,uuid,date,date), since V43
 CREATE OR REPLACE FUNCTION carego.enqueue_progress_report(p_document uuid, p_patient uuid, p_from date, p_to date)
@@ -97,6 +106,8 @@ begin
     return v_id;
 end
 $function$;
+revoke all on function carego.enqueue_progress_report(uuid,uuid,date,date) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.enqueue_progress_report(uuid,uuid,date,date) to carego_staff, carego_facility_admin;
 
 -- carego.job_queue_depth(), since V38
 CREATE OR REPLACE FUNCTION carego.job_queue_depth()
@@ -115,6 +126,8 @@ AS $function$
      group by s.state
      order by s.state
 $function$;
+revoke all on function carego.job_queue_depth() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.job_queue_depth() to carego_app;
 
 -- carego.open_job_context(bigint,text,uuid,boolean,text), since V41
 CREATE OR REPLACE FUNCTION carego.open_job_context(p_job bigint, p_worker text, p_facility uuid, p_as_worker boolean, p_request_id text)
@@ -158,6 +171,8 @@ begin
     return carego.db_role_of(u.role);
 end
 $function$;
+revoke all on function carego.open_job_context(bigint,text,uuid,boolean,text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.open_job_context(bigint,text,uuid,boolean,text) to carego_platform;
 
 -- carego.schedule_periodic_jobs(), since V21
 CREATE OR REPLACE FUNCTION carego.schedule_periodic_jobs()
@@ -190,6 +205,8 @@ begin
     return v_new + v_sweep + v_more;
 end
 $function$;
+revoke all on function carego.schedule_periodic_jobs() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.schedule_periodic_jobs() to carego_platform;
 
 -- carego.settle_job(bigint,text,text,text,interval), since V21
 CREATE OR REPLACE FUNCTION carego.settle_job(p_id bigint, p_worker text, p_outcome text, p_error text, p_retry_in interval)
@@ -210,11 +227,15 @@ AS $function$
      where j.id = p_id and j.locked_by = p_worker and j.finished_at is null
     returning true
 $function$;
+revoke all on function carego.settle_job(bigint,text,text,text,interval) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.settle_job(bigint,text,text,text,interval) to carego_platform;
 
--- Policies, each dropped if it exists and created again. A policy taken out of this file
--- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- After the files, `carego migrate` widens every facility wall to the whole tenant group
--- (`carego.apply_role_groups`, V44).
+-- Policies and grants, table by table. Each policy is dropped if it exists and created again.
+-- A policy taken out of this file is not dropped by it (a wall must never vanish by omission):
+-- drop it in a migration. After the files, `carego migrate` widens every facility wall to the
+-- whole tenant group (`carego.apply_role_groups`, V44). A table's grants start from none:
+-- every app role's privileges on it and its columns are revoked, then granted as written, so
+-- a grant taken out of this file is gone after the next apply.
 
 -- jobs, since V21
 drop policy if exists jobs_facility_isolation on public.jobs;
@@ -227,3 +248,5 @@ drop policy if exists jobs_owner_all on public.jobs;
 create policy jobs_owner_all on public.jobs as permissive for all to carego_owner
     using (true)
     with check (true);
+revoke all on table public.jobs from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+revoke all on sequence public.jobs_id_seq from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;

@@ -1,8 +1,11 @@
 -- Recovery records: sobriety, medications, treatment plans, sync and weekly metrics (src/db/recovery).
 --
--- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
--- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
--- "Schema as code"). Change a function here, not in a new migration.
+-- The current definition of every function of this area and who may execute it, and every
+-- policy and grant of its tables. `carego migrate` applies this file after the versioned
+-- migrations, whenever it or the migrations changed (docs/database.md, "Schema as code").
+-- Change a function here, not in a new migration. Each function is followed by its grants:
+-- EXECUTE revoked from PUBLIC and every app role, then granted to exactly the roles that call
+-- it.
 
 -- carego.prescription_stays_stopped(), since V15
 CREATE OR REPLACE FUNCTION carego.prescription_stays_stopped()
@@ -16,6 +19,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.prescription_stays_stopped() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.refresh_weekly_metrics(uuid), since V19
 CREATE OR REPLACE FUNCTION carego.refresh_weekly_metrics(p_facility uuid)
@@ -87,6 +91,8 @@ begin
     return coalesce(cardinality(v_weeks), 0);
 end
 $function$;
+revoke all on function carego.refresh_weekly_metrics(uuid) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.refresh_weekly_metrics(uuid) to carego_facility_admin, carego_super_admin;
 
 -- carego.sobriety_reset_apply(), since V13
 CREATE OR REPLACE FUNCTION carego.sobriety_reset_apply()
@@ -101,6 +107,7 @@ begin
     return null;
 end
 $function$;
+revoke all on function carego.sobriety_reset_apply() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.sobriety_reset_previous(), since V13
 CREATE OR REPLACE FUNCTION carego.sobriety_reset_previous()
@@ -117,6 +124,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.sobriety_reset_previous() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.sync_changes(bigint,integer), since V14
 CREATE OR REPLACE FUNCTION carego.sync_changes(p_after bigint, p_limit integer)
@@ -192,6 +200,8 @@ begin
     limit p_limit;
 end
 $function$;
+revoke all on function carego.sync_changes(bigint,integer) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.sync_changes(bigint,integer) to carego_patient, carego_staff, carego_facility_admin;
 
 -- carego.sync_entity_types(), since V14
 CREATE OR REPLACE FUNCTION carego.sync_entity_types()
@@ -200,6 +210,8 @@ CREATE OR REPLACE FUNCTION carego.sync_entity_types()
  IMMUTABLE PARALLEL SAFE
 AS $function$ select array['patients', 'check_ins', 'cravings', 'meetings', 'sobriety_resets',
                        'prescriptions', 'dose_events', 'goals', 'goal_progress'] $function$;
+revoke all on function carego.sync_entity_types() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.sync_entity_types() to carego_patient, carego_staff, carego_facility_admin;
 
 -- carego.treatment_plan_version_guard(), since V18
 CREATE OR REPLACE FUNCTION carego.treatment_plan_version_guard()
@@ -222,6 +234,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.treatment_plan_version_guard() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.weekly_metrics_row(uuid,date), since V19
 CREATE OR REPLACE FUNCTION carego.weekly_metrics_row(p_facility uuid, p_week date)
@@ -262,11 +275,14 @@ AS $function$
            (select count(*) from ci)::int,
            now()
 $function$;
+revoke all on function carego.weekly_metrics_row(uuid,date) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
--- Policies, each dropped if it exists and created again. A policy taken out of this file
--- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- After the files, `carego migrate` widens every facility wall to the whole tenant group
--- (`carego.apply_role_groups`, V44).
+-- Policies and grants, table by table. Each policy is dropped if it exists and created again.
+-- A policy taken out of this file is not dropped by it (a wall must never vanish by omission):
+-- drop it in a migration. After the files, `carego migrate` widens every facility wall to the
+-- whole tenant group (`carego.apply_role_groups`, V44). A table's grants start from none:
+-- every app role's privileges on it and its columns are revoked, then granted as written, so
+-- a grant taken out of this file is gone after the next apply.
 
 -- attention_acknowledgements, since V20
 drop policy if exists attention_acknowledgements_facility_isolation on public.attention_acknowledgements;
@@ -290,6 +306,11 @@ create policy attention_acknowledgements_caseload_select on public.attention_ack
 drop policy if exists attention_acknowledgements_patient_select on public.attention_acknowledgements;
 create policy attention_acknowledgements_patient_select on public.attention_acknowledgements as permissive for select to carego_patient
     using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+revoke all on table public.attention_acknowledgements from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.attention_acknowledgements to carego_patient, carego_super_admin;
+grant select,
+      insert (facility_id, patient_id, factors, note)
+   on table public.attention_acknowledgements to carego_staff, carego_facility_admin;
 
 -- check_ins, since V10
 drop policy if exists check_ins_facility_isolation on public.check_ins;
@@ -319,6 +340,9 @@ create policy check_ins_patient_insert on public.check_ins as permissive for ins
 drop policy if exists check_ins_patient_select on public.check_ins;
 create policy check_ins_patient_select on public.check_ins as permissive for select to carego_patient
     using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+revoke all on table public.check_ins from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select, insert on table public.check_ins to carego_patient, carego_staff, carego_facility_admin;
+grant select on table public.check_ins to carego_super_admin;
 
 -- cravings, since V11
 drop policy if exists cravings_facility_isolation on public.cravings;
@@ -345,6 +369,9 @@ create policy cravings_patient_insert on public.cravings as permissive for inser
 drop policy if exists cravings_patient_select on public.cravings;
 create policy cravings_patient_select on public.cravings as permissive for select to carego_patient
     using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+revoke all on table public.cravings from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select, insert on table public.cravings to carego_patient, carego_staff, carego_facility_admin;
+grant select on table public.cravings to carego_super_admin;
 
 -- dose_events, since V15
 drop policy if exists dose_events_facility_isolation on public.dose_events;
@@ -374,6 +401,9 @@ create policy dose_events_patient_insert on public.dose_events as permissive for
 drop policy if exists dose_events_patient_select on public.dose_events;
 create policy dose_events_patient_select on public.dose_events as permissive for select to carego_patient
     using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+revoke all on table public.dose_events from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select, insert on table public.dose_events to carego_patient, carego_staff, carego_facility_admin;
+grant select on table public.dose_events to carego_super_admin;
 
 -- facility_metrics_watermarks, since V19
 drop policy if exists facility_metrics_watermarks_facility_isolation on public.facility_metrics_watermarks;
@@ -386,6 +416,7 @@ drop policy if exists facility_metrics_watermarks_owner_all on public.facility_m
 create policy facility_metrics_watermarks_owner_all on public.facility_metrics_watermarks as permissive for all to carego_owner
     using (true)
     with check (true);
+revoke all on table public.facility_metrics_watermarks from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- facility_weekly_metrics, since V19
 drop policy if exists facility_weekly_metrics_facility_isolation on public.facility_weekly_metrics;
@@ -401,6 +432,8 @@ drop policy if exists facility_weekly_metrics_owner_all on public.facility_weekl
 create policy facility_weekly_metrics_owner_all on public.facility_weekly_metrics as permissive for all to carego_owner
     using (true)
     with check (true);
+revoke all on table public.facility_weekly_metrics from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.facility_weekly_metrics to carego_facility_admin, carego_super_admin;
 
 -- goal_progress, since V16
 drop policy if exists goal_progress_facility_isolation on public.goal_progress;
@@ -427,6 +460,9 @@ create policy goal_progress_patient_insert on public.goal_progress as permissive
 drop policy if exists goal_progress_patient_select on public.goal_progress;
 create policy goal_progress_patient_select on public.goal_progress as permissive for select to carego_patient
     using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+revoke all on table public.goal_progress from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select, insert on table public.goal_progress to carego_patient, carego_staff, carego_facility_admin;
+grant select on table public.goal_progress to carego_super_admin;
 
 -- goals, since V16
 drop policy if exists goals_facility_isolation on public.goals;
@@ -461,6 +497,15 @@ create policy goals_patient_insert on public.goals as permissive for insert to c
 drop policy if exists goals_patient_select on public.goals;
 create policy goals_patient_select on public.goals as permissive for select to carego_patient
     using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+revoke all on table public.goals from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, id, patient_id, category, description, measurable_target, target_date)
+   on table public.goals to carego_patient;
+grant select,
+      insert (facility_id, id, patient_id, category, description, measurable_target, target_date),
+      update (category, description, measurable_target, target_date, status)
+   on table public.goals to carego_staff, carego_facility_admin;
+grant select on table public.goals to carego_super_admin;
 
 -- meetings, since V12
 drop policy if exists meetings_facility_isolation on public.meetings;
@@ -487,6 +532,9 @@ create policy meetings_patient_insert on public.meetings as permissive for inser
 drop policy if exists meetings_patient_select on public.meetings;
 create policy meetings_patient_select on public.meetings as permissive for select to carego_patient
     using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+revoke all on table public.meetings from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select, insert on table public.meetings to carego_patient, carego_staff, carego_facility_admin;
+grant select on table public.meetings to carego_super_admin;
 
 -- prescriptions, since V15
 drop policy if exists prescriptions_facility_isolation on public.prescriptions;
@@ -518,6 +566,12 @@ create policy prescriptions_caseload_update on public.prescriptions as permissiv
 drop policy if exists prescriptions_patient_select on public.prescriptions;
 create policy prescriptions_patient_select on public.prescriptions as permissive for select to carego_patient
     using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+revoke all on table public.prescriptions from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.prescriptions to carego_patient, carego_super_admin;
+grant select,
+      insert (facility_id, patient_id, drug, dose, route, schedule, starts_on, ends_on, prescriber, notes),
+      update (dose, route, schedule, ends_on, prescriber, notes, status, stopped_at, stop_reason)
+   on table public.prescriptions to carego_staff, carego_facility_admin;
 
 -- sobriety_resets, since V13
 drop policy if exists sobriety_resets_facility_isolation on public.sobriety_resets;
@@ -544,6 +598,9 @@ create policy sobriety_resets_patient_insert on public.sobriety_resets as permis
 drop policy if exists sobriety_resets_patient_select on public.sobriety_resets;
 create policy sobriety_resets_patient_select on public.sobriety_resets as permissive for select to carego_patient
     using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+revoke all on table public.sobriety_resets from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select, insert on table public.sobriety_resets to carego_patient, carego_staff, carego_facility_admin;
+grant select on table public.sobriety_resets to carego_super_admin;
 
 -- treatment_plan_templates, since V18
 drop policy if exists treatment_plan_templates_facility_isolation on public.treatment_plan_templates;
@@ -558,6 +615,11 @@ create policy treatment_plan_templates_admin_insert on public.treatment_plan_tem
 drop policy if exists treatment_plan_templates_member_select on public.treatment_plan_templates;
 create policy treatment_plan_templates_member_select on public.treatment_plan_templates as permissive for select to carego_facility_admin, carego_staff, carego_super_admin
     using (true);
+revoke all on table public.treatment_plan_templates from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.treatment_plan_templates to carego_staff, carego_super_admin;
+grant select,
+      insert (facility_id, name, problems, goals, interventions, review_interval_days)
+   on table public.treatment_plan_templates to carego_facility_admin;
 
 -- treatment_plan_versions, since V18
 drop policy if exists treatment_plan_versions_facility_isolation on public.treatment_plan_versions;
@@ -593,6 +655,15 @@ drop policy if exists treatment_plan_versions_patient_update on public.treatment
 create policy treatment_plan_versions_patient_update on public.treatment_plan_versions as permissive for update to carego_patient
     using (((status = 'signed'::text) AND (acknowledged_at IS NULL) AND (patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[]))))
     with check ((acknowledged_by = ( SELECT carego.current_user_id() AS current_user_id)));
+revoke all on table public.treatment_plan_versions from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      update (acknowledged_by, acknowledged_at)
+   on table public.treatment_plan_versions to carego_patient;
+grant select,
+      insert (facility_id, plan_id, patient_id, version, problems, goals, interventions, review_date, template_id),
+      update (problems, goals, interventions, review_date, status, signed_by, signed_at)
+   on table public.treatment_plan_versions to carego_staff, carego_facility_admin;
+grant select on table public.treatment_plan_versions to carego_super_admin;
 
 -- treatment_plans, since V18
 drop policy if exists treatment_plans_facility_isolation on public.treatment_plans;
@@ -616,3 +687,8 @@ create policy treatment_plans_caseload_select on public.treatment_plans as permi
 drop policy if exists treatment_plans_patient_select on public.treatment_plans;
 create policy treatment_plans_patient_select on public.treatment_plans as permissive for select to carego_patient
     using ((patient_id = ANY (( SELECT carego.visible_patient_ids() AS visible_patient_ids)::uuid[])));
+revoke all on table public.treatment_plans from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select on table public.treatment_plans to carego_patient, carego_super_admin;
+grant select,
+      insert (facility_id, patient_id, title)
+   on table public.treatment_plans to carego_staff, carego_facility_admin;

@@ -1,8 +1,11 @@
 -- Courses' batches, enrollments and certificates (src/db/training).
 --
--- The current definition of every function of this area and every policy of its tables. `carego migrate` applies this file
--- after the versioned migrations, whenever it or the migrations changed (docs/database.md,
--- "Schema as code"). Change a function here, not in a new migration.
+-- The current definition of every function of this area and who may execute it, and every
+-- policy and grant of its tables. `carego migrate` applies this file after the versioned
+-- migrations, whenever it or the migrations changed (docs/database.md, "Schema as code").
+-- Change a function here, not in a new migration. Each function is followed by its grants:
+-- EXECUTE revoked from PUBLIC and every app role, then granted to exactly the roles that call
+-- it.
 
 -- carego.certificates_guard(), since V32
 CREATE OR REPLACE FUNCTION carego.certificates_guard()
@@ -17,6 +20,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.certificates_guard() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.certificates_stamp(), since V32
 CREATE OR REPLACE FUNCTION carego.certificates_stamp()
@@ -29,6 +33,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.certificates_stamp() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.enrollments_seat(), since V31
 CREATE OR REPLACE FUNCTION carego.enrollments_seat()
@@ -56,6 +61,7 @@ begin
     return new;
 end
 $function$;
+revoke all on function carego.enrollments_seat() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
 
 -- carego.my_batch_ids(), since V31
 CREATE OR REPLACE FUNCTION carego.my_batch_ids()
@@ -77,6 +83,8 @@ begin
     return v_ids;
 end
 $function$;
+revoke all on function carego.my_batch_ids() from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.my_batch_ids() to carego_student;
 
 -- carego.verify_certificate(text), since V32
 CREATE OR REPLACE FUNCTION carego.verify_certificate(p_code text)
@@ -91,11 +99,15 @@ AS $function$
       join public.facilities f on f.id = c.facility_id
      where c.code = p_code
 $function$;
+revoke all on function carego.verify_certificate(text) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.verify_certificate(text) to carego_public;
 
--- Policies, each dropped if it exists and created again. A policy taken out of this file
--- is not dropped by it (a wall must never vanish by omission): drop it in a migration.
--- After the files, `carego migrate` widens every facility wall to the whole tenant group
--- (`carego.apply_role_groups`, V44).
+-- Policies and grants, table by table. Each policy is dropped if it exists and created again.
+-- A policy taken out of this file is not dropped by it (a wall must never vanish by omission):
+-- drop it in a migration. After the files, `carego migrate` widens every facility wall to the
+-- whole tenant group (`carego.apply_role_groups`, V44). A table's grants start from none:
+-- every app role's privileges on it and its columns are revoked, then granted as written, so
+-- a grant taken out of this file is gone after the next apply.
 
 -- batches, since V31
 drop policy if exists batches_facility_isolation on public.batches;
@@ -114,6 +126,12 @@ create policy batches_student_select on public.batches as permissive for select 
 drop policy if exists batches_teacher_select on public.batches;
 create policy batches_teacher_select on public.batches as permissive for select to carego_teacher
     using ((teacher_id = ( SELECT carego.current_user_id() AS current_user_id)));
+revoke all on table public.batches from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, course_id, name, teacher_id, starts_on, ends_on, schedule, capacity, status),
+      update (name, teacher_id, starts_on, ends_on, schedule, capacity, status)
+   on table public.batches to carego_facility_admin, carego_super_admin;
+grant select on table public.batches to carego_student, carego_teacher;
 
 -- certificates, since V32
 drop policy if exists certificates_facility_isolation on public.certificates;
@@ -138,6 +156,12 @@ create policy certificates_owner_select on public.certificates as permissive for
 drop policy if exists certificates_student_select on public.certificates;
 create policy certificates_student_select on public.certificates as permissive for select to carego_student
     using ((student_id = ( SELECT carego.current_user_id() AS current_user_id)));
+revoke all on table public.certificates from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, enrollment_id, student_id, course_id, code, student_name, course_title),
+      update (revoked_at, revocation_reason)
+   on table public.certificates to carego_facility_admin, carego_super_admin;
+grant select on table public.certificates to carego_student;
 
 -- class_attendance, since V31
 drop policy if exists class_attendance_facility_isolation on public.class_attendance;
@@ -165,6 +189,11 @@ create policy class_attendance_teacher_select on public.class_attendance as perm
     using ((EXISTS ( SELECT 1
    FROM batches b
   WHERE ((b.facility_id = class_attendance.facility_id) AND (b.id = class_attendance.batch_id)))));
+revoke all on table public.class_attendance from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, batch_id, student_id, session_on, status, note)
+   on table public.class_attendance to carego_facility_admin, carego_teacher;
+grant select on table public.class_attendance to carego_student, carego_super_admin;
 
 -- enrollments, since V31
 drop policy if exists enrollments_facility_isolation on public.enrollments;
@@ -188,6 +217,12 @@ create policy enrollments_teacher_select on public.enrollments as permissive for
     using ((EXISTS ( SELECT 1
    FROM batches b
   WHERE ((b.facility_id = enrollments.facility_id) AND (b.id = enrollments.batch_id)))));
+revoke all on table public.enrollments from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, batch_id, student_id),
+      update (status, completed_at, withdrawn_at)
+   on table public.enrollments to carego_facility_admin, carego_super_admin;
+grant select on table public.enrollments to carego_student, carego_teacher;
 
 -- teacher_profiles, since V31
 drop policy if exists teacher_profiles_facility_isolation on public.teacher_profiles;
@@ -205,3 +240,8 @@ create policy teacher_profiles_admin_select on public.teacher_profiles as permis
 drop policy if exists teacher_profiles_self_select on public.teacher_profiles;
 create policy teacher_profiles_self_select on public.teacher_profiles as permissive for select to carego_teacher
     using ((user_id = ( SELECT carego.current_user_id() AS current_user_id)));
+revoke all on table public.teacher_profiles from carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant select,
+      insert (facility_id, user_id, subjects, bio)
+   on table public.teacher_profiles to carego_facility_admin, carego_super_admin;
+grant select on table public.teacher_profiles to carego_teacher;
