@@ -4,7 +4,8 @@
 //! - each operation lists only the error statuses it can answer, each with
 //!   the stable `code` values it can produce (derived from the operation's
 //!   shape: credentials, path id, body, idempotency key; plus the few facts
-//!   in the tables below);
+//!   its handler's module declares beside it, a [`Contract`] in the
+//!   module's `CONTRACT`);
 //! - `X-Request-Id` (on every response; a client may send its own, see the
 //!   document's description), `X-Change-Reason` (on every write) and
 //!   `Idempotent-Replayed` are declared;
@@ -19,129 +20,153 @@ use serde_json::{Value, json};
 
 use crate::error::{Conflict, Forbidden, Unauthenticated};
 
-/// Operations whose 409 codes are known, beyond none.
-const CONFLICTS: &[(&str, &[Conflict])] = &[
-    ("createFacility", &[Conflict::FacilitySlugTaken, Conflict::EmailTaken, Conflict::PhoneTaken]),
-    ("createUser", &[Conflict::EmailTaken, Conflict::PhoneTaken]),
-    ("updateUser", &[Conflict::EmailTaken, Conflict::PhoneTaken]),
-    ("registerPatient", &[Conflict::EmailTaken, Conflict::PhoneTaken]),
-    ("createPatient", &[Conflict::MrnTaken]),
-    ("updatePatient", &[Conflict::MrnTaken]),
-    ("createAssignment", &[Conflict::AlreadyAssigned]),
-    ("regenerateRegistrationKey", &[Conflict::PatientAlreadyRegistered]),
-    ("refresh", &[Conflict::RefreshTokenSuperseded]),
-    ("createCheckIn", &[Conflict::RecordIdTaken]),
-    ("createCraving", &[Conflict::RecordIdTaken]),
-    ("createMeeting", &[Conflict::RecordIdTaken]),
-    ("createSobrietyReset", &[Conflict::RecordIdTaken]),
-    ("createDoseEvent", &[Conflict::RecordIdTaken]),
-    ("updatePrescription", &[Conflict::PrescriptionStopped]),
-    ("stopPrescription", &[Conflict::PrescriptionStopped]),
-    ("createGoal", &[Conflict::RecordIdTaken]),
-    ("createPlanTemplate", &[Conflict::TemplateNameTaken]),
-    ("editTreatmentPlanDraft", &[Conflict::Duplicate]),
-    ("signTreatmentPlan", &[Conflict::NoDraft]),
-    ("acknowledgeTreatmentPlan", &[Conflict::NothingToAcknowledge]),
-    ("acknowledgeAttention", &[Conflict::NoAttentionNeeded]),
-    ("createGoalProgress", &[Conflict::RecordIdTaken]),
-    ("openConversation", &[Conflict::RecordIdTaken]),
-    ("sendMessage", &[Conflict::RecordIdTaken]),
-    ("raiseCrisisAlert", &[Conflict::RecordIdTaken]),
-    ("createDocument", &[Conflict::RecordIdTaken]),
-    ("fileProgressReport", &[Conflict::RecordIdTaken]),
-    ("uploadDocumentContent", &[Conflict::DocumentContentStored, Conflict::DocumentClosed]),
-    ("createCity", &[Conflict::CitySlugTaken]),
-    ("rotateApiKey", &[Conflict::ApiKeyClosed]),
-    ("startMfaEnrolment", &[Conflict::MfaAlreadyEnabled]),
-    ("confirmMfaEnrolment", &[Conflict::MfaNotPending]),
-    ("verifyMfa", &[Conflict::MfaNotEnabled]),
-    ("disableMfa", &[Conflict::MfaNotEnabled]),
-    ("replaceInvoiceLines", &[Conflict::InvoiceFrozen]),
-    ("issueInvoice", &[Conflict::InvoiceFrozen, Conflict::InvoiceEmpty]),
-    ("voidInvoice", &[Conflict::InvoiceNotIssued, Conflict::InvoicePaid]),
-    ("createCreditNote", &[Conflict::InvoiceNotPayable, Conflict::CreditExceedsInvoice]),
-    ("recordPayment", &[Conflict::InvoiceNotPayable, Conflict::Overpayment, Conflict::RefundExceedsPaid]),
-    ("createTeacher", &[Conflict::EmailTaken, Conflict::PhoneTaken]),
-    ("enrollStudent", &[Conflict::BatchFull, Conflict::BatchClosed, Conflict::AlreadyEnrolled]),
-    ("withdrawEnrollment", &[Conflict::EnrollmentClosed]),
-    ("completeEnrollment", &[Conflict::EnrollmentClosed]),
-    ("revokeCertificate", &[Conflict::CertificateRevoked]),
-    ("createService", &[Conflict::SlugTaken]),
-    ("updateService", &[Conflict::SlugTaken]),
-    ("createCourse", &[Conflict::SlugTaken]),
-    ("updateCourse", &[Conflict::SlugTaken]),
-    ("createClient", &[Conflict::EmailTaken, Conflict::PhoneTaken]),
-    ("createStudent", &[Conflict::EmailTaken, Conflict::PhoneTaken]),
-    ("assignLead", &[Conflict::LeadClosed]),
-    ("setLeadStatus", &[Conflict::LeadClosed]),
-    ("rejectLead", &[Conflict::LeadClosed]),
-    ("routeLead", &[Conflict::LeadClosed, Conflict::LeadRouting]),
-    (
-        "convertLead",
-        &[Conflict::LeadClosed, Conflict::LeadRouting, Conflict::EmailTaken, Conflict::PhoneTaken],
-    ),
+/// What one operation answers beyond what its types say, declared beside
+/// its handler in the handler's module (`CONTRACT`); an operation without
+/// an entry has none of these facts.
+pub struct Contract {
+    operation: &'static str,
+    conflicts: &'static [Conflict],
+    forbidden: &'static [Forbidden],
+    public_credentials: Option<(&'static [Unauthenticated], &'static [Forbidden])>,
+    names_a_record_outside_its_path: bool,
+    raw_upload: bool,
+    takes_stream_ticket: bool,
+    rate_limited: bool,
+    before_mfa: bool,
+    self_service: bool,
+}
+
+impl Contract {
+    /// The operation with this `operationId`, with no facts yet.
+    pub const fn of(operation: &'static str) -> Self {
+        Self {
+            operation,
+            conflicts: &[],
+            forbidden: &[],
+            public_credentials: None,
+            names_a_record_outside_its_path: false,
+            raw_upload: false,
+            takes_stream_ticket: false,
+            rate_limited: false,
+            before_mfa: false,
+            self_service: false,
+        }
+    }
+
+    /// The 409 codes it can answer.
+    pub const fn conflicts(mut self, conflicts: &'static [Conflict]) -> Self {
+        self.conflicts = conflicts;
+        self
+    }
+
+    /// 403 codes of its own, beyond role, account, facility and second factor.
+    pub const fn forbidden(mut self, forbidden: &'static [Forbidden]) -> Self {
+        self.forbidden = forbidden;
+        self
+    }
+
+    /// A public operation that checks credentials of its own (a password, a
+    /// refresh token): its 401 and 403 codes.
+    pub const fn public_credentials(
+        mut self,
+        unauthenticated: &'static [Unauthenticated],
+        forbidden: &'static [Forbidden],
+    ) -> Self {
+        self.public_credentials = Some((unauthenticated, forbidden));
+        self
+    }
+
+    /// It has no path id but can still answer 404: it names a record in its
+    /// body or query (a facility, a patient, a conversation's members).
+    pub const fn names_a_record_outside_its_path(mut self) -> Self {
+        self.names_a_record_outside_its_path = true;
+        self
+    }
+
+    /// Its body is raw bytes, refused (415) by what the bytes are, not by
+    /// their declared type.
+    pub const fn raw_upload(mut self) -> Self {
+        self.raw_upload = true;
+        self
+    }
+
+    /// It also takes a stream ticket, and so can refuse one (401).
+    pub const fn takes_stream_ticket(mut self) -> Self {
+        self.takes_stream_ticket = true;
+        self
+    }
+
+    /// It is rate limited (429).
+    pub const fn rate_limited(mut self) -> Self {
+        self.rate_limited = true;
+        self
+    }
+
+    /// A session reaches it before its second factor is verified (the
+    /// prologue skips that check), so it never answers `mfa_required`.
+    pub const fn before_mfa(mut self) -> Self {
+        self.before_mfa = true;
+        self
+    }
+
+    /// It acts on the caller's own account only, so no role is refused it
+    /// (403 only for an inactive account or facility).
+    pub const fn self_service(mut self) -> Self {
+        self.self_service = true;
+        self
+    }
+}
+
+/// One module's contracts, and the file that declares them (so a test can
+/// hold each entry to a handler in that file).
+pub struct Contracts {
+    /// Read by the tests only.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub file: &'static str,
+    pub operations: &'static [Contract],
+}
+
+/// Every module's `CONTRACT`.
+const ALL: &[&Contracts] = &[
+    &super::accounts::api_keys::CONTRACT,
+    &super::accounts::auth::CONTRACT,
+    &super::accounts::clients::CONTRACT,
+    &super::accounts::facilities::CONTRACT,
+    &super::accounts::mfa::CONTRACT,
+    &super::accounts::users::CONTRACT,
+    &super::audit::CONTRACT,
+    &super::catalog::cities::CONTRACT,
+    &super::catalog::courses::CONTRACT,
+    &super::catalog::leads::CONTRACT,
+    &super::catalog::public::CONTRACT,
+    &super::catalog::services::CONTRACT,
+    &super::clinical::attendance::CONTRACT,
+    &super::clinical::caseloads::CONTRACT,
+    &super::clinical::patients::CONTRACT,
+    &super::communication::conversations::CONTRACT,
+    &super::communication::crisis::CONTRACT,
+    &super::communication::documents::CONTRACT,
+    &super::communication::events::CONTRACT,
+    &super::communication::webhooks::CONTRACT,
+    &super::finance::invoices::CONTRACT,
+    &super::recovery::check_ins::CONTRACT,
+    &super::recovery::cravings::CONTRACT,
+    &super::recovery::goals::CONTRACT,
+    &super::recovery::medications::CONTRACT,
+    &super::recovery::meetings::CONTRACT,
+    &super::recovery::reports::CONTRACT,
+    &super::recovery::sobriety::CONTRACT,
+    &super::recovery::treatment_plans::CONTRACT,
+    &super::recovery::workload::CONTRACT,
+    &super::training::batches::CONTRACT,
+    &super::training::certificates::CONTRACT,
 ];
 
-/// Operations whose body is raw bytes, refused (415) by what the bytes are,
-/// not by their declared type.
-const RAW_UPLOADS: &[&str] = &["uploadDocumentContent"];
-
-/// Operations without a path id that can still answer 404: they name a
-/// record in the body or the query (a facility, a patient, a conversation's
-/// members).
-const NOT_FOUND_WITHOUT_PATH_ID: &[&str] = &[
-    "createPatient",
-    "createUser",
-    "createAttendance",
-    "verifyAuditLog",
-    "openConversation",
-    "createClient",
-    "createStudent",
-    "submitLead",
-    "createTeacher",
-    "createInvoice",
-    "createApiKey",
-    "createWebhook",
-];
-
-/// Operations that also take a stream ticket, and so can refuse one (401).
-const TAKES_TICKET: &[&str] = &["streamEvents"];
-
-/// Operations that are rate limited (429).
-const RATE_LIMITED: &[&str] = &["login", "registerPatient", "submitLead", "confirmMfaEnrolment", "verifyMfa"];
-
-/// Operations a session reaches before its second factor is verified (the
-/// prologue skips that check), so they never answer `mfa_required`.
-const BEFORE_MFA: &[&str] =
-    &["me", "logout", "logoutAll", "getMfaStatus", "startMfaEnrolment", "confirmMfaEnrolment", "verifyMfa"];
-
-/// Operations with a 403 of their own.
-const OWN_FORBIDDEN: &[(&str, &[Forbidden])] =
-    &[("verifyMfa", &[Forbidden::MfaLocked]), ("confirmMfaEnrolment", &[Forbidden::MfaLocked])];
-
-/// Authenticated operations that act on the caller's own account only, so
-/// no role is refused them (403 only for an inactive account or facility).
-const SELF_SERVICE: &[&str] =
-    &["me", "listSessions", "logout", "logoutAll", "changePassword", "revokeSession"];
-
-/// The public operations' own 401 and 403 codes.
-const PUBLIC_AUTH: &[(&str, &[Unauthenticated], &[Forbidden])] = &[
-    (
-        "login",
-        &[Unauthenticated::InvalidCredentials],
-        &[
-            Forbidden::AccountSuspended,
-            Forbidden::AccountTerminated,
-            Forbidden::AccountPending,
-            Forbidden::FacilitySuspended,
-        ],
-    ),
-    (
-        "refresh",
-        &[Unauthenticated::InvalidRefreshToken, Unauthenticated::RefreshTokenReused],
-        &[Forbidden::AccountInactive, Forbidden::FacilitySuspended],
-    ),
-];
+/// The facts declared for `operation`; none when it declared none.
+fn contract_of(operation: &str) -> &'static Contract {
+    const NONE: Contract = Contract::of("");
+    ALL.iter().flat_map(|c| c.operations).find(|c| c.operation == operation).unwrap_or(&NONE)
+}
 
 fn error_response(description: &str, codes: &[&str], retry_after: bool) -> Value {
     let listed = codes.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
@@ -219,6 +244,7 @@ fn codes<T: Copy>(items: &[T], code: fn(T) -> &'static str) -> Vec<&'static str>
 
 /// The error responses `op` can answer.
 fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
+    let contract = contract_of(id);
     let params = op["parameters"].as_array().cloned().unwrap_or_default();
     let has_path_id = params.iter().any(|p| p["in"] == "path");
     let has_key = params.iter().any(|p| p["name"] == "Idempotency-Key");
@@ -249,7 +275,7 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
             Unauthenticated::TokenExpired,
             Unauthenticated::SessionInvalid,
         ];
-        if TAKES_TICKET.contains(&id) {
+        if contract.takes_stream_ticket {
             why.push(Unauthenticated::InvalidTicket);
         }
         if takes_api_key {
@@ -264,18 +290,16 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
             ),
         ));
         let mut forbidden = vec![Forbidden::AccountInactive, Forbidden::FacilitySuspended];
-        if !SELF_SERVICE.contains(&id) {
+        if !contract.self_service {
             forbidden.insert(0, Forbidden::Role);
         }
         if takes_api_key {
             forbidden.push(Forbidden::Scope);
         }
-        if !BEFORE_MFA.contains(&id) {
+        if !contract.before_mfa {
             forbidden.extend([Forbidden::MfaRequired, Forbidden::MfaEnrollmentRequired]);
         }
-        if let Some((_, own)) = OWN_FORBIDDEN.iter().find(|(op, _)| *op == id) {
-            forbidden.extend(own.iter().copied());
-        }
+        forbidden.extend(contract.forbidden.iter().copied());
         out.push((
             403,
             error_response(
@@ -284,7 +308,7 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
                 false,
             ),
         ));
-    } else if let Some((_, unauthenticated, forbidden)) = PUBLIC_AUTH.iter().find(|(op, ..)| *op == id) {
+    } else if let Some((unauthenticated, forbidden)) = contract.public_credentials {
         out.push((
             401,
             error_response(
@@ -302,7 +326,7 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
             ),
         ));
     }
-    if has_path_id || NOT_FOUND_WITHOUT_PATH_ID.contains(&id) {
+    if has_path_id || contract.names_a_record_outside_its_path {
         out.push((
             404,
             error_response(
@@ -315,10 +339,14 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
     if has_body {
         out.push((408, error_response("The body was not received in time.", &["request_timeout"], false)));
     }
-    if let Some((_, conflicts)) = CONFLICTS.iter().find(|(op, _)| *op == id) {
+    if !contract.conflicts.is_empty() {
         out.push((
             409,
-            error_response("Conflicts with existing state.", &codes(conflicts, Conflict::code), false),
+            error_response(
+                "Conflicts with existing state.",
+                &codes(contract.conflicts, Conflict::code),
+                false,
+            ),
         ));
     }
     if has_body {
@@ -326,7 +354,7 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
             413,
             error_response("The body is over the configured limit.", &["payload_too_large"], false),
         ));
-        let refused = if RAW_UPLOADS.contains(&id) {
+        let refused = if contract.raw_upload {
             "The content is not an accepted document type (PDF, PNG, JPEG, GIF, WebP, plain text, \
              an office document); the server decides by the bytes."
         } else {
@@ -344,7 +372,7 @@ fn errors_of(id: &str, method: &str, op: &Value) -> Vec<(u16, Value)> {
             ),
         ));
     }
-    if RATE_LIMITED.contains(&id) {
+    if contract.rate_limited {
         out.push((429, error_response("Too many attempts.", &["rate_limited"], true)));
     } else if takes_api_key {
         out.push((
@@ -512,5 +540,61 @@ fn fix_formats(schema: &mut Value) {
         if let Some(parts) = schema.get_mut(key).and_then(Value::as_array_mut) {
             parts.iter_mut().for_each(fix_formats);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::ALL;
+
+    fn source(file: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Each declared operation is a handler of the module that declares it,
+    /// and none is declared twice: a typo, or an entry left behind when its
+    /// handler moved, fails here instead of silently dropping a fact.
+    #[test]
+    fn each_contract_sits_beside_its_handler() {
+        let mut seen = BTreeSet::new();
+        for contracts in ALL {
+            let text = source(contracts.file);
+            for c in contracts.operations {
+                assert!(
+                    text.contains(&format!("operation_id = \"{}\"", c.operation)),
+                    "{} declares `{}`, which is not one of its handlers",
+                    contracts.file,
+                    c.operation
+                );
+                assert!(seen.insert(c.operation), "`{}` is declared twice", c.operation);
+            }
+        }
+    }
+
+    /// Every module that declares a `CONTRACT` is in `ALL`, so none is
+    /// written and then never read.
+    #[test]
+    fn every_declared_contract_is_read() {
+        fn walk(dir: &std::path::Path, out: &mut BTreeSet<String>) {
+            for entry in std::fs::read_dir(dir).expect("src/api is readable") {
+                let path = entry.expect("a directory entry").path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if std::fs::read_to_string(&path)
+                    .is_ok_and(|s| s.lines().any(|l| l.starts_with("pub(crate) const CONTRACT: Contracts")))
+                {
+                    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+                    out.insert(path.strip_prefix(root).expect("under the crate").display().to_string());
+                }
+            }
+        }
+        let mut declared = BTreeSet::new();
+        walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api"), &mut declared);
+        let read: BTreeSet<String> = ALL.iter().map(|c| c.file.to_owned()).collect();
+        assert!(declared.len() > 20, "the walk saw the modules: {declared:?}");
+        assert_eq!(declared, read);
     }
 }

@@ -9,8 +9,10 @@ use poem_openapi::{
 };
 use std::sync::Arc;
 
+use crate::api::contract::{Contract, Contracts};
 use crate::db::accounts::api_keys::ApiKeyStatus;
 use crate::domain::ids::UserId;
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{
@@ -109,6 +111,15 @@ pub struct ApiKeysApi {
     pub db: Db,
     pub keys: Arc<ApiKeys>,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("createApiKey").names_a_record_outside_its_path(),
+        Contract::of("rotateApiKey").conflicts(&[Conflict::ApiKeyClosed]),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1/api-keys", tag = "ApiTags::ApiKeys")]
 impl ApiKeysApi {

@@ -4,6 +4,7 @@ use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 
 use crate::api::accounts::users::User;
+use crate::api::contract::{Contract, Contracts};
 use crate::{
     api::{ApiTags, AppState, Created, NoContent, accounts::users::parse_contact, body::JsonBody},
     api::{wire, wire_all},
@@ -135,6 +136,35 @@ impl LoginId {
         }
     }
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("login").rate_limited().public_credentials(
+            &[Unauthenticated::InvalidCredentials],
+            &[
+                Forbidden::AccountSuspended,
+                Forbidden::AccountTerminated,
+                Forbidden::AccountPending,
+                Forbidden::FacilitySuspended,
+            ],
+        ),
+        Contract::of("registerPatient")
+            .conflicts(&[Conflict::EmailTaken, Conflict::PhoneTaken])
+            .rate_limited(),
+        Contract::of("refresh").conflicts(&[Conflict::RefreshTokenSuperseded]).public_credentials(
+            &[Unauthenticated::InvalidRefreshToken, Unauthenticated::RefreshTokenReused],
+            &[Forbidden::AccountInactive, Forbidden::FacilitySuspended],
+        ),
+        Contract::of("logout").before_mfa().self_service(),
+        Contract::of("logoutAll").before_mfa().self_service(),
+        Contract::of("me").before_mfa().self_service(),
+        Contract::of("listSessions").self_service(),
+        Contract::of("revokeSession").self_service(),
+        Contract::of("changePassword").self_service(),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
 impl AuthApi {

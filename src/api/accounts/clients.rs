@@ -10,7 +10,9 @@ use poem_openapi::{
 
 use super::users::parse_contact;
 use crate::api::accounts::users::User;
+use crate::api::contract::{Contract, Contracts};
 use crate::domain::ids::CityId;
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{
@@ -160,6 +162,22 @@ impl ValidAccount {
 pub struct ClientsApi {
     pub db: Db,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("createClient")
+            .conflicts(&[Conflict::EmailTaken, Conflict::PhoneTaken])
+            .names_a_record_outside_its_path(),
+        Contract::of("createStudent")
+            .conflicts(&[Conflict::EmailTaken, Conflict::PhoneTaken])
+            .names_a_record_outside_its_path(),
+        Contract::of("createTeacher")
+            .conflicts(&[Conflict::EmailTaken, Conflict::PhoneTaken])
+            .names_a_record_outside_its_path(),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Clients")]
 impl ClientsApi {

@@ -9,6 +9,8 @@ use poem_openapi::{
 };
 
 use crate::api::accounts::users::User;
+use crate::api::contract::{Contract, Contracts};
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{
@@ -199,6 +201,16 @@ impl ValidPatch<'_> {
         }
     }
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[Contract::of("createFacility").conflicts(&[
+        Conflict::FacilitySlugTaken,
+        Conflict::EmailTaken,
+        Conflict::PhoneTaken,
+    ])],
+};
 
 #[OpenApi(prefix_path = "/api/v1/facilities", tag = "ApiTags::Facilities")]
 impl FacilitiesApi {

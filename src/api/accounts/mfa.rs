@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 
+use crate::api::contract::{Contract, Contracts};
 use crate::{
     api::wire,
     api::{ApiTags, NoContent, body::JsonBody},
@@ -129,6 +130,26 @@ impl MfaApi {
         Error::invalid("code", "is not a valid code")
     }
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("getMfaStatus").before_mfa(),
+        Contract::of("startMfaEnrolment").conflicts(&[Conflict::MfaAlreadyEnabled]).before_mfa(),
+        Contract::of("confirmMfaEnrolment")
+            .conflicts(&[Conflict::MfaNotPending])
+            .rate_limited()
+            .before_mfa()
+            .forbidden(&[Forbidden::MfaLocked]),
+        Contract::of("verifyMfa")
+            .conflicts(&[Conflict::MfaNotEnabled])
+            .rate_limited()
+            .before_mfa()
+            .forbidden(&[Forbidden::MfaLocked]),
+        Contract::of("disableMfa").conflicts(&[Conflict::MfaNotEnabled]),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Auth")]
 impl MfaApi {

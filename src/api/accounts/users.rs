@@ -9,6 +9,8 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::api::contract::{Contract, Contracts};
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{
@@ -251,6 +253,17 @@ impl ValidNewUser {
         }
     }
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("createUser")
+            .conflicts(&[Conflict::EmailTaken, Conflict::PhoneTaken])
+            .names_a_record_outside_its_path(),
+        Contract::of("updateUser").conflicts(&[Conflict::EmailTaken, Conflict::PhoneTaken]),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1/users", tag = "ApiTags::Users")]
 impl UsersApi {

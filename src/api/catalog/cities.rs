@@ -7,6 +7,8 @@ use poem_openapi::{
 };
 
 use super::public::CatalogList;
+use crate::api::contract::{Contract, Contracts};
+use crate::error::Conflict;
 use crate::{
     api::{
         ApiTags, Created,
@@ -61,6 +63,12 @@ pub struct CityUpdateRequest {
 pub struct CitiesApi {
     pub db: Db,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[Contract::of("createCity").conflicts(&[Conflict::CitySlugTaken])],
+};
 
 #[OpenApi(prefix_path = "/api/v1/cities", tag = "ApiTags::Catalog")]
 impl CitiesApi {

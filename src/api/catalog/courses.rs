@@ -9,7 +9,9 @@ use poem_openapi::{
 
 use crate::api::catalog::services::Money;
 use crate::api::catalog::services::Provider;
+use crate::api::contract::{Contract, Contracts};
 use crate::domain::ids::FacilityId;
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{
@@ -79,6 +81,15 @@ impl CourseRequest {
 pub struct CoursesApi {
     pub db: Db,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("createCourse").conflicts(&[Conflict::SlugTaken]),
+        Contract::of("updateCourse").conflicts(&[Conflict::SlugTaken]),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1/courses", tag = "ApiTags::Catalog")]
 impl CoursesApi {

@@ -12,6 +12,7 @@ use poem_openapi::{
 use crate::api::accounts::clients::ClientProfile;
 use crate::api::accounts::clients::StudentProfile;
 use crate::api::accounts::users::User;
+use crate::api::contract::{Contract, Contracts};
 use crate::domain::ids::CourseId;
 use crate::domain::ids::LeadNoteId;
 use crate::domain::ids::ServiceId;
@@ -136,6 +137,23 @@ pub struct LeadConversion {
 pub struct LeadsApi {
     pub db: Db,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("assignLead").conflicts(&[Conflict::LeadClosed]),
+        Contract::of("setLeadStatus").conflicts(&[Conflict::LeadClosed]),
+        Contract::of("rejectLead").conflicts(&[Conflict::LeadClosed]),
+        Contract::of("routeLead").conflicts(&[Conflict::LeadClosed, Conflict::LeadRouting]),
+        Contract::of("convertLead").conflicts(&[
+            Conflict::LeadClosed,
+            Conflict::LeadRouting,
+            Conflict::EmailTaken,
+            Conflict::PhoneTaken,
+        ]),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1/leads", tag = "ApiTags::Leads")]
 impl LeadsApi {

@@ -16,6 +16,7 @@ use crate::api::catalog::cities::City;
 use crate::api::catalog::courses::PublicCourse;
 use crate::api::catalog::courses::TrainingCentre;
 use crate::api::catalog::services::PublicService;
+use crate::api::contract::{Contract, Contracts};
 use crate::{
     api::{ApiTags, body::JsonBody, wire_all},
     auth::{rate_limit::RateLimiter, registration::KeyHasher},
@@ -177,6 +178,12 @@ impl PublicApi {
             .await
     }
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[Contract::of("submitLead").names_a_record_outside_its_path().rate_limited()],
+};
 
 #[OpenApi(prefix_path = "/api/v1/public", tag = "ApiTags::Public")]
 impl PublicApi {

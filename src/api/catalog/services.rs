@@ -6,7 +6,9 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::api::contract::{Contract, Contracts};
 use crate::domain::ids::FacilityId;
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{
@@ -72,6 +74,15 @@ impl ServiceRequest {
 pub struct ServicesApi {
     pub db: Db,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("createService").conflicts(&[Conflict::SlugTaken]),
+        Contract::of("updateService").conflicts(&[Conflict::SlugTaken]),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1/services", tag = "ApiTags::Catalog")]
 impl ServicesApi {

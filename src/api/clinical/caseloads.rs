@@ -8,6 +8,8 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::api::contract::{Contract, Contracts};
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{
@@ -44,6 +46,12 @@ pub struct NewAssignmentRequest {
     /// Default: now.
     pub starts_at: Opt<DateTime<Utc>>,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[Contract::of("createAssignment").conflicts(&[Conflict::AlreadyAssigned])],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Caseloads")]
 impl CaseloadsApi {

@@ -10,8 +10,10 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::api::contract::{Contract, Contracts};
 use crate::domain::ids::CareLogId;
 use crate::domain::ids::VitalsId;
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{
@@ -191,6 +193,16 @@ impl UpdatePatientRequest {
         })
     }
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("createPatient").conflicts(&[Conflict::MrnTaken]).names_a_record_outside_its_path(),
+        Contract::of("updatePatient").conflicts(&[Conflict::MrnTaken]),
+        Contract::of("regenerateRegistrationKey").conflicts(&[Conflict::PatientAlreadyRegistered]),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Patients")]
 impl PatientsApi {

@@ -6,6 +6,8 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::api::contract::{Contract, Contracts};
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{ApiTags, NoContent, body::JsonBody, page::Page, recovery::Recorded},
@@ -103,6 +105,17 @@ pub enum Opened {
 pub struct ConversationsApi {
     pub db: Db,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("openConversation")
+            .conflicts(&[Conflict::RecordIdTaken])
+            .names_a_record_outside_its_path(),
+        Contract::of("sendMessage").conflicts(&[Conflict::RecordIdTaken]),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Messaging")]
 impl ConversationsApi {

@@ -7,7 +7,9 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::api::contract::{Contract, Contracts};
 use crate::domain::ids::UserId;
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{
@@ -60,6 +62,12 @@ pub struct ResolveCrisisAlertRequest {
 pub struct CrisisAlertsApi {
     pub db: Db,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[Contract::of("raiseCrisisAlert").conflicts(&[Conflict::RecordIdTaken])],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::CrisisAlerts")]
 impl CrisisAlertsApi {

@@ -27,6 +27,7 @@ use poem_openapi::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::api::contract::{Contract, Contracts};
 use crate::domain::ids::UserId;
 use crate::{
     api::wire,
@@ -78,6 +79,17 @@ pub struct DocumentsApi {
     pub storage: Storage,
     pub limits: UploadLimits,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("createDocument").conflicts(&[Conflict::RecordIdTaken]),
+        Contract::of("uploadDocumentContent")
+            .conflicts(&[Conflict::DocumentContentStored, Conflict::DocumentClosed])
+            .raw_upload(),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Documents")]
 impl DocumentsApi {

@@ -25,6 +25,7 @@ use poem_openapi::{
 use rand::RngCore;
 use tokio::sync::watch;
 
+use crate::api::contract::{Contract, Contracts};
 use crate::domain::ids::ConversationId;
 use crate::domain::ids::PatientId;
 use crate::{
@@ -71,6 +72,10 @@ pub struct EventsApi {
     pub hub: Arc<Hub>,
     pub heartbeat: Duration,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts =
+    Contracts { file: file!(), operations: &[Contract::of("streamEvents").takes_stream_ticket()] };
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Events")]
 impl EventsApi {

@@ -8,10 +8,12 @@ use poem_openapi::{
     payload::{Binary, Json},
 };
 
+use crate::api::contract::{Contract, Contracts};
 use crate::db::finance::invoices::InvoiceKind;
 use crate::domain::ids::FacilityId;
 use crate::domain::ids::InvoiceLineId;
 use crate::domain::ids::PaymentId;
+use crate::error::Conflict;
 use crate::{
     api::{
         ApiTags, Created,
@@ -145,6 +147,24 @@ pub struct BalanceList {
 pub struct InvoicesApi {
     pub db: Db,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("createInvoice").names_a_record_outside_its_path(),
+        Contract::of("replaceInvoiceLines").conflicts(&[Conflict::InvoiceFrozen]),
+        Contract::of("issueInvoice").conflicts(&[Conflict::InvoiceFrozen, Conflict::InvoiceEmpty]),
+        Contract::of("voidInvoice").conflicts(&[Conflict::InvoiceNotIssued, Conflict::InvoicePaid]),
+        Contract::of("createCreditNote")
+            .conflicts(&[Conflict::InvoiceNotPayable, Conflict::CreditExceedsInvoice]),
+        Contract::of("recordPayment").conflicts(&[
+            Conflict::InvoiceNotPayable,
+            Conflict::Overpayment,
+            Conflict::RefundExceedsPaid,
+        ]),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Finance")]
 impl InvoicesApi {

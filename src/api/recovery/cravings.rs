@@ -8,7 +8,9 @@ use poem_openapi::{
 };
 
 use super::{Recorded, record, reported_at};
+use crate::api::contract::{Contract, Contracts};
 use crate::domain::ids::UserId;
+use crate::error::Conflict;
 use crate::{
     api::{ApiTags, body::JsonBody, page::Page},
     auth::BearerAuth,
@@ -68,6 +70,12 @@ impl NewCravingRequest {
         })
     }
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[Contract::of("createCraving").conflicts(&[Conflict::RecordIdTaken])],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Cravings")]
 impl CravingsApi {

@@ -9,8 +9,10 @@ use poem_openapi::{
 };
 
 use super::{Recorded, record};
+use crate::api::contract::{Contract, Contracts};
 use crate::db::recovery::goals::GoalOrigin;
 use crate::domain::ids::UserId;
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{ApiTags, body::JsonBody, page::Page},
@@ -106,6 +108,15 @@ impl NewGoalProgressRequest {
         })
     }
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("createGoal").conflicts(&[Conflict::RecordIdTaken]),
+        Contract::of("createGoalProgress").conflicts(&[Conflict::RecordIdTaken]),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Goals")]
 impl GoalsApi {

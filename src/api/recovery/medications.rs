@@ -9,7 +9,9 @@ use poem_openapi::{
 };
 
 use super::{Recorded, record, reported_at};
+use crate::api::contract::{Contract, Contracts};
 use crate::domain::ids::UserId;
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{
@@ -169,6 +171,16 @@ impl NewDoseEventRequest {
         })
     }
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("updatePrescription").conflicts(&[Conflict::PrescriptionStopped]),
+        Contract::of("stopPrescription").conflicts(&[Conflict::PrescriptionStopped]),
+        Contract::of("createDoseEvent").conflicts(&[Conflict::RecordIdTaken]),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Medications")]
 impl MedicationsApi {

@@ -8,7 +8,9 @@ use poem_openapi::{
 };
 
 use super::{Recorded, record};
+use crate::api::contract::{Contract, Contracts};
 use crate::domain::ids::UserId;
+use crate::error::Conflict;
 use crate::{
     api::{ApiTags, body::JsonBody, page::Page},
     auth::BearerAuth,
@@ -61,6 +63,12 @@ impl NewMeetingRequest {
         })
     }
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[Contract::of("createMeeting").conflicts(&[Conflict::RecordIdTaken])],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Meetings")]
 impl MeetingsApi {

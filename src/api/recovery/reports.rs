@@ -9,6 +9,8 @@ use poem_openapi::{
 };
 
 use crate::api::communication::documents::Document;
+use crate::api::contract::{Contract, Contracts};
+use crate::error::Conflict;
 use crate::{
     api::wire_all,
     api::{ApiTags, body::JsonBody},
@@ -93,6 +95,12 @@ fn period(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(NaiveDate, 
     v.finish()?;
     Ok((from, to))
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[Contract::of("fileProgressReport").conflicts(&[Conflict::RecordIdTaken])],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Reports")]
 impl ReportsApi {

@@ -8,7 +8,9 @@ use poem_openapi::{
 };
 
 use super::{Recorded, record};
+use crate::api::contract::{Contract, Contracts};
 use crate::domain::ids::UserId;
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{ApiTags, body::JsonBody, page::Page},
@@ -52,6 +54,12 @@ impl NewSobrietyResetRequest {
         Ok(NewSobrietyReset { since: self.since, reason: self.reason.0.clone() })
     }
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[Contract::of("createSobrietyReset").conflicts(&[Conflict::RecordIdTaken])],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Sobriety")]
 impl SobrietyApi {

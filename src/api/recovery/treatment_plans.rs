@@ -9,9 +9,11 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::api::contract::{Contract, Contracts};
 use crate::db::recovery::treatment_plans::PlanVersionStatus;
 use crate::domain::ids::PlanVersionId;
 use crate::domain::ids::UserId;
+use crate::error::Conflict;
 use crate::{
     api::{
         ApiTags, Created,
@@ -116,6 +118,17 @@ pub struct OverdueReviews {
     /// Most overdue first, at most 200.
     pub items: Vec<TreatmentPlan>,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("createPlanTemplate").conflicts(&[Conflict::TemplateNameTaken]),
+        Contract::of("editTreatmentPlanDraft").conflicts(&[Conflict::Duplicate]),
+        Contract::of("signTreatmentPlan").conflicts(&[Conflict::NoDraft]),
+        Contract::of("acknowledgeTreatmentPlan").conflicts(&[Conflict::NothingToAcknowledge]),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::TreatmentPlans")]
 impl TreatmentPlansApi {

@@ -3,7 +3,9 @@
 
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 
+use crate::api::contract::{Contract, Contracts};
 use crate::db::recovery::progress::AttentionFactorCode;
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{ApiTags, Created, body::JsonBody},
@@ -32,6 +34,12 @@ pub struct AcknowledgeAttentionRequest {
 pub struct WorkloadApi {
     pub db: Db,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[Contract::of("acknowledgeAttention").conflicts(&[Conflict::NoAttentionNeeded])],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Workload")]
 impl WorkloadApi {

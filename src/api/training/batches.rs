@@ -9,9 +9,11 @@ use poem_openapi::{
     payload::Json,
 };
 
+use crate::api::contract::{Contract, Contracts};
 use crate::api::training::certificates::Certificate;
 use crate::db::training::batches::EnrollmentStatus;
 use crate::domain::ids::ClassAttendanceId;
+use crate::error::Conflict;
 use crate::{
     api::{
         ApiTags, Created,
@@ -131,6 +133,20 @@ pub struct Completion {
 pub struct BatchesApi {
     pub db: Db,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[
+        Contract::of("enrollStudent").conflicts(&[
+            Conflict::BatchFull,
+            Conflict::BatchClosed,
+            Conflict::AlreadyEnrolled,
+        ]),
+        Contract::of("withdrawEnrollment").conflicts(&[Conflict::EnrollmentClosed]),
+        Contract::of("completeEnrollment").conflicts(&[Conflict::EnrollmentClosed]),
+    ],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Training")]
 impl BatchesApi {

@@ -8,10 +8,12 @@ use poem_openapi::{
     payload::{Binary, Json},
 };
 
+use crate::api::contract::{Contract, Contracts};
 use crate::db::training::certificates::CertificateStatus;
 use crate::domain::ids::CourseId;
 use crate::domain::ids::EnrollmentId;
 use crate::domain::ids::FacilityId;
+use crate::error::Conflict;
 use crate::{
     api::wire,
     api::{ApiTags, body::JsonBody, page::Page, recovery::reports::Pdf},
@@ -43,6 +45,12 @@ pub struct RevocationRequest {
 pub struct CertificatesApi {
     pub db: Db,
 }
+
+/// What the spec cannot read from these operations' types: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts {
+    file: file!(),
+    operations: &[Contract::of("revokeCertificate").conflicts(&[Conflict::CertificateRevoked])],
+};
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Training")]
 impl CertificatesApi {
