@@ -13,7 +13,7 @@ use crate::{
         TenantTx,
         accounts::{
             sessions::{self, Opening, Revoke, Rotation},
-            users::{self},
+            users,
         },
     },
     domain::{

@@ -17,10 +17,7 @@ use crate::{
         page::Page,
     },
     auth::BearerAuth,
-    db::{
-        Db,
-        accounts::care_recipients::{self},
-    },
+    db::{Db, accounts::care_recipients},
     domain::{
         ids::{PatientId, UserId},
         page::{Cursor, Limit, PageRequest},

@@ -24,11 +24,7 @@ use crate::{
     auth::{BearerAuth, password},
     db::{
         Db,
-        accounts::{
-            clients::{self},
-            facilities,
-            users::NewUser,
-        },
+        accounts::{clients, facilities, users::NewUser},
     },
     domain::{
         contact::{Email, Phone},

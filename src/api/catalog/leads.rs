@@ -28,7 +28,7 @@ use crate::{
     auth::BearerAuth,
     db::{
         Db,
-        accounts::clients::{self},
+        accounts::clients,
         catalog::leads::{self, LeadFilter, LeadStatus, LeadType},
     },
     domain::{

@@ -23,10 +23,9 @@ use crate::{
     db::{
         Db,
         catalog::{
-            cities::{self},
-            courses::{self},
+            cities, courses,
             leads::{self, LeadType, Submission},
-            services::{self},
+            services,
         },
     },
     domain::{

@@ -31,11 +31,7 @@ use crate::domain::ids::PatientId;
 use crate::{
     api::{ApiTags, Created},
     auth::BearerAuth,
-    db::{
-        Db,
-        communication::events::{self},
-        infra::listen::Hub,
-    },
+    db::{Db, communication::events, infra::listen::Hub},
     error::{Error, Forbidden, Result, Unauthenticated},
     identity::{Credential, Principal, RequestMeta},
 };

@@ -27,7 +27,7 @@ use crate::{
         Db,
         training::{
             batches::{self, BatchFields, BatchStatus, ClassPresence},
-            certificates::{self},
+            certificates,
         },
     },
     domain::{

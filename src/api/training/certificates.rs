@@ -18,11 +18,7 @@ use crate::{
     api::wire,
     api::{ApiTags, body::JsonBody, page::Page, recovery::reports::Pdf},
     auth::BearerAuth,
-    db::{
-        Db,
-        accounts::facilities,
-        training::certificates::{self},
-    },
+    db::{Db, accounts::facilities, training::certificates},
     domain::{
         ids::{CertificateId, UserId},
         page::{Cursor, Limit, PageRequest},

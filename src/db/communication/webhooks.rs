@@ -31,11 +31,6 @@ text_enum! {
     }
 }
 
-/// A stored event name, which the table's check keeps to the known ones.
-fn known_event(s: &str) -> Result<WebhookEvent> {
-    WebhookEvent::parse(s).ok_or_else(|| Error::internal(anyhow::anyhow!("unknown webhook event {s}")))
-}
-
 /// A subscription, without its signing secret.
 #[derive(Debug, Clone)]
 pub struct Webhook {
@@ -60,12 +55,11 @@ impl TryFrom<&Row> for Webhook {
     type Error = Error;
 
     fn try_from(row: &Row) -> Result<Self> {
-        let events: Vec<String> = row.try_get("events")?;
         Ok(Self {
             id: row.try_get("id")?,
             facility_id: row.try_get("facility_id")?,
             url: row.try_get("url")?,
-            events: events.iter().map(|e| known_event(e)).collect::<Result<_>>()?,
+            events: row.try_get("events")?,
             description: row.try_get("description")?,
             active: row.try_get("active")?,
             created_by: row.try_get("created_by")?,
@@ -113,17 +107,12 @@ impl TryFrom<&Row> for WebhookDelivery {
     type Error = Error;
 
     fn try_from(row: &Row) -> Result<Self> {
-        let status: String = row.try_get("status")?;
         Ok(Self {
             id: row.try_get("id")?,
             webhook_id: row.try_get("subscription_id")?,
-            event: known_event(row.try_get("event")?)?,
+            event: row.try_get("event")?,
             payload: row.try_get("payload")?,
-            status: match status.as_str() {
-                "delivered" => DeliveryStatus::Delivered,
-                "failed" => DeliveryStatus::Failed,
-                _ => DeliveryStatus::Pending,
-            },
+            status: row.try_get("status")?,
             attempts: row.try_get("attempts")?,
             last_status_code: row.try_get("last_status_code")?,
             last_error: row.try_get("last_error")?,
