@@ -265,3 +265,24 @@ async fn the_role_memberships_are_the_accounts_files_list() {
     owner.batch_execute("rollback").await.unwrap();
     assert!(now == ours, "{}", differences(("as the files write them", &ours), ("now", &now)));
 }
+
+/// Migrating from empty passes through states no other database of the
+/// cluster may see (V1 makes `carego_app` a member of `carego_super_admin`;
+/// V41 takes it back): the migrations run in one transaction, so a session
+/// watching the roles while they run never sees that membership.
+#[tokio::test]
+async fn a_database_migrated_from_empty_shows_the_cluster_no_state_in_between() {
+    let (_, owner_conn, su) = empty_database("in_between").await;
+    let migrating = tokio::spawn(async move { migrate::run(&owner_conn).await.map(|_| ()) });
+    let mut looks = 0;
+    while !migrating.is_finished() {
+        let now = memberships(&su).await;
+        assert!(
+            !now.iter().any(|l| l.starts_with("membership carego_app in carego_super_admin")),
+            "seen while migrating: {now:#?}"
+        );
+        looks += 1;
+    }
+    migrating.await.unwrap().unwrap();
+    assert!(looks > 10, "the roles were watched while the migrations ran ({looks} looks)");
+}
