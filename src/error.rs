@@ -128,83 +128,36 @@ codes! {
     }
 }
 
-codes! {
-    /// Why a request is 409.
-    pub enum Conflict {
-        Duplicate = ("duplicate", "A record with these values already exists."),
-        EmailTaken = ("email_taken", "Another account already uses this email."),
-        PhoneTaken = ("phone_taken", "Another account already uses this phone number."),
-        FacilitySlugTaken = ("facility_slug_taken", "A facility with this slug already exists."),
-        BatchFull = ("batch_full", "Every seat of this batch is taken."),
-        BatchClosed = ("batch_closed", "This batch is completed or cancelled and takes no enrollments."),
-        AlreadyEnrolled = ("already_enrolled", "The student is already enrolled in this batch."),
-        EnrollmentClosed = (
-            "enrollment_closed",
-            "This enrollment is completed or withdrawn; it no longer changes."
-        ),
-        CertificateRevoked = ("certificate_revoked", "This certificate is revoked; it no longer changes."),
-        InvoiceFrozen = (
-            "invoice_frozen",
-            "This invoice is issued and never changes; issue a credit note to correct it."
-        ),
-        InvoiceNotIssued = ("invoice_not_issued", "Only an issued invoice is voided; a draft is simply never issued."),
-        InvoiceEmpty = ("invoice_empty", "An invoice needs at least one line to be issued."),
-        InvoicePaid = ("invoice_paid", "Payments were made on this invoice; credit it instead of voiding it."),
-        InvoiceNotPayable = (
-            "invoice_not_payable",
-            "Only an issued invoice takes payments and credit notes (not a draft, a void one or a credit note)."
-        ),
-        Overpayment = ("overpayment", "This payment is more than is owed on the invoice."),
-        RefundExceedsPaid = ("refund_exceeds_paid", "This refund is more than was paid on the invoice."),
-        CreditExceedsInvoice = (
-            "credit_exceeds_invoice",
-            "Credit notes may not add up to more than the invoice they credit."
-        ),
-        CitySlugTaken = ("city_slug_taken", "A city with this slug already exists."),
-        SlugTaken = ("slug_taken", "Your facility already has one with this slug."),
-        LeadClosed = ("lead_closed", "This lead is converted or rejected; it no longer changes."),
-        ApiKeyClosed = ("api_key_closed", "This API key is revoked or expired; make a new one."),
-        MfaAlreadyEnabled = ("mfa_already_enabled", "A second factor is already enabled; disable it first."),
-        MfaNotPending = ("mfa_not_pending", "No second factor is waiting to be confirmed; start again."),
-        MfaNotEnabled = ("mfa_not_enabled", "No second factor is enabled for this account."),
-        LeadRouting = (
-            "lead_routing",
-            "A lead is routed to a facility once, and is converted only once routed."
-        ),
-        MrnTaken = ("mrn_taken", "Another patient of this facility has this MRN."),
-        AlreadyAssigned = ("already_assigned", "This staff member is already assigned to the patient."),
-        PatientAlreadyRegistered = ("patient_already_registered", "The patient has already registered."),
-        PrescriptionStopped = (
-            "prescription_stopped",
-            "This prescription is stopped and cannot change; prescribe anew."
-        ),
-        TemplateNameTaken = ("template_name_taken", "This facility already has a template of this name."),
-        NoDraft = ("no_draft", "The plan has no draft version to sign."),
-        NothingToAcknowledge = (
-            "nothing_to_acknowledge",
-            "The plan has no signed version waiting for your acknowledgement."
-        ),
-        NoAttentionNeeded = ("no_attention_needed", "Nothing about this patient needs attention now."),
-        RecordIdTaken = (
-            "record_id_taken",
-            "Another record already has this id; a new record needs a new id."
-        ),
-        DocumentContentStored = (
-            "document_content_stored",
-            "This document's content is already stored and never changes; create a new document."
-        ),
-        DocumentClosed = (
-            "document_closed",
-            "This document takes no content: it was deleted, or the server could not render it."
-        ),
-        StateConflict = (
-            "state_conflict",
-            "The record's state does not allow this change (it is stopped, signed, acknowledged or deleted)."
-        ),
-        RefreshTokenSuperseded = (
-            "refresh_token_superseded",
-            "This refresh token was just rotated by a concurrent request; use the newer tokens."
-        ),
+/// Why a request is 409: a stable `code` (the problem's `code` field) and
+/// its `detail`. The generic ones are here; each domain declares its own
+/// beside the statements that produce them (`impl Conflict` in its `db`
+/// module), and they all meet in one problem+json mapping ([`Error`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    code: &'static str,
+    detail: &'static str,
+}
+
+impl Conflict {
+    pub const DUPLICATE: Self = Self::new("duplicate", "A record with these values already exists.");
+    pub const STATE_CONFLICT: Self = Self::new(
+        "state_conflict",
+        "The record's state does not allow this change (it is stopped, signed, acknowledged or deleted).",
+    );
+    pub const RECORD_ID_TAKEN: Self =
+        Self::new("record_id_taken", "Another record already has this id; a new record needs a new id.");
+
+    /// A conflict of its own, for a domain's `impl Conflict`.
+    pub const fn new(code: &'static str, detail: &'static str) -> Self {
+        Self { code, detail }
+    }
+
+    pub fn code(self) -> &'static str {
+        self.code
+    }
+
+    pub fn detail(self) -> &'static str {
+        self.detail
     }
 }
 

@@ -168,6 +168,11 @@ fn contract_of(operation: &str) -> &'static Contract {
     ALL.iter().flat_map(|c| c.operations).find(|c| c.operation == operation).unwrap_or(&NONE)
 }
 
+/// Every 409 an operation declares: the conflicts that reach the wire.
+fn declared_conflicts() -> impl Iterator<Item = Conflict> {
+    ALL.iter().flat_map(|c| c.operations).flat_map(|c| c.conflicts).copied()
+}
+
 fn error_response(description: &str, codes: &[&str], retry_after: bool) -> Value {
     let listed = codes.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
     let mut response = json!({
@@ -208,7 +213,7 @@ fn example_problem(code: &str) -> Value {
         .find(|u| u.code() == code)
         .map(|u| u.detail())
         .or_else(|| Forbidden::ALL.iter().find(|f| f.code() == code).map(|f| f.detail()))
-        .or_else(|| Conflict::ALL.iter().find(|c| c.code() == code).map(|c| c.detail()))
+        .or_else(|| declared_conflicts().find(|c| c.code() == code).map(|c| c.detail()))
         .unwrap_or(match code {
             "validation_failed" => "One or more fields are invalid.",
             "not_found" => "The resource does not exist or is not visible to you.",
@@ -547,7 +552,7 @@ fn fix_formats(schema: &mut Value) {
 mod tests {
     use std::collections::BTreeSet;
 
-    use super::ALL;
+    use super::{ALL, declared_conflicts};
 
     fn source(file: &str) -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
@@ -572,6 +577,19 @@ mod tests {
                 assert!(seen.insert(c.operation), "`{}` is declared twice", c.operation);
             }
         }
+    }
+
+    /// Conflicts are declared in their domains, so nothing but this test
+    /// stops two of them from sharing a `code`: a client that tells
+    /// problems apart by `code` must meet one meaning for each.
+    #[test]
+    fn a_conflict_code_means_one_thing() {
+        let mut seen = std::collections::BTreeMap::new();
+        for conflict in declared_conflicts() {
+            let detail = *seen.entry(conflict.code()).or_insert(conflict.detail());
+            assert_eq!(detail, conflict.detail(), "`{}` has two details", conflict.code());
+        }
+        assert!(seen.len() > 30, "the contracts declare the conflicts: {seen:?}");
     }
 
     /// Every module that declares a `CONTRACT` is in `ALL`, so none is

@@ -1,7 +1,7 @@
 //! From PostgreSQL's errors to the API's. Statements return [`DbError`];
 //! the function that runs one translates the named constraints it can
 //! violate where its SQL is written (`.on_constraint("users_email_key",
-//! Conflict::EmailTaken)`), and `?` classifies the rest here: the session
+//! Conflict::EMAIL_TAKEN)`), and `?` classifies the rest here: the session
 //! checks of the prologue, privileges, timeouts, lost connections, data
 //! exceptions. A constraint nobody translated is logged, so it gets one.
 
@@ -100,7 +100,7 @@ fn classify(err: tokio_postgres::Error) -> Error {
         // A trigger's guard of a record's life cycle (a stopped
         // prescription, a signed plan version, a deleted document, an
         // acknowledged alert): the record is in a state that forbids this.
-        "CG409" => Error::Conflict(Conflict::StateConflict),
+        "CG409" => Error::Conflict(Conflict::STATE_CONFLICT),
         "CG422" => Error::invalid("request", "is not allowed here"),
         _ if *code == SqlState::INSUFFICIENT_PRIVILEGE => {
             tracing::debug!(detail = db.message(), "insufficient privilege");
@@ -108,7 +108,7 @@ fn classify(err: tokio_postgres::Error) -> Error {
         }
         _ if *code == SqlState::UNIQUE_VIOLATION => {
             untranslated();
-            Error::Conflict(Conflict::Duplicate)
+            Error::Conflict(Conflict::DUPLICATE)
         }
         _ if *code == SqlState::FOREIGN_KEY_VIOLATION => {
             untranslated();

@@ -117,7 +117,7 @@ pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
         Contract::of("createApiKey").names_a_record_outside_its_path(),
-        Contract::of("rotateApiKey").conflicts(&[Conflict::ApiKeyClosed]),
+        Contract::of("rotateApiKey").conflicts(&[Conflict::API_KEY_CLOSED]),
     ],
 };
 

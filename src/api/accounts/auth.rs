@@ -151,9 +151,9 @@ pub(crate) const CONTRACT: Contracts = Contracts {
             ],
         ),
         Contract::of("registerPatient")
-            .conflicts(&[Conflict::EmailTaken, Conflict::PhoneTaken])
+            .conflicts(&[Conflict::EMAIL_TAKEN, Conflict::PHONE_TAKEN])
             .rate_limited(),
-        Contract::of("refresh").conflicts(&[Conflict::RefreshTokenSuperseded]).public_credentials(
+        Contract::of("refresh").conflicts(&[Conflict::REFRESH_TOKEN_SUPERSEDED]).public_credentials(
             &[Unauthenticated::InvalidRefreshToken, Unauthenticated::RefreshTokenReused],
             &[Forbidden::AccountInactive, Forbidden::FacilitySuspended],
         ),
@@ -358,7 +358,7 @@ impl AuthApi {
                 };
                 self.issue(&principal, new_token)
             }
-            Rotation::Superseded => Err(Error::Conflict(Conflict::RefreshTokenSuperseded)),
+            Rotation::Superseded => Err(Error::Conflict(Conflict::REFRESH_TOKEN_SUPERSEDED)),
             Rotation::Reused => Err(Error::Unauthenticated(Unauthenticated::RefreshTokenReused)),
             Rotation::Invalid => Err(Error::Unauthenticated(Unauthenticated::InvalidRefreshToken)),
             Rotation::Inactive => Err(Error::Forbidden(Forbidden::AccountInactive)),

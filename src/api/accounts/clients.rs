@@ -164,13 +164,13 @@ pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
         Contract::of("createClient")
-            .conflicts(&[Conflict::EmailTaken, Conflict::PhoneTaken])
+            .conflicts(&[Conflict::EMAIL_TAKEN, Conflict::PHONE_TAKEN])
             .names_a_record_outside_its_path(),
         Contract::of("createStudent")
-            .conflicts(&[Conflict::EmailTaken, Conflict::PhoneTaken])
+            .conflicts(&[Conflict::EMAIL_TAKEN, Conflict::PHONE_TAKEN])
             .names_a_record_outside_its_path(),
         Contract::of("createTeacher")
-            .conflicts(&[Conflict::EmailTaken, Conflict::PhoneTaken])
+            .conflicts(&[Conflict::EMAIL_TAKEN, Conflict::PHONE_TAKEN])
             .names_a_record_outside_its_path(),
     ],
 };

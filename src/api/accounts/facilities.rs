@@ -206,9 +206,9 @@ impl ValidPatch<'_> {
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("createFacility").conflicts(&[
-        Conflict::FacilitySlugTaken,
-        Conflict::EmailTaken,
-        Conflict::PhoneTaken,
+        Conflict::FACILITY_SLUG_TAKEN,
+        Conflict::EMAIL_TAKEN,
+        Conflict::PHONE_TAKEN,
     ])],
 };
 

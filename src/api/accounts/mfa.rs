@@ -136,18 +136,18 @@ pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
         Contract::of("getMfaStatus").before_mfa(),
-        Contract::of("startMfaEnrolment").conflicts(&[Conflict::MfaAlreadyEnabled]).before_mfa(),
+        Contract::of("startMfaEnrolment").conflicts(&[Conflict::MFA_ALREADY_ENABLED]).before_mfa(),
         Contract::of("confirmMfaEnrolment")
-            .conflicts(&[Conflict::MfaNotPending])
+            .conflicts(&[Conflict::MFA_NOT_PENDING])
             .rate_limited()
             .before_mfa()
             .forbidden(&[Forbidden::MfaLocked]),
         Contract::of("verifyMfa")
-            .conflicts(&[Conflict::MfaNotEnabled])
+            .conflicts(&[Conflict::MFA_NOT_ENABLED])
             .rate_limited()
             .before_mfa()
             .forbidden(&[Forbidden::MfaLocked]),
-        Contract::of("disableMfa").conflicts(&[Conflict::MfaNotEnabled]),
+        Contract::of("disableMfa").conflicts(&[Conflict::MFA_NOT_ENABLED]),
     ],
 };
 
@@ -200,7 +200,7 @@ impl MfaApi {
         self.limiter.check(&p.user_id.to_string()).await?;
         let (codes, hashes) = mfa::new_recovery_codes(&self.hasher);
         let step = |secret: &[u8]| (mfa::matching_step(secret, &body.0.code, now()), None);
-        self.attempt(p, false, Conflict::MfaNotPending, step, Some(&hashes), Self::wrong_code()).await?;
+        self.attempt(p, false, Conflict::MFA_NOT_PENDING, step, Some(&hashes), Self::wrong_code()).await?;
         Ok(Json(MfaRecoveryCodes { recovery_codes: codes }))
     }
 
@@ -236,7 +236,7 @@ impl MfaApi {
                 )
             }
         };
-        self.attempt(p, true, Conflict::MfaNotEnabled, choose, None, wrong).await?;
+        self.attempt(p, true, Conflict::MFA_NOT_ENABLED, choose, None, wrong).await?;
         Ok(NoContent::NoContent)
     }
 

@@ -259,9 +259,9 @@ pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
         Contract::of("createUser")
-            .conflicts(&[Conflict::EmailTaken, Conflict::PhoneTaken])
+            .conflicts(&[Conflict::EMAIL_TAKEN, Conflict::PHONE_TAKEN])
             .names_a_record_outside_its_path(),
-        Contract::of("updateUser").conflicts(&[Conflict::EmailTaken, Conflict::PhoneTaken]),
+        Contract::of("updateUser").conflicts(&[Conflict::EMAIL_TAKEN, Conflict::PHONE_TAKEN]),
     ],
 };
 

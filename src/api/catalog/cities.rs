@@ -67,7 +67,7 @@ pub struct CitiesApi {
 /// What the spec cannot read from these operations' types: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
-    operations: &[Contract::of("createCity").conflicts(&[Conflict::CitySlugTaken])],
+    operations: &[Contract::of("createCity").conflicts(&[Conflict::CITY_SLUG_TAKEN])],
 };
 
 #[OpenApi(prefix_path = "/api/v1/cities", tag = "ApiTags::Catalog")]

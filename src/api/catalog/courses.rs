@@ -86,8 +86,8 @@ pub struct CoursesApi {
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
-        Contract::of("createCourse").conflicts(&[Conflict::SlugTaken]),
-        Contract::of("updateCourse").conflicts(&[Conflict::SlugTaken]),
+        Contract::of("createCourse").conflicts(&[Conflict::SLUG_TAKEN]),
+        Contract::of("updateCourse").conflicts(&[Conflict::SLUG_TAKEN]),
     ],
 };
 

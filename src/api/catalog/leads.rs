@@ -142,15 +142,15 @@ pub struct LeadsApi {
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
-        Contract::of("assignLead").conflicts(&[Conflict::LeadClosed]),
-        Contract::of("setLeadStatus").conflicts(&[Conflict::LeadClosed]),
-        Contract::of("rejectLead").conflicts(&[Conflict::LeadClosed]),
-        Contract::of("routeLead").conflicts(&[Conflict::LeadClosed, Conflict::LeadRouting]),
+        Contract::of("assignLead").conflicts(&[Conflict::LEAD_CLOSED]),
+        Contract::of("setLeadStatus").conflicts(&[Conflict::LEAD_CLOSED]),
+        Contract::of("rejectLead").conflicts(&[Conflict::LEAD_CLOSED]),
+        Contract::of("routeLead").conflicts(&[Conflict::LEAD_CLOSED, Conflict::LEAD_ROUTING]),
         Contract::of("convertLead").conflicts(&[
-            Conflict::LeadClosed,
-            Conflict::LeadRouting,
-            Conflict::EmailTaken,
-            Conflict::PhoneTaken,
+            Conflict::LEAD_CLOSED,
+            Conflict::LEAD_ROUTING,
+            Conflict::EMAIL_TAKEN,
+            Conflict::PHONE_TAKEN,
         ]),
     ],
 };
@@ -331,9 +331,9 @@ impl LeadsApi {
         let work = async |tx: &mut _| {
             let lead = leads::get(tx, id.0).await?;
             if matches!(lead.status, LeadStatus::Converted | LeadStatus::Rejected) {
-                return Err(Conflict::LeadClosed.into());
+                return Err(Conflict::LEAD_CLOSED.into());
             }
-            let Some(facility) = lead.facility_id else { return Err(Conflict::LeadRouting.into()) };
+            let Some(facility) = lead.facility_id else { return Err(Conflict::LEAD_ROUTING.into()) };
             if b.account.facility_id.is_some_and(|f| f != facility) {
                 return Err(Error::invalid("account.facilityId", "the account joins the lead's facility"));
             }

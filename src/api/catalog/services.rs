@@ -79,8 +79,8 @@ pub struct ServicesApi {
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
-        Contract::of("createService").conflicts(&[Conflict::SlugTaken]),
-        Contract::of("updateService").conflicts(&[Conflict::SlugTaken]),
+        Contract::of("createService").conflicts(&[Conflict::SLUG_TAKEN]),
+        Contract::of("updateService").conflicts(&[Conflict::SLUG_TAKEN]),
     ],
 };
 

@@ -50,7 +50,7 @@ pub struct NewAssignmentRequest {
 /// What the spec cannot read from these operations' types: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
-    operations: &[Contract::of("createAssignment").conflicts(&[Conflict::AlreadyAssigned])],
+    operations: &[Contract::of("createAssignment").conflicts(&[Conflict::ALREADY_ASSIGNED])],
 };
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Caseloads")]

@@ -198,9 +198,9 @@ impl UpdatePatientRequest {
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
-        Contract::of("createPatient").conflicts(&[Conflict::MrnTaken]).names_a_record_outside_its_path(),
-        Contract::of("updatePatient").conflicts(&[Conflict::MrnTaken]),
-        Contract::of("regenerateRegistrationKey").conflicts(&[Conflict::PatientAlreadyRegistered]),
+        Contract::of("createPatient").conflicts(&[Conflict::MRN_TAKEN]).names_a_record_outside_its_path(),
+        Contract::of("updatePatient").conflicts(&[Conflict::MRN_TAKEN]),
+        Contract::of("regenerateRegistrationKey").conflicts(&[Conflict::PATIENT_ALREADY_REGISTERED]),
     ],
 };
 

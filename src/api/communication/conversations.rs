@@ -111,9 +111,9 @@ pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
         Contract::of("openConversation")
-            .conflicts(&[Conflict::RecordIdTaken])
+            .conflicts(&[Conflict::RECORD_ID_TAKEN])
             .names_a_record_outside_its_path(),
-        Contract::of("sendMessage").conflicts(&[Conflict::RecordIdTaken]),
+        Contract::of("sendMessage").conflicts(&[Conflict::RECORD_ID_TAKEN]),
     ],
 };
 

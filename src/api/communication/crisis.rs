@@ -66,7 +66,7 @@ pub struct CrisisAlertsApi {
 /// What the spec cannot read from these operations' types: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
-    operations: &[Contract::of("raiseCrisisAlert").conflicts(&[Conflict::RecordIdTaken])],
+    operations: &[Contract::of("raiseCrisisAlert").conflicts(&[Conflict::RECORD_ID_TAKEN])],
 };
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::CrisisAlerts")]

@@ -84,9 +84,9 @@ pub struct DocumentsApi {
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
-        Contract::of("createDocument").conflicts(&[Conflict::RecordIdTaken]),
+        Contract::of("createDocument").conflicts(&[Conflict::RECORD_ID_TAKEN]),
         Contract::of("uploadDocumentContent")
-            .conflicts(&[Conflict::DocumentContentStored, Conflict::DocumentClosed])
+            .conflicts(&[Conflict::DOCUMENT_CONTENT_STORED, Conflict::DOCUMENT_CLOSED])
             .raw_upload(),
     ],
 };
@@ -207,7 +207,7 @@ impl DocumentsApi {
     ) -> Result<Document> {
         let target = self.db.run(&auth.0, async |tx| documents::upload_target(tx, id).await).await?;
         match target.status {
-            DocumentStatus::Deleted | DocumentStatus::Failed => Err(Conflict::DocumentClosed.into()),
+            DocumentStatus::Deleted | DocumentStatus::Failed => Err(Conflict::DOCUMENT_CLOSED.into()),
             DocumentStatus::Ready => {
                 // A retry of an upload that succeeded: the same bytes are a replay.
                 let hashed = Storage::hash_only(body, self.limits).await?;
@@ -239,8 +239,8 @@ impl DocumentsApi {
         let document = self.db.run(&auth.0, async |tx| documents::get(tx, id).await).await?;
         match document.status {
             DocumentStatus::Ready if document.sha256.as_deref() == Some(sha256) => Ok(document.into()),
-            DocumentStatus::Deleted | DocumentStatus::Failed => Err(Conflict::DocumentClosed.into()),
-            _ => Err(Conflict::DocumentContentStored.into()),
+            DocumentStatus::Deleted | DocumentStatus::Failed => Err(Conflict::DOCUMENT_CLOSED.into()),
+            _ => Err(Conflict::DOCUMENT_CONTENT_STORED.into()),
         }
     }
 }

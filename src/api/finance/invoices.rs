@@ -153,15 +153,15 @@ pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
         Contract::of("createInvoice").names_a_record_outside_its_path(),
-        Contract::of("replaceInvoiceLines").conflicts(&[Conflict::InvoiceFrozen]),
-        Contract::of("issueInvoice").conflicts(&[Conflict::InvoiceFrozen, Conflict::InvoiceEmpty]),
-        Contract::of("voidInvoice").conflicts(&[Conflict::InvoiceNotIssued, Conflict::InvoicePaid]),
+        Contract::of("replaceInvoiceLines").conflicts(&[Conflict::INVOICE_FROZEN]),
+        Contract::of("issueInvoice").conflicts(&[Conflict::INVOICE_FROZEN, Conflict::INVOICE_EMPTY]),
+        Contract::of("voidInvoice").conflicts(&[Conflict::INVOICE_NOT_ISSUED, Conflict::INVOICE_PAID]),
         Contract::of("createCreditNote")
-            .conflicts(&[Conflict::InvoiceNotPayable, Conflict::CreditExceedsInvoice]),
+            .conflicts(&[Conflict::INVOICE_NOT_PAYABLE, Conflict::CREDIT_EXCEEDS_INVOICE]),
         Contract::of("recordPayment").conflicts(&[
-            Conflict::InvoiceNotPayable,
-            Conflict::Overpayment,
-            Conflict::RefundExceedsPaid,
+            Conflict::INVOICE_NOT_PAYABLE,
+            Conflict::OVERPAYMENT,
+            Conflict::REFUND_EXCEEDS_PAID,
         ]),
     ],
 };

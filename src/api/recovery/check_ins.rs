@@ -83,7 +83,7 @@ impl NewCheckInRequest {
 /// What the spec cannot read from these operations' types: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
-    operations: &[Contract::of("createCheckIn").conflicts(&[Conflict::RecordIdTaken])],
+    operations: &[Contract::of("createCheckIn").conflicts(&[Conflict::RECORD_ID_TAKEN])],
 };
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::CheckIns")]

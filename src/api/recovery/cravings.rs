@@ -74,7 +74,7 @@ impl NewCravingRequest {
 /// What the spec cannot read from these operations' types: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
-    operations: &[Contract::of("createCraving").conflicts(&[Conflict::RecordIdTaken])],
+    operations: &[Contract::of("createCraving").conflicts(&[Conflict::RECORD_ID_TAKEN])],
 };
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Cravings")]

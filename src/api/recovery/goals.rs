@@ -113,8 +113,8 @@ impl NewGoalProgressRequest {
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
-        Contract::of("createGoal").conflicts(&[Conflict::RecordIdTaken]),
-        Contract::of("createGoalProgress").conflicts(&[Conflict::RecordIdTaken]),
+        Contract::of("createGoal").conflicts(&[Conflict::RECORD_ID_TAKEN]),
+        Contract::of("createGoalProgress").conflicts(&[Conflict::RECORD_ID_TAKEN]),
     ],
 };
 

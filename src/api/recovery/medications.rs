@@ -176,9 +176,9 @@ impl NewDoseEventRequest {
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
-        Contract::of("updatePrescription").conflicts(&[Conflict::PrescriptionStopped]),
-        Contract::of("stopPrescription").conflicts(&[Conflict::PrescriptionStopped]),
-        Contract::of("createDoseEvent").conflicts(&[Conflict::RecordIdTaken]),
+        Contract::of("updatePrescription").conflicts(&[Conflict::PRESCRIPTION_STOPPED]),
+        Contract::of("stopPrescription").conflicts(&[Conflict::PRESCRIPTION_STOPPED]),
+        Contract::of("createDoseEvent").conflicts(&[Conflict::RECORD_ID_TAKEN]),
     ],
 };
 

@@ -67,7 +67,7 @@ impl NewMeetingRequest {
 /// What the spec cannot read from these operations' types: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
-    operations: &[Contract::of("createMeeting").conflicts(&[Conflict::RecordIdTaken])],
+    operations: &[Contract::of("createMeeting").conflicts(&[Conflict::RECORD_ID_TAKEN])],
 };
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Meetings")]

@@ -99,7 +99,7 @@ fn period(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(NaiveDate, 
 /// What the spec cannot read from these operations' types: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
-    operations: &[Contract::of("fileProgressReport").conflicts(&[Conflict::RecordIdTaken])],
+    operations: &[Contract::of("fileProgressReport").conflicts(&[Conflict::RECORD_ID_TAKEN])],
 };
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Reports")]

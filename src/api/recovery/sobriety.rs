@@ -58,7 +58,7 @@ impl NewSobrietyResetRequest {
 /// What the spec cannot read from these operations' types: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
-    operations: &[Contract::of("createSobrietyReset").conflicts(&[Conflict::RecordIdTaken])],
+    operations: &[Contract::of("createSobrietyReset").conflicts(&[Conflict::RECORD_ID_TAKEN])],
 };
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Sobriety")]

@@ -123,10 +123,10 @@ pub struct OverdueReviews {
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
-        Contract::of("createPlanTemplate").conflicts(&[Conflict::TemplateNameTaken]),
-        Contract::of("editTreatmentPlanDraft").conflicts(&[Conflict::Duplicate]),
-        Contract::of("signTreatmentPlan").conflicts(&[Conflict::NoDraft]),
-        Contract::of("acknowledgeTreatmentPlan").conflicts(&[Conflict::NothingToAcknowledge]),
+        Contract::of("createPlanTemplate").conflicts(&[Conflict::TEMPLATE_NAME_TAKEN]),
+        Contract::of("editTreatmentPlanDraft").conflicts(&[Conflict::DUPLICATE]),
+        Contract::of("signTreatmentPlan").conflicts(&[Conflict::NO_DRAFT]),
+        Contract::of("acknowledgeTreatmentPlan").conflicts(&[Conflict::NOTHING_TO_ACKNOWLEDGE]),
     ],
 };
 

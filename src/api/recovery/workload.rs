@@ -38,7 +38,7 @@ pub struct WorkloadApi {
 /// What the spec cannot read from these operations' types: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
-    operations: &[Contract::of("acknowledgeAttention").conflicts(&[Conflict::NoAttentionNeeded])],
+    operations: &[Contract::of("acknowledgeAttention").conflicts(&[Conflict::NO_ATTENTION_NEEDED])],
 };
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Workload")]

@@ -139,12 +139,12 @@ pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
         Contract::of("enrollStudent").conflicts(&[
-            Conflict::BatchFull,
-            Conflict::BatchClosed,
-            Conflict::AlreadyEnrolled,
+            Conflict::BATCH_FULL,
+            Conflict::BATCH_CLOSED,
+            Conflict::ALREADY_ENROLLED,
         ]),
-        Contract::of("withdrawEnrollment").conflicts(&[Conflict::EnrollmentClosed]),
-        Contract::of("completeEnrollment").conflicts(&[Conflict::EnrollmentClosed]),
+        Contract::of("withdrawEnrollment").conflicts(&[Conflict::ENROLLMENT_CLOSED]),
+        Contract::of("completeEnrollment").conflicts(&[Conflict::ENROLLMENT_CLOSED]),
     ],
 };
 

@@ -45,7 +45,7 @@ pub struct CertificatesApi {
 /// What the spec cannot read from these operations' types: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
-    operations: &[Contract::of("revokeCertificate").conflicts(&[Conflict::CertificateRevoked])],
+    operations: &[Contract::of("revokeCertificate").conflicts(&[Conflict::CERTIFICATE_REVOKED])],
 };
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Training")]

@@ -19,6 +19,12 @@ use crate::{
     identity::{KeyIdentity, Scope},
 };
 
+/// The conflicts API keys can meet.
+impl Conflict {
+    pub const API_KEY_CLOSED: Self =
+        Self::new("api_key_closed", "This API key is revoked or expired; make a new one.");
+}
+
 text_enum! {
     /// Where a key stands.
     pub enum ApiKeyStatus {
@@ -212,7 +218,7 @@ pub async fn rotate(
         Some(row) => ApiKey::try_from(&row),
         None => {
             get(tx, id).await?; // 404 when hidden
-            Err(Error::Conflict(Conflict::ApiKeyClosed))
+            Err(Error::Conflict(Conflict::API_KEY_CLOSED))
         }
     }
 }

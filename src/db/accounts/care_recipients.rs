@@ -76,7 +76,7 @@ pub async fn link(tx: &mut TenantTx, client: UserId, patient: PatientId) -> Resu
     }
     tx.execute(LINK, &[&client, &patient])
         .await
-        .on_constraint("client_care_recipients_pkey", Conflict::Duplicate)?;
+        .on_constraint("client_care_recipients_pkey", Conflict::DUPLICATE)?;
     match tx.query_opt(GET, &[&client, &patient]).await? {
         Some(row) => CareRecipient::try_from(&row),
         None => Err(Error::invalid("patientId", "is not a patient of this facility")),

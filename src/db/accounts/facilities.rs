@@ -14,6 +14,12 @@ use crate::{
     error::{Conflict, Error, Result},
 };
 
+/// The conflicts facilities can meet.
+impl Conflict {
+    pub const FACILITY_SLUG_TAKEN: Self =
+        Self::new("facility_slug_taken", "A facility with this slug already exists.");
+}
+
 text_enum! {
     /// What kind of care a facility provides.
     pub enum FacilityKind {
@@ -104,7 +110,7 @@ pub async fn insert(tx: &mut TenantTx, f: &NewFacility<'_>) -> Result<Facility> 
     let row = tx
         .query_one(INSERT, &[&f.slug, &f.name, &f.kind, &f.timezone, &f.city, &f.phone, &f.email])
         .await
-        .on_constraint("facilities_slug_key", Conflict::FacilitySlugTaken)?;
+        .on_constraint("facilities_slug_key", Conflict::FACILITY_SLUG_TAKEN)?;
     Facility::try_from(&row)
 }
 
@@ -212,7 +218,7 @@ pub async fn update(tx: &mut TenantTx, id: FacilityId, p: &FacilityPatch<'_>) ->
             ],
         )
         .await
-        .on_constraint("facilities_slug_key", Conflict::FacilitySlugTaken)?;
+        .on_constraint("facilities_slug_key", Conflict::FACILITY_SLUG_TAKEN)?;
     Facility::try_from(&row)
 }
 

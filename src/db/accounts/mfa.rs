@@ -9,6 +9,16 @@ use crate::{
     error::{Conflict, Error, Result},
 };
 
+/// The conflicts second factors can meet.
+impl Conflict {
+    pub const MFA_ALREADY_ENABLED: Self =
+        Self::new("mfa_already_enabled", "A second factor is already enabled; disable it first.");
+    pub const MFA_NOT_PENDING: Self =
+        Self::new("mfa_not_pending", "No second factor is waiting to be confirmed; start again.");
+    pub const MFA_NOT_ENABLED: Self =
+        Self::new("mfa_not_enabled", "No second factor is enabled for this account.");
+}
+
 /// Where the caller's second factor stands.
 #[derive(Debug, Clone)]
 pub struct MfaStatus {
@@ -43,7 +53,7 @@ pub const ENROL: &str = "insert into mfa_factors (facility_id, user_id, secret_s
 pub async fn enrol(tx: &mut TenantTx, sealed: &[u8]) -> Result<()> {
     match tx.query_opt(ENROL, &[&sealed]).await? {
         Some(_) => Ok(()),
-        None => Err(Error::Conflict(Conflict::MfaAlreadyEnabled)),
+        None => Err(Error::Conflict(Conflict::MFA_ALREADY_ENABLED)),
     }
 }
 
@@ -92,7 +102,7 @@ pub const UNLOCK: &str = "select carego.mfa_unlock($1) as outcome";
 pub async fn unlock(tx: &mut TenantTx, user: crate::domain::ids::UserId) -> Result<()> {
     match tx.query_one(UNLOCK, &[&user]).await?.try_get::<_, &str>("outcome")? {
         "unlocked" => Ok(()),
-        "no_factor" => Err(Error::Conflict(Conflict::MfaNotEnabled)),
+        "no_factor" => Err(Error::Conflict(Conflict::MFA_NOT_ENABLED)),
         _ => Err(Error::NotFound),
     }
 }
@@ -105,7 +115,7 @@ pub const DISABLE: &str =
 pub async fn disable(tx: &mut TenantTx) -> Result<()> {
     match tx.query_opt(DISABLE, &[]).await? {
         Some(_) => Ok(()),
-        None => Err(Error::Conflict(Conflict::MfaNotEnabled)),
+        None => Err(Error::Conflict(Conflict::MFA_NOT_ENABLED)),
     }
 }
 

@@ -10,9 +10,17 @@ use tokio_postgres::Row;
 use crate::db::TenantTx;
 use crate::{
     domain::ids::{FacilityId, SessionId, UserId},
-    error::{Error, Result},
+    error::{Conflict, Error, Result},
     identity::Role,
 };
+
+/// The conflicts sessions can meet.
+impl Conflict {
+    pub const REFRESH_TOKEN_SUPERSEDED: Self = Self::new(
+        "refresh_token_superseded",
+        "This refresh token was just rotated by a concurrent request; use the newer tokens.",
+    );
+}
 
 /// What a login needs before the database compares the password: the
 /// account and its hash's parameters and salt (never the hash, V46).

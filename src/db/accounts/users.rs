@@ -20,6 +20,12 @@ use crate::{
     identity::Role,
 };
 
+/// The conflicts accounts can meet.
+impl Conflict {
+    pub const EMAIL_TAKEN: Self = Self::new("email_taken", "Another account already uses this email.");
+    pub const PHONE_TAKEN: Self = Self::new("phone_taken", "Another account already uses this phone number.");
+}
+
 text_enum! {
     /// An account's standing. Anything but `active` cannot log in; changing
     /// to it revokes every session of the account at once.
@@ -119,10 +125,10 @@ pub async fn insert(tx: &mut TenantTx, u: &NewUser<'_>) -> Result<User> {
             ],
         )
         .await
-        .on_constraint("users_email_key", Conflict::EmailTaken)
+        .on_constraint("users_email_key", Conflict::EMAIL_TAKEN)
         // A super admin naming a facility that does not exist.
         .on_constraint("users_facility_fkey", Error::NotFound)
-        .on_constraint("users_phone_key", Conflict::PhoneTaken)?;
+        .on_constraint("users_phone_key", Conflict::PHONE_TAKEN)?;
     User::try_from(&row)
 }
 
@@ -240,8 +246,8 @@ pub async fn update(tx: &mut TenantTx, id: UserId, p: &UserPatch<'_>) -> Result<
             ],
         )
         .await
-        .on_constraint("users_email_key", Conflict::EmailTaken)
-        .on_constraint("users_phone_key", Conflict::PhoneTaken)?;
+        .on_constraint("users_email_key", Conflict::EMAIL_TAKEN)
+        .on_constraint("users_phone_key", Conflict::PHONE_TAKEN)?;
     match p.on_call {
         // A separate statement: only facility and super admins hold its grant.
         Some(on_call) => {

@@ -9,6 +9,11 @@ use crate::{
     error::{Conflict, Error, Result},
 };
 
+/// The conflicts cities can meet.
+impl Conflict {
+    pub const CITY_SLUG_TAKEN: Self = Self::new("city_slug_taken", "A city with this slug already exists.");
+}
+
 /// A city.
 #[derive(Debug, Clone)]
 pub struct City {
@@ -55,7 +60,7 @@ pub async fn insert(tx: &mut TenantTx, slug: &str, c: &CityFields<'_>) -> Result
     let row = tx
         .query_one(INSERT, &[&slug, &c.name, &c.region, &c.active])
         .await
-        .on_constraint("cities_slug_key", Conflict::CitySlugTaken)?;
+        .on_constraint("cities_slug_key", Conflict::CITY_SLUG_TAKEN)?;
     City::try_from(&row)
 }
 

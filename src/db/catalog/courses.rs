@@ -135,7 +135,7 @@ pub async fn insert(tx: &mut TenantTx, c: &CourseFields<'_>) -> Result<Course> {
             ],
         )
         .await
-        .on_constraint("courses_facility_slug_key", Conflict::SlugTaken)
+        .on_constraint("courses_facility_slug_key", Conflict::SLUG_TAKEN)
         .on_constraint("courses_city_fkey", Error::invalid("cityId", "is not a city of the catalog"))?;
     Course::try_from(&row)
 }
@@ -167,7 +167,7 @@ pub async fn update(tx: &mut TenantTx, id: CourseId, c: &CourseFields<'_>) -> Re
             ],
         )
         .await
-        .on_constraint("courses_facility_slug_key", Conflict::SlugTaken)
+        .on_constraint("courses_facility_slug_key", Conflict::SLUG_TAKEN)
         .on_constraint("courses_city_fkey", Error::invalid("cityId", "is not a city of the catalog"))?;
     Course::try_from(&row)
 }

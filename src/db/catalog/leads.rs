@@ -18,6 +18,14 @@ use crate::{
     error::{Conflict, Error, Result},
 };
 
+/// The conflicts leads can meet.
+impl Conflict {
+    pub const LEAD_CLOSED: Self =
+        Self::new("lead_closed", "This lead is converted or rejected; it no longer changes.");
+    pub const LEAD_ROUTING: Self =
+        Self::new("lead_routing", "A lead is routed to a facility once, and is converted only once routed.");
+}
+
 text_enum! {
     /// What a lead asks about.
     pub enum LeadType {
@@ -217,8 +225,8 @@ async fn update(tx: &mut TenantTx, sql: &'static str, params: crate::db::Params<
     let row = tx
         .query_one(sql, params)
         .await
-        .on_constraint("leads_closed_check", Conflict::LeadClosed)
-        .on_constraint("leads_routed_check", Conflict::LeadRouting)
+        .on_constraint("leads_closed_check", Conflict::LEAD_CLOSED)
+        .on_constraint("leads_routed_check", Conflict::LEAD_ROUTING)
         .on_constraint("leads_facility_fkey", Error::invalid("facilityId", "is not a facility"))?;
     Lead::try_from(&row)
 }
@@ -244,7 +252,7 @@ pub const ASSIGN: &str = concat!(
 pub async fn assign(tx: &mut TenantTx, id: LeadId, to: Option<UserId>) -> Result<Lead> {
     get(tx, id).await?;
     let row =
-        tx.query_opt(ASSIGN, &[&id, &to]).await.on_constraint("leads_closed_check", Conflict::LeadClosed)?;
+        tx.query_opt(ASSIGN, &[&id, &to]).await.on_constraint("leads_closed_check", Conflict::LEAD_CLOSED)?;
     match row {
         Some(row) => Lead::try_from(&row),
         None => Err(Error::invalid("staffId", "is not an active staff member of the lead's facility")),

@@ -143,7 +143,7 @@ pub async fn insert(tx: &mut TenantTx, s: &ServiceFields<'_>) -> Result<Service>
             ],
         )
         .await
-        .on_constraint("services_facility_slug_key", Conflict::SlugTaken)
+        .on_constraint("services_facility_slug_key", Conflict::SLUG_TAKEN)
         .on_constraint("services_city_fkey", Error::invalid("cityId", "is not a city of the catalog"))?;
     Service::try_from(&row)
 }
@@ -174,7 +174,7 @@ pub async fn update(tx: &mut TenantTx, id: ServiceId, s: &ServiceFields<'_>) -> 
             ],
         )
         .await
-        .on_constraint("services_facility_slug_key", Conflict::SlugTaken)
+        .on_constraint("services_facility_slug_key", Conflict::SLUG_TAKEN)
         .on_constraint("services_city_fkey", Error::invalid("cityId", "is not a city of the catalog"))?;
     Service::try_from(&row)
 }

@@ -20,6 +20,12 @@ use crate::{
     error::{Conflict, Error, Result},
 };
 
+/// The conflicts caseloads can meet.
+impl Conflict {
+    pub const ALREADY_ASSIGNED: Self =
+        Self::new("already_assigned", "This staff member is already assigned to the patient.");
+}
+
 text_enum! {
     /// What the staff member does for the patient.
     pub enum AssignmentRole {
@@ -86,7 +92,7 @@ pub async fn insert(
     let row = tx
         .query_one(INSERT, &[&patient, &staff, &role, &starts_at])
         .await
-        .on_constraint("assignments_open_key", Conflict::AlreadyAssigned)
+        .on_constraint("assignments_open_key", Conflict::ALREADY_ASSIGNED)
         .on_constraint(
             "assignments_staff_fkey",
             Error::invalid("staffId", "is not a staff member of this facility"),

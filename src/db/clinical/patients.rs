@@ -20,6 +20,13 @@ use crate::{
     error::{Conflict, Error, Result},
 };
 
+/// The conflicts patients can meet.
+impl Conflict {
+    pub const MRN_TAKEN: Self = Self::new("mrn_taken", "Another patient of this facility has this MRN.");
+    pub const PATIENT_ALREADY_REGISTERED: Self =
+        Self::new("patient_already_registered", "The patient has already registered.");
+}
+
 text_enum! {
     /// Where a patient is in their stay.
     pub enum PatientStatus {
@@ -147,7 +154,7 @@ pub async fn insert(tx: &mut TenantTx, p: &NewPatient<'_>) -> Result<Patient> {
             ],
         )
         .await
-        .on_constraint("patients_facility_mrn_key", Conflict::MrnTaken)
+        .on_constraint("patients_facility_mrn_key", Conflict::MRN_TAKEN)
         .on_constraint("patients_primary_counsellor_fkey", counsellor_unknown())
         // A super admin naming a facility that does not exist.
         .on_constraint("patients_facility_fkey", Error::NotFound);
@@ -360,7 +367,7 @@ pub async fn update(tx: &mut TenantTx, id: PatientId, p: &PatientPatch<'_>) -> R
             ],
         )
         .await
-        .on_constraint("patients_facility_mrn_key", Conflict::MrnTaken)
+        .on_constraint("patients_facility_mrn_key", Conflict::MRN_TAKEN)
         .on_constraint("patients_primary_counsellor_fkey", counsellor_unknown());
     Patient::try_from(&date_rules(row)?)
 }
@@ -402,7 +409,7 @@ pub const REGISTERED: &str =
 pub async fn issue_key(tx: &mut TenantTx, patient: PatientId, key_hash: &[u8]) -> Result<DateTime<Utc>> {
     let registered: bool = tx.query_one(REGISTERED, &[&patient]).await?.try_get("registered")?;
     if registered {
-        return Err(Error::Conflict(Conflict::PatientAlreadyRegistered));
+        return Err(Error::Conflict(Conflict::PATIENT_ALREADY_REGISTERED));
     }
     tx.execute(REVOKE_LIVE_KEYS, &[&patient]).await?;
     Ok(tx.query_one(ISSUE_KEY, &[&patient, &key_hash]).await?.try_get("expires_at")?)

@@ -156,7 +156,7 @@ pub async fn open(tx: &mut TenantTx, new: &NewConversation<'_>) -> Result<(Conve
     let row = tx
         .query_one(OPEN, &[&new.id, &new.kind, &new.title, &new.patient_id, &members])
         .await
-        .on_constraint("conversations_pkey", Conflict::RecordIdTaken)?;
+        .on_constraint("conversations_pkey", Conflict::RECORD_ID_TAKEN)?;
     let id: ConversationId = row.try_get("conversation_id")?;
     let created: bool = row.try_get("created")?;
     Ok((get(tx, id).await?, created))
@@ -274,7 +274,7 @@ pub async fn send(
     } else {
         get(tx, conversation).await?; // 404 unless the caller is in it
     }
-    Err(Conflict::RecordIdTaken.into())
+    Err(Conflict::RECORD_ID_TAKEN.into())
 }
 
 pub const VISIBLE_DOCUMENTS: &str =

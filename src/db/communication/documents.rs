@@ -17,9 +17,21 @@ use crate::{
         ids::{DocumentId, FacilityId, PatientId, UserId},
         page::Keyed,
     },
-    error::{Error, Forbidden, Result},
+    error::{Conflict, Error, Forbidden, Result},
     storage::Stored,
 };
+
+/// The conflicts documents can meet.
+impl Conflict {
+    pub const DOCUMENT_CLOSED: Self = Self::new(
+        "document_closed",
+        "This document takes no content: it was deleted, or the server could not render it.",
+    );
+    pub const DOCUMENT_CONTENT_STORED: Self = Self::new(
+        "document_content_stored",
+        "This document's content is already stored and never changes; create a new document.",
+    );
+}
 
 /// A document: what it is, and once uploaded, what its content is.
 #[derive(Debug, Clone)]

@@ -19,6 +19,32 @@ use crate::{
     error::{Conflict, Error, Result},
 };
 
+/// The conflicts invoices can meet.
+impl Conflict {
+    pub const INVOICE_FROZEN: Self = Self::new(
+        "invoice_frozen",
+        "This invoice is issued and never changes; issue a credit note to correct it.",
+    );
+    pub const INVOICE_NOT_ISSUED: Self =
+        Self::new("invoice_not_issued", "Only an issued invoice is voided; a draft is simply never issued.");
+    pub const INVOICE_EMPTY: Self =
+        Self::new("invoice_empty", "An invoice needs at least one line to be issued.");
+    pub const INVOICE_PAID: Self =
+        Self::new("invoice_paid", "Payments were made on this invoice; credit it instead of voiding it.");
+    pub const INVOICE_NOT_PAYABLE: Self = Self::new(
+        "invoice_not_payable",
+        "Only an issued invoice takes payments and credit notes (not a draft, a void one or a credit note).",
+    );
+    pub const OVERPAYMENT: Self =
+        Self::new("overpayment", "This payment is more than is owed on the invoice.");
+    pub const REFUND_EXCEEDS_PAID: Self =
+        Self::new("refund_exceeds_paid", "This refund is more than was paid on the invoice.");
+    pub const CREDIT_EXCEEDS_INVOICE: Self = Self::new(
+        "credit_exceeds_invoice",
+        "Credit notes may not add up to more than the invoice they credit.",
+    );
+}
+
 text_enum! {
     /// An invoice, or a credit note against one.
     pub enum InvoiceKind {
@@ -199,12 +225,12 @@ pub async fn list(
 
 /// The database's rules, as the API says them.
 fn rules<T>(r: std::result::Result<T, DbError>) -> Result<T> {
-    Ok(r.on_constraint("invoices_frozen_check", Conflict::InvoiceFrozen)
-        .on_constraint("invoices_empty_check", Conflict::InvoiceEmpty)
-        .on_constraint("invoices_paid_check", Conflict::InvoicePaid)
-        .on_constraint("payments_invoice_open_check", Conflict::InvoiceNotPayable)
-        .on_constraint("payments_overpaid_check", Conflict::Overpayment)
-        .on_constraint("payments_refund_check", Conflict::RefundExceedsPaid)
+    Ok(r.on_constraint("invoices_frozen_check", Conflict::INVOICE_FROZEN)
+        .on_constraint("invoices_empty_check", Conflict::INVOICE_EMPTY)
+        .on_constraint("invoices_paid_check", Conflict::INVOICE_PAID)
+        .on_constraint("payments_invoice_open_check", Conflict::INVOICE_NOT_PAYABLE)
+        .on_constraint("payments_overpaid_check", Conflict::OVERPAYMENT)
+        .on_constraint("payments_refund_check", Conflict::REFUND_EXCEEDS_PAID)
         .on_constraint(
             "invoice_lines_plan_fkey",
             Error::invalid("lines.planId", "is not a plan of this facility"),
@@ -260,7 +286,7 @@ pub const DELETE_LINES: &str = "delete from invoice_lines where invoice_id = $1"
 pub async fn replace_lines(tx: &mut TenantTx, id: InvoiceId, lines: &[NewLine<'_>]) -> Result<Invoice> {
     let invoice = get(tx, id).await?;
     if invoice.status != InvoiceStatus::Draft {
-        return Err(Conflict::InvoiceFrozen.into());
+        return Err(Conflict::INVOICE_FROZEN.into());
     }
     rules(tx.execute(DELETE_LINES, &[&id]).await)?;
     insert_lines(tx, id, lines).await?;
@@ -276,7 +302,7 @@ pub async fn issue(tx: &mut TenantTx, id: InvoiceId) -> Result<Invoice> {
         let invoice = get(tx, id).await?;
         return match invoice.status {
             InvoiceStatus::Issued | InvoiceStatus::Paid => Ok(invoice),
-            _ => Err(Conflict::InvoiceFrozen.into()),
+            _ => Err(Conflict::INVOICE_FROZEN.into()),
         };
     }
     get(tx, id).await
@@ -290,8 +316,8 @@ pub async fn void(tx: &mut TenantTx, id: InvoiceId, reason: &str) -> Result<Invo
     if rules(tx.execute(VOID, &[&id, &reason]).await)? == 0 {
         let invoice = get(tx, id).await?;
         return Err(match invoice.status {
-            InvoiceStatus::Paid => Conflict::InvoicePaid,
-            _ => Conflict::InvoiceNotIssued,
+            InvoiceStatus::Paid => Conflict::INVOICE_PAID,
+            _ => Conflict::INVOICE_NOT_ISSUED,
         }
         .into());
     }
@@ -319,7 +345,7 @@ pub async fn credit_note(
     if original.kind != InvoiceKind::Invoice
         || !matches!(original.status, InvoiceStatus::Issued | InvoiceStatus::Paid)
     {
-        return Err(Conflict::InvoiceNotPayable.into());
+        return Err(Conflict::INVOICE_NOT_PAYABLE.into());
     }
     let copied: Vec<NewLine<'_>>;
     let lines = match lines {
@@ -357,7 +383,7 @@ pub async fn credit_note(
     let credited: i64 = tx.query_one(CREDITED, &[&id]).await?.try_get("credited")?;
     let draft = get(tx, note).await?;
     if credited + draft.total_minor > original.total_minor {
-        return Err(Conflict::CreditExceedsInvoice.into());
+        return Err(Conflict::CREDIT_EXCEEDS_INVOICE.into());
     }
     issue(tx, note).await
 }

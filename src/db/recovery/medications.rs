@@ -19,6 +19,12 @@ use crate::{
     error::{Conflict, Error, Result},
 };
 
+/// The conflicts prescriptions can meet.
+impl Conflict {
+    pub const PRESCRIPTION_STOPPED: Self =
+        Self::new("prescription_stopped", "This prescription is stopped and cannot change; prescribe anew.");
+}
+
 text_enum! {
     /// How a drug is given.
     pub enum Route {
@@ -324,7 +330,7 @@ pub async fn stop(tx: &mut TenantTx, id: PrescriptionId, reason: &str) -> Result
 async fn settle(tx: &mut TenantTx, id: PrescriptionId, changed: bool) -> Result<Prescription> {
     let rx = get(tx, id).await?;
     if !changed && rx.status == PrescriptionStatus::Stopped {
-        return Err(Conflict::PrescriptionStopped.into());
+        return Err(Conflict::PRESCRIPTION_STOPPED.into());
     }
     Ok(rx)
 }

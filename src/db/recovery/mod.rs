@@ -146,13 +146,13 @@ pub async fn log<R: Logged>(
             if stored.matches(patient, input) {
                 Ok(Outcome::Replayed(stored))
             } else {
-                Err(Conflict::RecordIdTaken.into())
+                Err(Conflict::RECORD_ID_TAKEN.into())
             }
         }
         None => {
             R::ensure_parent(tx, patient, input).await?;
             // A row the caller cannot see holds the id.
-            Err(Conflict::RecordIdTaken.into())
+            Err(Conflict::RECORD_ID_TAKEN.into())
         }
     }
 }

@@ -11,8 +11,14 @@ use super::tenths;
 use crate::{
     db::TenantTx,
     domain::{ids::PatientId, text_enum},
-    error::Result,
+    error::{Conflict, Result},
 };
+
+/// The conflicts the needs-attention flag can meet.
+impl Conflict {
+    pub const NO_ATTENTION_NEEDED: Self =
+        Self::new("no_attention_needed", "Nothing about this patient needs attention now.");
+}
 
 text_enum! {
     /// What raised a "needs attention" prompt.
@@ -252,7 +258,7 @@ pub async fn acknowledge(tx: &mut TenantTx, patient: PatientId, note: Option<&st
         tx.query_one(FACILITY_OF, &[&patient]).await?.try_get(0)?;
     let now = summary(tx, patient, facility).await?;
     if !now.attention.needed {
-        return Err(crate::error::Conflict::NoAttentionNeeded.into());
+        return Err(Conflict::NO_ATTENTION_NEEDED.into());
     }
     let mut attention = now.attention;
     let codes: Vec<&str> = attention.factors.iter().map(|f| f.code.as_str()).collect();

@@ -23,6 +23,17 @@ use crate::{
     error::{Conflict, Error, Result},
 };
 
+/// The conflicts treatment plans can meet.
+impl Conflict {
+    pub const NO_DRAFT: Self = Self::new("no_draft", "The plan has no draft version to sign.");
+    pub const NOTHING_TO_ACKNOWLEDGE: Self = Self::new(
+        "nothing_to_acknowledge",
+        "The plan has no signed version waiting for your acknowledgement.",
+    );
+    pub const TEMPLATE_NAME_TAKEN: Self =
+        Self::new("template_name_taken", "This facility already has a template of this name.");
+}
+
 text_enum! {
     /// Where a version stands.
     pub enum PlanVersionStatus {
@@ -91,7 +102,7 @@ pub async fn insert_template(
     let row = tx
         .query_one(INSERT_TEMPLATE, &[&name, &c.problems, &c.goals, &c.interventions, &review_interval_days])
         .await
-        .on_constraint("treatment_plan_templates_facility_name_key", Conflict::TemplateNameTaken)?;
+        .on_constraint("treatment_plan_templates_facility_name_key", Conflict::TEMPLATE_NAME_TAKEN)?;
     PlanTemplate::try_from(&row)
 }
 
@@ -362,7 +373,7 @@ pub async fn edit_draft(
             .await
             .on_constraint("treatment_plan_versions_items_check", items)
             // Two editors at once: the other's draft won; edit again.
-            .on_constraint("treatment_plan_versions_draft_key", Conflict::Duplicate)?;
+            .on_constraint("treatment_plan_versions_draft_key", Conflict::DUPLICATE)?;
     }
     get(tx, plan).await
 }
@@ -379,7 +390,7 @@ pub async fn sign(tx: &mut TenantTx, plan: TreatmentPlanId) -> Result<TreatmentP
     let signed = tx.query_opt(SIGN, &[&plan]).await?;
     let found = get(tx, plan).await?;
     if signed.is_none() {
-        return Err(Conflict::NoDraft.into());
+        return Err(Conflict::NO_DRAFT.into());
     }
     Ok(found)
 }
@@ -396,7 +407,7 @@ pub async fn acknowledge(tx: &mut TenantTx, plan: TreatmentPlanId) -> Result<Tre
     let done = tx.query_opt(ACKNOWLEDGE, &[&plan]).await?;
     let found = get(tx, plan).await?;
     if done.is_none() {
-        return Err(Conflict::NothingToAcknowledge.into());
+        return Err(Conflict::NOTHING_TO_ACKNOWLEDGE.into());
     }
     Ok(found)
 }

@@ -17,6 +17,17 @@ use crate::{
     error::{Conflict, Error, Result},
 };
 
+/// The conflicts batches and enrollments can meet.
+impl Conflict {
+    pub const ALREADY_ENROLLED: Self =
+        Self::new("already_enrolled", "The student is already enrolled in this batch.");
+    pub const BATCH_FULL: Self = Self::new("batch_full", "Every seat of this batch is taken.");
+    pub const BATCH_CLOSED: Self =
+        Self::new("batch_closed", "This batch is completed or cancelled and takes no enrollments.");
+    pub const ENROLLMENT_CLOSED: Self =
+        Self::new("enrollment_closed", "This enrollment is completed or withdrawn; it no longer changes.");
+}
+
 text_enum! {
     /// Where a batch stands.
     pub enum BatchStatus {
@@ -238,9 +249,9 @@ pub async fn enroll(tx: &mut TenantTx, batch: BatchId, student: UserId) -> Resul
     let row = tx
         .query_one(ENROLL, &[&batch, &student])
         .await
-        .on_constraint("enrollments_capacity_check", Conflict::BatchFull)
-        .on_constraint("enrollments_batch_open_check", Conflict::BatchClosed)
-        .on_constraint("enrollments_batch_student_key", Conflict::AlreadyEnrolled)
+        .on_constraint("enrollments_capacity_check", Conflict::BATCH_FULL)
+        .on_constraint("enrollments_batch_open_check", Conflict::BATCH_CLOSED)
+        .on_constraint("enrollments_batch_student_key", Conflict::ALREADY_ENROLLED)
         .on_constraint(
             "enrollments_student_fkey",
             Error::invalid("studentId", "is not a student of this facility"),
@@ -286,7 +297,7 @@ pub async fn withdraw(tx: &mut TenantTx, id: EnrollmentId) -> Result<Enrollment>
     get_enrollment(tx, id).await?;
     match tx.query_opt(WITHDRAW, &[&id]).await? {
         Some(row) => Enrollment::try_from(&row),
-        None => Err(Conflict::EnrollmentClosed.into()),
+        None => Err(Conflict::ENROLLMENT_CLOSED.into()),
     }
 }
 
@@ -302,7 +313,7 @@ pub async fn complete(tx: &mut TenantTx, id: EnrollmentId) -> Result<Enrollment>
     get_enrollment(tx, id).await?;
     match tx.query_opt(COMPLETE, &[&id]).await? {
         Some(row) => Enrollment::try_from(&row),
-        None => Err(Conflict::EnrollmentClosed.into()),
+        None => Err(Conflict::ENROLLMENT_CLOSED.into()),
     }
 }
 

@@ -18,6 +18,12 @@ use crate::{
     error::{Conflict, Error, Result},
 };
 
+/// The conflicts certificates can meet.
+impl Conflict {
+    pub const CERTIFICATE_REVOKED: Self =
+        Self::new("certificate_revoked", "This certificate is revoked; it no longer changes.");
+}
+
 /// Digits and capitals without the look-alikes (0/O, 1/I/L).
 const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 
@@ -107,11 +113,11 @@ pub async fn issue(tx: &mut TenantTx, enrollment: EnrollmentId) -> Result<Certif
             let row = tx
                 .query_one(ISSUE, &[&enrollment, &code])
                 .await
-                .on_constraint("certificates_code_key", Conflict::Duplicate)?;
+                .on_constraint("certificates_code_key", Conflict::DUPLICATE)?;
             Certificate::try_from(&row)
         });
         match issued.await? {
-            Err(Error::Conflict(Conflict::Duplicate)) => continue,
+            Err(Error::Conflict(Conflict::DUPLICATE)) => continue,
             other => return other,
         }
     }
@@ -159,7 +165,7 @@ pub async fn revoke(tx: &mut TenantTx, id: CertificateId, reason: &str) -> Resul
     let row = tx
         .query_one(REVOKE, &[&id, &reason])
         .await
-        .on_constraint("certificates_revoked_check", Conflict::CertificateRevoked)?;
+        .on_constraint("certificates_revoked_check", Conflict::CERTIFICATE_REVOKED)?;
     Certificate::try_from(&row)
 }
 
