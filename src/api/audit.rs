@@ -4,10 +4,11 @@
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
-use serde_json::Value;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, AUDIT, CARE_LOG, Example, FACILITY, NURSE, page};
 use crate::{
     api::wire,
     api::{ApiTags, page::Page},
@@ -28,11 +29,29 @@ pub struct AuditApi {
     pub db: Db,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("verifyAuditLog").names_a_record_outside_its_path()],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<AuditEntry>(audit_entry_example()),
+        Example::of::<Verification>(json!({"ok": true, "checked": 1042})),
+        Example::of::<Page<AuditEntry>>(page(audit_entry_example())),
+    ]
+}
+
+fn audit_entry_example() -> Value {
+    json!({"id": AUDIT, "facilityId": FACILITY, "chainSeq": 1042, "chainLane": 0, "actorId": NURSE, "actorRole": "staff",
+           "action": "create", "entityType": "care_logs", "entityId": CARE_LOG,
+           "newValues": {"kind": "medication_administered", "body": "Paracetamol 1 g"},
+           "requestId": "6f1c2a4e-2b8d-4c52-9a43-1f0e7d3b9c10", "ip": "203.0.113.7", "createdAt": AT,
+           "hash": "9f2c4b7e1d0a8c6e5b3f2a1d0c9e8b7a6f5e4d3c2b1a09f8e7d6c5b4a3f2e1d0"})
+}
 
 #[OpenApi(prefix_path = "/api/v1/audit-logs", tag = "ApiTags::Audit")]
 impl AuditApi {

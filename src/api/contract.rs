@@ -11,13 +11,16 @@
 //!   `Idempotent-Replayed` are declared;
 //! - dates are `format: date`, emails `format: email`;
 //! - the `servers` entry, and an example on every request and main response
-//!   schema (`examples.rs`).
+//!   schema: each module's `CONTRACT` carries the examples of its objects
+//!   (see `api::examples`), and a schema that an example names but the spec
+//!   does not have stops the pass.
 //!
 //! The served `/openapi.json`, `/docs` and the committed file are all this
 //! output (a test holds them equal).
 
 use serde_json::{Value, json};
 
+use super::examples::Example;
 use crate::error::{Conflict, Forbidden, Unauthenticated};
 
 /// What one operation answers beyond what its types say, declared beside
@@ -117,19 +120,23 @@ impl Contract {
     }
 }
 
-/// One module's contracts, and the file that declares them (so a test can
-/// hold each entry to a handler in that file).
+/// One module's contracts and the examples of its objects, and the file
+/// that declares them (so a test can hold each entry to a handler in that
+/// file).
 pub struct Contracts {
     /// Read by the tests only.
     #[cfg_attr(not(test), allow(dead_code))]
     pub file: &'static str,
     pub operations: &'static [Contract],
+    /// The module's objects as an integrator sends and receives them.
+    pub examples: fn() -> Vec<Example>,
 }
 
 /// Every module's `CONTRACT`.
 const ALL: &[&Contracts] = &[
     &super::accounts::api_keys::CONTRACT,
     &super::accounts::auth::CONTRACT,
+    &super::accounts::care_recipients::CONTRACT,
     &super::accounts::clients::CONTRACT,
     &super::accounts::facilities::CONTRACT,
     &super::accounts::mfa::CONTRACT,
@@ -141,14 +148,19 @@ const ALL: &[&Contracts] = &[
     &super::catalog::public::CONTRACT,
     &super::catalog::services::CONTRACT,
     &super::clinical::attendance::CONTRACT,
+    &super::clinical::care_logs::CONTRACT,
     &super::clinical::caseloads::CONTRACT,
     &super::clinical::patients::CONTRACT,
+    &super::clinical::vitals::CONTRACT,
+    &super::communication::announcements::CONTRACT,
     &super::communication::conversations::CONTRACT,
     &super::communication::crisis::CONTRACT,
     &super::communication::documents::CONTRACT,
     &super::communication::events::CONTRACT,
     &super::communication::webhooks::CONTRACT,
     &super::finance::invoices::CONTRACT,
+    &super::finance::plans::CONTRACT,
+    &super::health::CONTRACT,
     &super::recovery::check_ins::CONTRACT,
     &super::recovery::cravings::CONTRACT,
     &super::recovery::goals::CONTRACT,
@@ -156,11 +168,17 @@ const ALL: &[&Contracts] = &[
     &super::recovery::meetings::CONTRACT,
     &super::recovery::reports::CONTRACT,
     &super::recovery::sobriety::CONTRACT,
+    &super::recovery::sync::CONTRACT,
     &super::recovery::treatment_plans::CONTRACT,
     &super::recovery::workload::CONTRACT,
     &super::training::batches::CONTRACT,
     &super::training::certificates::CONTRACT,
 ];
+
+/// Every module's examples.
+pub(super) fn examples() -> impl Iterator<Item = Example> {
+    ALL.iter().flat_map(|c| (c.examples)())
+}
 
 /// The facts declared for `operation`; none when it declared none.
 fn contract_of(operation: &str) -> &'static Contract {
@@ -436,8 +454,11 @@ pub fn finish(generated: &str) -> String {
         spec["components"]["schemas"][name] = serde_json::to_value(schema).expect("a schema serializes");
     }
     spec["components"]["schemas"]["Problem"]["example"] = example_problem("not_found");
-    for (name, example) in super::examples::all() {
-        spec["components"]["schemas"][name]["example"] = example;
+    for (name, example) in examples().map(Example::into_parts) {
+        let Some(schema) = spec["components"]["schemas"].get_mut(name.as_ref()) else {
+            panic!("there is an example of `{name}`, but the spec has no such schema");
+        };
+        schema["example"] = example;
     }
     spec["components"]["schemas"]["ChangeReason"] = json!({
         "type": "string",

@@ -2,8 +2,11 @@
 //! database (a load balancer should route only to ready instances).
 
 use poem_openapi::{Object, OpenApi, payload::Json};
+use serde_json::json;
 
 use super::ApiTags;
+use crate::api::contract::Contracts;
+use crate::api::examples::Example;
 use crate::{db::Db, error::Result};
 
 pub struct HealthApi {
@@ -16,6 +19,14 @@ pub struct HealthApi {
 pub struct Health {
     /// `ok` or `ready`.
     pub status: String,
+}
+
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts { file: file!(), operations: &[], examples };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![Example::of::<Health>(json!({"status": "ok"}))]
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Health")]

@@ -7,9 +7,11 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{API_KEY, AT, Example, FACILITY, INTEGRATION, LATER, NURSE, page};
 use crate::db::accounts::api_keys::ApiKeyStatus;
 use crate::domain::ids::UserId;
 use crate::error::Conflict;
@@ -112,14 +114,39 @@ pub struct ApiKeysApi {
     pub keys: Arc<ApiKeys>,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
         Contract::of("createApiKey").names_a_record_outside_its_path(),
         Contract::of("rotateApiKey").conflicts(&[Conflict::API_KEY_CLOSED]),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<ApiKey>(api_key_example()),
+        Example::of::<Page<ApiKey>>(page(api_key_example())),
+        Example::of::<ApiKeyCreated>(
+            json!({"apiKey": api_key_example(), "secret": "cgk_7Hq2LmX9pR4sT6vW8yZ1aB3cD5eF7gH92kFq1Z"}),
+        ),
+        Example::of::<NewApiKeyRequest>(
+            json!({"name": "Acme EHR sync", "scopes": ["patients:read", "care-logs:write"],
+                   "expiresAt": "2027-11-20T08:30:00Z", "rateLimitPerMinute": 120, "dailyQuota": 10000,
+                   "facilityId": FACILITY}),
+        ),
+        Example::of::<RotateApiKeyRequest>(json!({"overlapHours": 24})),
+    ]
+}
+
+fn api_key_example() -> Value {
+    json!({"id": API_KEY, "facilityId": FACILITY, "integrationId": INTEGRATION, "name": "Acme EHR sync",
+           "prefix": "cgk_7Hq2LmX9", "scopes": ["patients:read", "care-logs:write"], "rateLimitPerMinute": 120,
+           "dailyQuota": 10000, "expiresAt": "2027-11-20T08:30:00Z", "createdBy": NURSE, "createdAt": AT,
+           "lastUsedAt": LATER, "status": "active"})
+}
 
 #[OpenApi(prefix_path = "/api/v1/api-keys", tag = "ApiTags::ApiKeys")]
 impl ApiKeysApi {

@@ -2,9 +2,12 @@
 
 use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+use serde_json::{Value, json};
 
 use crate::api::accounts::users::User;
+use crate::api::accounts::users::user_example;
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, Example, SESSION};
 use crate::{
     api::{ApiTags, AppState, Created, NoContent, accounts::users::parse_contact, body::JsonBody},
     api::{wire, wire_all},
@@ -137,7 +140,7 @@ impl LoginId {
     }
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
@@ -164,7 +167,38 @@ pub(crate) const CONTRACT: Contracts = Contracts {
         Contract::of("revokeSession").self_service(),
         Contract::of("changePassword").self_service(),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    let mut login = tokens_example();
+    login["user"] = user_example();
+    vec![
+        Example::of::<LoginRequest>(
+            json!({"email": "nina.rao@sunrise.example", "password": "a long passphrase"}),
+        ),
+        Example::of::<PatientRegisterRequest>(
+            json!({"registrationKey": "K9M2-P4N8-REC7-X3Y4", "password": "a long passphrase",
+                   "email": "kiran@patients.example"}),
+        ),
+        Example::of::<RefreshRequest>(json!({"refreshToken": "Zm9yLWV4YW1wbGUtb25seS1yZWZyZXNoLXRva2Vu"})),
+        Example::of::<ChangePasswordRequest>(
+            json!({"currentPassword": "a long passphrase", "newPassword": "an even longer one"}),
+        ),
+        Example::of::<TokenPair>(tokens_example()),
+        Example::of::<LoginResponse>(login),
+        Example::of::<SessionList>(
+            json!({"items": [{"id": SESSION, "current": true, "createdAt": AT, "expiresAt": "2026-11-27T08:30:00Z",
+                              "userAgent": "Carego/2.3 (Android 15)", "ip": "203.0.113.7"}]}),
+        ),
+    ]
+}
+
+fn tokens_example() -> Value {
+    json!({"accessToken": "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsyMDI2MTEyMiJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl",
+           "refreshToken": "Zm9yLWV4YW1wbGUtb25seS1yZWZyZXNoLXRva2Vu", "tokenType": "Bearer", "expiresIn": 900})
+}
 
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
 impl AuthApi {

@@ -6,7 +6,10 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::json;
 
+use crate::api::contract::Contracts;
+use crate::api::examples::{AT, ATTENDANCE, CARE_LOG, Example, LATER, NURSE, PATIENT, page};
 use crate::domain::ids::AttendanceId;
 use crate::domain::ids::CareLogId;
 use crate::{
@@ -36,6 +39,30 @@ pub struct CareRecipientRequest {
 
 pub struct CareRecipientsApi {
     pub db: Db,
+}
+
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts { file: file!(), operations: &[], examples };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<CareRecipientRequest>(json!({"patientId": PATIENT})),
+        Example::of::<CareRecipient>(
+            json!({"patientId": PATIENT, "firstName": "Mohan", "lastName": "Verma", "status": "active", "linkedAt": LATER}),
+        ),
+        Example::of::<Page<CareRecipient>>(page(
+            json!({"patientId": PATIENT, "firstName": "Mohan", "lastName": "Verma", "status": "active",
+                   "linkedAt": LATER}),
+        )),
+        Example::of::<Page<SharedCareLog>>(page(
+            json!({"id": CARE_LOG, "patientId": PATIENT, "kind": "note",
+                   "body": "Dressing changed; wound healing well.", "occurredAt": AT, "recordedAt": LATER}),
+        )),
+        Example::of::<Page<Visit>>(page(
+            json!({"id": ATTENDANCE, "patientId": PATIENT, "staffId": NURSE, "event": "check_in", "at": AT}),
+        )),
+    ]
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Clients")]

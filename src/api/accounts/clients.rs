@@ -7,10 +7,12 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use super::users::parse_contact;
 use crate::api::accounts::users::User;
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{CITY, CLIENT_USER, Example, FACILITY, LATER, TEACHER, TRAINING_CENTRE, page};
 use crate::domain::ids::CityId;
 use crate::error::Conflict;
 use crate::{
@@ -159,7 +161,7 @@ pub struct ClientsApi {
     pub db: Db,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
@@ -173,7 +175,71 @@ pub(crate) const CONTRACT: Contracts = Contracts {
             .conflicts(&[Conflict::EMAIL_TAKEN, Conflict::PHONE_TAKEN])
             .names_a_record_outside_its_path(),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<Client>(
+            json!({"account": client_account_example(), "profile": client_profile_example()}),
+        ),
+        Example::of::<Page<Client>>(page(
+            json!({"account": client_account_example(), "profile": client_profile_example()}),
+        )),
+        Example::of::<NewClientRequest>(
+            json!({"account": {"facilityId": FACILITY, "email": "asha@example.com", "firstName": "Asha", "lastName": "Verma"},
+                   "profile": client_profile_example()}),
+        ),
+        Example::of::<Teacher>(teacher_example()),
+        Example::of::<Page<Teacher>>(page(teacher_example())),
+        Example::of::<NewTeacherRequest>(
+            json!({"account": {"facilityId": TRAINING_CENTRE, "email": "meera@academy.example",
+                               "firstName": "Meera", "lastName": "Iyer"},
+                   "profile": {"subjects": ["First aid"], "bio": "Twelve years as a ward nurse."}}),
+        ),
+        Example::of::<Student>(student_example()),
+        Example::of::<Page<Student>>(page(student_example())),
+        Example::of::<NewStudentRequest>(
+            json!({"account": {"facilityId": TRAINING_CENTRE, "phone": "+919811122233", "firstName": "Ravi", "lastName": "Meena"},
+                   "profile": student_profile_example()}),
+        ),
+    ]
+}
+
+/// A client's account; the student and teacher examples vary it, and the lead conversion
+/// example shows the account it made.
+pub(crate) fn client_account_example() -> Value {
+    json!({"id": CLIENT_USER, "facilityId": FACILITY, "email": "asha@example.com", "phone": "+919812345678",
+           "role": "client", "status": "active", "firstName": "Asha", "lastName": "Verma", "onCall": false,
+           "passwordChangedAt": LATER, "createdAt": LATER, "updatedAt": LATER})
+}
+
+/// Also the profile in the lead conversion request example.
+pub(crate) fn client_profile_example() -> Value {
+    json!({"careRecipientName": "Mohan Verma", "careRecipientRelation": "father",
+           "careRecipientBornOn": "1951-04-02", "careNeeds": "Post-operative wound care; diabetic.",
+           "address": "12 Civil Lines, Jaipur", "cityId": CITY, "preferredLanguage": "hi"})
+}
+
+fn student_profile_example() -> Value {
+    json!({"bornOn": "2004-09-17", "education": "Class XII", "guardianName": "Sunita Meena",
+           "guardianPhone": "+919876543210", "cityId": CITY})
+}
+
+fn student_example() -> Value {
+    let mut account = client_account_example();
+    account["role"] = json!("student");
+    json!({"account": account, "profile": student_profile_example()})
+}
+
+fn teacher_example() -> Value {
+    let mut account = client_account_example();
+    account["id"] = json!(TEACHER);
+    account["role"] = json!("teacher");
+    json!({"account": account, "profile": {"subjects": ["First aid", "Dementia care"],
+                                           "bio": "Twelve years as a ward nurse."}})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Clients")]
 impl ClientsApi {

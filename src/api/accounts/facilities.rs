@@ -7,9 +7,12 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use crate::api::accounts::users::User;
+use crate::api::accounts::users::user_example;
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, Example, FACILITY, page};
 use crate::error::Conflict;
 use crate::{
     api::wire,
@@ -202,7 +205,7 @@ impl ValidPatch<'_> {
     }
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("createFacility").conflicts(&[
@@ -210,7 +213,32 @@ pub(crate) const CONTRACT: Contracts = Contracts {
         Conflict::EMAIL_TAKEN,
         Conflict::PHONE_TAKEN,
     ])],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<CreateFacilityRequest>(
+            json!({"slug": "harbor-home-care", "name": "Harbor Home Care", "kind": "home_care",
+                   "timezone": "Europe/Lisbon", "city": "Lisbon", "email": "office@harbor.example",
+                   "admin": {"email": "admin@harbor.example", "firstName": "Ines", "lastName": "Costa"}}),
+        ),
+        Example::of::<UpdateFacilityRequest>(
+            json!({"name": "Harbor Home Care Lisbon", "city": "Lisbon", "phone": null}),
+        ),
+        Example::of::<StatusChangeReason>(json!({"reason": "contract paused"})),
+        Example::of::<Facility>(facility_example()),
+        Example::of::<FacilityCreated>(json!({"facility": facility_example(), "admin": user_example()})),
+        Example::of::<Page<Facility>>(page(facility_example())),
+    ]
+}
+
+fn facility_example() -> Value {
+    json!({"id": FACILITY, "slug": "sunrise-rehab", "name": "Sunrise Recovery Centre", "kind": "rehab_centre",
+           "status": "active", "timezone": "Asia/Kolkata", "city": "Pune", "crisisEscalationMinutes": 10,
+           "createdAt": AT, "updatedAt": AT})
+}
 
 #[OpenApi(prefix_path = "/api/v1/facilities", tag = "ApiTags::Facilities")]
 impl FacilitiesApi {

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+use serde_json::json;
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::Example;
 use crate::{
     api::wire,
     api::{ApiTags, NoContent, body::JsonBody},
@@ -131,7 +133,7 @@ impl MfaApi {
     }
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
@@ -149,7 +151,29 @@ pub(crate) const CONTRACT: Contracts = Contracts {
             .forbidden(&[Forbidden::MfaLocked]),
         Contract::of("disableMfa").conflicts(&[Conflict::MFA_NOT_ENABLED]),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<MfaStatus>(
+            json!({"enabled": true, "sessionVerified": false, "requiredByFacility": true, "recoveryCodesLeft": 9,
+                   "locked": false}),
+        ),
+        Example::of::<MfaEnrolment>(json!({
+            "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+            "otpauthUri": "otpauth://totp/Carego:nurse@sunrise.example?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Carego&algorithm=SHA1&digits=6&period=30"
+        })),
+        Example::of::<MfaCodeRequest>(json!({"code": "492039"})),
+        Example::of::<MfaVerifyRequest>(json!({"code": "492039"})),
+        Example::of::<MfaRecoveryCodes>(
+            json!({"recoveryCodes": ["7KQ4M-XP2RT", "H9W3C-ND6FJ", "T2MZ8-QK4VB", "R6YH2-WC9PM", "E3JX7-GV5NK",
+                                     "M8PD4-ZT2QH", "C5VN9-RK3WX", "Y4HQ6-JM8TD", "N2XC7-PB5RG", "W9KT3-HF6ZM"]}),
+        ),
+        Example::of::<MfaPolicy>(json!({"requireMfa": true})),
+    ]
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Auth")]
 impl MfaApi {

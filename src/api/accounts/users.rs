@@ -8,8 +8,10 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, Example, FACILITY, LATER, NURSE, page};
 use crate::error::Conflict;
 use crate::{
     api::wire,
@@ -254,7 +256,7 @@ impl ValidNewUser {
     }
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
@@ -263,7 +265,38 @@ pub(crate) const CONTRACT: Contracts = Contracts {
             .names_a_record_outside_its_path(),
         Contract::of("updateUser").conflicts(&[Conflict::EMAIL_TAKEN, Conflict::PHONE_TAKEN]),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewUserRequest>(
+            json!({"facilityId": FACILITY, "email": "nina.rao@sunrise.example", "password": "a long passphrase",
+                   "role": "staff", "firstName": "Nina", "lastName": "Rao", "jobTitle": "nurse"}),
+        ),
+        Example::of::<UpdateUserRequest>(json!({"jobTitle": "senior nurse", "phone": "+91 98765 43210"})),
+        Example::of::<StatusChangeRequest>(json!({"status": "suspended", "reason": "on leave until review"})),
+        Example::of::<User>(user_example()),
+        Example::of::<Page<User>>(page(user_example())),
+        Example::of::<StaffProfileRequest>(
+            json!({"skills": ["Wound care", "Dementia care"], "certifications": ["BLS 2026"],
+                   "languages": ["hi", "en"], "availability": "Weekdays 8:00–20:00; alternate weekends"}),
+        ),
+        Example::of::<StaffProfile>(
+            json!({"userId": NURSE, "skills": ["Wound care", "Dementia care"], "certifications": ["BLS 2026"],
+                   "languages": ["hi", "en"], "availability": "Weekdays 8:00–20:00; alternate weekends",
+                   "updatedAt": LATER}),
+        ),
+    ]
+}
+
+/// The example user, whom the login and new-facility examples show too.
+pub(crate) fn user_example() -> Value {
+    json!({"id": NURSE, "facilityId": FACILITY, "email": "nina.rao@sunrise.example", "role": "staff",
+           "status": "active", "firstName": "Nina", "lastName": "Rao", "jobTitle": "nurse",
+           "onCall": false, "passwordChangedAt": AT, "createdAt": AT, "updatedAt": AT})
+}
 
 #[OpenApi(prefix_path = "/api/v1/users", tag = "ApiTags::Users")]
 impl UsersApi {

@@ -5,9 +5,11 @@ use poem_openapi::{
     param::{Header, Path},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use super::public::CatalogList;
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{CITY, Example};
 use crate::error::Conflict;
 use crate::{
     api::{
@@ -64,11 +66,26 @@ pub struct CitiesApi {
     pub db: Db,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("createCity").conflicts(&[Conflict::CITY_SLUG_TAKEN])],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<CatalogList<City>>(json!({"items": [city_example()]})),
+        Example::of::<City>(city_example()),
+        Example::of::<NewCityRequest>(json!({"slug": "jaipur", "name": "Jaipur", "region": "Rajasthan"})),
+        Example::of::<CityUpdateRequest>(json!({"name": "Jaipur", "region": "Rajasthan", "active": true})),
+    ]
+}
+
+fn city_example() -> Value {
+    json!({"id": CITY, "slug": "jaipur", "name": "Jaipur", "region": "Rajasthan", "active": true})
+}
 
 #[OpenApi(prefix_path = "/api/v1/cities", tag = "ApiTags::Catalog")]
 impl CitiesApi {

@@ -6,10 +6,13 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
+use super::public::CatalogList;
 use crate::api::catalog::services::Money;
 use crate::api::catalog::services::Provider;
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, CITY, COURSE, Example, TRAINING_CENTRE, page};
 use crate::domain::ids::FacilityId;
 use crate::error::Conflict;
 use crate::{
@@ -82,14 +85,46 @@ pub struct CoursesApi {
     pub db: Db,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
         Contract::of("createCourse").conflicts(&[Conflict::SLUG_TAKEN]),
         Contract::of("updateCourse").conflicts(&[Conflict::SLUG_TAKEN]),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<CatalogList<PublicCourse>>(json!({"items": [public_course_example()]})),
+        Example::of::<CatalogList<TrainingCentre>>(
+            json!({"items": [{"id": TRAINING_CENTRE, "slug": "sunrise-academy", "name": "Sunrise Academy",
+                              "phone": "+911234567891", "cityIds": [CITY], "courses": 3}]}),
+        ),
+        Example::of::<Course>(course_example()),
+        Example::of::<Page<Course>>(page(course_example())),
+        Example::of::<CourseRequest>(json!({
+            "slug": "caregiver-basics", "title": "Caregiver basics",
+            "summary": "Six weeks from first aid to dementia care.", "cityId": CITY, "durationHours": 120,
+            "fee": {"amountMinor": 1500000, "currency": "INR"}, "published": true
+        })),
+    ]
+}
+
+fn public_course_example() -> Value {
+    json!({"id": COURSE, "slug": "sunrise-academy.caregiver-basics", "title": "Caregiver basics",
+           "summary": "Six weeks from first aid to dementia care.", "cityId": CITY, "cityName": "Jaipur",
+           "durationHours": 120, "fee": {"amountMinor": 1500000, "currency": "INR"},
+           "provider": {"id": TRAINING_CENTRE, "slug": "sunrise-academy", "name": "Sunrise Academy"}})
+}
+
+fn course_example() -> Value {
+    json!({"id": COURSE, "facilityId": TRAINING_CENTRE, "slug": "caregiver-basics", "title": "Caregiver basics",
+           "summary": "Six weeks from first aid to dementia care.", "cityId": CITY, "durationHours": 120,
+           "fee": {"amountMinor": 1500000, "currency": "INR"}, "published": true, "createdAt": AT, "updatedAt": AT})
+}
 
 #[OpenApi(prefix_path = "/api/v1/courses", tag = "ApiTags::Catalog")]
 impl CoursesApi {

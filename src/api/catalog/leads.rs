@@ -8,11 +8,17 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use crate::api::accounts::clients::ClientProfile;
 use crate::api::accounts::clients::StudentProfile;
+use crate::api::accounts::clients::client_account_example;
+use crate::api::accounts::clients::client_profile_example;
 use crate::api::accounts::users::User;
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{
+    AT, CITY, CLIENT_USER, Example, FACILITY, LATER, LEAD, LEAD_NOTE, NURSE, SERVICE, page,
+};
 use crate::domain::ids::CourseId;
 use crate::domain::ids::LeadNoteId;
 use crate::domain::ids::ServiceId;
@@ -138,7 +144,7 @@ pub struct LeadsApi {
     pub db: Db,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
@@ -153,7 +159,51 @@ pub(crate) const CONTRACT: Contracts = Contracts {
             Conflict::PHONE_TAKEN,
         ]),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<Lead>(lead_example()),
+        Example::of::<Page<Lead>>(page(lead_example())),
+        Example::of::<LeadNoteRequest>(json!({"body": "Called back; visit on Monday at 10."})),
+        Example::of::<LeadNote>(
+            json!({"id": LEAD_NOTE, "leadId": LEAD, "body": "Called back; visit on Monday at 10.",
+                   "recordedBy": NURSE, "recordedAt": LATER}),
+        ),
+        Example::of::<Page<LeadNote>>(page(
+            json!({"id": LEAD_NOTE, "leadId": LEAD, "body": "Called back; visit on Monday at 10.",
+                   "recordedBy": NURSE, "recordedAt": LATER}),
+        )),
+        Example::of::<Page<LeadEvent>>(page(
+            json!({"id": LEAD_NOTE, "status": "contacted", "assignedTo": NURSE, "facilityId": FACILITY,
+                   "actorId": NURSE, "actorRole": "facility_admin", "at": LATER}),
+        )),
+        Example::of::<LeadAssignmentRequest>(json!({"staffId": NURSE})),
+        Example::of::<LeadStatusRequest>(json!({"status": "contacted"})),
+        Example::of::<LeadRejectionRequest>(json!({"reason": "Outside our service area."})),
+        Example::of::<LeadRoutingRequest>(json!({"facilityId": FACILITY})),
+        Example::of::<LeadConversionRequest>(
+            json!({"kind": "client", "reason": "Assessment visit done; care starts Monday.",
+                   "account": {"firstName": "Asha", "lastName": "Verma", "password": "correct horse battery"},
+                   "clientProfile": client_profile_example()}),
+        ),
+        Example::of::<LeadConversion>(
+            json!({"lead": {"id": LEAD, "facilityId": FACILITY, "leadType": "service", "name": "Asha Verma",
+                            "phone": "+919812345678", "serviceId": SERVICE, "status": "converted",
+                            "convertedUserId": CLIENT_USER, "convertedAt": LATER, "createdAt": AT, "updatedAt": LATER},
+                   "account": client_account_example()}),
+        ),
+    ]
+}
+
+fn lead_example() -> Value {
+    json!({"id": LEAD, "facilityId": FACILITY, "leadType": "service", "name": "Asha Verma",
+           "phone": "+919812345678", "email": "asha@example.com", "cityId": CITY, "serviceId": SERVICE,
+           "message": "Nursing for my father after his surgery, mornings.", "status": "contacted",
+           "assignedTo": NURSE, "createdAt": AT, "updatedAt": LATER})
+}
 
 #[OpenApi(prefix_path = "/api/v1/leads", tag = "ApiTags::Leads")]
 impl LeadsApi {

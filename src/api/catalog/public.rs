@@ -10,6 +10,7 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::json;
 
 use super::cache::{Cached, CatalogCache};
 use crate::api::catalog::cities::City;
@@ -17,6 +18,7 @@ use crate::api::catalog::courses::PublicCourse;
 use crate::api::catalog::courses::TrainingCentre;
 use crate::api::catalog::services::PublicService;
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{CITY, Example, LEAD, SERVICE};
 use crate::{
     api::{ApiTags, body::JsonBody, wire_all},
     auth::{rate_limit::RateLimiter, registration::KeyHasher},
@@ -178,11 +180,24 @@ impl PublicApi {
     }
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("submitLead").names_a_record_outside_its_path().rate_limited()],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<LeadRequest>(
+            json!({"leadType": "service", "name": "Asha Verma", "phone": "+91 98123 45678",
+                   "email": "asha@example.com", "cityId": CITY, "serviceId": SERVICE,
+                   "message": "Nursing for my father after his surgery, mornings."}),
+        ),
+        Example::of::<LeadReceipt>(json!({"reference": LEAD})),
+    ]
+}
 
 #[OpenApi(prefix_path = "/api/v1/public", tag = "ApiTags::Public")]
 impl PublicApi {

@@ -5,8 +5,11 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
+use super::public::CatalogList;
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, CITY, Example, FACILITY, SERVICE, page};
 use crate::domain::ids::FacilityId;
 use crate::error::Conflict;
 use crate::{
@@ -75,14 +78,46 @@ pub struct ServicesApi {
     pub db: Db,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
         Contract::of("createService").conflicts(&[Conflict::SLUG_TAKEN]),
         Contract::of("updateService").conflicts(&[Conflict::SLUG_TAKEN]),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<CatalogList<PublicService>>(json!({"items": [public_service_example()]})),
+        Example::of::<PublicService>(public_service_example()),
+        Example::of::<Service>(service_example()),
+        Example::of::<Page<Service>>(page(service_example())),
+        Example::of::<ServiceRequest>(json!({
+            "slug": "home-nursing", "name": "Home nursing",
+            "summary": "A trained nurse at home, by the visit or around the clock.", "cityId": CITY,
+            "priceFrom": {"amountMinor": 79900, "currency": "INR"}, "published": true
+        })),
+    ]
+}
+
+fn public_service_example() -> Value {
+    json!({"id": SERVICE, "slug": "sunrise-care.home-nursing", "name": "Home nursing",
+           "summary": "A trained nurse at home, by the visit or around the clock.",
+           "description": "Wound care, injections, medication rounds and vitals, by nurses with three years' experience.",
+           "cityId": CITY, "cityName": "Jaipur", "priceFrom": {"amountMinor": 79900, "currency": "INR"},
+           "provider": {"id": FACILITY, "slug": "sunrise-care", "name": "Sunrise Home Care",
+                        "phone": "+911234567890", "email": "hello@sunrise.example"}})
+}
+
+fn service_example() -> Value {
+    json!({"id": SERVICE, "facilityId": FACILITY, "slug": "home-nursing", "name": "Home nursing",
+           "summary": "A trained nurse at home, by the visit or around the clock.", "cityId": CITY,
+           "priceFrom": {"amountMinor": 79900, "currency": "INR"}, "published": true,
+           "createdAt": AT, "updatedAt": AT})
+}
 
 #[OpenApi(prefix_path = "/api/v1/services", tag = "ApiTags::Catalog")]
 impl ServicesApi {

@@ -7,8 +7,10 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, ATTENDANCE, Example, NURSE, PATIENT, page};
 use crate::{
     api::{
         ApiTags, Created,
@@ -70,11 +72,30 @@ fn check_time(at: Option<DateTime<Utc>>) -> Result<()> {
     v.finish()
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("createAttendance").names_a_record_outside_its_path()],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewAttendanceRequest>(
+            json!({"event": "check_in", "patientId": PATIENT, "note": "morning visit"}),
+        ),
+        Example::of::<AttendanceAmendmentRequest>(json!({"reason": "forgot to check in", "at": AT})),
+        Example::of::<Attendance>(attendance_example()),
+        Example::of::<Page<Attendance>>(page(attendance_example())),
+    ]
+}
+
+fn attendance_example() -> Value {
+    json!({"id": ATTENDANCE, "staffId": NURSE, "amendments": [],
+           "original": {"id": ATTENDANCE, "event": "check_in", "at": AT, "patientId": PATIENT,
+                        "recordedBy": NURSE, "recordedAt": AT}})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Attendance")]
 impl AttendanceApi {

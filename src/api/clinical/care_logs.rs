@@ -9,7 +9,10 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
+use crate::api::contract::Contracts;
+use crate::api::examples::{AT, CARE_LOG, Example, NURSE, PATIENT, page};
 use crate::domain::ids::UserId;
 use crate::{
     api::wire,
@@ -99,6 +102,37 @@ impl CareLogAmendmentRequest {
             visible_to_patient: self.visible_to_patient.0,
         })
     }
+}
+
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts { file: file!(), operations: &[], examples };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewCareLogRequest>(
+            json!({"kind": "medication_administered", "body": "Paracetamol 1 g", "occurredAt": AT}),
+        ),
+        Example::of::<CareLogAmendmentRequest>(
+            json!({"reason": "wrong dose recorded", "body": "Paracetamol 500 mg"}),
+        ),
+        Example::of::<CareLog>(care_log_example()),
+        Example::of::<Page<CareLog>>(page(care_log_example())),
+    ]
+}
+
+fn care_log_example() -> Value {
+    let version = |id: &str, body: &str, reason: Option<&str>| {
+        let mut v = json!({"id": id, "kind": "medication_administered", "body": body, "occurredAt": AT,
+                           "visibleToPatient": false, "authorId": NURSE, "recordedAt": AT});
+        if let Some(reason) = reason {
+            v["amendmentReason"] = json!(reason);
+        }
+        v
+    };
+    json!({"id": CARE_LOG, "patientId": PATIENT, "original": version(CARE_LOG, "Paracetamol 1 g", None),
+           "amendments": [version("8e7d6c5b-4a39-4281-9706-f5e4d3c2b1a1", "Paracetamol 500 mg",
+                                  Some("wrong dose recorded"))]})
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::CareLogs")]

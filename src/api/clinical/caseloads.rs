@@ -7,8 +7,10 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{ASSIGNMENT, AT, Example, NURSE, PATIENT, page};
 use crate::error::Conflict;
 use crate::{
     api::wire,
@@ -47,11 +49,26 @@ pub struct NewAssignmentRequest {
     pub starts_at: Opt<DateTime<Utc>>,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("createAssignment").conflicts(&[Conflict::ALREADY_ASSIGNED])],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewAssignmentRequest>(json!({"staffId": NURSE, "role": "nurse"})),
+        Example::of::<Assignment>(assignment_example()),
+        Example::of::<Page<Assignment>>(page(assignment_example())),
+    ]
+}
+
+fn assignment_example() -> Value {
+    json!({"id": ASSIGNMENT, "patientId": PATIENT, "staffId": NURSE, "role": "nurse", "startsAt": AT,
+           "createdAt": AT})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Caseloads")]
 impl CaseloadsApi {

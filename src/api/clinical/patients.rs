@@ -9,8 +9,10 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, CARE_LOG, Example, FACILITY, NURSE, PATIENT, PATIENT_USER, VITALS, page};
 use crate::domain::ids::CareLogId;
 use crate::domain::ids::VitalsId;
 use crate::error::Conflict;
@@ -194,7 +196,7 @@ impl UpdatePatientRequest {
     }
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
@@ -202,7 +204,50 @@ pub(crate) const CONTRACT: Contracts = Contracts {
         Contract::of("updatePatient").conflicts(&[Conflict::MRN_TAKEN]),
         Contract::of("regenerateRegistrationKey").conflicts(&[Conflict::PATIENT_ALREADY_REGISTERED]),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewPatientRequest>(
+            json!({"facilityId": FACILITY, "firstName": "Kiran", "lastName": "Bose", "dateOfBirth": "1990-05-17",
+                   "admissionDate": "2026-11-02", "mrn": "SR-0042", "room": "B-12",
+                   "emergencyContact": {"name": "Ravi Bose", "phone": "+919800000000", "relationship": "brother"}}),
+        ),
+        Example::of::<UpdatePatientRequest>(json!({"room": "C-3", "notes": null})),
+        Example::of::<Patient>(patient_example()),
+        Example::of::<PatientCreated>(
+            json!({"patient": patient_example(), "registrationKey": "K9M2-P4N8-REC7-X3Y4",
+                   "keyExpiresAt": AT}),
+        ),
+        Example::of::<RegistrationKey>(json!({"registrationKey": "P4N8-K9M2-X3Y4-REC7", "keyExpiresAt": AT})),
+        Example::of::<Dashboard>(
+            json!({"patientId": PATIENT, "status": "active", "daysSober": 23, "openAssignments": 2,
+            "lastCareLog": {"id": CARE_LOG, "kind": "progress", "occurredAt": AT},
+            "lastVitals": {"id": VITALS, "measuredAt": AT, "systolic": 122, "diastolic": 78, "pulse": 72},
+            "last7Days": {"careLogs": 9, "incidents": 0, "vitals": 5},
+            "recovery": {
+                "checkInStreak": 6, "lastCheckInAt": AT,
+                "mood": {"average7d": 5.2, "average30d": 6.4, "change7d": -1.3},
+                "cravings": {"last7d": 5, "previous7d": 2, "used7d": 1},
+                "doseAdherence30d": 0.9,
+                "goals": {"active": 2, "achieved": 1, "averageProgressPct": 35.0},
+                "attention": {"needed": true, "acknowledged": false, "factors": [
+                    {"code": "craving_spike", "detail": "4 cravings in the last 3 days against 2 in the 14 days before."}
+                ]}}}),
+        ),
+        Example::of::<Page<Patient>>(page(patient_example())),
+    ]
+}
+
+fn patient_example() -> Value {
+    json!({"id": PATIENT, "facilityId": FACILITY, "mrn": "SR-0042", "userId": PATIENT_USER, "firstName": "Kiran",
+           "lastName": "Bose", "dateOfBirth": "1990-05-17", "status": "active", "admissionDate": "2026-11-02",
+           "sobrietyDate": "2026-10-30", "primaryCounsellorId": NURSE, "room": "B-12",
+           "emergencyContact": {"name": "Ravi Bose", "phone": "+919800000000", "relationship": "brother"},
+           "createdAt": AT, "updatedAt": AT})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Patients")]
 impl PatientsApi {

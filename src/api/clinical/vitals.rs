@@ -8,7 +8,10 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
+use crate::api::contract::Contracts;
+use crate::api::examples::{AT, Example, NURSE, PATIENT, VITALS, page};
 use crate::domain::ids::UserId;
 use crate::{
     api::{
@@ -138,6 +141,31 @@ fn check_measurements(v: &mut Validator, m: &Measurements, new_reading: bool) {
     if let (Some(s), Some(d)) = (m.systolic, m.diastolic) {
         v.check(d < s, "diastolic", "must be below systolic");
     }
+}
+
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts { file: file!(), operations: &[], examples };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewVitalsRequest>(
+            json!({"systolic": 122, "diastolic": 78, "pulse": 72, "temperatureC": 36.8, "spo2": 98,
+                   "visibleToPatient": true}),
+        ),
+        Example::of::<VitalsAmendmentRequest>(
+            json!({"reason": "cuff too small; re-measured", "systolic": 118, "diastolic": 76}),
+        ),
+        Example::of::<Vitals>(vitals_example()),
+        Example::of::<Page<Vitals>>(page(vitals_example())),
+    ]
+}
+
+fn vitals_example() -> Value {
+    json!({"id": VITALS, "patientId": PATIENT, "amendments": [],
+           "original": {"id": VITALS, "measuredAt": AT, "systolic": 122, "diastolic": 78, "pulse": 72,
+                        "temperatureC": 36.8, "spo2": 98, "visibleToPatient": true, "recordedBy": NURSE,
+                        "recordedAt": AT}})
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Vitals")]

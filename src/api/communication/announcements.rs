@@ -5,7 +5,10 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
+use crate::api::contract::Contracts;
+use crate::api::examples::{ANNOUNCEMENT, AT, Example, LATER, NURSE, PATIENT_USER, page};
 use crate::domain::ids::UserId;
 use crate::{
     api::wire,
@@ -40,6 +43,29 @@ pub struct NewAnnouncementRequest {
 
 pub struct AnnouncementsApi {
     pub db: Db,
+}
+
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts { file: file!(), operations: &[], examples };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewAnnouncementRequest>(
+            json!({"audience": "everyone", "title": "Fire drill on Friday", "body": "At 3 pm; meet in the garden."}),
+        ),
+        Example::of::<Announcement>(announcement_example()),
+        Example::of::<Page<Announcement>>(page(announcement_example())),
+        Example::of::<Page<AnnouncementAcknowledgement>>(page(
+            json!({"userId": PATIENT_USER, "acknowledgedAt": LATER}),
+        )),
+    ]
+}
+
+fn announcement_example() -> Value {
+    json!({"id": ANNOUNCEMENT, "audience": "everyone", "title": "Fire drill on Friday",
+           "body": "At 3 pm; meet in the garden.", "createdBy": NURSE, "createdAt": AT,
+           "acknowledgedAt": LATER, "audienceSize": 58, "acknowledgements": 31})
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Announcements")]

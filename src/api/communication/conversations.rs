@@ -5,8 +5,10 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, CONVERSATION, DOCUMENT, Example, LATER, MESSAGE, NURSE, PATIENT_USER, page};
 use crate::error::Conflict;
 use crate::{
     api::wire,
@@ -106,7 +108,7 @@ pub struct ConversationsApi {
     pub db: Db,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
@@ -115,7 +117,32 @@ pub(crate) const CONTRACT: Contracts = Contracts {
             .names_a_record_outside_its_path(),
         Contract::of("sendMessage").conflicts(&[Conflict::RECORD_ID_TAKEN]),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewConversationRequest>(json!({"kind": "direct", "members": [NURSE]})),
+        Example::of::<Conversation>(conversation_example()),
+        Example::of::<Page<Conversation>>(page(conversation_example())),
+        Example::of::<NewMessageRequest>(json!({"id": MESSAGE, "body": "Can we talk before group today?"})),
+        Example::of::<Message>(message_example()),
+        Example::of::<Page<Message>>(page(message_example())),
+    ]
+}
+
+fn conversation_example() -> Value {
+    json!({"id": CONVERSATION, "kind": "direct", "createdBy": PATIENT_USER, "createdAt": AT,
+           "lastMessageAt": LATER, "unread": 1,
+           "members": [{"userId": PATIENT_USER, "name": "Kiran Bose", "role": "patient", "lastReadAt": LATER},
+                       {"userId": NURSE, "name": "Nina Rao", "role": "staff", "lastReadAt": AT}]})
+}
+
+fn message_example() -> Value {
+    json!({"id": MESSAGE, "conversationId": CONVERSATION, "senderId": PATIENT_USER, "kind": "message",
+           "body": "Can we talk before group today?", "attachments": [DOCUMENT], "createdAt": LATER})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Messaging")]
 impl ConversationsApi {

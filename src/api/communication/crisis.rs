@@ -6,8 +6,10 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{ALERT, AT, Example, LATER, NURSE, PATIENT, PATIENT_USER, page};
 use crate::domain::ids::UserId;
 use crate::error::Conflict;
 use crate::{
@@ -63,11 +65,33 @@ pub struct CrisisAlertsApi {
     pub db: Db,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("raiseCrisisAlert").conflicts(&[Conflict::RECORD_ID_TAKEN])],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewCrisisAlertRequest>(
+            json!({"id": ALERT, "severity": "high", "location": "Garden, by the gate",
+                   "note": "Panicking, need someone."}),
+        ),
+        Example::of::<ResolveCrisisAlertRequest>(
+            json!({"resolution": "Sat with her; calm; counsellor informed."}),
+        ),
+        Example::of::<CrisisAlert>(crisis_alert_example()),
+        Example::of::<Page<CrisisAlert>>(page(crisis_alert_example())),
+    ]
+}
+
+fn crisis_alert_example() -> Value {
+    json!({"id": ALERT, "patientId": PATIENT, "raisedBy": PATIENT_USER, "severity": "high",
+           "location": "Garden, by the gate", "note": "Panicking, need someone.", "raisedAt": AT,
+           "acknowledgedAt": LATER, "acknowledgedBy": NURSE})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::CrisisAlerts")]
 impl CrisisAlertsApi {

@@ -25,9 +25,11 @@ use poem_openapi::{
     registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry},
     types::Type,
 };
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, DOCUMENT, Example, LATER, NURSE, PATIENT, page};
 use crate::domain::ids::UserId;
 use crate::{
     api::wire,
@@ -80,7 +82,7 @@ pub struct DocumentsApi {
     pub limits: UploadLimits,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
@@ -89,7 +91,26 @@ pub(crate) const CONTRACT: Contracts = Contracts {
             .conflicts(&[Conflict::DOCUMENT_CONTENT_STORED, Conflict::DOCUMENT_CLOSED])
             .raw_upload(),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewDocumentRequest>(
+            json!({"id": DOCUMENT, "kind": "lab_result", "title": "Blood panel 2026-11-19", "visibleToPatient": true}),
+        ),
+        Example::of::<Document>(document_example()),
+        Example::of::<Page<Document>>(page(document_example())),
+    ]
+}
+
+fn document_example() -> Value {
+    json!({"id": DOCUMENT, "patientId": PATIENT, "kind": "lab_result", "title": "Blood panel 2026-11-19",
+           "visibleToPatient": true, "status": "ready", "contentType": "application/pdf", "sizeBytes": 48213,
+           "sha256": "9f2c5e1a7b3d4c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a",
+           "createdBy": NURSE, "createdAt": AT, "readyAt": LATER})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Documents")]
 impl DocumentsApi {

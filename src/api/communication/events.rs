@@ -23,9 +23,11 @@ use poem_openapi::{
     types::ToJSON,
 };
 use rand::RngCore;
+use serde_json::json;
 use tokio::sync::watch;
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, Example};
 use crate::domain::ids::ConversationId;
 use crate::domain::ids::PatientId;
 use crate::{
@@ -69,9 +71,16 @@ pub struct EventsApi {
     pub heartbeat: Duration,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts =
-    Contracts { file: file!(), operations: &[Contract::of("streamEvents").takes_stream_ticket()] };
+    Contracts { file: file!(), operations: &[Contract::of("streamEvents").takes_stream_ticket()], examples };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![Example::of::<Ticket>(
+        json!({"ticket": "cgst_Zm9yLWV4YW1wbGUtb25seS1zdHJlYW0tdGlja2V0", "expiresAt": AT}),
+    )]
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Events")]
 impl EventsApi {

@@ -1,7 +1,7 @@
 //! Webhook subscriptions: a facility's admins name a URL and the events it
 //! receives; each delivery is signed, retried and logged.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -13,6 +13,7 @@ use poem_openapi::{
 use rand::RngCore;
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, CARE_LOG, Example, FACILITY, LATER, NURSE, WEBHOOK, WEBHOOK_DELIVERY, page};
 use crate::db::communication::webhooks::DeliveryStatus;
 use crate::domain::ids::UserId;
 use crate::domain::ids::WebhookDeliveryId;
@@ -72,11 +73,40 @@ pub struct WebhooksApi {
     pub sender: Arc<Sender>,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("createWebhook").names_a_record_outside_its_path()],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<Webhook>(webhook_example()),
+        Example::of::<Page<Webhook>>(page(webhook_example())),
+        Example::of::<WebhookCreated>(json!({
+            "webhook": webhook_example(), "secret": "whsec_q1oTn4mRk0bWJ8cX2yVf7aL3sE9dH6gP5uZtNwQeYxA"
+        })),
+        Example::of::<NewWebhookRequest>(
+            json!({"url": "https://hooks.acme-ehr.example/carego", "events": ["care_log.written", "crisis_alert.raised"],
+                   "description": "Acme EHR sync", "facilityId": FACILITY}),
+        ),
+        Example::of::<Page<WebhookDelivery>>(page(
+            json!({"id": WEBHOOK_DELIVERY, "webhookId": WEBHOOK, "event": "care_log.written",
+                   "payload": {"id": WEBHOOK_DELIVERY, "event": "care_log.written", "facilityId": FACILITY,
+                               "occurredAt": AT, "data": {"id": CARE_LOG}},
+                   "status": "delivered", "attempts": 2, "lastStatusCode": 200, "createdAt": AT,
+                   "lastAttemptAt": LATER, "deliveredAt": LATER}),
+        )),
+    ]
+}
+
+fn webhook_example() -> Value {
+    json!({"id": WEBHOOK, "facilityId": FACILITY, "url": "https://hooks.acme-ehr.example/carego",
+           "events": ["care_log.written", "crisis_alert.raised"], "description": "Acme EHR sync", "active": true,
+           "createdBy": NURSE, "createdAt": AT})
+}
 
 #[OpenApi(prefix_path = "/api/v1/webhooks", tag = "ApiTags::Webhooks")]
 impl WebhooksApi {

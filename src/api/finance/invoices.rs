@@ -7,8 +7,12 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::{Binary, Json},
 };
+use serde_json::{Value, json};
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{
+    AT, CLIENT_USER, Example, FACILITY, INVOICE, INVOICE_LINE, LATER, NURSE, PAYMENT, PLAN_ID, page,
+};
 use crate::db::finance::invoices::InvoiceKind;
 use crate::domain::ids::FacilityId;
 use crate::domain::ids::InvoiceLineId;
@@ -148,7 +152,7 @@ pub struct InvoicesApi {
     pub db: Db,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
@@ -164,7 +168,56 @@ pub(crate) const CONTRACT: Contracts = Contracts {
             Conflict::REFUND_EXCEEDS_PAID,
         ]),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<Invoice>(invoice_example()),
+        Example::of::<Page<Invoice>>(page({
+            let mut i = invoice_example();
+            i.as_object_mut().unwrap().remove("lines");
+            i
+        })),
+        Example::of::<NewInvoiceRequest>(
+            json!({"customerId": CLIENT_USER, "currency": "INR", "dueOn": "2026-12-15",
+                   "lines": [line_request_example()]}),
+        ),
+        Example::of::<InvoiceLinesRequest>(json!({"lines": [line_request_example()]})),
+        Example::of::<VoidRequest>(json!({"reason": "Billed to the wrong customer."})),
+        Example::of::<CreditNoteRequest>(json!({"reason": "One shift was not worked."})),
+        Example::of::<PaymentRequest>(
+            json!({"amountMinor": 300000, "method": "upi", "reference": "UPI 4021 9983 1177"}),
+        ),
+        Example::of::<Payment>(payment_example()),
+        Example::of::<Page<Payment>>(page(payment_example())),
+        Example::of::<BalanceList>(
+            json!({"items": [{"currency": "INR", "invoicedMinor": 637200, "creditedMinor": 0,
+                              "paidMinor": 300000, "outstandingMinor": 337200}]}),
+        ),
+    ]
+}
+
+fn invoice_example() -> Value {
+    json!({"id": INVOICE, "facilityId": FACILITY, "kind": "invoice", "number": "INV-2026-000042",
+           "customerId": CLIENT_USER, "status": "issued", "currency": "INR", "subtotalMinor": 540000,
+           "taxMinor": 97200, "totalMinor": 637200, "paidMinor": 300000, "dueOn": "2026-12-15",
+           "issuedAt": LATER, "createdAt": AT, "updatedAt": LATER,
+           "lines": [{"id": INVOICE_LINE, "position": 1, "description": "Home nursing, 12-hour shift",
+                      "planId": PLAN_ID, "quantity": 3, "unitPriceMinor": 180000, "taxRateBp": 1800,
+                      "subtotalMinor": 540000, "taxMinor": 97200}]})
+}
+
+fn payment_example() -> Value {
+    json!({"id": PAYMENT, "invoiceId": INVOICE, "amountMinor": 300000, "method": "upi",
+           "reference": "UPI 4021 9983 1177", "receivedAt": LATER, "recordedBy": NURSE, "recordedAt": LATER})
+}
+
+fn line_request_example() -> Value {
+    json!({"description": "Home nursing, 12-hour shift", "planId": PLAN_ID, "quantity": 3,
+           "unitPriceMinor": 180000, "taxRateBp": 1800})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Finance")]
 impl InvoicesApi {

@@ -5,7 +5,10 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
+use crate::api::contract::Contracts;
+use crate::api::examples::{AT, Example, PLAN_ID, SERVICE, page};
 use crate::{
     api::wire,
     api::{
@@ -70,6 +73,26 @@ impl PlanRequest {
 
 pub struct PlansApi {
     pub db: Db,
+}
+
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts { file: file!(), operations: &[], examples };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<Plan>(plan_example()),
+        Example::of::<Page<Plan>>(page(plan_example())),
+        Example::of::<PlanRequest>(
+            json!({"name": "Home nursing, 12-hour shift", "serviceId": SERVICE, "priceMinor": 180000,
+                   "currency": "INR", "period": "per_visit"}),
+        ),
+    ]
+}
+
+fn plan_example() -> Value {
+    json!({"id": PLAN_ID, "name": "Home nursing, 12-hour shift", "serviceId": SERVICE, "priceMinor": 180000,
+           "currency": "INR", "period": "per_visit", "active": true, "createdAt": AT, "updatedAt": AT})
 }
 
 #[OpenApi(prefix_path = "/api/v1/plans", tag = "ApiTags::Finance")]

@@ -6,9 +6,11 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use super::{Recorded, record, reported_at};
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, CHECK_IN, Example, PATIENT, PATIENT_USER, page};
 use crate::domain::ids::UserId;
 use crate::error::Conflict;
 use crate::{
@@ -80,11 +82,34 @@ impl NewCheckInRequest {
     }
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("createCheckIn").conflicts(&[Conflict::RECORD_ID_TAKEN])],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewCheckInRequest>(check_in_request_example()),
+        Example::of::<CheckIn>(check_in_example()),
+        Example::of::<Page<CheckIn>>(page(check_in_example())),
+    ]
+}
+
+/// Also a record of the sync batch example.
+pub(crate) fn check_in_request_example() -> Value {
+    json!({"id": CHECK_IN, "checkedInAt": AT, "mood": 6, "tired": true, "sleepHours": 6.5,
+           "cravingIntensity": 3, "notes": "Slept badly, better after breakfast."})
+}
+
+/// Also a change in the sync changes example.
+pub(crate) fn check_in_example() -> Value {
+    json!({"id": CHECK_IN, "patientId": PATIENT, "checkedInAt": AT, "mood": 6, "hungry": false, "angry": false,
+           "lonely": false, "tired": true, "sleepHours": 6.5, "cravingIntensity": 3,
+           "notes": "Slept badly, better after breakfast.", "recordedBy": PATIENT_USER, "recordedAt": AT})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::CheckIns")]
 impl CheckInsApi {

@@ -6,9 +6,11 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use super::{Recorded, record, reported_at};
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, CRAVING, Example, PATIENT, PATIENT_USER, page};
 use crate::domain::ids::UserId;
 use crate::error::Conflict;
 use crate::{
@@ -71,11 +73,33 @@ impl NewCravingRequest {
     }
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("createCraving").conflicts(&[Conflict::RECORD_ID_TAKEN])],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewCravingRequest>(craving_request_example()),
+        Example::of::<Craving>(craving_example()),
+        Example::of::<Page<Craving>>(page(craving_example())),
+    ]
+}
+
+/// Also a record of the sync batch example.
+pub(crate) fn craving_request_example() -> Value {
+    json!({"id": CRAVING, "occurredAt": AT, "intensity": 7, "trigger": "passed my old bar",
+           "copingStrategy": "called my sponsor", "outcome": "resisted"})
+}
+
+fn craving_example() -> Value {
+    json!({"id": CRAVING, "patientId": PATIENT, "occurredAt": AT, "intensity": 7, "trigger": "passed my old bar",
+           "copingStrategy": "called my sponsor", "outcome": "resisted", "recordedBy": PATIENT_USER,
+           "recordedAt": AT})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Cravings")]
 impl CravingsApi {

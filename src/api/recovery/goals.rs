@@ -7,9 +7,11 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use super::{Recorded, record};
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, Example, GOAL, PATIENT, PATIENT_USER, PROGRESS, page};
 use crate::db::recovery::goals::GoalOrigin;
 use crate::domain::ids::UserId;
 use crate::error::Conflict;
@@ -109,14 +111,46 @@ impl NewGoalProgressRequest {
     }
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
         Contract::of("createGoal").conflicts(&[Conflict::RECORD_ID_TAKEN]),
         Contract::of("createGoalProgress").conflicts(&[Conflict::RECORD_ID_TAKEN]),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewGoalRequest>(
+            json!({"id": GOAL, "category": "sobriety", "description": "Go to NA meetings regularly",
+                   "measurableTarget": "3 meetings a week for 8 weeks", "targetDate": "2027-01-15"}),
+        ),
+        Example::of::<UpdateGoalRequest>(json!({"status": "achieved"})),
+        Example::of::<NewGoalProgressRequest>(
+            json!({"id": PROGRESS, "goalId": GOAL, "note": "Three meetings this week.", "progressPct": 40}),
+        ),
+        Example::of::<Goal>(goal_example()),
+        Example::of::<GoalProgress>(progress_example()),
+        Example::of::<Page<Goal>>(page(goal_example())),
+        Example::of::<Page<GoalProgress>>(page(progress_example())),
+    ]
+}
+
+/// Also a change in the sync changes example.
+pub(crate) fn goal_example() -> Value {
+    json!({"id": GOAL, "patientId": PATIENT, "category": "sobriety", "description": "Go to NA meetings regularly",
+           "measurableTarget": "3 meetings a week for 8 weeks", "targetDate": "2027-01-15", "status": "active",
+           "origin": "patient", "createdBy": PATIENT_USER, "createdAt": AT, "updatedAt": AT, "progressEntries": 2,
+           "progressPct": 40, "lastProgressAt": AT})
+}
+
+fn progress_example() -> Value {
+    json!({"id": PROGRESS, "patientId": PATIENT, "goalId": GOAL, "note": "Three meetings this week.",
+           "progressPct": 40, "recordedBy": PATIENT_USER, "recordedAt": AT})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Goals")]
 impl GoalsApi {

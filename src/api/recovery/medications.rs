@@ -7,9 +7,11 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use super::{Recorded, record, reported_at};
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, DOSE, Example, NURSE, PATIENT, PATIENT_USER, PRESCRIPTION, page};
 use crate::domain::ids::UserId;
 use crate::error::Conflict;
 use crate::{
@@ -172,7 +174,7 @@ impl NewDoseEventRequest {
     }
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
@@ -180,7 +182,46 @@ pub(crate) const CONTRACT: Contracts = Contracts {
         Contract::of("stopPrescription").conflicts(&[Conflict::PRESCRIPTION_STOPPED]),
         Contract::of("createDoseEvent").conflicts(&[Conflict::RECORD_ID_TAKEN]),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewPrescriptionRequest>(
+            json!({"drug": "Naltrexone", "dose": "50 mg", "route": "oral", "schedule": "once daily, 08:00",
+                   "startsOn": "2026-11-02", "prescriber": "Dr. A. Menon", "notes": "Take with food."}),
+        ),
+        Example::of::<UpdatePrescriptionRequest>(json!({"dose": "25 mg", "endsOn": "2027-02-01"})),
+        Example::of::<StopPrescriptionRequest>(
+            json!({"reason": "Liver function tests raised; reviewed with Dr. Menon."}),
+        ),
+        Example::of::<NewDoseEventRequest>(dose_request_example()),
+        Example::of::<Prescription>(prescription_example()),
+        Example::of::<DoseEvent>(dose_example()),
+        Example::of::<Page<Prescription>>(page(prescription_example())),
+        Example::of::<Page<DoseEvent>>(page(dose_example())),
+    ]
+}
+
+fn prescription_example() -> Value {
+    json!({"id": PRESCRIPTION, "patientId": PATIENT, "drug": "Naltrexone", "dose": "50 mg", "route": "oral",
+           "schedule": "once daily, 08:00", "startsOn": "2026-11-02", "prescriber": "Dr. A. Menon",
+           "status": "active", "createdBy": NURSE, "createdAt": AT, "updatedAt": AT,
+           "adherence": {"taken": 17, "late": 2, "missed": 1, "refused": 0, "rate": 0.95}})
+}
+
+/// Also a record of the sync batch example.
+pub(crate) fn dose_request_example() -> Value {
+    json!({"id": DOSE, "prescriptionId": PRESCRIPTION, "status": "taken", "scheduledAt": "2026-11-20T08:00:00Z",
+           "takenAt": "2026-11-20T08:05:00Z"})
+}
+
+fn dose_example() -> Value {
+    json!({"id": DOSE, "patientId": PATIENT, "prescriptionId": PRESCRIPTION, "status": "taken",
+           "scheduledAt": "2026-11-20T08:00:00Z", "takenAt": "2026-11-20T08:05:00Z", "recordedBy": PATIENT_USER,
+           "recordedAt": AT})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Medications")]
 impl MedicationsApi {

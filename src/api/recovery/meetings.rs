@@ -6,9 +6,11 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use super::{Recorded, record};
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, Example, MEETING, PATIENT, PATIENT_USER, page};
 use crate::domain::ids::UserId;
 use crate::error::Conflict;
 use crate::{
@@ -64,11 +66,31 @@ impl NewMeetingRequest {
     }
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("createMeeting").conflicts(&[Conflict::RECORD_ID_TAKEN])],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewMeetingRequest>(meeting_request_example()),
+        Example::of::<Meeting>(meeting_example()),
+        Example::of::<Page<Meeting>>(page(meeting_example())),
+    ]
+}
+
+/// Also a record of the sync batch example.
+pub(crate) fn meeting_request_example() -> Value {
+    json!({"id": MEETING, "kind": "na", "attendedOn": "2026-11-19", "place": "Community hall, Baner"})
+}
+
+fn meeting_example() -> Value {
+    json!({"id": MEETING, "patientId": PATIENT, "kind": "na", "attendedOn": "2026-11-19",
+           "place": "Community hall, Baner", "recordedBy": PATIENT_USER, "recordedAt": AT})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Meetings")]
 impl MeetingsApi {

@@ -7,9 +7,11 @@ use poem_openapi::{
     param::{Path, Query},
     payload::{Binary, Json},
 };
+use serde_json::json;
 
 use crate::api::communication::documents::Document;
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, DOCUMENT, Example};
 use crate::error::Conflict;
 use crate::{
     api::wire_all,
@@ -96,11 +98,26 @@ fn period(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(NaiveDate, 
     Ok((from, to))
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("fileProgressReport").conflicts(&[Conflict::RECORD_ID_TAKEN])],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<WeeklyMetricsList>(
+            json!({"items": [{"weekStart": "2026-11-16", "occupancy": 42, "admissions": 3, "discharges": 2,
+                              "checkInCompliance": 0.87, "doseAdherence": 0.93, "averageMood": 6.4,
+                              "checkIns": 256, "refreshedAt": AT}]}),
+        ),
+        Example::of::<FileProgressReportRequest>(
+            json!({"id": DOCUMENT, "from": "2026-10-22", "to": "2026-11-20", "visibleToPatient": true}),
+        ),
+    ]
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Reports")]
 impl ReportsApi {

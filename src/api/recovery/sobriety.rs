@@ -6,9 +6,11 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use super::{Recorded, record};
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, Example, PATIENT, PATIENT_USER, RESET, page};
 use crate::domain::ids::UserId;
 use crate::error::Conflict;
 use crate::{
@@ -55,11 +57,33 @@ impl NewSobrietyResetRequest {
     }
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("createSobrietyReset").conflicts(&[Conflict::RECORD_ID_TAKEN])],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewSobrietyResetRequest>(
+            json!({"id": RESET, "since": "2026-11-18", "reason": "Drank at a family wedding on the 17th."}),
+        ),
+        Example::of::<SobrietyReset>(reset_example()),
+        Example::of::<Sobriety>(
+            json!({"patientId": PATIENT, "since": "2026-11-18", "daysSober": 4, "longestDays": 19, "resets": 1,
+                   "lastResetAt": AT}),
+        ),
+        Example::of::<Page<SobrietyReset>>(page(reset_example())),
+    ]
+}
+
+/// Also a change in the sync changes example.
+pub(crate) fn reset_example() -> Value {
+    json!({"id": RESET, "patientId": PATIENT, "since": "2026-11-18", "previousSince": "2026-10-30",
+           "reason": "Drank at a family wedding on the 17th.", "recordedBy": PATIENT_USER, "recordedAt": AT})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Sobriety")]
 impl SobrietyApi {

@@ -2,6 +2,7 @@
 //! request, each with its own result, and the change feed since a cursor.
 
 use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{
@@ -13,14 +14,23 @@ use super::{
     sobriety::NewSobrietyResetRequest,
 };
 use crate::api::clinical::patients::Patient;
+use crate::api::contract::Contracts;
+use crate::api::examples::{CHECK_IN, CRAVING, Example, GOAL, MEETING, PATIENT, PATIENT_B, RESET};
 use crate::api::recovery::check_ins::CheckIn;
+use crate::api::recovery::check_ins::check_in_example;
+use crate::api::recovery::check_ins::check_in_request_example;
 use crate::api::recovery::cravings::Craving;
+use crate::api::recovery::cravings::craving_request_example;
 use crate::api::recovery::goals::Goal;
 use crate::api::recovery::goals::GoalProgress;
+use crate::api::recovery::goals::goal_example;
 use crate::api::recovery::medications::DoseEvent;
 use crate::api::recovery::medications::Prescription;
+use crate::api::recovery::medications::dose_request_example;
 use crate::api::recovery::meetings::Meeting;
+use crate::api::recovery::meetings::meeting_request_example;
 use crate::api::recovery::sobriety::SobrietyReset;
+use crate::api::recovery::sobriety::reset_example;
 use crate::db::recovery::sync::ChangeAction;
 use crate::db::recovery::sync::ChangeType;
 use crate::{
@@ -265,6 +275,38 @@ impl Valid {
             }
         })
     }
+}
+
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
+pub(crate) const CONTRACT: Contracts = Contracts { file: file!(), operations: &[], examples };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<SyncBatchRequest>(json!({"records": [
+            {"type": "check_in", "patientId": PATIENT, "checkIn": check_in_request_example()},
+            {"type": "craving", "patientId": PATIENT, "craving": craving_request_example()},
+            {"type": "meeting", "patientId": PATIENT, "meeting": meeting_request_example()},
+            {"type": "dose_event", "patientId": PATIENT, "doseEvent": dose_request_example()},
+        ]})),
+        Example::of::<SyncBatchResult>(json!({"results": [
+            {"index": 0, "type": "check_in", "id": CHECK_IN, "status": "created"},
+            {"index": 1, "type": "craving", "id": CRAVING, "status": "replayed"},
+            {"index": 2, "type": "meeting", "id": MEETING, "status": "rejected",
+             "problem": {"type": "urn:carego:problem:validation_failed", "title": "Bad Request", "status": 400,
+                         "detail": "One or more fields are invalid.", "code": "validation_failed",
+                         "errors": [{"field": "records[2].meeting.attendedOn",
+                                     "message": "must not be in the future"}]}},
+        ], "created": 1, "replayed": 1, "rejected": 1})),
+        Example::of::<Changes>(json!({"items": [
+            {"type": "check_in", "action": "upsert", "id": CHECK_IN, "patientId": PATIENT,
+             "checkIn": check_in_example()},
+            {"type": "sobriety_reset", "action": "upsert", "id": RESET, "patientId": PATIENT,
+             "sobrietyReset": reset_example()},
+            {"type": "goal", "action": "upsert", "id": GOAL, "patientId": PATIENT, "goal": goal_example()},
+            {"type": "patient", "action": "tombstone", "id": PATIENT_B, "patientId": PATIENT_B},
+        ], "nextCursor": "1187", "hasMore": false})),
+    ]
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Sync")]

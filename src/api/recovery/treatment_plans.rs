@@ -8,8 +8,10 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, Example, NURSE, PATIENT, PATIENT_USER, PLAN, PLAN_V1, TEMPLATE, page};
 use crate::db::recovery::treatment_plans::PlanVersionStatus;
 use crate::domain::ids::PlanVersionId;
 use crate::domain::ids::UserId;
@@ -119,7 +121,7 @@ pub struct OverdueReviews {
     pub items: Vec<TreatmentPlan>,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
@@ -128,7 +130,46 @@ pub(crate) const CONTRACT: Contracts = Contracts {
         Contract::of("signTreatmentPlan").conflicts(&[Conflict::NO_DRAFT]),
         Contract::of("acknowledgeTreatmentPlan").conflicts(&[Conflict::NOTHING_TO_ACKNOWLEDGE]),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<NewPlanTemplateRequest>(
+            json!({"name": "Alcohol use disorder, residential", "problems": ["Alcohol use disorder"],
+                   "goals": ["90 days sober"], "interventions": ["CBT twice weekly", "NA meetings"],
+                   "reviewIntervalDays": 30}),
+        ),
+        Example::of::<NewTreatmentPlanRequest>(
+            json!({"title": "Residential programme", "templateId": TEMPLATE, "problems": ["Insomnia"]}),
+        ),
+        Example::of::<TreatmentPlanDraftRequest>(
+            json!({"interventions": ["CBT weekly", "NA meetings"], "reviewDate": "2027-01-20"}),
+        ),
+        Example::of::<PlanTemplate>(plan_template_example()),
+        Example::of::<TreatmentPlan>(treatment_plan_example()),
+        Example::of::<OverdueReviews>(json!({"items": [treatment_plan_example()]})),
+        Example::of::<Page<PlanTemplate>>(page(plan_template_example())),
+        Example::of::<Page<TreatmentPlan>>(page(treatment_plan_example())),
+    ]
+}
+
+fn plan_template_example() -> Value {
+    json!({"id": TEMPLATE, "name": "Alcohol use disorder, residential", "problems": ["Alcohol use disorder"],
+           "goals": ["90 days sober"], "interventions": ["CBT twice weekly", "NA meetings"],
+           "reviewIntervalDays": 30, "createdBy": NURSE, "createdAt": AT})
+}
+
+fn treatment_plan_example() -> Value {
+    json!({"id": PLAN, "patientId": PATIENT, "title": "Residential programme", "createdBy": NURSE,
+           "createdAt": AT, "reviewOverdue": false,
+           "versions": [{"id": PLAN_V1, "version": 1, "problems": ["Alcohol use disorder", "Insomnia"],
+                         "goals": ["90 days sober"], "interventions": ["CBT twice weekly", "NA meetings"],
+                         "reviewDate": "2026-12-20", "templateId": TEMPLATE, "status": "signed", "createdBy": NURSE,
+                         "createdAt": AT, "updatedAt": AT, "signedBy": NURSE, "signedAt": AT,
+                         "acknowledgedBy": PATIENT_USER, "acknowledgedAt": AT}]})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::TreatmentPlans")]
 impl TreatmentPlansApi {

@@ -2,8 +2,10 @@
 //! acknowledgement of a patient's "needs attention" prompt.
 
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+use serde_json::json;
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{AT, Example, NURSE, PATIENT};
 use crate::db::recovery::progress::AttentionFactorCode;
 use crate::error::Conflict;
 use crate::{
@@ -35,11 +37,31 @@ pub struct WorkloadApi {
     pub db: Db,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("acknowledgeAttention").conflicts(&[Conflict::NO_ATTENTION_NEEDED])],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<StaffWorkload>(
+            json!({"staffId": NURSE, "caseload": 14, "overdueReviews": 2, "withoutCheckIn48h": [PATIENT],
+                   "missedDoses7d": [], "unacknowledgedAttention": [PATIENT]}),
+        ),
+        Example::of::<AcknowledgeAttentionRequest>(
+            json!({"note": "Called her; moved the next session to tomorrow."}),
+        ),
+        Example::of::<Attention>(json!({
+            "needed": true, "acknowledged": true,
+            "factors": [{"code": "missed_doses", "detail": "3 doses missed or refused in the last 7 days."}],
+            "lastAcknowledgement": {"by": NURSE, "at": AT, "factors": ["missed_doses"],
+                                    "note": "Called her; moved the next session to tomorrow."}
+        })),
+    ]
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Workload")]
 impl WorkloadApi {

@@ -8,9 +8,14 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use serde_json::{Value, json};
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{
+    AT, BATCH, CLIENT_USER, COURSE, ENROLLMENT, Example, LATER, STUDENT_USER, TEACHER, page,
+};
 use crate::api::training::certificates::Certificate;
+use crate::api::training::certificates::certificate_example;
 use crate::db::training::batches::EnrollmentStatus;
 use crate::domain::ids::ClassAttendanceId;
 use crate::error::Conflict;
@@ -134,7 +139,7 @@ pub struct BatchesApi {
     pub db: Db,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[
@@ -146,7 +151,52 @@ pub(crate) const CONTRACT: Contracts = Contracts {
         Contract::of("withdrawEnrollment").conflicts(&[Conflict::ENROLLMENT_CLOSED]),
         Contract::of("completeEnrollment").conflicts(&[Conflict::ENROLLMENT_CLOSED]),
     ],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<Batch>(batch_example()),
+        Example::of::<Page<Batch>>(page(batch_example())),
+        Example::of::<BatchRequest>(
+            json!({"name": "January 2027 weekend", "startsOn": "2027-01-09", "endsOn": "2027-02-14",
+                   "schedule": "Saturdays and Sundays, 10:00–13:00", "capacity": 25}),
+        ),
+        Example::of::<EnrollmentRequest>(json!({"studentId": STUDENT_USER})),
+        Example::of::<Enrollment>(enrollment_example("enrolled")),
+        Example::of::<Page<Enrollment>>(page(enrollment_example("enrolled"))),
+        Example::of::<Completion>(
+            json!({"enrollment": enrollment_example("completed"), "certificate": certificate_example()}),
+        ),
+        Example::of::<ClassAttendanceRequest>(
+            json!({"sessionOn": "2027-01-09", "records": [{"studentId": STUDENT_USER, "status": "present"},
+                                                        {"studentId": CLIENT_USER, "status": "late", "note": "Bus"}]}),
+        ),
+        Example::of::<ClassAttendanceList>(json!({"items": [class_attendance_example()]})),
+        Example::of::<Page<ClassAttendance>>(page(class_attendance_example())),
+    ]
+}
+
+fn batch_example() -> Value {
+    json!({"id": BATCH, "courseId": COURSE, "name": "January 2027 weekend", "teacherId": TEACHER,
+           "startsOn": "2027-01-09", "endsOn": "2027-02-14", "schedule": "Saturdays and Sundays, 10:00–13:00",
+           "capacity": 25, "enrolled": 18, "status": "open", "createdAt": AT, "updatedAt": AT})
+}
+
+fn enrollment_example(status: &str) -> Value {
+    let mut e = json!({"id": ENROLLMENT, "batchId": BATCH, "studentId": STUDENT_USER, "status": status,
+                       "enrolledAt": AT});
+    if status == "completed" {
+        e["completedAt"] = json!(LATER);
+    }
+    e
+}
+
+fn class_attendance_example() -> Value {
+    json!({"id": ENROLLMENT, "batchId": BATCH, "studentId": STUDENT_USER, "sessionOn": "2027-01-09",
+           "status": "present", "recordedBy": TEACHER, "recordedAt": LATER})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Training")]
 impl BatchesApi {

@@ -7,8 +7,13 @@ use poem_openapi::{
     param::{Path, Query},
     payload::{Binary, Json},
 };
+use serde_json::{Value, json};
 
 use crate::api::contract::{Contract, Contracts};
+use crate::api::examples::{
+    CERTIFICATE, COURSE, ENROLLMENT, Example, FACILITY_ADMIN_OF_CENTRE, LATER, STUDENT_USER, TRAINING_CENTRE,
+    page,
+};
 use crate::db::training::certificates::CertificateStatus;
 use crate::domain::ids::CourseId;
 use crate::domain::ids::EnrollmentId;
@@ -42,11 +47,34 @@ pub struct CertificatesApi {
     pub db: Db,
 }
 
-/// What the spec cannot read from these operations' types: see `api::contract`.
+/// What the spec cannot read from these operations' types, and their objects' examples: see `api::contract`.
 pub(crate) const CONTRACT: Contracts = Contracts {
     file: file!(),
     operations: &[Contract::of("revokeCertificate").conflicts(&[Conflict::CERTIFICATE_REVOKED])],
+    examples,
 };
+
+/// This module's objects as an integrator sends and receives them: see `api::examples`.
+fn examples() -> Vec<Example> {
+    vec![
+        Example::of::<Certificate>(certificate_example()),
+        Example::of::<Page<Certificate>>(page(certificate_example())),
+        Example::of::<RevocationRequest>(
+            json!({"reason": "Issued in error: the final assessment was not passed."}),
+        ),
+        Example::of::<CertificateVerification>(
+            json!({"code": "CERT-7K9M-P4N8-X2Q5", "status": "valid", "studentName": "Ravi Meena",
+                   "courseTitle": "Caregiver basics", "issuedBy": "Sunrise Academy", "issuedOn": "2026-11-20"}),
+        ),
+    ]
+}
+
+/// Also the certificate of the completion example.
+pub(crate) fn certificate_example() -> Value {
+    json!({"id": CERTIFICATE, "facilityId": TRAINING_CENTRE, "enrollmentId": ENROLLMENT, "studentId": STUDENT_USER,
+           "courseId": COURSE, "code": "CERT-7K9M-P4N8-X2Q5", "studentName": "Ravi Meena",
+           "courseTitle": "Caregiver basics", "issuedAt": LATER, "issuedBy": FACILITY_ADMIN_OF_CENTRE})
+}
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Training")]
 impl CertificatesApi {
