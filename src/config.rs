@@ -32,6 +32,12 @@ pub struct DbSettings {
     #[arg(long, env = "CAREGO_DATA_DIR", default_value = ".carego")]
     pub data_dir: PathBuf,
 
+    /// With the embedded cluster: a Citus coordinator and this many workers
+    /// in place of one PostgreSQL (Citus must be installed; docs/scale-out.md).
+    /// 0: one PostgreSQL.
+    #[arg(long, env = "CAREGO_CITUS_WORKERS", default_value_t = 0)]
+    pub citus_workers: usize,
+
     /// Maximum pooled connections.
     #[arg(long, env = "CAREGO_POOL_SIZE", default_value_t = 16)]
     pub pool_size: usize,

@@ -22,6 +22,7 @@ use crate::{
     db::{
         Db, PoolSettings,
         infra::{
+            citus::EmbeddedCitus,
             embedded::{Durability, EmbeddedCluster, SUPERUSER},
             migrate::{self, APP_ROLE, OWNER_ROLE, PLATFORM_ROLE},
         },
@@ -147,6 +148,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 struct Opened {
     db: Db,
     cluster: Option<EmbeddedCluster>,
+    /// The embedded Citus workers, when `cluster` is their coordinator.
+    workers: Vec<EmbeddedCluster>,
 }
 
 impl Opened {
@@ -171,13 +174,22 @@ impl Opened {
                 let db = Db::connect(url, platform, &pool)?;
                 // Fail at start, with the cause, rather than serve 503s.
                 db.ping().await.map_err(|err| anyhow::anyhow!("DATABASE_URL cannot be reached: {err}"))?;
-                Ok(Self { db, cluster: None })
+                Ok(Self { db, cluster: None, workers: Vec::new() })
             }
             None => {
-                let cluster = EmbeddedCluster::start(&settings.data_dir.join("postgres"), durability).await?;
-                let superuser = migrate::connect(&cluster.conn_str(SUPERUSER, "postgres")).await?;
-                migrate::bootstrap(&superuser, DATABASE).await?;
-                drop(superuser);
+                let (cluster, workers) = if settings.citus_workers > 0 {
+                    let root = settings.data_dir.join("citus");
+                    let citus =
+                        EmbeddedCitus::start(&root, settings.citus_workers, durability, DATABASE).await?;
+                    tracing::info!(workers = citus.workers.len(), "embedded Citus ready");
+                    (citus.coordinator, citus.workers)
+                } else {
+                    let cluster =
+                        EmbeddedCluster::start(&settings.data_dir.join("postgres"), durability).await?;
+                    let superuser = migrate::connect(&cluster.conn_str(SUPERUSER, "postgres")).await?;
+                    migrate::bootstrap(&superuser, DATABASE).await?;
+                    (cluster, Vec::new())
+                };
                 let applied = migrate::run(&cluster.conn_str(OWNER_ROLE, DATABASE)).await?;
                 tracing::info!(applied, socket = %cluster.socket_dir().display(), "embedded PostgreSQL ready");
                 let db = Db::connect(
@@ -185,7 +197,7 @@ impl Opened {
                     &cluster.conn_str(PLATFORM_ROLE, DATABASE),
                     &pool,
                 )?;
-                Ok(Self { db, cluster: Some(cluster) })
+                Ok(Self { db, cluster: Some(cluster), workers })
             }
         }
     }
@@ -205,9 +217,12 @@ impl Opened {
 
     async fn stop(self) -> anyhow::Result<()> {
         self.db.close();
-        match self.cluster {
-            Some(cluster) => cluster.stop().await,
-            None => Ok(()),
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await?;
         }
+        for worker in self.workers {
+            worker.stop().await?;
+        }
+        Ok(())
     }
 }

@@ -12,13 +12,13 @@ use tokio::{
 
 use crate::helpers::PASSWORD;
 
-fn data_dir(name: &str) -> PathBuf {
+pub(crate) fn data_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("carego-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
 
-fn carego(data_dir: &PathBuf) -> Command {
+pub(crate) fn carego(data_dir: &PathBuf) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_carego"));
     cmd.env_remove("DATABASE_URL")
         .env_remove("PLATFORM_DATABASE_URL")
@@ -39,7 +39,7 @@ async fn start(data_dir: &PathBuf) -> (Child, String) {
 }
 
 /// Starts `serve` from a prepared command (extra environment, say).
-async fn serve(mut cmd: Command) -> (Child, String) {
+pub(crate) async fn serve(mut cmd: Command) -> (Child, String) {
     let mut child = cmd.arg("serve").stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = tokio::time::timeout(Duration::from_secs(90), async {
@@ -57,12 +57,12 @@ async fn serve(mut cmd: Command) -> (Child, String) {
     (child, addr)
 }
 
-async fn http(addr: &str, method: &str, path: &str, body: &str) -> String {
+pub(crate) async fn http(addr: &str, method: &str, path: &str, body: &str) -> String {
     http_with(addr, method, path, "", body).await
 }
 
 /// A request with extra header lines (`name: value\r\n` each).
-async fn http_with(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> String {
+pub(crate) async fn http_with(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{headers}connection: close\r\n\r\n{body}",
@@ -74,7 +74,7 @@ async fn http_with(addr: &str, method: &str, path: &str, headers: &str, body: &s
     resp
 }
 
-async fn interrupt(mut child: Child) -> std::process::ExitStatus {
+pub(crate) async fn interrupt(mut child: Child) -> std::process::ExitStatus {
     let pid = child.id().unwrap() as libc::pid_t;
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(pid, libc::SIGINT) };
@@ -308,11 +308,11 @@ async fn request_spans_reach_an_otlp_collector_in_the_callers_trace_without_path
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn status_of(resp: &str) -> u16 {
+pub(crate) fn status_of(resp: &str) -> u16 {
     resp.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
-fn json_of(resp: &str) -> serde_json::Value {
+pub(crate) fn json_of(resp: &str) -> serde_json::Value {
     serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap_or_default()
 }
 

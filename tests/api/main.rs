@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod care_recipients;
 mod catalog;
+mod citus;
 mod cli;
 mod client;
 mod communication;

@@ -58,10 +58,18 @@ impl EmbeddedCluster {
     /// another process already runs it (a CLI command beside `serve`), it is
     /// used as it is, said on stderr, and left running.
     pub async fn start(root: &Path, durability: Durability) -> anyhow::Result<Self> {
+        Self::start_with(root, durability, &[]).await
+    }
+
+    /// [`start`](Self::start), with server settings of its own (`name`,
+    /// `value`), such as a Citus node's `shared_preload_libraries`.
+    pub async fn start_with(
+        root: &Path,
+        durability: Durability,
+        settings: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let bin = find_bin_dir()?;
-        fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
-        let root = root.canonicalize()?;
-        let pgdata = root.join("pgdata");
+        let pgdata = data_dir(root)?;
         let run_as = run_as_user()?;
 
         if !pgdata.join("PG_VERSION").exists() {
@@ -77,7 +85,7 @@ impl EmbeddedCluster {
         }
         // A postmaster.pid left by a crash names a dead process; PostgreSQL
         // itself checks that, so a stale file does not block the start.
-        let (pid, exited) = spawn_postmaster(&bin, &pgdata, durability, run_as)?;
+        let (pid, exited) = spawn_postmaster(&bin, &pgdata, durability, settings, run_as)?;
         let started = Started { pid, exited: std::sync::Mutex::new(exited), stopped: false };
         let cluster = Self { pgdata, started: Some(started) };
         cluster.wait_ready().await?;
@@ -87,6 +95,11 @@ impl EmbeddedCluster {
     /// The Unix-socket directory (the data directory itself).
     pub fn socket_dir(&self) -> &Path {
         &self.pgdata
+    }
+
+    /// The port in the socket's name (`.s.PGSQL.<port>`); there is no TCP.
+    pub fn port(&self) -> u16 {
+        PORT
     }
 
     /// A libpq-style connection string for `user` on `dbname`.
@@ -168,6 +181,13 @@ async fn running_postmaster(pgdata: &Path) -> Option<u32> {
         return None;
     }
     answers(&conn_string(pgdata, SUPERUSER, "postgres")).await.ok().map(|()| pid)
+}
+
+/// The data directory of a cluster under `root` (made if missing), which is
+/// also its socket directory.
+pub fn data_dir(root: &Path) -> anyhow::Result<PathBuf> {
+    fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    Ok(root.canonicalize()?.join("pgdata"))
 }
 
 fn conn_string(pgdata: &Path, user: &str, dbname: &str) -> String {
@@ -263,6 +283,7 @@ fn spawn_postmaster(
     bin: &Path,
     pgdata: &Path,
     durability: Durability,
+    settings: &[(&str, String)],
     run_as: Option<(u32, u32)>,
 ) -> anyhow::Result<(u32, Exited)> {
     let mut cmd = command(bin, "postgres", run_as);
@@ -278,6 +299,9 @@ fn spawn_postmaster(
         .stderr(Stdio::null());
     if durability == Durability::Throwaway {
         cmd.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+    }
+    for (name, value) in settings {
+        cmd.arg("-c").arg(format!("{name}={value}"));
     }
     // SAFETY: prctl is async-signal-safe. It runs after the uid change, which
     // would otherwise clear the parent-death signal.

@@ -1,6 +1,8 @@
 //! Infrastructure under the database layer, apart from any domain's SQL: the
-//! embedded cluster, migrations, TLS to PostgreSQL, the LISTEN connection, and `carego doctor`.
+//! embedded cluster (one PostgreSQL, or a Citus coordinator and workers),
+//! migrations, TLS to PostgreSQL, the LISTEN connection, and `carego doctor`.
 
+pub mod citus;
 pub mod doctor;
 pub mod embedded;
 pub mod listen;

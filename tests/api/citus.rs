@@ -1,0 +1,115 @@
+//! Carego on a Citus cluster: `serve --citus-workers 2` starts an embedded
+//! coordinator and two workers and serves from the coordinator. These need
+//! Citus installed, so `cargo test` skips them (ignored, not passed);
+//! `.ci/citus` installs Citus and runs them (`-- --ignored citus::`).
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::{
+    cli::{carego, data_dir, http, http_with, interrupt, json_of, serve, status_of},
+    helpers::PASSWORD,
+};
+
+/// Every carego role's memberships and login attributes, one line each.
+const ROLES: &str = "
+    select r.rolname || ' login=' || r.rolcanlogin || ' inherit=' || r.rolinherit
+           || ' in ' || coalesce(string_agg(g.rolname, ',' order by g.rolname), '-')
+      from pg_roles r
+      left join pg_auth_members m on m.member = r.oid
+      left join pg_roles g on g.oid = m.roleid
+     where r.rolname like 'carego\\_%'
+     group by r.rolname, r.rolcanlogin, r.rolinherit
+     order by 1";
+
+async fn superuser(socket_dir: &std::path::Path) -> Client {
+    let conn = format!("host='{}' port=5432 user=postgres dbname=carego", socket_dir.display());
+    let (client, connection) = tokio_postgres::connect(&conn, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+async fn lines(client: &Client, sql: &str) -> Vec<String> {
+    client.query(sql, &[]).await.unwrap().iter().map(|r| r.get(0)).collect()
+}
+
+#[tokio::test]
+#[ignore = "needs Citus installed: .ci/citus installs it and runs these"]
+async fn serve_with_citus_workers_serves_from_a_coordinator_with_two_workers() {
+    let dir = data_dir("citus");
+    let start = || {
+        let mut cmd = carego(&dir);
+        cmd.env("CAREGO_CITUS_WORKERS", "2");
+        serve(cmd)
+    };
+    let (child, addr) = start().await;
+
+    // The demo facility works through the coordinator: a login, and a read
+    // through the request prologue and the facility's policies.
+    let login = format!(r#"{{"email":"nurse@sunrise.example","password":"{PASSWORD}"}}"#);
+    let nurse = json_of(&http(&addr, "POST", "/api/v1/auth/login", &login).await);
+    let bearer = format!("authorization: Bearer {}\r\n", nurse["accessToken"].as_str().expect("a token"));
+    let patients = http_with(&addr, "GET", "/api/v1/patients", &bearer, "").await;
+    assert_eq!(status_of(&patients), 200, "{patients}");
+    assert!(!json_of(&patients)["items"].as_array().expect("a page").is_empty(), "{patients}");
+
+    // The coordinator has two active workers, and each worker has Carego's
+    // roles as the coordinator has them: the request roles must exist there
+    // before any table is distributed.
+    let citus = dir.join("citus");
+    let coordinator = superuser(&citus.join("coordinator/pgdata")).await;
+    let workers: Vec<String> = lines(
+        &coordinator,
+        "select nodename from pg_dist_node where isactive and noderole = 'primary' and groupid <> 0
+          order by nodename",
+    )
+    .await;
+    let expected: Vec<String> =
+        (1..=2).map(|i| citus.join(format!("worker-{i}/pgdata")).display().to_string()).collect();
+    assert_eq!(workers, expected);
+    let roles = lines(&coordinator, ROLES).await;
+    assert!(roles.iter().any(|r| r.starts_with("carego_app login=true inherit=false in ")), "{roles:#?}");
+    assert!(roles.iter().any(|r| r.starts_with("carego_staff login=false")), "{roles:#?}");
+    for worker in &workers {
+        let on_worker = lines(&superuser(std::path::Path::new(worker)).await, ROLES).await;
+        assert_eq!(on_worker, roles, "the roles on {worker}");
+    }
+
+    // Ctrl-C stops all three nodes; a second start finds them set up.
+    assert!(interrupt(child).await.success(), "clean exit");
+    for node in ["coordinator", "worker-1", "worker-2"] {
+        assert!(!citus.join(node).join("pgdata/postmaster.pid").exists(), "{node} stopped");
+    }
+    let (child, addr) = start().await;
+    let again = http(&addr, "POST", "/api/v1/auth/login", &login).await;
+    assert_eq!(status_of(&again), 200, "{again}");
+    assert!(interrupt(child).await.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without Citus installed, `--citus-workers` fails at once and says how
+/// to install it; nothing is left running.
+#[tokio::test]
+async fn citus_workers_without_citus_say_how_to_install_it() {
+    let dir = data_dir("no_citus");
+    // A PostgreSQL bin directory without Citus beside it: the real binaries
+    // linked into a directory whose `lib` has no citus.so.
+    let bin = dir.join("pg/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(dir.join("pg/lib")).unwrap();
+    let real = carego::db::infra::embedded::find_bin_dir().unwrap();
+    for tool in ["initdb", "postgres"] {
+        std::os::unix::fs::symlink(real.join(tool), bin.join(tool)).unwrap();
+    }
+    let out = carego(&dir)
+        .env("CAREGO_CITUS_WORKERS", "2")
+        .env("PG_BINDIR", &bin)
+        .arg("serve")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("Citus is not installed") && stderr.contains("install.sh"), "{stderr}");
+    assert!(!dir.join("citus").exists(), "nothing was started: {stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
