@@ -3,6 +3,12 @@
 //! Citus installed, so `cargo test` skips them (ignored, not passed);
 //! `.ci/citus` installs Citus and runs them (`-- --ignored citus::`).
 
+use carego::db::infra::{
+    citus::EmbeddedCitus,
+    doctor,
+    embedded::Durability,
+    migrate::{self, OWNER_ROLE},
+};
 use tokio_postgres::{Client, NoTls};
 
 use crate::{
@@ -111,5 +117,88 @@ async fn citus_workers_without_citus_say_how_to_install_it() {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("Citus is not installed") && stderr.contains("install.sh"), "{stderr}");
     assert!(!dir.join("citus").exists(), "nothing was started: {stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The one finding this test is about.
+async fn shards_that_differ(owner: &Client) -> Vec<String> {
+    let findings = doctor::examine(owner).await.unwrap();
+    findings.into_iter().filter(|f| f.check == "shard_policies_differ").map(|f| f.object).collect()
+}
+
+/// The rows of `probe` a transaction sees with `probe.facility` set to
+/// `facility`, the setting carried to the workers as the request prologue
+/// will carry its own.
+async fn probe_rows(owner: &mut Client, facility: &str) -> i64 {
+    let tx = owner.transaction().await.unwrap();
+    tx.batch_execute(&format!(
+        "set local citus.propagate_set_commands = 'local'; set local probe.facility = '{facility}';"
+    ))
+    .await
+    .unwrap();
+    let n = tx.query_one("select count(*) from probe", &[]).await.unwrap().get(0);
+    tx.commit().await.unwrap();
+    n
+}
+
+/// Citus 13.2 recreates a restrictive policy on a distributed table's shards
+/// as permissive, and the shards are where a distributed query is filtered:
+/// the facility wall is then OR'ed with the other policies and one facility
+/// reads another's rows. `carego doctor` compares every shard's policies
+/// with the coordinator's and names each shard that differs; once the shards
+/// hold the policy as written, the wall holds and the doctor is quiet.
+#[tokio::test]
+#[ignore = "needs Citus installed: .ci/citus installs it and runs these"]
+async fn doctor_names_every_shard_whose_policies_are_not_the_coordinators() {
+    let dir = data_dir("citus_doctor");
+    let citus = EmbeddedCitus::start(&dir, 2, Durability::Throwaway, "carego").await.unwrap();
+    let owner_conn = citus.coordinator.conn_str(OWNER_ROLE, "carego");
+    migrate::run(&owner_conn).await.unwrap();
+    let mut owner = migrate::connect(&owner_conn).await.unwrap();
+    assert_eq!(shards_that_differ(&owner).await, Vec::<String>::new(), "nothing is distributed yet");
+
+    let (mine, theirs) = ("3f0b9a52-6c1e-4d0a-9a4f-2b6f1c7d8e90", "9b8a7c6d-5e4f-4321-8fed-cba987654321");
+    // One statement at a time: Citus passes a distributed table's DDL to the
+    // workers as the client's query string, which must then hold one command.
+    for statement in [
+        "create table probe (facility_id uuid not null, v int)".to_owned(),
+        "select create_distributed_table('probe', 'facility_id', shard_count => 4)".to_owned(),
+        format!("insert into probe values ('{mine}', 1), ('{theirs}', 2)"),
+        "alter table probe enable row level security".to_owned(),
+        "alter table probe force row level security".to_owned(),
+        "create policy probe_wall on probe as restrictive for all to public
+             using (facility_id = nullif(current_setting('probe.facility', true), '')::uuid)"
+            .to_owned(),
+        "create policy probe_read on probe for select to public using (true)".to_owned(),
+    ] {
+        owner.batch_execute(&statement).await.unwrap_or_else(|e| panic!("{statement}: {e:?}"));
+    }
+    let restrictive: bool = owner
+        .query_one("select not polpermissive from pg_policy where polname = 'probe_wall'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(restrictive, "the coordinator holds the wall as written");
+    let differ = shards_that_differ(&owner).await;
+    assert_eq!(differ.len(), 4, "every shard holds the wall as permissive: {differ:#?}");
+    assert!(differ.iter().all(|d| d.starts_with("probe shard ")), "{differ:#?}");
+    assert_eq!(probe_rows(&mut owner, mine).await, 2, "with the wall permissive, one facility reads both");
+
+    // The shards given the policy as written: the wall holds, the doctor is quiet.
+    for statement in [
+        "select run_command_on_placements('probe', 'drop policy probe_wall on %s')",
+        "select run_command_on_placements('probe', $q$create policy probe_wall on %s as restrictive
+             for all to public
+             using (facility_id = nullif(current_setting('probe.facility', true), '')::uuid)$q$)",
+    ] {
+        owner.batch_execute(statement).await.unwrap_or_else(|e| panic!("{statement}: {e:?}"));
+    }
+    assert_eq!(shards_that_differ(&owner).await, Vec::<String>::new());
+    assert_eq!(probe_rows(&mut owner, mine).await, 1, "the wall holds on the shards");
+    assert_eq!(probe_rows(&mut owner, theirs).await, 1);
+
+    owner.batch_execute("drop table probe").await.unwrap();
+    drop(owner);
+    citus.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -237,6 +237,26 @@ const READABLE_SECRETS: &str = "
        and has_column_privilege(r, c.oid, s.column_name::text, 'SELECT')
      order by 1";
 
+/// On a Citus coordinator, every shard (placement) of a Citus table whose
+/// policies are not the coordinator's, each with its kind: Citus 13.2
+/// recreates a restrictive policy on the shards as permissive, and a query
+/// on a distributed table is filtered on its shards, where the facility wall
+/// would then be OR'ed with the role's other policies (docs/scale-out.md).
+const SHARD_POLICIES_DIFFER: &str = "
+    with placements as (
+        select p.logicalrelid, r.nodename, r.shardid, r.success, r.result
+          from pg_dist_partition p,
+               run_command_on_placements(p.logicalrelid,
+                   $q$select coalesce(string_agg(polname || '=' || polpermissive, ',' order by polname), '')
+                        from pg_policy where polrelid = '%s'::regclass$q$) r)
+    select x.logicalrelid::regclass || ' shard ' || x.shardid || ' on ' || x.nodename
+      from placements x
+     where not x.success
+        or x.result is distinct from
+           (select coalesce(string_agg(polname || '=' || polpermissive, ',' order by polname), '')
+              from pg_policy where polrelid = x.logicalrelid)
+     order by 1";
+
 async fn names(client: &Client, sql: &str, roles: Option<&[String]>) -> anyhow::Result<Vec<String>> {
     let rows = match roles {
         Some(r) => client.query(sql, &[&r]).await?,
@@ -287,6 +307,11 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
     add("unregistered_secret_column", names(client, UNREGISTERED_SECRETS, None).await?);
     add("secret_readable", names(client, READABLE_SECRETS, Some(&roles)).await?);
     add("session_level_setting", session_level_sql());
+    let citus =
+        client.query_one("select exists (select from pg_extension where extname = 'citus')", &[]).await?;
+    if citus.get(0) {
+        add("shard_policies_differ", names(client, SHARD_POLICIES_DIFFER, None).await?);
+    }
     findings.sort();
     Ok(findings)
 }
