@@ -160,6 +160,10 @@ impl Opened {
             statement_timeout: Duration::from_millis(settings.statement_timeout_ms),
         };
         match &settings.database_url {
+            Some(_) if settings.citus_workers > 0 => bail!(
+                "--citus-workers starts an embedded Citus cluster and cannot be used with DATABASE_URL; \
+                 to run on your own Citus, point DATABASE_URL at its coordinator"
+            ),
             Some(url) => {
                 if let Some(owner) = &settings.migration_database_url {
                     let applied = migrate::run(owner).await?;

@@ -89,6 +89,16 @@ async fn serve_with_citus_workers_serves_from_a_coordinator_with_two_workers() {
     let again = http(&addr, "POST", "/api/v1/auth/login", &login).await;
     assert_eq!(status_of(&again), 200, "{again}");
     assert!(interrupt(child).await.success());
+
+    // Started with fewer workers than it has, it says which nodes it lacks
+    // instead of failing somewhere inside Citus.
+    let out = carego(&dir).env("CAREGO_CITUS_WORKERS", "1").arg("serve").output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("also lists the workers") && stderr.contains("worker-2"), "{stderr}");
+    for node in ["coordinator", "worker-1", "worker-2"] {
+        assert!(!citus.join(node).join("pgdata/postmaster.pid").exists(), "{node} stopped");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -123,7 +133,7 @@ async fn citus_workers_without_citus_say_how_to_install_it() {
 /// The one finding this test is about.
 async fn shards_that_differ(owner: &Client) -> Vec<String> {
     let findings = doctor::examine(owner).await.unwrap();
-    findings.into_iter().filter(|f| f.check == "shard_policies_differ").map(|f| f.object).collect()
+    findings.into_iter().filter(|f| f.check == "shard_rls_differs").map(|f| f.object).collect()
 }
 
 /// The rows of `probe` a transaction sees with `probe.facility` set to
@@ -155,7 +165,8 @@ async fn doctor_names_every_shard_whose_policies_are_not_the_coordinators() {
     let owner_conn = citus.coordinator.conn_str(OWNER_ROLE, "carego");
     migrate::run(&owner_conn).await.unwrap();
     let mut owner = migrate::connect(&owner_conn).await.unwrap();
-    assert_eq!(shards_that_differ(&owner).await, Vec::<String>::new(), "nothing is distributed yet");
+    let clean = doctor::examine(&owner).await.unwrap();
+    assert!(clean.is_empty(), "a migrated Citus coordinator is clean: {clean:#?}");
 
     let (mine, theirs) = ("3f0b9a52-6c1e-4d0a-9a4f-2b6f1c7d8e90", "9b8a7c6d-5e4f-4321-8fed-cba987654321");
     // One statement at a time: Citus passes a distributed table's DDL to the
@@ -182,6 +193,8 @@ async fn doctor_names_every_shard_whose_policies_are_not_the_coordinators() {
     let differ = shards_that_differ(&owner).await;
     assert_eq!(differ.len(), 4, "every shard holds the wall as permissive: {differ:#?}");
     assert!(differ.iter().all(|d| d.starts_with("probe shard ")), "{differ:#?}");
+    // Two rows could also mean no RLS at all on the shards; the single row
+    // after the repair below shows RLS is enforced there, so it is the wall.
     assert_eq!(probe_rows(&mut owner, mine).await, 2, "with the wall permissive, one facility reads both");
 
     // The shards given the policy as written: the wall holds, the doctor is quiet.
@@ -200,5 +213,23 @@ async fn doctor_names_every_shard_whose_policies_are_not_the_coordinators() {
     owner.batch_execute("drop table probe").await.unwrap();
     drop(owner);
     citus.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--citus-workers` starts an embedded cluster, so with `DATABASE_URL` it
+/// is refused at once rather than silently ignored.
+#[tokio::test]
+async fn citus_workers_with_a_database_url_are_refused() {
+    let dir = data_dir("citus_url");
+    let out = carego(&dir)
+        .env("CAREGO_CITUS_WORKERS", "2")
+        .env("DATABASE_URL", "postgres://carego_app@127.0.0.1:1/carego")
+        .arg("serve")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("cannot be used with DATABASE_URL"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -24,6 +24,7 @@ pub(crate) fn carego(data_dir: &PathBuf) -> Command {
         .env_remove("PLATFORM_DATABASE_URL")
         .env_remove("MIGRATION_DATABASE_URL")
         .env_remove("CAREGO_JWT_KEYS")
+        .env_remove("CAREGO_CITUS_WORKERS")
         .env("CAREGO_DATA_DIR", data_dir)
         .env("CAREGO_TENANTS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/tenants"))
         .env("CAREGO_DEMO_PASSWORD", PASSWORD)

@@ -4,6 +4,7 @@ pub mod cities;
 pub mod courses;
 pub mod leads;
 pub mod services;
+
 use crate::error::Conflict;
 
 /// The conflicts a facility's catalog can meet.

@@ -49,24 +49,60 @@ impl EmbeddedCitus {
             started.push(node(&root.join(format!("worker-{i}")), durability).await?);
         }
         let cluster = Self { coordinator, workers: started };
-        for node in cluster.nodes() {
+        match cluster.join(root, database).await {
+            Ok(()) => Ok(cluster),
+            Err(err) => {
+                // Leave nothing running behind the error.
+                let _ = cluster.stop().await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Makes the started nodes one cluster: the database and the extension
+    /// on each, the coordinator named, the workers added, the roles made.
+    async fn join(&self, root: &Path, database: &str) -> anyhow::Result<()> {
+        let workers = self.workers.len();
+        for node in self.nodes() {
             with_extension(node, database).await?;
         }
-        let su = migrate::connect(&cluster.coordinator.conn_str(SUPERUSER, database)).await?;
-        let port = i32::from(cluster.coordinator.port());
+        let su = migrate::connect(&self.coordinator.conn_str(SUPERUSER, database)).await?;
+        let names: Vec<String> =
+            self.workers.iter().map(|w| w.socket_dir().to_string_lossy().into_owned()).collect();
+        let others: Vec<String> = su
+            .query(
+                "select nodename from pg_dist_node where groupid <> 0 and nodename <> all($1) order by 1",
+                &[&names],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if !others.is_empty() {
+            bail!(
+                "the Citus coordinator under {} also lists the workers {}, which --citus-workers {workers} \
+                 does not start (it was started with more, or its directory moved). Start it with as \
+                 many workers as before, or remove those nodes from it (`select citus_remove_node(name, \
+                 port)`, once they hold no shards).",
+                root.display(),
+                others.join(", ")
+            );
+        }
+        let coordinator = self.coordinator.socket_dir().to_string_lossy().into_owned();
+        let port = i32::from(self.coordinator.port());
         su.execute(
-            "select citus_set_coordinator_host($1, $2)",
-            &[&cluster.coordinator.socket_dir().to_string_lossy(), &port],
+            "select citus_set_coordinator_host($1, $2)
+              where not exists (select from pg_dist_node where groupid = 0 and nodename = $1 and nodeport = $2)",
+            &[&coordinator, &port],
         )
         .await
         .context("naming the coordinator")?;
-        for worker in &cluster.workers {
-            let name = worker.socket_dir().to_string_lossy();
+        for (worker, name) in self.workers.iter().zip(&names) {
             let port = i32::from(worker.port());
             su.execute(
                 "select citus_add_node($1, $2)
                   where not exists (select from pg_dist_node where nodename = $1 and nodeport = $2)",
-                &[&name, &port],
+                &[name, &port],
             )
             .await
             .with_context(|| format!("adding the worker {name}"))?;
@@ -74,10 +110,11 @@ impl EmbeddedCitus {
         // In the Citus database, after the workers: Citus creates the
         // roles on every worker as well.
         migrate::bootstrap(&su, database).await?;
+        // Identifiers cannot be bound; `database` is ours, never user input.
         su.batch_execute(&format!("alter database \"{database}\" owner to {OWNER_ROLE}"))
             .await
             .context("handing the database to the owner role")?;
-        Ok(cluster)
+        Ok(())
     }
 
     /// The coordinator, then the workers.

@@ -117,6 +117,9 @@ const OWNED_BY_REQUEST_ROLES: &str = "
 const VIEWS_WITHOUT_SECURITY_INVOKER: &str = "
     select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
      where c.relkind = 'v' and n.nspname not in ('pg_catalog', 'information_schema')
+       -- An extension's own views (Citus's citus_tables, …) are its to keep.
+       and not exists (select from pg_depend d
+                        where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')
        and not exists (select 1 from unnest(coalesce(c.reloptions, '{}')) o
                         where o in ('security_invoker=true', 'security_invoker=on', 'security_invoker=1'))
      order by 1";
@@ -237,25 +240,43 @@ const READABLE_SECRETS: &str = "
        and has_column_privilege(r, c.oid, s.column_name::text, 'SELECT')
      order by 1";
 
-/// On a Citus coordinator, every shard (placement) of a Citus table whose
-/// policies are not the coordinator's, each with its kind: Citus 13.2
-/// recreates a restrictive policy on the shards as permissive, and a query
-/// on a distributed table is filtered on its shards, where the facility wall
-/// would then be OR'ed with the role's other policies (docs/scale-out.md).
-const SHARD_POLICIES_DIFFER: &str = "
-    with placements as (
-        select p.logicalrelid, r.nodename, r.shardid, r.success, r.result
-          from pg_dist_partition p,
-               run_command_on_placements(p.logicalrelid,
-                   $q$select coalesce(string_agg(polname || '=' || polpermissive, ',' order by polname), '')
-                        from pg_policy where polrelid = '%s'::regclass$q$) r)
-    select x.logicalrelid::regclass || ' shard ' || x.shardid || ' on ' || x.nodename
-      from placements x
-     where not x.success
-        or x.result is distinct from
-           (select coalesce(string_agg(polname || '=' || polpermissive, ',' order by polname), '')
-              from pg_policy where polrelid = x.logicalrelid)
-     order by 1";
+/// A table's row-level security as one line: whether it is enabled and
+/// forced, and each policy's name, kind, command, roles and expressions.
+/// `{rel}` is the table; the same line is read on the coordinator and on
+/// every shard.
+const RLS_LINE: &str = "
+    (select c.relrowsecurity::text || ' ' || c.relforcerowsecurity::text || ' '
+            || coalesce((select string_agg(p.polname || ' ' || p.polpermissive::text || ' ' || p.polcmd::text || ' '
+                                           || p.polroles::regrole[]::text
+                                           || ' ' || coalesce(pg_get_expr(p.polqual, p.polrelid), '-')
+                                           || ' ' || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '-'),
+                                           '; ' order by p.polname)
+                           from pg_policy p where p.polrelid = c.oid), '')
+       from pg_class c where c.oid = {rel})";
+
+/// On a Citus coordinator, every shard (placement) of a Citus table, with
+/// what it holds of the table's row-level security: `differs` when that is
+/// not the coordinator's, `unreadable` (and why) when the shard did not
+/// answer. Citus 13.2 recreates a restrictive policy on the shards as
+/// permissive, and a query on a distributed table is filtered on its
+/// shards, where the facility wall would then be OR'ed with the role's
+/// other policies (docs/scale-out.md).
+fn shard_rls_sql() -> String {
+    let on_shard = RLS_LINE.replace("{rel}", "'%1$s'::regclass");
+    let on_coordinator = RLS_LINE.replace("{rel}", "x.logicalrelid");
+    format!(
+        "with placements as (
+             select p.logicalrelid, r.nodename, r.shardid, r.success, r.result
+               from pg_dist_partition p,
+                    run_command_on_placements(p.logicalrelid, $q$select {on_shard}$q$) r)
+         select case when x.success then 'differs' else 'unreadable' end,
+                x.logicalrelid::regclass || ' shard ' || x.shardid || ' on ' || x.nodename
+                || case when x.success then '' else ': ' || x.result end
+           from placements x
+          where not x.success or x.result is distinct from {on_coordinator}
+          order by 2"
+    )
+}
 
 async fn names(client: &Client, sql: &str, roles: Option<&[String]>) -> anyhow::Result<Vec<String>> {
     let rows = match roles {
@@ -310,7 +331,11 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
     let citus =
         client.query_one("select exists (select from pg_extension where extname = 'citus')", &[]).await?;
     if citus.get(0) {
-        add("shard_policies_differ", names(client, SHARD_POLICIES_DIFFER, None).await?);
+        for row in client.query(&shard_rls_sql(), &[]).await? {
+            let check =
+                if row.get::<_, &str>(0) == "differs" { "shard_rls_differs" } else { "shard_unreadable" };
+            add(check, vec![row.get(1)]);
+        }
     }
     findings.sort();
     Ok(findings)

@@ -79,11 +79,13 @@ pub async fn run(owner_conn: &str) -> anyhow::Result<usize> {
 /// that upgrade a database from an earlier version).
 pub async fn run_to(owner_conn: &str, target: Option<u32>) -> anyhow::Result<usize> {
     let mut client = connect(owner_conn).await?;
-    // One transaction for every pending migration: an upgrade lands whole
-    // or not at all, and no other session of the cluster sees a state in
-    // between. Roles are cluster-wide, and a database migrated from empty
-    // passes through some that must never be seen: V1 makes `carego_app` a
-    // member of `carego_super_admin`, V41 takes that back.
+    // One transaction for every pending migration: they land together or
+    // not at all, and no other session of the cluster sees a state between
+    // two of them. Roles are cluster-wide, and a database migrated from
+    // empty passes through some that must never be seen: V1 makes
+    // `carego_app` a member of `carego_super_admin`, V41 takes that back.
+    // The schema files follow in a transaction of their own (a failure
+    // there leaves the migrations applied; the next run applies the files).
     let runner = migrations::runner().set_abort_divergent(true).set_grouped(true).set_target(match target {
         Some(version) => refinery::Target::Version(version),
         None => refinery::Target::Latest,
