@@ -34,6 +34,15 @@ async fn superuser(socket_dir: &std::path::Path) -> Client {
     client
 }
 
+/// Runs `serve` as `cmd` is set up, which must refuse to start: what it
+/// said on stderr.
+async fn refused(mut cmd: tokio::process::Command) -> String {
+    let out = cmd.arg("serve").output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    stderr
+}
+
 async fn lines(client: &Client, sql: &str) -> Vec<String> {
     client.query(sql, &[]).await.unwrap().iter().map(|r| r.get(0)).collect()
 }
@@ -92,9 +101,9 @@ async fn serve_with_citus_workers_serves_from_a_coordinator_with_two_workers() {
 
     // Started with fewer workers than it has, it says which nodes it lacks
     // instead of failing somewhere inside Citus.
-    let out = carego(&dir).env("CAREGO_CITUS_WORKERS", "1").arg("serve").output().await.unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let mut fewer = carego(&dir);
+    fewer.env("CAREGO_CITUS_WORKERS", "1");
+    let stderr = refused(fewer).await;
     assert!(stderr.contains("also lists the workers") && stderr.contains("worker-2"), "{stderr}");
     for node in ["coordinator", "worker-1", "worker-2"] {
         assert!(!citus.join(node).join("pgdata/postmaster.pid").exists(), "{node} stopped");
@@ -116,15 +125,9 @@ async fn citus_workers_without_citus_say_how_to_install_it() {
     for tool in ["initdb", "postgres"] {
         std::os::unix::fs::symlink(real.join(tool), bin.join(tool)).unwrap();
     }
-    let out = carego(&dir)
-        .env("CAREGO_CITUS_WORKERS", "2")
-        .env("PG_BINDIR", &bin)
-        .arg("serve")
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let mut cmd = carego(&dir);
+    cmd.env("CAREGO_CITUS_WORKERS", "2").env("PG_BINDIR", &bin);
+    let stderr = refused(cmd).await;
     assert!(stderr.contains("Citus is not installed") && stderr.contains("install.sh"), "{stderr}");
     assert!(!dir.join("citus").exists(), "nothing was started: {stderr}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -221,15 +224,9 @@ async fn doctor_names_every_shard_whose_policies_are_not_the_coordinators() {
 #[tokio::test]
 async fn citus_workers_with_a_database_url_are_refused() {
     let dir = data_dir("citus_url");
-    let out = carego(&dir)
-        .env("CAREGO_CITUS_WORKERS", "2")
-        .env("DATABASE_URL", "postgres://carego_app@127.0.0.1:1/carego")
-        .arg("serve")
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let mut cmd = carego(&dir);
+    cmd.env("CAREGO_CITUS_WORKERS", "2").env("DATABASE_URL", "postgres://carego_app@127.0.0.1:1/carego");
+    let stderr = refused(cmd).await;
     assert!(stderr.contains("cannot be used with DATABASE_URL"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

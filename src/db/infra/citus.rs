@@ -17,7 +17,6 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use tokio_postgres::Client;
 
 use super::{
     embedded::{Durability, EmbeddedCluster, SUPERUSER, data_dir, find_bin_dir},
@@ -118,7 +117,7 @@ impl EmbeddedCitus {
     }
 
     /// The coordinator, then the workers.
-    pub fn nodes(&self) -> impl Iterator<Item = &EmbeddedCluster> {
+    fn nodes(&self) -> impl Iterator<Item = &EmbeddedCluster> {
         std::iter::once(&self.coordinator).chain(&self.workers)
     }
 
@@ -143,7 +142,7 @@ async fn node(root: &Path, durability: Durability) -> anyhow::Result<EmbeddedClu
 /// Makes `database` on `node` (owned by the superuser until the roles
 /// exist everywhere) with the Citus extension in it.
 async fn with_extension(node: &EmbeddedCluster, database: &str) -> anyhow::Result<()> {
-    let su: Client = migrate::connect(&node.conn_str(SUPERUSER, "postgres")).await?;
+    let su = migrate::connect(&node.conn_str(SUPERUSER, "postgres")).await?;
     if su.query_opt("select from pg_database where datname = $1", &[&database]).await?.is_none() {
         // Identifiers cannot be bound; `database` is ours, never user input.
         su.batch_execute(&format!("create database \"{database}\""))
