@@ -154,15 +154,18 @@ async fn probe_rows(owner: &mut Client, facility: &str) -> i64 {
     n
 }
 
-/// Citus 13.2 recreates a restrictive policy on a distributed table's shards
-/// as permissive, and the shards are where a distributed query is filtered:
-/// the facility wall is then OR'ed with the other policies and one facility
-/// reads another's rows. `carego doctor` compares every shard's policies
-/// with the coordinator's and names each shard that differs; once the shards
-/// hold the policy as written, the wall holds and the doctor is quiet.
+/// Stock Citus 13.2.2 recreates a restrictive policy on a distributed
+/// table's shards as permissive, and the shards are where a distributed
+/// query is filtered: the facility wall would be OR'ed with the other
+/// policies and one facility would read another's rows. Carego's Citus
+/// (`citus/install.sh`, with `citus/restrictive-policies.patch`) keeps the
+/// wall as written; `carego migrate` has probed that (and left no probe
+/// behind), the wall holds on the shards, and the doctor is quiet. A shard
+/// whose wall is made permissive by hand, as stock Citus would make it, lets
+/// the other facility's row through, and the doctor names every such shard.
 #[tokio::test]
 #[ignore = "needs Citus installed: .ci/citus installs it and runs these"]
-async fn doctor_names_every_shard_whose_policies_are_not_the_coordinators() {
+async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that_drifts() {
     let dir = data_dir("citus_doctor");
     let citus = EmbeddedCitus::start(&dir, 2, Durability::Throwaway, "carego").await.unwrap();
     let owner_conn = citus.coordinator.conn_str(OWNER_ROLE, "carego");
@@ -170,8 +173,19 @@ async fn doctor_names_every_shard_whose_policies_are_not_the_coordinators() {
     let mut owner = migrate::connect(&owner_conn).await.unwrap();
     let clean = doctor::examine(&owner).await.unwrap();
     assert!(clean.is_empty(), "a migrated Citus coordinator is clean: {clean:#?}");
+    let left: i64 = owner
+        .query_one(
+            "select (select count(*) from pg_class where relname like 'carego_wall_probe%')
+                  + (select count(*) from pg_dist_partition)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "migrate's probe of the walls was rolled back");
 
     let (mine, theirs) = ("3f0b9a52-6c1e-4d0a-9a4f-2b6f1c7d8e90", "9b8a7c6d-5e4f-4321-8fed-cba987654321");
+    let wall = "using (facility_id = nullif(current_setting('probe.facility', true), '')::uuid)";
     // One statement at a time: Citus passes a distributed table's DDL to the
     // workers as the client's query string, which must then hold one command.
     for statement in [
@@ -180,38 +194,41 @@ async fn doctor_names_every_shard_whose_policies_are_not_the_coordinators() {
         format!("insert into probe values ('{mine}', 1), ('{theirs}', 2)"),
         "alter table probe enable row level security".to_owned(),
         "alter table probe force row level security".to_owned(),
-        "create policy probe_wall on probe as restrictive for all to public
-             using (facility_id = nullif(current_setting('probe.facility', true), '')::uuid)"
-            .to_owned(),
+        format!("create policy probe_wall on probe as restrictive for all to public {wall}"),
         "create policy probe_read on probe for select to public using (true)".to_owned(),
     ] {
         owner.batch_execute(&statement).await.unwrap_or_else(|e| panic!("{statement}: {e:?}"));
     }
-    let restrictive: bool = owner
-        .query_one("select not polpermissive from pg_policy where polname = 'probe_wall'", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert!(restrictive, "the coordinator holds the wall as written");
-    let differ = shards_that_differ(&owner).await;
-    assert_eq!(differ.len(), 4, "every shard holds the wall as permissive: {differ:#?}");
-    assert!(differ.iter().all(|d| d.starts_with("probe shard ")), "{differ:#?}");
-    // Two rows could also mean no RLS at all on the shards; the single row
-    // after the repair below shows RLS is enforced there, so it is the wall.
-    assert_eq!(probe_rows(&mut owner, mine).await, 2, "with the wall permissive, one facility reads both");
-
-    // The shards given the policy as written: the wall holds, the doctor is quiet.
-    for statement in [
-        "select run_command_on_placements('probe', 'drop policy probe_wall on %s')",
-        "select run_command_on_placements('probe', $q$create policy probe_wall on %s as restrictive
-             for all to public
-             using (facility_id = nullif(current_setting('probe.facility', true), '')::uuid)$q$)",
-    ] {
-        owner.batch_execute(statement).await.unwrap_or_else(|e| panic!("{statement}: {e:?}"));
-    }
+    let on_shards = lines(
+        &owner,
+        "select result from run_command_on_placements('probe',
+             $q$select string_agg(polname || ' ' || polpermissive, ',' order by polname)
+                  from pg_policy where polrelid = '%1$s'::regclass$q$)",
+    )
+    .await;
+    assert_eq!(
+        on_shards,
+        vec!["probe_read true,probe_wall false"; 4],
+        "every shard holds the wall as written"
+    );
     assert_eq!(shards_that_differ(&owner).await, Vec::<String>::new());
     assert_eq!(probe_rows(&mut owner, mine).await, 1, "the wall holds on the shards");
     assert_eq!(probe_rows(&mut owner, theirs).await, 1);
+
+    // The shards given the wall as stock Citus writes it: the other
+    // facility's row comes through, and the doctor names all four shards.
+    for statement in [
+        "select run_command_on_placements('probe', 'drop policy probe_wall on %s')".to_owned(),
+        format!(
+            "select run_command_on_placements('probe', $q$create policy probe_wall on %s for all to public {wall}$q$)"
+        ),
+    ] {
+        owner.batch_execute(&statement).await.unwrap_or_else(|e| panic!("{statement}: {e:?}"));
+    }
+    let differ = shards_that_differ(&owner).await;
+    assert_eq!(differ.len(), 4, "every shard's wall is permissive: {differ:#?}");
+    assert!(differ.iter().all(|d| d.starts_with("probe shard ")), "{differ:#?}");
+    assert_eq!(probe_rows(&mut owner, mine).await, 2, "with the wall permissive, one facility reads both");
 
     owner.batch_execute("drop table probe").await.unwrap();
     drop(owner);

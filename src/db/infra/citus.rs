@@ -10,6 +10,11 @@
 //! workers too, and the migrations' grants, schemas and functions follow
 //! them there. The tables are not distributed yet: docs/scale-out.md says
 //! what stands in the way and in what order it is being cleared.
+//!
+//! Stock Citus 13.2.2 recreates restrictive policies as permissive on the
+//! shards, which would open every facility wall; Carego runs on Citus built
+//! with `citus/restrictive-policies.patch`, and [`refuse_open_walls`] makes
+//! `carego migrate` refuse a cluster without it.
 
 use std::{
     path::{Path, PathBuf},
@@ -17,6 +22,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use tokio_postgres::Client;
 
 use super::{
     embedded::{Durability, EmbeddedCluster, SUPERUSER, data_dir, find_bin_dir},
@@ -154,6 +160,62 @@ async fn with_extension(node: &EmbeddedCluster, database: &str) -> anyhow::Resul
     Ok(())
 }
 
+/// On a Citus coordinator with nodes to hold shards, fails unless a
+/// restrictive policy stays restrictive on a distributed table's shards.
+/// Stock Citus 13.2.2 recreates it permissive there, where distributed
+/// queries are filtered, so every facility wall would be OR'ed with the
+/// roles' own policies and one facility would read another's rows. The
+/// probe is behavioural: a scratch table with two rows, a wall that admits
+/// one and a policy that admits both, read by its owner under FORCE ROW
+/// LEVEL SECURITY on the shard; all in one transaction, rolled back. On
+/// plain PostgreSQL, or before any node can hold shards, it does nothing.
+pub async fn refuse_open_walls(client: &mut Client) -> anyhow::Result<()> {
+    let citus: bool = client
+        .query_one("select exists (select from pg_extension where extname = 'citus')", &[])
+        .await
+        .context("looking for Citus")?
+        .get(0);
+    // pg_dist_node exists only with the extension.
+    if !citus
+        || !client
+            .query_one(
+                "select exists (select from pg_dist_node where isactive and shouldhaveshards and noderole = 'primary')",
+                &[],
+            )
+            .await
+            .context("looking for Citus nodes")?
+            .get::<_, bool>(0)
+    {
+        return Ok(());
+    }
+    let tx = client.transaction().await?;
+    // One statement at a time: Citus forwards a distributed table's DDL to
+    // the shards as the statement's own text.
+    for statement in [
+        "create table public.carego_wall_probe (facility int not null)",
+        "select create_distributed_table('public.carego_wall_probe', 'facility', shard_count => 1,
+                                         colocate_with => 'none')",
+        "insert into public.carego_wall_probe values (1), (2)",
+        "alter table public.carego_wall_probe enable row level security",
+        "alter table public.carego_wall_probe force row level security",
+        "create policy wall on public.carego_wall_probe as restrictive for all to public using (facility = 1)",
+        "create policy everyone on public.carego_wall_probe for select to public using (true)",
+    ] {
+        tx.batch_execute(statement).await.context("probing how Citus keeps row-level security policies")?;
+    }
+    let seen: i64 = tx.query_one("select count(*) from public.carego_wall_probe", &[]).await?.get(0);
+    tx.rollback().await?;
+    if seen != 1 {
+        bail!(
+            "this Citus recreates restrictive row-level security policies as permissive on the shards \
+             (a probe table's wall let {seen} of 2 rows through), so every facility wall would open once \
+             tables are distributed. Carego needs Citus built with citus/restrictive-policies.patch: \
+             `sudo bash citus/install.sh` from a Carego checkout builds it (docs/scale-out.md)."
+        );
+    }
+    Ok(())
+}
+
 /// Fails, saying how to install it, when the PostgreSQL in `bin` has no
 /// Citus.
 fn installed(bin: &Path) -> anyhow::Result<()> {
@@ -168,9 +230,9 @@ fn installed(bin: &Path) -> anyhow::Result<()> {
     if !libdir.join("citus.so").is_file() {
         bail!(
             "Citus is not installed for the PostgreSQL in {} (no citus.so in {}). Install Citus \
-             13.2 for it: from a Carego checkout, `sudo bash ../shared/citus/install.sh` builds it \
-             from source (Debian also needs `apt-get install libkrb5-dev`); or your platform's \
-             Citus package. Without --citus-workers, serve runs on one PostgreSQL.",
+             13.2.2 with Carego's patch for it: from a Carego checkout, `sudo bash citus/install.sh` \
+             builds it from ../shared/citus with citus/restrictive-policies.patch. Without \
+             --citus-workers, serve runs on one PostgreSQL.",
             bin.display(),
             libdir.display()
         );

@@ -79,6 +79,7 @@ pub async fn run(owner_conn: &str) -> anyhow::Result<usize> {
 /// that upgrade a database from an earlier version).
 pub async fn run_to(owner_conn: &str, target: Option<u32>) -> anyhow::Result<usize> {
     let mut client = connect(owner_conn).await?;
+    super::citus::refuse_open_walls(&mut client).await?;
     // One transaction for every pending migration: they land together or
     // not at all, and no other session of the cluster sees a state between
     // two of them. Roles are cluster-wide, and a database migrated from
