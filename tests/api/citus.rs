@@ -160,7 +160,8 @@ async fn probe_rows(owner: &mut Client, facility: &str) -> i64 {
 /// policies and one facility would read another's rows. Carego's Citus
 /// (`citus/install.sh`, with `citus/restrictive-policies.patch`) keeps the
 /// wall as written; `carego migrate` has probed that (and left no probe
-/// behind), the wall holds on the shards, and the doctor is quiet. A shard
+/// behind), the wall holds on the shards, and the doctor is quiet. A
+/// policy changed as a schema file changes it reaches the shards. A shard
 /// whose wall is made permissive by hand, as stock Citus would make it, lets
 /// the other facility's row through, and the doctor names every such shard.
 #[tokio::test]
@@ -199,6 +200,16 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     ] {
         owner.batch_execute(&statement).await.unwrap_or_else(|e| panic!("{statement}: {e:?}"));
     }
+    // A schema file changes a policy by dropping and creating it. Sent as
+    // one batch, Citus refuses it on a distributed table (it forwards the
+    // DROP to the shards as the query string); `execute_each`, as
+    // `carego migrate` applies the files, sends one statement at a time.
+    let file = "-- probe_read, as a schema file writes it\n\
+                drop policy if exists probe_read on probe;\n\
+                create policy probe_read on probe for select to public using (v > 0);\n";
+    let batch = owner.batch_execute(file).await.expect_err("one batch is refused");
+    assert!(format!("{batch:?}").contains("cannot insert multiple commands"), "{batch:?}");
+    migrate::execute_each(&owner, "probe.sql", file).await.unwrap();
     let on_shards = lines(
         &owner,
         "select result from run_command_on_placements('probe',
@@ -209,8 +220,16 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     assert_eq!(
         on_shards,
         vec!["probe_read true,probe_wall false"; 4],
-        "every shard holds the wall as written"
+        "every shard holds the wall as written, and the policy as changed"
     );
+    let read = lines(
+        &owner,
+        "select result from run_command_on_placements('probe',
+             $q$select pg_get_expr(polqual, polrelid) from pg_policy
+                 where polrelid = '%1$s'::regclass and polname = 'probe_read'$q$)",
+    )
+    .await;
+    assert_eq!(read, vec!["(v > 0)"; 4], "the changed policy reached every shard");
     assert_eq!(shards_that_differ(&owner).await, Vec::<String>::new());
     assert_eq!(probe_rows(&mut owner, mine).await, 1, "the wall holds on the shards");
     assert_eq!(probe_rows(&mut owner, theirs).await, 1);

@@ -15,7 +15,7 @@
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, GenericClient, NoTls};
 
 refinery::embed_migrations!("sql/migrations");
 
@@ -99,7 +99,7 @@ pub async fn run_to(owner_conn: &str, target: Option<u32>) -> anyhow::Result<usi
 }
 
 /// Applies each schema file whose text changed, or that a migration came
-/// after, in one transaction under a lock (two servers starting at once
+/// after, statement by statement, in one transaction under a lock (two servers starting at once
 /// apply it once). Returns the names of the files applied.
 pub async fn apply_schema(client: &mut Client) -> anyhow::Result<Vec<&'static str>> {
     let tx = client.transaction().await?;
@@ -127,7 +127,7 @@ pub async fn apply_schema(client: &mut Client) -> anyhow::Result<Vec<&'static st
         if recorded.get(*name) == Some(&(checksum.clone(), newest)) {
             continue;
         }
-        tx.batch_execute(sql).await.with_context(|| format!("applying sql/schema/{name}.sql"))?;
+        execute_each(&tx, &format!("sql/schema/{name}.sql"), sql).await?;
         tx.execute(
             "insert into carego.schema_files (name, checksum, after_migration) values ($1, $2, $3)
              on conflict (name) do update
@@ -147,6 +147,20 @@ pub async fn apply_schema(client: &mut Client) -> anyhow::Result<Vec<&'static st
         tracing::info!(files = ?applied, "schema files applied");
     }
     Ok(applied)
+}
+
+/// Runs the statements of `file` (named `path` in errors) one at a time:
+/// Citus forwards some DDL on a distributed table (`DROP POLICY`) to the
+/// shards as the client's query string, and refuses one that holds several
+/// statements.
+pub async fn execute_each(client: &impl GenericClient, path: &str, file: &str) -> anyhow::Result<()> {
+    for statement in super::statements::split(file).with_context(|| format!("reading {path}"))? {
+        client
+            .batch_execute(statement.text)
+            .await
+            .with_context(|| format!("applying {path}, the statement on line {}", statement.line))?;
+    }
+    Ok(())
 }
 
 /// Creates the login roles and the database on a cluster where we are

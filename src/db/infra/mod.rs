@@ -1,10 +1,12 @@
 //! Infrastructure under the database layer, apart from any domain's SQL: the
 //! embedded cluster (one PostgreSQL, or a Citus coordinator and workers),
-//! migrations, TLS to PostgreSQL, the LISTEN connection, and `carego doctor`.
+//! migrations and the splitting of their files into statements, TLS to
+//! PostgreSQL, the LISTEN connection, and `carego doctor`.
 
 pub mod citus;
 pub mod doctor;
 pub mod embedded;
 pub mod listen;
 pub mod migrate;
+pub mod statements;
 pub mod tls;
