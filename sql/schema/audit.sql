@@ -7,27 +7,30 @@
 -- EXECUTE revoked from PUBLIC and every app role, then granted to exactly the roles that call
 -- it.
 
--- carego.audit_canonical(audit_log), since V2
-CREATE OR REPLACE FUNCTION carego.audit_canonical(a audit_log)
+-- carego.audit_canonical(jsonb), since V55
+-- The row as jsonb, not as `audit_log`: on a Citus shard the chain trigger's row is of the
+-- shard's type. The text is the one V2 defined from the row itself.
+CREATE OR REPLACE FUNCTION carego.audit_canonical(a jsonb)
  RETURNS text
  LANGUAGE plpgsql
- IMMUTABLE PARALLEL SAFE
+ STABLE PARALLEL SAFE
  SET search_path TO 'pg_catalog', 'public'
 AS $function$
 declare
-    v jsonb := jsonb_build_array(a.id, a.facility_id, a.chain_seq, a.actor_id, a.actor_role,
-                                 a.session_id, a.action, a.entity_type, a.entity_id, a.old_values,
-                                 a.new_values, a.reason, a.request_id, a.ip,
-                                 (extract(epoch from a.created_at) * 1000000)::bigint);
+    v jsonb := jsonb_build_array(a -> 'id', a -> 'facility_id', a -> 'chain_seq', a -> 'actor_id',
+                                 a -> 'actor_role', a -> 'session_id', a -> 'action', a -> 'entity_type',
+                                 a -> 'entity_id', a -> 'old_values', a -> 'new_values', a -> 'reason',
+                                 a -> 'request_id', a -> 'ip',
+                                 (extract(epoch from (a ->> 'created_at')::timestamptz) * 1000000)::bigint);
 begin
-    if a.chain_lane <> 0 then
-        v := v || to_jsonb(a.chain_lane);
+    if (a ->> 'chain_lane')::smallint <> 0 then
+        v := v || (a -> 'chain_lane');
     end if;
     return v::text;
 end
 $function$;
-revoke all on function carego.audit_canonical(audit_log) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
-grant execute on function carego.audit_canonical(audit_log) to carego_facility_admin, carego_super_admin;
+revoke all on function carego.audit_canonical(jsonb) from public, carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin, carego_app, carego_platform;
+grant execute on function carego.audit_canonical(jsonb) to carego_facility_admin, carego_super_admin;
 
 -- carego.audit_chain(), since V2
 CREATE OR REPLACE FUNCTION carego.audit_chain()
@@ -53,7 +56,7 @@ begin
      limit 1;
     new.chain_seq := coalesce(v_prev.chain_seq, 0) + 1;
     new.prev_hash := coalesce(v_prev.hash, '\x'::bytea);
-    new.hash := sha256(new.prev_hash || convert_to(carego.audit_canonical(new), 'UTF8'));
+    new.hash := sha256(new.prev_hash || convert_to(carego.audit_canonical(to_jsonb(new)), 'UTF8'));
     return new;
 end
 $function$;
@@ -143,6 +146,9 @@ revoke all on function carego.audit_reads(text,uuid[]) from public, carego_publi
 grant execute on function carego.audit_reads(text,uuid[]) to carego_public, carego_patient, carego_staff, carego_facility_admin, carego_integrator, carego_client, carego_student, carego_teacher, carego_worker, carego_super_admin;
 
 -- carego.audit_row(), since V2
+-- Attached as `carego.audit_row('<column holding the facility id>', '<the table>')` (V55): the
+-- entry names, and the secrets registry is read for, the table the trigger was created on. On a
+-- Citus shard `tg_table_name` is the shard's name, which the registry does not know.
 CREATE OR REPLACE FUNCTION carego.audit_row()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -150,6 +156,7 @@ CREATE OR REPLACE FUNCTION carego.audit_row()
  SET search_path TO 'pg_catalog', 'public'
 AS $function$
 declare
+    v_table text := tg_argv[1];
     v_old jsonb;
     v_new jsonb;
     v_facility text;
@@ -157,11 +164,14 @@ declare
     v_role text;
     v_session uuid;
 begin
+    if v_table is null then
+        raise exception 'the audit trigger on % needs the table''s name as its second argument', tg_table_name;
+    end if;
     if tg_op in ('UPDATE', 'DELETE') then
-        v_old := carego.strip_secrets(tg_table_name, to_jsonb(old));
+        v_old := carego.strip_secrets(v_table, to_jsonb(old));
     end if;
     if tg_op in ('INSERT', 'UPDATE') then
-        v_new := carego.strip_secrets(tg_table_name, to_jsonb(new));
+        v_new := carego.strip_secrets(v_table, to_jsonb(new));
     end if;
     if tg_op = 'UPDATE' and v_old = v_new then
         return null;
@@ -181,8 +191,9 @@ begin
                                   entity_type, entity_id, old_values, new_values, reason,
                                   request_id, ip)
     values (v_facility::uuid, v_actor, v_role, v_session,
-            case tg_op when 'INSERT' then 'create' when 'UPDATE' then 'update' else 'delete' end,
-            tg_table_name,
+            -- Searched, not `case tg_op when`: Citus deparsed that form wrongly on a shard.
+            case when tg_op = 'INSERT' then 'create' when tg_op = 'UPDATE' then 'update' else 'delete' end,
+            v_table,
             coalesce(v_new ->> 'id', v_old ->> 'id', v_new ->> 'user_id', v_old ->> 'user_id')::uuid,
             v_old,
             v_new,
@@ -233,7 +244,7 @@ begin
         end if;
         v_checked := v_checked + 1;
         if r.chain_seq <> v_expected_seq or r.prev_hash <> v_prev
-           or r.hash <> sha256(r.prev_hash || convert_to(carego.audit_canonical(r), 'UTF8')) then
+           or r.hash <> sha256(r.prev_hash || convert_to(carego.audit_canonical(to_jsonb(r)), 'UTF8')) then
             return query select false, v_checked, r.id;
             return;
         end if;

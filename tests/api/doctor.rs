@@ -57,7 +57,11 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
          grant temporary on database {db} to public;
          grant select on bad_child to carego_patient;
          alter table bad_tenant add column api_token text;
-         grant select (password_hash) on users to carego_staff;"
+         grant select (password_hash) on users to carego_staff;
+         create trigger bad_tenant_audit after insert on bad_tenant
+             for each row execute function carego.audit_row('facility_id');
+         create trigger bad_child_audit after insert on bad_child
+             for each row execute function carego.audit_row('facility_id', 'patients');"
     ))
     .await
     .unwrap();
@@ -90,6 +94,7 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
         "tenant_key_without_facility_id",
         "temporary_objects_allowed",
         "privilege_without_restrictive_policy",
+        "audit_trigger_misnamed",
     ]
     .into();
     assert_eq!(checks, expected, "{broken:#?}");
@@ -111,6 +116,8 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
         "temporary_objects_allowed: carego_platform",
         "unregistered_secret_column: bad_tenant.api_token",
         "secret_readable: users.password_hash: carego_staff",
+        "audit_trigger_misnamed: bad_tenant.bad_tenant_audit",
+        "audit_trigger_misnamed: bad_child.bad_child_audit",
     ] {
         assert!(objects.iter().any(|o| o.starts_with(needle)), "missing {needle:?} in {objects:#?}");
     }

@@ -180,3 +180,57 @@ async fn an_audit_row_written_before_the_registry_shows_no_secret() {
     assert!(row["newValues"]["expires_at"].is_string(), "{row}");
     assert!(row["newValues"].get("key_hash").is_none(), "{row}");
 }
+
+/// On a Citus shard the audit trigger runs under the shard's name
+/// (`users_103550`), which the secrets registry does not list; a trial
+/// cluster wrote a password hash into the audit that way. The trigger
+/// records, and strips by, the table name it was given (V55), so a copy of
+/// `users` under a shard's name, with the trigger as Citus copies it, is
+/// recorded as `users` and without the hash; a trigger not given the name
+/// refuses the write rather than record it unstripped.
+#[tokio::test]
+async fn the_audit_trigger_strips_by_its_tables_name_even_under_a_shards_name() {
+    let app = TestApp::spawn().await;
+    let w = app.two_facilities().await;
+    let su = app.superuser().await;
+    su.batch_execute(
+        "create table users_103550 (like users including all);
+         create trigger users_audit after insert or update or delete on users_103550
+             for each row execute function carego.audit_row('facility_id', 'users');
+         create table users_103551 (like users including all);
+         create trigger users_audit after insert on users_103551
+             for each row execute function carego.audit_row('facility_id');",
+    )
+    .await
+    .unwrap();
+    let user: Uuid = su
+        .query_one(
+            "select id from users where facility_id = $1 and password_hash is not null limit 1",
+            &[&w.a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    su.execute("insert into users_103550 select * from users where id = $1", &[&user]).await.unwrap();
+    let recorded: Vec<(String, serde_json::Value)> = su
+        .query(
+            "select entity_type, new_values from audit_log
+              where entity_id = $1 and action = 'create' order by chain_seq",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(recorded.len(), 2, "the account's creation and its copy on the shard: {recorded:#?}");
+    for (entity_type, values) in &recorded {
+        assert_eq!(entity_type, "users");
+        assert_eq!(values["id"], json!(user.to_string()), "{values}");
+        assert!(values.get("password_hash").is_none(), "{values}");
+    }
+
+    let refused = su.execute("insert into users_103551 select * from users where id = $1", &[&user]).await;
+    let err = format!("{:?}", refused.expect_err("an audit trigger without its table's name refuses"));
+    assert!(err.contains("needs the table's name"), "{err}");
+}

@@ -227,6 +227,20 @@ const UNREGISTERED_SECRETS: &str = "
                         where s.table_name = c.relname and s.column_name = a.attname)
      order by 1";
 
+/// Triggers calling `carego.audit_row` whose second argument is not their
+/// table's name (V55). The trigger records, and reads the secrets registry
+/// by, that name rather than `tg_table_name`, which on a Citus shard is the
+/// shard's: a trigger without it raises, one naming another table would
+/// strip that table's secrets and not its own.
+const AUDIT_TRIGGERS_MISNAMED: &str = "
+    select c.relname || '.' || t.tgname from pg_trigger t
+      join pg_class c on c.oid = t.tgrelid
+      join pg_namespace n on n.oid = c.relnamespace
+     where t.tgfoid = 'carego.audit_row'::regproc and not t.tgisinternal and n.nspname = 'public'
+       and (t.tgnargs <> 2
+            or (string_to_array(encode(t.tgargs, 'escape'), '\\000'))[2] is distinct from c.relname::text)
+     order by 1";
+
 /// A request role (or the pool's login role) that can read a registered
 /// secret. Sealed columns are ciphertext under a key the database never
 /// holds; the server reads them under RLS to open them.
@@ -327,6 +341,7 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
     add("session_level_setting", names(client, ROLE_SETTINGS, Some(&roles)).await?);
     add("unregistered_secret_column", names(client, UNREGISTERED_SECRETS, None).await?);
     add("secret_readable", names(client, READABLE_SECRETS, Some(&roles)).await?);
+    add("audit_trigger_misnamed", names(client, AUDIT_TRIGGERS_MISNAMED, None).await?);
     add("session_level_setting", session_level_sql());
     let citus =
         client.query_one("select exists (select from pg_extension where extname = 'citus')", &[]).await?;
