@@ -269,8 +269,13 @@ fn init(bin: &Path, pgdata: &Path, run_as: Option<(u32, u32)>) -> anyhow::Result
         );
     }
     // Trust is confined to the Unix socket in this 0700 directory: only its
-    // owner (and root) can reach it. TCP is disabled below.
-    fs::write(pgdata.join("pg_hba.conf"), "local all all trust\n")?;
+    // owner (and root) can reach it. TCP is disabled below. The superuser
+    // may also open a replication connection, which `pg_basebackup` needs
+    // (docs/operations.md).
+    fs::write(
+        pgdata.join("pg_hba.conf"),
+        format!("local all all trust\nlocal replication {SUPERUSER} trust\n"),
+    )?;
     if let Some((uid, gid)) = run_as {
         chown(pgdata.join("pg_hba.conf"), Some(uid), Some(gid))?;
     }
