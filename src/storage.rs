@@ -69,9 +69,19 @@ impl Storage {
             std::fs::create_dir_all(dir)
                 .map_err(|e| anyhow::anyhow!("CAREGO_STORAGE_URL: cannot create `{dir}`: {e}"))?;
             Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true))
-        } else if url.starts_with("s3://") {
+        } else if let Some(rest) = url.strip_prefix("s3://") {
+            // object_store takes the bucket from the URL and drops its path:
+            // the prefix is ours to apply, or two deployments sharing a
+            // bucket under different prefixes would share their keys.
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            anyhow::ensure!(!bucket.is_empty(), "CAREGO_STORAGE_URL: `{url}` names no bucket");
             crate::install_tls_provider();
-            Arc::new(object_store::aws::AmazonS3Builder::from_env().with_url(url).build()?)
+            let s3 =
+                object_store::aws::AmazonS3Builder::from_env().with_url(format!("s3://{bucket}")).build()?;
+            match prefix.trim_matches('/') {
+                "" => Arc::new(s3),
+                prefix => Arc::new(object_store::prefix::PrefixStore::new(s3, prefix)),
+            }
         } else {
             anyhow::bail!("CAREGO_STORAGE_URL: `{url}` is neither file:///dir nor s3://bucket");
         };
@@ -253,7 +263,9 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         // S3 is configured, not contacted, when opened (credentials are fetched on first use).
         assert!(Storage::open("s3://carego-documents/prod").is_ok());
-        for bad in ["file://relative/dir", "/var/lib/carego", "ftp://host/dir", "s3:/bucket", ""] {
+        for bad in
+            ["file://relative/dir", "/var/lib/carego", "ftp://host/dir", "s3:/bucket", "s3:///prefix", ""]
+        {
             assert!(Storage::open(bad).is_err(), "{bad}");
         }
     }

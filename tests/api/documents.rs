@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::helpers::{Actor, TestApp};
 
 /// A PDF-looking body of `len` bytes: the magic, then deterministic noise.
-fn pdf(len: usize, seed: u8) -> Vec<u8> {
+pub(crate) fn pdf(len: usize, seed: u8) -> Vec<u8> {
     let mut out = b"%PDF-1.7\n".to_vec();
     let mut x = u32::from(seed) | 1;
     while out.len() < len {
