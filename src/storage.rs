@@ -31,6 +31,9 @@ const PART_BYTES: usize = 5 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// With an `s3://bucket/prefix` URL, the bucket without the prefix:
+    /// where Carego before 2026-12-05 wrote, having dropped the prefix.
+    bucket_root: Option<Arc<dyn ObjectStore>>,
 }
 
 /// What an upload stored: where, and what.
@@ -61,6 +64,7 @@ impl Storage {
     /// missing) or `s3://bucket[/prefix]`, whose credentials, region and
     /// endpoint come from the standard `AWS_*` environment variables.
     pub fn open(url: &str) -> anyhow::Result<Self> {
+        let mut bucket_root = None;
         let store: Arc<dyn ObjectStore> = if let Some(dir) = url.strip_prefix("file://") {
             anyhow::ensure!(
                 dir.starts_with('/'),
@@ -76,22 +80,53 @@ impl Storage {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             anyhow::ensure!(!bucket.is_empty(), "CAREGO_STORAGE_URL: `{url}` names no bucket");
             crate::install_tls_provider();
-            let s3 =
-                object_store::aws::AmazonS3Builder::from_env().with_url(format!("s3://{bucket}")).build()?;
+            let s3: Arc<dyn ObjectStore> = Arc::new(
+                object_store::aws::AmazonS3Builder::from_env().with_url(format!("s3://{bucket}")).build()?,
+            );
             match prefix.trim_matches('/') {
-                "" => Arc::new(s3),
-                prefix => Arc::new(object_store::prefix::PrefixStore::new(s3, prefix)),
+                "" => s3,
+                prefix => {
+                    // A character object_store would percent-encode would
+                    // put the objects under another prefix than the one named.
+                    anyhow::ensure!(
+                        prefix.split('/').all(|part| !part.is_empty()
+                            && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))),
+                        "CAREGO_STORAGE_URL: the prefix of `{url}` may hold letters, digits, `-`, `_`, `.` and `/` between them"
+                    );
+                    bucket_root = Some(s3.clone());
+                    Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+                }
             }
         } else {
             anyhow::bail!("CAREGO_STORAGE_URL: `{url}` is neither file:///dir nor s3://bucket");
         };
-        Ok(Self { store })
+        Ok(Self { store, bucket_root })
     }
 
     /// A store in memory, for documents that are never served (the spec
     /// generator's state).
     pub fn in_memory() -> Self {
-        Self { store: Arc::new(object_store::memory::InMemory::new()) }
+        Self { store: Arc::new(object_store::memory::InMemory::new()), bucket_root: None }
+    }
+
+    /// Refuses to start on an `s3://bucket/prefix` store when documents lie
+    /// at the bucket's root instead: Carego before 2026-12-05 dropped the
+    /// URL's prefix, and serving under it now would find none of them.
+    pub async fn refuse_documents_outside_the_prefix(&self, url: &str) -> anyhow::Result<()> {
+        let Some(root) = &self.bucket_root else { return Ok(()) };
+        let outside = root.list(Some(&Path::from("facilities"))).next().await;
+        if let Some(found) = outside {
+            let found = found?;
+            let bucket = url.trim_start_matches("s3://").split('/').next().unwrap_or_default();
+            anyhow::bail!(
+                "CAREGO_STORAGE_URL is {url}, but documents lie at the bucket's root (for example \
+                 `{}`), where Carego wrote them before it applied the URL's prefix. Move them under \
+                 the prefix (e.g. `aws s3 mv --recursive s3://{bucket}/facilities {url}/facilities`), \
+                 then start again.",
+                found.location
+            );
+        }
+        Ok(())
     }
 
     /// A fresh key for one upload of a document.
@@ -263,9 +298,17 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         // S3 is configured, not contacted, when opened (credentials are fetched on first use).
         assert!(Storage::open("s3://carego-documents/prod").is_ok());
-        for bad in
-            ["file://relative/dir", "/var/lib/carego", "ftp://host/dir", "s3:/bucket", "s3:///prefix", ""]
-        {
+        assert!(Storage::open("s3://carego-documents/eu-1/prod_2.b/").is_ok());
+        for bad in [
+            "file://relative/dir",
+            "/var/lib/carego",
+            "ftp://host/dir",
+            "s3:/bucket",
+            "s3:///prefix",
+            "s3://bucket/a%20b",
+            "s3://bucket/a//b",
+            "",
+        ] {
             assert!(Storage::open(bad).is_err(), "{bad}");
         }
     }

@@ -122,4 +122,5 @@ end
 $function$;
 
 drop function carego.audit_canonical(audit_log);
+revoke all on function carego.audit_canonical(jsonb) from public;
 grant execute on function carego.audit_canonical(jsonb) to carego_facility_admin, carego_super_admin;

@@ -22,7 +22,11 @@ use crate::{
 pub async fn serve(db_settings: DbSettings, serve: ServeSettings) -> anyhow::Result<()> {
     let settings = AppSettings::from_serve(&serve)?;
     let storage = match &serve.storage_url {
-        Some(url) => Storage::open(url)?,
+        Some(url) => {
+            let storage = Storage::open(url)?;
+            storage.refuse_documents_outside_the_prefix(url).await?;
+            storage
+        }
         None => {
             let dir = std::path::absolute(db_settings.data_dir.join("documents"))?;
             Storage::open(&format!("file://{}", dir.display()))?

@@ -147,6 +147,11 @@ async fn a_point_in_time_restore_holds_every_acknowledged_write_before_the_targe
         .filter(|w| w.sent > backup_started && w.acknowledged.is_some_and(|at| at < backup_done))
         .count();
     let after_target = writes.iter().filter(|w| w.sent > target).count();
+    eprintln!(
+        "backup drill: {} writes, {before_backup} acknowledged before the backup, {during_backup} during it, \
+         {after_target} sent after the target",
+        writes.len()
+    );
     assert!(
         before_backup > 0 && during_backup > 0 && after_target > 0,
         "writes before the backup ({before_backup}), during it ({during_backup}) and after the target ({after_target})"

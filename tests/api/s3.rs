@@ -3,7 +3,8 @@
 //! a load balancer do: one stores a document's content, the other serves it.
 //! A refused upload (over the size limit, after a part has been sent to S3)
 //! and one the client abandons midway leave no object and no unfinished
-//! multipart upload behind. These need moto's server, so `cargo test` skips
+//! multipart upload behind; documents left at the bucket's root by a Carego
+//! that dropped the URL's prefix stop `serve` at start. These need moto's server, so `cargo test` skips
 //! them (ignored, not passed); `.ci/s3` installs it from PyPI and runs them.
 
 use std::{
@@ -119,7 +120,7 @@ async fn two_servers_share_documents_on_s3_and_refused_uploads_leave_nothing_the
 
     let dir = data_dir("s3");
     std::fs::create_dir_all(&dir).unwrap();
-    let start = || {
+    let start_cmd = || {
         let mut cmd = carego(&dir);
         cmd.env("CAREGO_STORAGE_URL", format!("s3://{BUCKET}/carego"))
             .env("AWS_ENDPOINT", format!("http://{}", moto.addr))
@@ -128,8 +129,36 @@ async fn two_servers_share_documents_on_s3_and_refused_uploads_leave_nothing_the
             .env("AWS_SECRET_ACCESS_KEY", "carego-test")
             .env("AWS_REGION", "us-east-1")
             .env("CAREGO_DOCUMENT_LIMIT_BYTES", (7 * MIB).to_string());
-        serve(cmd)
+        cmd
     };
+    // Documents at the bucket's root, where Carego wrote them before it
+    // applied the URL's prefix: serve refuses to start rather than find
+    // none of them, and says how to move them.
+    let stray = "/carego-documents/facilities/f/documents/d/upload";
+    let length = "content-length: 8\r\n";
+    let mut put = TcpStream::connect(&moto.addr).await.unwrap();
+    put.write_all(
+        format!("PUT {stray} HTTP/1.1\r\nhost: {}\r\n{length}connection: close\r\n\r\n%PDF-1.7", moto.addr)
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = String::new();
+    put.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let out = start_cmd().arg("serve").output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("documents lie at the bucket's root") && stderr.contains("aws s3 mv"),
+        "{stderr}"
+    );
+    // moto refuses an anonymous DELETE; it checks that credentials are named, not the signature.
+    let signed = "authorization: AWS4-HMAC-SHA256 Credential=carego-test/20261205/us-east-1/s3/aws4_request, \
+                  SignedHeaders=host, Signature=00\r\n";
+    assert_eq!(exchange(&moto.addr, "DELETE", stray, signed, &[]).await.0, 204);
+
+    let start = || serve(start_cmd());
     let (first, a) = start().await;
     let (second, b) = start().await;
 
