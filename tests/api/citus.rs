@@ -7,7 +7,7 @@ use carego::db::infra::{
     citus::EmbeddedCitus,
     doctor,
     embedded::Durability,
-    migrate::{self, APP_ROLE, OWNER_ROLE},
+    migrate::{self, OWNER_ROLE},
 };
 use tokio_postgres::{Client, NoTls};
 
@@ -81,22 +81,12 @@ async fn serve_with_citus_workers_serves_from_a_coordinator_with_two_workers() {
     let expected: Vec<String> =
         (1..=2).map(|i| citus.join(format!("worker-{i}/pgdata")).display().to_string()).collect();
     assert_eq!(workers, expected);
-    // The request roles log in on the workers (the coordinator runs a
-    // distributed query there as the request's role) and nowhere else.
     let roles = lines(&coordinator, ROLES).await;
     assert!(roles.iter().any(|r| r.starts_with("carego_app login=true inherit=false in ")), "{roles:#?}");
     assert!(roles.iter().any(|r| r.starts_with("carego_staff login=false")), "{roles:#?}");
-    let on_workers_expected: Vec<String> = roles
-        .iter()
-        .map(|r| match r.split_once(" login=false") {
-            Some((role, rest)) if doctor::REQUEST_ROLES.contains(&role) => format!("{role} login=true{rest}"),
-            _ => r.clone(),
-        })
-        .collect();
-    assert_ne!(on_workers_expected, roles);
     for worker in &workers {
         let on_worker = lines(&superuser(std::path::Path::new(worker)).await, ROLES).await;
-        assert_eq!(on_worker, on_workers_expected, "the roles on {worker}");
+        assert_eq!(on_worker, roles, "the roles on {worker}");
     }
 
     // Ctrl-C stops all three nodes; a second start finds them set up.
@@ -220,29 +210,6 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     let batch = owner.batch_execute(file).await.expect_err("one batch is refused");
     assert!(format!("{batch:?}").contains("cannot insert multiple commands"), "{batch:?}");
     migrate::execute_each(&owner, "probe.sql", file).await.unwrap();
-    // A request role reads the distributed table through the pool's login
-    // role, as a request does: the coordinator logs in on the workers as
-    // carego_staff, and the wall holds there for it.
-    owner.batch_execute("grant select on probe to carego_staff").await.unwrap();
-    let app = migrate::connect(&citus.coordinator.conn_str(APP_ROLE, "carego")).await.unwrap();
-    app.batch_execute("begin").await.unwrap();
-    app.batch_execute(&format!(
-        "set local role carego_staff; set local citus.propagate_set_commands = 'local'; \
-         set local probe.facility = '{mine}'"
-    ))
-    .await
-    .unwrap();
-    let seen: i64 = app.query_one("select count(*) from probe", &[]).await.unwrap().get(0);
-    assert_eq!(seen, 1, "a request role's distributed read, inside its own facility");
-    app.batch_execute("commit").await.unwrap();
-    // Nowhere but on the workers can it log in.
-    let direct = migrate::connect(&citus.coordinator.conn_str("carego_staff", "carego")).await;
-    let direct = match direct {
-        Ok(_) => panic!("carego_staff logged in on the coordinator"),
-        Err(err) => format!("{err:?}"),
-    };
-    assert!(direct.contains("not permitted to log in"), "{direct}");
-
     let on_shards = lines(
         &owner,
         "select result from run_command_on_placements('probe',
@@ -281,28 +248,6 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     assert_eq!(differ.len(), 4, "every shard's wall is permissive: {differ:#?}");
     assert!(differ.iter().all(|d| d.starts_with("probe shard ")), "{differ:#?}");
     assert_eq!(probe_rows(&mut owner, mine).await, 2, "with the wall permissive, one facility reads both");
-
-    // A worker whose request role lost its login (a worker added after
-    // migrate, say): the doctor names it, and migrate gives it back.
-    let worker = superuser(citus.workers[0].socket_dir()).await;
-    worker
-        .batch_execute("set citus.enable_ddl_propagation = off; alter role carego_patient nologin")
-        .await
-        .unwrap();
-    let findings = doctor::examine(&owner).await.unwrap();
-    let cannot: Vec<String> = findings
-        .iter()
-        .filter(|f| f.check == "request_role_cannot_log_in_on_worker")
-        .map(|f| f.object.clone())
-        .collect();
-    assert_eq!(
-        cannot,
-        [format!("{}: carego_patient", citus.workers[0].socket_dir().display())],
-        "{findings:#?}"
-    );
-    migrate::run(&owner_conn).await.unwrap();
-    let again = doctor::examine(&owner).await.unwrap();
-    assert!(!again.iter().any(|f| f.check == "request_role_cannot_log_in_on_worker"), "{again:#?}");
 
     owner.batch_execute("drop table probe").await.unwrap();
     drop(owner);

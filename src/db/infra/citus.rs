@@ -25,7 +25,6 @@ use anyhow::{Context as _, bail};
 use tokio_postgres::Client;
 
 use super::{
-    doctor::REQUEST_ROLES,
     embedded::{Durability, EmbeddedCluster, SUPERUSER, data_dir, find_bin_dir},
     migrate::{self, OWNER_ROLE},
 };
@@ -215,56 +214,6 @@ pub async fn refuse_open_walls(client: &mut Client) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// On a Citus coordinator, lets every request role log in on every worker,
-/// and nowhere else. The coordinator runs a distributed query's pieces on
-/// the workers as the current role, and a request runs as a NOLOGIN request
-/// role (`SET LOCAL ROLE`): without a login there, every distributed query
-/// fails. The roles stay NOLOGIN on the coordinator, where only the login
-/// roles' `SET ROLE` reaches them. Sent to each worker with DDL propagation
-/// off, since Citus would otherwise carry an ALTER ROLE from a worker back
-/// to the coordinator and the other workers. Idempotent; run by `carego
-/// migrate` and needed again after a worker is added (the doctor reports
-/// `request_role_cannot_log_in_on_worker` until then).
-pub async fn request_roles_log_in_on_workers(client: &Client) -> anyhow::Result<()> {
-    if !has_workers(client).await? {
-        return Ok(());
-    }
-    // Identifiers cannot be bound; the roles are our constants.
-    let alters: String = REQUEST_ROLES.iter().map(|role| format!(" alter role {role} login;")).collect();
-    let command = format!("set citus.enable_ddl_propagation = off;{alters}");
-    for row in
-        client.query("select nodename, success, result from run_command_on_workers($1)", &[&command]).await?
-    {
-        if !row.get::<_, bool>(1) {
-            bail!(
-                "letting the request roles log in on the Citus worker {}: {}",
-                row.get::<_, String>(0),
-                row.get::<_, String>(2)
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Whether `client` is on a Citus coordinator with active workers.
-async fn has_workers(client: &Client) -> anyhow::Result<bool> {
-    let citus: bool = client
-        .query_one("select exists (select from pg_extension where extname = 'citus')", &[])
-        .await
-        .context("looking for Citus")?
-        .get(0);
-    // pg_dist_node exists only with the extension.
-    Ok(citus
-        && client
-            .query_one(
-                "select exists (select from pg_dist_node where isactive and noderole = 'primary' and groupid <> 0)",
-                &[],
-            )
-            .await
-            .context("looking for Citus workers")?
-            .get::<_, bool>(0))
 }
 
 /// Fails, saying how to install it, when the PostgreSQL in `bin` has no
