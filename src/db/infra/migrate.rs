@@ -99,8 +99,9 @@ pub async fn run_to(owner_conn: &str, target: Option<u32>) -> anyhow::Result<usi
 }
 
 /// Applies each schema file whose text changed, or that a migration came
-/// after, statement by statement, in one transaction under a lock (two servers starting at once
-/// apply it once). Returns the names of the files applied.
+/// after, statement by statement, in one transaction under a lock (two
+/// servers starting at once apply it once). Returns the names of the files
+/// applied.
 pub async fn apply_schema(client: &mut Client) -> anyhow::Result<Vec<&'static str>> {
     let tx = client.transaction().await?;
     // A function may call one a later file defines: bodies are checked
