@@ -7,8 +7,10 @@ use carego::db::infra::{
     citus::EmbeddedCitus,
     doctor,
     embedded::Durability,
-    migrate::{self, OWNER_ROLE},
+    migrate::{self, APP_ROLE, OWNER_ROLE, PLATFORM_ROLE},
 };
+use std::os::unix::fs::PermissionsExt as _;
+
 use tokio_postgres::{Client, NoTls};
 
 use crate::{
@@ -81,12 +83,22 @@ async fn serve_with_citus_workers_serves_from_a_coordinator_with_two_workers() {
     let expected: Vec<String> =
         (1..=2).map(|i| citus.join(format!("worker-{i}/pgdata")).display().to_string()).collect();
     assert_eq!(workers, expected);
+    // The request roles log in on the workers (the coordinator runs a
+    // distributed query there as the request's role) and nowhere else.
     let roles = lines(&coordinator, ROLES).await;
     assert!(roles.iter().any(|r| r.starts_with("carego_app login=true inherit=false in ")), "{roles:#?}");
     assert!(roles.iter().any(|r| r.starts_with("carego_staff login=false")), "{roles:#?}");
+    let on_workers_expected: Vec<String> = roles
+        .iter()
+        .map(|r| match r.split_once(" login=false") {
+            Some((role, rest)) if doctor::REQUEST_ROLES.contains(&role) => format!("{role} login=true{rest}"),
+            _ => r.clone(),
+        })
+        .collect();
+    assert_ne!(on_workers_expected, roles);
     for worker in &workers {
         let on_worker = lines(&superuser(std::path::Path::new(worker)).await, ROLES).await;
-        assert_eq!(on_worker, roles, "the roles on {worker}");
+        assert_eq!(on_worker, on_workers_expected, "the roles on {worker}");
     }
 
     // Ctrl-C stops all three nodes; a second start finds them set up.
@@ -210,6 +222,105 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     let batch = owner.batch_execute(file).await.expect_err("one batch is refused");
     assert!(format!("{batch:?}").contains("cannot insert multiple commands"), "{batch:?}");
     migrate::execute_each(&owner, "probe.sql", file).await.unwrap();
+    // A request role reads the distributed table through the pool's login
+    // role, as a request does: the coordinator logs in on the workers as
+    // carego_staff, and the wall holds there for it.
+    owner.batch_execute("grant select on probe to carego_staff").await.unwrap();
+    let app = migrate::connect(&citus.coordinator.conn_str(APP_ROLE, "carego")).await.unwrap();
+    app.batch_execute("begin").await.unwrap();
+    app.batch_execute(&format!(
+        "set local role carego_staff; set local citus.propagate_set_commands = 'local'; \
+         set local probe.facility = '{mine}'"
+    ))
+    .await
+    .unwrap();
+    let seen: i64 = app.query_one("select count(*) from probe", &[]).await.unwrap().get(0);
+    assert_eq!(seen, 1, "a request role's distributed read, inside its own facility");
+    app.batch_execute("commit").await.unwrap();
+    // The prologue is a function. A setting it makes with set_config never
+    // reaches the workers (the wall then admits nothing there); one it makes
+    // by executing a SET LOCAL statement does, as Citus's utility hook sees
+    // that statement: the way for the prologue to carry its context there.
+    owner
+        .batch_execute(
+            "create function probe_enter(f uuid, by_statement boolean) returns void language plpgsql as $f$
+             begin
+               if by_statement then execute format('set local probe.facility = %L', f);
+               else perform set_config('probe.facility', f::text, true);
+               end if;
+             end $f$;
+             grant execute on function probe_enter to carego_staff",
+        )
+        .await
+        .unwrap();
+    for (by_statement, expected) in [(false, 0), (true, 1)] {
+        app.batch_execute(
+            "begin; set local role carego_staff; set local citus.propagate_set_commands = 'local'",
+        )
+        .await
+        .unwrap();
+        app.execute("select probe_enter($1::text::uuid, $2)", &[&mine, &by_statement]).await.unwrap();
+        let seen: i64 = app.query_one("select count(*) from probe", &[]).await.unwrap().get(0);
+        let here: String =
+            app.query_one("select current_setting('probe.facility')", &[]).await.unwrap().get(0);
+        app.batch_execute("commit").await.unwrap();
+        assert_eq!((seen, here.as_str()), (expected, mine), "set by a statement: {by_statement}");
+    }
+    // What a signature could be bound to on the workers, in place of the
+    // coordinator's backend and transaction start: Citus's distributed
+    // transaction id. The coordinator has none until the transaction first
+    // reaches a worker; a worker answering for it has the very same one.
+    let id = "(select format('%s:%s:%s', initiator_node_identifier, transaction_number, transaction_stamp)
+                 from get_current_transaction_id())";
+    app.batch_execute(&format!(
+        "begin; set local role carego_staff; set local citus.propagate_set_commands = 'local'; \
+         set local probe.facility = '{mine}'"
+    ))
+    .await
+    .unwrap();
+    let before: String = app.query_one(&format!("select {id}"), &[]).await.unwrap().get(0);
+    let on_worker: String = app
+        .query_one(&format!("select {id} from probe where facility_id = $1::text::uuid"), &[&mine])
+        .await
+        .unwrap()
+        .get(0);
+    let after: String = app.query_one(&format!("select {id}"), &[]).await.unwrap().get(0);
+    app.batch_execute("commit").await.unwrap();
+    assert!(before.contains(":0:"), "no distributed transaction before a worker is reached: {before}");
+    assert!(!after.contains(":0:"), "{after}");
+    assert_eq!(on_worker, after, "the worker shares the coordinator's distributed transaction id");
+    // Nowhere but on the workers can it log in.
+    let direct = migrate::connect(&citus.coordinator.conn_str("carego_staff", "carego")).await;
+    let direct = match direct {
+        Ok(_) => panic!("carego_staff logged in on the coordinator"),
+        Err(err) => format!("{err:?}"),
+    };
+    assert!(direct.contains("not permitted to log in"), "{direct}");
+    // On a worker it can, but only through the worker's socket, in a
+    // directory nobody but the PostgreSQL user enters: no TCP listener.
+    let worker_dir = citus.workers[0].socket_dir();
+    let mode = std::fs::metadata(worker_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{}", worker_dir.display());
+    let listens: String =
+        superuser(worker_dir).await.query_one("show listen_addresses", &[]).await.unwrap().get(0);
+    assert_eq!(listens, "", "a worker listening on TCP");
+    // No request's SQL opens a session on another node through Citus's
+    // remote-command functions, on the coordinator or on a worker.
+    for (node, role) in [(&citus.coordinator, APP_ROLE), (&citus.workers[0], "carego_staff")] {
+        let client = migrate::connect(&node.conn_str(role, "carego")).await.unwrap();
+        for call in [
+            "select run_command_on_workers('select 1')",
+            "select run_command_on_coordinator('select 1')",
+            "select run_command_on_all_nodes('select 1')",
+            "select master_run_on_worker(array['x'], array[5432], array['select 1'], false)",
+        ] {
+            let sql = format!("begin; set local role carego_staff; {call}");
+            let err = client.batch_execute(&sql).await.expect_err(call);
+            client.batch_execute("rollback").await.unwrap();
+            assert!(format!("{err:?}").contains("permission denied for function"), "{call}: {err:?}");
+        }
+    }
+
     let on_shards = lines(
         &owner,
         "select result from run_command_on_placements('probe',
@@ -249,7 +360,60 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     assert!(differ.iter().all(|d| d.starts_with("probe shard ")), "{differ:#?}");
     assert_eq!(probe_rows(&mut owner, mine).await, 2, "with the wall permissive, one facility reads both");
 
-    owner.batch_execute("drop table probe").await.unwrap();
+    // A worker whose request role lost its login (a worker added after
+    // migrate, say): the doctor names it, and migrate gives it back.
+    let worker = superuser(citus.workers[0].socket_dir()).await;
+    worker
+        .batch_execute("set citus.enable_ddl_propagation = off; alter role carego_patient nologin")
+        .await
+        .unwrap();
+    let findings = doctor::examine(&owner).await.unwrap();
+    let cannot: Vec<String> = findings
+        .iter()
+        .filter(|f| f.check == "request_role_cannot_log_in_on_worker")
+        .map(|f| f.object.clone())
+        .collect();
+    assert_eq!(
+        cannot,
+        [format!("{}: carego_patient", citus.workers[0].socket_dir().display())],
+        "{findings:#?}"
+    );
+    migrate::run(&owner_conn).await.unwrap();
+    let again = doctor::examine(&owner).await.unwrap();
+    assert!(!again.iter().any(|f| f.check == "request_role_cannot_log_in_on_worker"), "{again:#?}");
+
+    // A worker where Citus's grant to PUBLIC came back (the extension
+    // recreated, say): the doctor names the function for every role that
+    // could call it there, and migrate refuses to go on.
+    let grant = |verb: &str| {
+        format!(
+            "set citus.enable_ddl_propagation = off; \
+             {verb} execute on function pg_catalog.run_command_on_coordinator {} public",
+            if verb == "grant" { "to" } else { "from" }
+        )
+    };
+    worker.batch_execute(&grant("grant")).await.unwrap();
+    let open: Vec<String> = doctor::examine(&owner)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.check == "remote_command_open")
+        .map(|f| f.object)
+        .collect();
+    let prefix = format!("{}: run_command_on_coordinator", citus.workers[0].socket_dir().display());
+    let mut every: Vec<&str> =
+        doctor::REQUEST_ROLES.iter().copied().chain([APP_ROLE, PLATFORM_ROLE]).collect();
+    every.sort_unstable();
+    assert_eq!(open, [format!("{prefix}: {}", every.join(","))], "the ten request roles and two login roles");
+    let refused = format!("{:?}", migrate::run(&owner_conn).await.expect_err("migrate refuses"));
+    assert!(
+        refused.contains("remote-command functions") && refused.contains(&format!("({prefix})")),
+        "{refused}"
+    );
+    worker.batch_execute(&grant("revoke")).await.unwrap();
+    migrate::run(&owner_conn).await.unwrap();
+
+    owner.batch_execute("drop table probe; drop function probe_enter").await.unwrap();
     drop(owner);
     citus.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);

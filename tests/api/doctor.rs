@@ -67,13 +67,17 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
     .unwrap();
     // Roles are cluster-wide and every request role is in use by other
     // tests: a privileged role of this test's own that the pool's login role
-    // can switch into, removed again.
+    // can switch into, removed again; and a request role given a login
+    // (no test relies on its absence) and taken back.
     let probe = format!("carego_probe_{}", std::process::id());
-    su.batch_execute(&format!("create role {probe} nologin bypassrls; grant {probe} to carego_app"))
-        .await
-        .unwrap();
+    // A request role that can log in, for as short a time.
+    su.batch_execute(&format!(
+        "create role {probe} nologin bypassrls; grant {probe} to carego_app; alter role carego_teacher login"
+    ))
+    .await
+    .unwrap();
     let broken = doctor::examine(&owner).await;
-    su.batch_execute(&format!("drop role {probe}")).await.unwrap();
+    su.batch_execute(&format!("alter role carego_teacher nologin; drop role {probe}")).await.unwrap();
     let broken = broken.unwrap();
 
     let checks: BTreeSet<&str> = broken.iter().map(|f| f.check).collect();
@@ -95,6 +99,7 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
         "temporary_objects_allowed",
         "privilege_without_restrictive_policy",
         "audit_trigger_misnamed",
+        "request_role_can_log_in",
     ]
     .into();
     assert_eq!(checks, expected, "{broken:#?}");
@@ -118,6 +123,7 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
         "secret_readable: users.password_hash: carego_staff",
         "audit_trigger_misnamed: bad_tenant.bad_tenant_audit",
         "audit_trigger_misnamed: bad_child.bad_child_audit",
+        "request_role_can_log_in: carego_teacher",
     ] {
         assert!(objects.iter().any(|o| o.starts_with(needle)), "missing {needle:?} in {objects:#?}");
     }

@@ -25,8 +25,9 @@ use anyhow::{Context as _, bail};
 use tokio_postgres::Client;
 
 use super::{
+    doctor::REQUEST_ROLES,
     embedded::{Durability, EmbeddedCluster, SUPERUSER, data_dir, find_bin_dir},
-    migrate::{self, OWNER_ROLE},
+    migrate::{self, APP_ROLE, OWNER_ROLE, PLATFORM_ROLE},
 };
 
 /// A running coordinator and its workers.
@@ -115,6 +116,7 @@ impl EmbeddedCitus {
         // In the Citus database, after the workers: Citus creates the
         // roles on every worker as well.
         migrate::bootstrap(&su, database).await?;
+        close_remote_commands(self.nodes(), database).await?;
         // Identifiers cannot be bound; `database` is ours, never user input.
         su.batch_execute(&format!("alter database \"{database}\" owner to {OWNER_ROLE}"))
             .await
@@ -170,13 +172,8 @@ async fn with_extension(node: &EmbeddedCluster, database: &str) -> anyhow::Resul
 /// LEVEL SECURITY on the shard; all in one transaction, rolled back. On
 /// plain PostgreSQL, or before any node can hold shards, it does nothing.
 pub async fn refuse_open_walls(client: &mut Client) -> anyhow::Result<()> {
-    let citus: bool = client
-        .query_one("select exists (select from pg_extension where extname = 'citus')", &[])
-        .await
-        .context("looking for Citus")?
-        .get(0);
     // pg_dist_node exists only with the extension.
-    if !citus
+    if !has_citus(client).await?
         || !client
             .query_one(
                 "select exists (select from pg_dist_node where isactive and shouldhaveshards and noderole = 'primary')",
@@ -214,6 +211,222 @@ pub async fn refuse_open_walls(client: &mut Client) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The Citus functions that run SQL text of their caller's choosing, as the
+/// caller, on other nodes. Citus grants them to PUBLIC, so a request's SQL
+/// could use one to open a session on a worker as its request role (which
+/// logs in there, for the coordinator: [`request_roles_log_in_on_workers`])
+/// with no prologue in it, or run them from a worker, where Citus keeps the
+/// metadata too. The embedded cluster takes them from PUBLIC on every node
+/// and gives them to the owner role, as which the doctor runs them
+/// ([`close_remote_commands`]); `carego migrate` refuses a cluster where a
+/// request or login role can still call one ([`open_remote_commands`]).
+pub const REMOTE_COMMANDS: &[&str] = &[
+    "run_command_on_workers",
+    "run_command_on_all_nodes",
+    "run_command_on_coordinator",
+    "run_command_on_placements",
+    "run_command_on_shards",
+    "run_command_on_colocated_placements",
+    "master_run_on_worker",
+];
+
+/// The roles that must not call a [`REMOTE_COMMANDS`] function: the request
+/// roles and the servers' login roles.
+fn roles_without_remote_commands() -> Vec<String> {
+    REQUEST_ROLES.iter().copied().chain([APP_ROLE, PLATFORM_ROLE]).map(str::to_owned).collect()
+}
+
+/// A `{roles}`/`{functions}` array literal of our own constants.
+fn array(items: &[String]) -> String {
+    format!("array['{}']", items.join("', '"))
+}
+
+/// For a superuser, on one node: takes every [`REMOTE_COMMANDS`] function
+/// from PUBLIC and gives it to the owner role. With DDL propagation off,
+/// so that each node's grants are changed by its own statement alone.
+/// Idempotent.
+fn close_remote_commands_sql() -> String {
+    let functions: Vec<String> = REMOTE_COMMANDS.iter().map(|f| (*f).to_owned()).collect();
+    format!(
+        "do $$
+         declare f regprocedure;
+         begin
+           perform set_config('citus.enable_ddl_propagation', 'off', true);
+           for f in select p.oid from pg_proc p
+                     where p.pronamespace = 'pg_catalog'::regnamespace and p.proname = any({functions})
+           loop
+             execute format('revoke execute on function %s from public', f);
+             execute format('grant execute on function %s to {OWNER_ROLE}', f);
+           end loop;
+         end $$",
+        functions = array(&functions)
+    )
+}
+
+/// Takes Citus's remote-command functions from PUBLIC on every node of the
+/// embedded cluster, as its superuser.
+async fn close_remote_commands(
+    nodes: impl Iterator<Item = &EmbeddedCluster>,
+    database: &str,
+) -> anyhow::Result<()> {
+    for node in nodes {
+        let su = migrate::connect(&node.conn_str(SUPERUSER, database)).await?;
+        su.batch_execute(&close_remote_commands_sql())
+            .await
+            .with_context(|| format!("closing Citus's remote commands on {}", node.socket_dir().display()))?;
+    }
+    Ok(())
+}
+
+/// On a Citus coordinator, every `node: function: roles` where a request or
+/// login role may call a [`REMOTE_COMMANDS`] function, on the coordinator
+/// and on each worker; a worker that did not answer is listed with why.
+/// Empty on plain PostgreSQL.
+pub async fn open_remote_commands(client: &Client) -> anyhow::Result<Vec<String>> {
+    if !has_citus(client).await? {
+        return Ok(Vec::new());
+    }
+    let functions: Vec<String> = REMOTE_COMMANDS.iter().map(|f| (*f).to_owned()).collect();
+    let check = format!(
+        "select coalesce(string_agg(f, '; ' order by f), '')
+           from (select p.proname || ': ' || string_agg(r, ',' order by r) f
+                   from pg_proc p, unnest({roles}) r
+                  where p.pronamespace = 'pg_catalog'::regnamespace and p.proname = any({functions})
+                    and has_function_privilege(r, p.oid, 'execute')
+                  group by p.proname) open",
+        roles = array(&roles_without_remote_commands()),
+        functions = array(&functions)
+    );
+    let mut open = Vec::new();
+    let here: String =
+        client.query_one(&check, &[]).await.context("reading who may run Citus's remote commands")?.get(0);
+    let coordinator: String = client
+        .query_one(
+            "select coalesce((select nodename from pg_dist_node where groupid = 0), 'the coordinator')",
+            &[],
+        )
+        .await?
+        .get(0);
+    open.extend(here.split("; ").filter(|s| !s.is_empty()).map(|s| format!("{coordinator}: {s}")));
+    for row in
+        client.query("select nodename, success, result from run_command_on_workers($1)", &[&check]).await?
+    {
+        let node: String = row.get(0);
+        let result: String = row.get(2);
+        if row.get(1) {
+            open.extend(result.split("; ").filter(|s| !s.is_empty()).map(|s| format!("{node}: {s}")));
+        } else {
+            open.push(format!("{node}: did not answer: {result}"));
+        }
+    }
+    Ok(open)
+}
+
+/// Fails on a Citus cluster where a request or login role may call one of
+/// Citus's remote-command functions, saying what to run as a superuser.
+pub async fn refuse_open_remote_commands(client: &Client) -> anyhow::Result<()> {
+    let open = open_remote_commands(client).await?;
+    if !open.is_empty() {
+        // One line per node and function; `carego doctor` names the roles.
+        let open: Vec<&str> =
+            open.iter().map(|o| o.rsplit_once(": ").map_or(o.as_str(), |(f, _)| f)).collect();
+        bail!(
+            "on this Citus cluster the request and login roles may run SQL on other nodes through \
+             Citus's remote-command functions ({}), which would let a request's SQL reach a worker \
+             with no prologue. As a superuser, on the coordinator and on every worker, run: {}",
+            open.join("; "),
+            close_remote_commands_sql().split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// On a Citus coordinator, lets every request role log in on every worker,
+/// and nowhere else. The coordinator runs a distributed query's pieces on
+/// the workers as the current role, and a request runs as a NOLOGIN request
+/// role (`SET LOCAL ROLE`): without a login there, every distributed query
+/// fails. The roles stay NOLOGIN on the coordinator, where only the login
+/// roles' `SET ROLE` reaches them. One statement per worker, with DDL
+/// propagation off in it, since Citus would otherwise carry an ALTER ROLE
+/// from a worker back to the coordinator and the other workers; then each
+/// worker is read back. Only once [`refuse_open_remote_commands`] passed:
+/// a login there must not be reachable from a request's SQL. Idempotent;
+/// run by `carego migrate` and needed again after a worker is added (the
+/// doctor reports `request_role_cannot_log_in_on_worker` until then).
+pub async fn request_roles_log_in_on_workers(client: &Client) -> anyhow::Result<()> {
+    if !has_workers(client).await? {
+        return Ok(());
+    }
+    // Identifiers cannot be bound; the roles are our constants.
+    let alters: String = REQUEST_ROLES.iter().map(|role| format!(" alter role {role} login;")).collect();
+    let command = format!(
+        "do $$ begin perform set_config('citus.enable_ddl_propagation', 'off', true);{alters} end $$"
+    );
+    for row in
+        client.query("select nodename, success, result from run_command_on_workers($1)", &[&command]).await?
+    {
+        if !row.get::<_, bool>(1) {
+            bail!(
+                "letting the request roles log in on the Citus worker {}: {}",
+                row.get::<_, String>(0),
+                row.get::<_, String>(2)
+            );
+        }
+    }
+    let cannot = request_roles_without_login_on_workers(client).await?;
+    if !cannot.is_empty() {
+        bail!("request roles still cannot log in on Citus workers: {}", cannot.join("; "));
+    }
+    Ok(())
+}
+
+/// Every `worker: roles` where a request role cannot log in (or `worker: did
+/// not answer: why`).
+pub async fn request_roles_without_login_on_workers(client: &Client) -> anyhow::Result<Vec<String>> {
+    let roles: Vec<String> = REQUEST_ROLES.iter().map(|r| (*r).to_owned()).collect();
+    let check = format!(
+        "select coalesce(string_agg(r, ',' order by r), '') from unnest({roles}) r
+          where not exists (select from pg_roles where rolname = r and rolcanlogin)",
+        roles = array(&roles)
+    );
+    let mut out = Vec::new();
+    for row in
+        client.query("select nodename, success, result from run_command_on_workers($1)", &[&check]).await?
+    {
+        let node: String = row.get(0);
+        let result: String = row.get(2);
+        match (row.get::<_, bool>(1), result.is_empty()) {
+            (true, true) => {}
+            (true, false) => out.push(format!("{node}: {result}")),
+            (false, _) => out.push(format!("{node}: did not answer: {result}")),
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `client` is on a database with the Citus extension.
+async fn has_citus(client: &Client) -> anyhow::Result<bool> {
+    Ok(client
+        .query_one("select exists (select from pg_extension where extname = 'citus')", &[])
+        .await
+        .context("looking for Citus")?
+        .get(0))
+}
+
+/// Whether `client` is on a Citus coordinator with active workers.
+async fn has_workers(client: &Client) -> anyhow::Result<bool> {
+    // pg_dist_node exists only with the extension.
+    Ok(has_citus(client).await?
+        && client
+            .query_one(
+                "select exists (select from pg_dist_node where isactive and noderole = 'primary' and groupid <> 0)",
+                &[],
+            )
+            .await
+            .context("looking for Citus workers")?
+            .get::<_, bool>(0))
 }
 
 /// Fails, saying how to install it, when the PostgreSQL in `bin` has no

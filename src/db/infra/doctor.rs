@@ -6,10 +6,14 @@ use std::collections::{HashMap, HashSet};
 
 use tokio_postgres::Client;
 
-use crate::db::infra::migrate::{APP_ROLE, PLATFORM_ROLE, migrations};
+use crate::db::infra::{
+    citus,
+    migrate::{APP_ROLE, PLATFORM_ROLE, migrations},
+};
 
-/// The roles requests run as, and the pool's login role.
-const REQUEST_ROLES: &[&str] = &[
+/// The roles requests run as (NOLOGIN: reached only by `SET ROLE` from a
+/// login role, but on Citus workers, where the coordinator logs in as them).
+pub const REQUEST_ROLES: &[&str] = &[
     "carego_public",
     "carego_patient",
     "carego_staff",
@@ -254,6 +258,12 @@ const READABLE_SECRETS: &str = "
        and has_column_privilege(r, c.oid, s.column_name::text, 'SELECT')
      order by 1";
 
+/// Request roles that can log in here: a login would reach them without
+/// the login roles' `SET ROLE` and the prologue that comes with it. (On a
+/// Citus worker they must, for the coordinator; that is checked apart.)
+const REQUEST_ROLES_WITH_LOGIN: &str = "
+    select rolname::text from pg_roles where rolname = any($1) and rolcanlogin order by 1";
+
 /// A table's row-level security as one line: whether it is enabled and
 /// forced, and each policy's name, kind, command, roles and expressions.
 /// `{rel}` is the table; the same line is read on the coordinator and on
@@ -343,9 +353,18 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
     add("secret_readable", names(client, READABLE_SECRETS, Some(&roles)).await?);
     add("audit_trigger_misnamed", names(client, AUDIT_TRIGGERS_MISNAMED, None).await?);
     add("session_level_setting", session_level_sql());
+    add("request_role_can_log_in", names(client, REQUEST_ROLES_WITH_LOGIN, Some(&request_roles)).await?);
     let citus =
         client.query_one("select exists (select from pg_extension where extname = 'citus')", &[]).await?;
     if citus.get(0) {
+        // The coordinator runs distributed queries on the workers as the
+        // request role itself (`citus::request_roles_log_in_on_workers`),
+        // which no request's SQL may reach another way.
+        add(
+            "request_role_cannot_log_in_on_worker",
+            citus::request_roles_without_login_on_workers(client).await?,
+        );
+        add("remote_command_open", citus::open_remote_commands(client).await?);
         for row in client.query(&shard_rls_sql(), &[]).await? {
             let check =
                 if row.get::<_, &str>(0) == "differs" { "shard_rls_differs" } else { "shard_unreadable" };

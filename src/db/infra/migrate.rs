@@ -94,6 +94,9 @@ pub async fn run_to(owner_conn: &str, target: Option<u32>) -> anyhow::Result<usi
     let report = runner.run_async(&mut client).await.context("running migrations")?;
     if target.is_none() {
         apply_schema(&mut client).await?;
+        // A login on the workers only once no request can reach one.
+        super::citus::refuse_open_remote_commands(&client).await?;
+        super::citus::request_roles_log_in_on_workers(&client).await?;
     }
     Ok(report.applied_migrations().len())
 }
