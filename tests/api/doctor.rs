@@ -61,7 +61,8 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
          create trigger bad_tenant_audit after insert on bad_tenant
              for each row execute function carego.audit_row('facility_id');
          create trigger bad_child_audit after insert on bad_child
-             for each row execute function carego.audit_row('facility_id', 'patients');"
+             for each row execute function carego.audit_row('facility_id', 'patients');
+         alter table stream_tickets rename to stream_tickets_renamed;"
     ))
     .await
     .unwrap();
@@ -100,6 +101,8 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
         "privilege_without_restrictive_policy",
         "audit_trigger_misnamed",
         "request_role_can_log_in",
+        "table_without_placement",
+        "placement_without_table",
     ]
     .into();
     assert_eq!(checks, expected, "{broken:#?}");
@@ -124,6 +127,9 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
         "audit_trigger_misnamed: bad_tenant.bad_tenant_audit",
         "audit_trigger_misnamed: bad_child.bad_child_audit",
         "request_role_can_log_in: carego_teacher",
+        "table_without_placement: bad_tenant",
+        "table_without_placement: stream_tickets_renamed",
+        "placement_without_table: stream_tickets",
     ] {
         assert!(objects.iter().any(|o| o.starts_with(needle)), "missing {needle:?} in {objects:#?}");
     }

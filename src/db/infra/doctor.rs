@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 use crate::db::infra::{
     citus,
     migrate::{APP_ROLE, PLATFORM_ROLE, migrations},
+    placement,
 };
 
 /// The roles requests run as (NOLOGIN: reached only by `SET ROLE` from a
@@ -353,6 +354,11 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
     add("secret_readable", names(client, READABLE_SECRETS, Some(&roles)).await?);
     add("audit_trigger_misnamed", names(client, AUDIT_TRIGGERS_MISNAMED, None).await?);
     add("session_level_setting", session_level_sql());
+    let tables = names(client, placement::TABLES, None).await?;
+    let columns = names(client, placement::COLUMNS, None).await?;
+    for (check, object) in placement::check(&tables, &columns) {
+        add(check, vec![object]);
+    }
     add("request_role_can_log_in", names(client, REQUEST_ROLES_WITH_LOGIN, Some(&request_roles)).await?);
     let citus =
         client.query_one("select exists (select from pg_extension where extname = 'citus')", &[]).await?;
