@@ -301,9 +301,14 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     let worker_dir = citus.workers[0].socket_dir();
     let mode = std::fs::metadata(worker_dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "{}", worker_dir.display());
-    let listens: String =
-        superuser(worker_dir).await.query_one("show listen_addresses", &[]).await.unwrap().get(0);
+    let on_worker = superuser(worker_dir).await;
+    let listens: String = on_worker.query_one("show listen_addresses", &[]).await.unwrap().get(0);
     assert_eq!(listens, "", "a worker listening on TCP");
+    // And a session there verifies no request context: the signing key is
+    // on the coordinator alone (docs/scale-out.md).
+    let key: Option<String> =
+        on_worker.query_one("select to_regclass('carego.context_key')::text", &[]).await.unwrap().get(0);
+    assert_eq!(key, None, "the signing key on a worker");
     // No request's SQL opens a session on another node through Citus's
     // remote-command functions, on the coordinator or on a worker.
     for (node, role) in [(&citus.coordinator, APP_ROLE), (&citus.workers[0], "carego_staff")] {
