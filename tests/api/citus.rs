@@ -318,6 +318,7 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
             "select run_command_on_coordinator('select 1')",
             "select run_command_on_all_nodes('select 1')",
             "select master_run_on_worker(array['x'], array[5432], array['select 1'], false)",
+            "select citus_check_connection_to_node('127.0.0.1', 5432)",
         ] {
             let sql = format!("begin; set local role carego_staff; {call}");
             let err = client.batch_execute(&sql).await.expect_err(call);

@@ -214,7 +214,9 @@ pub async fn refuse_open_walls(client: &mut Client) -> anyhow::Result<()> {
 }
 
 /// The Citus functions that run SQL text of their caller's choosing, as the
-/// caller, on other nodes. Citus grants them to PUBLIC, so a request's SQL
+/// caller, on other nodes, or connect as the caller to a host and port it
+/// names (`citus_check_connection_to_node`: a probe of whatever the database
+/// host can reach). Citus grants them to PUBLIC, so a request's SQL
 /// could use one to open a session on a worker as its request role (which
 /// logs in there, for the coordinator: [`request_roles_log_in_on_workers`])
 /// with no prologue in it, or run them from a worker, where Citus keeps the
@@ -230,6 +232,7 @@ pub const REMOTE_COMMANDS: &[&str] = &[
     "run_command_on_shards",
     "run_command_on_colocated_placements",
     "master_run_on_worker",
+    "citus_check_connection_to_node",
 ];
 
 /// The roles that must not call a [`REMOTE_COMMANDS`] function: the request
