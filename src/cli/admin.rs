@@ -90,13 +90,20 @@ pub async fn audit_verify(facility: Option<&str>, db: &DbSettings) -> anyhow::Re
 }
 
 /// Examines the schema; fails on any finding.
+/// As the owner: the login role may not read what it examines (the
+/// secrets registry, Citus's workers).
 pub async fn doctor(db: &DbSettings) -> anyhow::Result<()> {
+    if db.migration_database_url.is_none() && db.database_url.is_some() {
+        bail!(
+            "carego doctor examines the schema as its owner, which DATABASE_URL's login role is not: \
+             set MIGRATION_DATABASE_URL (carego_owner)"
+        );
+    }
     let opened = Opened::open(db, Durability::Durable).await?;
-    let conn = match (&db.migration_database_url, &db.database_url, &opened.cluster) {
-        (Some(owner), _, _) => owner.clone(),
-        (None, Some(app), _) => app.clone(),
-        (None, None, Some(cluster)) => cluster.conn_str(OWNER_ROLE, DATABASE),
-        (None, None, None) => unreachable!("without DATABASE_URL the cluster is embedded"),
+    let conn = match (&db.migration_database_url, &opened.cluster) {
+        (Some(owner), _) => owner.clone(),
+        (None, Some(cluster)) => cluster.conn_str(OWNER_ROLE, DATABASE),
+        (None, None) => unreachable!("without DATABASE_URL the cluster is embedded"),
     };
     let findings = match migrate::connect(&conn).await {
         Ok(client) => doctor::examine(&client).await,

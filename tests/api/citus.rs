@@ -4,7 +4,7 @@
 //! `.ci/citus` installs Citus and runs them (`-- --ignored citus::`).
 
 use carego::db::infra::{
-    citus::EmbeddedCitus,
+    citus::{self, EmbeddedCitus},
     doctor,
     embedded::Durability,
     migrate::{self, APP_ROLE, OWNER_ROLE, PLATFORM_ROLE},
@@ -279,15 +279,26 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     .await
     .unwrap();
     let before: String = app.query_one(&format!("select {id}"), &[]).await.unwrap().get(0);
-    let on_worker: String = app
-        .query_one(&format!("select {id} from probe where facility_id = $1::text::uuid"), &[&mine])
+    // Each node's name is its socket directory: the row shows where it
+    // was evaluated.
+    let row = app
+        .query_one(
+            &format!(
+                "select {id}, current_setting('citus.local_hostname') from probe where facility_id = $1::text::uuid"
+            ),
+            &[&mine],
+        )
         .await
-        .unwrap()
-        .get(0);
+        .unwrap();
+    let (on_worker, evaluated_on): (String, String) = (row.get(0), row.get(1));
     let after: String = app.query_one(&format!("select {id}"), &[]).await.unwrap().get(0);
     app.batch_execute("commit").await.unwrap();
     assert!(before.contains(":0:"), "no distributed transaction before a worker is reached: {before}");
     assert!(!after.contains(":0:"), "{after}");
+    assert!(
+        citus.workers.iter().any(|w| w.socket_dir().to_string_lossy() == evaluated_on),
+        "evaluated on {evaluated_on}, not a worker"
+    );
     assert_eq!(on_worker, after, "the worker shares the coordinator's distributed transaction id");
     // Nowhere but on the workers can it log in.
     let direct = migrate::connect(&citus.coordinator.conn_str("carego_staff", "carego")).await;
@@ -309,23 +320,144 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     let key: Option<String> =
         on_worker.query_one("select to_regclass('carego.context_key')::text", &[]).await.unwrap().get(0);
     assert_eq!(key, None, "the signing key on a worker");
-    // No request's SQL opens a session on another node through Citus's
-    // remote-command functions, on the coordinator or on a worker.
-    for (node, role) in [(&citus.coordinator, APP_ROLE), (&citus.workers[0], "carego_staff")] {
+    // On every node, PUBLIC may call no Citus function but those Citus's
+    // own plans call as the request's role (and, on the workers alone, the
+    // one that opens a remote transaction); the rest are the owner's.
+    let extension_functions = "select p.proname::text from pg_proc p
+          join pg_depend d on d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e'
+          join pg_extension e on e.oid = d.refobjid and e.extname like 'citus%'
+         where has_function_privilege('public', p.oid, 'execute') order by 1";
+    for node in std::iter::once(&citus.coordinator).chain(&citus.workers) {
+        let public = lines(&superuser(node.socket_dir()).await, extension_functions).await;
+        let mut allowed: Vec<&str> = citus::REQUEST_FUNCTIONS.to_vec();
+        if node.socket_dir() != citus.coordinator.socket_dir() {
+            allowed.extend(citus::WORKER_REQUEST_FUNCTIONS);
+        }
+        allowed.sort_unstable();
+        assert_eq!(public, allowed, "on {}", node.socket_dir().display());
+    }
+    let builtins = format!(
+        "select string_agg(proname || '=' || has_function_privilege('public', oid, 'execute'), ',' order by proname)
+           from pg_proc where pronamespace = 'pg_catalog'::regnamespace and proname = any(array['{}'])",
+        citus::WORKER_CLOSED_BUILTINS.join("', '")
+    );
+    for (node, public) in [(&citus.coordinator, true), (&citus.workers[0], false), (&citus.workers[1], false)]
+    {
+        let got = lines(&superuser(node.socket_dir()).await, &builtins).await;
+        let expected = format!(
+            "pg_stat_get_activity={public},pg_stat_get_backend_activity={public},set_config={public}"
+        );
+        assert_eq!(got, [expected], "on {}", node.socket_dir().display());
+    }
+    // So no request's SQL opens a session on another node, sends SQL there,
+    // writes Citus's metadata, or sees or cancels other sessions, on the
+    // coordinator or on a worker.
+    let denied = [
+        "select run_command_on_workers('select 1')",
+        "select run_command_on_coordinator('select 1')",
+        "select run_command_on_all_nodes('select 1')",
+        "select master_run_on_worker(array['x'], array[5432], array['select 1'], false)",
+        "select citus_check_connection_to_node('127.0.0.1', 5432)",
+        "select broadcast_intermediate_result('x', 'select 1')",
+        "select fetch_intermediate_results(array['x'], '127.0.0.1', 5432)",
+        "select citus_internal.add_tenant_schema('public'::regnamespace, 1)",
+        "select citus_internal.delete_placement_metadata(1)",
+        "select pg_cancel_backend(1::bigint)",
+        "select count(*) from citus_stat_activity",
+    ];
+    let on_coordinator = ["select assign_distributed_transaction_id(0, 1, now())"];
+    for (node, role, calls) in [
+        (&citus.coordinator, APP_ROLE, [&denied[..], &on_coordinator[..]].concat()),
+        (&citus.workers[0], "carego_staff", denied.to_vec()),
+    ] {
         let client = migrate::connect(&node.conn_str(role, "carego")).await.unwrap();
-        for call in [
-            "select run_command_on_workers('select 1')",
-            "select run_command_on_coordinator('select 1')",
-            "select run_command_on_all_nodes('select 1')",
-            "select master_run_on_worker(array['x'], array[5432], array['select 1'], false)",
-            "select citus_check_connection_to_node('127.0.0.1', 5432)",
-        ] {
+        for call in calls {
             let sql = format!("begin; set local role carego_staff; {call}");
             let err = client.batch_execute(&sql).await.expect_err(call);
             client.batch_execute("rollback").await.unwrap();
             assert!(format!("{err:?}").contains("permission denied for function"), "{call}: {err:?}");
         }
     }
+    // And the allowlist is enough for the shapes of query a request runs
+    // on distributed and reference tables: writes through a foreign key to
+    // a reference table (the reference shard is locked on the first worker,
+    // as the caller), a multi-shard update, a reference write, a join, a
+    // subplan whose intermediate result the workers read, aggregates
+    // combined on the coordinator. A function the pieces call on a worker
+    // runs there as the request's role, inside the transaction id the
+    // coordinator gave it: taking another is refused.
+    for statement in [
+        "create table shape_kind (v int primary key)",
+        "select create_reference_table('shape_kind')",
+        "insert into shape_kind values (1), (2)",
+        "create table shape (facility_id uuid not null, v int not null references shape_kind (v))",
+        "select create_distributed_table('shape', 'facility_id', colocate_with => 'probe')",
+        "grant select, insert, update on shape to carego_staff",
+        "grant select, insert on shape_kind to carego_staff",
+    ] {
+        owner.batch_execute(statement).await.unwrap_or_else(|e| panic!("{statement}: {e:?}"));
+    }
+    app.batch_execute("begin; set local role carego_staff").await.unwrap();
+    // (A reference table is written before the distributed tables that
+    // refer to it, as Citus requires within one transaction.)
+    for statement in [
+        "insert into shape_kind values (3)".to_owned(),
+        format!("insert into shape values ('{mine}', 1), ('{theirs}', 2)"),
+        "update shape set v = 2 where v = 1".to_owned(),
+        format!("insert into shape values ('{mine}', 3)"),
+    ] {
+        app.batch_execute(&statement).await.unwrap_or_else(|e| panic!("{statement}: {e:?}"));
+    }
+    let shapes = [
+        ("select count(*)::text from shape join shape_kind using (v)", "3"),
+        (
+            "with first as materialized (select facility_id from shape order by v desc limit 1)
+             select count(*)::text from shape join first using (facility_id)",
+            "2",
+        ),
+        (
+            "select array_agg(v order by v)::text || jsonb_agg(v order by v)::text from shape",
+            "{2,2,3}[2, 2, 3]",
+        ),
+        (
+            "select string_agg(n::text, ',' order by n) from
+               (select facility_id, count(*) n from shape group by facility_id) per",
+            "1,2",
+        ),
+        (
+            "select string_agg(v || ':' || b || ':' || j, ' ' order by v)
+               from (select v, jsonb_agg(v)::text b, json_agg(v)::text j from shape group by v) per",
+            "2:[2, 2]:[2, 2] 3:[3]:[3]",
+        ),
+        // The coordinator holds the reference table's shard: hidden.
+        (
+            "select string_agg(relname, ',' order by relname) from pg_class where relname like 'shape%'",
+            "shape,shape_kind,shape_kind_pkey",
+        ),
+    ];
+    for (query, expected) in shapes {
+        let got: String = app.query_one(query, &[]).await.unwrap_or_else(|e| panic!("{query}: {e:?}")).get(0);
+        assert_eq!(got, expected, "{query}");
+    }
+    // Nor may a piece leave a setting in the connection Citus keeps open to
+    // the worker for the role's next request, or read the other sessions'
+    // queries there.
+    for pushed in [
+        "select set_config('search_path', 'poisoned', false) from shape",
+        "select pg_stat_get_backend_activity(1) from shape",
+    ] {
+        app.batch_execute("savepoint pushed").await.unwrap();
+        let err = app.batch_execute(pushed).await.expect_err(pushed);
+        app.batch_execute("rollback to savepoint pushed").await.unwrap();
+        assert!(format!("{err:?}").contains("permission denied for function"), "{pushed}: {err:?}");
+    }
+    let taken = app
+        .batch_execute("select assign_distributed_transaction_id(0, 1, now()) from shape")
+        .await
+        .expect_err("a second distributed transaction id on a worker");
+    assert!(format!("{taken:?}").contains("already been assigned a transaction id"), "{taken:?}");
+    app.batch_execute("rollback").await.unwrap();
+    owner.batch_execute("drop table shape; drop table shape_kind").await.unwrap();
 
     let on_shards = lines(
         &owner,
@@ -403,17 +535,33 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
         .await
         .unwrap()
         .into_iter()
-        .filter(|f| f.check == "remote_command_open")
+        .filter(|f| f.check == "citus_function_open")
         .map(|f| f.object)
         .collect();
-    let prefix = format!("{}: run_command_on_coordinator", citus.workers[0].socket_dir().display());
+    let prefix =
+        format!("{}: run_command_on_coordinator(text,boolean)", citus.workers[0].socket_dir().display());
     let mut every: Vec<&str> =
         doctor::REQUEST_ROLES.iter().copied().chain([APP_ROLE, PLATFORM_ROLE]).collect();
     every.sort_unstable();
     assert_eq!(open, [format!("{prefix}: {}", every.join(","))], "the ten request roles and two login roles");
     let refused = format!("{:?}", migrate::run(&owner_conn).await.expect_err("migrate refuses"));
     assert!(
-        refused.contains("remote-command functions") && refused.contains(&format!("({prefix})")),
+        refused.contains("Citus functions that only the owner may")
+            && refused.contains(&format!("({prefix})")),
+        "{refused}"
+    );
+    // Refusing, it took back the logins an earlier migrate gave.
+    let without = citus::request_roles_without_login_on_workers(&owner).await.unwrap();
+    let mut request_roles = doctor::REQUEST_ROLES.to_vec();
+    request_roles.sort_unstable();
+    let every_request_role = request_roles.join(",");
+    assert_eq!(
+        without,
+        citus
+            .workers
+            .iter()
+            .map(|w| format!("{}: {every_request_role}", w.socket_dir().display()))
+            .collect::<Vec<_>>(),
         "{refused}"
     );
     worker.batch_execute(&grant("revoke")).await.unwrap();

@@ -197,6 +197,17 @@ async fn operator_commands_work_on_the_embedded_database() {
     let out = carego(&dir).arg("doctor").output().await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && stdout.contains("doctor: no findings"), "{stdout}");
+    // Given only the login role, it says what it needs instead of failing
+    // on what that role may not read.
+    let out = carego(&dir)
+        .arg("doctor")
+        .env("DATABASE_URL", "postgres://carego_app@127.0.0.1:1/carego")
+        .env_remove("MIGRATION_DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("set MIGRATION_DATABASE_URL"), "{stderr}");
 
     let create = |pw_on_stdin: &'static str| {
         let mut cmd = carego(&dir);

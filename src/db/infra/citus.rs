@@ -116,7 +116,7 @@ impl EmbeddedCitus {
         // In the Citus database, after the workers: Citus creates the
         // roles on every worker as well.
         migrate::bootstrap(&su, database).await?;
-        close_remote_commands(self.nodes(), database).await?;
+        close_citus_functions(self.nodes(), database).await?;
         // Identifiers cannot be bound; `database` is ours, never user input.
         su.batch_execute(&format!("alter database \"{database}\" owner to {OWNER_ROLE}"))
             .await
@@ -213,98 +213,185 @@ pub async fn refuse_open_walls(client: &mut Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The Citus functions that run SQL text of their caller's choosing, as the
-/// caller, on other nodes, or connect as the caller to a host and port it
-/// names (`citus_check_connection_to_node`: a probe of whatever the database
-/// host can reach). Citus grants them to PUBLIC, so a request's SQL
-/// could use one to open a session on a worker as its request role (which
-/// logs in there, for the coordinator: [`request_roles_log_in_on_workers`])
-/// with no prologue in it, or run them from a worker, where Citus keeps the
-/// metadata too. The embedded cluster takes them from PUBLIC on every node
-/// and gives them to the owner role, as which the doctor runs them
-/// ([`close_remote_commands`]); `carego migrate` refuses a cluster where a
-/// request or login role can still call one ([`open_remote_commands`]).
-pub const REMOTE_COMMANDS: &[&str] = &[
-    "run_command_on_workers",
-    "run_command_on_all_nodes",
-    "run_command_on_coordinator",
-    "run_command_on_placements",
-    "run_command_on_shards",
-    "run_command_on_colocated_placements",
-    "master_run_on_worker",
-    "citus_check_connection_to_node",
+/// The functions of Citus that PUBLIC may call on every node: the ones
+/// Citus's own plans call as the current role when a request runs a
+/// distributed query — a subplan's intermediate result read on the
+/// workers, a reference table's shard locked on the first worker before a
+/// write through a foreign key to it, the filter that hides shards from a
+/// read of `pg_class`, the aggregates that combine `array_agg`, `json_agg`
+/// and `jsonb_agg` — and a transaction's own distributed id, which a
+/// context bound to it would read. Each does no more than the caller could
+/// on that node already, and each is there because a query shape in
+/// `tests/api/citus.rs` fails without it (docs/scale-out.md). Every other
+/// function of the extension is the owner's alone ([`closed_functions`]):
+/// Citus grants PUBLIC some that run SQL text of the caller's choosing as
+/// the caller on other nodes (`run_command_on_workers`,
+/// `broadcast_intermediate_result`, whose result id is pasted into the COPY
+/// it sends), connect as the caller to a host it names
+/// (`citus_check_connection_to_node`, `fetch_intermediate_results`), write
+/// Citus's metadata on a node that believes the caller is Citus
+/// (`citus_internal.*`, checked by an application_name any session can
+/// set), or show and cancel other sessions (`citus_stat_activity`,
+/// `pg_cancel_backend(bigint)`). Repartitioned joins and INSERT … SELECT
+/// need some of those, so requests cannot run them; queries within one
+/// facility, co-located by `facility_id`, never repartition.
+pub const REQUEST_FUNCTIONS: &[&str] = &[
+    "read_intermediate_result",
+    "lock_shard_resources",
+    "relation_is_a_known_shard",
+    "array_cat_agg",
+    "json_cat_agg",
+    "jsonb_cat_agg",
+    "get_current_transaction_id",
 ];
 
-/// The roles that must not call a [`REMOTE_COMMANDS`] function: the request
-/// roles and the servers' login roles.
-fn roles_without_remote_commands() -> Vec<String> {
+/// PUBLIC may call these on the workers too: the coordinator opens each
+/// remote transaction by giving it its own distributed transaction id, as
+/// the current role. Not on the coordinator, where no request role logs in
+/// (so nothing sends it there): a request's SQL could otherwise take the id
+/// of another transaction of its role before reaching a worker, and with it
+/// the directory where that transaction's intermediate results are kept.
+/// On a worker the id is given before any of the request's SQL arrives,
+/// and a second one is refused.
+pub const WORKER_REQUEST_FUNCTIONS: &[&str] = &["assign_distributed_transaction_id"];
+
+/// The roles that must call no Citus function outside the allowlists: the
+/// request roles and the servers' login roles, each with every role it may
+/// `SET ROLE` to.
+fn roles_held_to_the_allowlist() -> Vec<String> {
     REQUEST_ROLES.iter().copied().chain([APP_ROLE, PLATFORM_ROLE]).map(str::to_owned).collect()
 }
 
 /// A `{roles}`/`{functions}` array literal of our own constants.
-fn array(items: &[String]) -> String {
+fn array(items: &[&str]) -> String {
     format!("array['{}']", items.join("', '"))
 }
 
-/// For a superuser, on one node: takes every [`REMOTE_COMMANDS`] function
-/// from PUBLIC and gives it to the owner role. With DDL propagation off,
-/// so that each node's grants are changed by its own statement alone.
-/// Idempotent.
-fn close_remote_commands_sql() -> String {
-    let functions: Vec<String> = REMOTE_COMMANDS.iter().map(|f| (*f).to_owned()).collect();
+/// PostgreSQL's own functions that PUBLIC may not call on the workers.
+/// There one login per request role serves every facility, through
+/// connections Citus keeps open between transactions, and an expression
+/// of a request's query is evaluated on the worker when Citus pushes it
+/// down with the query: `set_config(…, false)` would leave a setting (a
+/// search path, say) in the cached connection for the next facility's
+/// request of that role, and the activity functions show the other
+/// sessions of that role their queries, which Citus sends with the values
+/// written in. Citus sends the settings it carries as `SET LOCAL`
+/// statements, which need no function.
+pub const WORKER_CLOSED_BUILTINS: &[&str] =
+    &["set_config", "pg_stat_get_activity", "pg_stat_get_backend_activity"];
+
+/// The functions this node keeps from PUBLIC, as `p` (pg_proc rows): a
+/// query's `from` item. Every function of the Citus extensions outside the
+/// node's allowlist, and on a worker the [`WORKER_CLOSED_BUILTINS`].
+fn closed_functions() -> String {
+    format!(
+        "(select p.* from pg_proc p
+           where (exists (select from pg_depend d join pg_extension e on e.oid = d.refobjid
+                           where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e'
+                             and e.extname like 'citus%')
+                  and not (p.pronamespace = 'pg_catalog'::regnamespace
+                           and (p.proname = any({everywhere})
+                                or (p.proname = any({workers}) and {on_worker}))))
+              or (p.pronamespace = 'pg_catalog'::regnamespace and p.proname = any({builtins}) and {on_worker})) p",
+        everywhere = array(REQUEST_FUNCTIONS),
+        workers = array(WORKER_REQUEST_FUNCTIONS),
+        builtins = array(WORKER_CLOSED_BUILTINS),
+        on_worker = "exists (select from pg_dist_local_group where groupid <> 0)"
+    )
+}
+
+/// For a superuser, on one node: takes from PUBLIC every function the
+/// node keeps from it ([`closed_functions`]) and gives it to the owner
+/// role, which runs the DDL Citus carries to the workers with them and the
+/// doctor's remote checks. With DDL propagation off, so that each node's grants are
+/// changed by its own statement alone. Idempotent.
+fn close_citus_functions_sql() -> String {
     format!(
         "do $$
          declare f regprocedure;
          begin
            perform set_config('citus.enable_ddl_propagation', 'off', true);
-           for f in select p.oid from pg_proc p
-                     where p.pronamespace = 'pg_catalog'::regnamespace and p.proname = any({functions})
+           for f in select p.oid from {closed} where has_function_privilege('public', p.oid, 'execute')
            loop
-             execute format('revoke execute on function %s from public', f);
-             execute format('grant execute on function %s to {OWNER_ROLE}', f);
+             execute format('grant execute on routine %s to {OWNER_ROLE}', f);
+             execute format('revoke execute on routine %s from public', f);
            end loop;
          end $$",
-        functions = array(&functions)
+        closed = closed_functions()
     )
 }
 
-/// Takes Citus's remote-command functions from PUBLIC on every node of the
-/// embedded cluster, as its superuser.
-async fn close_remote_commands(
+/// Closes Citus's functions ([`close_citus_functions_sql`]) on every node
+/// of the embedded cluster, as its superuser.
+async fn close_citus_functions(
     nodes: impl Iterator<Item = &EmbeddedCluster>,
     database: &str,
 ) -> anyhow::Result<()> {
     for node in nodes {
         let su = migrate::connect(&node.conn_str(SUPERUSER, database)).await?;
-        su.batch_execute(&close_remote_commands_sql())
+        su.batch_execute(&close_citus_functions_sql())
             .await
-            .with_context(|| format!("closing Citus's remote commands on {}", node.socket_dir().display()))?;
+            .with_context(|| format!("closing Citus's functions on {}", node.socket_dir().display()))?;
     }
     Ok(())
 }
 
-/// On a Citus coordinator, every `node: function: roles` where a request or
-/// login role may call a [`REMOTE_COMMANDS`] function, on the coordinator
-/// and on each worker; a worker that did not answer is listed with why.
-/// Empty on plain PostgreSQL.
-pub async fn open_remote_commands(client: &Client) -> anyhow::Result<Vec<String>> {
+/// What one node says of the functions it keeps from PUBLIC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CitusFunctions {
+    /// `roles` (request or login roles, comma-separated) may call `function`
+    /// on `node`, themselves or through a role they may `SET ROLE` to.
+    Open { node: String, function: String, roles: String },
+    /// A worker that did not answer the check.
+    Unanswered { node: String, why: String },
+}
+
+impl CitusFunctions {
+    /// The doctor's object: `node: function: roles`, or `node: did not
+    /// answer: why`.
+    pub fn object(&self) -> String {
+        match self {
+            Self::Open { node, function, roles } => format!("{node}: {function}: {roles}"),
+            Self::Unanswered { node, why } => format!("{node}: did not answer: {why}"),
+        }
+    }
+}
+
+/// On a Citus coordinator, every function a node keeps from PUBLIC
+/// ([`closed_functions`]) that a request or login role may call there, on
+/// the coordinator and on each worker (run there as the caller, who must be
+/// allowed `run_command_on_workers`: the owner). Empty on plain PostgreSQL.
+pub async fn open_citus_functions(client: &Client) -> anyhow::Result<Vec<CitusFunctions>> {
     if !has_citus(client).await? {
         return Ok(Vec::new());
     }
-    let functions: Vec<String> = REMOTE_COMMANDS.iter().map(|f| (*f).to_owned()).collect();
+    // A role missing on a node is skipped (has_function_privilege would
+    // fail on its name); the doctor reports missing roles on its own.
     let check = format!(
         "select coalesce(string_agg(f, '; ' order by f), '')
-           from (select p.proname || ': ' || string_agg(r, ',' order by r) f
-                   from pg_proc p, unnest({roles}) r
-                  where p.pronamespace = 'pg_catalog'::regnamespace and p.proname = any({functions})
-                    and has_function_privilege(r, p.oid, 'execute')
-                  group by p.proname) open",
-        roles = array(&roles_without_remote_commands()),
-        functions = array(&functions)
+           from (select p.oid::regprocedure::text || ': ' || string_agg(r.rolname, ',' order by r.rolname) f
+                   from {closed} cross join pg_roles r
+                  where r.rolname = any({roles})
+                    and exists (select from pg_roles m
+                                 where pg_has_role(r.oid, m.oid, 'MEMBER')
+                                   and has_function_privilege(m.oid, p.oid, 'execute'))
+                  group by p.oid) open",
+        closed = closed_functions(),
+        roles = array(&roles_held_to_the_allowlist().iter().map(String::as_str).collect::<Vec<_>>())
     );
-    let mut open = Vec::new();
+    let parse = |node: &str, answer: &str| -> Vec<CitusFunctions> {
+        answer
+            .split("; ")
+            .filter_map(|open| open.rsplit_once(": "))
+            .map(|(function, roles)| CitusFunctions::Open {
+                node: node.to_owned(),
+                function: function.to_owned(),
+                roles: roles.to_owned(),
+            })
+            .collect()
+    };
     let here: String =
-        client.query_one(&check, &[]).await.context("reading who may run Citus's remote commands")?.get(0);
+        client.query_one(&check, &[]).await.context("reading who may call Citus's functions")?.get(0);
     let coordinator: String = client
         .query_one(
             "select coalesce((select nodename from pg_dist_node where groupid = 0), 'the coordinator')",
@@ -312,75 +399,99 @@ pub async fn open_remote_commands(client: &Client) -> anyhow::Result<Vec<String>
         )
         .await?
         .get(0);
-    open.extend(here.split("; ").filter(|s| !s.is_empty()).map(|s| format!("{coordinator}: {s}")));
-    for row in
-        client.query("select nodename, success, result from run_command_on_workers($1)", &[&check]).await?
-    {
-        let node: String = row.get(0);
-        let result: String = row.get(2);
-        if row.get(1) {
-            open.extend(result.split("; ").filter(|s| !s.is_empty()).map(|s| format!("{node}: {s}")));
+    let mut open = parse(&coordinator, &here);
+    for (node, answered, result) in on_workers(client, &check).await? {
+        if answered {
+            open.extend(parse(&node, &result));
         } else {
-            open.push(format!("{node}: did not answer: {result}"));
+            open.push(CitusFunctions::Unanswered { node, why: result });
         }
     }
     Ok(open)
 }
 
-/// Fails on a Citus cluster where a request or login role may call one of
-/// Citus's remote-command functions, saying what to run as a superuser.
-pub async fn refuse_open_remote_commands(client: &Client) -> anyhow::Result<()> {
-    let open = open_remote_commands(client).await?;
-    if !open.is_empty() {
-        // One line per node and function; `carego doctor` names the roles.
-        let open: Vec<&str> =
-            open.iter().map(|o| o.rsplit_once(": ").map_or(o.as_str(), |(f, _)| f)).collect();
-        bail!(
-            "on this Citus cluster the request and login roles may run SQL on other nodes through \
-             Citus's remote-command functions ({}), which would let a request's SQL reach a worker \
-             with no prologue. As a superuser, on the coordinator and on every worker, run: {}",
-            open.join("; "),
-            close_remote_commands_sql().split_whitespace().collect::<Vec<_>>().join(" ")
-        );
-    }
-    Ok(())
+/// Runs `command` on every worker through `run_command_on_workers`: each
+/// worker's name, whether it answered, and its answer or error. The caller
+/// must be allowed the function (the owner role; `carego doctor` says so
+/// when it is not).
+async fn on_workers(client: &Client, command: &str) -> anyhow::Result<Vec<(String, bool, String)>> {
+    Ok(client
+        .query("select nodename, success, result from run_command_on_workers($1)", &[&command])
+        .await
+        .context("running a command on the Citus workers")?
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect())
 }
 
-/// On a Citus coordinator, lets every request role log in on every worker,
-/// and nowhere else. The coordinator runs a distributed query's pieces on
-/// the workers as the current role, and a request runs as a NOLOGIN request
-/// role (`SET LOCAL ROLE`): without a login there, every distributed query
-/// fails. The roles stay NOLOGIN on the coordinator, where only the login
-/// roles' `SET ROLE` reaches them. One statement per worker, with DDL
-/// propagation off in it, since Citus would otherwise carry an ALTER ROLE
-/// from a worker back to the coordinator and the other workers; then each
-/// worker is read back. Only once [`refuse_open_remote_commands`] passed:
-/// a login there must not be reachable from a request's SQL. Idempotent;
-/// run by `carego migrate` and needed again after a worker is added (the
-/// doctor reports `request_role_cannot_log_in_on_worker` until then).
-pub async fn request_roles_log_in_on_workers(client: &Client) -> anyhow::Result<()> {
+/// Fails on a Citus cluster where a request or login role may call a
+/// Citus function outside the allowlists, saying what to run as a
+/// superuser. First takes back the request roles' logins on the workers
+/// (an earlier migrate gave them): a login there is safe only while those
+/// functions are closed.
+pub async fn refuse_open_citus_functions(client: &Client) -> anyhow::Result<()> {
+    let open = open_citus_functions(client).await?;
+    if open.is_empty() {
+        return Ok(());
+    }
+    let taken_back = match request_roles_login_on_workers(client, false).await {
+        Ok(()) => "Until then the request roles cannot log in on the workers.".to_owned(),
+        Err(err) => format!("Taking the request roles' logins on the workers back failed too: {err:#}."),
+    };
+    // One entry per node and function; `carego doctor` names the roles.
+    let mut listed: Vec<String> = open
+        .iter()
+        .map(|o| match o {
+            CitusFunctions::Open { node, function, .. } => format!("{node}: {function}"),
+            CitusFunctions::Unanswered { .. } => o.object(),
+        })
+        .collect();
+    let more = listed.len().saturating_sub(12);
+    listed.truncate(12);
+    if more > 0 {
+        listed.push(format!("and {more} more (carego doctor lists them)"));
+    }
+    bail!(
+        "on this Citus cluster the request and login roles may call Citus functions that only the \
+         owner may ({}); some would let a request's SQL run on another node with no prologue. {taken_back} \
+         As a superuser, on the coordinator and on every worker, run: {}",
+        listed.join("; "),
+        close_citus_functions_sql().split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+}
+
+/// On a Citus coordinator, lets every request role log in on every worker
+/// (`login`), or takes that back. The coordinator runs a distributed
+/// query's pieces on the workers as the current role, and a request runs
+/// as a NOLOGIN request role (`SET LOCAL ROLE`): without a login there,
+/// every distributed query fails. The roles stay NOLOGIN on the
+/// coordinator, where only the login roles' `SET ROLE` reaches them. One
+/// statement per worker, with DDL propagation off in it, since Citus would
+/// otherwise carry an ALTER ROLE from a worker back to the coordinator and
+/// the other workers; then each worker is read back. A login is given only
+/// once [`refuse_open_citus_functions`] passed: it must not be reachable
+/// from a request's SQL. Idempotent; run by `carego migrate` and needed
+/// again after a worker is added (the doctor reports
+/// `request_role_cannot_log_in_on_worker` until then).
+pub async fn request_roles_login_on_workers(client: &Client, login: bool) -> anyhow::Result<()> {
     if !has_workers(client).await? {
         return Ok(());
     }
+    let attribute = if login { "login" } else { "nologin" };
     // Identifiers cannot be bound; the roles are our constants.
-    let alters: String = REQUEST_ROLES.iter().map(|role| format!(" alter role {role} login;")).collect();
+    let alters: String =
+        REQUEST_ROLES.iter().map(|role| format!(" alter role {role} {attribute};")).collect();
     let command = format!(
         "do $$ begin perform set_config('citus.enable_ddl_propagation', 'off', true);{alters} end $$"
     );
-    for row in
-        client.query("select nodename, success, result from run_command_on_workers($1)", &[&command]).await?
-    {
-        if !row.get::<_, bool>(1) {
-            bail!(
-                "letting the request roles log in on the Citus worker {}: {}",
-                row.get::<_, String>(0),
-                row.get::<_, String>(2)
-            );
+    for (node, answered, result) in on_workers(client, &command).await? {
+        if !answered {
+            bail!("making the request roles {attribute} on the Citus worker {node}: {result}");
         }
     }
-    let cannot = request_roles_without_login_on_workers(client).await?;
-    if !cannot.is_empty() {
-        bail!("request roles still cannot log in on Citus workers: {}", cannot.join("; "));
+    let wrong = request_roles_login_on_workers_differs(client, login).await?;
+    if !wrong.is_empty() {
+        bail!("request roles on Citus workers are still not {attribute}: {}", wrong.join("; "));
     }
     Ok(())
 }
@@ -388,19 +499,20 @@ pub async fn request_roles_log_in_on_workers(client: &Client) -> anyhow::Result<
 /// Every `worker: roles` where a request role cannot log in (or `worker: did
 /// not answer: why`).
 pub async fn request_roles_without_login_on_workers(client: &Client) -> anyhow::Result<Vec<String>> {
-    let roles: Vec<String> = REQUEST_ROLES.iter().map(|r| (*r).to_owned()).collect();
+    request_roles_login_on_workers_differs(client, true).await
+}
+
+/// Every `worker: roles` where a request role's login is not `login` (or
+/// `worker: did not answer: why`).
+async fn request_roles_login_on_workers_differs(client: &Client, login: bool) -> anyhow::Result<Vec<String>> {
     let check = format!(
         "select coalesce(string_agg(r, ',' order by r), '') from unnest({roles}) r
-          where not exists (select from pg_roles where rolname = r and rolcanlogin)",
-        roles = array(&roles)
+          where not exists (select from pg_roles where rolname = r and rolcanlogin = {login})",
+        roles = array(REQUEST_ROLES)
     );
     let mut out = Vec::new();
-    for row in
-        client.query("select nodename, success, result from run_command_on_workers($1)", &[&check]).await?
-    {
-        let node: String = row.get(0);
-        let result: String = row.get(2);
-        match (row.get::<_, bool>(1), result.is_empty()) {
+    for (node, answered, result) in on_workers(client, &check).await? {
+        match (answered, result.is_empty()) {
             (true, true) => {}
             (true, false) => out.push(format!("{node}: {result}")),
             (false, _) => out.push(format!("{node}: did not answer: {result}")),

@@ -364,13 +364,15 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
         client.query_one("select exists (select from pg_extension where extname = 'citus')", &[]).await?;
     if citus.get(0) {
         // The coordinator runs distributed queries on the workers as the
-        // request role itself (`citus::request_roles_log_in_on_workers`),
-        // which no request's SQL may reach another way.
+        // request role itself (`citus::request_roles_login_on_workers`),
+        // which no request's SQL may reach another way. The workers are
+        // examined through run_command_on_workers: the owner's alone.
         add(
             "request_role_cannot_log_in_on_worker",
             citus::request_roles_without_login_on_workers(client).await?,
         );
-        add("remote_command_open", citus::open_remote_commands(client).await?);
+        let open = citus::open_citus_functions(client).await?;
+        add("citus_function_open", open.iter().map(citus::CitusFunctions::object).collect());
         for row in client.query(&shard_rls_sql(), &[]).await? {
             let check =
                 if row.get::<_, &str>(0) == "differs" { "shard_rls_differs" } else { "shard_unreadable" };

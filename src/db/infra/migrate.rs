@@ -95,8 +95,8 @@ pub async fn run_to(owner_conn: &str, target: Option<u32>) -> anyhow::Result<usi
     if target.is_none() {
         apply_schema(&mut client).await?;
         // A login on the workers only once no request can reach one.
-        super::citus::refuse_open_remote_commands(&client).await?;
-        super::citus::request_roles_log_in_on_workers(&client).await?;
+        super::citus::refuse_open_citus_functions(&client).await?;
+        super::citus::request_roles_login_on_workers(&client, true).await?;
     }
     Ok(report.applied_migrations().len())
 }
