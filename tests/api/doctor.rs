@@ -54,6 +54,7 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
              using (facility_id = any (carego.replanned_ids()));
          grant update on care_logs to carego_staff;
          alter role carego_staff in database {db} set carego.facility_id = '00000000-0000-0000-0000-000000000000';
+         alter role carego_platform in database {db} set work_mem = '64kB';
          grant temporary on database {db} to public;
          grant select on bad_child to carego_patient;
          alter table bad_tenant add column api_token text;
@@ -135,5 +136,9 @@ async fn the_migrated_schema_is_clean_and_each_breakage_is_found() {
     }
     assert!(
         objects.iter().any(|o| o.starts_with("session_level_setting: carego_staff: carego.facility_id="))
+    );
+    assert!(
+        objects.iter().any(|o| o == "session_level_setting: carego_platform: work_mem=64kB"),
+        "{objects:#?}"
     );
 }

@@ -214,14 +214,13 @@ pub async fn refuse_open_walls(client: &mut Client) -> anyhow::Result<()> {
 }
 
 /// The functions of Citus that PUBLIC may call on every node: the ones
-/// Citus's own plans call as the current role when a request runs a
+/// Citus's own plans call as the current role when a non-owner runs a
 /// distributed query — a subplan's intermediate result read on the
 /// workers, a reference table's shard locked on the first worker before a
 /// write through a foreign key to it, the filter that hides shards from a
 /// read of `pg_class`, the aggregates that combine `array_agg`, `json_agg`
-/// and `jsonb_agg` — and a transaction's own distributed id, which a
-/// context bound to it would read. Each does no more than the caller could
-/// on that node already, and each is there because a query shape in
+/// and `jsonb_agg`. Each does no more than the caller could on that node
+/// already, and each is there because a query shape in
 /// `tests/api/citus.rs` fails without it (docs/scale-out.md). Every other
 /// function of the extension is the owner's alone ([`closed_functions`]):
 /// Citus grants PUBLIC some that run SQL text of the caller's choosing as
@@ -231,10 +230,12 @@ pub async fn refuse_open_walls(client: &mut Client) -> anyhow::Result<()> {
 /// (`citus_check_connection_to_node`, `fetch_intermediate_results`), write
 /// Citus's metadata on a node that believes the caller is Citus
 /// (`citus_internal.*`, checked by an application_name any session can
-/// set), or show and cancel other sessions (`citus_stat_activity`,
-/// `pg_cancel_backend(bigint)`). Repartitioned joins and INSERT … SELECT
-/// need some of those, so requests cannot run them; queries within one
-/// facility, co-located by `facility_id`, never repartition.
+/// set; `add_tenant_schema` checks nothing), or show and cancel other
+/// sessions (`citus_stat_activity`, `pg_cancel_backend(bigint)`); these
+/// are reachable from a request's SQL on the coordinator alone, through
+/// `SET ROLE`. Repartitioned joins and INSERT … SELECT need some of them;
+/// queries within one facility, co-located by `facility_id`, never
+/// repartition.
 pub const REQUEST_FUNCTIONS: &[&str] = &[
     "read_intermediate_result",
     "lock_shard_resources",
@@ -242,17 +243,14 @@ pub const REQUEST_FUNCTIONS: &[&str] = &[
     "array_cat_agg",
     "json_cat_agg",
     "jsonb_cat_agg",
-    "get_current_transaction_id",
 ];
 
 /// PUBLIC may call these on the workers too: the coordinator opens each
 /// remote transaction by giving it its own distributed transaction id, as
-/// the current role. Not on the coordinator, where no request role logs in
-/// (so nothing sends it there): a request's SQL could otherwise take the id
-/// of another transaction of its role before reaching a worker, and with it
-/// the directory where that transaction's intermediate results are kept.
-/// On a worker the id is given before any of the request's SQL arrives,
-/// and a second one is refused.
+/// the current role. Not on the coordinator, where nothing sends it: there
+/// a request's SQL could take the id of another transaction of its role,
+/// and with it the directory where that transaction's intermediate results
+/// are kept.
 pub const WORKER_REQUEST_FUNCTIONS: &[&str] = &["assign_distributed_transaction_id"];
 
 /// The roles that must call no Citus function outside the allowlists: the
@@ -267,22 +265,9 @@ fn array(items: &[&str]) -> String {
     format!("array['{}']", items.join("', '"))
 }
 
-/// PostgreSQL's own functions that PUBLIC may not call on the workers.
-/// There one login per request role serves every facility, through
-/// connections Citus keeps open between transactions, and an expression
-/// of a request's query is evaluated on the worker when Citus pushes it
-/// down with the query: `set_config(…, false)` would leave a setting (a
-/// search path, say) in the cached connection for the next facility's
-/// request of that role, and the activity functions show the other
-/// sessions of that role their queries, which Citus sends with the values
-/// written in. Citus sends the settings it carries as `SET LOCAL`
-/// statements, which need no function.
-pub const WORKER_CLOSED_BUILTINS: &[&str] =
-    &["set_config", "pg_stat_get_activity", "pg_stat_get_backend_activity"];
-
 /// The functions this node keeps from PUBLIC, as `p` (pg_proc rows): a
 /// query's `from` item. Every function of the Citus extensions outside the
-/// node's allowlist, and on a worker the [`WORKER_CLOSED_BUILTINS`].
+/// node's allowlist.
 fn closed_functions() -> String {
     format!(
         "(select p.* from pg_proc p
@@ -291,12 +276,10 @@ fn closed_functions() -> String {
                              and e.extname like 'citus%')
                   and not (p.pronamespace = 'pg_catalog'::regnamespace
                            and (p.proname = any({everywhere})
-                                or (p.proname = any({workers}) and {on_worker}))))
-              or (p.pronamespace = 'pg_catalog'::regnamespace and p.proname = any({builtins}) and {on_worker})) p",
+                                or (p.proname = any({workers})
+                                    and exists (select from pg_dist_local_group where groupid <> 0)))))) p",
         everywhere = array(REQUEST_FUNCTIONS),
-        workers = array(WORKER_REQUEST_FUNCTIONS),
-        builtins = array(WORKER_CLOSED_BUILTINS),
-        on_worker = "exists (select from pg_dist_local_group where groupid <> 0)"
+        workers = array(WORKER_REQUEST_FUNCTIONS)
     )
 }
 
@@ -426,18 +409,12 @@ async fn on_workers(client: &Client, command: &str) -> anyhow::Result<Vec<(Strin
 
 /// Fails on a Citus cluster where a request or login role may call a
 /// Citus function outside the allowlists, saying what to run as a
-/// superuser. First takes back the request roles' logins on the workers
-/// (an earlier migrate gave them): a login there is safe only while those
-/// functions are closed.
+/// superuser.
 pub async fn refuse_open_citus_functions(client: &Client) -> anyhow::Result<()> {
     let open = open_citus_functions(client).await?;
     if open.is_empty() {
         return Ok(());
     }
-    let taken_back = match request_roles_login_on_workers(client, false).await {
-        Ok(()) => "Until then the request roles cannot log in on the workers.".to_owned(),
-        Err(err) => format!("Taking the request roles' logins on the workers back failed too: {err:#}."),
-    };
     // One entry per node and function; `carego doctor` names the roles.
     let mut listed: Vec<String> = open
         .iter()
@@ -453,61 +430,50 @@ pub async fn refuse_open_citus_functions(client: &Client) -> anyhow::Result<()> 
     }
     bail!(
         "on this Citus cluster the request and login roles may call Citus functions that only the \
-         owner may ({}); some would let a request's SQL run on another node with no prologue. {taken_back} \
-         As a superuser, on the coordinator and on every worker, run: {}",
+         owner may ({}); some would let a request's SQL run SQL on other nodes or write Citus's \
+         metadata. As a superuser, on the coordinator and on every worker, run: {}",
         listed.join("; "),
         close_citus_functions_sql().split_whitespace().collect::<Vec<_>>().join(" ")
     );
 }
 
-/// On a Citus coordinator, lets every request role log in on every worker
-/// (`login`), or takes that back. The coordinator runs a distributed
-/// query's pieces on the workers as the current role, and a request runs
-/// as a NOLOGIN request role (`SET LOCAL ROLE`): without a login there,
-/// every distributed query fails. The roles stay NOLOGIN on the
-/// coordinator, where only the login roles' `SET ROLE` reaches them. One
-/// statement per worker, with DDL propagation off in it, since Citus would
-/// otherwise carry an ALTER ROLE from a worker back to the coordinator and
-/// the other workers; then each worker is read back. A login is given only
-/// once [`refuse_open_citus_functions`] passed: it must not be reachable
-/// from a request's SQL. Idempotent; run by `carego migrate` and needed
-/// again after a worker is added (the doctor reports
-/// `request_role_cannot_log_in_on_worker` until then).
-pub async fn request_roles_login_on_workers(client: &Client, login: bool) -> anyhow::Result<()> {
+/// On a Citus coordinator, makes every request role NOLOGIN on every
+/// worker, as it is on the coordinator. Carego 0.37 gave them a login
+/// there, so that the coordinator could run a distributed query's pieces
+/// as the request's role; review showed a request's SQL could then reach
+/// the workers' sessions through settings Citus lets any role change
+/// (docs/scale-out.md), so until that is closed a request role's
+/// distributed query fails on the workers. One statement per worker, with
+/// DDL propagation off in it, since Citus would otherwise carry an ALTER
+/// ROLE from a worker back to the coordinator and the other workers; then
+/// each worker is read back. Idempotent; run by `carego migrate`.
+pub async fn request_roles_nologin_on_workers(client: &Client) -> anyhow::Result<()> {
     if !has_workers(client).await? {
         return Ok(());
     }
-    let attribute = if login { "login" } else { "nologin" };
     // Identifiers cannot be bound; the roles are our constants.
-    let alters: String =
-        REQUEST_ROLES.iter().map(|role| format!(" alter role {role} {attribute};")).collect();
+    let alters: String = REQUEST_ROLES.iter().map(|role| format!(" alter role {role} nologin;")).collect();
     let command = format!(
         "do $$ begin perform set_config('citus.enable_ddl_propagation', 'off', true);{alters} end $$"
     );
     for (node, answered, result) in on_workers(client, &command).await? {
         if !answered {
-            bail!("making the request roles {attribute} on the Citus worker {node}: {result}");
+            bail!("taking the request roles' login on the Citus worker {node}: {result}");
         }
     }
-    let wrong = request_roles_login_on_workers_differs(client, login).await?;
-    if !wrong.is_empty() {
-        bail!("request roles on Citus workers are still not {attribute}: {}", wrong.join("; "));
+    let still = request_roles_with_login_on_workers(client).await?;
+    if !still.is_empty() {
+        bail!("request roles can still log in on Citus workers: {}", still.join("; "));
     }
     Ok(())
 }
 
-/// Every `worker: roles` where a request role cannot log in (or `worker: did
+/// Every `worker: roles` where a request role can log in (or `worker: did
 /// not answer: why`).
-pub async fn request_roles_without_login_on_workers(client: &Client) -> anyhow::Result<Vec<String>> {
-    request_roles_login_on_workers_differs(client, true).await
-}
-
-/// Every `worker: roles` where a request role's login is not `login` (or
-/// `worker: did not answer: why`).
-async fn request_roles_login_on_workers_differs(client: &Client, login: bool) -> anyhow::Result<Vec<String>> {
+pub async fn request_roles_with_login_on_workers(client: &Client) -> anyhow::Result<Vec<String>> {
     let check = format!(
-        "select coalesce(string_agg(r, ',' order by r), '') from unnest({roles}) r
-          where not exists (select from pg_roles where rolname = r and rolcanlogin = {login})",
+        "select coalesce(string_agg(rolname, ',' order by rolname), '') from pg_roles
+          where rolname = any({roles}) and rolcanlogin",
         roles = array(REQUEST_ROLES)
     );
     let mut out = Vec::new();

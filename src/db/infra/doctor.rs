@@ -207,13 +207,15 @@ const APPEND_ONLY_WRITABLE: &str = "
      order by 1";
 
 /// Role- or database-level defaults for our roles (`ALTER ROLE … SET`): a
-/// `carego.*` or role default would hold outside any transaction.
+/// `carego.*` or role default would hold outside any transaction, and any
+/// other (a search path, a timeout) would reach every connection of a pool.
+/// Carego sets none.
 const ROLE_SETTINGS: &str = "
     select r.rolname || ': ' || s
       from pg_db_role_setting d
       join pg_roles r on r.oid = d.setrole
       cross join unnest(d.setconfig) s
-     where r.rolname = any($1) and (s like 'carego.%' or s like 'role=%' or s like 'search_path=%')
+     where r.rolname = any($1)
      order by 1";
 
 /// Columns whose names say they hold a secret or a credential's digest but
@@ -349,7 +351,10 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
         "privilege_without_restrictive_policy",
         names(client, PRIVILEGE_WITHOUT_RESTRICTIVE_POLICY, Some(&request_roles)).await?,
     );
-    add("session_level_setting", names(client, ROLE_SETTINGS, Some(&roles)).await?);
+    // Any default at all: a request's SQL can `RESET ROLE` and give its
+    // login role one (`ALTER ROLE … SET` needs no privilege for oneself),
+    // which every new connection of the pool would then start with.
+    add("session_level_setting", names(client, ROLE_SETTINGS, Some(&logins)).await?);
     add("unregistered_secret_column", names(client, UNREGISTERED_SECRETS, None).await?);
     add("secret_readable", names(client, READABLE_SECRETS, Some(&roles)).await?);
     add("audit_trigger_misnamed", names(client, AUDIT_TRIGGERS_MISNAMED, None).await?);
@@ -363,14 +368,10 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
     let citus =
         client.query_one("select exists (select from pg_extension where extname = 'citus')", &[]).await?;
     if citus.get(0) {
-        // The coordinator runs distributed queries on the workers as the
-        // request role itself (`citus::request_roles_login_on_workers`),
-        // which no request's SQL may reach another way. The workers are
-        // examined through run_command_on_workers: the owner's alone.
-        add(
-            "request_role_cannot_log_in_on_worker",
-            citus::request_roles_without_login_on_workers(client).await?,
-        );
+        // No request role logs in on a worker (`citus::request_roles_nologin_on_workers`).
+        // The workers are examined through run_command_on_workers: the
+        // owner's alone.
+        add("request_role_can_log_in_on_worker", citus::request_roles_with_login_on_workers(client).await?);
         let open = citus::open_citus_functions(client).await?;
         add("citus_function_open", open.iter().map(citus::CitusFunctions::object).collect());
         for row in client.query(&shard_rls_sql(), &[]).await? {
