@@ -83,16 +83,31 @@ async fn serve_with_citus_workers_serves_from_a_coordinator_with_two_workers() {
     let expected: Vec<String> =
         (1..=2).map(|i| citus.join(format!("worker-{i}/pgdata")).display().to_string()).collect();
     assert_eq!(workers, expected);
-    // The same roles, memberships and logins on every node: the request
-    // roles log in nowhere (docs/scale-out.md says why not on the workers).
+    // The same roles and memberships on every node. The request roles log
+    // in nowhere, and the servers' login roles on the coordinator only: a
+    // worker takes no Carego connection but the owner's (docs/scale-out.md).
     let roles = lines(&coordinator, ROLES).await;
     assert!(roles.iter().any(|r| r.starts_with("carego_app login=true inherit=false in ")), "{roles:#?}");
+    assert!(
+        roles.iter().any(|r| r.starts_with("carego_platform login=true inherit=false in ")),
+        "{roles:#?}"
+    );
     for role in doctor::REQUEST_ROLES {
         assert!(roles.iter().any(|r| r.starts_with(&format!("{role} login=false"))), "{roles:#?}");
     }
+    let on_workers_expected: Vec<String> = roles
+        .iter()
+        .map(|r| match r.split_once(" login=true") {
+            Some((role, rest)) if [APP_ROLE, PLATFORM_ROLE].contains(&role) => {
+                format!("{role} login=false{rest}")
+            }
+            _ => r.clone(),
+        })
+        .collect();
+    assert_ne!(on_workers_expected, roles);
     for worker in &workers {
         let on_worker = lines(&superuser(std::path::Path::new(worker)).await, ROLES).await;
-        assert_eq!(on_worker, roles, "the roles on {worker}");
+        assert_eq!(on_worker, on_workers_expected, "the roles on {worker}");
     }
 
     // Ctrl-C stops all three nodes; a second start finds them set up.
@@ -216,9 +231,6 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     let batch = owner.batch_execute(file).await.expect_err("one batch is refused");
     assert!(format!("{batch:?}").contains("cannot insert multiple commands"), "{batch:?}");
     migrate::execute_each(&owner, "probe.sql", file).await.unwrap();
-    // A request role reads the distributed table through the pool's login
-    // role, as a request does: the coordinator logs in on the workers as
-    // carego_staff, and the wall holds there for it.
     // A request role's distributed read fails closed: the coordinator runs
     // the pieces on the workers as the current role, and no request role
     // may log in there (docs/scale-out.md says what must be closed first).
@@ -232,6 +244,33 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
         .expect_err("a request role's distributed read");
     app.batch_execute("rollback").await.unwrap();
     assert!(format!("{refused:?}").contains("not permitted to log in"), "{refused:?}");
+    // Nor does a request's SQL back in the pool's login role: the login
+    // role logs in on no worker, so neither a query carrying its own text
+    // to the workers (Citus sends the whole string around a propagated SET
+    // LOCAL) nor a default it gives itself (Citus carries ALTER ROLE to
+    // every node) gets there.
+    for (what, sql) in [
+        (
+            "text carried to the workers",
+            "do $o$ begin execute $s$set local citus.propagate_set_commands = 'local'; \
+             set local work_mem = '4MB'; set search_path = poisoned$s$; end $o$; \
+             alter role carego_app set work_mem = '66kB'",
+        ),
+        ("a default of its own", "alter role carego_app set work_mem = '65kB'"),
+    ] {
+        let err = app
+            .batch_execute(&format!("begin; set local role carego_staff; reset role; {sql}"))
+            .await
+            .expect_err(what);
+        app.batch_execute("rollback").await.unwrap();
+        assert!(format!("{err:?}").contains("not permitted to log in"), "{what}: {err:?}");
+    }
+    let defaults: i64 = owner
+        .query_one("select count(*) from pg_db_role_setting where setrole = 'carego_app'::regrole", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(defaults, 0, "the default was rolled back with the statement");
     // What such a read needs is shown with a role made for the test, which
     // logs in everywhere and holds nothing but its grants.
     superuser(citus.coordinator.socket_dir())
@@ -484,28 +523,34 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     assert!(differ.iter().all(|d| d.starts_with("probe shard ")), "{differ:#?}");
     assert_eq!(probe_rows(&mut owner, mine).await, 2, "with the wall permissive, one facility reads both");
 
-    // A worker where a request role can log in (as Carego 0.37's migrate
-    // left every worker): the doctor names it, and migrate takes it back.
+    // A worker where a request role can log in (as stop 37's migrate left
+    // every worker) and a login role has a default: the doctor names both,
+    // and migrate takes them back.
     let worker = superuser(citus.workers[0].socket_dir()).await;
     worker
-        .batch_execute("set citus.enable_ddl_propagation = off; alter role carego_patient login")
+        .batch_execute(
+            "set citus.enable_ddl_propagation = off; alter role carego_patient login; \
+             alter role carego_app set work_mem = '77kB'",
+        )
         .await
         .unwrap();
     let findings = doctor::examine(&owner).await.unwrap();
-    let can: Vec<String> = findings
-        .iter()
-        .filter(|f| f.check == "request_role_can_log_in_on_worker")
-        .map(|f| f.object.clone())
-        .collect();
+    let on_worker: Vec<String> =
+        findings.iter().filter(|f| f.check == "role_on_worker").map(|f| f.object.clone()).collect();
+    let at = citus.workers[0].socket_dir().display();
     assert_eq!(
-        can,
-        [format!("{}: carego_patient", citus.workers[0].socket_dir().display())],
+        on_worker,
+        [format!("{at}: carego_app default work_mem=77kB"), format!("{at}: carego_patient login")],
         "{findings:#?}"
     );
     migrate::run(&owner_conn).await.unwrap();
     let again = doctor::examine(&owner).await.unwrap();
-    assert!(!again.iter().any(|f| f.check == "request_role_can_log_in_on_worker"), "{again:#?}");
-    assert!(migrate::connect(&citus.workers[0].conn_str("carego_patient", "carego")).await.is_err());
+    assert!(!again.iter().any(|f| f.check == "role_on_worker"), "{again:#?}");
+    let direct = format!(
+        "{:?}",
+        migrate::connect(&citus.workers[0].conn_str("carego_patient", "carego")).await.expect_err("a login")
+    );
+    assert!(direct.contains("not permitted to log in"), "{direct}");
 
     // A worker where Citus's grant to PUBLIC came back (the extension
     // recreated, say): the doctor names the function for every role that

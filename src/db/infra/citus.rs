@@ -220,8 +220,9 @@ pub async fn refuse_open_walls(client: &mut Client) -> anyhow::Result<()> {
 /// write through a foreign key to it, the filter that hides shards from a
 /// read of `pg_class`, the aggregates that combine `array_agg`, `json_agg`
 /// and `jsonb_agg`. Each does no more than the caller could on that node
-/// already, and each is there because a query shape in
-/// `tests/api/citus.rs` fails without it (docs/scale-out.md). Every other
+/// already; each, revoked by hand on a live cluster, made a query shape of
+/// `tests/api/citus.rs` fail, and the test shows the list is enough for
+/// them (docs/scale-out.md). Every other
 /// function of the extension is the owner's alone ([`closed_functions`]):
 /// Citus grants PUBLIC some that run SQL text of the caller's choosing as
 /// the caller on other nodes (`run_command_on_workers`,
@@ -232,8 +233,8 @@ pub async fn refuse_open_walls(client: &mut Client) -> anyhow::Result<()> {
 /// (`citus_internal.*`, checked by an application_name any session can
 /// set; `add_tenant_schema` checks nothing), or show and cancel other
 /// sessions (`citus_stat_activity`, `pg_cancel_backend(bigint)`); these
-/// are reachable from a request's SQL on the coordinator alone, through
-/// `SET ROLE`. Repartitioned joins and INSERT … SELECT need some of them;
+/// are reachable from a request's SQL on the coordinator, through `SET
+/// ROLE` or `RESET ROLE`. Repartitioned joins and INSERT … SELECT need some of them;
 /// queries within one facility, co-located by `facility_id`, never
 /// repartition.
 pub const REQUEST_FUNCTIONS: &[&str] = &[
@@ -437,50 +438,71 @@ pub async fn refuse_open_citus_functions(client: &Client) -> anyhow::Result<()> 
     );
 }
 
-/// On a Citus coordinator, makes every request role NOLOGIN on every
-/// worker, as it is on the coordinator. Carego 0.37 gave them a login
-/// there, so that the coordinator could run a distributed query's pieces
-/// as the request's role; review showed a request's SQL could then reach
-/// the workers' sessions through settings Citus lets any role change
-/// (docs/scale-out.md), so until that is closed a request role's
-/// distributed query fails on the workers. One statement per worker, with
-/// DDL propagation off in it, since Citus would otherwise carry an ALTER
-/// ROLE from a worker back to the coordinator and the other workers; then
-/// each worker is read back. Idempotent; run by `carego migrate`.
-pub async fn request_roles_nologin_on_workers(client: &Client) -> anyhow::Result<()> {
+/// The roles that log in on no worker: the request roles and the servers'
+/// login roles. Only the owner (migrations, DDL, the doctor) and Citus's
+/// superuser connect to a worker.
+fn roles_kept_off_the_workers() -> Vec<&'static str> {
+    REQUEST_ROLES.iter().copied().chain([APP_ROLE, PLATFORM_ROLE]).collect()
+}
+
+/// On a Citus coordinator, makes every request role and login role NOLOGIN
+/// on every worker, with no defaults there (`ALTER ROLE … RESET ALL`).
+/// Citus creates the roles on the workers as they are on the coordinator,
+/// logins included, and connects to a worker as the current role: a
+/// request's SQL, back in the login role after `RESET ROLE`, could
+/// otherwise reach a worker with text of its choosing (through
+/// `citus.propagate_set_commands`, which any role may set, and which sends
+/// the whole query string around a `SET LOCAL`) or leave a default there
+/// (`ALTER ROLE` oneself, which Citus carries to every node). With no login
+/// there, a request's distributed query fails closed (docs/scale-out.md
+/// says what stands before request roles may log in on the workers).
+/// Stop 37's migrate gave the request roles a login on the workers; this
+/// takes it back. One statement per worker, with DDL propagation off in
+/// it, since Citus would otherwise carry an ALTER ROLE from a worker back
+/// to the coordinator and the other workers; then each worker is read
+/// back. Idempotent; run by `carego migrate`.
+pub async fn roles_nologin_on_workers(client: &Client) -> anyhow::Result<()> {
     if !has_workers(client).await? {
         return Ok(());
     }
     // Identifiers cannot be bound; the roles are our constants.
-    let alters: String = REQUEST_ROLES.iter().map(|role| format!(" alter role {role} nologin;")).collect();
+    let alters: String = roles_kept_off_the_workers()
+        .iter()
+        .map(|role| format!(" alter role {role} nologin; alter role {role} reset all;"))
+        .collect();
     let command = format!(
         "do $$ begin perform set_config('citus.enable_ddl_propagation', 'off', true);{alters} end $$"
     );
     for (node, answered, result) in on_workers(client, &command).await? {
         if !answered {
-            bail!("taking the request roles' login on the Citus worker {node}: {result}");
+            bail!("taking Carego's roles' logins on the Citus worker {node}: {result}");
         }
     }
-    let still = request_roles_with_login_on_workers(client).await?;
+    let still = roles_on_workers(client).await?;
     if !still.is_empty() {
-        bail!("request roles can still log in on Citus workers: {}", still.join("; "));
+        bail!("Carego's roles can still log in, or have defaults, on Citus workers: {}", still.join("; "));
     }
     Ok(())
 }
 
-/// Every `worker: roles` where a request role can log in (or `worker: did
-/// not answer: why`).
-pub async fn request_roles_with_login_on_workers(client: &Client) -> anyhow::Result<Vec<String>> {
+/// Every `worker: role login` or `worker: role default` where a request or
+/// login role can log in or has a default (or `worker: did not answer:
+/// why`).
+pub async fn roles_on_workers(client: &Client) -> anyhow::Result<Vec<String>> {
     let check = format!(
-        "select coalesce(string_agg(rolname, ',' order by rolname), '') from pg_roles
-          where rolname = any({roles}) and rolcanlogin",
-        roles = array(REQUEST_ROLES)
+        "select coalesce(string_agg(f, '; ' order by f), '') from (
+             select rolname || ' login' f from pg_roles where rolname = any({roles}) and rolcanlogin
+             union all
+             select r.rolname || ' default ' || s from pg_db_role_setting d
+               join pg_roles r on r.oid = d.setrole, unnest(d.setconfig) s
+              where r.rolname = any({roles})) found",
+        roles = array(&roles_kept_off_the_workers())
     );
     let mut out = Vec::new();
     for (node, answered, result) in on_workers(client, &check).await? {
         match (answered, result.is_empty()) {
             (true, true) => {}
-            (true, false) => out.push(format!("{node}: {result}")),
+            (true, false) => out.extend(result.split("; ").map(|found| format!("{node}: {found}"))),
             (false, _) => out.push(format!("{node}: did not answer: {result}")),
         }
     }

@@ -12,8 +12,8 @@ use crate::db::infra::{
     placement,
 };
 
-/// The roles requests run as (NOLOGIN: reached only by `SET ROLE` from a
-/// login role, but on Citus workers, where the coordinator logs in as them).
+/// The roles requests run as (NOLOGIN on every node: reached only by `SET
+/// ROLE` from a login role).
 pub const REQUEST_ROLES: &[&str] = &[
     "carego_public",
     "carego_patient",
@@ -206,10 +206,10 @@ const APPEND_ONLY_WRITABLE: &str = "
      where f.proname = 'forbid_change' and has_table_privilege(r.role, c.oid, w.priv)
      order by 1";
 
-/// Role- or database-level defaults for our roles (`ALTER ROLE … SET`): a
+/// Defaults for our roles (`ALTER ROLE … SET`, in any database or all): a
 /// `carego.*` or role default would hold outside any transaction, and any
 /// other (a search path, a timeout) would reach every connection of a pool.
-/// Carego sets none.
+/// Carego sets none. (On Citus workers: checked apart.)
 const ROLE_SETTINGS: &str = "
     select r.rolname || ': ' || s
       from pg_db_role_setting d
@@ -262,8 +262,8 @@ const READABLE_SECRETS: &str = "
      order by 1";
 
 /// Request roles that can log in here: a login would reach them without
-/// the login roles' `SET ROLE` and the prologue that comes with it. (On a
-/// Citus worker they must, for the coordinator; that is checked apart.)
+/// the login roles' `SET ROLE` and the prologue that comes with it. (On
+/// Citus workers the login roles may not either; that is checked apart.)
 const REQUEST_ROLES_WITH_LOGIN: &str = "
     select rolname::text from pg_roles where rolname = any($1) and rolcanlogin order by 1";
 
@@ -368,10 +368,10 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
     let citus =
         client.query_one("select exists (select from pg_extension where extname = 'citus')", &[]).await?;
     if citus.get(0) {
-        // No request role logs in on a worker (`citus::request_roles_nologin_on_workers`).
-        // The workers are examined through run_command_on_workers: the
-        // owner's alone.
-        add("request_role_can_log_in_on_worker", citus::request_roles_with_login_on_workers(client).await?);
+        // No request or login role logs in on a worker, or has a default
+        // there (`citus::roles_nologin_on_workers`). The workers are
+        // examined through run_command_on_workers: the owner's alone.
+        add("role_on_worker", citus::roles_on_workers(client).await?);
         let open = citus::open_citus_functions(client).await?;
         add("citus_function_open", open.iter().map(citus::CitusFunctions::object).collect());
         for row in client.query(&shard_rls_sql(), &[]).await? {
