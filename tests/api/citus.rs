@@ -104,7 +104,6 @@ async fn serve_with_citus_workers_serves_from_a_coordinator_with_two_workers() {
             _ => r.clone(),
         })
         .collect();
-    assert_ne!(on_workers_expected, roles);
     for worker in &workers {
         let on_worker = lines(&superuser(std::path::Path::new(worker)).await, ROLES).await;
         assert_eq!(on_worker, on_workers_expected, "the roles on {worker}");
@@ -245,32 +244,26 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     app.batch_execute("rollback").await.unwrap();
     assert!(format!("{refused:?}").contains("not permitted to log in"), "{refused:?}");
     // Nor does a request's SQL back in the pool's login role: the login
-    // role logs in on no worker, so neither a query carrying its own text
-    // to the workers (Citus sends the whole string around a propagated SET
-    // LOCAL) nor a default it gives itself (Citus carries ALTER ROLE to
-    // every node) gets there.
-    for (what, sql) in [
-        (
-            "text carried to the workers",
-            "do $o$ begin execute $s$set local citus.propagate_set_commands = 'local'; \
-             set local work_mem = '4MB'; set search_path = poisoned$s$; end $o$; \
-             alter role carego_app set work_mem = '66kB'",
-        ),
-        ("a default of its own", "alter role carego_app set work_mem = '65kB'"),
-    ] {
-        let err = app
-            .batch_execute(&format!("begin; set local role carego_staff; reset role; {sql}"))
-            .await
-            .expect_err(what);
-        app.batch_execute("rollback").await.unwrap();
-        assert!(format!("{err:?}").contains("not permitted to log in"), "{what}: {err:?}");
+    // roles log in on no worker, so nothing that would carry a request's
+    // text there as them (Citus sends the whole string around a propagated
+    // SET LOCAL on every connection it opens) reaches one, and a default
+    // the login role gives itself fails with Citus's carrying it to the
+    // workers.
+    for role in [APP_ROLE, PLATFORM_ROLE] {
+        let direct = match migrate::connect(&citus.workers[0].conn_str(role, "carego")).await {
+            Ok(_) => panic!("{role} logged in on a worker"),
+            Err(err) => format!("{err:?}"),
+        };
+        assert!(direct.contains("not permitted to log in"), "{direct}");
     }
-    let defaults: i64 = owner
-        .query_one("select count(*) from pg_db_role_setting where setrole = 'carego_app'::regrole", &[])
+    let err = app
+        .batch_execute(
+            "begin; set local role carego_staff; reset role; alter role carego_app set work_mem = '65kB'",
+        )
         .await
-        .unwrap()
-        .get(0);
-    assert_eq!(defaults, 0, "the default was rolled back with the statement");
+        .expect_err("a default of its own");
+    app.batch_execute("rollback").await.unwrap();
+    assert!(format!("{err:?}").contains("not permitted to log in"), "{err:?}");
     // What such a read needs is shown with a role made for the test, which
     // logs in everywhere and holds nothing but its grants.
     superuser(citus.coordinator.socket_dir())
@@ -524,13 +517,15 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     assert_eq!(probe_rows(&mut owner, mine).await, 2, "with the wall permissive, one facility reads both");
 
     // A worker where a request role can log in (as stop 37's migrate left
-    // every worker) and a login role has a default: the doctor names both,
-    // and migrate takes them back.
+    // every worker) and the login roles have defaults, in one database and
+    // in all: the doctor names each, migrate refuses and says what a
+    // superuser must run there, and once that has run all is well again.
     let worker = superuser(citus.workers[0].socket_dir()).await;
     worker
         .batch_execute(
             "set citus.enable_ddl_propagation = off; alter role carego_patient login; \
-             alter role carego_app set work_mem = '77kB'",
+             alter role carego_app in database carego set work_mem = '77kB'; \
+             alter role carego_platform set work_mem = '78kB'",
         )
         .await
         .unwrap();
@@ -540,9 +535,20 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     let at = citus.workers[0].socket_dir().display();
     assert_eq!(
         on_worker,
-        [format!("{at}: carego_app default work_mem=77kB"), format!("{at}: carego_patient login")],
+        [
+            format!("{at}: carego_app default work_mem=77kB"),
+            format!("{at}: carego_patient login"),
+            format!("{at}: carego_platform default work_mem=78kB"),
+        ],
         "{findings:#?}"
     );
+    let refused = format!("{:?}", migrate::run(&owner_conn).await.expect_err("migrate refuses"));
+    assert!(
+        refused.contains("can log in, or have defaults, on workers")
+            && refused.contains(&format!("{at}: carego_patient login")),
+        "{refused}"
+    );
+    worker.batch_execute(&citus::close_worker_logins_sql()).await.unwrap();
     migrate::run(&owner_conn).await.unwrap();
     let again = doctor::examine(&owner).await.unwrap();
     assert!(!again.iter().any(|f| f.check == "role_on_worker"), "{again:#?}");

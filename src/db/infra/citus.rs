@@ -116,7 +116,10 @@ impl EmbeddedCitus {
         // In the Citus database, after the workers: Citus creates the
         // roles on every worker as well.
         migrate::bootstrap(&su, database).await?;
-        close_citus_functions(self.nodes(), database).await?;
+        as_superuser_on(self.nodes(), database, &close_citus_functions_sql(), "closing Citus's functions")
+            .await?;
+        as_superuser_on(self.workers.iter(), database, &close_worker_logins_sql(), "closing Carego's logins")
+            .await?;
         // Identifiers cannot be bound; `database` is ours, never user input.
         su.batch_execute(&format!("alter database \"{database}\" owner to {OWNER_ROLE}"))
             .await
@@ -305,17 +308,17 @@ fn close_citus_functions_sql() -> String {
     )
 }
 
-/// Closes Citus's functions ([`close_citus_functions_sql`]) on every node
-/// of the embedded cluster, as its superuser.
-async fn close_citus_functions(
-    nodes: impl Iterator<Item = &EmbeddedCluster>,
+/// Runs `sql` on each of `nodes`, as the embedded cluster's superuser;
+/// `what` names it in an error.
+async fn as_superuser_on<'a>(
+    nodes: impl Iterator<Item = &'a EmbeddedCluster>,
     database: &str,
+    sql: &str,
+    what: &str,
 ) -> anyhow::Result<()> {
     for node in nodes {
         let su = migrate::connect(&node.conn_str(SUPERUSER, database)).await?;
-        su.batch_execute(&close_citus_functions_sql())
-            .await
-            .with_context(|| format!("closing Citus's functions on {}", node.socket_dir().display()))?;
+        su.batch_execute(sql).await.with_context(|| format!("{what} on {}", node.socket_dir().display()))?;
     }
     Ok(())
 }
@@ -445,42 +448,59 @@ fn roles_kept_off_the_workers() -> Vec<&'static str> {
     REQUEST_ROLES.iter().copied().chain([APP_ROLE, PLATFORM_ROLE]).collect()
 }
 
-/// On a Citus coordinator, makes every request role and login role NOLOGIN
-/// on every worker, with no defaults there (`ALTER ROLE … RESET ALL`).
-/// Citus creates the roles on the workers as they are on the coordinator,
-/// logins included, and connects to a worker as the current role: a
-/// request's SQL, back in the login role after `RESET ROLE`, could
-/// otherwise reach a worker with text of its choosing (through
-/// `citus.propagate_set_commands`, which any role may set, and which sends
-/// the whole query string around a `SET LOCAL`) or leave a default there
-/// (`ALTER ROLE` oneself, which Citus carries to every node). With no login
-/// there, a request's distributed query fails closed (docs/scale-out.md
-/// says what stands before request roles may log in on the workers).
-/// Stop 37's migrate gave the request roles a login on the workers; this
-/// takes it back. One statement per worker, with DDL propagation off in
-/// it, since Citus would otherwise carry an ALTER ROLE from a worker back
-/// to the coordinator and the other workers; then each worker is read
-/// back. Idempotent; run by `carego migrate`.
-pub async fn roles_nologin_on_workers(client: &Client) -> anyhow::Result<()> {
+/// For a superuser, on one worker: makes every request role and login role
+/// there NOLOGIN, with no defaults in any database. Citus creates the roles
+/// on a worker as they are on the coordinator (logins and defaults
+/// included, again whenever a node is added or activated) and connects to
+/// a worker as the current role: a request's SQL, back in the login role
+/// after `RESET ROLE`, could otherwise reach a worker with text of its
+/// choosing (through `citus.propagate_set_commands`, which any role may
+/// set, and which sends the whole query string around a `SET LOCAL`) or
+/// leave a default there (`ALTER ROLE` oneself, which Citus carries to
+/// every node). With no login there, a request's distributed query fails
+/// closed (docs/scale-out.md says what stands before request roles may log
+/// in on the workers). A superuser's, since from PostgreSQL 16 the owner
+/// may alter only the roles it created, and the login roles are the
+/// superuser's. With DDL propagation off, so that each worker's roles are
+/// changed by its own statement alone. Idempotent.
+pub fn close_worker_logins_sql() -> String {
+    format!(
+        "do $$
+         declare r text; d text;
+         begin
+           perform set_config('citus.enable_ddl_propagation', 'off', true);
+           for r in select rolname from pg_roles where rolname = any({roles}) and rolcanlogin loop
+             execute format('alter role %I nologin', r);
+           end loop;
+           for r, d in select o.rolname, b.datname from pg_db_role_setting s
+                         join pg_roles o on o.oid = s.setrole
+                         left join pg_database b on b.oid = s.setdatabase
+                        where o.rolname = any({roles}) loop
+             if d is null then execute format('alter role %I reset all', r);
+             else execute format('alter role %I in database %I reset all', r, d);
+             end if;
+           end loop;
+         end $$",
+        roles = array(&roles_kept_off_the_workers())
+    )
+}
+
+/// Fails on a Citus cluster where a request or login role can log in on a
+/// worker or has a default there (a worker added since, say), saying what
+/// to run there as a superuser.
+pub async fn refuse_worker_logins(client: &Client) -> anyhow::Result<()> {
     if !has_workers(client).await? {
         return Ok(());
     }
-    // Identifiers cannot be bound; the roles are our constants.
-    let alters: String = roles_kept_off_the_workers()
-        .iter()
-        .map(|role| format!(" alter role {role} nologin; alter role {role} reset all;"))
-        .collect();
-    let command = format!(
-        "do $$ begin perform set_config('citus.enable_ddl_propagation', 'off', true);{alters} end $$"
-    );
-    for (node, answered, result) in on_workers(client, &command).await? {
-        if !answered {
-            bail!("taking Carego's roles' logins on the Citus worker {node}: {result}");
-        }
-    }
-    let still = roles_on_workers(client).await?;
-    if !still.is_empty() {
-        bail!("Carego's roles can still log in, or have defaults, on Citus workers: {}", still.join("; "));
+    let found = roles_on_workers(client).await?;
+    if !found.is_empty() {
+        bail!(
+            "on this Citus cluster Carego's request or login roles can log in, or have defaults, on \
+             workers ({}); a request's SQL could reach a worker through them. As a superuser, on \
+             every worker (again after adding or activating one), run: {}",
+            found.join("; "),
+            close_worker_logins_sql().split_whitespace().collect::<Vec<_>>().join(" ")
+        );
     }
     Ok(())
 }
@@ -490,7 +510,7 @@ pub async fn roles_nologin_on_workers(client: &Client) -> anyhow::Result<()> {
 /// why`).
 pub async fn roles_on_workers(client: &Client) -> anyhow::Result<Vec<String>> {
     let check = format!(
-        "select coalesce(string_agg(f, '; ' order by f), '') from (
+        "select coalesce(string_agg(f, chr(30) order by f), '') from (
              select rolname || ' login' f from pg_roles where rolname = any({roles}) and rolcanlogin
              union all
              select r.rolname || ' default ' || s from pg_db_role_setting d
@@ -502,7 +522,7 @@ pub async fn roles_on_workers(client: &Client) -> anyhow::Result<Vec<String>> {
     for (node, answered, result) in on_workers(client, &check).await? {
         match (answered, result.is_empty()) {
             (true, true) => {}
-            (true, false) => out.extend(result.split("; ").map(|found| format!("{node}: {found}"))),
+            (true, false) => out.extend(result.split('\x1e').map(|found| format!("{node}: {found}"))),
             (false, _) => out.push(format!("{node}: did not answer: {result}")),
         }
     }

@@ -369,7 +369,7 @@ pub async fn examine(client: &Client) -> anyhow::Result<Vec<Finding>> {
         client.query_one("select exists (select from pg_extension where extname = 'citus')", &[]).await?;
     if citus.get(0) {
         // No request or login role logs in on a worker, or has a default
-        // there (`citus::roles_nologin_on_workers`). The workers are
+        // there (`citus::close_worker_logins_sql`). The workers are
         // examined through run_command_on_workers: the owner's alone.
         add("role_on_worker", citus::roles_on_workers(client).await?);
         let open = citus::open_citus_functions(client).await?;

@@ -96,7 +96,7 @@ pub async fn run_to(owner_conn: &str, target: Option<u32>) -> anyhow::Result<usi
         apply_schema(&mut client).await?;
         // No request or login role logs in on a Citus worker, and none may
         // call Citus's functions beyond what its plans need.
-        super::citus::roles_nologin_on_workers(&client).await?;
+        super::citus::refuse_worker_logins(&client).await?;
         super::citus::refuse_open_citus_functions(&client).await?;
     }
     Ok(report.applied_migrations().len())
