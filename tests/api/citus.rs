@@ -548,10 +548,18 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
             && refused.contains(&format!("{at}: carego_patient login")),
         "{refused}"
     );
-    worker.batch_execute(&citus::close_worker_logins_sql()).await.unwrap();
+    // (On a connection of its own: the statement turns DDL propagation
+    // off itself.)
+    superuser(citus.workers[0].socket_dir())
+        .await
+        .batch_execute(&citus::close_worker_logins_sql())
+        .await
+        .unwrap();
     migrate::run(&owner_conn).await.unwrap();
     let again = doctor::examine(&owner).await.unwrap();
     assert!(!again.iter().any(|f| f.check == "role_on_worker"), "{again:#?}");
+    // It stayed on the worker: the login role still logs in on the coordinator.
+    migrate::connect(&citus.coordinator.conn_str(APP_ROLE, "carego")).await.unwrap();
     let direct = format!(
         "{:?}",
         migrate::connect(&citus.workers[0].conn_str("carego_patient", "carego")).await.expect_err("a login")

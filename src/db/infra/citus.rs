@@ -492,7 +492,11 @@ pub async fn refuse_worker_logins(client: &Client) -> anyhow::Result<()> {
     if !has_workers(client).await? {
         return Ok(());
     }
-    let found = roles_on_workers(client).await?;
+    let (unanswered, found): (Vec<String>, Vec<String>) =
+        roles_on_workers(client).await?.into_iter().partition(|f| f.contains(": did not answer: "));
+    if !unanswered.is_empty() {
+        bail!("could not check Carego's roles on the Citus workers: {}", unanswered.join("; "));
+    }
     if !found.is_empty() {
         bail!(
             "on this Citus cluster Carego's request or login roles can log in, or have defaults, on \
