@@ -6,7 +6,7 @@
 use carego::db::infra::{
     citus::{self, EmbeddedCitus},
     doctor,
-    embedded::Durability,
+    embedded::{Durability, EmbeddedCluster},
     migrate::{self, APP_ROLE, OWNER_ROLE, PLATFORM_ROLE},
 };
 use std::os::unix::fs::PermissionsExt as _;
@@ -43,6 +43,22 @@ async fn refused(mut cmd: tokio::process::Command) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "{stderr}");
     stderr
+}
+
+/// The error `sql` (a batch that opens a transaction) fails with, the
+/// transaction rolled back after it.
+async fn refused_in_transaction(client: &Client, sql: &str) -> String {
+    let err = client.batch_execute(sql).await.expect_err(sql);
+    client.batch_execute("rollback").await.unwrap();
+    format!("{err:?}")
+}
+
+/// The error `role` is refused a login on `node` with.
+async fn login_refused(node: &EmbeddedCluster, role: &str) -> String {
+    match migrate::connect(&node.conn_str(role, "carego")).await {
+        Ok(_) => panic!("{role} logged in on {}", node.socket_dir().display()),
+        Err(err) => format!("{err:?}"),
+    }
 }
 
 async fn lines(client: &Client, sql: &str) -> Vec<String> {
@@ -235,14 +251,14 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     // may log in there (docs/scale-out.md says what must be closed first).
     owner.batch_execute("grant select on probe to carego_staff").await.unwrap();
     let app = migrate::connect(&citus.coordinator.conn_str(APP_ROLE, "carego")).await.unwrap();
-    let refused = app
-        .batch_execute(&format!(
+    let refused = refused_in_transaction(
+        &app,
+        &format!(
             "begin; set local role carego_staff; set local probe.facility = '{mine}'; select count(*) from probe"
-        ))
-        .await
-        .expect_err("a request role's distributed read");
-    app.batch_execute("rollback").await.unwrap();
-    assert!(format!("{refused:?}").contains("not permitted to log in"), "{refused:?}");
+        ),
+    )
+    .await;
+    assert!(refused.contains("not permitted to log in"), "{refused}");
     // Nor does a request's SQL back in the pool's login role: the login
     // roles log in on no worker, so nothing that would carry a request's
     // text there as them (Citus sends the whole string around a propagated
@@ -250,20 +266,15 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     // the login role gives itself fails with Citus's carrying it to the
     // workers.
     for role in [APP_ROLE, PLATFORM_ROLE] {
-        let direct = match migrate::connect(&citus.workers[0].conn_str(role, "carego")).await {
-            Ok(_) => panic!("{role} logged in on a worker"),
-            Err(err) => format!("{err:?}"),
-        };
+        let direct = login_refused(&citus.workers[0], role).await;
         assert!(direct.contains("not permitted to log in"), "{direct}");
     }
-    let err = app
-        .batch_execute(
-            "begin; set local role carego_staff; reset role; alter role carego_app set work_mem = '65kB'",
-        )
-        .await
-        .expect_err("a default of its own");
-    app.batch_execute("rollback").await.unwrap();
-    assert!(format!("{err:?}").contains("not permitted to log in"), "{err:?}");
+    let err = refused_in_transaction(
+        &app,
+        "begin; set local role carego_staff; reset role; alter role carego_app set work_mem = '65kB'",
+    )
+    .await;
+    assert!(err.contains("not permitted to log in"), "{err}");
     // What such a read needs is shown with a role made for the test, which
     // logs in everywhere and holds nothing but its grants.
     superuser(citus.coordinator.socket_dir())
@@ -344,10 +355,7 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     assert_eq!(on_worker, after, "the worker shares the coordinator's distributed transaction id");
     // A request role logs in nowhere.
     for node in std::iter::once(&citus.coordinator).chain(&citus.workers) {
-        let direct = match migrate::connect(&node.conn_str("carego_staff", "carego")).await {
-            Ok(_) => panic!("carego_staff logged in on {}", node.socket_dir().display()),
-            Err(err) => format!("{err:?}"),
-        };
+        let direct = login_refused(node, "carego_staff").await;
         assert!(direct.contains("not permitted to log in"), "{direct}");
     }
     // A worker is reached only through its socket, in a directory nobody
@@ -407,10 +415,8 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     ] {
         let client = migrate::connect(&node.conn_str(role, "carego")).await.unwrap();
         for call in calls {
-            let sql = format!("begin; {enter} {call}");
-            let err = client.batch_execute(&sql).await.expect_err(call);
-            client.batch_execute("rollback").await.unwrap();
-            assert!(format!("{err:?}").contains("permission denied for function"), "{call}: {err:?}");
+            let err = refused_in_transaction(&client, &format!("begin; {enter} {call}")).await;
+            assert!(err.contains("permission denied for function"), "{call}: {err}");
         }
     }
     // And the allowlist is enough for the shapes of query a request runs
@@ -560,10 +566,7 @@ async fn the_facility_wall_holds_on_the_shards_and_the_doctor_names_a_shard_that
     assert!(!again.iter().any(|f| f.check == "role_on_worker"), "{again:#?}");
     // It stayed on the worker: the login role still logs in on the coordinator.
     migrate::connect(&citus.coordinator.conn_str(APP_ROLE, "carego")).await.unwrap();
-    let direct = format!(
-        "{:?}",
-        migrate::connect(&citus.workers[0].conn_str("carego_patient", "carego")).await.expect_err("a login")
-    );
+    let direct = login_refused(&citus.workers[0], "carego_patient").await;
     assert!(direct.contains("not permitted to log in"), "{direct}");
 
     // A worker where Citus's grant to PUBLIC came back (the extension

@@ -257,11 +257,18 @@ pub const REQUEST_FUNCTIONS: &[&str] = &[
 /// are kept.
 pub const WORKER_REQUEST_FUNCTIONS: &[&str] = &["assign_distributed_transaction_id"];
 
-/// The roles that must call no Citus function outside the allowlists: the
-/// request roles and the servers' login roles, each with every role it may
-/// `SET ROLE` to.
-fn roles_held_to_the_allowlist() -> Vec<String> {
-    REQUEST_ROLES.iter().copied().chain([APP_ROLE, PLATFORM_ROLE]).map(str::to_owned).collect()
+/// The roles a request's SQL may be in, with `SET ROLE` or `RESET ROLE`:
+/// the request roles and the servers' login roles. None may call a Citus
+/// function outside the allowlists (nor may any role it may `SET ROLE`
+/// to), and none logs in on a worker: only the owner (migrations, DDL, the
+/// doctor) and Citus's superuser connect there.
+fn request_and_login_roles() -> Vec<&'static str> {
+    REQUEST_ROLES.iter().copied().chain([APP_ROLE, PLATFORM_ROLE]).collect()
+}
+
+/// `sql` on one line, for an error message to print.
+fn one_line(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A `{roles}`/`{functions}` array literal of our own constants.
@@ -364,7 +371,7 @@ pub async fn open_citus_functions(client: &Client) -> anyhow::Result<Vec<CitusFu
                                    and has_function_privilege(m.oid, p.oid, 'execute'))
                   group by p.oid) open",
         closed = closed_functions(),
-        roles = array(&roles_held_to_the_allowlist().iter().map(String::as_str).collect::<Vec<_>>())
+        roles = array(&request_and_login_roles())
     );
     let parse = |node: &str, answer: &str| -> Vec<CitusFunctions> {
         answer
@@ -437,15 +444,8 @@ pub async fn refuse_open_citus_functions(client: &Client) -> anyhow::Result<()> 
          owner may ({}); some would let a request's SQL run SQL on other nodes or write Citus's \
          metadata. As a superuser, on the coordinator and on every worker, run: {}",
         listed.join("; "),
-        close_citus_functions_sql().split_whitespace().collect::<Vec<_>>().join(" ")
+        one_line(&close_citus_functions_sql())
     );
-}
-
-/// The roles that log in on no worker: the request roles and the servers'
-/// login roles. Only the owner (migrations, DDL, the doctor) and Citus's
-/// superuser connect to a worker.
-fn roles_kept_off_the_workers() -> Vec<&'static str> {
-    REQUEST_ROLES.iter().copied().chain([APP_ROLE, PLATFORM_ROLE]).collect()
 }
 
 /// For a superuser, on one worker: makes every request role and login role
@@ -481,7 +481,7 @@ pub fn close_worker_logins_sql() -> String {
              end if;
            end loop;
          end $$",
-        roles = array(&roles_kept_off_the_workers())
+        roles = array(&request_and_login_roles())
     )
 }
 
@@ -492,8 +492,7 @@ pub async fn refuse_worker_logins(client: &Client) -> anyhow::Result<()> {
     if !has_workers(client).await? {
         return Ok(());
     }
-    let (unanswered, found): (Vec<String>, Vec<String>) =
-        roles_on_workers(client).await?.into_iter().partition(|f| f.contains(": did not answer: "));
+    let (found, unanswered) = roles_on_workers_and_silent(client).await?;
     if !unanswered.is_empty() {
         bail!("could not check Carego's roles on the Citus workers: {}", unanswered.join("; "));
     }
@@ -503,7 +502,7 @@ pub async fn refuse_worker_logins(client: &Client) -> anyhow::Result<()> {
              workers ({}); a request's SQL could reach a worker through them. As a superuser, on \
              every worker (again after adding or activating one), run: {}",
             found.join("; "),
-            close_worker_logins_sql().split_whitespace().collect::<Vec<_>>().join(" ")
+            one_line(&close_worker_logins_sql())
         );
     }
     Ok(())
@@ -513,6 +512,13 @@ pub async fn refuse_worker_logins(client: &Client) -> anyhow::Result<()> {
 /// login role can log in or has a default (or `worker: did not answer:
 /// why`).
 pub async fn roles_on_workers(client: &Client) -> anyhow::Result<Vec<String>> {
+    let (found, unanswered) = roles_on_workers_and_silent(client).await?;
+    Ok(found.into_iter().chain(unanswered).collect())
+}
+
+/// [`roles_on_workers`]: what the workers that answered said, and the
+/// workers that did not answer, apart.
+async fn roles_on_workers_and_silent(client: &Client) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let check = format!(
         "select coalesce(string_agg(f, chr(30) order by f), '') from (
              select rolname || ' login' f from pg_roles where rolname = any({roles}) and rolcanlogin
@@ -520,17 +526,17 @@ pub async fn roles_on_workers(client: &Client) -> anyhow::Result<Vec<String>> {
              select r.rolname || ' default ' || s from pg_db_role_setting d
                join pg_roles r on r.oid = d.setrole, unnest(d.setconfig) s
               where r.rolname = any({roles})) found",
-        roles = array(&roles_kept_off_the_workers())
+        roles = array(&request_and_login_roles())
     );
-    let mut out = Vec::new();
+    let (mut found, mut unanswered) = (Vec::new(), Vec::new());
     for (node, answered, result) in on_workers(client, &check).await? {
         match (answered, result.is_empty()) {
             (true, true) => {}
-            (true, false) => out.extend(result.split('\x1e').map(|found| format!("{node}: {found}"))),
-            (false, _) => out.push(format!("{node}: did not answer: {result}")),
+            (true, false) => found.extend(result.split('\x1e').map(|f| format!("{node}: {f}"))),
+            (false, _) => unanswered.push(format!("{node}: did not answer: {result}")),
         }
     }
-    Ok(out)
+    Ok((found, unanswered))
 }
 
 /// Whether `client` is on a database with the Citus extension.
