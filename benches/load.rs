@@ -12,7 +12,9 @@
 //! Knobs (environment): BENCH_CONCURRENCY (16), BENCH_SECONDS (8 per
 //! scenario and side), BENCH_WARMUP_SECONDS (2), BENCH_PROFILE (a scenario
 //! name, e.g. "audit list": its server side runs under `perf record`, the
-//! whole machine and the server's own call graph, into target/bench/).
+//! whole machine and the server's own call graph, into target/bench/),
+//! BENCH_SCENARIOS (numbers, e.g. "0,4": only those scenarios, and no live
+//! events — for comparing builds side by side).
 
 use std::{
     collections::BTreeMap,
@@ -94,6 +96,11 @@ enum Scenario {
 }
 
 impl Scenario {
+    /// The number the name starts with.
+    fn number(self) -> u8 {
+        self.name().split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(u8::MAX)
+    }
+
     fn name(self) -> &'static str {
         match self {
             Self::BareRlsPage => "0 bare RLS page",
@@ -144,6 +151,9 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
     let concurrency = env_num("BENCH_CONCURRENCY", 16) as usize;
     let seconds = env_num("BENCH_SECONDS", 8);
     let warmup = env_num("BENCH_WARMUP_SECONDS", 2);
+    let only: Option<Vec<u8>> = std::env::var("BENCH_SCENARIOS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
     let root = std::env::temp_dir().join(format!("carego-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root)?;
@@ -231,8 +241,13 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
             scenarios.clear();
         }
         if scale != "L" {
-            catalog::seed(&su, &base, facilities).await?;
             scenarios.extend([Scenario::CatalogList, Scenario::CatalogRevalidate]);
+        }
+        if let Some(wanted) = &only {
+            scenarios.retain(|s| wanted.contains(&s.number()));
+        }
+        if scenarios.iter().any(|s| matches!(s, Scenario::CatalogList | Scenario::CatalogRevalidate)) {
+            catalog::seed(&su, &base, facilities).await?;
         }
         for scenario in scenarios {
             if scenario == Scenario::SyncPull {
@@ -283,7 +298,7 @@ async fn run(scales: Vec<&str>) -> anyhow::Result<()> {
             rows.push(Row { scale, scenario, server: server_side, pgbench, pipelined, rss });
         }
     }
-    if catalog_only {
+    if catalog_only || only.is_some() {
         let hwm = peak_rss_kb(server_pid, "VmHWM").unwrap_or(0);
         drop(su);
         let _ = server.kill().await;

@@ -13,7 +13,8 @@ CREATE OR REPLACE FUNCTION carego.begin_key_request(p_key uuid, p_facility uuid,
  LANGUAGE plpgsql
 AS $function$
 begin
-    perform pg_catalog.set_config('statement_timeout', p_statement_timeout, true);
+    perform pg_catalog.set_config('statement_timeout', p_statement_timeout, true),
+            pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true);
     perform carego.open_key_context(p_key, p_facility, p_integration, p_scopes, p_request_id, p_ip, p_reason);
     perform pg_catalog.set_config('role', 'carego_integrator', true);
 end
@@ -41,7 +42,8 @@ CREATE OR REPLACE FUNCTION carego.begin_operator_request(p_user uuid, p_request_
  LANGUAGE plpgsql
 AS $function$
 begin
-    perform pg_catalog.set_config('statement_timeout', p_statement_timeout, true);
+    perform pg_catalog.set_config('statement_timeout', p_statement_timeout, true),
+            pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true);
     perform pg_catalog.set_config('role', carego.open_operator_context(p_user, p_request_id, p_reason), true);
 end
 $function$;
@@ -56,7 +58,8 @@ AS $function$
 declare
     v_db_role text;
 begin
-    perform pg_catalog.set_config('statement_timeout', p_statement_timeout, true);
+    perform pg_catalog.set_config('statement_timeout', p_statement_timeout, true),
+            pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true);
     v_db_role := carego.open_session_context(p_app_role, p_facility, p_user, p_session,
                                              p_request_id, p_ip, p_reason);
     if v_db_role is distinct from p_db_role then

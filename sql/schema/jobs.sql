@@ -13,7 +13,8 @@ CREATE OR REPLACE FUNCTION carego.begin_job(p_job bigint, p_worker text, p_facil
  LANGUAGE plpgsql
 AS $function$
 begin
-    perform pg_catalog.set_config('statement_timeout', p_statement_timeout, true);
+    perform pg_catalog.set_config('statement_timeout', p_statement_timeout, true),
+            pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true);
     perform pg_catalog.set_config('role',
         carego.open_job_context(p_job, p_worker, p_facility, p_as_worker, p_request_id), true);
 end

@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 
-use poem_openapi::types::{ParseError, ParseFromJSON};
+use poem_openapi::types::{ParseError, ParseFromJSON, ToJSON};
 use serde_json::{Value, json};
 
 // The examples' records, each under one id wherever it appears.
@@ -89,6 +89,13 @@ impl Example {
         Self { schema: T::name(), value, reads_back: reads_back::<T> }
     }
 
+    /// [`of`](Self::of) for a type also sent as a
+    /// [`Rendered`](crate::api::rendered::Rendered) response: reading back
+    /// also checks that serde writes the parsed value as poem-openapi does.
+    pub fn rendered<T: ParseFromJSON + ToJSON + serde::Serialize>(value: Value) -> Self {
+        Self { schema: T::name(), value, reads_back: reads_back_rendered::<T> }
+    }
+
     /// The schema's name and the example, to put on it.
     pub fn into_parts(self) -> (Cow<'static, str>, Value) {
         (self.schema, self.value)
@@ -98,6 +105,16 @@ impl Example {
 /// Whether `value` parses as a `T`, and if not, why.
 fn reads_back<T: ParseFromJSON>(value: &Value) -> Result<(), String> {
     T::parse_from_json(Some(value.clone())).map(drop).map_err(ParseError::into_message)
+}
+
+/// [`reads_back`], and serde writes what was read as `ToJSON` does.
+fn reads_back_rendered<T: ParseFromJSON + ToJSON + serde::Serialize>(value: &Value) -> Result<(), String> {
+    let read = T::parse_from_json(Some(value.clone())).map_err(ParseError::into_message)?;
+    let written = serde_json::to_value(&read).map_err(|e| e.to_string())?;
+    match read.to_json() {
+        Some(expected) if expected == written => Ok(()),
+        expected => Err(format!("serde writes {written}, poem-openapi {expected:?}")),
+    }
 }
 
 /// A page holding `item`, with a cursor for the next.

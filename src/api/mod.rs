@@ -16,6 +16,7 @@ pub mod health;
 pub mod idempotency;
 pub mod page;
 pub mod recovery;
+pub mod rendered;
 pub mod training;
 
 use std::sync::Arc;

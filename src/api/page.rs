@@ -6,15 +6,20 @@ use poem_openapi::{
     types::{ParseFromJSON, ToJSON},
 };
 
+use serde::Serialize;
+
 use crate::domain::page::{Keyed, PageRequest};
 
+// Also `Serialize`, for lists answered as `api::rendered::Rendered` pages.
 /// One page of a list, in the list's order.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Page<T: ParseFromJSON + ToJSON + Send + Sync> {
     /// At most `limit` items.
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page. Omitted on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
