@@ -1,4 +1,5 @@
-//! `Rendered<T>`: a JSON response written by serde straight from the value,
+//! `Rendered<T>`: a JSON response sent as bytes (written by serde straight
+//! from the value, or kept from earlier by the catalog cache),
 //! with `T`'s schema in the spec.
 //!
 //! poem-openapi's `Json<T>` renders a response by building a
@@ -17,6 +18,7 @@
 
 use std::marker::PhantomData;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use poem::{IntoResponse, Response};
 use poem_openapi::{
@@ -29,8 +31,16 @@ use serde::{Serialize, Serializer};
 
 /// A JSON response (`application/json; charset=utf-8`), `T` in the spec.
 pub struct Rendered<T> {
-    body: Vec<u8>,
+    body: Bytes,
     of: PhantomData<fn() -> T>,
+}
+
+impl<T> Rendered<T> {
+    /// A body serialised earlier as a `T` (the catalog cache keeps its
+    /// answers' bytes).
+    pub fn from_bytes(body: Bytes) -> Self {
+        Self { body, of: PhantomData }
+    }
 }
 
 impl<T: ToJSON + Serialize> Rendered<T> {
@@ -41,7 +51,7 @@ impl<T: ToJSON + Serialize> Rendered<T> {
         serde_json::to_writer(&mut body, value).expect("a value of the API's types serialises");
         #[cfg(debug_assertions)]
         same_as_to_json(value, &body);
-        Self { body, of: PhantomData }
+        Self::from_bytes(body.into())
     }
 }
 

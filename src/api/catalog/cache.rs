@@ -8,22 +8,18 @@
 
 use std::{
     collections::HashMap,
-    marker::PhantomData,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use bytes::Bytes;
-use poem::{IntoResponse, Response};
 use poem_openapi::{
     ApiResponse,
-    payload::Payload,
-    registry::{MetaSchemaRef, Registry},
     types::{ToJSON, Type},
 };
 use sha2::{Digest, Sha256};
 
-use crate::{db::infra::listen::Hub, error::Result};
+use crate::{api::rendered::Rendered, db::infra::listen::Hub, error::Result};
 
 /// How long an answer may be served without asking the database again.
 pub const MAX_AGE: Duration = Duration::from_secs(60);
@@ -31,37 +27,13 @@ pub const MAX_AGE: Duration = Duration::from_secs(60);
 /// cycling through made-up `cityId`s cannot grow it without bound.
 const MAX_ENTRIES: usize = 4096;
 
-/// A JSON body already serialized: documented as `T`, sent as stored bytes.
-pub struct CachedJson<T> {
-    body: Bytes,
-    _type: PhantomData<fn() -> T>,
-}
-
-impl<T: Type> Payload for CachedJson<T> {
-    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
-
-    fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
-}
-
-impl<T: Send> IntoResponse for CachedJson<T> {
-    fn into_response(self) -> Response {
-        Response::builder().content_type("application/json; charset=utf-8").body(self.body)
-    }
-}
-
 /// A catalog answer: the body, or 304 when the client holds it already.
 #[derive(ApiResponse)]
 pub enum Cached<T: Type + Send + Sync> {
     /// The answer.
     #[oai(status = 200)]
     Ok(
-        CachedJson<T>,
+        Rendered<T>,
         /// A strong validator: send it back as `If-None-Match`.
         #[oai(header = "ETag")]
         String,
@@ -120,11 +92,7 @@ impl CatalogCache {
         if if_none_match.is_some_and(|tags| matches(tags, &entry.etag)) {
             return Ok(Cached::NotModified(entry.etag.clone(), cache_control));
         }
-        Ok(Cached::Ok(
-            CachedJson { body: entry.body.clone(), _type: PhantomData },
-            entry.etag.clone(),
-            cache_control,
-        ))
+        Ok(Cached::Ok(Rendered::from_bytes(entry.body.clone()), entry.etag.clone(), cache_control))
     }
 
     fn current(&self, key: &str, generation: u64) -> Option<Arc<Entry>> {
